@@ -1,0 +1,129 @@
+package dev.kxai.attr;
+
+import dev.kxai.InvalidInputException;
+import java.util.Arrays;
+import java.util.Locale;
+
+/**
+ * The points α_k on [0, 1] where Integrated Gradients samples the path, and their weights, exactly
+ * as Captum 0.8.0 builds them ({@code captum/attr/_utils/approximation_methods.py}): Riemann alphas
+ * from a float32 {@code torch.linspace}, weights 1/n (trapezoid halves the ends); Gauss–Legendre
+ * nodes and weights in float64, mapped from [−1, 1] to [0, 1]. A value, so other schedules can be
+ * added without new code paths.
+ */
+public record Quadrature(Rule rule, double[] alphas, double[] weights) {
+
+    /** Captum's {@code method} names. */
+    public enum Rule {
+        RIEMANN_LEFT("riemann_left"),
+        RIEMANN_RIGHT("riemann_right"),
+        RIEMANN_MIDDLE("riemann_middle"),
+        RIEMANN_TRAPEZOID("riemann_trapezoid"),
+        GAUSS_LEGENDRE("gausslegendre");
+
+        private final String captumName;
+
+        Rule(String captumName) {
+            this.captumName = captumName;
+        }
+
+        public String captumName() {
+            return captumName;
+        }
+
+        public boolean isRiemann() {
+            return this != GAUSS_LEGENDRE;
+        }
+
+        /** Parses Captum's name (also accepting upper case and {@code gauss_legendre}). */
+        public static Rule parse(String name) {
+            String n = name.trim().toLowerCase(Locale.ROOT).replace("gauss_legendre", "gausslegendre");
+            for (Rule r : values()) {
+                if (r.captumName.equals(n)) {
+                    return r;
+                }
+            }
+            throw new InvalidInputException("unknown integration method '" + name + "'; known: riemann_left, "
+                    + "riemann_right, riemann_middle, riemann_trapezoid, gausslegendre");
+        }
+    }
+
+    public static Quadrature of(Rule rule, int n) {
+        if (rule.isRiemann() && n < 2) {
+            throw new InvalidInputException("n_steps must be at least 2 for " + rule.captumName() + ", got " + n);
+        }
+        if (n < 1) {
+            throw new InvalidInputException("n_steps must be at least 1, got " + n);
+        }
+        double[] alphas = new double[n];
+        double[] weights = new double[n];
+        switch (rule) {
+            case GAUSS_LEGENDRE -> {
+                double[][] nw = GaussLegendre.nodesAndWeights(n);
+                for (int k = 0; k < n; k++) {
+                    alphas[k] = 0.5 * (1 + nw[0][k]);
+                    weights[k] = 0.5 * nw[1][k];
+                }
+            }
+            default -> {
+                Arrays.fill(weights, 1.0 / n);
+                float[] a = switch (rule) {
+                    case RIEMANN_TRAPEZOID -> linspace(0, 1, n);
+                    case RIEMANN_LEFT -> linspace(0, 1 - 1.0 / n, n);
+                    case RIEMANN_MIDDLE -> linspace(1.0 / (2 * n), 1 - 1.0 / (2 * n), n);
+                    default -> linspace(1.0 / n, 1, n); // RIEMANN_RIGHT
+                };
+                for (int k = 0; k < n; k++) {
+                    alphas[k] = a[k];
+                }
+                if (rule == Rule.RIEMANN_TRAPEZOID) {
+                    weights[0] /= 2;
+                    weights[n - 1] /= 2;
+                }
+            }
+        }
+        return new Quadrature(rule, alphas, weights);
+    }
+
+    /**
+     * {@code torch.linspace(start, end, steps)} in float32 as PyTorch's CPU kernel computes it: the
+     * first half counts up from start, the second half down from end.
+     */
+    static float[] linspace(double start, double end, int steps) {
+        float s = (float) start;
+        float e = (float) end;
+        float[] out = new float[steps];
+        if (steps == 1) {
+            out[0] = s;
+            return out;
+        }
+        float step = (e - s) / (steps - 1);
+        int halfway = steps / 2;
+        for (int i = 0; i < steps; i++) {
+            out[i] = i < halfway ? s + step * i : e - step * (steps - i - 1);
+        }
+        return out;
+    }
+
+    public int steps() {
+        return alphas.length;
+    }
+
+    /** Alphas as float32, what the path kernels take. */
+    public float[] alphasF() {
+        float[] f = new float[alphas.length];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = (float) alphas[i];
+        }
+        return f;
+    }
+
+    /** Weights as float32 ({@code torch.tensor(step_sizes)} in Captum). */
+    public float[] weightsF() {
+        float[] f = new float[weights.length];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = (float) weights[i];
+        }
+        return f;
+    }
+}

@@ -1,0 +1,41 @@
+package dev.kxai.backend;
+
+import dev.kxai.graph.Graph;
+import dev.kxai.tensor.Tensor;
+
+/**
+ * A graph prepared on one backend. Thread-safe: every call owns its own activations, so a
+ * service can share one runner between request threads.
+ */
+public interface ModelRunner extends AutoCloseable {
+    Graph graph();
+
+    Backend backend();
+
+    /** Shape of one example (input shape without the batch axis). */
+    int[] exampleShape();
+
+    /** Number of output values per example (the range of valid targets). */
+    int outputsPerExample();
+
+    /** Floats of activations and gradients one example needs in a forward+backward pass. */
+    long workingFloatsPerExample();
+
+    /** The model's output for a batch. */
+    Tensor forward(Tensor x);
+
+    /**
+     * Forward, then backward from a one-hot seed at {@code targets[r]} of each row's output.
+     *
+     * @return the outputs and the gradient of output[r, targets[r]] with respect to x[r]
+     */
+    Gradient gradient(Tensor x, int[] targets);
+
+    /** The output of a forward pass and the input gradient of the targeted outputs. */
+    record Gradient(Tensor output, Tensor inputGradient) {
+    }
+
+    @Override
+    default void close() {
+    }
+}

@@ -1,0 +1,66 @@
+package dev.kxai.backend;
+
+/**
+ * The path arithmetic of Integrated Gradients on host arrays: the CPU twins of the kernels in
+ * {@code kernels/path.cu}, written in the same float expression order so that both agree.
+ * Rows are step-major: row r = k·batch + i holds step k of example i.
+ */
+public final class PathOps {
+    private PathOps() {
+    }
+
+    /** out[(k−k0)·B + i, f] = b[i,f] + α_k · (x[i,f] − b[i,f]) for k in [k0, k1). */
+    public static void interpolate(float[] out, float[] x, float[] base, float[] alphas, int k0, int k1, int batch,
+            int features) {
+        for (int k = k0; k < k1; k++) {
+            float a = alphas[k];
+            int rowBase = (k - k0) * batch;
+            for (int i = 0; i < batch; i++) {
+                int src = i * features;
+                int dst = (rowBase + i) * features;
+                for (int f = 0; f < features; f++) {
+                    float b = base[src + f];
+                    out[dst + f] = b + a * (x[src + f] - b);
+                }
+            }
+        }
+    }
+
+    /** acc[i,f] += Σ_{k in [k0,k1)} w_k · g[(k−k0)·B + i, f], steps added in ascending order. */
+    public static void accumulate(float[] acc, float[] grads, float[] weights, int k0, int k1, int batch,
+            int features) {
+        for (int k = k0; k < k1; k++) {
+            float w = weights[k];
+            int rowBase = (k - k0) * batch;
+            for (int i = 0; i < batch; i++) {
+                int src = (rowBase + i) * features;
+                int dst = i * features;
+                for (int f = 0; f < features; f++) {
+                    acc[dst + f] += w * grads[src + f];
+                }
+            }
+        }
+    }
+
+    /** attr = acc ⊙ (x − b) when multiplying by inputs, else acc. */
+    public static float[] finish(float[] acc, float[] x, float[] base, boolean multiplyByInputs) {
+        float[] out = new float[acc.length];
+        for (int j = 0; j < acc.length; j++) {
+            out[j] = multiplyByInputs ? acc[j] * (x[j] - base[j]) : acc[j];
+        }
+        return out;
+    }
+
+    /** Sum of each row of a [rows, cols] array, accumulated in double. */
+    public static double[] rowSums(float[] a, int rows, int cols) {
+        double[] s = new double[rows];
+        for (int r = 0; r < rows; r++) {
+            double acc = 0;
+            for (int c = 0; c < cols; c++) {
+                acc += a[r * cols + c];
+            }
+            s[r] = acc;
+        }
+        return s;
+    }
+}

@@ -1,0 +1,214 @@
+package dev.kxai.backend.cpu;
+
+import dev.kxai.InvalidInputException;
+import dev.kxai.ModelException;
+import dev.kxai.backend.Backend;
+import dev.kxai.backend.ModelRunner;
+import dev.kxai.graph.Graph;
+import dev.kxai.graph.Node;
+import dev.kxai.tensor.Shapes;
+import dev.kxai.tensor.Tensor;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Runs a graph on the CPU. A pass keeps every node's output (and max-pool winners) so that the
+ * backward can run; everything lives in the call's own maps, which makes the runner thread-safe.
+ */
+final class CpuModelRunner implements ModelRunner {
+    private final Graph graph;
+    private final Backend backend;
+    private final List<Node> nodes;
+    /** Values that depend on the model input: only these get gradients. */
+    private final Set<String> dependsOnInput = new HashSet<>();
+    private final int[] exampleShape;
+    private final int outputsPerExample;
+    private final long workingFloatsPerExample;
+
+    CpuModelRunner(Graph graph, Backend backend) {
+        this.graph = graph;
+        this.backend = backend;
+        this.nodes = graph.nodes();
+        int[] declared = graph.inputShape();
+        exampleShape = java.util.Arrays.copyOfRange(declared, 1, declared.length);
+        for (int i = 0; i < exampleShape.length; i++) {
+            if (exampleShape[i] <= 0) {
+                throw new ModelException(graph.source() + ": input '" + graph.inputName() + "' has a dynamic dimension "
+                        + (i + 1) + " " + Shapes.str(declared) + "; kxai needs every dimension but the batch fixed");
+            }
+        }
+        dependsOnInput.add(graph.inputName());
+        for (Node n : nodes) {
+            if (n.inputs().stream().anyMatch(dependsOnInput::contains)) {
+                dependsOnInput.add(n.output());
+            }
+        }
+        // A one-example dry run checks every node's shapes now, not at the first request, and
+        // measures the activations a pass keeps.
+        Pass p;
+        try {
+            p = run(Tensor.zeros(batchShape(1)));
+        } catch (InvalidInputException e) {
+            throw new ModelException(graph.source() + ": the graph cannot run on an input of shape "
+                    + Shapes.str(batchShape(1)) + ": " + e.getMessage(), e);
+        }
+        Tensor out = p.values.get(graph.outputName());
+        outputsPerExample = out.rowSize();
+        long floats = Shapes.size(exampleShape);
+        for (CpuOps.Result r : p.results) {
+            floats += 2L * r.output().size(); // activation and its gradient
+        }
+        workingFloatsPerExample = floats;
+    }
+
+    private int[] batchShape(int batch) {
+        int[] s = new int[exampleShape.length + 1];
+        s[0] = batch;
+        System.arraycopy(exampleShape, 0, s, 1, exampleShape.length);
+        return s;
+    }
+
+    @Override
+    public Graph graph() {
+        return graph;
+    }
+
+    @Override
+    public Backend backend() {
+        return backend;
+    }
+
+    @Override
+    public int[] exampleShape() {
+        return exampleShape.clone();
+    }
+
+    @Override
+    public int outputsPerExample() {
+        return outputsPerExample;
+    }
+
+    @Override
+    public long workingFloatsPerExample() {
+        return workingFloatsPerExample;
+    }
+
+    @Override
+    public Tensor forward(Tensor x) {
+        checkShape(x);
+        return run(x).values.get(graph.outputName());
+    }
+
+    @Override
+    public Gradient gradient(Tensor x, int[] targets) {
+        checkShape(x);
+        int rows = x.dim(0);
+        if (targets.length != rows) {
+            throw new IllegalArgumentException(targets.length + " targets for " + rows + " rows");
+        }
+        Pass p = run(x);
+        Tensor out = p.values.get(graph.outputName());
+        float[] seed = new float[out.size()];
+        int per = out.rowSize();
+        for (int r = 0; r < rows; r++) {
+            if (targets[r] < 0 || targets[r] >= per) {
+                throw new InvalidInputException("target " + targets[r] + " of row " + r + " is outside the model's "
+                        + per + " outputs (valid: 0.." + (per - 1) + ")");
+            }
+            seed[r * per + targets[r]] = 1f;
+        }
+        return new Gradient(out, backward(p, new Tensor(out.shape(), seed)));
+    }
+
+    private void checkShape(Tensor x) {
+        int[] s = x.shape();
+        boolean fits = s.length == exampleShape.length + 1;
+        for (int i = 0; fits && i < exampleShape.length; i++) {
+            fits = s[i + 1] == exampleShape[i];
+        }
+        if (!fits) {
+            throw new InvalidInputException("input of shape " + Shapes.str(s) + " does not fit model input '"
+                    + graph.inputName() + "' of shape " + Shapes.str(batchShape(-1)).replace("-1", "batch")
+                    + " (" + graph.source() + ")");
+        }
+        if (s[0] == 0) {
+            throw new InvalidInputException("empty batch: input of shape " + Shapes.str(s) + " has no rows");
+        }
+    }
+
+    /** The values and per-node results of one forward pass. */
+    private static final class Pass {
+        final Map<String, Tensor> values;
+        final CpuOps.Result[] results;
+
+        Pass(Map<String, Tensor> values, int n) {
+            this.values = values;
+            this.results = new CpuOps.Result[n];
+        }
+    }
+
+    private Pass run(Tensor x) {
+        Map<String, Tensor> values = new HashMap<>(graph.constants());
+        values.put(graph.inputName(), x);
+        Pass p = new Pass(values, nodes.size());
+        for (int i = 0; i < nodes.size(); i++) {
+            Node n = nodes.get(i);
+            Tensor[] in = inputs(values, n);
+            CpuOps.Result r = CpuOps.forward(n, in);
+            p.results[i] = r;
+            values.put(n.output(), r.output());
+        }
+        return p;
+    }
+
+    private static Tensor[] inputs(Map<String, Tensor> values, Node n) {
+        Tensor[] in = new Tensor[n.inputs().size()];
+        for (int j = 0; j < in.length; j++) {
+            in[j] = values.get(n.inputs().get(j));
+        }
+        return in;
+    }
+
+    private Tensor backward(Pass p, Tensor seed) {
+        Map<String, Tensor> grads = new HashMap<>();
+        grads.put(graph.outputName(), seed);
+        for (int i = nodes.size() - 1; i >= 0; i--) {
+            Node n = nodes.get(i);
+            Tensor g = grads.remove(n.output());
+            if (g == null) {
+                continue;
+            }
+            boolean[] need = new boolean[n.inputs().size()];
+            boolean any = false;
+            for (int j = 0; j < need.length; j++) {
+                need[j] = dependsOnInput.contains(n.inputs().get(j));
+                any |= need[j];
+            }
+            if (!any) {
+                continue;
+            }
+            Tensor[] gi = CpuOps.backward(n, inputs(p.values, n), p.results[i], g, need);
+            for (int j = 0; j < need.length; j++) {
+                if (need[j] && gi[j] != null) {
+                    grads.merge(n.inputs().get(j), gi[j], CpuModelRunner::add);
+                }
+            }
+        }
+        Tensor gx = grads.get(graph.inputName());
+        Tensor x = p.values.get(graph.inputName());
+        return gx != null ? gx : Tensor.zeros(x.shape());
+    }
+
+    /** Sum of two gradients reaching one value (a value read by several nodes). */
+    private static Tensor add(Tensor a, Tensor b) {
+        float[] s = a.data().clone();
+        float[] bd = b.data();
+        for (int i = 0; i < s.length; i++) {
+            s[i] += bd[i];
+        }
+        return new Tensor(a.shape(), s);
+    }
+}

@@ -1,0 +1,146 @@
+package dev.kxai.backend.cpu;
+
+import dev.kxai.InvalidInputException;
+import dev.kxai.graph.Node;
+import dev.kxai.graph.Op;
+import dev.kxai.tensor.Shapes;
+import dev.kxai.tensor.Tensor;
+
+/** Gemm and MatMul through BLAS, with their input gradients. */
+final class DenseOps {
+    private DenseOps() {
+    }
+
+    static Tensor gemm(Node node, Op.Gemm op, Tensor a, Tensor b, Tensor c) {
+        if (a.rank() != 2 || b.rank() != 2) {
+            throw new InvalidInputException("node '" + node.name() + "' (Gemm): needs 2-D operands, got "
+                    + Shapes.str(a.shape()) + " and " + Shapes.str(b.shape()));
+        }
+        int m = op.transA() ? a.dim(1) : a.dim(0);
+        int k = op.transA() ? a.dim(0) : a.dim(1);
+        int kb = op.transB() ? b.dim(1) : b.dim(0);
+        int n = op.transB() ? b.dim(0) : b.dim(1);
+        if (k != kb) {
+            throw new InvalidInputException("node '" + node.name() + "' (Gemm): inner dimensions differ: A "
+                    + Shapes.str(a.shape()) + (op.transA() ? "ᵀ" : "") + " × B " + Shapes.str(b.shape())
+                    + (op.transB() ? "ᵀ" : ""));
+        }
+        int[] outShape = {m, n};
+        float[] y = new float[m * n];
+        float beta = 0f;
+        if (c != null && op.beta() != 0f) {
+            if (Shapes.broadcast(c.shape(), outShape) == null) {
+                throw new InvalidInputException("node '" + node.name() + "' (Gemm): C " + Shapes.str(c.shape())
+                        + " does not broadcast to " + Shapes.str(outShape));
+            }
+            float[] cb = Elementwise.binary(Elementwise.Binary.ADD, Tensor.zeros(outShape), c, outShape).data();
+            System.arraycopy(cb, 0, y, 0, y.length);
+            beta = op.beta();
+        }
+        Blas.gemm(op.transA(), op.transB(), m, n, k, op.alpha(), a.data(), 0, a.dim(1), b.data(), 0, b.dim(1), beta,
+                y, 0, n);
+        return new Tensor(outShape, y);
+    }
+
+    static Tensor[] gemmBackward(Op.Gemm op, Tensor a, Tensor b, Tensor c, Tensor gOut, boolean[] need) {
+        int m = gOut.dim(0);
+        int n = gOut.dim(1);
+        int k = op.transA() ? a.dim(0) : a.dim(1);
+        float[] g = gOut.data();
+        Tensor[] grads = new Tensor[3];
+        if (need[0]) {
+            float[] da = new float[a.size()];
+            if (!op.transA()) { // dA[M,K] = α dY[M,N] · op(B)ᵀ
+                Blas.gemm(false, !op.transB(), m, k, n, op.alpha(), g, 0, n, b.data(), 0, b.dim(1), 0f, da, 0, k);
+            } else { // dA[K,M] = α op(B)[K,N] · dYᵀ
+                Blas.gemm(op.transB(), true, k, m, n, op.alpha(), b.data(), 0, b.dim(1), g, 0, n, 0f, da, 0, m);
+            }
+            grads[0] = new Tensor(a.shape(), da);
+        }
+        if (need[1]) {
+            float[] db = new float[b.size()];
+            if (!op.transB()) { // dB[K,N] = α op(A)ᵀ · dY
+                Blas.gemm(!op.transA(), false, k, n, m, op.alpha(), a.data(), 0, a.dim(1), g, 0, n, 0f, db, 0, n);
+            } else { // dB[N,K] = α dYᵀ · op(A)
+                Blas.gemm(true, op.transA(), n, k, m, op.alpha(), g, 0, n, a.data(), 0, a.dim(1), 0f, db, 0, k);
+            }
+            grads[1] = new Tensor(b.shape(), db);
+        }
+        if (c != null && need.length > 2 && need[2]) {
+            grads[2] = Elementwise.reduceTo(g, gOut.shape(), c.shape(), op.beta());
+        }
+        return grads;
+    }
+
+    /**
+     * MatMul for A [..., M, K] with B [K, N] (the common "activations × weights"), or A and B of
+     * equal rank ≥ 3 with equal leading (batch) dimensions.
+     */
+    static Tensor matmul(Node node, Tensor a, Tensor b) {
+        Geometry g = geometry(node, a, b);
+        float[] y = new float[g.batches * g.m * g.n];
+        for (int t = 0; t < g.batches; t++) {
+            Blas.gemm(false, false, g.m, g.n, g.k, 1f, a.data(), t * g.m * g.k, g.k, b.data(), g.bBatched ? t * g.k * g.n : 0,
+                    g.n, 0f, y, t * g.m * g.n, g.n);
+        }
+        return new Tensor(g.outShape, y);
+    }
+
+    static Tensor[] matmulBackward(Node node, Tensor a, Tensor b, Tensor gOut, boolean[] need) {
+        Geometry g = geometry(node, a, b);
+        float[] go = gOut.data();
+        Tensor[] grads = new Tensor[2];
+        if (need[0]) {
+            float[] da = new float[a.size()];
+            for (int t = 0; t < g.batches; t++) {
+                Blas.gemm(false, true, g.m, g.k, g.n, 1f, go, t * g.m * g.n, g.n, b.data(), g.bBatched ? t * g.k * g.n : 0,
+                        g.n, 0f, da, t * g.m * g.k, g.k);
+            }
+            grads[0] = new Tensor(a.shape(), da);
+        }
+        if (need[1]) {
+            float[] db = new float[b.size()];
+            for (int t = 0; t < g.batches; t++) {
+                // a shared B accumulates the contributions of every batch slice
+                Blas.gemm(true, false, g.k, g.n, g.m, 1f, a.data(), t * g.m * g.k, g.k, go, t * g.m * g.n, g.n,
+                        g.bBatched || t == 0 ? 0f : 1f, db, g.bBatched ? t * g.k * g.n : 0, g.n);
+            }
+            grads[1] = new Tensor(b.shape(), db);
+        }
+        return grads;
+    }
+
+    private record Geometry(int batches, int m, int k, int n, boolean bBatched, int[] outShape) {
+    }
+
+    private static Geometry geometry(Node node, Tensor a, Tensor b) {
+        int[] as = a.shape();
+        int[] bs = b.shape();
+        if (as.length >= 2 && bs.length == 2 && as[as.length - 1] == bs[0]) {
+            int k = bs[0];
+            int n = bs[1];
+            int rows = a.size() / Math.max(1, k);
+            int[] out = as.clone();
+            out[out.length - 1] = n;
+            return new Geometry(1, rows, k, n, false, out);
+        }
+        if (as.length == bs.length && as.length >= 3 && as[as.length - 1] == bs[bs.length - 2]) {
+            int batches = 1;
+            for (int d = 0; d < as.length - 2; d++) {
+                if (as[d] != bs[d]) {
+                    batches = -1;
+                    break;
+                }
+                batches *= as[d];
+            }
+            if (batches >= 0) {
+                int[] out = as.clone();
+                out[out.length - 1] = bs[bs.length - 1];
+                return new Geometry(batches, as[as.length - 2], as[as.length - 1], bs[bs.length - 1], true, out);
+            }
+        }
+        throw new InvalidInputException("node '" + node.name() + "' (MatMul): unsupported operand shapes "
+                + Shapes.str(as) + " × " + Shapes.str(bs)
+                + " (kxai supports [..., M, K] × [K, N] and equal-batch [..., M, K] × [..., K, N])");
+    }
+}

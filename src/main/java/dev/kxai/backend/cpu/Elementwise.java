@@ -1,0 +1,248 @@
+package dev.kxai.backend.cpu;
+
+import dev.kxai.tensor.Shapes;
+import dev.kxai.tensor.Tensor;
+
+/** Activations and broadcasting arithmetic: forward, and backward given the saved output. */
+final class Elementwise {
+    private Elementwise() {
+    }
+
+    enum Binary { ADD, SUB, MUL }
+
+    static Tensor binary(Binary kind, Tensor a, Tensor b, int[] outShape) {
+        float[] out = new float[Math.toIntExact(Shapes.size(outShape))];
+        float[] x = a.data();
+        float[] y = b.data();
+        if (x.length == out.length && y.length == out.length) {
+            for (int i = 0; i < out.length; i++) {
+                out[i] = apply(kind, x[i], y[i]);
+            }
+        } else if (x.length == out.length && y.length == 1) {
+            float v = y[0];
+            for (int i = 0; i < out.length; i++) {
+                out[i] = apply(kind, x[i], v);
+            }
+        } else {
+            int[] ia = broadcastIndex(a.shape(), outShape);
+            int[] ib = broadcastIndex(b.shape(), outShape);
+            for (int i = 0; i < out.length; i++) {
+                out[i] = apply(kind, x[ia[i]], y[ib[i]]);
+            }
+        }
+        return new Tensor(outShape, out);
+    }
+
+    private static float apply(Binary kind, float p, float q) {
+        return switch (kind) {
+            case ADD -> p + q;
+            case SUB -> p - q;
+            case MUL -> p * q;
+        };
+    }
+
+    /** For each element of outShape (row-major), the offset of the element of shape it reads. */
+    static int[] broadcastIndex(int[] shape, int[] outShape) {
+        int n = Math.toIntExact(Shapes.size(outShape));
+        int r = outShape.length;
+        int[] strides = new int[r];
+        int[] own = Shapes.strides(shape);
+        for (int d = 0; d < r; d++) {
+            int sd = d - (r - shape.length);
+            strides[d] = sd < 0 || shape[sd] == 1 ? 0 : own[sd];
+        }
+        int[] idx = new int[n];
+        int[] counter = new int[r];
+        int off = 0;
+        for (int i = 0; i < n; i++) {
+            idx[i] = off;
+            for (int d = r - 1; d >= 0; d--) {
+                counter[d]++;
+                off += strides[d];
+                if (counter[d] < outShape[d]) {
+                    break;
+                }
+                off -= strides[d] * counter[d];
+                counter[d] = 0;
+            }
+        }
+        return idx;
+    }
+
+    /** Sums a gradient of the broadcast output shape back to an operand's shape. */
+    static Tensor reduceTo(float[] g, int[] outShape, int[] shape, float scale) {
+        float[] r = new float[Math.toIntExact(Shapes.size(shape))];
+        if (r.length == g.length) {
+            for (int i = 0; i < g.length; i++) {
+                r[i] = scale * g[i];
+            }
+        } else {
+            int[] idx = broadcastIndex(shape, outShape);
+            for (int i = 0; i < g.length; i++) {
+                r[idx[i]] += scale * g[i];
+            }
+        }
+        return new Tensor(shape, r);
+    }
+
+    /** Gradients of a broadcasting binary op for the operands that need one (others null). */
+    static Tensor[] binaryBackward(Binary kind, Tensor a, Tensor b, int[] outShape, Tensor gOut, boolean needA,
+            boolean needB) {
+        float[] g = gOut.data();
+        Tensor ga = null;
+        Tensor gb = null;
+        switch (kind) {
+            case ADD, SUB -> {
+                if (needA) {
+                    ga = reduceTo(g, outShape, a.shape(), 1f);
+                }
+                if (needB) {
+                    gb = reduceTo(g, outShape, b.shape(), kind == Binary.ADD ? 1f : -1f);
+                }
+            }
+            case MUL -> {
+                if (needA) {
+                    ga = reduceTo(binary(Binary.MUL, gOut, b, outShape).data(), outShape, a.shape(), 1f);
+                }
+                if (needB) {
+                    gb = reduceTo(binary(Binary.MUL, gOut, a, outShape).data(), outShape, b.shape(), 1f);
+                }
+            }
+        }
+        return new Tensor[] {ga, gb};
+    }
+
+    enum Activation { RELU, LEAKY_RELU, SIGMOID, TANH }
+
+    static Tensor activation(Activation kind, float alpha, Tensor x) {
+        float[] in = x.data();
+        float[] out = new float[in.length];
+        switch (kind) {
+            case RELU -> {
+                for (int i = 0; i < in.length; i++) {
+                    out[i] = in[i] > 0f ? in[i] : 0f;
+                }
+            }
+            case LEAKY_RELU -> {
+                for (int i = 0; i < in.length; i++) {
+                    out[i] = in[i] > 0f ? in[i] : in[i] * alpha;
+                }
+            }
+            case SIGMOID -> {
+                for (int i = 0; i < in.length; i++) {
+                    out[i] = sigmoid(in[i]);
+                }
+            }
+            case TANH -> {
+                for (int i = 0; i < in.length; i++) {
+                    out[i] = (float) Math.tanh(in[i]);
+                }
+            }
+        }
+        return new Tensor(x.shape(), out);
+    }
+
+    /** Logistic function, stable for large |v| (no overflow of exp). */
+    static float sigmoid(float v) {
+        if (v >= 0f) {
+            return (float) (1.0 / (1.0 + Math.exp(-v)));
+        }
+        double e = Math.exp(v);
+        return (float) (e / (1.0 + e));
+    }
+
+    /**
+     * Backward of an activation from its input x and output y, with PyTorch's choices at the kink:
+     * ReLU passes gradient only where y &gt; 0, LeakyReLU uses alpha where x &lt;= 0.
+     */
+    static Tensor activationBackward(Activation kind, float alpha, Tensor x, Tensor y, Tensor gOut) {
+        float[] g = gOut.data();
+        float[] xi = x.data();
+        float[] yo = y.data();
+        float[] gi = new float[g.length];
+        switch (kind) {
+            case RELU -> {
+                for (int i = 0; i < g.length; i++) {
+                    gi[i] = yo[i] > 0f ? g[i] : 0f;
+                }
+            }
+            case LEAKY_RELU -> {
+                for (int i = 0; i < g.length; i++) {
+                    gi[i] = xi[i] > 0f ? g[i] : g[i] * alpha;
+                }
+            }
+            case SIGMOID -> {
+                for (int i = 0; i < g.length; i++) {
+                    gi[i] = g[i] * (1f - yo[i]) * yo[i];
+                }
+            }
+            case TANH -> {
+                for (int i = 0; i < g.length; i++) {
+                    gi[i] = g[i] * (1f - yo[i] * yo[i]);
+                }
+            }
+        }
+        return new Tensor(x.shape(), gi);
+    }
+
+    /** Softmax along one axis, max-subtracted for stability. */
+    static Tensor softmax(Tensor x, int axis) {
+        int[] s = x.shape();
+        int n = s[axis];
+        int inner = 1;
+        for (int d = axis + 1; d < s.length; d++) {
+            inner *= s[d];
+        }
+        int outer = x.size() / Math.max(1, n * inner);
+        float[] in = x.data();
+        float[] out = new float[in.length];
+        for (int o = 0; o < outer; o++) {
+            for (int j = 0; j < inner; j++) {
+                int base = o * n * inner + j;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int c = 0; c < n; c++) {
+                    max = Math.max(max, in[base + c * inner]);
+                }
+                double sum = 0;
+                for (int c = 0; c < n; c++) {
+                    float e = (float) Math.exp(in[base + c * inner] - max);
+                    out[base + c * inner] = e;
+                    sum += e;
+                }
+                float inv = (float) (1.0 / sum);
+                for (int c = 0; c < n; c++) {
+                    out[base + c * inner] *= inv;
+                }
+            }
+        }
+        return new Tensor(s, out);
+    }
+
+    /** dx = y ⊙ (g − Σ_axis g ⊙ y). */
+    static Tensor softmaxBackward(Tensor y, Tensor gOut, int axis) {
+        int[] s = y.shape();
+        int n = s[axis];
+        int inner = 1;
+        for (int d = axis + 1; d < s.length; d++) {
+            inner *= s[d];
+        }
+        int outer = y.size() / Math.max(1, n * inner);
+        float[] yo = y.data();
+        float[] g = gOut.data();
+        float[] gi = new float[g.length];
+        for (int o = 0; o < outer; o++) {
+            for (int j = 0; j < inner; j++) {
+                int base = o * n * inner + j;
+                double dot = 0;
+                for (int c = 0; c < n; c++) {
+                    dot += (double) g[base + c * inner] * yo[base + c * inner];
+                }
+                for (int c = 0; c < n; c++) {
+                    int k = base + c * inner;
+                    gi[k] = (float) (yo[k] * (g[k] - dot));
+                }
+            }
+        }
+        return new Tensor(s, gi);
+    }
+}

@@ -1,0 +1,195 @@
+package dev.kxai.backend.cpu;
+
+import dev.kxai.InvalidInputException;
+import dev.kxai.graph.Node;
+import dev.kxai.graph.Op;
+import dev.kxai.tensor.Shapes;
+import dev.kxai.tensor.Tensor;
+
+/** Max, average and global average pooling over NCHW planes, with their input gradients. */
+final class PoolOps {
+    private PoolOps() {
+    }
+
+    /** Max-pool output plus, per output element, the flat input index that won (saved for backward). */
+    record MaxResult(Tensor output, int[] argmax) {
+    }
+
+    private static void check4d(Node node, Tensor x) {
+        if (x.rank() != 4) {
+            throw new InvalidInputException("node '" + node.name() + "' (" + node.opType() + "): needs an NCHW input, got "
+                    + Shapes.str(x.shape()));
+        }
+    }
+
+    /**
+     * Ties go to the first maximal element in row-major window order (PyTorch's rule): a later
+     * element must be strictly greater to win. Paths from a zero baseline start at all-zero
+     * activations, where every element of a window ties.
+     */
+    static MaxResult maxForward(Node node, Op.MaxPool op, Tensor x) {
+        check4d(node, x);
+        Window w = Window.of(node.name(), op.kernel(), op.strides(), op.pads(), op.dilations(), op.autoPad(),
+                op.ceilMode(), x.dim(2), x.dim(3));
+        int planes = x.dim(0) * x.dim(1);
+        int h = x.dim(2);
+        int wid = x.dim(3);
+        int oh = w.outH();
+        int ow = w.outW();
+        float[] xd = x.data();
+        float[] y = new float[planes * oh * ow];
+        int[] arg = new int[y.length];
+        Parallel.forEach(x.dim(0), img -> {
+            for (int p = img * x.dim(1); p < (img + 1) * x.dim(1); p++) {
+                int in0 = p * h * wid;
+                for (int oy = 0; oy < oh; oy++) {
+                    for (int ox = 0; ox < ow; ox++) {
+                        float best = Float.NEGATIVE_INFINITY;
+                        int bestIdx = -1;
+                        for (int i = 0; i < w.kh(); i++) {
+                            int iy = oy * w.sh() - w.padTop() + i * w.dh();
+                            if (iy < 0 || iy >= h) {
+                                continue;
+                            }
+                            for (int j = 0; j < w.kw(); j++) {
+                                int ix = ox * w.sw() - w.padLeft() + j * w.dw();
+                                if (ix < 0 || ix >= wid) {
+                                    continue;
+                                }
+                                float v = xd[in0 + iy * wid + ix];
+                                // NaN propagates as in PyTorch: a NaN wins and stays
+                                if (bestIdx < 0 || v > best || (Float.isNaN(v) && !Float.isNaN(best))) {
+                                    best = v;
+                                    bestIdx = in0 + iy * wid + ix;
+                                }
+                            }
+                        }
+                        int o = (p * oh + oy) * ow + ox;
+                        y[o] = best;
+                        arg[o] = bestIdx;
+                    }
+                }
+            }
+        });
+        return new MaxResult(new Tensor(new int[] {x.dim(0), x.dim(1), oh, ow}, y), arg);
+    }
+
+    static Tensor maxBackward(Tensor x, int[] argmax, Tensor gOut) {
+        float[] dx = new float[x.size()];
+        float[] g = gOut.data();
+        for (int o = 0; o < g.length; o++) {
+            if (argmax[o] >= 0) {
+                dx[argmax[o]] += g[o];
+            }
+        }
+        return new Tensor(x.shape(), dx);
+    }
+
+    static Tensor averageForward(Node node, Op.AveragePool op, Tensor x) {
+        check4d(node, x);
+        Window w = Window.of(node.name(), op.kernel(), op.strides(), op.pads(), null, op.autoPad(), op.ceilMode(),
+                x.dim(2), x.dim(3));
+        float[] xd = x.data();
+        int planes = x.dim(0) * x.dim(1);
+        float[] y = new float[planes * w.outH() * w.outW()];
+        forEachWindow(w, op.countIncludePad(), planes, (p, o, in, div) -> {
+            float s = 0f;
+            for (int idx : in) {
+                s += xd[p * w.inH() * w.inW() + idx];
+            }
+            y[o] = s / div;
+        });
+        return new Tensor(new int[] {x.dim(0), x.dim(1), w.outH(), w.outW()}, y);
+    }
+
+    static Tensor averageBackward(Node node, Op.AveragePool op, Tensor x, Tensor gOut) {
+        Window w = Window.of(node.name(), op.kernel(), op.strides(), op.pads(), null, op.autoPad(), op.ceilMode(),
+                x.dim(2), x.dim(3));
+        float[] g = gOut.data();
+        float[] dx = new float[x.size()];
+        int planes = x.dim(0) * x.dim(1);
+        forEachWindow(w, op.countIncludePad(), planes, (p, o, in, div) -> {
+            float share = g[o] / div;
+            for (int idx : in) {
+                dx[p * w.inH() * w.inW() + idx] += share;
+            }
+        });
+        return new Tensor(x.shape(), dx);
+    }
+
+    private interface WindowBody {
+        void accept(int plane, int outIndex, int[] inputOffsets, float divisor);
+    }
+
+    /**
+     * Visits every output window with the in-plane offsets of its valid input elements and the
+     * divisor: the window clipped to the padded input when pads count, else to the input.
+     */
+    private static void forEachWindow(Window w, boolean countPad, int planes, WindowBody body) {
+        int[] buf = new int[w.kh() * w.kw()];
+        for (int p = 0; p < planes; p++) {
+            for (int oy = 0; oy < w.outH(); oy++) {
+                for (int ox = 0; ox < w.outW(); ox++) {
+                    int n = 0;
+                    int y0 = oy * w.sh() - w.padTop();
+                    int x0 = ox * w.sw() - w.padLeft();
+                    for (int i = 0; i < w.kh(); i++) {
+                        for (int j = 0; j < w.kw(); j++) {
+                            int iy = y0 + i;
+                            int ix = x0 + j;
+                            if (iy >= 0 && iy < w.inH() && ix >= 0 && ix < w.inW()) {
+                                buf[n++] = iy * w.inW() + ix;
+                            }
+                        }
+                    }
+                    float div;
+                    if (countPad) {
+                        int ye = Math.min(y0 + w.kh(), w.inH() + w.padBottom());
+                        int xe = Math.min(x0 + w.kw(), w.inW() + w.padRight());
+                        div = (float) (ye - y0) * (xe - x0);
+                    } else {
+                        div = n;
+                    }
+                    int[] in = java.util.Arrays.copyOf(buf, n);
+                    body.accept(p, (p * w.outH() + oy) * w.outW() + ox, in, Math.max(div, 1f));
+                }
+            }
+        }
+    }
+
+    /** Mean over every axis after the channel axis; output [N, C, 1, ..., 1]. */
+    static Tensor globalAverageForward(Node node, Tensor x) {
+        if (x.rank() < 3) {
+            throw new InvalidInputException("node '" + node.name() + "' (GlobalAveragePool): needs N×C×spatial input, got "
+                    + Shapes.str(x.shape()));
+        }
+        int planes = x.dim(0) * x.dim(1);
+        int area = x.size() / Math.max(1, planes);
+        float[] xd = x.data();
+        float[] y = new float[planes];
+        for (int p = 0; p < planes; p++) {
+            double s = 0;
+            for (int i = 0; i < area; i++) {
+                s += xd[p * area + i];
+            }
+            y[p] = (float) (s / area);
+        }
+        int[] out = new int[x.rank()];
+        java.util.Arrays.fill(out, 1);
+        out[0] = x.dim(0);
+        out[1] = x.dim(1);
+        return new Tensor(out, y);
+    }
+
+    static Tensor globalAverageBackward(Tensor x, Tensor gOut) {
+        int planes = x.dim(0) * x.dim(1);
+        int area = x.size() / Math.max(1, planes);
+        float[] g = gOut.data();
+        float[] dx = new float[x.size()];
+        for (int p = 0; p < planes; p++) {
+            float share = g[p] / area;
+            java.util.Arrays.fill(dx, p * area, (p + 1) * area, share);
+        }
+        return new Tensor(x.shape(), dx);
+    }
+}

@@ -1,0 +1,178 @@
+package dev.kxai.backend.cpu;
+
+import dev.kxai.InvalidInputException;
+import dev.kxai.graph.Node;
+import dev.kxai.tensor.Shapes;
+import dev.kxai.tensor.Tensor;
+
+/** Flatten, Reshape and Concat (data movement only), and batch norm in inference mode. */
+final class ShapeOps {
+    private ShapeOps() {
+    }
+
+    static int axis(Node node, int axis, int rank, boolean inclusiveEnd) {
+        int a = axis < 0 ? axis + rank : axis;
+        if (a < 0 || a > rank || (!inclusiveEnd && a == rank)) {
+            throw new InvalidInputException("node '" + node.name() + "' (" + node.opType() + "): axis " + axis
+                    + " is out of range for rank " + rank);
+        }
+        return a;
+    }
+
+    static Tensor flatten(Node node, Tensor x, int axis) {
+        int a = axis(node, axis, x.rank(), true);
+        int outer = 1;
+        for (int d = 0; d < a; d++) {
+            outer *= x.dim(d);
+        }
+        return x.reshape(outer, outer == 0 ? 0 : x.size() / outer);
+    }
+
+    static Tensor reshape(Node node, Tensor x, Tensor shapeTensor, boolean allowZero) {
+        float[] sv = shapeTensor.data();
+        int[] s = new int[sv.length];
+        int infer = -1;
+        long known = 1;
+        for (int i = 0; i < s.length; i++) {
+            int v = (int) sv[i];
+            if (v == 0 && !allowZero) {
+                if (i >= x.rank()) {
+                    throw bad(node, x, s);
+                }
+                v = x.dim(i);
+            }
+            if (v == -1) {
+                if (infer >= 0) {
+                    throw bad(node, x, s);
+                }
+                infer = i;
+            } else {
+                known *= v;
+            }
+            s[i] = v;
+        }
+        if (infer >= 0) {
+            if (known == 0 || x.size() % known != 0) {
+                throw bad(node, x, s);
+            }
+            s[infer] = (int) (x.size() / known);
+        }
+        if (Shapes.size(s) != x.size()) {
+            throw bad(node, x, s);
+        }
+        return x.reshape(s);
+    }
+
+    private static InvalidInputException bad(Node node, Tensor x, int[] target) {
+        return new InvalidInputException("node '" + node.name() + "' (Reshape): cannot reshape " + Shapes.str(x.shape())
+                + " to " + Shapes.str(target));
+    }
+
+    static Tensor concat(Node node, Tensor[] parts, int axis) {
+        int rank = parts[0].rank();
+        int a = axis(node, axis, rank, false);
+        int[] out = parts[0].shape();
+        out[a] = 0;
+        for (Tensor p : parts) {
+            if (p.rank() != rank) {
+                throw new InvalidInputException("node '" + node.name() + "' (Concat): inputs of different rank "
+                        + Shapes.str(parts[0].shape()) + " and " + Shapes.str(p.shape()));
+            }
+            for (int d = 0; d < rank; d++) {
+                if (d != a && p.dim(d) != parts[0].dim(d)) {
+                    throw new InvalidInputException("node '" + node.name() + "' (Concat): shapes " + Shapes.str(parts[0].shape())
+                            + " and " + Shapes.str(p.shape()) + " differ outside axis " + a);
+                }
+            }
+            out[a] += p.dim(a);
+        }
+        int outer = 1;
+        for (int d = 0; d < a; d++) {
+            outer *= out[d];
+        }
+        float[] y = new float[Math.toIntExact(Shapes.size(out))];
+        int outRow = y.length / Math.max(1, outer);
+        int at = 0;
+        for (Tensor p : parts) {
+            int chunk = p.size() / Math.max(1, outer);
+            for (int o = 0; o < outer; o++) {
+                System.arraycopy(p.data(), o * chunk, y, o * outRow + at, chunk);
+            }
+            at += chunk;
+        }
+        return new Tensor(out, y);
+    }
+
+    static Tensor[] concatBackward(Node node, Tensor[] parts, int axis, Tensor gOut, boolean[] need) {
+        int a = axis(node, axis, parts[0].rank(), false);
+        int outer = 1;
+        for (int d = 0; d < a; d++) {
+            outer *= gOut.dim(d);
+        }
+        int outRow = gOut.size() / Math.max(1, outer);
+        Tensor[] grads = new Tensor[parts.length];
+        int at = 0;
+        for (int i = 0; i < parts.length; i++) {
+            int chunk = parts[i].size() / Math.max(1, outer);
+            if (need[i]) {
+                float[] g = new float[parts[i].size()];
+                for (int o = 0; o < outer; o++) {
+                    System.arraycopy(gOut.data(), o * outRow + at, g, o * chunk, chunk);
+                }
+                grads[i] = new Tensor(parts[i].shape(), g);
+            }
+            at += chunk;
+        }
+        return grads;
+    }
+
+    /** Per-channel scale and shift of inference-mode batch norm: y = x·scale + shift. */
+    private static float[][] bnCoefficients(Node node, Tensor x, Tensor gamma, Tensor beta, Tensor mean, Tensor var,
+            float eps) {
+        if (x.rank() < 2) {
+            throw new InvalidInputException("node '" + node.name() + "' (BatchNormalization): input " + Shapes.str(x.shape())
+                    + " has no channel axis");
+        }
+        int c = x.dim(1);
+        for (Tensor t : new Tensor[] {gamma, beta, mean, var}) {
+            if (t.size() != c) {
+                throw new InvalidInputException("node '" + node.name() + "' (BatchNormalization): parameter of shape "
+                        + Shapes.str(t.shape()) + " does not match " + c + " channels");
+            }
+        }
+        float[] scale = new float[c];
+        float[] shift = new float[c];
+        for (int ch = 0; ch < c; ch++) {
+            float inv = (float) (1.0 / Math.sqrt(var.data()[ch] + eps));
+            scale[ch] = gamma.data()[ch] * inv;
+            shift[ch] = beta.data()[ch] - mean.data()[ch] * scale[ch];
+        }
+        return new float[][] {scale, shift};
+    }
+
+    static Tensor batchNorm(Node node, Tensor x, Tensor gamma, Tensor beta, Tensor mean, Tensor var, float eps) {
+        float[][] k = bnCoefficients(node, x, gamma, beta, mean, var, eps);
+        int c = x.dim(1);
+        int inner = x.size() / Math.max(1, x.dim(0) * c);
+        float[] xd = x.data();
+        float[] y = new float[xd.length];
+        for (int i = 0; i < xd.length; i++) {
+            int ch = (i / inner) % c;
+            y[i] = xd[i] * k[0][ch] + k[1][ch];
+        }
+        return new Tensor(x.shape(), y);
+    }
+
+    static Tensor batchNormBackward(Node node, Tensor x, Tensor gamma, Tensor beta, Tensor mean, Tensor var, float eps,
+            Tensor gOut) {
+        float[] scale = bnCoefficients(node, x, gamma, beta, mean, var, eps)[0];
+        int c = x.dim(1);
+        int inner = x.size() / Math.max(1, x.dim(0) * c);
+        float[] g = gOut.data();
+        float[] dx = new float[g.length];
+        for (int i = 0; i < g.length; i++) {
+            dx[i] = g[i] * scale[(i / inner) % c];
+        }
+        return new Tensor(x.shape(), dx);
+    }
+}

@@ -1,0 +1,191 @@
+package dev.kxai.cli;
+
+import dev.kxai.InvalidInputException;
+import dev.kxai.KxaiException;
+import dev.kxai.Model;
+import dev.kxai.attr.Attribution;
+import dev.kxai.attr.Baseline;
+import dev.kxai.attr.InputXGradient;
+import dev.kxai.attr.IntegratedGradients;
+import dev.kxai.attr.Quadrature;
+import dev.kxai.attr.Saliency;
+import dev.kxai.io.NpyIO;
+import dev.kxai.report.AttributionImage;
+import dev.kxai.report.AttributionSummary;
+import dev.kxai.tensor.Tensor;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "explain", description = {
+    "Explains a batch: writes attributions.npy (and deltas.npy for Integrated Gradients), one PNG per",
+    "example (input and attribution heat map side by side), and prints a summary.",
+    "With no --model/--input it explains the bundled digits CNN on ten 8x8 digits."})
+final class ExplainCommand implements Callable<Integer> {
+    private static final String EXAMPLE = "/dev/kxai/examples/digits_cnn/";
+
+    @Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--model", paramLabel = "M.onnx", description = "ONNX model (default: bundled digits CNN).")
+    Path modelFile;
+
+    @Option(names = "--input", paramLabel = "X.npy", description = "Batch to explain, float32 .npy (default: bundled digits).")
+    Path inputFile;
+
+    @Option(names = "--method", defaultValue = "ig",
+            description = "ig (integrated_gradients), saliency, input_x_gradient (default: ${DEFAULT-VALUE}).")
+    String method;
+
+    @Option(names = "--steps", defaultValue = "50", description = "n_steps for Integrated Gradients (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--rule", defaultValue = "gausslegendre",
+            description = "riemann_left|right|middle|trapezoid or gausslegendre (default: ${DEFAULT-VALUE}).")
+    String rule;
+
+    @Option(names = "--baseline", defaultValue = "zeros",
+            description = "zeros, a number, or a .npy file (same shape as the input, or one example).")
+    String baseline;
+
+    @Option(names = "--target", split = ",", description = "Target output index, one or one per row (default: predicted class).")
+    int[] target;
+
+    @Option(names = "--internal-batch-size", description = "Rows per forward/backward pass (default: from a memory budget).")
+    Integer internalBatchSize;
+
+    @Option(names = "--no-abs", description = "Saliency: keep the gradient's sign.")
+    boolean noAbs;
+
+    @Option(names = "--device", description = "auto, cpu or cuda (default: KXAI_DEVICE, else auto).")
+    String device;
+
+    @Option(names = "--out", defaultValue = "kxai-out", description = "Output folder (default: ./${DEFAULT-VALUE}).")
+    Path out;
+
+    @Override
+    public Integer call() throws IOException {
+        PrintWriter w = spec.commandLine().getOut();
+        Path model = modelFile != null ? modelFile : bundled("model.onnx");
+        Path input = inputFile != null ? inputFile : bundled("input.npy");
+        if ((modelFile == null) != (inputFile == null)) {
+            throw new InvalidInputException("give both --model and --input, or neither (for the bundled example)");
+        }
+        long t0 = System.nanoTime();
+        Model m = Model.load(model, device);
+        Tensor x = NpyIO.read(input);
+        m.checkBatch(x, "input " + input);
+        int[] predicted = m.predict(x);
+        Tensor logits = m.forward(x);
+        int[] targets = m.targets(target != null ? target : predicted, x.dim(0));
+        String methodName = method.toLowerCase(Locale.ROOT);
+        Attribution a = switch (methodName) {
+            case "ig", "integrated_gradients" -> {
+                IntegratedGradients ig = new IntegratedGradients(m).nSteps(steps).method(Quadrature.Rule.parse(rule))
+                        .baselines(parseBaseline(baseline)).internalBatchSize(internalBatchSize)
+                        .returnConvergenceDelta(true).progress(progress());
+                yield ig.attribute(x, targets);
+            }
+            case "saliency" -> new Saliency(m).attribute(x, !noAbs, targets);
+            case "input_x_gradient", "ixg" -> new InputXGradient(m).attribute(x, targets);
+            default -> throw new InvalidInputException("unknown method '" + method
+                    + "'; known: ig (integrated_gradients), saliency, input_x_gradient");
+        };
+        double seconds = (System.nanoTime() - t0) / 1e9;
+
+        Files.createDirectories(out);
+        NpyIO.write(out.resolve("attributions.npy"), a.attributions());
+        if (a.convergenceDelta() != null) {
+            NpyIO.write(out.resolve("deltas.npy"), a.convergenceDelta());
+        }
+        int[] shape = x.shape();
+        int c;
+        int h;
+        int wd;
+        if (shape.length == 4) {
+            c = shape[1];
+            h = shape[2];
+            wd = shape[3];
+        } else if (shape.length == 3) {
+            c = 1;
+            h = shape[1];
+            wd = shape[2];
+        } else {
+            c = 1;
+            h = 1;
+            wd = x.rowSize();
+        }
+        w.printf("kxai explain: %s on %s, %d example(s), method %s%s, backend %s, %.2f s%n",
+                modelFile == null ? "bundled digits CNN" : model, inputFile == null ? "bundled digits" : input,
+                x.dim(0), methodName, methodName.startsWith("i") && !methodName.startsWith("input")
+                        ? " (" + rule + ", " + steps + " steps, baseline " + baseline + ")" : "",
+                m.backend().name(), seconds);
+        int per = x.rowSize();
+        int outs = logits.rowSize();
+        for (int i = 0; i < x.dim(0); i++) {
+            float[] img = java.util.Arrays.copyOfRange(x.data(), i * per, (i + 1) * per);
+            float[] at = java.util.Arrays.copyOfRange(a.attributions().data(), i * per, (i + 1) * per);
+            Path png = out.resolve(String.format("example_%03d.png", i));
+            String caption = String.format("#%d predicted %d, target %d", i, predicted[i], targets[i]);
+            AttributionImage.writePng(png, img, at, c, h, wd, caption);
+            AttributionSummary s = AttributionSummary.of(at, c, h, wd);
+            w.printf("example %d: predicted %d (output %.3f), target %d%s; %s%n", i, predicted[i],
+                    logits.data()[i * outs + predicted[i]], targets[i],
+                    a.convergenceDelta() == null ? "" : String.format(", delta %+.2e", a.convergenceDelta().data()[i]),
+                    s.describe());
+        }
+        w.printf("wrote %s/attributions.npy%s and %d PNG(s) to %s%n", out, a.convergenceDelta() == null ? ""
+                : ", deltas.npy", x.dim(0), out.toAbsolutePath());
+        w.flush();
+        return 0;
+    }
+
+    private static Baseline parseBaseline(String b) {
+        if (b.equals("zeros")) {
+            return Baseline.zeros();
+        }
+        try {
+            return Baseline.scalar(Float.parseFloat(b));
+        } catch (NumberFormatException e) {
+            return Baseline.of(NpyIO.read(Path.of(b)));
+        }
+    }
+
+    /** Progress on stderr for long integrations, only when a person is watching a terminal. */
+    private dev.kxai.backend.PathIntegral.Progress progress() {
+        if (System.console() == null) {
+            return dev.kxai.backend.PathIntegral.Progress.NONE;
+        }
+        PrintWriter err = spec.commandLine().getErr();
+        return (done, total) -> {
+            err.printf("\rintegrating: %d/%d steps", done, total);
+            if (done == total) {
+                err.print("\r                                   \r");
+            }
+            err.flush();
+        };
+    }
+
+    /** Copies a bundled example file out of the jar (the readers need a file). */
+    private static Path bundled(String name) throws IOException {
+        try (InputStream in = ExplainCommand.class.getResourceAsStream(EXAMPLE + name)) {
+            if (in == null) {
+                throw new KxaiException("bundled example " + name + " is missing from the jar");
+            }
+            Path dir = Files.createTempDirectory("kxai-example");
+            dir.toFile().deleteOnExit();
+            Path f = dir.resolve(name);
+            Files.copy(in, f, StandardCopyOption.REPLACE_EXISTING);
+            f.toFile().deleteOnExit();
+            return f;
+        }
+    }
+}

@@ -1,0 +1,56 @@
+package dev.kxai.cli;
+
+import dev.kxai.KxaiException;
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code kxai}: explain, validate, info. Errors a user can cause print one line and exit with
+ * status 2 (usage errors too); {@code --verbose} adds the stack trace.
+ */
+@Command(name = "kxai", mixinStandardHelpOptions = true, versionProvider = Version.Provider.class,
+        description = "Explainability engine for the JVM: Captum's attributions for ONNX models.",
+        subcommands = {ExplainCommand.class, ValidateCommand.class, InfoCommand.class,
+            CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    @Option(names = "--verbose", description = "Print stack traces with errors.", scope = CommandLine.ScopeType.INHERIT)
+    boolean verbose;
+
+    @Override
+    public void run() {
+        new CommandLine(this).usage(System.out);
+    }
+
+    public static void main(String[] args) {
+        System.exit(run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true)));
+    }
+
+    /** Runs the CLI with the given streams; returns the exit status (tests call this). */
+    public static int run(String[] args, PrintWriter out, PrintWriter err) {
+        CommandLine cl = new CommandLine(new Main());
+        cl.setOut(out);
+        cl.setErr(err);
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            boolean verbose = parsed.originalArgs().contains("--verbose");
+            if (ex instanceof KxaiException || ex instanceof IllegalArgumentException) {
+                err.println("kxai: error: " + ex.getMessage());
+                if (verbose) {
+                    ex.printStackTrace(err);
+                }
+                err.flush();
+                return 2;
+            }
+            err.println("kxai: internal error: " + ex);
+            if (verbose) {
+                ex.printStackTrace(err);
+            } else {
+                err.println("(run with --verbose for the stack trace)");
+            }
+            err.flush();
+            return 1;
+        });
+        return cl.execute(args);
+    }
+}

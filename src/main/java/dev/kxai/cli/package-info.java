@@ -1,0 +1,2 @@
+/** The {@code kxai} command line (picocli): explain, validate, info. */
+package dev.kxai.cli;

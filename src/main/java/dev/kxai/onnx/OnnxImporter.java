@@ -1,0 +1,383 @@
+package dev.kxai.onnx;
+
+import ai.onnx.proto.OnnxMl;
+import com.google.protobuf.ByteString;
+import com.google.protobuf.InvalidProtocolBufferException;
+import dev.kxai.ModelException;
+import dev.kxai.UnsupportedOperatorException;
+import dev.kxai.graph.Graph;
+import dev.kxai.graph.Node;
+import dev.kxai.graph.Op;
+import dev.kxai.tensor.Tensor;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Reads an ONNX file (protobuf classes from {@code ai.onnx.proto}, not a hand-written parser)
+ * into a {@link Graph}. Everything kxai cannot run is refused here, with the file and node named,
+ * so that a backend never meets an operator or attribute it does not know.
+ */
+public final class OnnxImporter {
+    /** Operator types the importer accepts, in the order the README lists them. */
+    public static final List<String> SUPPORTED = List.of("Gemm", "MatMul", "Add", "Sub", "Mul", "Relu",
+            "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Flatten", "Reshape", "Identity", "Constant", "Conv",
+            "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat");
+
+    private OnnxImporter() {
+    }
+
+    public static Graph load(Path file) {
+        if (!Files.exists(file)) {
+            throw new ModelException("no such model file: " + file);
+        }
+        if (!Files.isRegularFile(file) || !Files.isReadable(file)) {
+            throw new ModelException("model file is not a readable file: " + file);
+        }
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (IOException e) {
+            throw new ModelException("cannot read model file " + file + ": " + e.getMessage(), e);
+        }
+        return parse(bytes, file.toString());
+    }
+
+    public static Graph parse(byte[] bytes, String source) {
+        OnnxMl.ModelProto model;
+        try {
+            model = OnnxMl.ModelProto.parseFrom(bytes);
+        } catch (InvalidProtocolBufferException e) {
+            throw new ModelException(source + " is not an ONNX model (corrupt or truncated protobuf: "
+                    + e.getMessage() + ")", e);
+        }
+        // Protobuf accepts many non-ONNX byte strings as a message with unknown fields; an ONNX model
+        // always declares its IR version and has a graph with at least one node.
+        if (model.getIrVersion() <= 0 || !model.hasGraph() || model.getGraph().getNodeCount() == 0) {
+            throw new ModelException(source + " is not an ONNX model (no IR version or no graph nodes)");
+        }
+        return new OnnxImporter.Builder(model.getGraph(), source).build();
+    }
+
+    private static final class Builder {
+        private final OnnxMl.GraphProto g;
+        private final String source;
+        private final Map<String, Tensor> constants = new LinkedHashMap<>();
+
+        Builder(OnnxMl.GraphProto g, String source) {
+            this.g = g;
+            this.source = source;
+        }
+
+        Graph build() {
+            for (OnnxMl.TensorProto t : g.getInitializerList()) {
+                constants.put(t.getName(), tensor(t, "initializer " + t.getName()));
+            }
+            List<OnnxMl.ValueInfoProto> inputs = new ArrayList<>();
+            for (OnnxMl.ValueInfoProto vi : g.getInputList()) {
+                if (!constants.containsKey(vi.getName())) {
+                    inputs.add(vi);
+                }
+            }
+            if (inputs.size() != 1) {
+                throw new ModelException(source + ": kxai explains models with exactly one input tensor; this one has "
+                        + inputs.size() + " (" + inputs.stream().map(OnnxMl.ValueInfoProto::getName).toList() + ")");
+            }
+            if (g.getOutputCount() < 1) {
+                throw new ModelException(source + ": the graph declares no output");
+            }
+            OnnxMl.ValueInfoProto in = inputs.get(0);
+            int elemType = in.getType().getTensorType().getElemType();
+            if (elemType != OnnxMl.TensorProto.DataType.FLOAT_VALUE) {
+                throw new ModelException(source + ": input '" + in.getName() + "' has element type "
+                        + elemType + "; kxai needs float32 (1)");
+            }
+            List<OnnxMl.TensorShapeProto.Dimension> dims = in.getType().getTensorType().getShape().getDimList();
+            int[] inputShape = new int[dims.size()];
+            for (int i = 0; i < dims.size(); i++) {
+                inputShape[i] = dims.get(i).hasDimValue() ? (int) dims.get(i).getDimValue() : -1;
+            }
+            if (inputShape.length == 0) {
+                throw new ModelException(source + ": input '" + in.getName() + "' has no batch axis (rank 0)");
+            }
+
+            Set<String> known = new HashSet<>(constants.keySet());
+            known.add(in.getName());
+            List<Node> nodes = new ArrayList<>();
+            int index = 0;
+            for (OnnxMl.NodeProto n : g.getNodeList()) {
+                String name = n.getName().isEmpty() ? n.getOpType() + "_" + index : n.getName();
+                index++;
+                if (n.getOutputCount() < 1) {
+                    throw new ModelException(source + ": node '" + name + "' has no output");
+                }
+                if (n.getOpType().equals("Constant")) {
+                    constants.put(n.getOutput(0), constantValue(n, name));
+                    known.add(n.getOutput(0));
+                    continue;
+                }
+                Op op = op(n, name);
+                List<String> ins = new ArrayList<>();
+                for (String s : n.getInputList()) {
+                    if (s.isEmpty()) {
+                        continue; // an omitted optional input
+                    }
+                    if (!known.contains(s)) {
+                        throw new ModelException(source + ": node '" + name + "' reads '" + s
+                                + "', which no earlier node or initializer produces (graph not topologically sorted?)");
+                    }
+                    ins.add(s);
+                }
+                checkArity(n.getOpType(), name, ins.size());
+                nodes.add(new Node(name, n.getOpType(), op, ins, n.getOutput(0)));
+                known.add(n.getOutput(0));
+            }
+            String out = g.getOutput(0).getName();
+            if (!known.contains(out)) {
+                throw new ModelException(source + ": graph output '" + out + "' is produced by no node");
+            }
+            return new Graph(source, in.getName(), inputShape, out, nodes, constants);
+        }
+
+        private void checkArity(String opType, String node, int n) {
+            int min;
+            int max;
+            switch (opType) {
+                case "Gemm" -> { min = 2; max = 3; }
+                case "MatMul", "Add", "Sub", "Mul", "Reshape" -> { min = 2; max = 2; }
+                case "Conv" -> { min = 2; max = 3; }
+                case "BatchNormalization" -> { min = 5; max = 5; }
+                case "Concat" -> { min = 1; max = Integer.MAX_VALUE; }
+                default -> { min = 1; max = 1; }
+            }
+            if (n < min || n > max) {
+                throw new ModelException(source + ": node '" + node + "' (" + opType + ") has " + n
+                        + " inputs; expected " + (min == max ? "" + min : min + ".." + (max == Integer.MAX_VALUE ? "n" : max)));
+            }
+        }
+
+        private Op op(OnnxMl.NodeProto n, String name) {
+            Attrs a = new Attrs(n, name, source);
+            return switch (n.getOpType()) {
+                case "Gemm" -> new Op.Gemm(a.f("alpha", 1f), a.f("beta", 1f), a.i("transA", 0) != 0, a.i("transB", 0) != 0);
+                case "MatMul" -> new Op.MatMul();
+                case "Add" -> new Op.Add();
+                case "Sub" -> new Op.Sub();
+                case "Mul" -> new Op.Mul();
+                case "Relu" -> new Op.Relu();
+                case "LeakyRelu" -> new Op.LeakyRelu(a.f("alpha", 0.01f));
+                case "Sigmoid" -> new Op.Sigmoid();
+                case "Tanh" -> new Op.Tanh();
+                case "Softmax" -> new Op.Softmax((int) a.i("axis", -1));
+                case "Flatten" -> new Op.Flatten((int) a.i("axis", 1));
+                case "Reshape" -> new Op.Reshape(a.i("allowzero", 0) != 0);
+                case "Identity" -> new Op.Identity();
+                case "Conv" -> {
+                    int[] k = a.ints("kernel_shape", null);
+                    Op.Conv c = new Op.Conv(k, a.ints("strides", new int[] {1, 1}), a.ints("pads", new int[] {0, 0, 0, 0}),
+                            a.ints("dilations", new int[] {1, 1}), (int) a.i("group", 1), a.s("auto_pad", "NOTSET"));
+                    check2d(name, "Conv", c.strides(), c.pads(), c.dilations());
+                    if (k != null && k.length != 2) {
+                        throw new ModelException(source + ": node '" + name + "': only 2-D Conv is supported, kernel_shape is "
+                                + java.util.Arrays.toString(k));
+                    }
+                    yield c;
+                }
+                case "MaxPool" -> {
+                    int[] k = a.required("kernel_shape");
+                    if (n.getOutputCount() > 1 && !n.getOutput(1).isEmpty()) {
+                        throw new ModelException(source + ": node '" + name + "': MaxPool with an Indices output is not supported");
+                    }
+                    if (a.i("storage_order", 0) != 0) {
+                        throw new ModelException(source + ": node '" + name + "': MaxPool storage_order=1 is not supported");
+                    }
+                    Op.MaxPool p = new Op.MaxPool(k, a.ints("strides", new int[] {1, 1}), a.ints("pads", new int[] {0, 0, 0, 0}),
+                            a.ints("dilations", new int[] {1, 1}), a.i("ceil_mode", 0) != 0, a.s("auto_pad", "NOTSET"));
+                    check2d(name, "MaxPool", k, p.strides(), p.pads(), p.dilations());
+                    yield p;
+                }
+                case "AveragePool" -> {
+                    int[] k = a.required("kernel_shape");
+                    Op.AveragePool p = new Op.AveragePool(k, a.ints("strides", new int[] {1, 1}),
+                            a.ints("pads", new int[] {0, 0, 0, 0}), a.i("count_include_pad", 0) != 0,
+                            a.i("ceil_mode", 0) != 0, a.s("auto_pad", "NOTSET"));
+                    check2d(name, "AveragePool", k, p.strides(), p.pads());
+                    yield p;
+                }
+                case "GlobalAveragePool" -> new Op.GlobalAveragePool();
+                case "BatchNormalization" -> {
+                    if (a.i("training_mode", 0) != 0) {
+                        throw new ModelException(source + ": node '" + name + "': BatchNormalization in training mode is not supported");
+                    }
+                    yield new Op.BatchNormalization(a.f("epsilon", 1e-5f));
+                }
+                case "Concat" -> new Op.Concat(a.required("axis", "Concat"));
+                default -> throw new UnsupportedOperatorException(n.getOpType(), name, SUPPORTED);
+            };
+        }
+
+        private void check2d(String node, String opType, int[]... lists) {
+            for (int[] l : lists) {
+                if (l.length != 2 && l.length != 4) {
+                    throw new ModelException(source + ": node '" + node + "': only 2-D " + opType
+                            + " is supported (attribute of length " + l.length + ")");
+                }
+            }
+        }
+
+        private Tensor constantValue(OnnxMl.NodeProto n, String name) {
+            for (OnnxMl.AttributeProto at : n.getAttributeList()) {
+                switch (at.getName()) {
+                    case "value":
+                        return tensor(at.getT(), "Constant node '" + name + "'");
+                    case "value_float":
+                        return Tensor.scalar(at.getF());
+                    case "value_int":
+                        return Tensor.scalar(at.getI());
+                    case "value_floats": {
+                        float[] v = new float[at.getFloatsCount()];
+                        for (int i = 0; i < v.length; i++) {
+                            v[i] = at.getFloats(i);
+                        }
+                        return new Tensor(new int[] {v.length}, v);
+                    }
+                    case "value_ints": {
+                        float[] v = new float[at.getIntsCount()];
+                        for (int i = 0; i < v.length; i++) {
+                            v[i] = at.getInts(i);
+                        }
+                        return new Tensor(new int[] {v.length}, v);
+                    }
+                    default:
+                        break;
+                }
+            }
+            throw new ModelException(source + ": Constant node '" + name + "' has no supported value attribute");
+        }
+
+        /** Converts a TensorProto to float32 (integers are exact for the shapes and indices models use). */
+        private Tensor tensor(OnnxMl.TensorProto t, String what) {
+            int[] shape = new int[t.getDimsCount()];
+            long n = 1;
+            for (int i = 0; i < shape.length; i++) {
+                shape[i] = Math.toIntExact(t.getDims(i));
+                n *= shape[i];
+            }
+            if (t.hasDataLocation() && t.getDataLocation() == OnnxMl.TensorProto.DataLocation.EXTERNAL) {
+                throw new ModelException(source + ": " + what + " uses external data, which kxai does not read");
+            }
+            float[] v = new float[Math.toIntExact(n)];
+            ByteString raw = t.getRawData();
+            ByteBuffer bb = raw.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
+            int type = t.getDataType();
+            int stored;
+            switch (type) {
+                case OnnxMl.TensorProto.DataType.FLOAT_VALUE -> {
+                    stored = raw.isEmpty() ? t.getFloatDataCount() : raw.size() / 4;
+                    checkCount(what, n, stored);
+                    for (int i = 0; i < n; i++) {
+                        v[i] = raw.isEmpty() ? t.getFloatData(i) : bb.getFloat();
+                    }
+                }
+                case OnnxMl.TensorProto.DataType.DOUBLE_VALUE -> {
+                    stored = raw.isEmpty() ? t.getDoubleDataCount() : raw.size() / 8;
+                    checkCount(what, n, stored);
+                    for (int i = 0; i < n; i++) {
+                        v[i] = (float) (raw.isEmpty() ? t.getDoubleData(i) : bb.getDouble());
+                    }
+                }
+                case OnnxMl.TensorProto.DataType.INT64_VALUE -> {
+                    stored = raw.isEmpty() ? t.getInt64DataCount() : raw.size() / 8;
+                    checkCount(what, n, stored);
+                    for (int i = 0; i < n; i++) {
+                        v[i] = raw.isEmpty() ? t.getInt64Data(i) : bb.getLong();
+                    }
+                }
+                case OnnxMl.TensorProto.DataType.INT32_VALUE -> {
+                    stored = raw.isEmpty() ? t.getInt32DataCount() : raw.size() / 4;
+                    checkCount(what, n, stored);
+                    for (int i = 0; i < n; i++) {
+                        v[i] = raw.isEmpty() ? t.getInt32Data(i) : bb.getInt();
+                    }
+                }
+                default -> throw new ModelException(source + ": " + what + " has element type " + type
+                        + "; kxai reads float, double, int32 and int64 tensors");
+            }
+            return new Tensor(shape, v);
+        }
+
+        private void checkCount(String what, long expected, int stored) {
+            if (stored != expected) {
+                throw new ModelException(source + ": " + what + " declares " + expected + " elements but stores "
+                        + stored + " (truncated file?)");
+            }
+        }
+    }
+
+    /** Typed access to a node's attributes with defaults, naming the node on error. */
+    private static final class Attrs {
+        private final Map<String, OnnxMl.AttributeProto> byName = new HashMap<>();
+        private final String node;
+        private final String source;
+
+        Attrs(OnnxMl.NodeProto n, String node, String source) {
+            for (OnnxMl.AttributeProto a : n.getAttributeList()) {
+                byName.put(a.getName(), a);
+            }
+            this.node = node;
+            this.source = source;
+        }
+
+        float f(String name, float dflt) {
+            OnnxMl.AttributeProto a = byName.get(name);
+            return a == null ? dflt : a.getF();
+        }
+
+        long i(String name, long dflt) {
+            OnnxMl.AttributeProto a = byName.get(name);
+            return a == null ? dflt : a.getI();
+        }
+
+        String s(String name, String dflt) {
+            OnnxMl.AttributeProto a = byName.get(name);
+            return a == null ? dflt : a.getS().toStringUtf8();
+        }
+
+        int[] ints(String name, int[] dflt) {
+            OnnxMl.AttributeProto a = byName.get(name);
+            if (a == null) {
+                return dflt;
+            }
+            int[] v = new int[a.getIntsCount()];
+            for (int k = 0; k < v.length; k++) {
+                v[k] = Math.toIntExact(a.getInts(k));
+            }
+            return v;
+        }
+
+        int required(String name, String opType) {
+            OnnxMl.AttributeProto a = byName.get(name);
+            if (a == null) {
+                throw new ModelException(source + ": node '" + node + "' (" + opType + ") lacks the required attribute " + name);
+            }
+            return Math.toIntExact(a.getI());
+        }
+
+        int[] required(String name) {
+            int[] v = ints(name, null);
+            if (v == null) {
+                throw new ModelException(source + ": node '" + node + "' lacks the required attribute " + name);
+            }
+            return v;
+        }
+    }
+}

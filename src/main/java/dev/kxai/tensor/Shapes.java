@@ -1,0 +1,57 @@
+package dev.kxai.tensor;
+
+import java.util.Arrays;
+
+/** Shape arithmetic shared by the importer, the backends and the methods. */
+public final class Shapes {
+    private Shapes() {
+    }
+
+    public static long size(int[] shape) {
+        long n = 1;
+        for (int d : shape) {
+            if (d < 0) {
+                throw new IllegalArgumentException("negative dimension in " + str(shape));
+            }
+            n *= d;
+        }
+        return n;
+    }
+
+    public static String str(int[] shape) {
+        return Arrays.toString(shape);
+    }
+
+    /** Row-major strides of a shape. */
+    public static int[] strides(int[] shape) {
+        int[] s = new int[shape.length];
+        int acc = 1;
+        for (int i = shape.length - 1; i >= 0; i--) {
+            s[i] = acc;
+            acc *= shape[i];
+        }
+        return s;
+    }
+
+    /** NumPy broadcasting of two shapes, or null if they do not broadcast. */
+    public static int[] broadcast(int[] a, int[] b) {
+        int r = Math.max(a.length, b.length);
+        int[] out = new int[r];
+        for (int i = 0; i < r; i++) {
+            int da = i < r - a.length ? 1 : a[i - (r - a.length)];
+            int db = i < r - b.length ? 1 : b[i - (r - b.length)];
+            if (da != db && da != 1 && db != 1) {
+                return null;
+            }
+            out[i] = da == 1 ? db : da;
+        }
+        return out;
+    }
+
+    /** A copy of shape with the first axis replaced. */
+    public static int[] withBatch(int[] shape, int batch) {
+        int[] s = shape.clone();
+        s[0] = batch;
+        return s;
+    }
+}

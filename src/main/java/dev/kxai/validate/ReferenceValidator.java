@@ -1,0 +1,226 @@
+package dev.kxai.validate;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.kxai.KxaiException;
+import dev.kxai.Model;
+import dev.kxai.attr.Attribution;
+import dev.kxai.attr.Baseline;
+import dev.kxai.attr.InputXGradient;
+import dev.kxai.attr.IntegratedGradients;
+import dev.kxai.attr.Quadrature;
+import dev.kxai.attr.Saliency;
+import dev.kxai.io.NpyIO;
+import dev.kxai.tensor.Shapes;
+import dev.kxai.tensor.Tensor;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+
+/**
+ * Runs reference cases ({@code manifest.json} folders, see the reference FORMAT.md) and compares
+ * kxai's numbers with the stored ones: the model's logits, then every attribution case. A method
+ * kxai does not implement yet is reported as unsupported, not as a failure.
+ */
+public final class ReferenceValidator {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    public enum Status { PASS, FAIL, UNSUPPORTED }
+
+    /** One checked case: the worst of the attribution and (if any) delta comparisons. */
+    public record CaseResult(String model, String id, String method, Status status, Comparison attributions,
+            Comparison delta, String detail) {
+        public String line() {
+            String nums = attributions == null ? "" : String.format("rel_l2=%.2e max_abs=%.2e", attributions.relL2(),
+                    attributions.maxAbs());
+            if (delta != null) {
+                nums += String.format(" delta_max_abs=%.2e", delta.maxAbs());
+            }
+            return String.format("%-44s %-22s %-44s %s%s", model + "/" + id, method, nums,
+                    status.name().toLowerCase(java.util.Locale.ROOT), detail == null ? "" : "  (" + detail + ")");
+        }
+    }
+
+    public record Summary(int passed, int failed, int unsupported, List<CaseResult> results) {
+        public String line() {
+            return "validate: " + passed + " passed, " + failed + " failed, " + unsupported + " unsupported";
+        }
+    }
+
+    private final String device;
+
+    public ReferenceValidator(String device) {
+        this.device = device;
+    }
+
+    /** Every manifest.json under dir (or dir itself if it holds one), in path order. */
+    public static List<Path> manifests(Path dir) {
+        if (!Files.isDirectory(dir)) {
+            throw new KxaiException("not a directory: " + dir);
+        }
+        try (Stream<Path> s = Files.walk(dir)) {
+            List<Path> found = s.filter(p -> p.getFileName().toString().equals("manifest.json")).sorted().toList();
+            if (found.isEmpty()) {
+                throw new KxaiException("no manifest.json under " + dir);
+            }
+            return found;
+        } catch (IOException e) {
+            throw new KxaiException("cannot list " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    public Summary run(Path dir, Consumer<CaseResult> sink) {
+        List<CaseResult> all = new ArrayList<>();
+        for (Path manifest : manifests(dir)) {
+            for (CaseResult r : runModel(manifest)) {
+                sink.accept(r);
+                all.add(r);
+            }
+        }
+        int p = 0;
+        int f = 0;
+        int u = 0;
+        for (CaseResult r : all) {
+            switch (r.status()) {
+                case PASS -> p++;
+                case FAIL -> f++;
+                case UNSUPPORTED -> u++;
+            }
+        }
+        return new Summary(p, f, u, all);
+    }
+
+    /** The cases of one model folder; a model that cannot load fails every case with the reason. */
+    public List<CaseResult> runModel(Path manifestFile) {
+        Path folder = manifestFile.toAbsolutePath().getParent();
+        JsonNode m;
+        try {
+            m = JSON.readTree(manifestFile.toFile());
+        } catch (IOException e) {
+            throw new KxaiException("cannot read " + manifestFile + ": " + e.getMessage(), e);
+        }
+        String name = m.path("name").asText(folder.getFileName().toString());
+        List<CaseResult> out = new ArrayList<>();
+        Model model;
+        Tensor x;
+        try {
+            model = Model.load(folder.resolve(m.path("model").asText("model.onnx")), device);
+            x = NpyIO.read(folder.resolve(m.path("input").asText("input.npy")));
+        } catch (KxaiException e) {
+            out.add(new CaseResult(name, "load", "-", Status.FAIL, null, null, e.getMessage()));
+            return out;
+        }
+        String logitsFile = m.path("outputs").path("logits").asText("logits.npy");
+        if (Files.exists(folder.resolve(logitsFile))) {
+            try {
+                Tensor ref = NpyIO.read(folder.resolve(logitsFile));
+                Tensor got = model.forward(x);
+                out.add(judge(name, "logits", "forward", got, ref, null, null, null));
+            } catch (KxaiException e) {
+                out.add(new CaseResult(name, "logits", "forward", Status.FAIL, null, null, e.getMessage()));
+            }
+        }
+        int[] defaultTargets = ints(m.path("targets"));
+        for (JsonNode c : m.path("cases")) {
+            out.add(runCase(name, folder, model, x, c, defaultTargets));
+        }
+        return out;
+    }
+
+    private CaseResult runCase(String model, Path folder, Model m, Tensor x, JsonNode c, int[] defaultTargets) {
+        String id = c.path("id").asText();
+        String method = c.path("method").asText();
+        JsonNode params = c.path("params");
+        int[] targets = c.has("target") ? ints(c.path("target")) : defaultTargets;
+        try {
+            Attribution a;
+            switch (method) {
+                case "saliency" -> a = new Saliency(m).attribute(x, params.path("abs").asBoolean(true), targets);
+                case "input_x_gradient" -> a = new InputXGradient(m).attribute(x, targets);
+                case "integrated_gradients" -> {
+                    IntegratedGradients ig = new IntegratedGradients(m, params.path("multiply_by_inputs").asBoolean(true))
+                            .nSteps(params.path("n_steps").asInt(50))
+                            .method(Quadrature.Rule.parse(params.path("method").asText("gausslegendre")))
+                            .baselines(baseline(folder, params.path("baseline")))
+                            .returnConvergenceDelta(c.has("convergence_delta"));
+                    if (params.has("internal_batch_size")) {
+                        ig = ig.internalBatchSize(params.path("internal_batch_size").asInt());
+                    }
+                    a = ig.attribute(x, targets);
+                }
+                default -> {
+                    return new CaseResult(model, id, method, Status.UNSUPPORTED, null, null, "method not implemented yet");
+                }
+            }
+            Tensor ref = NpyIO.read(folder.resolve(c.path("attributions").asText()));
+            Tensor refDelta = c.has("convergence_delta") ? NpyIO.read(folder.resolve(c.path("convergence_delta").asText()))
+                    : null;
+            return judge(model, id, method, a.attributions(), ref, a.convergenceDelta(), refDelta, ref);
+        } catch (KxaiException e) {
+            return new CaseResult(model, id, method, Status.FAIL, null, null, e.getMessage());
+        }
+    }
+
+    static Baseline baseline(Path folder, JsonNode b) {
+        if (b.isMissingNode() || b.isNull() || b.asText().equals("zeros")) {
+            return Baseline.zeros();
+        }
+        if (b.isNumber()) {
+            return Baseline.scalar((float) b.asDouble());
+        }
+        return Baseline.of(NpyIO.read(folder.resolve(b.asText())));
+    }
+
+    /**
+     * Attributions pass when rel. L2 error ≤ 1e-4 and every element is within 1e-4·max|ref| + 1e-6
+     * (FORMAT.md). A delta is a small difference of large sums, so its tolerance is scaled by the
+     * attributions' total mass per row, not by the delta itself.
+     */
+    private static CaseResult judge(String model, String id, String method, Tensor got, Tensor ref, Tensor delta,
+            Tensor refDelta, Tensor attrRef) {
+        if (!java.util.Arrays.equals(got.shape(), ref.shape())) {
+            return new CaseResult(model, id, method, Status.FAIL, null, null, "shape " + Shapes.str(got.shape())
+                    + " vs reference " + Shapes.str(ref.shape()));
+        }
+        Comparison a = Comparison.of(got.data(), ref.data());
+        boolean ok = a.within(1e-4, 1e-4 * a.maxRef() + 1e-6);
+        Comparison d = null;
+        String detail = null;
+        if (refDelta != null) {
+            if (delta == null || delta.size() != refDelta.size()) {
+                return new CaseResult(model, id, method, Status.FAIL, a, null, "no convergence delta to compare");
+            }
+            d = Comparison.of(delta.data(), refDelta.data());
+            double mass = 0;
+            int per = attrRef.rowSize();
+            for (int r = 0; r < attrRef.dim(0); r++) {
+                double s = 0;
+                for (int j = 0; j < per; j++) {
+                    s += Math.abs(attrRef.data()[r * per + j]);
+                }
+                mass = Math.max(mass, s);
+            }
+            boolean deltaOk = d.maxAbs() <= 1e-4 * mass + 1e-6;
+            if (!deltaOk) {
+                detail = String.format("delta off by %.2e, allowed %.2e", d.maxAbs(), 1e-4 * mass + 1e-6);
+            }
+            ok &= deltaOk;
+        }
+        return new CaseResult(model, id, method, ok ? Status.PASS : Status.FAIL, a, d, detail);
+    }
+
+    private static int[] ints(JsonNode arr) {
+        if (arr.isInt()) {
+            return new int[] {arr.asInt()};
+        }
+        int[] t = new int[arr.size()];
+        for (int i = 0; i < t.length; i++) {
+            t[i] = arr.get(i).asInt();
+        }
+        return t;
+    }
+}

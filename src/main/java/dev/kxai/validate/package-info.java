@@ -1,0 +1,2 @@
+/** Validation against reference outputs (Captum's): a user-facing feature and the test suite's oracle. */
+package dev.kxai.validate;
