@@ -17,6 +17,23 @@ final class InfoCommand implements Callable<Integer> {
     @Option(names = "--device", description = "auto, cpu or cuda (default: KXAI_DEVICE, else auto).")
     String device;
 
+    /** Which shared library backs netlib's JNI BLAS, read from the process's own memory map. */
+    private static String nativeBlasLibrary() {
+        try {
+            for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/maps"))) {
+                int slash = line.indexOf('/');
+                if (slash >= 0 && line.contains("blas") && line.contains(".so") && !line.contains("netlib")) {
+                    String lib = line.substring(slash);
+                    java.nio.file.Path real = java.nio.file.Path.of(lib).toRealPath();
+                    return " -> " + real;
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            return "";
+        }
+        return " (no native BLAS library loaded: pure-Java GEMM; install libopenblas0-pthread for speed)";
+    }
+
     @Override
     public Integer call() {
         var out = spec.commandLine().getOut();
@@ -24,7 +41,7 @@ final class InfoCommand implements Callable<Integer> {
         out.println("java: " + System.getProperty("java.vm.name") + " " + Runtime.version());
         out.println("cores: " + Runtime.getRuntime().availableProcessors());
         out.println("max heap: " + (Runtime.getRuntime().maxMemory() >> 20) + " MiB");
-        out.println("blas: " + CpuBackend.blasImplementation());
+        out.println("blas: " + CpuBackend.blasImplementation() + nativeBlasLibrary());
         String requested = device != null ? device : Backends.requestedDevice();
         out.println("device requested: " + requested);
         for (Backends.Probe p : Backends.probes()) {

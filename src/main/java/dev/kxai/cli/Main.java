@@ -15,6 +15,17 @@ import picocli.CommandLine.Option;
         subcommands = {ExplainCommand.class, ValidateCommand.class, InfoCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
+    /**
+     * netlib logs through java.util.logging each BLAS implementation it could not load (the
+     * Vector API one needs an incubator module); the CLI reports the BLAS in use in
+     * {@code kxai info} instead. Held in a field: JUL keeps loggers weakly.
+     */
+    private static final java.util.logging.Logger NETLIB_LOG = java.util.logging.Logger.getLogger("dev.ludovic.netlib");
+
+    static {
+        NETLIB_LOG.setLevel(java.util.logging.Level.SEVERE);
+    }
+
     @Option(names = "--verbose", description = "Print stack traces with errors.", scope = CommandLine.ScopeType.INHERIT)
     boolean verbose;
 
