@@ -84,7 +84,7 @@ public final class IntegratedGradients {
     /** Steps per chunk for a batch: Captum's internal_batch_size / batch (at least 1), or the budget. */
     public int stepsPerChunk(int batch) {
         if (internalBatchSize != null) {
-            return Math.max(1, internalBatchSize / batch);
+            return Math.max(1, Math.min(nSteps, internalBatchSize / batch));
         }
         long perStep = Math.max(1, model.runner().workingFloatsPerExample() * 4L * batch);
         return (int) Math.max(1, Math.min(nSteps, DEFAULT_CHUNK_BYTES / perStep));

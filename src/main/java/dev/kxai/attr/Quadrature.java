@@ -10,6 +10,10 @@ import java.util.Locale;
  * from a float32 {@code torch.linspace}, weights 1/n (trapezoid halves the ends); Gauss–Legendre
  * nodes and weights in float64, mapped from [−1, 1] to [0, 1]. A value, so other schedules can be
  * added without new code paths.
+ *
+ * <p>Captum's quirk, kept for parity: {@code riemann_trapezoid} samples n points from 0 to 1 but
+ * weighs them 1/n (ends halved), so its weights sum to 1 − 1/n and its convergence delta shrinks
+ * only like 1/n.
  */
 public record Quadrature(Rule rule, double[] alphas, double[] weights) {
 

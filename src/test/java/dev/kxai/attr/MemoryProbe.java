@@ -1,0 +1,67 @@
+package dev.kxai.attr;
+
+import dev.kxai.Model;
+import dev.kxai.io.NpyIO;
+import dev.kxai.tensor.Tensor;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Path;
+
+/**
+ * Runs Integrated Gradients on a model at several n_steps in one small-heap JVM and prints the
+ * peak live heap of each run: {@code steps=N peak_mib=M}. "Live" is the heap in use right after
+ * each garbage collection (reported by GC notifications), the largest seen during the run: the
+ * raw peak only shows how far the collector let garbage pile up before it ran. Only full
+ * collections count: after them the heap holds live objects only. Started by {@link MemoryFlatTest}; also
+ * usable by hand: {@code java -Xmx160m -cp ... dev.kxai.attr.MemoryProbe DIR ROWS N1 N2 ...}.
+ */
+public final class MemoryProbe {
+    private MemoryProbe() {
+    }
+
+    private static volatile long liveAfterGc;
+    private static final java.util.Set<String> HEAP_POOLS = ManagementFactory.getMemoryPoolMXBeans().stream()
+            .filter(p -> p.getType() == java.lang.management.MemoryType.HEAP)
+            .map(java.lang.management.MemoryPoolMXBean::getName).collect(java.util.stream.Collectors.toSet());
+
+    private static void watchCollections() {
+        for (java.lang.management.GarbageCollectorMXBean gc : ManagementFactory.getGarbageCollectorMXBeans()) {
+            ((javax.management.NotificationEmitter) gc).addNotificationListener((n, h) -> {
+                if (!n.getType().equals(com.sun.management.GarbageCollectionNotificationInfo.GARBAGE_COLLECTION_NOTIFICATION)) {
+                    return;
+                }
+                var info = com.sun.management.GarbageCollectionNotificationInfo.from(
+                        (javax.management.openmbean.CompositeData) n.getUserData());
+                if (!info.getGcAction().contains("major")) {
+                    return; // after a minor collection the old generation still holds dead objects
+                }
+                long used = 0;
+                for (var e : info.getGcInfo().getMemoryUsageAfterGc().entrySet()) {
+                    if (HEAP_POOLS.contains(e.getKey())) {
+                        used += e.getValue().getUsed();
+                    }
+                }
+                liveAfterGc = Math.max(liveAfterGc, used);
+            }, null, null);
+        }
+    }
+
+    public static void main(String[] args) throws InterruptedException {
+        watchCollections();
+        Path dir = Path.of(args[0]);
+        int rows = Integer.parseInt(args[1]);
+        Model m = Model.load(dir.resolve("model.onnx"), "cpu");
+        Tensor x = NpyIO.read(dir.resolve("input.npy"));
+        for (int i = 2; i < args.length; i++) {
+            int n = Integer.parseInt(args[i]);
+            System.gc();
+            Thread.sleep(200); // let the notification of that collection arrive before resetting
+            liveAfterGc = 0;
+            long t0 = System.nanoTime();
+            new IntegratedGradients(m).nSteps(n).internalBatchSize(rows).attribute(x, 0);
+            long seconds = System.nanoTime() - t0;
+            Thread.sleep(200);
+            long peak = liveAfterGc;
+            System.out.printf("steps=%d peak_mib=%.1f seconds=%.2f%n", n, peak / 1048576.0, seconds / 1e9);
+        }
+    }
+}
