@@ -90,7 +90,8 @@ public final class Model implements AutoCloseable {
         }
         if (!fits) {
             throw new InvalidInputException(what + " of shape " + Shapes.str(s) + " does not fit model input '"
-                    + graph.inputName() + "' of shape [batch, " + Shapes.str(ex).substring(1) + " (" + graph.source() + ")");
+                    + graph.inputName() + "' of shape " + Shapes.str(Shapes.withBatch(prepend(ex), -1)).replace("-1", "batch")
+                    + " (" + graph.source() + ")");
         }
         if (s[0] == 0) {
             throw new InvalidInputException("empty batch: " + what + " of shape " + Shapes.str(s) + " has no rows");
@@ -101,6 +102,12 @@ public final class Model implements AutoCloseable {
             throw new InvalidInputException(what + " holds a non-finite value " + x.data()[bad] + " at row " + row
                     + ", flat index " + bad);
         }
+    }
+
+    private static int[] prepend(int[] example) {
+        int[] s = new int[example.length + 1];
+        System.arraycopy(example, 0, s, 1, example.length);
+        return s;
     }
 
     /**

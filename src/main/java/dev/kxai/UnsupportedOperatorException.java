@@ -7,8 +7,8 @@ public class UnsupportedOperatorException extends ModelException {
     private final String opType;
     private final String nodeName;
 
-    public UnsupportedOperatorException(String opType, String nodeName, Collection<String> supported) {
-        super("unsupported operator " + opType + " in node '" + nodeName + "'; supported: "
+    public UnsupportedOperatorException(String source, String opType, String nodeName, Collection<String> supported) {
+        super(source + ": unsupported operator " + opType + " in node '" + nodeName + "'; supported: "
                 + String.join(", ", supported));
         this.opType = opType;
         this.nodeName = nodeName;

@@ -74,6 +74,9 @@ final class ExplainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         PrintWriter w = spec.commandLine().getOut();
+        if (Files.exists(out) && !Files.isDirectory(out)) {
+            throw new InvalidInputException("--out " + out + " exists and is not a folder");
+        }
         Path model = modelFile != null ? modelFile : bundled("model.onnx");
         Path input = inputFile != null ? inputFile : bundled("input.npy");
         if ((modelFile == null) != (inputFile == null)) {
@@ -155,7 +158,13 @@ final class ExplainCommand implements Callable<Integer> {
         try {
             return Baseline.scalar(Float.parseFloat(b));
         } catch (NumberFormatException e) {
-            return Baseline.of(NpyIO.read(Path.of(b)));
+            Tensor t = NpyIO.read(Path.of(b));
+            int bad = t.firstNonFinite();
+            if (bad >= 0) {
+                throw new InvalidInputException("baseline " + b + " holds a non-finite value " + t.data()[bad]
+                        + " at flat index " + bad);
+            }
+            return Baseline.of(t);
         }
     }
 

@@ -26,6 +26,7 @@ public final class NpyIO {
 
     public static Tensor read(Path file) {
         checkReadable(file);
+        checkComplete(file);
         NpyArray<?> array;
         try {
             array = Npy.read(file.toFile());
@@ -61,6 +62,24 @@ public final class NpyIO {
             Npy.write(file.toFile(), new NpyFloatArray(t.shape(), t.data(), false));
         } catch (IOException | RuntimeException e) {
             throw new InvalidInputException("cannot write " + file + ": " + reason(e), e);
+        }
+    }
+
+    /** The reader fills missing data with zeros; a short file must be an error instead. */
+    private static void checkComplete(Path file) {
+        try (var in = Files.newInputStream(file)) {
+            org.openlca.npy.NpyHeader h = org.openlca.npy.NpyHeader.read(in);
+            long need = h.dataOffset() + h.dict().dataSize();
+            long have = Files.size(file);
+            if (have < need) {
+                throw new InvalidInputException(file + ": truncated .npy: header shape " + Shapes.str(h.dict().shape())
+                        + " needs " + h.dict().dataSize() + " data bytes, the file holds " + Math.max(0, have - h.dataOffset()));
+            }
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof InvalidInputException iie) {
+                throw iie;
+            }
+            throw new InvalidInputException("cannot read " + file + " as a NumPy .npy file: " + reason(e), e);
         }
     }
 

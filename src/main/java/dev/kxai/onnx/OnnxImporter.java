@@ -221,7 +221,7 @@ public final class OnnxImporter {
                     yield new Op.BatchNormalization(a.f("epsilon", 1e-5f));
                 }
                 case "Concat" -> new Op.Concat(a.required("axis", "Concat"));
-                default -> throw new UnsupportedOperatorException(n.getOpType(), name, SUPPORTED);
+                default -> throw new UnsupportedOperatorException(source, n.getOpType(), name, SUPPORTED);
             };
         }
 
