@@ -104,6 +104,19 @@ final class ConvOps {
         return new Tensor(x.shape(), dx);
     }
 
+    /** Gradient of a bias computed from the input: dY summed over images and positions per channel. */
+    static Tensor biasGradient(Tensor gOut) {
+        int n = gOut.dim(0);
+        int m = gOut.dim(1);
+        int hw = gOut.size() / Math.max(1, n * m);
+        float[] g = gOut.data();
+        float[] d = new float[m];
+        for (int i = 0; i < g.length; i++) {
+            d[(i / hw) % m] += g[i];
+        }
+        return new Tensor(new int[] {m}, d);
+    }
+
     /** cols[(ch·kh + i)·kw + j, oy·outW + ox] = x[ch, oy·sh − pt + i·dh, ox·sw − pl + j·dw] (0 outside). */
     static void im2col(float[] x, int xOff, int channels, Window w, float[] cols) {
         int h = w.inH();

@@ -97,7 +97,9 @@ final class CpuOps {
                 throw new InvalidInputException("node '" + node.name()
                         + "' (Conv): weights computed from the input are not supported");
             }
-            return new Tensor[] {ConvOps.inputGradient(node, c, in[0], in[1], gOut), null, null};
+            Tensor gx = need[0] ? ConvOps.inputGradient(node, c, in[0], in[1], gOut) : null;
+            Tensor gb = need.length > 2 && need[2] ? ConvOps.biasGradient(gOut) : null;
+            return new Tensor[] {gx, null, gb};
         } else if (op instanceof Op.MaxPool p) {
             return one(PoolOps.maxBackward(in[0], (int[]) fwd.saved(), gOut));
         } else if (op instanceof Op.AveragePool p) {

@@ -29,7 +29,7 @@ final class DenseOps {
         float[] y = new float[m * n];
         float beta = 0f;
         if (c != null && op.beta() != 0f) {
-            if (Shapes.broadcast(c.shape(), outShape) == null) {
+            if (!java.util.Arrays.equals(Shapes.broadcast(c.shape(), outShape), outShape)) {
                 throw new InvalidInputException("node '" + node.name() + "' (Gemm): C " + Shapes.str(c.shape())
                         + " does not broadcast to " + Shapes.str(outShape));
             }
