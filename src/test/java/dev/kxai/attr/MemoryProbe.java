@@ -12,7 +12,8 @@ import java.nio.file.Path;
  * each garbage collection (reported by GC notifications), the largest seen during the run: the
  * raw peak only shows how far the collector let garbage pile up before it ran. Only full
  * collections count: after them the heap holds live objects only. Started by {@link MemoryFlatTest}; also
- * usable by hand: {@code java -Xmx160m -cp ... dev.kxai.attr.MemoryProbe DIR ROWS N1 N2 ...}.
+ * usable by hand: {@code java -Xmx96m -cp ... dev.kxai.attr.MemoryProbe DIR ROWS N1 N2 ...}
+ * (ROWS 0 turns chunking off).
  */
 public final class MemoryProbe {
     private MemoryProbe() {
@@ -57,7 +58,14 @@ public final class MemoryProbe {
             Thread.sleep(200); // let the notification of that collection arrive before resetting
             liveAfterGc = 0;
             long t0 = System.nanoTime();
-            new IntegratedGradients(m).nSteps(n).internalBatchSize(rows).attribute(x, 0);
+            // rows = 0: no chunking, every step at once (what Captum does by default)
+            int chunkRows = rows > 0 ? rows : n * x.dim(0);
+            try {
+                new IntegratedGradients(m).nSteps(n).internalBatchSize(chunkRows).attribute(x, 0);
+            } catch (OutOfMemoryError e) {
+                System.out.printf("steps=%d out_of_memory%n", n);
+                continue;
+            }
             long seconds = System.nanoTime() - t0;
             Thread.sleep(200);
             long peak = liveAfterGc;
