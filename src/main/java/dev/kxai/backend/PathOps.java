@@ -26,19 +26,19 @@ public final class PathOps {
         }
     }
 
-    /** acc[i,f] += Σ_{k in [k0,k1)} w_k · g[(k−k0)·B + i, f], steps added in ascending order. */
+    /**
+     * acc[i,f] += Σ_{k in [k0,k1)} w_k · g[(k−k0)·B + i, f]: the chunk's sum is formed in float from
+     * zero in ascending k, then added to acc, exactly as the kernel does.
+     */
     public static void accumulate(float[] acc, float[] grads, float[] weights, int k0, int k1, int batch,
             int features) {
-        for (int k = k0; k < k1; k++) {
-            float w = weights[k];
-            int rowBase = (k - k0) * batch;
-            for (int i = 0; i < batch; i++) {
-                int src = (rowBase + i) * features;
-                int dst = i * features;
-                for (int f = 0; f < features; f++) {
-                    acc[dst + f] += w * grads[src + f];
-                }
+        int plane = batch * features;
+        for (int e = 0; e < plane; e++) {
+            float sum = 0f;
+            for (int k = k0; k < k1; k++) {
+                sum += weights[k] * grads[(k - k0) * plane + e];
             }
+            acc[e] += sum;
         }
     }
 
