@@ -95,7 +95,7 @@ public final class IntegratedGradients {
         Quadrature q = Quadrature.of(method, nSteps);
         int[] t = model.targets(targets, x.dim(0));
         Tensor base = baseline.expand(x);
-        PathIntegral.Result r = PathIntegral.run(model.runner(), x, base, q.alphasF(), q.weightsF(), t,
+        PathIntegral.Result r = model.runner().integratePath(x, base, q.alphasF(), q.weightsF(), t,
                 stepsPerChunk(x.dim(0)), progress);
         float[] attr = PathOps.finish(r.gradientSum().data(), x.data(), base.data(), multiplyByInputs);
         Tensor attributions = new Tensor(x.shape(), attr);

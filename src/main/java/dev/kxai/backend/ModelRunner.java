@@ -31,6 +31,16 @@ public interface ModelRunner extends AutoCloseable {
      */
     Gradient gradient(Tensor x, int[] targets);
 
+    /**
+     * Σ_k w_k ∇F_t(b + α_k (x − b)) per example, in chunks of {@code stepsPerChunk} steps (an upper
+     * bound: a backend may take fewer to fit its memory). The default runs the path on the host
+     * through {@link #gradient}; a device backend overrides it to keep the path on the device.
+     */
+    default PathIntegral.Result integratePath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
+            int stepsPerChunk, PathIntegral.Progress progress) {
+        return PathIntegral.run(this, x, base, alphas, weights, targets, stepsPerChunk, progress);
+    }
+
     /** The output of a forward pass and the input gradient of the targeted outputs. */
     record Gradient(Tensor output, Tensor inputGradient) {
     }

@@ -12,7 +12,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "kxai", mixinStandardHelpOptions = true, versionProvider = Version.Provider.class,
         description = "Explainability engine for the JVM: Captum's attributions for ONNX models.",
-        subcommands = {ExplainCommand.class, ValidateCommand.class, InfoCommand.class,
+        subcommands = {ExplainCommand.class, ValidateCommand.class, InfoCommand.class, BenchCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     /**

@@ -3,6 +3,7 @@ package dev.kxai.backend.cpu;
 import dev.kxai.InvalidInputException;
 import dev.kxai.graph.Node;
 import dev.kxai.graph.Op;
+import dev.kxai.graph.Window;
 import dev.kxai.tensor.Shapes;
 import dev.kxai.tensor.Tensor;
 

@@ -1,4 +1,4 @@
-package dev.kxai.backend.cpu;
+package dev.kxai.graph;
 
 import dev.kxai.InvalidInputException;
 
@@ -6,10 +6,10 @@ import dev.kxai.InvalidInputException;
  * Geometry of a 2-D sliding window (convolution or pooling) over one input size: output size
  * and effective pads, with ONNX's auto_pad and ceil_mode rules resolved.
  */
-record Window(int kh, int kw, int sh, int sw, int dh, int dw, int padTop, int padLeft, int padBottom, int padRight,
+public record Window(int kh, int kw, int sh, int sw, int dh, int dw, int padTop, int padLeft, int padBottom, int padRight,
         int inH, int inW, int outH, int outW) {
 
-    static Window of(String node, int[] kernel, int[] strides, int[] pads, int[] dilations, String autoPad,
+    public static Window of(String node, int[] kernel, int[] strides, int[] pads, int[] dilations, String autoPad,
             boolean ceilMode, int inH, int inW) {
         int kh = kernel[0];
         int kw = kernel[1];

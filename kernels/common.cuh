@@ -1,0 +1,29 @@
+// kernels/common.cuh: helpers shared by every kernel family.
+//
+// Compiled by nvcc, and by g++ through native-tests/shim/cuda_cpu_shim.h (the CPU emulation),
+// so everything here must be plain CUDA C++ that both accept.
+#pragma once
+
+// Element index. Tensors of the path (steps * batch * features) pass 2^31 elements at
+// realistic sizes, so every index and stride that can reach a tensor's size is 64-bit.
+typedef long long kx_index;
+
+#define KX_WARP_SIZE 32
+#define KX_FULL_WARP_MASK 0xffffffffu
+
+// for (i = global thread index; i < n; i += total threads in the grid). Correct for any grid
+// size, so a launcher may cap the grid (to the device's resident blocks, or to keep the CPU
+// emulation cheap) without changing results. The stride is computed in 64 bits because
+// blockDim.x * gridDim.x alone can overflow 32 bits.
+#define KX_GRID_STRIDE_LOOP(i, n)                                                   \
+    for (kx_index i = (kx_index)blockIdx.x * blockDim.x + threadIdx.x; i < (kx_index)(n); \
+         i += (kx_index)blockDim.x * gridDim.x)
+
+// Sum over the 32 lanes of a full warp; lane 0 receives the total (other lanes hold partial
+// sums). Every lane of the warp must call it: the mask names the whole warp.
+__device__ __forceinline__ float kx_warp_sum(float v)
+{
+    for (int offset = KX_WARP_SIZE / 2; offset > 0; offset /= 2)
+        v += __shfl_down_sync(KX_FULL_WARP_MASK, v, offset);
+    return v;
+}

@@ -1,0 +1,133 @@
+// kernels/dense.cu: element-wise work around the GEMMs of dense layers, and broadcasting arithmetic.
+//
+// Build: nvcc -ptx -arch=compute_75 -fmad=false dense.cu   (g++ through the CPU shim for tests)
+// Kernels:
+//   bias_act_forward   y[r,c] = act(y[r,c] + bias[c])   in place on a GEMM's output (bias may be null)
+//   act_forward        y[e] = act(x[e])
+//   act_backward       gx[e] = gy[e] * act'(from the saved output y[e])
+//   binary_forward     out = a (+|-|*) b with NumPy broadcasting over up to 4 dims
+//   binary_backward    ga += scale * gy (or gy * other) reduced onto a broadcast operand (atomics)
+//   scale_copy         dst[e] = scale * src[e]
+// Activation codes (act): 0 identity, 1 ReLU, 2 LeakyReLU(alpha), 3 Sigmoid, 4 Tanh.
+// Saved state: every backward here needs only the forward's OUTPUT y: ReLU passes where y > 0,
+//   LeakyReLU (alpha > 0) where y > 0 else alpha, Sigmoid y(1−y), Tanh 1−y². PyTorch's choices at 0.
+// Layout invariants: float32, row-major, contiguous. Broadcast shapes are given as 4 output dims
+//   (leading dims padded with 1) and 4 element strides per operand (0 on broadcast dims).
+// Indexing: 64-bit element indices; 1-D grid-stride loops, so any 1-D geometry is correct.
+#include "common.cuh"
+
+__device__ __forceinline__ float kx_act(int act, float v, float alpha)
+{
+    switch (act) {
+    case 1: return v > 0.0f ? v : 0.0f;
+    case 2: return v > 0.0f ? v : v * alpha;
+    case 3: return v >= 0.0f ? 1.0f / (1.0f + expf(-v)) : expf(v) / (1.0f + expf(v));
+    case 4: return tanhf(v);
+    default: return v;
+    }
+}
+
+__device__ __forceinline__ float kx_act_grad(int act, float y, float alpha)
+{
+    switch (act) {
+    case 1: return y > 0.0f ? 1.0f : 0.0f;
+    case 2: return y > 0.0f ? 1.0f : alpha;
+    case 3: return (1.0f - y) * y;
+    case 4: return 1.0f - y * y;
+    default: return 1.0f;
+    }
+}
+
+extern "C" __global__ void bias_act_forward(float* __restrict__ y, const float* __restrict__ bias,
+                                            long long rows, int cols, int act, float alpha)
+{
+    KX_GRID_STRIDE_LOOP(e, rows * cols)
+    {
+        const float v = bias ? y[e] + bias[e % cols] : y[e];
+        y[e] = kx_act(act, v, alpha);
+    }
+}
+
+extern "C" __global__ void act_forward(float* __restrict__ y, const float* __restrict__ x, long long n,
+                                       int act, float alpha)
+{
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        y[e] = kx_act(act, x[e], alpha);
+    }
+}
+
+extern "C" __global__ void act_backward(float* __restrict__ gx, const float* __restrict__ gy,
+                                        const float* __restrict__ y, long long n, int act, float alpha)
+{
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        // written as gy * (1 - y) * y for sigmoid, matching the CPU twin's order
+        gx[e] = act == 3 ? gy[e] * (1.0f - y[e]) * y[e] : gy[e] * kx_act_grad(act, y[e], alpha);
+    }
+}
+
+// Offset of output element e in an operand with strides s0..s3 over output dims d1..d3.
+__device__ __forceinline__ kx_index kx_bcast(kx_index e, int d1, int d2, int d3, long long s0,
+                                              long long s1, long long s2, long long s3)
+{
+    const kx_index i3 = e % d3;
+    kx_index r = e / d3;
+    const kx_index i2 = r % d2;
+    r /= d2;
+    const kx_index i1 = r % d1;
+    const kx_index i0 = r / d1;
+    return i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3;
+}
+
+// op: 0 add, 1 sub, 2 mul.
+extern "C" __global__ void binary_forward(float* __restrict__ out, const float* __restrict__ a,
+                                          const float* __restrict__ b, int op, int d0, int d1, int d2,
+                                          int d3, long long as0, long long as1, long long as2,
+                                          long long as3, long long bs0, long long bs1, long long bs2,
+                                          long long bs3)
+{
+    const kx_index n = (kx_index)d0 * d1 * d2 * d3;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        const float p = a[kx_bcast(e, d1, d2, d3, as0, as1, as2, as3)];
+        const float q = b[kx_bcast(e, d1, d2, d3, bs0, bs1, bs2, bs3)];
+        out[e] = op == 0 ? p + q : (op == 1 ? p - q : p * q);
+    }
+}
+
+// g (the operand's gradient, zero-filled by the caller) += scale * gy[e] * (other ? other[...] : 1),
+// reduced onto the operand's broadcast dims with atomics. When the operand has the output's
+// shape the launcher uses scale_copy / binary_forward instead, which are deterministic.
+extern "C" __global__ void binary_backward(float* g, const float* __restrict__ gy,
+                                           const float* __restrict__ other, float scale, int d0, int d1,
+                                           int d2, int d3, long long gs0, long long gs1, long long gs2,
+                                           long long gs3, long long os0, long long os1, long long os2,
+                                           long long os3)
+{
+    const kx_index n = (kx_index)d0 * d1 * d2 * d3;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        float v = scale * gy[e];
+        if (other)
+            v = gy[e] * other[kx_bcast(e, d1, d2, d3, os0, os1, os2, os3)];
+        atomicAdd(&g[kx_bcast(e, d1, d2, d3, gs0, gs1, gs2, gs3)], v);
+    }
+}
+
+extern "C" __global__ void scale_copy(float* __restrict__ dst, const float* __restrict__ src, long long n,
+                                      float scale)
+{
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        dst[e] = scale * src[e];
+    }
+}
+
+extern "C" __global__ void add_inplace(float* __restrict__ dst, const float* __restrict__ src, long long n)
+{
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        dst[e] += src[e];
+    }
+}

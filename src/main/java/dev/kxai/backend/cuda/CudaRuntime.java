@@ -1,0 +1,209 @@
+package dev.kxai.backend.cuda;
+
+import dev.kxai.KxaiException;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import jcuda.CudaException;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+import jcuda.driver.JCudaDriver;
+import jcuda.jcublas.JCublas2;
+import jcuda.jcublas.cublasHandle;
+
+/**
+ * The process's CUDA state, created once by the probe: device 0, its primary context, the kernel
+ * modules (PTX packed into the jar, loaded with cuModuleLoadData, never compiled at run time) and
+ * a cuBLAS handle. Threads that use it call {@link #enter()} first, which makes the context
+ * current on that thread.
+ */
+final class CudaRuntime {
+    /** Kernel families, one PTX module each (kernels/*.cu). */
+    static final List<String> MODULES = List.of("path", "dense", "conv", "head");
+
+    private final CUcontext context;
+    private final Map<String, CUfunction> functions;
+    private final cublasHandle cublas;
+    private final String deviceName;
+    private final int driverVersion;
+    private final boolean emulated;
+
+    private CudaRuntime(CUcontext context, Map<String, CUfunction> functions, cublasHandle cublas, String deviceName,
+            int driverVersion, boolean emulated) {
+        this.context = context;
+        this.functions = functions;
+        this.cublas = cublas;
+        this.deviceName = deviceName;
+        this.driverVersion = driverVersion;
+        this.emulated = emulated;
+    }
+
+    /** The outcome of the one probe: a runtime, or the reason there is none. */
+    record Probe(CudaRuntime runtime, String reason) {
+    }
+
+    private static volatile Probe probe;
+
+    /**
+     * Loads the driver, finds a device, loads the kernels. JCuda's native load fails inside a
+     * static initializer: the first failure is an UnsatisfiedLinkError, every later one a
+     * NoClassDefFoundError; hence one probe, cached with its reason.
+     */
+    static Probe probe() {
+        Probe p = probe;
+        if (p == null) {
+            synchronized (CudaRuntime.class) {
+                if (probe == null) {
+                    probe = doProbe();
+                }
+                p = probe;
+            }
+        }
+        return p;
+    }
+
+    private static Probe doProbe() {
+        Map<String, byte[]> ptx = new HashMap<>();
+        for (String m : MODULES) {
+            byte[] code = resource("/dev/kxai/kernels/" + m + ".ptx");
+            if (code == null) {
+                return new Probe(null, "the jar holds no PTX for kernels/" + m + ".cu (built without nvcc)");
+            }
+            ptx.put(m, code);
+        }
+        try {
+            JCudaDriver.setExceptionsEnabled(true);
+            JCublas2.setExceptionsEnabled(true);
+            JCudaDriver.cuInit(0);
+            int[] count = new int[1];
+            JCudaDriver.cuDeviceGetCount(count);
+            if (count[0] == 0) {
+                return new Probe(null, "the CUDA driver loaded but reports no device");
+            }
+            CUdevice dev = new CUdevice();
+            JCudaDriver.cuDeviceGet(dev, 0);
+            byte[] name = new byte[256];
+            JCudaDriver.cuDeviceGetName(name, name.length, dev);
+            int[] version = new int[1];
+            JCudaDriver.cuDriverGetVersion(version);
+            CUcontext ctx = new CUcontext();
+            JCudaDriver.cuDevicePrimaryCtxRetain(ctx, dev);
+            JCudaDriver.cuCtxSetCurrent(ctx);
+            Map<String, CUfunction> functions = new HashMap<>();
+            for (String m : MODULES) {
+                CUmodule module = new CUmodule();
+                try {
+                    JCudaDriver.cuModuleLoadData(module, nullTerminated(ptx.get(m)));
+                } catch (CudaException e) {
+                    return new Probe(null, "the driver refused the PTX of kernels/" + m + ".cu (" + e.getMessage()
+                            + "); an older driver than the PTX needs?");
+                }
+                for (String fn : KernelNames.of(m)) {
+                    CUfunction f = new CUfunction();
+                    JCudaDriver.cuModuleGetFunction(f, module, fn);
+                    functions.put(fn, f);
+                }
+            }
+            cublasHandle h = new cublasHandle();
+            JCublas2.cublasCreate(h);
+            String deviceName = cString(name);
+            boolean emulated = System.getenv("KXAI_CUDA_EMULATOR") != null || deviceName.toLowerCase().contains("emulat");
+            return new Probe(new CudaRuntime(ctx, Map.copyOf(functions), h, deviceName, version[0], emulated),
+                    "device 0: " + deviceName);
+        } catch (LinkageError e) {
+            return new Probe(null, "the CUDA driver library could not be loaded (" + driverCause(e) + ")");
+        } catch (CudaException e) {
+            return new Probe(null, "CUDA initialisation failed: " + firstLine(e));
+        } catch (RuntimeException e) {
+            return new Probe(null, "CUDA initialisation failed: " + firstLine(e));
+        }
+    }
+
+    /** JCuda's load error is many lines; the one naming libcuda says what is missing. */
+    private static String driverCause(Throwable e) {
+        for (Throwable t = e; t != null; t = t.getCause()) {
+            String m = String.valueOf(t.getMessage());
+            for (String line : m.split("\n")) {
+                if (line.contains("libcuda")) {
+                    return line.trim() + "; is an NVIDIA driver installed?";
+                }
+            }
+        }
+        return firstLine(e);
+    }
+
+    private static String firstLine(Throwable e) {
+        String m = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+        int nl = m.indexOf('\n');
+        return nl < 0 ? m : m.substring(0, nl);
+    }
+
+    private static byte[] resource(String path) {
+        try (InputStream in = CudaRuntime.class.getResourceAsStream(path)) {
+            if (in == null) {
+                return null;
+            }
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+            in.transferTo(out);
+            return out.toByteArray();
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    private static byte[] nullTerminated(byte[] b) {
+        byte[] z = java.util.Arrays.copyOf(b, b.length + 1);
+        z[b.length] = 0;
+        return z;
+    }
+
+    private static String cString(byte[] b) {
+        int n = 0;
+        while (n < b.length && b[n] != 0) {
+            n++;
+        }
+        return new String(b, 0, n, java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /** Makes the context current on the calling thread (cheap; call on every entry). */
+    void enter() {
+        JCudaDriver.cuCtxSetCurrent(context);
+    }
+
+    CUfunction function(String name) {
+        CUfunction f = functions.get(name);
+        if (f == null) {
+            throw new KxaiException("kernel " + name + " is not loaded");
+        }
+        return f;
+    }
+
+    cublasHandle cublas() {
+        return cublas;
+    }
+
+    String deviceName() {
+        return deviceName;
+    }
+
+    int driverVersion() {
+        return driverVersion;
+    }
+
+    boolean emulated() {
+        return emulated;
+    }
+
+    /** Free and total device memory in bytes. */
+    long[] memInfo() {
+        long[] free = new long[1];
+        long[] total = new long[1];
+        JCudaDriver.cuMemGetInfo(free, total);
+        return new long[] {free[0], total[0]};
+    }
+}

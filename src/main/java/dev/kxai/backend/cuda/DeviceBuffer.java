@@ -1,0 +1,74 @@
+package dev.kxai.backend.cuda;
+
+import jcuda.Pointer;
+import jcuda.Sizeof;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.JCudaDriver;
+
+/** Device memory owned by whoever closes it (usually a {@link DeviceScope}). */
+final class DeviceBuffer implements AutoCloseable {
+    private final CUdeviceptr ptr;
+    private final long bytes;
+    /** A view into another buffer: closing it frees nothing. */
+    private final boolean view;
+    private boolean freed;
+
+    private DeviceBuffer(CUdeviceptr ptr, long bytes, boolean view) {
+        this.ptr = ptr;
+        this.bytes = bytes;
+        this.view = view;
+    }
+
+    /** The floats from {@code offset} on, as a non-owning buffer. */
+    DeviceBuffer viewFloats(long offset, long count) {
+        return new DeviceBuffer(ptr.withByteOffset(offset * Sizeof.FLOAT), count * Sizeof.FLOAT, true);
+    }
+
+    static DeviceBuffer allocate(long bytes) {
+        CUdeviceptr p = new CUdeviceptr();
+        JCudaDriver.cuMemAlloc(p, Math.max(4, bytes));
+        return new DeviceBuffer(p, bytes, false);
+    }
+
+    CUdeviceptr ptr() {
+        return ptr;
+    }
+
+    long bytes() {
+        return bytes;
+    }
+
+    long floats() {
+        return bytes / Sizeof.FLOAT;
+    }
+
+    void upload(float[] src) {
+        JCudaDriver.cuMemcpyHtoD(ptr, Pointer.to(src), (long) src.length * Sizeof.FLOAT);
+    }
+
+    void upload(int[] src) {
+        JCudaDriver.cuMemcpyHtoD(ptr, Pointer.to(src), (long) src.length * Sizeof.INT);
+    }
+
+    float[] download(int n) {
+        float[] out = new float[n];
+        JCudaDriver.cuMemcpyDtoH(Pointer.to(out), ptr, (long) n * Sizeof.FLOAT);
+        return out;
+    }
+
+    void copyFrom(DeviceBuffer src, long floats) {
+        JCudaDriver.cuMemcpyDtoD(ptr, src.ptr, floats * Sizeof.FLOAT);
+    }
+
+    void zero() {
+        JCudaDriver.cuMemsetD32(ptr, 0, bytes / 4);
+    }
+
+    @Override
+    public void close() {
+        if (!freed && !view) {
+            freed = true;
+            JCudaDriver.cuMemFree(ptr);
+        }
+    }
+}

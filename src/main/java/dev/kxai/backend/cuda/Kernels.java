@@ -1,0 +1,154 @@
+package dev.kxai.backend.cuda;
+
+/**
+ * Typed launchers, one per kernel of kernels/*.cu: each owns its grid, block and shared-memory
+ * arithmetic and passes arguments in the kernel's order with the kernel's widths (int vs long
+ * long), so a caller cannot get either wrong. Geometry: 1-D grid-stride kernels take any grid;
+ * the grid is capped (fewer blocks, more iterations each) — on the CPU emulator hard, since every
+ * CUDA thread there is a fiber.
+ */
+final class Kernels {
+    static final int BLOCK = 256;
+    /** Threads per block of row_sum: a power of two in 32..1024. */
+    static final int ROW_SUM_BLOCK = 256;
+    /** Threads per block of global_avgpool_forward (its shared array is sized for this). */
+    static final int GAP_BLOCK = 256;
+
+    private final CudaRuntime rt;
+    private final int maxBlocks;
+
+    Kernels(CudaRuntime rt) {
+        this.rt = rt;
+        this.maxBlocks = rt.emulated() ? 16 : 65535;
+    }
+
+    private int grid(long n) {
+        return (int) Math.max(1, Math.min(maxBlocks, (n + BLOCK - 1) / BLOCK));
+    }
+
+    private void launch1d(String name, long n, Object... args) {
+        Launch.run(rt.function(name), grid(n), BLOCK, 0, args);
+    }
+
+    // ---- path.cu
+    void pathInterpolate(DeviceBuffer out, DeviceBuffer x, DeviceBuffer base, DeviceBuffer alphas, int steps, int batch,
+            long features) {
+        launch1d("path_interpolate", batch * features, out, x, base, alphas, steps, batch, features);
+    }
+
+    void pathAccumulate(DeviceBuffer acc, DeviceBuffer grads, DeviceBuffer weights, int steps, int batch, long features) {
+        launch1d("path_accumulate", batch * features, acc, grads, weights, steps, batch, features);
+    }
+
+    void attributionFinish(DeviceBuffer attr, DeviceBuffer acc, DeviceBuffer x, DeviceBuffer base, int batch,
+            long features, boolean multiplyByInputs) {
+        launch1d("attribution_finish", batch * features, attr, acc, x, base, batch, features, multiplyByInputs ? 1 : 0);
+    }
+
+    void rowSum(DeviceBuffer out, DeviceBuffer a, int rows, long cols) {
+        Launch.run(rt.function("row_sum"), Math.max(1, Math.min(rows, maxBlocks)), ROW_SUM_BLOCK, 0, out, a, rows, cols);
+    }
+
+    // ---- dense.cu (activation codes as in the kernel file)
+    static final int ACT_NONE = 0;
+    static final int ACT_RELU = 1;
+    static final int ACT_LEAKY_RELU = 2;
+    static final int ACT_SIGMOID = 3;
+    static final int ACT_TANH = 4;
+
+    void biasActForward(DeviceBuffer y, DeviceBuffer bias, long rows, int cols, int act, float alpha) {
+        launch1d("bias_act_forward", rows * cols, y, bias, rows, cols, act, alpha);
+    }
+
+    void actForward(DeviceBuffer y, DeviceBuffer x, long n, int act, float alpha) {
+        launch1d("act_forward", n, y, x, n, act, alpha);
+    }
+
+    void actBackward(DeviceBuffer gx, DeviceBuffer gy, DeviceBuffer y, long n, int act, float alpha) {
+        launch1d("act_backward", n, gx, gy, y, n, act, alpha);
+    }
+
+    /** op: 0 add, 1 sub, 2 mul; dims d[4] of the output, element strides as[4], bs[4] (0 = broadcast). */
+    void binaryForward(DeviceBuffer out, DeviceBuffer a, DeviceBuffer b, int op, int[] d, long[] as, long[] bs) {
+        long n = (long) d[0] * d[1] * d[2] * d[3];
+        launch1d("binary_forward", n, out, a, b, op, d[0], d[1], d[2], d[3], as[0], as[1], as[2], as[3], bs[0], bs[1],
+                bs[2], bs[3]);
+    }
+
+    void binaryBackward(DeviceBuffer g, DeviceBuffer gy, DeviceBuffer other, float scale, int[] d, long[] gs, long[] os) {
+        long n = (long) d[0] * d[1] * d[2] * d[3];
+        launch1d("binary_backward", n, g, gy, other, scale, d[0], d[1], d[2], d[3], gs[0], gs[1], gs[2], gs[3], os[0],
+                os[1], os[2], os[3]);
+    }
+
+    void scaleCopy(DeviceBuffer dst, DeviceBuffer src, long n, float scale) {
+        launch1d("scale_copy", n, dst, src, n, scale);
+    }
+
+    void addInplace(DeviceBuffer dst, DeviceBuffer src, long n) {
+        launch1d("add_inplace", n, dst, src, n);
+    }
+
+    // ---- conv.cu
+    void conv2dForward(DeviceBuffer y, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, int n, int c, int h, int wd,
+            int m, int groups, int[] g) {
+        launch1d("conv2d_forward", (long) n * m * g[10] * g[11], y, x, w, bias, n, c, h, wd, m, groups, g[0], g[1], g[2],
+                g[3], g[4], g[5], g[6], g[7], g[10], g[11]);
+    }
+
+    /** g = {kh, kw, sh, sw, ph, pw, dh, dw, pb, pr, oh, ow}. */
+    void im2colInputGrad(DeviceBuffer dx, DeviceBuffer dcols, int n, int c, int h, int wd, int[] g) {
+        launch1d("im2col_input_grad", (long) n * c * h * wd, dx, dcols, n, c, h, wd, g[0], g[1], g[2], g[3], g[4], g[5],
+                g[6], g[7], g[10], g[11]);
+    }
+
+    void maxpoolForward(DeviceBuffer y, DeviceBuffer argmax, DeviceBuffer x, long planes, int h, int wd, int[] g) {
+        launch1d("maxpool_forward", planes * g[10] * g[11], y, argmax, x, planes, h, wd, g[0], g[1], g[2], g[3], g[4],
+                g[5], g[6], g[7], g[10], g[11]);
+    }
+
+    void maxpoolBackward(DeviceBuffer dx, DeviceBuffer dy, DeviceBuffer argmax, long outputs) {
+        launch1d("maxpool_backward", outputs, dx, dy, argmax, outputs);
+    }
+
+    void avgpoolForward(DeviceBuffer y, DeviceBuffer x, long planes, int h, int wd, int[] g, boolean countPad) {
+        launch1d("avgpool_forward", planes * g[10] * g[11], y, x, planes, h, wd, g[0], g[1], g[2], g[3], g[4], g[5],
+                g[8], g[9], countPad ? 1 : 0, g[10], g[11]);
+    }
+
+    void avgpoolBackward(DeviceBuffer dx, DeviceBuffer dy, long planes, int h, int wd, int[] g, boolean countPad) {
+        launch1d("avgpool_backward", planes * g[10] * g[11], dx, dy, planes, h, wd, g[0], g[1], g[2], g[3], g[4], g[5],
+                g[8], g[9], countPad ? 1 : 0, g[10], g[11]);
+    }
+
+    void globalAvgpoolForward(DeviceBuffer y, DeviceBuffer x, long planes, long area) {
+        Launch.run(rt.function("global_avgpool_forward"), (int) Math.max(1, Math.min(planes, maxBlocks)), GAP_BLOCK, 0,
+                y, x, planes, area);
+    }
+
+    void globalAvgpoolBackward(DeviceBuffer dx, DeviceBuffer dy, long planes, long area) {
+        launch1d("global_avgpool_backward", planes * area, dx, dy, planes, area);
+    }
+
+    void channelAffine(DeviceBuffer y, DeviceBuffer x, DeviceBuffer scale, DeviceBuffer shift, long n, int channels,
+            long inner) {
+        launch1d("channel_affine", n, y, x, scale, shift, n, channels, inner);
+    }
+
+    // ---- head.cu
+    void softmaxForward(DeviceBuffer y, DeviceBuffer x, long outer, int n, long inner) {
+        launch1d("softmax_forward", outer * inner, y, x, outer, n, inner);
+    }
+
+    void softmaxBackward(DeviceBuffer gx, DeviceBuffer gy, DeviceBuffer y, long outer, int n, long inner) {
+        launch1d("softmax_backward", outer * inner, gx, gy, y, outer, n, inner);
+    }
+
+    void seedOneHot(DeviceBuffer g, DeviceBuffer targets, int rows, int cols) {
+        launch1d("seed_one_hot", (long) rows * cols, g, targets, rows, cols);
+    }
+
+    void gatherTarget(DeviceBuffer out, DeviceBuffer y, DeviceBuffer targets, int rows, int cols) {
+        launch1d("gather_target", rows, out, y, targets, rows, cols);
+    }
+}

@@ -1,0 +1,223 @@
+package dev.kxai.cli;
+
+import dev.kxai.InvalidInputException;
+import dev.kxai.KxaiException;
+import dev.kxai.Model;
+import dev.kxai.attr.Attribution;
+import dev.kxai.attr.InputXGradient;
+import dev.kxai.attr.IntegratedGradients;
+import dev.kxai.attr.Quadrature;
+import dev.kxai.attr.Saliency;
+import dev.kxai.bench.FlopCounter;
+import dev.kxai.bench.SgemmRate;
+import dev.kxai.bench.Timings;
+import dev.kxai.io.NpyIO;
+import dev.kxai.tensor.Shapes;
+import dev.kxai.tensor.Tensor;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ForkJoinPool;
+import java.util.function.Supplier;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+@Command(name = "bench", description = {
+    "Times an attribution: loads the model once, runs the method --warmup times untimed and",
+    "--repeats times timed (one line per repeat), measures the machine's sgemm rate once, and",
+    "closes with: bench: median_s=... attributions_per_s=... gflop_per_s=... peak_fraction=...",
+    "gflop_per_s counts 2 x the Conv/Gemm/MatMul multiply-adds of the forward and input-gradient",
+    "passes (see bench/README.md); peak_fraction = gflop_per_s / sgemm GFLOP/s."})
+final class BenchCommand implements Callable<Integer> {
+    @Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--model", required = true, paramLabel = "M.onnx", description = "ONNX model.")
+    Path modelFile;
+
+    @Option(names = "--input", required = true, paramLabel = "X.npy", description = "Batch to explain, float32 .npy.")
+    Path inputFile;
+
+    @Option(names = "--method", defaultValue = "ig",
+            description = "ig (integrated_gradients), saliency, input_x_gradient (default: ${DEFAULT-VALUE}).")
+    String method;
+
+    @Option(names = "--steps", defaultValue = "50", description = "n_steps for Integrated Gradients (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--rule", defaultValue = "gausslegendre",
+            description = "riemann_left|right|middle|trapezoid or gausslegendre (default: ${DEFAULT-VALUE}).")
+    String rule;
+
+    @Option(names = "--device", description = "auto, cpu or cuda (default: KXAI_DEVICE, else auto).")
+    String device;
+
+    @Option(names = "--repeats", defaultValue = "5", description = "Timed runs (default: ${DEFAULT-VALUE}).")
+    int repeats;
+
+    @Option(names = "--warmup", defaultValue = "1", description = "Untimed runs first (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
+    @Option(names = "--threads", description = "Parallelism of the CPU backend (a ForkJoinPool of N threads; "
+            + "default: the common pool). OpenBLAS threads follow OPENBLAS_NUM_THREADS.")
+    Integer threads;
+
+    @Option(names = "--internal-batch-size", description = "Rows per forward/backward pass (default: from a memory budget).")
+    Integer internalBatchSize;
+
+    @Option(names = "--delta", description = "Also compute the convergence delta (Captum's default: off).")
+    boolean delta;
+
+    @Option(names = "--out", paramLabel = "DIR", description = "Write the last repeat's attributions to DIR/attributions.npy.")
+    Path out;
+
+    @Option(names = "--sgemm-size", hidden = true, defaultValue = "1024", description = "Side of the sgemm measured.")
+    int sgemmSize;
+
+    @Option(names = "--sgemm-seconds", hidden = true, defaultValue = "0.5", description = "Minimum sgemm timing.")
+    double sgemmSeconds;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter w = spec.commandLine().getOut();
+        if (repeats < 1) {
+            throw new InvalidInputException("--repeats must be at least 1, got " + repeats);
+        }
+        if (warmup < 0) {
+            throw new InvalidInputException("--warmup must be at least 0, got " + warmup);
+        }
+        if (threads != null && threads < 1) {
+            throw new InvalidInputException("--threads must be at least 1, got " + threads);
+        }
+        if (sgemmSize < 1) {
+            throw new InvalidInputException("--sgemm-size must be at least 1, got " + sgemmSize);
+        }
+        if (out != null && Files.exists(out) && !Files.isDirectory(out)) {
+            throw new InvalidInputException("--out " + out + " exists and is not a folder");
+        }
+        String m = method.toLowerCase(Locale.ROOT);
+        boolean ig = m.equals("ig") || m.equals("integrated_gradients");
+        if (!ig && !m.equals("saliency") && !m.equals("input_x_gradient") && !m.equals("ixg")) {
+            throw new InvalidInputException("unknown method '" + method
+                    + "'; known: ig (integrated_gradients), saliency, input_x_gradient");
+        }
+        Quadrature q = ig ? Quadrature.of(Quadrature.Rule.parse(rule), steps) : null;
+
+        long t0 = System.nanoTime();
+        Model model = Model.load(modelFile, device);
+        Tensor x = NpyIO.read(inputFile);
+        model.checkBatch(x, "input " + inputFile);
+        double loadSeconds = (System.nanoTime() - t0) / 1e9;
+        int batch = x.dim(0);
+        FlopCounter.Count count = FlopCounter.count(model.graph());
+        long gradientRows = ig ? (long) steps * batch : batch;
+        long forwardRows = ig && delta && !evaluatesBothEnds(q) ? 2L * batch : 0;
+        double flopsPerRun = count.flops(gradientRows, forwardRows);
+
+        w.printf(Locale.ROOT, "kxai bench: %s on %s %s, %s, backend %s, threads %s, loaded in %.2f s%n", modelFile,
+                inputFile, Shapes.str(x.shape()), ig ? "ig (" + q.rule().captumName() + ", " + steps + " steps"
+                        + (delta ? ", with delta" : "") + ")" : m, model.backend().name(),
+                threads == null ? "common pool (" + ForkJoinPool.getCommonPoolParallelism() + ")" : threads, loadSeconds);
+        w.printf(Locale.ROOT, "work: %.3f MMAC forward + %.3f MMAC backward per row; %d gradient rows + %d forward rows"
+                + " = %.6f GFLOP per run%n", count.forwardMacs() / 1e6, count.backwardMacs() / 1e6, gradientRows,
+                forwardRows, flopsPerRun / 1e9);
+        if (threads != null && System.getenv("OPENBLAS_NUM_THREADS") == null) {
+            w.println("note: --threads sets kxai's own parallelism; OpenBLAS's threads follow OPENBLAS_NUM_THREADS,"
+                    + " which is unset (OpenBLAS then uses every core)");
+        }
+        w.flush();
+
+        double[] times = new double[repeats];
+        Attribution last = inPool(() -> {
+            // the default target (the predicted class), computed outside the timed runs
+            Supplier<Attribution> once = attribution(model, x, ig, m, q, model.predict(x));
+            for (int i = 0; i < warmup; i++) {
+                once.get();
+            }
+            Attribution a = null;
+            for (int i = 0; i < repeats; i++) {
+                long s = System.nanoTime();
+                a = once.get();
+                times[i] = (System.nanoTime() - s) / 1e9;
+                w.printf(Locale.ROOT, "repeat %d: %.3f s%n", i + 1, times[i]);
+                w.flush();
+            }
+            return a;
+        });
+        if (out != null) {
+            Files.createDirectories(out);
+            NpyIO.write(out.resolve("attributions.npy"), last.attributions());
+            w.println("wrote " + out.resolve("attributions.npy"));
+        }
+
+        SgemmRate.Rate rate = SgemmRate.measure(sgemmSize, sgemmSeconds);
+        w.printf(Locale.ROOT, "sgemm: %dx%dx%d, %d calls in %.2f s: %.3f GFLOP/s (%s)%n", rate.size(), rate.size(),
+                rate.size(), rate.calls(), rate.seconds(), rate.gflops(), rate.implementation());
+
+        double median = Math.max(Timings.median(times), 1e-9);
+        double gflops = flopsPerRun / median / 1e9;
+        w.printf(Locale.ROOT, "bench: median_s=%.6f attributions_per_s=%.3f gflop_per_s=%.3f peak_fraction=%.4f%n",
+                median, batch / median, gflops, rate.gflops() > 0 ? gflops / rate.gflops() : 0.0);
+        w.flush();
+        model.close();
+        return 0;
+    }
+
+    private Supplier<Attribution> attribution(Model model, Tensor x, boolean ig, String m, Quadrature q,
+            int[] targets) {
+        if (ig) {
+            IntegratedGradients method = new IntegratedGradients(model).nSteps(steps).method(q.rule())
+                    .internalBatchSize(internalBatchSize).returnConvergenceDelta(delta);
+            return () -> method.attribute(x, targets);
+        }
+        if (m.equals("saliency")) {
+            Saliency s = new Saliency(model);
+            return () -> s.attribute(x, true, targets);
+        }
+        InputXGradient ixg = new InputXGradient(model);
+        return () -> ixg.attribute(x, targets);
+    }
+
+    /** Whether the rule samples α = 0 and α = 1, so the delta needs no extra forward pass. */
+    private static boolean evaluatesBothEnds(Quadrature q) {
+        boolean zero = false;
+        boolean one = false;
+        for (float a : q.alphasF()) {
+            zero |= a == 0f;
+            one |= a == 1f;
+        }
+        return zero && one;
+    }
+
+    /**
+     * Runs the work in a ForkJoinPool of --threads threads: the CPU backend's parallel streams,
+     * started from inside that pool, run on it instead of the common pool.
+     */
+    private <T> T inPool(Callable<T> work) throws Exception {
+        if (threads == null) {
+            return work.call();
+        }
+        ForkJoinPool pool = new ForkJoinPool(threads);
+        try {
+            return pool.submit(work).get();
+        } catch (ExecutionException e) {
+            Throwable c = e.getCause();
+            if (c instanceof KxaiException k) {
+                throw k;
+            }
+            if (c instanceof RuntimeException r) {
+                throw r;
+            }
+            if (c instanceof Error err) {
+                throw err;
+            }
+            throw (Exception) c;
+        } finally {
+            pool.shutdown();
+        }
+    }
+}
