@@ -1,0 +1,372 @@
+// test_driver.cpp: the fake libcuda.so.1 behaves like a driver where host code can go wrong.
+//
+// Initialisation and per-thread contexts, the tracked allocator (0xFF fill, bounds-checked
+// copies), module loading and the PTX/CPU signature check, launch validation, sticky errors,
+// streams and events, and fault injection (in child processes, since the switches are read
+// once per process, as a JVM fork would).
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "device.h"
+#include "harness.h"
+
+namespace {
+
+// A PTX module declaring one entry with the given parameter list (no body needed).
+std::string ptx_with_entry(const char* name, const char* params, const char* version = "8.0",
+                           const char* target = "sm_75")
+{
+    return std::string(".version ") + version + "\n.target " + target + "\n.address_size 64\n.visible .entry " + name +
+           "(" + params + ")\n{\n\tret;\n}\n";
+}
+
+void test_device_queries()
+{
+    int count = 0, value = 0;
+    CHECK_CU(CUDA_SUCCESS, cuDeviceGetCount(&count));
+    CHECK(count == 1);
+    char name[128] = {};
+    CHECK_CU(CUDA_SUCCESS, cuDeviceGetName(name, sizeof name, 0));
+    CHECK(std::strstr(name, "emulator") != nullptr);
+    const struct {
+        CUdevice_attribute attribute;
+        int value;
+    } expected[] = {{CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK, 1024},
+                    {CU_DEVICE_ATTRIBUTE_WARP_SIZE, 32},
+                    {CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK, 49152},
+                    {CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, 7},
+                    {CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, 5},
+                    {CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, 40}};
+    for (const auto& e : expected) {
+        CHECK_CU(CUDA_SUCCESS, cuDeviceGetAttribute(&value, e.attribute, 0));
+        CHECK_MSG(value == e.value, "attribute %d = %d, want %d", (int)e.attribute, value, e.value);
+    }
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuDeviceGetAttribute(&value, static_cast<CUdevice_attribute>(100000), 0));
+    CHECK_CU(CUDA_ERROR_INVALID_DEVICE, cuDeviceGetAttribute(&value, CU_DEVICE_ATTRIBUTE_WARP_SIZE, 1));
+    size_t total = 0;
+    CHECK_CU(CUDA_SUCCESS, cuDeviceTotalMem_v2(&total, 0));
+    CHECK(total > 0);
+    int version = 0;
+    CHECK_CU(CUDA_SUCCESS, cuDriverGetVersion(&version));
+    CHECK(version >= 12000);
+}
+
+void test_error_names()
+{
+    const char* s = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuGetErrorName(CUDA_ERROR_LAUNCH_FAILED, &s));
+    CHECK(s != nullptr && std::strcmp(s, "CUDA_ERROR_LAUNCH_FAILED") == 0);
+    CHECK_CU(CUDA_SUCCESS, cuGetErrorString(CUDA_ERROR_OUT_OF_MEMORY, &s));
+    CHECK(s != nullptr && std::strcmp(s, "out of memory") == 0);
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuGetErrorName(static_cast<CUresult>(12345), &s));
+    CHECK(s == nullptr);
+}
+
+void test_contexts_are_per_thread()
+{
+    CUcontext primary = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuCtxGetCurrent(&primary));
+    CHECK(primary != nullptr);
+    CUresult without = CUDA_SUCCESS, with = CUDA_ERROR_UNKNOWN;
+    std::thread worker([&] {
+        CUdeviceptr p = 0;
+        without = cuMemAlloc_v2(&p, 16);
+        cuCtxSetCurrent(primary);
+        with = cuMemAlloc_v2(&p, 16);
+        cuMemFree_v2(p);
+    });
+    worker.join();
+    CHECK_MSG(without == CUDA_ERROR_INVALID_CONTEXT, "allocation on a thread without a context: %s",
+              harness::cu_name(without).c_str());
+    CHECK_CU(CUDA_SUCCESS, with);
+
+    CUcontext pushed = nullptr, popped = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuCtxCreate_v2(&pushed, 0, 0));
+    CUcontext current = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuCtxGetCurrent(&current));
+    CHECK(current == pushed);
+    CHECK_CU(CUDA_SUCCESS, cuCtxPopCurrent_v2(&popped));
+    CHECK(popped == pushed);
+    CHECK_CU(CUDA_SUCCESS, cuCtxGetCurrent(&current));
+    CHECK(current == primary);
+    CHECK_CU(CUDA_SUCCESS, cuCtxDestroy_v2(pushed));
+    CHECK_CU(CUDA_ERROR_INVALID_CONTEXT, cuCtxSetCurrent(pushed));
+}
+
+void test_allocations()
+{
+    size_t free_before = 0, free_after = 0, total = 0;
+    CHECK_CU(CUDA_SUCCESS, cuMemGetInfo_v2(&free_before, &total));
+    {
+        device::Buffer b(1000);
+        CHECK_CU(CUDA_SUCCESS, cuMemGetInfo_v2(&free_after, &total));
+        CHECK(free_before - free_after == 1000);
+        CHECK(b.ptr() % 256 == 0);
+        const std::vector<float> fresh = b.download<float>(250);
+        for (float v : fresh)
+            CHECK_MSG(std::isnan(v), "new device memory should read as NaN, got %g", v);
+    }
+    CHECK_CU(CUDA_SUCCESS, cuMemGetInfo_v2(&free_after, &total));
+    CHECK(free_after == free_before);
+    CUdeviceptr p = 0;
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemAlloc_v2(&p, 0));
+    CHECK_CU(CUDA_SUCCESS, cuMemFree_v2(0));
+}
+
+void test_copies_are_bounds_checked()
+{
+    device::Buffer a(64), b(64);
+    std::vector<unsigned char> host(128, 7), back(128, 0);
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemcpyHtoD_v2(a.ptr(), host.data(), 65));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemcpyHtoD_v2(a.ptr() + 60, host.data(), 5));
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyHtoD_v2(a.ptr() + 60, host.data(), 4));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemcpyDtoH_v2(back.data(), a.ptr() + 1, 64));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemcpyDtoD_v2(b.ptr(), a.ptr(), 65));
+    // A device pointer where a host pointer belongs is a bug even though the emulator could
+    // read it.
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE,
+             cuMemcpyHtoD_v2(a.ptr(), reinterpret_cast<const void*>(b.ptr()), 4));
+    CHECK_CU(CUDA_SUCCESS, cuMemsetD8_v2(a.ptr(), 0xAB, 64));
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyDtoD_v2(b.ptr(), a.ptr(), 64));
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyDtoH_v2(back.data(), b.ptr(), 64));
+    CHECK(back[0] == 0xAB && back[63] == 0xAB);
+    CHECK_CU(CUDA_SUCCESS, cuMemsetD32_v2(a.ptr(), 0x01020304u, 16));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemsetD32_v2(a.ptr(), 0, 17));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemsetD32_v2(a.ptr() + 2, 0, 1));
+    unsigned word = 0;
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyDtoH_v2(&word, a.ptr() + 60, 4));
+    CHECK(word == 0x01020304u);
+
+    CUdeviceptr freed = 0;
+    CHECK_CU(CUDA_SUCCESS, cuMemAlloc_v2(&freed, 32));
+    CHECK_CU(CUDA_SUCCESS, cuMemFree_v2(freed));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemcpyDtoH_v2(back.data(), freed, 4));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemFree_v2(freed));
+}
+
+void test_module_loading()
+{
+    CUmodule m = nullptr;
+    CUfunction f = nullptr;
+    CHECK_CU(CUDA_ERROR_INVALID_IMAGE, cuModuleLoadData(&m, "this is not PTX"));
+    CHECK_CU(CUDA_ERROR_NOT_SUPPORTED, cuModuleLoadData(&m, "\x7f" "ELF\x02\x01\x01"));
+    CHECK_CU(CUDA_ERROR_UNSUPPORTED_PTX_VERSION,
+             cuModuleLoadData(&m, ptx_with_entry("row_sum", ".param .u64 a", "99.0").c_str()));
+    CHECK_CU(CUDA_ERROR_INVALID_PTX,
+             cuModuleLoadData(&m, ptx_with_entry("row_sum", ".param .u64 a", "8.0", "sm_90").c_str()));
+
+    // The JIT log reaches the caller through cuModuleLoadDataEx's options.
+    char log[256] = {};
+    CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+    void* values[] = {log, reinterpret_cast<void*>(sizeof log)};
+    CHECK_CU(CUDA_ERROR_UNSUPPORTED_PTX_VERSION,
+             cuModuleLoadDataEx(&m, ptx_with_entry("row_sum", ".param .u64 a", "99.0").c_str(), 2, options, values));
+    CHECK_MSG(std::strstr(log, "99.0") != nullptr, "JIT log: \"%s\"", log);
+
+    const struct {
+        const char* what;
+        const char* entry;
+        const char* params;
+        CUresult expected;
+    } cases[] = {
+        {"matching", "row_sum", ".param .u64 a, .param .u64 b, .param .u32 c, .param .u64 d", CUDA_SUCCESS},
+        {"missing parameter", "row_sum", ".param .u64 a, .param .u64 b, .param .u32 c", CUDA_ERROR_INVALID_IMAGE},
+        {"int where the CPU has long long", "row_sum", ".param .u64 a, .param .u64 b, .param .u32 c, .param .u32 d",
+         CUDA_ERROR_INVALID_IMAGE},
+        {"float where the CPU has int", "row_sum", ".param .u64 a, .param .u64 b, .param .f32 c, .param .u64 d",
+         CUDA_ERROR_INVALID_IMAGE},
+        {"no CPU kernel of that name", "not_a_kernel", ".param .u64 a", CUDA_ERROR_NOT_FOUND},
+    };
+    for (const auto& c : cases) {
+        CHECK_CU(CUDA_SUCCESS, cuModuleLoadData(&m, ptx_with_entry(c.entry, c.params).c_str()));
+        const CUresult r = cuModuleGetFunction(&f, m, c.entry);
+        CHECK_MSG(r == c.expected, "%s: %s, want %s", c.what, harness::cu_name(r).c_str(),
+                  harness::cu_name(c.expected).c_str());
+        CHECK_CU(CUDA_ERROR_NOT_FOUND, cuModuleGetFunction(&f, m, "absent_entry"));
+        CHECK_CU(CUDA_SUCCESS, cuModuleUnload(m));
+    }
+
+    // A function outlives nothing: launching it after its module is unloaded fails.
+    const std::string path = harness::read_file(harness::ptx_path("path"));
+    CHECK_CU(CUDA_SUCCESS, cuModuleLoadData(&m, path.c_str()));
+    CHECK_CU(CUDA_SUCCESS, cuModuleGetFunction(&f, m, "row_sum"));
+    CHECK_CU(CUDA_SUCCESS, cuModuleUnload(m));
+    device::Buffer out(4), a(4);
+    CHECK_CU(CUDA_ERROR_INVALID_HANDLE, device::launch(f, {1}, {32}, 0, out.ptr(), a.ptr(), 1, 1LL));
+}
+
+void test_function_attributes()
+{
+    const CUfunction f = device::function("path", "row_sum");
+    int value = 0;
+    CHECK_CU(CUDA_SUCCESS, cuFuncGetAttribute(&value, CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK, f));
+    CHECK(value == 1024);
+    if (harness::ptx_is_from_nvcc("path")) {
+        CHECK_CU(CUDA_SUCCESS, cuFuncGetAttribute(&value, CU_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES, f));
+        CHECK_MSG(value == 1024 * 4, "row_sum static shared memory %d bytes", value);
+    }
+}
+
+void test_launch_validation()
+{
+    const CUfunction f = device::function("path", "attribution_finish");
+    device::Buffer out(64), acc(64), x(64), b(64);
+    const auto go = [&](device::Dim grid, device::Dim block, unsigned shared) {
+        return device::launch(f, grid, block, shared, out.ptr(), acc.ptr(), x.ptr(), b.ptr(), 1, 16LL, 1);
+    };
+    CHECK_CU(CUDA_SUCCESS, go({1}, {16}, 0));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, go({1}, {0}, 0));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, go({1}, {2048}, 0));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, go({1}, {32, 1, 65}, 0));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, go({1, 70000}, {32}, 0));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, go({1}, {32}, 64 * 1024));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, nullptr, nullptr, nullptr));
+    void* extra[] = {nullptr};
+    void* params[7] = {};
+    CHECK_CU(CUDA_ERROR_NOT_SUPPORTED, cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, nullptr, params, extra));
+}
+
+void test_bad_pointer_argument_is_sticky()
+{
+    device::ScopedContext scoped;
+    const CUfunction f = device::function("path", "row_sum");
+    device::Buffer out(4);
+    std::vector<float> host(16, 1.0f);
+    CHECK_CU(CUDA_ERROR_ILLEGAL_ADDRESS,
+             device::launch(f, {1}, {32}, 0, out.ptr(), reinterpret_cast<CUdeviceptr>(host.data()), 1, 16LL));
+    CUdeviceptr p = 0;
+    CHECK_CU(CUDA_ERROR_ILLEGAL_ADDRESS, cuMemAlloc_v2(&p, 4));
+}
+
+void test_streams_and_events()
+{
+    CUstream stream = nullptr;
+    CUevent start = nullptr, stop = nullptr, untimed = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuStreamCreate(&stream, 0));
+    CHECK_CU(CUDA_SUCCESS, cuEventCreate(&start, 0));
+    CHECK_CU(CUDA_SUCCESS, cuEventCreate(&stop, 0));
+    CHECK_CU(CUDA_SUCCESS, cuEventCreate(&untimed, CU_EVENT_DISABLE_TIMING));
+    float ms = -1;
+    CHECK_CU(CUDA_ERROR_INVALID_HANDLE, cuEventElapsedTime(&ms, start, stop));  // not recorded yet
+    device::Buffer buffer(4096);
+    std::vector<unsigned char> host(4096, 3);
+    CHECK_CU(CUDA_SUCCESS, cuEventRecord(start, stream));
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyHtoDAsync_v2(buffer.ptr(), host.data(), host.size(), stream));
+    CHECK_CU(CUDA_SUCCESS, cuMemsetD32Async(buffer.ptr(), 0, 1024, stream));
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyDtoHAsync_v2(host.data(), buffer.ptr(), host.size(), stream));
+    CHECK_CU(CUDA_SUCCESS, cuEventRecord(stop, stream));
+    CHECK_CU(CUDA_SUCCESS, cuEventRecord(untimed, stream));
+    CHECK_CU(CUDA_SUCCESS, cuStreamSynchronize(stream));
+    CHECK_CU(CUDA_SUCCESS, cuEventSynchronize(stop));
+    CHECK(host[0] == 0 && host[4095] == 0);
+    CHECK_CU(CUDA_SUCCESS, cuEventElapsedTime(&ms, start, stop));
+    CHECK(ms >= 0.0f);
+    CHECK_CU(CUDA_ERROR_INVALID_HANDLE, cuEventElapsedTime(&ms, start, untimed));
+    CHECK_CU(CUDA_SUCCESS, cuStreamDestroy_v2(stream));
+    CHECK_CU(CUDA_ERROR_INVALID_HANDLE, cuMemcpyHtoDAsync_v2(buffer.ptr(), host.data(), 4, stream));
+    for (CUevent e : {start, stop, untimed})
+        CHECK_CU(CUDA_SUCCESS, cuEventDestroy_v2(e));
+}
+
+// ---- child processes: each reads its fault-injection switch once, like a fresh JVM ----------
+
+CHILD_MODE(uninitialized)
+{
+    CUdeviceptr p = 0;
+    int count = 0, version = 0;
+    const bool ok = cuMemAlloc_v2(&p, 4) == CUDA_ERROR_NOT_INITIALIZED &&
+                    cuDeviceGetCount(&count) == CUDA_ERROR_NOT_INITIALIZED &&
+                    cuDriverGetVersion(&version) == CUDA_SUCCESS && version > 0;
+    return ok ? 0 : 1;
+}
+
+CHILD_MODE(fail_alloc)
+{
+    device::use_primary_context();
+    CUdeviceptr p[4] = {};
+    const CUresult r[4] = {cuMemAlloc_v2(&p[0], 64), cuMemAlloc_v2(&p[1], 64), cuMemAlloc_v2(&p[2], 64),
+                           cuMemAlloc_v2(&p[3], 64)};
+    std::printf("allocations: %d %d %d %d\n", r[0], r[1], r[2], r[3]);
+    return r[0] == CUDA_SUCCESS && r[1] == CUDA_SUCCESS && r[2] == CUDA_ERROR_OUT_OF_MEMORY && r[3] == CUDA_SUCCESS
+               ? 0
+               : 1;
+}
+
+CHILD_MODE(memory_limit)
+{
+    device::use_primary_context();
+    size_t free_bytes = 0, total = 0;
+    CUdeviceptr big = 0, extra = 0;
+    cuMemGetInfo_v2(&free_bytes, &total);
+    const bool ok = total == (1u << 20) && cuMemAlloc_v2(&big, 1u << 20) == CUDA_SUCCESS &&
+                    cuMemAlloc_v2(&extra, 1) == CUDA_ERROR_OUT_OF_MEMORY && cuMemFree_v2(big) == CUDA_SUCCESS &&
+                    cuMemAlloc_v2(&extra, 1) == CUDA_SUCCESS;
+    return ok ? 0 : 1;
+}
+
+// Launch 2 fails (injected); the primary context is then poisoned until reset, after which a
+// fresh module and launch give correct results: what an engine's recovery path must do.
+CHILD_MODE(fail_launch)
+{
+    device::use_primary_context();
+    const int n = 100;
+    std::vector<float> ones(n, 1.0f);
+    float sum = 0;
+    const auto run = [&]() {
+        CUdeviceptr out = 0, in = 0;
+        if (cuMemAlloc_v2(&out, 4) != CUDA_SUCCESS || cuMemAlloc_v2(&in, n * 4) != CUDA_SUCCESS ||
+            cuMemcpyHtoD_v2(in, ones.data(), n * 4) != CUDA_SUCCESS)
+            return CUDA_ERROR_UNKNOWN;
+        const std::string ptx = harness::read_file(harness::ptx_path("path"));
+        CUmodule m = nullptr;
+        CUfunction f = nullptr;
+        if (cuModuleLoadData(&m, ptx.c_str()) != CUDA_SUCCESS || cuModuleGetFunction(&f, m, "row_sum") != CUDA_SUCCESS)
+            return CUDA_ERROR_UNKNOWN;
+        const CUresult r = device::launch(f, {1}, {64}, 0, out, in, 1, static_cast<long long>(n));
+        if (r == CUDA_SUCCESS)
+            cuMemcpyDtoH_v2(&sum, out, 4);
+        return r;
+    };
+    CUdeviceptr probe = 0;
+    CUcontext ctx = nullptr;
+    const CUresult first = run(), second = run();
+    const CUresult poisoned_alloc = cuMemAlloc_v2(&probe, 4), poisoned_sync = cuCtxSynchronize();
+    const CUresult reset = cuDevicePrimaryCtxReset_v2(0), retained = cuDevicePrimaryCtxRetain(&ctx, 0);
+    cuCtxSetCurrent(ctx);
+    sum = 0;
+    const CUresult third = run();
+    std::printf("launches %d %d, poisoned %d %d, reset %d %d, after reset %d, sum %g\n", first, second,
+                poisoned_alloc, poisoned_sync, reset, retained, third, sum);
+    return first == CUDA_SUCCESS && second == CUDA_ERROR_LAUNCH_FAILED && poisoned_alloc == CUDA_ERROR_LAUNCH_FAILED &&
+                   poisoned_sync == CUDA_ERROR_LAUNCH_FAILED && reset == CUDA_SUCCESS && retained == CUDA_SUCCESS &&
+                   third == CUDA_SUCCESS && sum == static_cast<float>(n)
+               ? 0
+               : 1;
+}
+
+}  // namespace
+
+SUITE(driver)
+{
+    harness::expect_child("calls before cuInit fail with CUDA_ERROR_NOT_INITIALIZED", "uninitialized", {}, nullptr);
+    device::use_primary_context();
+    harness::run_case("device queries", test_device_queries);
+    harness::run_case("error names and strings", test_error_names);
+    harness::run_case("contexts are per thread; push, pop, destroy", test_contexts_are_per_thread);
+    harness::run_case("allocations: 256-byte aligned, 0xFF filled, accounted", test_allocations);
+    harness::run_case("copies and memsets are bounds-checked", test_copies_are_bounds_checked);
+    harness::run_case("module loading and the PTX/CPU signature check", test_module_loading);
+    harness::run_case("function attributes from the PTX", test_function_attributes);
+    harness::run_case("launch validation", test_launch_validation);
+    harness::run_case("non-device pointer argument: illegal address, sticky", test_bad_pointer_argument_is_sticky);
+    harness::run_case("streams and events", test_streams_and_events);
+    harness::expect_child("KXAI_EMU_FAIL_ALLOC=3 fails the third allocation only", "fail_alloc", {"KXAI_EMU_FAIL_ALLOC=3"},
+                 "injected: allocation 3");
+    harness::expect_child("KXAI_EMU_MEM_BYTES limits and reports device memory", "memory_limit",
+                 {"KXAI_EMU_MEM_BYTES=1048576"}, nullptr);
+    harness::expect_child("KXAI_EMU_FAIL_LAUNCH=2: sticky failure, recovery by primary context reset", "fail_launch",
+                 {"KXAI_EMU_FAIL_LAUNCH=2"}, "injected: launch 2");
+}
