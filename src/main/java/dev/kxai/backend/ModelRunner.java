@@ -38,6 +38,18 @@ public interface ModelRunner extends AutoCloseable {
      */
     default PathIntegral.Result integratePath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
             int stepsPerChunk, PathIntegral.Progress progress) {
+        return integratePath(x, base, alphas, weights, targets, stepsPerChunk, progress, false);
+    }
+
+    /**
+     * As above; with {@code affineFirstLayer} a backend may use DESIGN.md's first saving: when the
+     * input feeds one Conv/Gemm with constant weights, that layer is affine in α, so its outputs
+     * at x and b are computed once and each step's pre-activation is interpolated from them; the
+     * backward accumulates in that layer's output space and applies its transpose once per
+     * example. Mathematically equal to the plain path; backends without it ignore the flag.
+     */
+    default PathIntegral.Result integratePath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
+            int stepsPerChunk, PathIntegral.Progress progress, boolean affineFirstLayer) {
         return PathIntegral.run(this, x, base, alphas, weights, targets, stepsPerChunk, progress);
     }
 

@@ -28,8 +28,37 @@ public final class PathIntegral {
     public record Result(Tensor gradientSum, double[] outputAtBase, double[] outputAtInput) {
     }
 
+    /** The gradient of each row's target output with respect to the rows, and the outputs. */
+    @FunctionalInterface
+    public interface RowGradient {
+        ModelRunner.Gradient of(Tensor rows, int[] targets);
+    }
+
     public static Result run(ModelRunner runner, Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
             int stepsPerChunk, Progress progress) {
+        return run(runner::gradient, x, base, alphas, weights, targets, stepsPerChunk, progress);
+    }
+
+    /**
+     * The loop itself, over any function of path rows: the model's input gradient, or (with the
+     * first-layer saving) the gradient of the layers after the first with respect to its output,
+     * where x and b are then that layer's outputs at the endpoints.
+     */
+    public static Result run(RowGradient gradient, Tensor x, Tensor base, float[] alphas, float[] weights,
+            int[] targets, int stepsPerChunk, Progress progress) {
+        return run(gradient, (out, k0, k1) -> PathOps.interpolate(out, x.data(), base.data(), alphas, k0, k1, x.dim(0),
+                x.rowSize()), x, alphas, weights, targets, stepsPerChunk, progress);
+    }
+
+    /** Writes the path rows of steps [k0, k1), step-major, into out. */
+    @FunctionalInterface
+    public interface Interpolation {
+        void rows(float[] out, int k0, int k1);
+    }
+
+    /** The loop with a given interpolation; {@code x} gives the shape of one path row per example. */
+    public static Result run(RowGradient gradient, Interpolation interpolation, Tensor x, float[] alphas,
+            float[] weights, int[] targets, int stepsPerChunk, Progress progress) {
         int batch = x.dim(0);
         int features = x.rowSize();
         int steps = alphas.length;
@@ -43,13 +72,13 @@ public final class PathIntegral {
             int k1 = Math.min(steps, k0 + chunk);
             int rows = (k1 - k0) * batch;
             float[] chunkPath = rows * features == path.length ? path : new float[rows * features];
-            PathOps.interpolate(chunkPath, x.data(), base.data(), alphas, k0, k1, batch, features);
+            interpolation.rows(chunkPath, k0, k1);
             for (int r = 0; r < rows; r++) {
                 rowTargets[r] = targets[r % batch];
             }
             int[] pathShape = x.shape();
             pathShape[0] = rows;
-            ModelRunner.Gradient g = runner.gradient(new Tensor(pathShape, chunkPath),
+            ModelRunner.Gradient g = gradient.of(new Tensor(pathShape, chunkPath),
                     java.util.Arrays.copyOf(rowTargets, rows));
             PathOps.accumulate(acc, g.inputGradient().data(), weights, k0, k1, batch, features);
             int per = g.output().rowSize();

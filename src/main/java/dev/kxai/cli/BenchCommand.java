@@ -27,11 +27,13 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
 @Command(name = "bench", description = {
-    "Times an attribution: loads the model once, runs the method --warmup times untimed and",
-    "--repeats times timed (one line per repeat), measures the machine's sgemm rate once, and",
-    "closes with: bench: median_s=... attributions_per_s=... gflop_per_s=... peak_fraction=...",
-    "gflop_per_s counts 2 x the Conv/Gemm/MatMul multiply-adds of the forward and input-gradient",
-    "passes (see bench/README.md); peak_fraction = gflop_per_s / sgemm GFLOP/s."})
+    "Times an attribution: loads the model once, runs the method --warmup times",
+    "untimed and --repeats times timed (one line per repeat), measures the",
+    "machine's sgemm rate once, and closes with one line:",
+    "  bench: median_s=... attributions_per_s=... gflop_per_s=... peak_fraction=...",
+    "gflop_per_s counts 2 x the Conv/Gemm/MatMul multiply-adds of the forward and",
+    "input-gradient passes (see bench/README.md); peak_fraction is gflop_per_s",
+    "divided by the sgemm GFLOP/s."})
 final class BenchCommand implements Callable<Integer> {
     @Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -68,6 +70,10 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--internal-batch-size", description = "Rows per forward/backward pass (default: from a memory budget).")
     Integer internalBatchSize;
+
+    @Option(names = "--first-layer-saving", description = "Run the first Conv/Gemm twice per example instead of "
+            + "n_steps times (see IntegratedGradients.affineFirstLayer; default: off, Captum's order).")
+    boolean firstLayerSaving;
 
     @Option(names = "--delta", description = "Also compute the convergence delta (Captum's default: off).")
     boolean delta;
@@ -171,7 +177,7 @@ final class BenchCommand implements Callable<Integer> {
             int[] targets) {
         if (ig) {
             IntegratedGradients method = new IntegratedGradients(model).nSteps(steps).method(q.rule())
-                    .internalBatchSize(internalBatchSize).returnConvergenceDelta(delta);
+                    .internalBatchSize(internalBatchSize).returnConvergenceDelta(delta).affineFirstLayer(firstLayerSaving);
             return () -> method.attribute(x, targets);
         }
         if (m.equals("saliency")) {

@@ -62,6 +62,10 @@ final class ExplainCommand implements Callable<Integer> {
     @Option(names = "--internal-batch-size", description = "Rows per forward/backward pass (default: from a memory budget).")
     Integer internalBatchSize;
 
+    @Option(names = "--first-layer-saving", description = "Integrated Gradients: run the first Conv/Gemm twice per "
+            + "example instead of n_steps times (faster; may differ from Captum at near-ties of max-pool/ReLU).")
+    boolean firstLayerSaving;
+
     @Option(names = "--no-abs", description = "Saliency: keep the gradient's sign.")
     boolean noAbs;
 
@@ -94,7 +98,7 @@ final class ExplainCommand implements Callable<Integer> {
             case "ig", "integrated_gradients" -> {
                 IntegratedGradients ig = new IntegratedGradients(m).nSteps(steps).method(Quadrature.Rule.parse(rule))
                         .baselines(parseBaseline(baseline)).internalBatchSize(internalBatchSize)
-                        .returnConvergenceDelta(true).progress(progress());
+                        .returnConvergenceDelta(true).progress(progress()).affineFirstLayer(firstLayerSaving);
                 yield ig.attribute(x, targets);
             }
             case "saliency" -> new Saliency(m).attribute(x, !noAbs, targets);

@@ -146,4 +146,25 @@ class IntegratedGradientsAxiomsTest {
             assertEquals(times.data()[i], plain.data()[i] * x.data()[i], 1e-6f);
         }
     }
+
+    @Test
+    void firstLayerSavingEqualsThePlainPath() {
+        // conv-first, gemm-first, and gemm-first followed by batch norm and softmax
+        for (String name : new String[] {"digits_cnn", "mlp_tabular", "mlp_bn_softmax", "resnet_mini"}) {
+            Model m = load(name);
+            Tensor x = input(name);
+            int[] t = m.predict(x);
+            for (Quadrature.Rule rule : new Quadrature.Rule[] {Quadrature.Rule.GAUSS_LEGENDRE,
+                Quadrature.Rule.RIEMANN_TRAPEZOID}) {
+                IntegratedGradients ig = new IntegratedGradients(m).method(rule).nSteps(12).returnConvergenceDelta(true)
+                        .internalBatchSize(5 * x.dim(0));
+                Attribution plain = ig.affineFirstLayer(false).attribute(x, t);
+                Attribution fast = ig.affineFirstLayer(true).attribute(x, t);
+                Comparison c = Comparison.of(fast.attributions().data(), plain.attributions().data());
+                assertTrue(c.relL2() < 1e-5 && c.maxAbs() <= 1e-5 * c.maxRef() + 1e-7, name + " " + rule + ": " + c);
+                Comparison d = Comparison.of(fast.convergenceDelta().data(), plain.convergenceDelta().data());
+                assertTrue(d.maxAbs() < 1e-4, name + " " + rule + " delta: " + d);
+            }
+        }
+    }
 }

@@ -40,6 +40,20 @@ final class ConvOps {
      * The backward takes no decisions, so it stays in float.
      */
     static Tensor forward(Node node, Op.Conv op, Tensor x, Tensor w, Tensor bias) {
+        return new Tensor(outputShape(node, op, x, w), (float[]) forward(node, op, x, w, bias, false));
+    }
+
+    /** The forward's double accumulators before rounding (the first-layer saving interpolates these). */
+    static double[] forwardDouble(Node node, Op.Conv op, Tensor x, Tensor w, Tensor bias) {
+        return (double[]) forward(node, op, x, w, bias, true);
+    }
+
+    static int[] outputShape(Node node, Op.Conv op, Tensor x, Tensor w) {
+        Window win = window(node, op, x, w);
+        return new int[] {x.dim(0), w.dim(0), win.outH(), win.outW()};
+    }
+
+    private static Object forward(Node node, Op.Conv op, Tensor x, Tensor w, Tensor bias, boolean asDouble) {
         Window win = window(node, op, x, w);
         int n = x.dim(0);
         int c = x.dim(1);
@@ -53,7 +67,8 @@ final class ConvOps {
         float[] xd = x.data();
         double[] wd = toDouble(w.data());
         float[] bd = bias == null ? null : bias.data();
-        float[] y = new float[n * m * hw];
+        float[] y = asDouble ? null : new float[n * m * hw];
+        double[] yd = asDouble ? new double[n * m * hw] : null;
         Parallel.forEach(n, img -> {
             double[] cols = new double[kk * hw];
             double[] acc = new double[mg * hw];
@@ -64,12 +79,16 @@ final class ConvOps {
                 }
                 Blas.dgemm(false, false, mg, hw, kk, 1.0, wd, g * mg * kk, kk, cols, 0, hw, 1.0, acc, 0, hw);
                 int yOff = (img * m + g * mg) * hw;
-                for (int j = 0; j < mg * hw; j++) {
-                    y[yOff + j] = (float) acc[j];
+                if (asDouble) {
+                    System.arraycopy(acc, 0, yd, yOff, mg * hw);
+                } else {
+                    for (int j = 0; j < mg * hw; j++) {
+                        y[yOff + j] = (float) acc[j];
+                    }
                 }
             }
         });
-        return new Tensor(new int[] {n, m, win.outH(), win.outW()}, y);
+        return asDouble ? yd : y;
     }
 
     private static double[] toDouble(float[] f) {

@@ -111,16 +111,116 @@ final class CpuModelRunner implements ModelRunner {
         }
         Pass p = run(x);
         Tensor out = p.values.get(graph.outputName());
-        float[] seed = new float[out.size()];
         int per = out.rowSize();
         for (int r = 0; r < rows; r++) {
             if (targets[r] < 0 || targets[r] >= per) {
                 throw new InvalidInputException("target " + targets[r] + " of row " + r + " is outside the model's "
                         + per + " outputs (valid: 0.." + (per - 1) + ")");
             }
+        }
+        return new Gradient(out, backward(p, seed(out, targets), graph.inputName()));
+    }
+
+    private static Tensor seed(Tensor out, int[] targets) {
+        float[] seed = new float[out.size()];
+        int per = out.rowSize();
+        for (int r = 0; r < targets.length; r++) {
             seed[r * per + targets[r]] = 1f;
         }
-        return new Gradient(out, backward(p, new Tensor(out.shape(), seed)));
+        return new Tensor(out.shape(), seed);
+    }
+
+    /** The node that alone reads the model input, if it is affine with constant parameters; else -1. */
+    int affineFirstNode() {
+        int found = -1;
+        for (int i = 0; i < nodes.size(); i++) {
+            Node n = nodes.get(i);
+            if (n.inputs().contains(graph.inputName())) {
+                if (found >= 0 || !n.inputs().get(0).equals(graph.inputName())) {
+                    return -1;
+                }
+                found = i;
+            }
+        }
+        if (found < 0) {
+            return -1;
+        }
+        Node n = nodes.get(found);
+        boolean constantParams = n.inputs().stream().skip(1).allMatch(graph.constants()::containsKey);
+        boolean affine = n.op() instanceof dev.kxai.graph.Op.Conv
+                || (n.op() instanceof dev.kxai.graph.Op.Gemm g && !g.transA() && (n.inputs().size() < 3
+                        || graph.constants().get(n.inputs().get(2)).size() == g2dOut(n)));
+        return constantParams && affine && !n.output().equals(graph.outputName()) ? found : -1;
+    }
+
+    /** Output width of a Gemm node (the bias may be [N] or [M, N]; only [N] broadcasts over a path). */
+    private int g2dOut(Node n) {
+        dev.kxai.graph.Op.Gemm g = (dev.kxai.graph.Op.Gemm) n.op();
+        Tensor b = graph.constants().get(n.inputs().get(1));
+        return g.transB() ? b.dim(0) : b.dim(1);
+    }
+
+    @Override
+    public dev.kxai.backend.PathIntegral.Result integratePath(Tensor x, Tensor base, float[] alphas, float[] weights,
+            int[] targets, int stepsPerChunk, dev.kxai.backend.PathIntegral.Progress progress, boolean affineFirstLayer) {
+        int first = affineFirstLayer ? affineFirstNode() : -1;
+        if (first < 0) {
+            return dev.kxai.backend.PathIntegral.run(this, x, base, alphas, weights, targets, stepsPerChunk, progress);
+        }
+        checkShape(x);
+        Node layer = nodes.get(first);
+        // The layer at both endpoints, once per example, kept in double: each step's pre-activation
+        // z_b + α (z_x − z_b) is formed in double and rounded once, the exact layer output at the
+        // exact path point (the plain path rounds the path point first; see IntegratedGradients).
+        double[] zx = firstLayer(layer, x);
+        double[] zb = firstLayer(layer, base);
+        int[] zShape = firstLayerShape(layer, x);
+        int zFeatures = zx.length / x.dim(0);
+        dev.kxai.backend.PathIntegral.Result inZ = dev.kxai.backend.PathIntegral.run((rows, t) -> {
+            Pass p = run(layer.output(), rows, first);
+            Tensor out = p.values.get(graph.outputName());
+            return new Gradient(out, backward(p, seed(out, t), layer.output()));
+        }, (out, k0, k1) -> {
+            for (int k = k0; k < k1; k++) {
+                double a = alphas[k];
+                int rowBase = (k - k0) * zx.length;
+                for (int e = 0; e < zx.length; e++) {
+                    out[rowBase + e] = (float) (zb[e] + a * (zx[e] - zb[e]));
+                }
+            }
+        }, new Tensor(zShape, new float[zx.length]), alphas, weights, targets, stepsPerChunk, progress);
+        Tensor zxF = new Tensor(zShape, new float[zFeatures * x.dim(0)]);
+        // Σ_k w_k Wᵀ g_k = Wᵀ Σ_k w_k g_k: the layer's transpose once per example
+        Tensor[] in = inputs(new HashMap<>(graph.constants()) {
+            {
+                put(graph.inputName(), x);
+            }
+        }, layer);
+        boolean[] need = new boolean[in.length];
+        need[0] = true;
+        Tensor gx = CpuOps.backward(layer, in, new CpuOps.Result(zxF, null), inZ.gradientSum(), need)[0];
+        return new dev.kxai.backend.PathIntegral.Result(gx, inZ.outputAtBase(), inZ.outputAtInput());
+    }
+
+    /** The first layer's output at x, unrounded (double). */
+    private double[] firstLayer(Node layer, Tensor x) {
+        Map<String, Tensor> values = new HashMap<>(graph.constants());
+        values.put(graph.inputName(), x);
+        Tensor[] in = inputs(values, layer);
+        if (layer.op() instanceof dev.kxai.graph.Op.Conv c) {
+            return ConvOps.forwardDouble(layer, c, in[0], in[1], in.length > 2 ? in[2] : null);
+        }
+        return DenseOps.gemmDouble((dev.kxai.graph.Op.Gemm) layer.op(), in[0], in[1], in.length > 2 ? in[2] : null);
+    }
+
+    private int[] firstLayerShape(Node layer, Tensor x) {
+        Map<String, Tensor> values = new HashMap<>(graph.constants());
+        values.put(graph.inputName(), x);
+        Tensor[] in = inputs(values, layer);
+        if (layer.op() instanceof dev.kxai.graph.Op.Conv c) {
+            return ConvOps.outputShape(layer, c, in[0], in[1]);
+        }
+        return new int[] {x.dim(0), g2dOut(layer)};
     }
 
     private void checkShape(Tensor x) {
@@ -151,10 +251,21 @@ final class CpuModelRunner implements ModelRunner {
     }
 
     private Pass run(Tensor x) {
+        return run(graph.inputName(), x, -1);
+    }
+
+    /**
+     * A forward pass that starts from a given value: the model input, or (first-layer saving) the
+     * output of node {@code skip}, which is then not run.
+     */
+    private Pass run(String startName, Tensor start, int skip) {
         Map<String, Tensor> values = new HashMap<>(graph.constants());
-        values.put(graph.inputName(), x);
+        values.put(startName, start);
         Pass p = new Pass(values, nodes.size());
         for (int i = 0; i < nodes.size(); i++) {
+            if (i == skip) {
+                continue;
+            }
             Node n = nodes.get(i);
             Tensor[] in = inputs(values, n);
             CpuOps.Result r = CpuOps.forward(n, in);
@@ -172,11 +283,15 @@ final class CpuModelRunner implements ModelRunner {
         return in;
     }
 
-    private Tensor backward(Pass p, Tensor seed) {
+    /** Backward from a seed on the output to the value {@code wrt} (the input, or a layer's output). */
+    private Tensor backward(Pass p, Tensor seed, String wrt) {
         Map<String, Tensor> grads = new HashMap<>();
         grads.put(graph.outputName(), seed);
         for (int i = nodes.size() - 1; i >= 0; i--) {
             Node n = nodes.get(i);
+            if (n.output().equals(wrt)) {
+                continue; // the pass started at this node's output: nothing before it ran
+            }
             Tensor g = grads.remove(n.output());
             if (g == null) {
                 continue;
@@ -197,8 +312,8 @@ final class CpuModelRunner implements ModelRunner {
                 }
             }
         }
-        Tensor gx = grads.get(graph.inputName());
-        Tensor x = p.values.get(graph.inputName());
+        Tensor gx = grads.get(wrt);
+        Tensor x = p.values.get(wrt);
         return gx != null ? gx : Tensor.zeros(x.shape());
     }
 

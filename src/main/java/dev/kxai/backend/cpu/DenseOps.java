@@ -42,6 +42,30 @@ final class DenseOps {
         return new Tensor(outShape, y);
     }
 
+    /** Gemm (transA = false, C a bias of [N] or [M, N] or absent) in double, not rounded. */
+    static double[] gemmDouble(Op.Gemm op, Tensor a, Tensor b, Tensor c) {
+        int m = a.dim(0);
+        int k = a.dim(1);
+        int n = op.transB() ? b.dim(0) : b.dim(1);
+        double[] ad = new double[a.size()];
+        for (int i = 0; i < ad.length; i++) {
+            ad[i] = a.data()[i];
+        }
+        double[] bd = new double[b.size()];
+        for (int i = 0; i < bd.length; i++) {
+            bd[i] = b.data()[i];
+        }
+        double[] y = new double[m * n];
+        if (c != null && op.beta() != 0f) {
+            for (int i = 0; i < y.length; i++) {
+                y[i] = op.beta() * (double) c.data()[c.size() == n ? i % n : i];
+            }
+        }
+        Blas.dgemm(false, op.transB(), m, n, k, op.alpha(), ad, 0, k, bd, 0, b.dim(1), c != null && op.beta() != 0f ? 1.0 : 0.0,
+                y, 0, n);
+        return y;
+    }
+
     static Tensor[] gemmBackward(Op.Gemm op, Tensor a, Tensor b, Tensor c, Tensor gOut, boolean[] need) {
         int m = gOut.dim(0);
         int n = gOut.dim(1);

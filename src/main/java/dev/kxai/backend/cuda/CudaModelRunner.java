@@ -155,12 +155,14 @@ final class CudaModelRunner implements ModelRunner {
         }, () -> cpu.gradient(x, targets));
     }
 
+    /** The path on the device; the first-layer saving is not implemented here yet (the flag is ignored). */
     @Override
     public PathIntegral.Result integratePath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
-            int stepsPerChunk, PathIntegral.Progress progress) {
+            int stepsPerChunk, PathIntegral.Progress progress, boolean affineFirstLayer) {
         checkTargets(targets, x.dim(0));
         return onDevice("integrated gradients", () -> devicePath(x, base, alphas, weights, targets, stepsPerChunk,
-                progress), () -> cpu.integratePath(x, base, alphas, weights, targets, stepsPerChunk, progress));
+                progress), () -> cpu.integratePath(x, base, alphas, weights, targets, stepsPerChunk, progress,
+                affineFirstLayer));
     }
 
     private void checkTargets(int[] targets, int rows) {

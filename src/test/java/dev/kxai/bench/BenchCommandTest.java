@@ -1,0 +1,106 @@
+package dev.kxai.bench;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kxai.TestData;
+import dev.kxai.cli.Main;
+import dev.kxai.io.NpyIO;
+import dev.kxai.tensor.Tensor;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code kxai bench} output formats and errors; never its timings. */
+class BenchCommandTest {
+    private static final Pattern CLOSING = Pattern.compile(
+            "bench: median_s=[0-9.]+ attributions_per_s=[0-9.]+ gflop_per_s=[0-9.]+ peak_fraction=[0-9.]+");
+    private static final Path MLP = TestData.reference("mlp_tabular");
+
+    record Run(int status, String out, String err) {
+    }
+
+    static Run run(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        int status = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
+        return new Run(status, out.toString(), err.toString());
+    }
+
+    private static String[] bench(String... extra) {
+        String[] base = {"bench", "--model", MLP.resolve("model.onnx").toString(), "--input",
+            MLP.resolve("input.npy").toString(), "--sgemm-size", "16", "--sgemm-seconds", "0.01"};
+        String[] all = new String[base.length + extra.length];
+        System.arraycopy(base, 0, all, 0, base.length);
+        System.arraycopy(extra, 0, all, base.length, extra.length);
+        return all;
+    }
+
+    @Test
+    void oneRepeatClosesWithTheBenchLine() {
+        Run r = run(bench("--repeats", "1", "--warmup", "0"));
+        assertEquals(0, r.status(), r.out() + r.err());
+        String[] lines = r.out().strip().split("\n");
+        assertTrue(CLOSING.matcher(lines[lines.length - 1]).matches(), lines[lines.length - 1]);
+        assertEquals(1, r.out().lines().filter(l -> l.matches("repeat 1: [0-9.]+ s")).count(), r.out());
+        assertEquals(1, r.out().lines().filter(l -> l.startsWith("repeat ")).count(), r.out());
+        assertEquals(1, r.out().lines().filter(l -> l.startsWith("sgemm: 16x16x16, ")).count(), r.out());
+        assertEquals(1, r.out().lines().filter(l -> l.startsWith("bench: ")).count(), r.out());
+        // 50 gausslegendre steps on 16 rows: 800 forward+backward rows of 816 MACs each way
+        double gflop = 2.0 * 2 * 816 * 800 / 1e9;
+        assertTrue(r.out().contains(String.format(java.util.Locale.ROOT, "800 gradient rows + 0 forward rows = %.6f GFLOP",
+                gflop)), r.out());
+    }
+
+    @Test
+    void repeatsThreadsAndOutWriteTheIgAttributions(@TempDir Path dir) {
+        Run r = run(bench("--repeats", "3", "--warmup", "1", "--threads", "1", "--steps", "16", "--delta",
+                "--rule", "riemann_left", "--out", dir.toString()));
+        assertEquals(0, r.status(), r.out() + r.err());
+        for (int i = 1; i <= 3; i++) {
+            assertTrue(r.out().contains("repeat " + i + ": "), r.out());
+        }
+        // riemann_left has α = 0 but not α = 1: the delta needs one forward over [x; baseline]
+        assertTrue(r.out().contains("256 gradient rows + 32 forward rows"), r.out());
+        Tensor got = NpyIO.read(dir.resolve("attributions.npy"));
+        Tensor ref = NpyIO.read(MLP.resolve("ig_riemann_left_16.npy"));
+        assertArrayEquals(ref.shape(), got.shape());
+        float max = 0;
+        for (float v : ref.data()) {
+            max = Math.max(max, Math.abs(v));
+        }
+        for (int i = 0; i < ref.size(); i++) {
+            assertEquals(ref.data()[i], got.data()[i], 1e-4 * max + 1e-6, "element " + i);
+        }
+    }
+
+    @Test
+    void userErrorsExitWithStatus2() {
+        Run zero = run(bench("--repeats", "0"));
+        assertEquals(2, zero.status());
+        assertTrue(zero.err().startsWith("kxai: error: --repeats must be at least 1"), zero.err());
+        Run threads = run(bench("--threads", "0"));
+        assertEquals(2, threads.status());
+        assertTrue(threads.err().contains("--threads"), threads.err());
+        Run method = run(bench("--method", "deeplift"));
+        assertEquals(2, method.status());
+        assertTrue(method.err().contains("unknown method 'deeplift'"), method.err());
+        Run missing = run("bench", "--model", MLP.resolve("nope.onnx").toString(), "--input",
+                MLP.resolve("input.npy").toString());
+        assertEquals(2, missing.status());
+        assertTrue(missing.err().contains("nope.onnx"), missing.err());
+    }
+
+    @Test
+    void sgemmRateCountsTwoFlopsPerMultiplyAdd() {
+        SgemmRate.Rate rate = SgemmRate.measure(8, 0.0);
+        assertTrue(rate.calls() >= 1);
+        assertEquals(2.0 * 8 * 8 * 8 * rate.calls() / rate.seconds() / 1e9, rate.gflops(), 1e-9 * rate.gflops());
+        assertEquals(2.0, Timings.median(new double[] {3, 1, 2}));
+        assertEquals(2.5, Timings.median(new double[] {4, 1, 2, 3}));
+    }
+}
