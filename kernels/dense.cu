@@ -4,13 +4,14 @@
 // Kernels:
 //   bias_act_forward   y[r,c] = act(y[r,c] + bias[c])   in place on a GEMM's output (bias may be null)
 //   act_forward        y[e] = act(x[e])
-//   act_backward       gx[e] = gy[e] * act'(from the saved output y[e])
+//   act_backward       gx[e] = gy[e] * act'(saved[e]): saved is the forward's output, except for
+//                      LeakyReLU, whose slope follows the input's sign (the launcher passes x)
 //   binary_forward     out = a (+|-|*) b with NumPy broadcasting over up to 4 dims
 //   binary_backward    ga += scale * gy (or gy * other) reduced onto a broadcast operand (atomics)
 //   scale_copy         dst[e] = scale * src[e]
 // Activation codes (act): 0 identity, 1 ReLU, 2 LeakyReLU(alpha), 3 Sigmoid, 4 Tanh.
-// Saved state: every backward here needs only the forward's OUTPUT y: ReLU passes where y > 0,
-//   LeakyReLU (alpha > 0) where y > 0 else alpha, Sigmoid y(1−y), Tanh 1−y². PyTorch's choices at 0.
+// Saved state: ReLU passes where y > 0, Sigmoid y(1−y), Tanh 1−y² (from the output y);
+//   LeakyReLU 1 where x > 0 else alpha (from the input x, right for any alpha). PyTorch's choices at 0.
 // Layout invariants: float32, row-major, contiguous. Broadcast shapes are given as 4 output dims
 //   (leading dims padded with 1) and 4 element strides per operand (0 on broadcast dims).
 // Indexing: 64-bit element indices; 1-D grid-stride loops, so any 1-D geometry is correct.

@@ -27,6 +27,12 @@ public final class CudaBackend implements Backend {
 
     @Override
     public ModelRunner prepare(Graph graph) {
-        return new CudaModelRunner(graph, this, rt, cpu.prepare(graph));
+        ModelRunner host = cpu.prepare(graph);
+        if (rt.brokenReason() != null) {
+            java.util.logging.Logger.getLogger(CudaBackend.class.getName()).warning("the CUDA device failed earlier ("
+                    + rt.brokenReason() + "); " + graph.source() + " runs on the CPU");
+            return host;
+        }
+        return new CudaModelRunner(graph, this, rt, host);
     }
 }

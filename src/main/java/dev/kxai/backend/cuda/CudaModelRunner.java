@@ -76,13 +76,27 @@ final class CudaModelRunner implements ModelRunner {
         }
         synchronized (rt) {
             rt.enter();
-            for (Map.Entry<String, Tensor> e : graph.constants().entrySet()) {
-                constants.put(e.getKey(), new DTensor(e.getValue().shape(), weightScope.upload(e.getValue().data())));
-            }
-            for (Node n : nodes) {
-                if (n.op() instanceof Op.BatchNormalization b) {
-                    batchNorm.put(n.name(), foldBatchNorm(n, b));
+            try {
+                for (Map.Entry<String, Tensor> e : graph.constants().entrySet()) {
+                    constants.put(e.getKey(), new DTensor(e.getValue().shape(), weightScope.upload(e.getValue().data())));
                 }
+                for (Node n : nodes) {
+                    if (n.op() instanceof Op.BatchNormalization b) {
+                        batchNorm.put(n.name(), foldBatchNorm(n, b));
+                    }
+                }
+            } catch (CudaException e) {
+                long bytes = graph.constants().values().stream().mapToLong(t -> 4L * t.size()).sum();
+                try {
+                    weightScope.close();
+                } catch (CudaException ignored) {
+                    // the device is failing already; the first error is the one to report
+                }
+                if (!outOfMemory(e)) {
+                    rt.markBroken(e.getMessage());
+                }
+                throw new KxaiException(graph.source() + ": cannot load the model's " + bytes + " bytes of weights on "
+                        + rt.deviceName() + ": " + e.getMessage(), e);
             }
         }
     }
@@ -129,8 +143,26 @@ final class CudaModelRunner implements ModelRunner {
 
     // ------------------------------------------------------------------ public entry points
 
+    /** The CPU runner's checks, so that the device never sees a batch or targets that do not fit. */
+    private void checkBatch(Tensor x) {
+        int[] ex = exampleShape();
+        int[] s = x.shape();
+        boolean fits = s.length == ex.length + 1;
+        for (int i = 0; fits && i < ex.length; i++) {
+            fits = s[i + 1] == ex[i];
+        }
+        if (!fits) {
+            throw new InvalidInputException("input of shape " + Shapes.str(s) + " does not fit model input '"
+                    + graph.inputName() + "' (" + graph.source() + ")");
+        }
+        if (s[0] == 0) {
+            throw new InvalidInputException("empty batch: input of shape " + Shapes.str(s) + " has no rows");
+        }
+    }
+
     @Override
     public Tensor forward(Tensor x) {
+        checkBatch(x);
         return onDevice("forward", () -> {
             try (DeviceScope s = new DeviceScope()) {
                 Pass p = run(s, new DTensor(x.shape(), s.upload(x.data())));
@@ -142,6 +174,7 @@ final class CudaModelRunner implements ModelRunner {
 
     @Override
     public Gradient gradient(Tensor x, int[] targets) {
+        checkBatch(x);
         checkTargets(targets, x.dim(0));
         return onDevice("gradient", () -> {
             try (DeviceScope s = new DeviceScope()) {
@@ -159,6 +192,7 @@ final class CudaModelRunner implements ModelRunner {
     @Override
     public PathIntegral.Result integratePath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
             int stepsPerChunk, PathIntegral.Progress progress, boolean affineFirstLayer) {
+        checkBatch(x);
         checkTargets(targets, x.dim(0));
         return onDevice("integrated gradients", () -> devicePath(x, base, alphas, weights, targets, stepsPerChunk,
                 progress), () -> cpu.integratePath(x, base, alphas, weights, targets, stepsPerChunk, progress,
@@ -166,6 +200,9 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     private void checkTargets(int[] targets, int rows) {
+        if (targets.length != rows) {
+            throw new IllegalArgumentException(targets.length + " targets for " + rows + " rows");
+        }
         int per = outputsPerExample();
         for (int r = 0; r < targets.length; r++) {
             if (targets[r] < 0 || targets[r] >= per) {
@@ -179,15 +216,29 @@ final class CudaModelRunner implements ModelRunner {
         T run();
     }
 
-    /** Runs device work under the runtime's lock; a CUDA failure falls back to the CPU twin. */
+    /**
+     * Runs device work under the runtime's lock; a CUDA failure falls back to the CPU twin. Out of
+     * memory (after the path's own retries) affects this call only; any other failure leaves the
+     * context unusable, so every later call goes to the CPU directly.
+     */
     private <T> T onDevice(String what, DeviceWork<T> device, java.util.function.Supplier<T> host) {
+        if (rt.brokenReason() != null) {
+            return host.get();
+        }
         try {
             synchronized (rt) {
                 rt.enter();
                 return device.run();
             }
         } catch (CudaException e) {
-            LOG.warning("CUDA failed during " + what + " (" + e.getMessage() + "); computing it on the CPU instead");
+            if (outOfMemory(e)) {
+                LOG.warning("CUDA ran out of memory during " + what + " (" + e.getMessage()
+                        + "); computing it on the CPU instead");
+            } else {
+                rt.markBroken(e.getMessage());
+                LOG.warning("CUDA failed during " + what + " (" + e.getMessage()
+                        + "); the device is unusable for the rest of this process: computing on the CPU from now on");
+            }
             return host.get();
         }
     }
@@ -500,13 +551,24 @@ final class CudaModelRunner implements ModelRunner {
         DTensor y = new DTensor(new int[] {m, n}, s.floats((long) m * n));
         DTensor c = in.length > 2 ? in[2] : null;
         if (c != null && op.beta() != 0f) {
-            if (c.size() == n && op.beta() == 1f) {
+            boolean rowBias = c.shape().length == 1 || (c.shape().length == 2 && c.dim(0) == 1);
+            if (rowBias && c.size() == n && op.beta() == 1f) {
                 gemm(op.transA(), op.transB(), m, n, kk, op.alpha(), a.buf(), a.dim(1), b.buf(), b.dim(1), 0f, y.buf(), n);
                 k.biasActForward(y.buf(), c.buf(), m, n, Kernels.ACT_NONE, 0f);
                 return y;
             }
-            if (c.size() != (long) m * n) {
-                throw unsupported(node, "a C of shape " + Shapes.str(c.shape()) + " (only [N] or [M, N])");
+            if (c.size() != (long) m * n || c.shape().length != 2) {
+                // any other C that broadcasts to [M, N] (a column, a scalar): GEMM, then a broadcast add
+                int[] out = {m, n};
+                if (op.beta() != 1f || !java.util.Arrays.equals(Shapes.broadcast(c.shape(), out), out)) {
+                    throw unsupported(node, "a C of shape " + Shapes.str(c.shape()) + " with beta " + op.beta());
+                }
+                DTensor prod = new DTensor(out, s.floats((long) m * n));
+                gemm(op.transA(), op.transB(), m, n, kk, op.alpha(), a.buf(), a.dim(1), b.buf(), b.dim(1), 0f,
+                        prod.buf(), n);
+                Broadcast bc = Broadcast.of(node, out, out, c.shape());
+                k.binaryForward(y.buf(), prod.buf(), c.buf(), 0, bc.dims, bc.a, bc.b);
+                return y;
             }
             y.buf().copyFrom(c.buf(), c.size());
         }
@@ -660,7 +722,10 @@ final class CudaModelRunner implements ModelRunner {
         int act = act(op);
         if (act >= 0) {
             DTensor gx = new DTensor(in[0].shape(), s.floats(in[0].size()));
-            k.actBackward(gx.buf(), gy.buf(), y.buf(), gx.size(), act, op instanceof Op.LeakyRelu l ? l.alpha() : 0f);
+            // LeakyReLU's slope is decided by the input's sign (x > 0), as on the CPU; the output's
+            // sign agrees only for alpha > 0. The other activations read their output.
+            DeviceBuffer saved = op instanceof Op.LeakyRelu ? in[0].buf() : y.buf();
+            k.actBackward(gx.buf(), gy.buf(), saved, gx.size(), act, op instanceof Op.LeakyRelu l ? l.alpha() : 0f);
             return new DTensor[] {gx};
         } else if (op instanceof Op.Gemm g) {
             return gemmBackward(s, n, g, in, gy, need);
@@ -834,8 +899,12 @@ final class CudaModelRunner implements ModelRunner {
     @Override
     public void close() {
         synchronized (rt) {
-            rt.enter();
-            weightScope.close();
+            try {
+                rt.enter();
+                weightScope.close();
+            } catch (CudaException e) {
+                LOG.fine(() -> "freeing weights of " + graph.source() + " failed: " + e.getMessage());
+            }
         }
     }
 }

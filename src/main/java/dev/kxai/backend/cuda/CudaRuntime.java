@@ -32,6 +32,8 @@ final class CudaRuntime {
     private final String deviceName;
     private final int driverVersion;
     private final boolean emulated;
+    /** Set after a device failure that is not out-of-memory: the context is unusable from then on. */
+    private volatile String brokenReason;
 
     private CudaRuntime(CUcontext context, Map<String, CUfunction> functions, cublasHandle cublas, String deviceName,
             int driverVersion, boolean emulated) {
@@ -168,6 +170,21 @@ final class CudaRuntime {
             n++;
         }
         return new String(b, 0, n, java.nio.charset.StandardCharsets.UTF_8);
+    }
+
+    /**
+     * A failed launch leaves a CUDA context in a sticky error state: every later call fails. From
+     * then on the backend computes on the CPU; resetting the primary context would invalidate the
+     * weights of every loaded model, which is not attempted.
+     */
+    void markBroken(String reason) {
+        if (brokenReason == null) {
+            brokenReason = reason;
+        }
+    }
+
+    String brokenReason() {
+        return brokenReason;
     }
 
     /** Makes the context current on the calling thread (cheap; call on every entry). */
