@@ -42,6 +42,8 @@ final class InfoCommand implements Callable<Integer> {
         out.println("cores: " + Runtime.getRuntime().availableProcessors());
         out.println("max heap: " + (Runtime.getRuntime().maxMemory() >> 20) + " MiB");
         out.println("blas: " + CpuBackend.blasImplementation() + nativeBlasLibrary());
+        out.println("blas threads: " + CpuBackend.openBlasThreads());
+        out.println("cpu loops: " + CpuBackend.simdLoops());
         String requested = device != null ? device : Backends.requestedDevice();
         out.println("device requested: " + requested);
         for (Backends.Probe p : Backends.probes()) {

@@ -28,6 +28,34 @@ final class Blas {
                 ldc);
     }
 
+    /** Below this many multiply-adds a GEMM runs on the calling thread: splitting costs more than it saves. */
+    static final long SPLIT_MIN_MACS = 1L << 21;
+
+    /**
+     * {@link #gemm}, with the rows of C split over the cores. kxai runs OpenBLAS single-threaded
+     * (OPENBLAS_NUM_THREADS=1, see README) and parallelises itself, so that the images of a batch,
+     * not the BLAS's threads, share the cores; a large GEMM outside such a loop splits here. Each row of C
+     * is still one BLAS dot-product order, so the result does not depend on the split. Must not be
+     * called from inside a {@link Parallel} task that holds {@link Scratch} buffers.
+     */
+    static void gemmRows(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, int offA,
+            int lda, float[] b, int offB, int ldb, float beta, float[] c, int offC, int ldc) {
+        int parts = Parallel.parallelism();
+        if (parts < 2 || (long) m * n * k < SPLIT_MIN_MACS || m < 2 * parts) {
+            gemm(transA, transB, m, n, k, alpha, a, offA, lda, b, offB, ldb, beta, c, offC, ldc);
+            return;
+        }
+        // row blocks that are multiples of 16 keep the BLAS micro-kernels on full tiles
+        int block = Math.max(16, ((m + parts - 1) / parts + 15) / 16 * 16);
+        int blocks = (m + block - 1) / block;
+        Parallel.forEach(blocks, p -> {
+            int r0 = p * block;
+            int rows = Math.min(block, m - r0);
+            int aRow = transA ? offA + r0 : offA + r0 * lda;
+            gemm(transA, transB, rows, n, k, alpha, a, aRow, lda, b, offB, ldb, beta, c, offC + r0 * ldc, ldc);
+        });
+    }
+
     /** Double-precision twin of {@link #gemm}, same row-major conventions. */
     static void dgemm(boolean transA, boolean transB, int m, int n, int k, double alpha, double[] a, int offA, int lda,
             double[] b, int offB, int ldb, double beta, double[] c, int offC, int ldc) {

@@ -55,6 +55,12 @@ final class ConvOps {
 
     private static Object forward(Node node, Op.Conv op, Tensor x, Tensor w, Tensor bias, boolean asDouble) {
         Window win = window(node, op, x, w);
+        return forward(node, op, x, w, bias, asDouble, direct(w.dim(0) / op.group(), win));
+    }
+
+    /** The forward on a chosen path (tests compare the two); direct needs {@link #direct}'s geometry. */
+    static Object forward(Node node, Op.Conv op, Tensor x, Tensor w, Tensor bias, boolean asDouble, boolean direct) {
+        Window win = window(node, op, x, w);
         int n = x.dim(0);
         int c = x.dim(1);
         int m = w.dim(0);
@@ -65,30 +71,172 @@ final class ConvOps {
         int hw = win.outH() * win.outW();
         int inPlane = x.dim(2) * x.dim(3);
         float[] xd = x.data();
-        double[] wd = toDouble(w.data());
+        float[] wf = w.data();
+        double[] wd = direct ? null : toDouble(wf);
         float[] bd = bias == null ? null : bias.data();
         float[] y = asDouble ? null : new float[n * m * hw];
         double[] yd = asDouble ? new double[n * m * hw] : null;
+        // the direct path accumulates rows of the padded width, im2col + GEMM rows of outW
+        int rowStride = direct ? paddedWidth(win) : win.outW();
+        int accPlane = win.outH() * rowStride;
         Parallel.forEach(n, img -> {
-            double[] cols = new double[kk * hw];
-            double[] acc = new double[mg * hw];
+            Scratch s = Scratch.get();
+            double[] acc = s.doubles(0, mg * accPlane);
             for (int g = 0; g < groups; g++) {
-                im2col(xd, (img * c + g * cg) * inPlane, cg, win, cols);
                 for (int oc = 0; oc < mg; oc++) {
-                    java.util.Arrays.fill(acc, oc * hw, (oc + 1) * hw, bd == null ? 0.0 : bd[g * mg + oc]);
+                    java.util.Arrays.fill(acc, oc * accPlane, (oc + 1) * accPlane, bd == null ? 0.0 : bd[g * mg + oc]);
                 }
-                Blas.dgemm(false, false, mg, hw, kk, 1.0, wd, g * mg * kk, kk, cols, 0, hw, 1.0, acc, 0, hw);
-                int yOff = (img * m + g * mg) * hw;
-                if (asDouble) {
-                    System.arraycopy(acc, 0, yd, yOff, mg * hw);
+                int xOff = (img * c + g * cg) * inPlane;
+                if (direct) {
+                    double[] xp = s.doubles(1, cg * paddedWidth(win) * paddedHeight(win));
+                    padForward(xd, xOff, cg, win, xp);
+                    directForward(xp, wf, g * mg * kk, cg, mg, win, acc);
                 } else {
-                    for (int j = 0; j < mg * hw; j++) {
-                        y[yOff + j] = (float) acc[j];
+                    double[] cols = s.doubles(1, kk * hw);
+                    im2col(xd, xOff, cg, win, cols);
+                    Blas.dgemm(false, false, mg, hw, kk, 1.0, wd, g * mg * kk, kk, cols, 0, hw, 1.0, acc, 0, hw);
+                }
+                int yOff = (img * m + g * mg) * hw;
+                for (int row = 0; row < mg * win.outH(); row++) {
+                    int src = row * rowStride;
+                    int dst = yOff + row * win.outW();
+                    if (asDouble) {
+                        System.arraycopy(acc, src, yd, dst, win.outW());
+                    } else {
+                        for (int j = 0; j < win.outW(); j++) {
+                            y[dst + j] = (float) acc[src + j];
+                        }
                     }
                 }
             }
         });
         return asDouble ? yd : y;
+    }
+
+    /**
+     * Direct convolution (no im2col) when a group has few output channels: a GEMM with M that
+     * small runs far below the BLAS's peak, and im2col would write kh·kw copies of the input for
+     * it. Only stride 1 with pads inside the kernel's extent (the common "same" 3×3 layer); other
+     * geometries take im2col + GEMM.
+     */
+    static boolean direct(int outChannelsPerGroup, Window w) {
+        int ekh = (w.kh() - 1) * w.dh();
+        int ekw = (w.kw() - 1) * w.dw();
+        return outChannelsPerGroup <= DIRECT_MAX_CHANNELS && w.sh() == 1 && w.sw() == 1 && w.padTop() <= ekh
+                && w.padBottom() <= ekh && w.padLeft() <= ekw && w.padRight() <= ekw;
+    }
+
+    /** Output channels per group up to which the direct convolution beats im2col + GEMM (tinyvgg: 10). */
+    static final int DIRECT_MAX_CHANNELS = 16;
+
+    /**
+     * The input planes of one image and group, zero-padded to (outH + ekh) × (outW + ekw) and
+     * widened to double, so that with stride 1 output (oy, ox) reads padded (oy + i·dh, ox + j·dw).
+     */
+    static int paddedWidth(Window w) {
+        return w.outW() + (w.kw() - 1) * w.dw();
+    }
+
+    static int paddedHeight(Window w) {
+        return w.outH() + (w.kh() - 1) * w.dh();
+    }
+
+    static void padForward(float[] x, int xOff, int channels, Window w, double[] xp) {
+        int wp = paddedWidth(w);
+        int plane = wp * paddedHeight(w);
+        java.util.Arrays.fill(xp, 0, channels * plane, 0.0);
+        for (int ch = 0; ch < channels; ch++) {
+            for (int y = 0; y < w.inH(); y++) {
+                int src = xOff + (ch * w.inH() + y) * w.inW();
+                int dst = ch * plane + (y + w.padTop()) * wp + w.padLeft();
+                for (int ix = 0; ix < w.inW(); ix++) {
+                    xp[dst + ix] = x[src + ix];
+                }
+            }
+        }
+    }
+
+    /**
+     * acc[oc, oy, ox] += Σ_{ic, i, j} w[oc, ic, i, j] · xp[ic, oy + i·dh, ox + j·dw] for one image and
+     * group (stride 1), in double: each product of two floats is exact in double, so the result is
+     * that of im2col + dgemm to within double rounding, far below the final float rounding. The
+     * accumulator has the padded width (columns ≥ outW are scratch), which makes every tap a shift
+     * of one long loop over the plane; {@link TapSum} adds all cg·kh·kw taps of an output plane
+     * in one pass.
+     */
+    static void directForward(double[] xp, float[] w, int wOff, int cg, int mg, Window win, double[] acc) {
+        int wp = paddedWidth(win);
+        int plane = wp * paddedHeight(win);
+        int span = (win.outH() - 1) * wp + win.outW();
+        int accPlane = win.outH() * wp;
+        int khw = win.kh() * win.kw();
+        int[] off = new int[cg * khw];
+        for (int ic = 0; ic < cg; ic++) {
+            for (int i = 0; i < win.kh(); i++) {
+                for (int j = 0; j < win.kw(); j++) {
+                    off[ic * khw + i * win.kw() + j] = ic * plane + i * win.dh() * wp + j * win.dw();
+                }
+            }
+        }
+        double[] taps = new double[cg * khw];
+        TapSum sum = TapSum.get();
+        for (int oc = 0; oc < mg; oc++) {
+            for (int t = 0; t < taps.length; t++) {
+                taps[t] = w[wOff + oc * cg * khw + t];
+            }
+            sum.add(acc, oc * accPlane, xp, 0, span, taps, off);
+        }
+    }
+
+    /**
+     * The output gradient of one image and group laid out for the adjoint: zero-padded planes
+     * of (inH + ekh) × (inW + ekw) with g[oc, oy, ox] at (oy + ekh − padTop, ox + ekw − padLeft), so
+     * that dx[ic, iy, ix] = Σ w[oc, ic, i, j] · gp[oc, iy + (kh−1−i)·dh, ix + (kw−1−j)·dw].
+     */
+    static void padBackward(float[] g, int gOff, int channels, Window w, float[] gp) {
+        int ekh = (w.kh() - 1) * w.dh();
+        int ekw = (w.kw() - 1) * w.dw();
+        int wg = w.inW() + ekw;
+        int plane = wg * (w.inH() + ekh);
+        java.util.Arrays.fill(gp, 0, channels * plane, 0f);
+        for (int ch = 0; ch < channels; ch++) {
+            for (int oy = 0; oy < w.outH(); oy++) {
+                System.arraycopy(g, gOff + (ch * w.outH() + oy) * w.outW(), gp,
+                        ch * plane + (oy + ekh - w.padTop()) * wg + ekw - w.padLeft(), w.outW());
+            }
+        }
+    }
+
+    /**
+     * The adjoint of {@link #directForward} in float (the backward takes no decisions, so float
+     * is enough): dxp[ic, iy, ix] += Σ_{oc, i, j} w[oc, ic, i, j] · gp[oc, iy + (kh−1−i)·dh,
+     * ix + (kw−1−j)·dw] over a plane of the padded width; the caller copies columns < inW out.
+     */
+    static void directBackward(float[] gp, float[] w, int wOff, int cg, int mg, Window win, float[] dxp) {
+        int ekh = (win.kh() - 1) * win.dh();
+        int ekw = (win.kw() - 1) * win.dw();
+        int wg = win.inW() + ekw;
+        int plane = wg * (win.inH() + ekh);
+        int span = (win.inH() - 1) * wg + win.inW();
+        int dxPlane = win.inH() * wg;
+        int khw = win.kh() * win.kw();
+        int[] off = new int[mg * khw];
+        for (int oc = 0; oc < mg; oc++) {
+            for (int i = 0; i < win.kh(); i++) {
+                for (int j = 0; j < win.kw(); j++) {
+                    off[oc * khw + i * win.kw() + j] = oc * plane + (win.kh() - 1 - i) * win.dh() * wg
+                            + (win.kw() - 1 - j) * win.dw();
+                }
+            }
+        }
+        float[] taps = new float[mg * khw];
+        TapSum sum = TapSum.get();
+        for (int ic = 0; ic < cg; ic++) {
+            for (int oc = 0; oc < mg; oc++) {
+                System.arraycopy(w, wOff + (oc * cg + ic) * khw, taps, oc * khw, khw);
+            }
+            sum.add(dxp, ic * dxPlane, gp, 0, span, taps, off);
+        }
     }
 
     private static double[] toDouble(float[] f) {
@@ -100,6 +248,12 @@ final class ConvOps {
     }
 
     static Tensor inputGradient(Node node, Op.Conv op, Tensor x, Tensor w, Tensor gOut) {
+        Window win = window(node, op, x, w);
+        return inputGradient(node, op, x, w, gOut, direct(w.dim(0) / op.group(), win));
+    }
+
+    /** The input gradient on a chosen path (tests compare the two). */
+    static Tensor inputGradient(Node node, Op.Conv op, Tensor x, Tensor w, Tensor gOut, boolean direct) {
         Window win = window(node, op, x, w);
         int n = x.dim(0);
         int c = x.dim(1);
@@ -113,12 +267,29 @@ final class ConvOps {
         float[] wd = w.data();
         float[] g = gOut.data();
         float[] dx = new float[x.size()];
+        int ekh = (win.kh() - 1) * win.dh();
+        int ekw = (win.kw() - 1) * win.dw();
+        int wg = win.inW() + ekw;
         Parallel.forEach(n, img -> {
-            float[] cols = new float[kk * hw];
+            Scratch s = Scratch.get();
             for (int gr = 0; gr < groups; gr++) {
-                // dcols[kk, hw] = W_gᵀ[kk, mg] · dY_g[mg, hw]
-                Blas.gemm(true, false, kk, hw, mg, 1f, wd, gr * mg * kk, kk, g, (img * m + gr * mg) * hw, hw, 0f, cols, 0, hw);
-                col2im(cols, cg, win, dx, (img * c + gr * cg) * inPlane);
+                int gOff = (img * m + gr * mg) * hw;
+                int dxOff = (img * c + gr * cg) * inPlane;
+                if (direct) {
+                    float[] gp = s.floats(0, mg * wg * (win.inH() + ekh));
+                    padBackward(g, gOff, mg, win, gp);
+                    float[] dxp = s.floats(1, cg * win.inH() * wg);
+                    java.util.Arrays.fill(dxp, 0, cg * win.inH() * wg, 0f);
+                    directBackward(gp, wd, gr * mg * kk, cg, mg, win, dxp);
+                    for (int row = 0; row < cg * win.inH(); row++) {
+                        System.arraycopy(dxp, row * wg, dx, dxOff + row * win.inW(), win.inW());
+                    }
+                } else {
+                    float[] cols = s.floats(0, kk * hw);
+                    // dcols[kk, hw] = W_gᵀ[kk, mg] · dY_g[mg, hw]
+                    Blas.gemm(true, false, kk, hw, mg, 1f, wd, gr * mg * kk, kk, g, gOff, hw, 0f, cols, 0, hw);
+                    col2im(cols, cg, win, dx, dxOff);
+                }
             }
         });
         return new Tensor(x.shape(), dx);

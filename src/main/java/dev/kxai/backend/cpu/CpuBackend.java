@@ -13,12 +13,33 @@ public final class CpuBackend implements Backend {
 
     @Override
     public String description() {
-        return "CPU, " + Runtime.getRuntime().availableProcessors() + " cores, BLAS " + Blas.implementation();
+        return "CPU, " + Runtime.getRuntime().availableProcessors() + " cores, BLAS " + Blas.implementation() + ", "
+                + (TapSum.get().describe().startsWith("SIMD") ? "SIMD" : "scalar") + " convolution loops";
     }
 
     @Override
     public ModelRunner prepare(Graph graph) {
         return new CpuModelRunner(graph, this);
+    }
+
+    /** The loops of the direct convolution: SIMD (jdk.incubator.vector) or scalar, and why. */
+    public static String simdLoops() {
+        return TapSum.get().describe();
+    }
+
+    /**
+     * OpenBLAS's thread setting as this process sees it. kxai parallelises over images and GEMM
+     * rows itself; a multi-threaded OpenBLAS under that oversubscribes the cores.
+     */
+    public static String openBlasThreads() {
+        String v = System.getenv("OPENBLAS_NUM_THREADS");
+        if ("1".equals(v)) {
+            return "OPENBLAS_NUM_THREADS=1 (kxai parallelises itself)";
+        }
+        return (v == null ? "OPENBLAS_NUM_THREADS unset (OpenBLAS starts one thread per core)"
+                : "OPENBLAS_NUM_THREADS=" + v)
+                + ": set OPENBLAS_NUM_THREADS=1, kxai parallelises itself and a multi-threaded OpenBLAS "
+                + "oversubscribes the cores (./kxai does this)";
     }
 
     /** The BLAS implementation in use (netlib's choice: native OpenBLAS, or Java). */

@@ -37,7 +37,7 @@ final class DenseOps {
             System.arraycopy(cb, 0, y, 0, y.length);
             beta = op.beta();
         }
-        Blas.gemm(op.transA(), op.transB(), m, n, k, op.alpha(), a.data(), 0, a.dim(1), b.data(), 0, b.dim(1), beta,
+        Blas.gemmRows(op.transA(), op.transB(), m, n, k, op.alpha(), a.data(), 0, a.dim(1), b.data(), 0, b.dim(1), beta,
                 y, 0, n);
         return new Tensor(outShape, y);
     }
@@ -75,18 +75,18 @@ final class DenseOps {
         if (need[0]) {
             float[] da = new float[a.size()];
             if (!op.transA()) { // dA[M,K] = α dY[M,N] · op(B)ᵀ
-                Blas.gemm(false, !op.transB(), m, k, n, op.alpha(), g, 0, n, b.data(), 0, b.dim(1), 0f, da, 0, k);
+                Blas.gemmRows(false, !op.transB(), m, k, n, op.alpha(), g, 0, n, b.data(), 0, b.dim(1), 0f, da, 0, k);
             } else { // dA[K,M] = α op(B)[K,N] · dYᵀ
-                Blas.gemm(op.transB(), true, k, m, n, op.alpha(), b.data(), 0, b.dim(1), g, 0, n, 0f, da, 0, m);
+                Blas.gemmRows(op.transB(), true, k, m, n, op.alpha(), b.data(), 0, b.dim(1), g, 0, n, 0f, da, 0, m);
             }
             grads[0] = new Tensor(a.shape(), da);
         }
         if (need[1]) {
             float[] db = new float[b.size()];
             if (!op.transB()) { // dB[K,N] = α op(A)ᵀ · dY
-                Blas.gemm(!op.transA(), false, k, n, m, op.alpha(), a.data(), 0, a.dim(1), g, 0, n, 0f, db, 0, n);
+                Blas.gemmRows(!op.transA(), false, k, n, m, op.alpha(), a.data(), 0, a.dim(1), g, 0, n, 0f, db, 0, n);
             } else { // dB[N,K] = α dYᵀ · op(A)
-                Blas.gemm(true, op.transA(), n, k, m, op.alpha(), g, 0, n, a.data(), 0, a.dim(1), 0f, db, 0, k);
+                Blas.gemmRows(true, op.transA(), n, k, m, op.alpha(), g, 0, n, a.data(), 0, a.dim(1), 0f, db, 0, k);
             }
             grads[1] = new Tensor(b.shape(), db);
         }
@@ -104,7 +104,7 @@ final class DenseOps {
         Geometry g = geometry(node, a, b);
         float[] y = new float[g.batches * g.m * g.n];
         for (int t = 0; t < g.batches; t++) {
-            Blas.gemm(false, false, g.m, g.n, g.k, 1f, a.data(), t * g.m * g.k, g.k, b.data(), g.bBatched ? t * g.k * g.n : 0,
+            Blas.gemmRows(false, false, g.m, g.n, g.k, 1f, a.data(), t * g.m * g.k, g.k, b.data(), g.bBatched ? t * g.k * g.n : 0,
                     g.n, 0f, y, t * g.m * g.n, g.n);
         }
         return new Tensor(g.outShape, y);
@@ -117,7 +117,7 @@ final class DenseOps {
         if (need[0]) {
             float[] da = new float[a.size()];
             for (int t = 0; t < g.batches; t++) {
-                Blas.gemm(false, true, g.m, g.k, g.n, 1f, go, t * g.m * g.n, g.n, b.data(), g.bBatched ? t * g.k * g.n : 0,
+                Blas.gemmRows(false, true, g.m, g.k, g.n, 1f, go, t * g.m * g.n, g.n, b.data(), g.bBatched ? t * g.k * g.n : 0,
                         g.n, 0f, da, t * g.m * g.k, g.k);
             }
             grads[0] = new Tensor(a.shape(), da);
@@ -126,7 +126,7 @@ final class DenseOps {
             float[] db = new float[b.size()];
             for (int t = 0; t < g.batches; t++) {
                 // a shared B accumulates the contributions of every batch slice
-                Blas.gemm(true, false, g.k, g.n, g.m, 1f, a.data(), t * g.m * g.k, g.k, go, t * g.m * g.n, g.n,
+                Blas.gemmRows(true, false, g.k, g.n, g.m, 1f, a.data(), t * g.m * g.k, g.k, go, t * g.m * g.n, g.n,
                         g.bBatched || t == 0 ? 0f : 1f, db, g.bBatched ? t * g.k * g.n : 0, g.n);
             }
             grads[1] = new Tensor(b.shape(), db);

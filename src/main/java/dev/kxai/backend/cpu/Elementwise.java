@@ -117,29 +117,33 @@ final class Elementwise {
     static Tensor activation(Activation kind, float alpha, Tensor x) {
         float[] in = x.data();
         float[] out = new float[in.length];
+        Parallel.forRange(in.length, (from, to) -> activation(kind, alpha, in, out, from, to));
+        return new Tensor(x.shape(), out);
+    }
+
+    private static void activation(Activation kind, float alpha, float[] in, float[] out, int from, int to) {
         switch (kind) {
             case RELU -> {
-                for (int i = 0; i < in.length; i++) {
+                for (int i = from; i < to; i++) {
                     out[i] = in[i] > 0f ? in[i] : 0f;
                 }
             }
             case LEAKY_RELU -> {
-                for (int i = 0; i < in.length; i++) {
+                for (int i = from; i < to; i++) {
                     out[i] = in[i] > 0f ? in[i] : in[i] * alpha;
                 }
             }
             case SIGMOID -> {
-                for (int i = 0; i < in.length; i++) {
+                for (int i = from; i < to; i++) {
                     out[i] = sigmoid(in[i]);
                 }
             }
             case TANH -> {
-                for (int i = 0; i < in.length; i++) {
+                for (int i = from; i < to; i++) {
                     out[i] = (float) Math.tanh(in[i]);
                 }
             }
         }
-        return new Tensor(x.shape(), out);
     }
 
     /** Logistic function, stable for large |v| (no overflow of exp). */
@@ -160,29 +164,34 @@ final class Elementwise {
         float[] xi = x.data();
         float[] yo = y.data();
         float[] gi = new float[g.length];
+        Parallel.forRange(g.length, (from, to) -> activationBackward(kind, alpha, g, xi, yo, gi, from, to));
+        return new Tensor(x.shape(), gi);
+    }
+
+    private static void activationBackward(Activation kind, float alpha, float[] g, float[] xi, float[] yo, float[] gi,
+            int from, int to) {
         switch (kind) {
             case RELU -> {
-                for (int i = 0; i < g.length; i++) {
+                for (int i = from; i < to; i++) {
                     gi[i] = yo[i] > 0f ? g[i] : 0f;
                 }
             }
             case LEAKY_RELU -> {
-                for (int i = 0; i < g.length; i++) {
+                for (int i = from; i < to; i++) {
                     gi[i] = xi[i] > 0f ? g[i] : g[i] * alpha;
                 }
             }
             case SIGMOID -> {
-                for (int i = 0; i < g.length; i++) {
+                for (int i = from; i < to; i++) {
                     gi[i] = g[i] * (1f - yo[i]) * yo[i];
                 }
             }
             case TANH -> {
-                for (int i = 0; i < g.length; i++) {
+                for (int i = from; i < to; i++) {
                     gi[i] = g[i] * (1f - yo[i] * yo[i]);
                 }
             }
         }
-        return new Tensor(x.shape(), gi);
     }
 
     /** Softmax along one axis, max-subtracted for stability. */

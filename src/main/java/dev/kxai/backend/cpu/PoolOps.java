@@ -78,11 +78,16 @@ final class PoolOps {
     static Tensor maxBackward(Tensor x, int[] argmax, Tensor gOut) {
         float[] dx = new float[x.size()];
         float[] g = gOut.data();
-        for (int o = 0; o < g.length; o++) {
-            if (argmax[o] >= 0) {
-                dx[argmax[o]] += g[o];
+        // each output's winner lies in its own image: images scatter into disjoint parts of dx
+        int n = x.dim(0);
+        int perImage = g.length / n;
+        Parallel.forEach(n, img -> {
+            for (int o = img * perImage; o < (img + 1) * perImage; o++) {
+                if (argmax[o] >= 0) {
+                    dx[argmax[o]] += g[o];
+                }
             }
-        }
+        });
         return new Tensor(x.shape(), dx);
     }
 

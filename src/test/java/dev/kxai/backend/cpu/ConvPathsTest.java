@@ -1,0 +1,130 @@
+package dev.kxai.backend.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kxai.graph.Node;
+import dev.kxai.graph.Op;
+import dev.kxai.graph.Window;
+import dev.kxai.tensor.Tensor;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The CPU convolution has two paths, direct (few output channels, stride 1) and im2col + GEMM,
+ * and the direct one two loop implementations (SIMD and scalar). They must agree: the forward
+ * to within double rounding (it is rounded to float once, so in practice bit for bit), the
+ * backward to float rounding; the SIMD and scalar loops bit for bit.
+ */
+class ConvPathsTest {
+    /** batch, channels, h, w, out channels, kernel h, kernel w, pads (t, l, b, r), dilation h, w, group. */
+    static Stream<Arguments> geometries() {
+        return Stream.of(
+                Arguments.of(2, 3, 64, 64, 10, 3, 3, new int[] {1, 1, 1, 1}, 1, 1, 1),   // tinyvgg's first layer
+                Arguments.of(3, 10, 17, 13, 10, 3, 3, new int[] {1, 1, 1, 1}, 1, 1, 1),  // odd sizes
+                Arguments.of(1, 4, 9, 11, 7, 3, 3, new int[] {0, 0, 0, 0}, 1, 1, 1),     // valid, no pad
+                Arguments.of(2, 5, 12, 10, 16, 5, 3, new int[] {2, 1, 0, 2}, 1, 1, 1),   // asymmetric pads
+                Arguments.of(1, 3, 15, 14, 5, 3, 3, new int[] {2, 2, 2, 2}, 2, 2, 1),    // dilation 2
+                Arguments.of(2, 6, 8, 9, 4, 1, 1, new int[] {0, 0, 0, 0}, 1, 1, 1),      // 1x1
+                Arguments.of(1, 8, 10, 10, 8, 3, 3, new int[] {1, 1, 1, 1}, 1, 1, 4),    // groups
+                Arguments.of(1, 1, 1, 33, 3, 1, 3, new int[] {0, 1, 0, 1}, 1, 1, 1));    // one row
+    }
+
+    @ParameterizedTest
+    @MethodSource("geometries")
+    void directAndIm2colAgree(int n, int c, int h, int w, int m, int kh, int kw, int[] pads, int dh, int dw, int group) {
+        Random r = new Random(n * 1000 + c * 100 + h);
+        Op.Conv op = new Op.Conv(new int[] {kh, kw}, new int[] {1, 1}, pads, new int[] {dh, dw}, group, "NOTSET");
+        Node node = new Node("conv", "Conv", op, List.of("x", "w", "b"), "y");
+        Tensor x = random(r, n, c, h, w);
+        Tensor wt = random(r, m, c / group, kh, kw);
+        Tensor b = random(r, m);
+        Window win = ConvOps.window(node, op, x, wt);
+        assertTrue(ConvOps.direct(m / group, win), "the geometry must be one the direct path takes");
+
+        double[] direct = (double[]) ConvOps.forward(node, op, x, wt, b, true, true);
+        double[] gemm = (double[]) ConvOps.forward(node, op, x, wt, b, true, false);
+        assertEquals(gemm.length, direct.length);
+        for (int i = 0; i < gemm.length; i++) {
+            assertEquals(gemm[i], direct[i], 1e-12 * (1 + Math.abs(gemm[i])), "forward element " + i);
+        }
+        float[] directF = (float[]) ConvOps.forward(node, op, x, wt, b, false, true);
+        float[] gemmF = (float[]) ConvOps.forward(node, op, x, wt, b, false, false);
+        assertArrayEquals(gemmF, directF, "float outputs are the double sums rounded once");
+
+        Tensor g = random(r, n, m, win.outH(), win.outW());
+        float[] dDirect = ConvOps.inputGradient(node, op, x, wt, g, true).data();
+        float[] dGemm = ConvOps.inputGradient(node, op, x, wt, g, false).data();
+        float scale = 0;
+        for (float v : dGemm) {
+            scale = Math.max(scale, Math.abs(v));
+        }
+        for (int i = 0; i < dGemm.length; i++) {
+            assertEquals(dGemm[i], dDirect[i], 1e-5f * scale, "input gradient element " + i);
+        }
+    }
+
+    @Test
+    void simdAndScalarLoopsAgreeBitForBit() {
+        TapSum scalar = new TapSum.Scalar("test");
+        TapSum simd = TapSum.get();
+        Random r = new Random(7);
+        for (int span : new int[] {1, 7, 8, 15, 16, 17, 63, 64, 65, 1000, 4287}) {
+            int taps = 1 + r.nextInt(20);
+            int[] off = new int[taps];
+            double[] wd = new double[taps];
+            float[] wf = new float[taps];
+            for (int t = 0; t < taps; t++) {
+                off[t] = r.nextInt(50);
+                wf[t] = r.nextFloat() * 2 - 1;
+                wd[t] = wf[t];
+            }
+            int a = r.nextInt(5);
+            int p = r.nextInt(5);
+            double[] xd = new double[p + 50 + span];
+            float[] xf = new float[xd.length];
+            for (int i = 0; i < xd.length; i++) {
+                xf[i] = r.nextFloat() * 2 - 1;
+                xd[i] = xf[i];
+            }
+            double[] accD1 = new double[a + span];
+            float[] accF1 = new float[a + span];
+            for (int i = 0; i < accD1.length; i++) {
+                accF1[i] = r.nextFloat();
+                accD1[i] = accF1[i];
+            }
+            double[] accD2 = accD1.clone();
+            float[] accF2 = accF1.clone();
+            scalar.add(accD1, a, xd, p, span, wd, off);
+            simd.add(accD2, a, xd, p, span, wd, off);
+            assertArrayEquals(accD1, accD2, 0.0, "double, span " + span + " (" + simd.describe() + ")");
+            scalar.add(accF1, a, xf, p, span, wf, off);
+            simd.add(accF2, a, xf, p, span, wf, off);
+            assertArrayEquals(accF1, accF2, 0f, "float, span " + span + " (" + simd.describe() + ")");
+        }
+    }
+
+    @Test
+    void testsRunWithTheSimdLoops() {
+        // surefire starts the JVM with --add-modules jdk.incubator.vector: the SIMD loops are what the tests exercise
+        assertTrue(TapSum.get().describe().startsWith("SIMD"), TapSum.get().describe());
+    }
+
+    private static Tensor random(Random r, int... shape) {
+        int size = 1;
+        for (int d : shape) {
+            size *= d;
+        }
+        float[] v = new float[size];
+        for (int i = 0; i < size; i++) {
+            v[i] = r.nextFloat() * 2 - 1;
+        }
+        return new Tensor(shape, v);
+    }
+}
