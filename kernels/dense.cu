@@ -7,7 +7,7 @@
 //   act_backward       gx[e] = gy[e] * act'(saved[e]): saved is the forward's output, except for
 //                      LeakyReLU, whose slope follows the input's sign (the launcher passes x)
 //   binary_forward     out = a (+|-|*) b with NumPy broadcasting over up to 4 dims
-//   binary_backward    ga += scale * gy (or gy * other) reduced onto a broadcast operand (atomics)
+//   binary_backward    ga += scale * gy (* other, when given) reduced onto a broadcast operand (atomics)
 //   scale_copy         dst[e] = scale * src[e]
 // Activation codes (act): 0 identity, 1 ReLU, 2 LeakyReLU(alpha), 3 Sigmoid, 4 Tanh.
 // Saved state: ReLU passes where y > 0, Sigmoid y(1−y), Tanh 1−y² (from the output y);
@@ -111,7 +111,7 @@ extern "C" __global__ void binary_backward(float* g, const float* __restrict__ g
     {
         float v = scale * gy[e];
         if (other)
-            v = gy[e] * other[kx_bcast(e, d1, d2, d3, os0, os1, os2, os3)];
+            v *= other[kx_bcast(e, d1, d2, d3, os0, os1, os2, os3)];
         atomicAdd(&g[kx_bcast(e, d1, d2, d3, gs0, gs1, gs2, gs3)], v);
     }
 }

@@ -1,0 +1,564 @@
+// test_conv_kernels.cpp: kernels/conv.cu through the fake driver, against references written
+// here.
+//
+// Each kernel runs from the PTX the CUDA backend loads, with its Java launcher's geometry
+// (Kernels.java: 256 threads, at most 16 blocks on the emulator or 65535 on a GPU; 256 threads
+// and one block per plane for global_avgpool_forward) and with a small grid that makes the
+// grid-stride loops wrap. Shapes have odd channel counts and odd spatial sizes, stride 2,
+// padding (asymmetric, and wide enough that whole windows fall into it), dilation, groups
+// (depthwise included) and ceil-mode output sizes.
+//
+// The references are the textbook definitions: convolution over an explicitly zero-padded
+// input, col2im as the scatter that is the adjoint of im2col (the kernel gathers), max pooling
+// by "first NaN, else first maximal element in row-major window order", pooling gradients as
+// scatters. They accumulate in double. Comparisons: bit for bit where the kernel does the same
+// float operations (max pooling, argmax, the global-average gradient, channel_affine);
+// conv2d_forward and global_avgpool_forward accumulate in double as well and must be correctly
+// rounded up to the double sums' own error; kernels that sum in float (col2im, average pooling,
+// the atomic scatters) are held to the error bound of a float sum of that many terms.
+#include <cfloat>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "device.h"
+#include "harness.h"
+#include "kernel_test_util.h"
+
+using namespace ktest;
+
+namespace {
+
+// ---- window geometry, resolved as dev.kxai.graph.Window does -------------------------------
+
+struct Window {
+    int kh, kw, sh, sw, ph, pw, pb, pr, dh, dw;
+    bool ceil;
+    int oh = 0, ow = 0;
+};
+
+int out_size(int in, int p0, int p1, int k, int d, int s, bool ceil)
+{
+    const int span = in + p0 + p1 - ((k - 1) * d + 1);
+    if (span < 0)
+        return 0;
+    int out = (ceil ? (span + s - 1) / s : span / s) + 1;
+    if (ceil && (out - 1) * s >= in + p0)  // the last window must start inside the input or the leading pad
+        --out;
+    return out;
+}
+
+Window resolve(Window w, int h, int wd)
+{
+    w.oh = out_size(h, w.ph, w.pb, w.kh, w.dh, w.sh, w.ceil);
+    w.ow = out_size(wd, w.pw, w.pr, w.kw, w.dw, w.sw, w.ceil);
+    return w;
+}
+
+std::string str(const Window& w)
+{
+    char s[200];
+    std::snprintf(s, sizeof s, "k=%dx%d s=%dx%d pads=%d,%d,%d,%d d=%dx%d%s out=%dx%d", w.kh, w.kw, w.sh, w.sw, w.ph,
+                  w.pw, w.pb, w.pr, w.dh, w.dw, w.ceil ? " ceil" : "", w.oh, w.ow);
+    return s;
+}
+
+// ---- conv2d_forward and im2col_input_grad ----------------------------------------------------
+
+struct ConvCase {
+    int n, c, h, w, m, groups;
+    Window win;  // unresolved; oh/ow filled by resolve()
+};
+const ConvCase kConvCases[] = {
+    {1, 1, 1, 1, 1, 1, {1, 1, 1, 1, 0, 0, 0, 0, 1, 1, false}},     // 1x1 everything
+    {2, 3, 7, 9, 5, 1, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false}},     // "same" 3x3
+    {1, 5, 11, 8, 7, 1, {3, 2, 2, 2, 1, 0, 1, 0, 1, 1, false}},    // stride 2, odd sizes
+    {2, 2, 9, 10, 3, 1, {3, 3, 1, 1, 2, 2, 2, 2, 2, 3, false}},    // dilation 2x3
+    {2, 6, 5, 7, 9, 3, {3, 3, 2, 2, 1, 1, 0, 0, 1, 1, false}},     // 3 groups, stride 2
+    {1, 5, 8, 8, 10, 5, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false}},    // depthwise, multiplier 2
+    {1, 3, 6, 5, 4, 1, {4, 3, 3, 2, 2, 1, 0, 2, 1, 1, false}},     // asymmetric pads, stride 3x2
+    {3, 4, 17, 19, 6, 1, {5, 5, 1, 1, 2, 2, 2, 2, 1, 1, false}},   // 5x5, 5814 outputs
+    {1, 2, 2, 3, 2, 1, {3, 3, 1, 1, 2, 2, 2, 2, 2, 2, false}},     // window wider than the input
+    {2, 4, 13, 11, 6, 2, {3, 3, 2, 2, 2, 2, 1, 1, 2, 2, false}},   // stride 2, dilation 2, 2 groups
+    {1, 3, 1, 37, 3, 3, {1, 5, 1, 2, 0, 2, 0, 2, 1, 1, false}},    // a single row, depthwise 1x5
+};
+
+std::string str(const ConvCase& cc, const Window& w)
+{
+    return "n=" + std::to_string(cc.n) + " c=" + std::to_string(cc.c) + " h=" + std::to_string(cc.h) +
+           " w=" + std::to_string(cc.w) + " m=" + std::to_string(cc.m) + " groups=" + std::to_string(cc.groups) +
+           " " + str(w);
+}
+
+void test_conv2d_forward(const ConvCase& cc, bool with_bias, const Geometry& g)
+{
+    const Window w = resolve(cc.win, cc.h, cc.w);
+    const int cg = cc.c / cc.groups, mg = cc.m / cc.groups;
+    const Floats x = random_floats(static_cast<size_t>(cc.n) * cc.c * cc.h * cc.w, -1.0f, 1.0f, 41);
+    const Floats wt = random_floats(static_cast<size_t>(cc.m) * cg * w.kh * w.kw, -1.0f, 1.0f, 42);
+    const Floats bias = random_floats(cc.m, -1.0f, 1.0f, 43);
+    // The input with its padding made explicit.
+    const int hp = w.ph + cc.h + w.pb, wp = w.pw + cc.w + w.pr;
+    Doubles xp(static_cast<size_t>(cc.n) * cc.c * hp * wp, 0.0);
+    for (int img = 0; img < cc.n; ++img)
+        for (int ch = 0; ch < cc.c; ++ch)
+            for (int y = 0; y < cc.h; ++y)
+                for (int xx = 0; xx < cc.w; ++xx)
+                    xp[((static_cast<size_t>(img) * cc.c + ch) * hp + y + w.ph) * wp + xx + w.pw] =
+                        x[((static_cast<size_t>(img) * cc.c + ch) * cc.h + y) * cc.w + xx];
+    const size_t outputs = static_cast<size_t>(cc.n) * cc.m * w.oh * w.ow;
+    Doubles want(outputs), magnitude(outputs);
+    for (int img = 0; img < cc.n; ++img)
+        for (int oc = 0; oc < cc.m; ++oc) {
+            const int group = oc / mg;
+            for (int oy = 0; oy < w.oh; ++oy)
+                for (int ox = 0; ox < w.ow; ++ox) {
+                    double acc = with_bias ? bias[oc] : 0.0, mag = std::fabs(acc);
+                    for (int k = 0; k < cg; ++k)
+                        for (int i = 0; i < w.kh; ++i)
+                            for (int j = 0; j < w.kw; ++j) {
+                                const double t =
+                                    wt[((static_cast<size_t>(oc) * cg + k) * w.kh + i) * w.kw + j] *
+                                    xp[((static_cast<size_t>(img) * cc.c + group * cg + k) * hp + oy * w.sh +
+                                        i * w.dh) * wp + ox * w.sw + j * w.dw];
+                                acc += t;
+                                mag += std::fabs(t);
+                            }
+                    const size_t e = ((static_cast<size_t>(img) * cc.m + oc) * w.oh + oy) * w.ow + ox;
+                    want[e] = acc;
+                    magnitude[e] = mag;
+                }
+        }
+    device::Buffer dy(outputs * 4), dx(x.size() * 4), dw(wt.size() * 4), db(bias.size() * 4);
+    dx.upload(x);
+    dw.upload(wt);
+    db.upload(bias);
+    CHECK_CU(CUDA_SUCCESS,
+             device::launch(device::function("conv", "conv2d_forward"), {grid_for(g, outputs)}, {g.block}, 0,
+                            dy.ptr(), dx.ptr(), dw.ptr(), with_bias ? db.ptr() : CUdeviceptr(0), cc.n, cc.c, cc.h,
+                            cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh, w.sw, w.ph, w.pw, w.dh, w.dw, w.oh, w.ow));
+    // Both sides sum exact double products; the kernel rounds its double sum to float once.
+    expect_close("y", dy.download<float>(outputs), want,
+                 [&](size_t i) { return FLT_EPSILON * std::fabs(want[i]) + 1e-12 * magnitude[i]; });
+}
+
+void test_im2col_input_grad(const ConvCase& cc, const Geometry& g)
+{
+    const Window w = resolve(cc.win, cc.h, cc.w);
+    const size_t hw = static_cast<size_t>(w.oh) * w.ow, rows = static_cast<size_t>(cc.c) * w.kh * w.kw;
+    const Floats dcols = random_floats(cc.n * rows * hw, -1.0f, 1.0f, 44);
+    const size_t inputs = static_cast<size_t>(cc.n) * cc.c * cc.h * cc.w;
+    Doubles want(inputs), magnitude(inputs), terms(inputs);
+    // im2col reads x[img, ch, oy·sh − ph + i·dh, ox·sw − pw + j·dw] into row (ch·kh + i)·kw + j,
+    // column oy·ow + ox; its adjoint adds every column entry back where it was read from.
+    for (int img = 0; img < cc.n; ++img)
+        for (int ch = 0; ch < cc.c; ++ch)
+            for (int i = 0; i < w.kh; ++i)
+                for (int j = 0; j < w.kw; ++j)
+                    for (int oy = 0; oy < w.oh; ++oy)
+                        for (int ox = 0; ox < w.ow; ++ox) {
+                            const int iy = oy * w.sh - w.ph + i * w.dh, ix = ox * w.sw - w.pw + j * w.dw;
+                            if (iy < 0 || iy >= cc.h || ix < 0 || ix >= cc.w)
+                                continue;
+                            const float t = dcols[(img * rows + (static_cast<size_t>(ch) * w.kh + i) * w.kw + j) * hw +
+                                                  static_cast<size_t>(oy) * w.ow + ox];
+                            const size_t e = ((static_cast<size_t>(img) * cc.c + ch) * cc.h + iy) * cc.w + ix;
+                            want[e] += t;
+                            magnitude[e] += std::fabs(t);
+                            terms[e] += 1;
+                        }
+    device::Buffer ddx(inputs * 4), ddcols(dcols.size() * 4);
+    ddcols.upload(dcols);
+    CHECK_CU(CUDA_SUCCESS,
+             device::launch(device::function("conv", "im2col_input_grad"), {grid_for(g, inputs)}, {g.block}, 0,
+                            ddx.ptr(), ddcols.ptr(), cc.n, cc.c, cc.h, cc.w, w.kh, w.kw, w.sh, w.sw, w.ph, w.pw, w.dh,
+                            w.dw, w.oh, w.ow));
+    // A float sum of m terms is within (m − 1)·eps·Σ|t|; elements no output reads must be +0.
+    expect_close("dx", ddx.download<float>(inputs), want,
+                 [&](size_t i) { return terms[i] * FLT_EPSILON * magnitude[i]; });
+}
+
+// ---- pooling -------------------------------------------------------------------------------
+
+struct PoolCase {
+    long long planes;
+    int h, w;
+    Window win;
+};
+const PoolCase kMaxPoolCases[] = {
+    {1, 1, 1, {1, 1, 1, 1, 0, 0, 0, 0, 1, 1, false}},
+    {6, 7, 9, {2, 2, 2, 2, 0, 0, 0, 0, 1, 1, false}},     // last row and column dropped
+    {5, 8, 10, {3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true}},     // ceil mode adds a row and a column
+    {3, 11, 10, {3, 2, 1, 1, 1, 0, 1, 0, 2, 3, false}},   // overlapping, dilation 2x3
+    {4, 8, 8, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false}},     // overlapping 3x3/1
+    {2, 2, 3, {2, 2, 1, 1, 2, 2, 2, 2, 1, 1, false}},     // windows entirely in the padding
+    {7, 33, 17, {5, 3, 3, 2, 2, 1, 0, 1, 1, 1, true}},    // asymmetric pads, ceil
+    {10, 31, 29, {2, 2, 2, 2, 0, 0, 0, 0, 1, 1, true}},   // 2400 outputs
+};
+
+enum class Fill { random, ties, zeros, nans };
+const char* const kFillNames[] = {"random", "ties", "zeros", "nan+inf"};
+
+Floats pool_input(size_t n, Fill fill, unsigned seed)
+{
+    switch (fill) {
+    case Fill::ties: return random_levels(n, 0, 2, seed);
+    case Fill::zeros: {
+        Floats v(n, 0.0f);
+        sprinkle_zeros(v, 2, seed);  // +0 and -0 compare equal: still ties
+        return v;
+    }
+    case Fill::nans: {
+        Floats v = random_floats(n, -1.0f, 1.0f, seed);
+        for (size_t i = 3; i < n; i += 11)
+            v[i] = std::numeric_limits<float>::quiet_NaN();
+        for (size_t i = 0; i < n; i += 7)
+            v[i] = -INFINITY;
+        for (size_t i = 5; i < n; i += 17)
+            v[i] = INFINITY;
+        return v;
+    }
+    default: return random_floats(n, -1.0f, 1.0f, seed);
+    }
+}
+
+// Max pooling as defined: the first NaN of the window if it has one, else the first element
+// (row-major window order) equal to the window's maximum; -inf and -1 if no tap is inside.
+void maxpool_reference(const PoolCase& pc, const Window& w, const Floats& x, Doubles& y, Ints& argmax)
+{
+    const size_t outputs = pc.planes * w.oh * w.ow;
+    y.assign(outputs, 0.0);
+    argmax.assign(outputs, -1);
+    size_t e = 0;
+    for (long long p = 0; p < pc.planes; ++p)
+        for (int oy = 0; oy < w.oh; ++oy)
+            for (int ox = 0; ox < w.ow; ++ox, ++e) {
+                std::vector<long long> taps;
+                for (int i = 0; i < w.kh; ++i)
+                    for (int j = 0; j < w.kw; ++j) {
+                        const int iy = oy * w.sh - w.ph + i * w.dh, ix = ox * w.sw - w.pw + j * w.dw;
+                        if (iy >= 0 && iy < pc.h && ix >= 0 && ix < pc.w)
+                            taps.push_back((p * pc.h + iy) * pc.w + ix);
+                    }
+                long long win = -1;
+                for (long long t : taps)
+                    if (std::isnan(x[t])) {
+                        win = t;
+                        break;
+                    }
+                if (win < 0 && !taps.empty()) {
+                    float mx = -INFINITY;
+                    for (long long t : taps)
+                        mx = std::max(mx, x[t]);
+                    for (long long t : taps)
+                        if (x[t] == mx) {
+                            win = t;
+                            break;
+                        }
+                }
+                y[e] = win < 0 ? -INFINITY : x[win];
+                argmax[e] = static_cast<int>(win);
+            }
+}
+
+void test_maxpool_forward(const PoolCase& pc, Fill fill, const Geometry& g)
+{
+    const Window w = resolve(pc.win, pc.h, pc.w);
+    const Floats x = pool_input(pc.planes * pc.h * pc.w, fill, 51);
+    Doubles want;
+    Ints want_arg;
+    maxpool_reference(pc, w, x, want, want_arg);
+    const long long outputs = static_cast<long long>(want.size());
+    device::Buffer dy(outputs * 4), darg(outputs * 4), dx(x.size() * 4);
+    dx.upload(x);
+    CHECK_CU(CUDA_SUCCESS,
+             device::launch(device::function("conv", "maxpool_forward"), {grid_for(g, outputs)}, {g.block}, 0,
+                            dy.ptr(), darg.ptr(), dx.ptr(), pc.planes, pc.h, pc.w, w.kh, w.kw, w.sh, w.sw, w.ph,
+                            w.pw, w.dh, w.dw, w.oh, w.ow));
+    expect_exact("y", dy.download<float>(outputs), want);
+    expect_ints("argmax", darg.download<int>(outputs), want_arg);
+}
+
+// dx (zero-filled) += dy[o] at argmax[o] for every o with argmax[o] >= 0.
+void test_maxpool_backward(long long inputs, const Ints& argmax, const Geometry& g)
+{
+    const long long outputs = static_cast<long long>(argmax.size());
+    const Floats dy = random_floats(outputs, -1.0f, 1.0f, 52);
+    Doubles want(inputs), magnitude(inputs), terms(inputs);
+    for (long long o = 0; o < outputs; ++o)
+        if (argmax[o] >= 0) {
+            want[argmax[o]] += dy[o];
+            magnitude[argmax[o]] += std::fabs(dy[o]);
+            terms[argmax[o]] += 1;
+        }
+    device::Buffer ddx(inputs * 4), ddy(outputs * 4), darg(outputs * 4);
+    zero(ddx);
+    ddy.upload(dy);
+    darg.upload(argmax);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "maxpool_backward"), {grid_for(g, outputs)},
+                                          {g.block}, 0, ddx.ptr(), ddy.ptr(), darg.ptr(), outputs));
+    expect_close("dx", ddx.download<float>(inputs), want,
+                 [&](size_t i) { return terms[i] * FLT_EPSILON * magnitude[i]; });
+}
+
+void test_maxpool_backward_from_forward(const PoolCase& pc, Fill fill, const Geometry& g)
+{
+    const Window w = resolve(pc.win, pc.h, pc.w);
+    const Floats x = pool_input(pc.planes * pc.h * pc.w, fill, 53);
+    Doubles y;
+    Ints argmax;
+    maxpool_reference(pc, w, x, y, argmax);
+    test_maxpool_backward(static_cast<long long>(x.size()), argmax, g);
+}
+
+const PoolCase kAvgPoolCases[] = {
+    {1, 1, 1, {1, 1, 1, 1, 0, 0, 0, 0, 1, 1, false}},
+    {6, 7, 9, {2, 2, 2, 2, 0, 0, 0, 0, 1, 1, false}},
+    {5, 8, 10, {3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true}},     // ceil: last windows overhang the padding
+    {3, 10, 11, {3, 2, 1, 1, 1, 0, 1, 0, 1, 1, false}},   // overlapping, asymmetric
+    {2, 5, 6, {4, 4, 3, 3, 2, 2, 2, 2, 1, 1, true}},
+    {2, 3, 4, {2, 2, 1, 1, 3, 3, 3, 3, 1, 1, false}},     // windows entirely in the padding
+    {10, 31, 29, {3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true}},   // 2400 outputs
+    {4, 8, 8, {8, 8, 1, 1, 0, 0, 0, 0, 1, 1, false}},     // one window per plane
+    {3, 9, 7, {3, 2, 2, 3, 0, 1, 2, 0, 1, 1, false}},     // bottom-only / left-only pads
+};
+
+struct AvgWindow {
+    std::vector<long long> taps;  // in-plane offsets of the taps inside the input
+    double divisor;
+};
+
+// The window's taps, and its divisor: the number of taps inside the input, or with
+// count_include_pad the number inside the padded input [−ph, h+pb) × [−pw, w+pr); at least 1.
+AvgWindow avg_window(const PoolCase& pc, const Window& w, int oy, int ox, bool count_pad)
+{
+    AvgWindow a{{}, 0.0};
+    int padded = 0;
+    for (int i = 0; i < w.kh; ++i)
+        for (int j = 0; j < w.kw; ++j) {
+            const int iy = oy * w.sh - w.ph + i, ix = ox * w.sw - w.pw + j;
+            if (iy < pc.h + w.pb && ix < pc.w + w.pr)  // iy >= −ph and ix >= −pw always
+                ++padded;
+            if (iy >= 0 && iy < pc.h && ix >= 0 && ix < pc.w)
+                a.taps.push_back(static_cast<long long>(iy) * pc.w + ix);
+        }
+    a.divisor = std::max(1.0, count_pad ? padded : static_cast<double>(a.taps.size()));
+    return a;
+}
+
+void test_avgpool_forward(const PoolCase& pc, bool count_pad, const Geometry& g)
+{
+    const Window w = resolve(pc.win, pc.h, pc.w);
+    const Floats x = random_floats(pc.planes * pc.h * pc.w, -1.0f, 1.0f, 54);
+    const long long outputs = pc.planes * w.oh * w.ow;
+    Doubles want(outputs), tolerance(outputs);
+    size_t e = 0;
+    for (long long p = 0; p < pc.planes; ++p)
+        for (int oy = 0; oy < w.oh; ++oy)
+            for (int ox = 0; ox < w.ow; ++ox, ++e) {
+                const AvgWindow a = avg_window(pc, w, oy, ox, count_pad);
+                double s = 0.0, mag = 0.0;
+                for (long long t : a.taps) {
+                    s += x[p * pc.h * pc.w + t];
+                    mag += std::fabs(x[p * pc.h * pc.w + t]);
+                }
+                want[e] = s / a.divisor;
+                // float sum of the taps, then one rounding by the division
+                tolerance[e] = (a.taps.size() * mag / a.divisor + std::fabs(want[e])) * FLT_EPSILON;
+            }
+    device::Buffer dy(outputs * 4), dx(x.size() * 4);
+    dx.upload(x);
+    CHECK_CU(CUDA_SUCCESS,
+             device::launch(device::function("conv", "avgpool_forward"), {grid_for(g, outputs)}, {g.block}, 0,
+                            dy.ptr(), dx.ptr(), pc.planes, pc.h, pc.w, w.kh, w.kw, w.sh, w.sw, w.ph, w.pw, w.pb, w.pr,
+                            count_pad ? 1 : 0, w.oh, w.ow));
+    expect_close("y", dy.download<float>(outputs), want, [&](size_t i) { return tolerance[i]; });
+}
+
+void test_avgpool_backward(const PoolCase& pc, bool count_pad, const Geometry& g)
+{
+    const Window w = resolve(pc.win, pc.h, pc.w);
+    const long long outputs = pc.planes * w.oh * w.ow, inputs = pc.planes * pc.h * pc.w;
+    const Floats dy = random_floats(outputs, -1.0f, 1.0f, 55);
+    Doubles want(inputs), magnitude(inputs), terms(inputs);
+    size_t e = 0;
+    for (long long p = 0; p < pc.planes; ++p)
+        for (int oy = 0; oy < w.oh; ++oy)
+            for (int ox = 0; ox < w.ow; ++ox, ++e) {
+                const AvgWindow a = avg_window(pc, w, oy, ox, count_pad);
+                const double share = dy[e] / a.divisor;
+                for (long long t : a.taps) {
+                    want[p * pc.h * pc.w + t] += share;
+                    magnitude[p * pc.h * pc.w + t] += std::fabs(share);
+                    terms[p * pc.h * pc.w + t] += 1;
+                }
+            }
+    device::Buffer ddx(inputs * 4), ddy(outputs * 4);
+    zero(ddx);
+    ddy.upload(dy);
+    CHECK_CU(CUDA_SUCCESS,
+             device::launch(device::function("conv", "avgpool_backward"), {grid_for(g, outputs)}, {g.block}, 0,
+                            ddx.ptr(), ddy.ptr(), pc.planes, pc.h, pc.w, w.kh, w.kw, w.sh, w.sw, w.ph, w.pw, w.pb,
+                            w.pr, count_pad ? 1 : 0, w.oh, w.ow));
+    // each share is rounded once (the division), then m shares are summed in float
+    expect_close("dx", ddx.download<float>(inputs), want,
+                 [&](size_t i) { return (terms[i] + 1) * FLT_EPSILON * magnitude[i]; });
+}
+
+// ---- global average pooling and the per-channel affine map ----------------------------------
+
+struct Planes {
+    long long planes, area;
+};
+const Planes kPlanes[] = {{1, 1}, {3, 7}, {7, 33}, {2, 257}, {5, 1000}, {17, 49}, {40, 3}, {1, 4099}};
+
+// global_avgpool_forward's own geometry: one block per plane, grid-strided. The launcher uses
+// GAP_BLOCK = 256 (the kernel's shared array and __launch_bounds__) and at most 16 / 65535
+// blocks; a smaller power-of-two block with 3 blocks exercises the tree and the plane loop.
+const Geometry kGapGeometries[] = {kLauncherEmulator, kLauncherGpu, {"block=64 grid<=3", 64, 3}};
+
+void test_global_avgpool_forward(const Planes& pl, const Geometry& g)
+{
+    const Floats x = random_floats(pl.planes * pl.area, -1.0f, 3.0f, 61);
+    Doubles want(pl.planes), magnitude(pl.planes);
+    for (long long p = 0; p < pl.planes; ++p) {
+        for (long long i = 0; i < pl.area; ++i) {
+            want[p] += x[p * pl.area + i];
+            magnitude[p] += std::fabs(x[p * pl.area + i]);
+        }
+        want[p] /= pl.area;
+        magnitude[p] /= pl.area;
+    }
+    const unsigned grid = static_cast<unsigned>(std::min<long long>(pl.planes, g.max_grid));
+    device::Buffer dy(pl.planes * 4), dx(x.size() * 4);
+    dx.upload(x);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "global_avgpool_forward"), {grid}, {g.block}, 0,
+                                          dy.ptr(), dx.ptr(), pl.planes, pl.area));
+    // double sums in two orders, each rounded to float once
+    expect_close("y", dy.download<float>(pl.planes), want,
+                 [&](size_t i) { return FLT_EPSILON * std::fabs(want[i]) + 1e-12 * magnitude[i]; });
+}
+
+void test_global_avgpool_backward(const Planes& pl, const Geometry& g)
+{
+    const long long n = pl.planes * pl.area;
+    const Floats dy = random_floats(pl.planes, -2.0f, 2.0f, 62);
+    Doubles want(n);
+    for (long long p = 0; p < pl.planes; ++p)
+        for (long long i = 0; i < pl.area; ++i)
+            want[p * pl.area + i] = dy[p] / static_cast<float>(pl.area);  // one float division
+    device::Buffer ddx(n * 4), ddy(pl.planes * 4);
+    ddy.upload(dy);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "global_avgpool_backward"), {grid_for(g, n)},
+                                          {g.block}, 0, ddx.ptr(), ddy.ptr(), pl.planes, pl.area));
+    expect_exact("dx", ddx.download<float>(n), want);
+}
+
+struct Affine {
+    int images, channels;
+    long long inner;
+};
+const Affine kAffine[] = {{1, 1, 1}, {2, 3, 7}, {1, 5, 33}, {3, 7, 1}, {2, 17, 61}, {4, 1, 257}, {1, 3, 1367}};
+
+// y = x·scale[c] + shift[c] over NCHW (c = (e / inner) mod channels); without shift, x·scale[c]
+// (batch norm's input gradient).
+void test_channel_affine(const Affine& af, bool with_shift, const Geometry& g)
+{
+    const long long n = af.images * af.channels * af.inner;
+    const Floats x = random_floats(n, -3.0f, 3.0f, 63), scale = random_floats(af.channels, -2.0f, 2.0f, 64),
+                 shift = random_floats(af.channels, -1.0f, 1.0f, 65);
+    Doubles want(n);
+    for (int img = 0; img < af.images; ++img)
+        for (int c = 0; c < af.channels; ++c)
+            for (long long i = 0; i < af.inner; ++i) {
+                const long long e = (static_cast<long long>(img) * af.channels + c) * af.inner + i;
+                const float scaled = x[e] * scale[c];
+                want[e] = with_shift ? scaled + shift[c] : scaled;
+            }
+    device::Buffer dy(n * 4), dx(n * 4), dscale(af.channels * 4), dshift(af.channels * 4);
+    dx.upload(x);
+    dscale.upload(scale);
+    dshift.upload(shift);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "channel_affine"), {grid_for(g, n)}, {g.block}, 0,
+                                          dy.ptr(), dx.ptr(), dscale.ptr(), with_shift ? dshift.ptr() : CUdeviceptr(0),
+                                          n, af.channels, af.inner));
+    expect_exact("y", dy.download<float>(n), want);
+}
+
+}  // namespace
+
+SUITE(conv_kernels)
+{
+    device::use_primary_context();
+    const bool nvcc = harness::ptx_is_from_nvcc("conv");
+    std::printf("module image: %s\n", nvcc ? "nvcc PTX" : "signature-only PTX (no nvcc)");
+    for (const Geometry& g : kGeometries) {
+        for (const ConvCase& cc : kConvCases) {
+            const std::string shape = str(cc, resolve(cc.win, cc.h, cc.w));
+            for (bool with_bias : {true, false})
+                harness::run_case("conv2d_forward " + shape + (with_bias ? " bias " : " no-bias ") + g.name,
+                                  [&] { test_conv2d_forward(cc, with_bias, g); });
+            harness::run_case("im2col_input_grad " + shape + " " + g.name, [&] { test_im2col_input_grad(cc, g); });
+        }
+        for (const PoolCase& pc : kMaxPoolCases) {
+            const std::string shape = "planes=" + std::to_string(pc.planes) + " h=" + std::to_string(pc.h) +
+                                      " w=" + std::to_string(pc.w) + " " + str(resolve(pc.win, pc.h, pc.w));
+            for (Fill fill : {Fill::random, Fill::ties, Fill::zeros, Fill::nans}) {
+                const std::string input = std::string(" input=") + kFillNames[static_cast<int>(fill)] + " ";
+                harness::run_case("maxpool_forward " + shape + input + g.name,
+                                  [&] { test_maxpool_forward(pc, fill, g); });
+                harness::run_case("maxpool_backward (forward's argmax) " + shape + input + g.name,
+                                  [&] { test_maxpool_backward_from_forward(pc, fill, g); });
+            }
+        }
+        // Arbitrary winners: heavy sharing of one input, and -1 (windows in the padding).
+        for (long long inputs : {1LL, 7LL, 33LL, 1000LL})
+            for (long long outputs : {1LL, 257LL, 4099LL})
+                harness::run_case("maxpool_backward random argmax inputs=" + std::to_string(inputs) +
+                                      " outputs=" + std::to_string(outputs) + " " + g.name,
+                                  [&] {
+                                      test_maxpool_backward(inputs, random_ints(outputs, -1, inputs - 1, 56), g);
+                                  });
+        for (const PoolCase& pc : kAvgPoolCases) {
+            const std::string shape = "planes=" + std::to_string(pc.planes) + " h=" + std::to_string(pc.h) +
+                                      " w=" + std::to_string(pc.w) + " " + str(resolve(pc.win, pc.h, pc.w));
+            for (bool count_pad : {false, true}) {
+                const std::string mode = count_pad ? " count_include_pad " : " exclude_pad ";
+                harness::run_case("avgpool_forward " + shape + mode + g.name,
+                                  [&] { test_avgpool_forward(pc, count_pad, g); });
+                harness::run_case("avgpool_backward " + shape + mode + g.name,
+                                  [&] { test_avgpool_backward(pc, count_pad, g); });
+            }
+        }
+        for (const Planes& pl : kPlanes)
+            harness::run_case("global_avgpool_backward planes=" + std::to_string(pl.planes) +
+                                  " area=" + std::to_string(pl.area) + " " + g.name,
+                              [&] { test_global_avgpool_backward(pl, g); });
+        for (const Affine& af : kAffine)
+            for (bool with_shift : {true, false})
+                harness::run_case("channel_affine images=" + std::to_string(af.images) +
+                                      " channels=" + std::to_string(af.channels) + " inner=" + std::to_string(af.inner) +
+                                      (with_shift ? " shift " : " no-shift ") + g.name,
+                                  [&] { test_channel_affine(af, with_shift, g); });
+    }
+    for (const Geometry& g : kGapGeometries)
+        for (const Planes& pl : kPlanes)
+            harness::run_case("global_avgpool_forward planes=" + std::to_string(pl.planes) +
+                                  " area=" + std::to_string(pl.area) + " " + g.name,
+                              [&] { test_global_avgpool_forward(pl, g); });
+    // Its shared array holds GAP_BLOCK partial sums: __launch_bounds__ makes a bigger block a
+    // launch error instead of an overflow. Only nvcc's PTX carries .maxntid.
+    const char* bounds_case = "global_avgpool_forward rejects 512 threads (__launch_bounds__(256))";
+    if (!nvcc) {
+        harness::skip(bounds_case, "needs nvcc's PTX (.maxntid)");
+    } else {
+        harness::run_case(bounds_case, [] {
+            device::ScopedContext ctx;
+            device::Buffer dy(4), dx(1024 * 4);
+            CHECK_CU(CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES,
+                     device::launch(device::function("conv", "global_avgpool_forward"), {1}, {512}, 0, dy.ptr(),
+                                    dx.ptr(), 1LL, 1024LL));
+        });
+    }
+}

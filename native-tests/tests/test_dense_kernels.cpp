@@ -1,0 +1,370 @@
+// test_dense_kernels.cpp: kernels/dense.cu through the fake driver, against references written
+// here.
+//
+// Every kernel runs from the PTX the CUDA backend loads, with the geometry of its Java launcher
+// (Kernels.java: 256 threads, at most 16 blocks on the emulator or 65535 on a GPU) and with a
+// 96-thread, 2-block grid that makes the grid-stride loops wrap, at element counts that are not
+// multiples of any block. This file is compiled with -ffp-contract=off like the kernels, so
+// where the kernel does one float operation per element (ReLU, LeakyReLU, identity, the
+// arithmetic kernels) the reference does the same and must match bit for bit; Sigmoid and Tanh
+// are compared with the exact function in double (1e-6 relative), and the atomic reduction of
+// binary_backward with a double sum, within the error bound of a float sum of that many terms.
+#include <cfloat>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "device.h"
+#include "harness.h"
+#include "kernel_test_util.h"
+
+using namespace ktest;
+
+namespace {
+
+// Relative tolerance for Sigmoid and Tanh (glibc's expf/tanhf and a few float roundings: a
+// few units in the last place, 1 ulp = 1.19e-7 relative at most).
+constexpr double kTranscendental = 1e-6;
+
+struct Act {
+    int code;
+    float alpha;
+    const char* name;
+};
+// Codes as in dense.cu; 9 is not an activation and must act as identity (the default branch).
+const Act kActs[] = {{0, 0.0f, "identity"}, {1, 0.0f, "relu"},    {2, 0.01f, "leaky_relu(0.01)"},
+                     {2, -0.5f, "leaky_relu(-0.5)"}, {3, 0.0f, "sigmoid"}, {4, 0.0f, "tanh"},
+                     {9, 0.0f, "unknown code 9"}};
+
+bool exact_act(int code) { return code != 3 && code != 4; }
+
+// The activation's definition, evaluated in double (its float cases round exactly as a float op).
+double act_reference(int code, float v, float alpha)
+{
+    switch (code) {
+    case 1: return v > 0.0f ? v : 0.0;
+    case 2: return v > 0.0f ? v : static_cast<double>(alpha * v);
+    case 3: return 1.0 / (1.0 + std::exp(-static_cast<double>(v)));
+    case 4: return std::tanh(static_cast<double>(v));
+    default: return v;
+    }
+}
+
+double act_tolerance(int code, double want)
+{
+    return exact_act(code) ? 0.0 : kTranscendental * std::fabs(want) + FLT_MIN;
+}
+
+// Inputs around every decision point: zeros of both signs, and saturating magnitudes.
+Floats activation_inputs(size_t n, unsigned seed)
+{
+    Floats x = random_floats(n, -6.0f, 6.0f, seed);
+    sprinkle_zeros(x, 5, seed + 1);
+    const float extremes[] = {30.0f, -30.0f, 100.0f, -100.0f, 1e-20f, -1e-20f};
+    for (size_t i = 0; i < n; i += 13)
+        x[i] = extremes[(i / 13) % 6];
+    return x;
+}
+
+std::string name_of(const char* kernel, const std::string& shape, const char* act, const Geometry& g)
+{
+    return std::string(kernel) + " " + shape + " " + act + " " + g.name;
+}
+
+void test_act_forward(long long n, const Act& a, const Geometry& g)
+{
+    const Floats x = activation_inputs(n, 11);
+    Doubles want(n);
+    for (long long e = 0; e < n; ++e)
+        want[e] = act_reference(a.code, x[e], a.alpha);
+    device::Buffer dy(n * 4), dx(n * 4);
+    dx.upload(x);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "act_forward"), {grid_for(g, n)}, {g.block}, 0,
+                                          dy.ptr(), dx.ptr(), n, a.code, a.alpha));
+    expect_close("y", dy.download<float>(n), want, [&](size_t i) { return act_tolerance(a.code, want[i]); });
+    CHECK(dx.download<float>(n) == x);  // the input is read only
+}
+
+void test_bias_act_forward(long long rows, int cols, bool with_bias, const Act& a, const Geometry& g)
+{
+    const long long n = rows * cols;
+    const Floats y0 = activation_inputs(n, 12), bias = random_floats(cols, -2.0f, 2.0f, 13);
+    Doubles want(n);
+    for (long long r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) {
+            const long long e = r * cols + c;
+            const float v = with_bias ? y0[e] + bias[c] : y0[e];
+            want[e] = act_reference(a.code, v, a.alpha);
+        }
+    device::Buffer dy(n * 4), db(cols * 4);
+    dy.upload(y0);
+    db.upload(bias);
+    const CUdeviceptr bias_ptr = with_bias ? db.ptr() : 0;
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "bias_act_forward"), {grid_for(g, n)}, {g.block},
+                                          0, dy.ptr(), bias_ptr, rows, cols, a.code, a.alpha));
+    expect_close("y", dy.download<float>(n), want, [&](size_t i) { return act_tolerance(a.code, want[i]); });
+}
+
+// The saved tensor act_backward reads: the forward's output, except LeakyReLU's input (the
+// launcher passes x, so the slope follows x's sign for any alpha).
+Floats saved_for(const Act& a, long long n, unsigned seed)
+{
+    Floats x = activation_inputs(n, seed);
+    switch (a.code) {
+    case 1:
+        for (float& v : x)
+            v = v > 0.0f ? v : 0.0f;
+        return x;
+    case 3:
+        for (float& v : x)
+            v = static_cast<float>(act_reference(3, v, 0.0f));
+        return x;
+    case 4:
+        for (float& v : x)
+            v = static_cast<float>(act_reference(4, v, 0.0f));
+        return x;
+    default:
+        return x;
+    }
+}
+
+void test_act_backward(long long n, const Act& a, const Geometry& g)
+{
+    const Floats saved = saved_for(a, n, 14), gy = random_floats(n, -3.0f, 3.0f, 15);
+    Doubles want(n), magnitude(n);
+    for (long long e = 0; e < n; ++e) {
+        const double y = saved[e];
+        switch (a.code) {
+        case 1:  // d relu / dx: 1 where the output is positive, else 0 (PyTorch's choice at 0)
+            want[e] = gy[e] * (saved[e] > 0.0f ? 1.0f : 0.0f);
+            break;
+        case 2:  // slope 1 where x > 0, else alpha
+            want[e] = gy[e] * (saved[e] > 0.0f ? 1.0f : a.alpha);
+            break;
+        case 3:  // sigmoid' = y (1 - y)
+            want[e] = gy[e] * y * (1.0 - y);
+            magnitude[e] = std::fabs(gy[e] * y) * (1.0 + std::fabs(y));
+            break;
+        case 4:  // tanh' = 1 - y²
+            want[e] = gy[e] * (1.0 - y * y);
+            magnitude[e] = std::fabs(gy[e]) * (1.0 + y * y);
+            break;
+        default:
+            want[e] = gy[e];
+        }
+    }
+    device::Buffer dgx(n * 4), dgy(n * 4), ds(n * 4);
+    dgy.upload(gy);
+    ds.upload(saved);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "act_backward"), {grid_for(g, n)}, {g.block}, 0,
+                                          dgx.ptr(), dgy.ptr(), ds.ptr(), n, a.code, a.alpha));
+    expect_close("gx", dgx.download<float>(n), want,
+                 [&](size_t i) { return exact_act(a.code) ? 0.0 : kTranscendental * magnitude[i] + FLT_MIN; });
+}
+
+// ---- broadcasting -----------------------------------------------------------------------------
+
+struct Shape4 {
+    int d[4];
+    long long size() const { return 1LL * d[0] * d[1] * d[2] * d[3]; }
+    std::string str() const
+    {
+        return "[" + std::to_string(d[0]) + "," + std::to_string(d[1]) + "," + std::to_string(d[2]) + "," +
+               std::to_string(d[3]) + "]";
+    }
+};
+
+struct BroadcastCase {
+    Shape4 a, b;
+};
+// Operand shapes, already padded to 4 dims with leading 1s; the output is their broadcast.
+const BroadcastCase kBroadcastCases[] = {
+    {{{1, 1, 1, 1}}, {{1, 1, 1, 1}}},           // one element
+    {{{2, 3, 5, 7}}, {{2, 3, 5, 7}}},           // same shape
+    {{{2, 3, 5, 7}}, {{1, 1, 1, 7}}},           // row bias
+    {{{1, 1, 1, 1}}, {{1, 1, 1, 1001}}},        // scalar against a vector
+    {{{2, 5, 1, 1}}, {{2, 5, 9, 11}}},          // per-channel operand on the left
+    {{{1, 3, 1, 7}}, {{2, 1, 5, 1}}},           // both broadcast
+    {{{4, 1, 33, 1}}, {{1, 7, 1, 9}}},          // both broadcast, 8316 outputs
+    {{{1, 1, 257, 1}}, {{3, 1, 257, 1}}},       // leading broadcast only
+};
+
+Shape4 broadcast(const Shape4& a, const Shape4& b)
+{
+    Shape4 out{};
+    for (int k = 0; k < 4; ++k)
+        out.d[k] = a.d[k] == 1 ? b.d[k] : a.d[k];
+    return out;
+}
+
+// Element strides as CudaModelRunner.Broadcast.fill computes them: 0 on broadcast dims.
+std::vector<long long> launcher_strides(const Shape4& s, const Shape4& out)
+{
+    std::vector<long long> st(4);
+    long long acc = 1;
+    for (int k = 3; k >= 0; --k) {
+        st[k] = s.d[k] == 1 && out.d[k] != 1 ? 0 : acc;
+        acc *= s.d[k];
+    }
+    return st;
+}
+
+// Flat index into an operand of shape s for the output multi-index i: broadcast dims read index 0.
+long long operand_index(const Shape4& s, const int i[4])
+{
+    long long idx = 0;
+    for (int k = 0; k < 4; ++k)
+        idx = idx * s.d[k] + (s.d[k] == 1 ? 0 : i[k]);
+    return idx;
+}
+
+template <typename Body>
+void for_each_index(const Shape4& out, Body body)
+{
+    int i[4];
+    long long e = 0;
+    for (i[0] = 0; i[0] < out.d[0]; ++i[0])
+        for (i[1] = 0; i[1] < out.d[1]; ++i[1])
+            for (i[2] = 0; i[2] < out.d[2]; ++i[2])
+                for (i[3] = 0; i[3] < out.d[3]; ++i[3])
+                    body(e++, i);
+}
+
+const char* const kOpNames[] = {"add", "sub", "mul"};
+
+void test_binary_forward(const BroadcastCase& bc, int op, const Geometry& g)
+{
+    const Shape4 out = broadcast(bc.a, bc.b);
+    const long long n = out.size();
+    const Floats a = random_floats(bc.a.size(), -2.0f, 2.0f, 21), b = random_floats(bc.b.size(), -2.0f, 2.0f, 22);
+    Doubles want(n);
+    for_each_index(out, [&](long long e, const int i[4]) {
+        const float p = a[operand_index(bc.a, i)], q = b[operand_index(bc.b, i)];
+        want[e] = op == 0 ? p + q : op == 1 ? p - q : p * q;
+    });
+    const std::vector<long long> as = launcher_strides(bc.a, out), bs = launcher_strides(bc.b, out);
+    device::Buffer dout(n * 4), da(a.size() * 4), db(b.size() * 4);
+    da.upload(a);
+    db.upload(b);
+    CHECK_CU(CUDA_SUCCESS,
+             device::launch(device::function("dense", "binary_forward"), {grid_for(g, n)}, {g.block}, 0, dout.ptr(),
+                            da.ptr(), db.ptr(), op, out.d[0], out.d[1], out.d[2], out.d[3], as[0], as[1], as[2],
+                            as[3], bs[0], bs[1], bs[2], bs[3]));
+    expect_exact("out", dout.download<float>(n), want);
+}
+
+// g (zero-filled) += scale * gy * other, summed over the dims g is broadcast on. The launcher
+// passes other = the other operand with scale 1 for Mul, and other = null with scale ±1 for
+// Add/Sub; `scale` with `other` is the kernel's documented contract, tested as well.
+void test_binary_backward(const Shape4& own, const Shape4& other_shape, bool with_other, float scale,
+                          const Geometry& g)
+{
+    const Shape4 out = broadcast(own, other_shape);
+    const long long n = out.size();
+    const Floats gy = random_floats(n, -2.0f, 2.0f, 23), other = random_floats(other_shape.size(), -2.0f, 2.0f, 24);
+    Doubles want(own.size()), magnitude(own.size()), terms(own.size());
+    for_each_index(out, [&](long long e, const int i[4]) {
+        const long long k = operand_index(own, i);
+        const double t = scale * static_cast<double>(gy[e]) * (with_other ? other[operand_index(other_shape, i)] : 1.0f);
+        want[k] += t;
+        magnitude[k] += std::fabs(t);
+        terms[k] += 1;
+    });
+    const std::vector<long long> gs = launcher_strides(own, out);
+    const std::vector<long long> os = with_other ? launcher_strides(other_shape, out) : launcher_strides(out, out);
+    device::Buffer dg(own.size() * 4), dgy(n * 4), dother(other.size() * 4);
+    zero(dg);
+    dgy.upload(gy);
+    dother.upload(other);
+    CHECK_CU(CUDA_SUCCESS,
+             device::launch(device::function("dense", "binary_backward"), {grid_for(g, n)}, {g.block}, 0, dg.ptr(),
+                            dgy.ptr(), with_other ? dother.ptr() : CUdeviceptr(0), scale, out.d[0], out.d[1],
+                            out.d[2], out.d[3], gs[0], gs[1], gs[2], gs[3], os[0], os[1], os[2], os[3]));
+    // A float sum of m terms in any order (the atomics' order is unspecified) is within
+    // (m - 1) eps Σ|t| of the exact sum; each term's own rounding adds up to 2 eps |t|.
+    expect_close("g", dg.download<float>(own.size()), want,
+                 [&](size_t i) { return (terms[i] + 2) * FLT_EPSILON * magnitude[i]; });
+}
+
+void test_scale_copy(long long n, float scale, const Geometry& g)
+{
+    const Floats src = random_floats(n, -5.0f, 5.0f, 31);
+    Doubles want(n);
+    for (long long e = 0; e < n; ++e)
+        want[e] = scale * src[e];
+    device::Buffer ddst(n * 4), dsrc(n * 4);
+    dsrc.upload(src);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "scale_copy"), {grid_for(g, n)}, {g.block}, 0,
+                                          ddst.ptr(), dsrc.ptr(), n, scale));
+    expect_exact("dst", ddst.download<float>(n), want);
+}
+
+void test_add_inplace(long long n, const Geometry& g)
+{
+    const Floats dst0 = random_floats(n, -5.0f, 5.0f, 32), src = random_floats(n, -5.0f, 5.0f, 33);
+    Doubles want(n);
+    for (long long e = 0; e < n; ++e)
+        want[e] = dst0[e] + src[e];
+    device::Buffer ddst(n * 4), dsrc(n * 4);
+    ddst.upload(dst0);
+    dsrc.upload(src);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "add_inplace"), {grid_for(g, n)}, {g.block}, 0,
+                                          ddst.ptr(), dsrc.ptr(), n));
+    expect_exact("dst", ddst.download<float>(n), want);
+}
+
+}  // namespace
+
+SUITE(dense_kernels)
+{
+    device::use_primary_context();
+    std::printf("module image: %s\n", harness::ptx_is_from_nvcc("dense") ? "nvcc PTX"
+                                                                           : "signature-only PTX (no nvcc)");
+    const struct {
+        long long rows;
+        int cols;
+    } kMatrices[] = {{1, 1}, {3, 7}, {1, 33}, {7, 37}, {4, 257}, {33, 31}, {2, 1003}};
+
+    for (const Geometry& g : kGeometries) {
+        for (const Act& a : kActs) {
+            for (long long n : kSizes) {
+                const std::string shape = "n=" + std::to_string(n);
+                harness::run_case(name_of("act_forward", shape, a.name, g), [&] { test_act_forward(n, a, g); });
+                harness::run_case(name_of("act_backward", shape, a.name, g), [&] { test_act_backward(n, a, g); });
+            }
+            for (const auto& m : kMatrices)
+                for (bool with_bias : {true, false}) {
+                    const std::string shape = "rows=" + std::to_string(m.rows) + " cols=" + std::to_string(m.cols) +
+                                              (with_bias ? " bias" : " no-bias");
+                    harness::run_case(name_of("bias_act_forward", shape, a.name, g),
+                                      [&] { test_bias_act_forward(m.rows, m.cols, with_bias, a, g); });
+                }
+        }
+        for (const BroadcastCase& bc : kBroadcastCases) {
+            const std::string shapes = bc.a.str() + " " + bc.b.str();
+            for (int op = 0; op < 3; ++op)
+                harness::run_case(name_of("binary_forward", shapes, kOpNames[op], g),
+                                  [&] { test_binary_forward(bc, op, g); });
+            // Each operand's gradient, reduced onto its own (possibly broadcast) shape.
+            for (int j = 0; j < 2; ++j) {
+                const Shape4& own = j == 0 ? bc.a : bc.b;
+                const Shape4& other = j == 0 ? bc.b : bc.a;
+                const std::string which = std::string(j == 0 ? "ga " : "gb ") + own.str() + " other " + other.str();
+                harness::run_case(name_of("binary_backward", which, "mul (other, scale 1)", g),
+                                  [&] { test_binary_backward(own, other, true, 1.0f, g); });
+                harness::run_case(name_of("binary_backward", which, "add (scale 1)", g),
+                                  [&] { test_binary_backward(own, other, false, 1.0f, g); });
+                harness::run_case(name_of("binary_backward", which, "sub (scale -1)", g),
+                                  [&] { test_binary_backward(own, other, false, -1.0f, g); });
+                harness::run_case(name_of("binary_backward", which, "other and scale 0.5", g),
+                                  [&] { test_binary_backward(own, other, true, 0.5f, g); });
+            }
+        }
+        for (long long n : kSizes) {
+            for (float scale : {2.5f, -1.0f, 0.0f})
+                harness::run_case(name_of("scale_copy", "n=" + std::to_string(n), ("scale=" + std::to_string(scale)).c_str(), g),
+                                  [&] { test_scale_copy(n, scale, g); });
+            harness::run_case(name_of("add_inplace", "n=" + std::to_string(n), "", g), [&] { test_add_inplace(n, g); });
+        }
+    }
+}
