@@ -9,8 +9,8 @@
 # with 1 untimed warm-up and 1 timed run of the workload's steps and rule. The medians over the
 # rounds are compared; the last round's attributions of both are compared element by element,
 # and each with an untimed float64 run of torch_ig.py (the reference for rounding).
-# Threads: kxai bench --threads N, torch.set_num_threads(N), and OPENBLAS_NUM_THREADS=N for both
-# (unless already set). Logs and attributions go to bench/out/.
+# Threads: kxai bench --threads N over a single-threaded OpenBLAS (OPENBLAS_NUM_THREADS=1, as ./kxai
+# runs it); torch.set_num_threads(N) and OPENBLAS_NUM_THREADS=N for torch (unless already set). Logs and attributions go to bench/out/.
 # Needs /usr/bin/python3 with torch, torchvision, onnx (apt-get install python3-torch
 # python3-torchvision python3-onnx); KXAI_PYTHON overrides the interpreter.
 set -euo pipefail
@@ -39,7 +39,9 @@ done
   echo "compare.sh: $py lacks torch/torchvision/onnx; apt-get install python3-torch python3-torchvision python3-onnx" >&2
   exit 2
 }
-export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-$threads}"
+# torch's Linear layers call OpenBLAS: it gets the N threads; kxai parallelises itself over a
+# single-threaded OpenBLAS (as ./kxai runs it), and gets the Vector API module for its SIMD loops
+torch_blas_threads="${OPENBLAS_NUM_THREADS:-$threads}"
 cd "$root"
 out="bench/out"
 rm -rf "$out"
@@ -52,14 +54,14 @@ mkdir -p "$out"
 # Other builds may replace target/kxai.jar at any moment: retry until a copy of it runs.
 for attempt in 1 2 3 4 5 6; do
   if ./kxai info > /dev/null 2>&1 && cp target/kxai.jar "$out/kxai.jar" \
-      && java -jar "$out/kxai.jar" info > "$out/info.txt" 2>&1; then
+      && OPENBLAS_NUM_THREADS=1 java --add-modules jdk.incubator.vector -jar "$out/kxai.jar" info > "$out/info.txt" 2>/dev/null; then
     break
   fi
   [ "$attempt" -lt 6 ] || { echo "compare.sh: cannot build a working target/kxai.jar" >&2; cat "$out/info.txt" >&2; exit 2; }
   echo "compare.sh: target/kxai.jar is being rebuilt; retrying in 20 s" >&2
   sleep 20
 done
-java_cmd=(java ${KXAI_JAVA_OPTS:-} -jar "$out/kxai.jar")
+java_cmd=(env OPENBLAS_NUM_THREADS=1 java --add-modules jdk.incubator.vector ${KXAI_JAVA_OPTS:-} -jar "$out/kxai.jar")
 : > "$out/commands.txt"
 
 for w in "${workloads[@]}"; do
@@ -68,10 +70,10 @@ for w in "${workloads[@]}"; do
   mkdir -p "$out/$w"
   kx=("${java_cmd[@]}" bench --model "$dir/model.onnx" --input "$dir/input.npy" --method ig --steps "$steps"
       --rule "$rule" --threads "$threads" --repeats 1 --warmup 1 --out "$out/$w/kxai")
-  th=("$py" bench/torch_ig.py "$dir" --steps "$steps" --rule "$rule" --threads "$threads" --repeats 1 --warmup 1
+  th=(env OPENBLAS_NUM_THREADS="$torch_blas_threads" "$py" bench/torch_ig.py "$dir" --steps "$steps" --rule "$rule" --threads "$threads" --repeats 1 --warmup 1
       --out "$out/$w/torch_attributions.npy")
-  printf '%s\t%s\n' "$w, kxai" "OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS ${kx[*]}" >> "$out/commands.txt"
-  printf '%s\t%s\n' "$w, torch" "OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS ${th[*]}" >> "$out/commands.txt"
+  printf '%s\t%s\n' "$w, kxai" "${kx[*]}" >> "$out/commands.txt"
+  printf '%s\t%s\n' "$w, torch" "${th[*]}" >> "$out/commands.txt"
   for ((r = 1; r <= repeats; r++)); do
     echo "== $w round $r/$repeats: kxai" >&2
     "${kx[@]}" > "$out/$w/kxai_$r.log"
@@ -81,9 +83,9 @@ for w in "${workloads[@]}"; do
     tail -n 1 "$out/$w/torch_$r.log" >&2
   done
   # untimed float64 reference: how far each engine's float32 result is from exact arithmetic
-  t64=("$py" bench/torch_ig.py "$dir" --steps "$steps" --rule "$rule" --threads "$threads" --repeats 1 --warmup 0
+  t64=(env OPENBLAS_NUM_THREADS="$torch_blas_threads" "$py" bench/torch_ig.py "$dir" --steps "$steps" --rule "$rule" --threads "$threads" --repeats 1 --warmup 0
        --dtype float64 --out "$out/$w/torch64_attributions.npy")
-  printf '%s\t%s\n' "$w, float64 reference (untimed)" "OPENBLAS_NUM_THREADS=$OPENBLAS_NUM_THREADS ${t64[*]}" >> "$out/commands.txt"
+  printf '%s\t%s\n' "$w, float64 reference (untimed)" "${t64[*]}" >> "$out/commands.txt"
   echo "== $w: float64 reference" >&2
   "${t64[@]}" > "$out/$w/torch64.log"
 done

@@ -14,12 +14,60 @@ public final class SgemmRate {
     }
 
     /**
-     * @param gflops 2·size³·calls / seconds / 1e9
+     * @param streams concurrent sgemm streams (one per thread) whose rates add up
+     * @param gflops  2·size³·calls / seconds / 1e9, summed over the streams
      */
-    public record Rate(int size, int calls, double seconds, double gflops, String implementation) {
+    public record Rate(int size, int calls, double seconds, double gflops, String implementation, int streams) {
     }
 
     public static Rate measure(int size, double minSeconds) {
+        return measure(size, minSeconds, 1);
+    }
+
+    /**
+     * The rate of {@code streams} threads each running its own sgemm at once: the machine's peak
+     * as kxai uses it, with a single-threaded OpenBLAS on every core (with a multi-threaded
+     * OpenBLAS, one stream already spreads over the cores).
+     */
+    public static Rate measure(int size, double minSeconds, int streams) {
+        if (streams < 1) {
+            throw new InvalidInputException("sgemm streams must be at least 1, got " + streams);
+        }
+        if (streams == 1) {
+            return measureOne(size, minSeconds);
+        }
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(streams);
+        try {
+            java.util.List<java.util.concurrent.Future<Rate>> parts = new java.util.ArrayList<>();
+            for (int i = 0; i < streams; i++) {
+                parts.add(pool.submit(() -> measureOne(size, minSeconds)));
+            }
+            int calls = 0;
+            double seconds = 0;
+            double gflops = 0;
+            String impl = "";
+            for (java.util.concurrent.Future<Rate> f : parts) {
+                Rate r = f.get();
+                calls += r.calls();
+                seconds = Math.max(seconds, r.seconds());
+                gflops += r.gflops();
+                impl = r.implementation();
+            }
+            return new Rate(size, calls, seconds, gflops, impl, streams);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException("interrupted while measuring the sgemm rate", e);
+        } catch (java.util.concurrent.ExecutionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IllegalStateException(e.getCause());
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private static Rate measureOne(int size, double minSeconds) {
         if (size < 1) {
             throw new InvalidInputException("sgemm size must be at least 1, got " + size);
         }
@@ -48,6 +96,6 @@ public final class SgemmRate {
         } while (elapsed < minNanos);
         double seconds = elapsed / 1e9;
         double flops = 2.0 * size * (double) size * size * calls;
-        return new Rate(size, calls, seconds, flops / seconds / 1e9, blas.getClass().getName());
+        return new Rate(size, calls, seconds, flops / seconds / 1e9, blas.getClass().getName(), 1);
     }
 }

@@ -8,6 +8,7 @@ import dev.kxai.attr.InputXGradient;
 import dev.kxai.attr.IntegratedGradients;
 import dev.kxai.attr.Quadrature;
 import dev.kxai.attr.Saliency;
+import dev.kxai.backend.cpu.CpuBackend;
 import dev.kxai.bench.FlopCounter;
 import dev.kxai.bench.SgemmRate;
 import dev.kxai.bench.Timings;
@@ -160,9 +161,13 @@ final class BenchCommand implements Callable<Integer> {
             w.println("wrote " + out.resolve("attributions.npy"));
         }
 
-        SgemmRate.Rate rate = SgemmRate.measure(sgemmSize, sgemmSeconds);
-        w.printf(Locale.ROOT, "sgemm: %dx%dx%d, %d calls in %.2f s: %.3f GFLOP/s (%s)%n", rate.size(), rate.size(),
-                rate.size(), rate.calls(), rate.seconds(), rate.gflops(), rate.implementation());
+        // with a single-threaded OpenBLAS (as ./kxai runs it) the peak is one sgemm stream per thread
+        int streams = "1".equals(System.getenv("OPENBLAS_NUM_THREADS"))
+                ? (threads != null ? threads : ForkJoinPool.getCommonPoolParallelism()) : 1;
+        SgemmRate.Rate rate = SgemmRate.measure(sgemmSize, sgemmSeconds, streams);
+        w.printf(Locale.ROOT, "sgemm: %dx%dx%d, %d calls in %.2f s on %d stream%s: %.3f GFLOP/s (%s, %s)%n", rate.size(),
+                rate.size(), rate.size(), rate.calls(), rate.seconds(), rate.streams(), rate.streams() == 1 ? "" : "s",
+                rate.gflops(), rate.implementation(), CpuBackend.openBlasThreads());
 
         double median = Math.max(Timings.median(times), 1e-9);
         double gflops = flopsPerRun / median / 1e9;

@@ -72,7 +72,7 @@ final class ConvOps {
         int inPlane = x.dim(2) * x.dim(3);
         float[] xd = x.data();
         float[] wf = w.data();
-        double[] wd = direct ? null : toDouble(wf);
+        double[] wd = direct ? null : asDouble(wf);
         float[] bd = bias == null ? null : bias.data();
         float[] y = asDouble ? null : new float[n * m * hw];
         double[] yd = asDouble ? new double[n * m * hw] : null;
@@ -161,7 +161,7 @@ final class ConvOps {
      * group (stride 1), in double: each product of two floats is exact in double, so the result is
      * that of im2col + dgemm to within double rounding, far below the final float rounding. The
      * accumulator has the padded width (columns ≥ outW are scratch), which makes every tap a shift
-     * of one long loop over the plane; {@link TapSum} adds all cg·kh·kw taps of an output plane
+     * of one long loop over the plane; {@link SimdLoops} adds all cg·kh·kw taps of an output plane
      * in one pass.
      */
     static void directForward(double[] xp, float[] w, int wOff, int cg, int mg, Window win, double[] acc) {
@@ -179,7 +179,7 @@ final class ConvOps {
             }
         }
         double[] taps = new double[cg * khw];
-        TapSum sum = TapSum.get();
+        SimdLoops sum = SimdLoops.get();
         for (int oc = 0; oc < mg; oc++) {
             for (int t = 0; t < taps.length; t++) {
                 taps[t] = w[wOff + oc * cg * khw + t];
@@ -230,13 +230,24 @@ final class ConvOps {
             }
         }
         float[] taps = new float[mg * khw];
-        TapSum sum = TapSum.get();
+        SimdLoops sum = SimdLoops.get();
         for (int ic = 0; ic < cg; ic++) {
             for (int oc = 0; oc < mg; oc++) {
                 System.arraycopy(w, wOff + (oc * cg + ic) * khw, taps, oc * khw, khw);
             }
             sum.add(dxp, ic * dxPlane, gp, 0, span, taps, off);
         }
+    }
+
+    /**
+     * Weights widened to double, once per weight array rather than per call (resnet18's convolution
+     * weights are 11 M floats). Keyed by identity; the entry goes with the model's weights.
+     */
+    private static final java.util.Map<float[], double[]> WIDENED =
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+    private static double[] asDouble(float[] f) {
+        return WIDENED.computeIfAbsent(f, ConvOps::toDouble);
     }
 
     private static double[] toDouble(float[] f) {

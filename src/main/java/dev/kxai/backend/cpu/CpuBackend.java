@@ -14,7 +14,7 @@ public final class CpuBackend implements Backend {
     @Override
     public String description() {
         return "CPU, " + Runtime.getRuntime().availableProcessors() + " cores, BLAS " + Blas.implementation() + ", "
-                + (TapSum.get().describe().startsWith("SIMD") ? "SIMD" : "scalar") + " convolution loops";
+                + (SimdLoops.get().describe().startsWith("SIMD") ? "SIMD" : "scalar") + " convolution loops";
     }
 
     @Override
@@ -24,7 +24,7 @@ public final class CpuBackend implements Backend {
 
     /** The loops of the direct convolution: SIMD (jdk.incubator.vector) or scalar, and why. */
     public static String simdLoops() {
-        return TapSum.get().describe();
+        return SimdLoops.get().describe();
     }
 
     /**

@@ -33,8 +33,14 @@ final class DenseOps {
                 throw new InvalidInputException("node '" + node.name() + "' (Gemm): C " + Shapes.str(c.shape())
                         + " does not broadcast to " + Shapes.str(outShape));
             }
-            float[] cb = Elementwise.binary(Elementwise.Binary.ADD, Tensor.zeros(outShape), c, outShape).data();
-            System.arraycopy(cb, 0, y, 0, y.length);
+            if (c.size() == n && Elementwise.isTrailing(c.shape(), outShape)) {
+                for (int r = 0; r < m; r++) { // a bias row, copied into each row of Y
+                    System.arraycopy(c.data(), 0, y, r * n, n);
+                }
+            } else {
+                float[] cb = Elementwise.binary(Elementwise.Binary.ADD, Tensor.zeros(outShape), c, outShape).data();
+                System.arraycopy(cb, 0, y, 0, y.length);
+            }
             beta = op.beta();
         }
         Blas.gemmRows(op.transA(), op.transB(), m, n, k, op.alpha(), a.data(), 0, a.dim(1), b.data(), 0, b.dim(1), beta,

@@ -23,6 +23,16 @@ final class Elementwise {
             for (int i = 0; i < out.length; i++) {
                 out[i] = apply(kind, x[i], v);
             }
+        } else if (x.length == out.length && y.length > 0 && isTrailing(b.shape(), outShape)) {
+            // b repeats along the leading axes (a bias row): out[i] = x[i] op y[i mod |y|]
+            int n = y.length;
+            Parallel.forRange(out.length / n, (r0, r1) -> {
+                for (int r = r0; r < r1; r++) {
+                    for (int j = 0, i = r * n; j < n; j++, i++) {
+                        out[i] = apply(kind, x[i], y[j]);
+                    }
+                }
+            });
         } else {
             int[] ia = broadcastIndex(a.shape(), outShape);
             int[] ib = broadcastIndex(b.shape(), outShape);
@@ -31,6 +41,24 @@ final class Elementwise {
             }
         }
         return new Tensor(outShape, out);
+    }
+
+    /** Whether shape, without its leading 1s, equals the trailing axes of outShape. */
+    static boolean isTrailing(int[] shape, int[] outShape) {
+        int lead = 0;
+        while (lead < shape.length && shape[lead] == 1) {
+            lead++;
+        }
+        int k = shape.length - lead;
+        if (k > outShape.length) {
+            return false;
+        }
+        for (int d = 0; d < k; d++) {
+            if (shape[lead + d] != outShape[outShape.length - k + d]) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static float apply(Binary kind, float p, float q) {
@@ -123,11 +151,7 @@ final class Elementwise {
 
     private static void activation(Activation kind, float alpha, float[] in, float[] out, int from, int to) {
         switch (kind) {
-            case RELU -> {
-                for (int i = from; i < to; i++) {
-                    out[i] = in[i] > 0f ? in[i] : 0f;
-                }
-            }
+            case RELU -> SimdLoops.get().relu(in, out, from, to);
             case LEAKY_RELU -> {
                 for (int i = from; i < to; i++) {
                     out[i] = in[i] > 0f ? in[i] : in[i] * alpha;
@@ -171,11 +195,7 @@ final class Elementwise {
     private static void activationBackward(Activation kind, float alpha, float[] g, float[] xi, float[] yo, float[] gi,
             int from, int to) {
         switch (kind) {
-            case RELU -> {
-                for (int i = from; i < to; i++) {
-                    gi[i] = yo[i] > 0f ? g[i] : 0f;
-                }
-            }
+            case RELU -> SimdLoops.get().reluBackward(yo, g, gi, from, to);
             case LEAKY_RELU -> {
                 for (int i = from; i < to; i++) {
                     gi[i] = xi[i] > 0f ? g[i] : g[i] * alpha;

@@ -72,8 +72,8 @@ class ConvPathsTest {
 
     @Test
     void simdAndScalarLoopsAgreeBitForBit() {
-        TapSum scalar = new TapSum.Scalar("test");
-        TapSum simd = TapSum.get();
+        SimdLoops scalar = new SimdLoops.Scalar("test");
+        SimdLoops simd = SimdLoops.get();
         Random r = new Random(7);
         for (int span : new int[] {1, 7, 8, 15, 16, 17, 63, 64, 65, 1000, 4287}) {
             int taps = 1 + r.nextInt(20);
@@ -111,9 +111,40 @@ class ConvPathsTest {
     }
 
     @Test
+    void simdAndScalarReluAgreeBitForBit() {
+        SimdLoops scalar = new SimdLoops.Scalar("test");
+        SimdLoops simd = SimdLoops.get();
+        Random r = new Random(11);
+        float[] special = {0f, -0f, Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.MIN_VALUE,
+            -Float.MIN_VALUE};
+        for (int n : new int[] {1, 15, 16, 17, 100, 1031}) {
+            float[] x = new float[n];
+            float[] g = new float[n];
+            for (int i = 0; i < n; i++) {
+                x[i] = i < special.length ? special[i] : r.nextFloat() * 2 - 1;
+                g[i] = r.nextFloat() * 2 - 1;
+            }
+            int from = n > 3 ? 3 : 0;
+            float[] y1 = new float[n];
+            float[] y2 = new float[n];
+            scalar.relu(x, y1, from, n);
+            simd.relu(x, y2, from, n);
+            assertArrayEquals(y1, y2, 0f, "relu, n " + n);
+            float[] g1 = new float[n];
+            float[] g2 = new float[n];
+            scalar.reluBackward(x, g, g1, from, n);
+            simd.reluBackward(x, g, g2, from, n);
+            assertArrayEquals(g1, g2, 0f, "relu backward, n " + n);
+            for (int i = from; i < n; i++) {
+                assertEquals(x[i] > 0f ? x[i] : 0f, y2[i], 0f, "relu(" + x[i] + ")");
+            }
+        }
+    }
+
+    @Test
     void testsRunWithTheSimdLoops() {
         // surefire starts the JVM with --add-modules jdk.incubator.vector: the SIMD loops are what the tests exercise
-        assertTrue(TapSum.get().describe().startsWith("SIMD"), TapSum.get().describe());
+        assertTrue(SimdLoops.get().describe().startsWith("SIMD"), SimdLoops.get().describe());
     }
 
     private static Tensor random(Random r, int... shape) {

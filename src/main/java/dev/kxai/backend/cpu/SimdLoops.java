@@ -3,11 +3,13 @@ package dev.kxai.backend.cpu;
 import java.util.logging.Logger;
 
 /**
- * The inner loop of the direct convolution and its adjoint: acc[a + q] += Σ_t w[t] · x[p + off[t] + q]
- * for q in [0, span). One call sums every tap of every input channel for one output plane, so
- * the accumulator is loaded and stored once per element, not once per tap.
+ * The CPU backend's hot loops that HotSpot 17 does not vectorise by itself. The tap sum is the
+ * inner loop of the direct convolution and its adjoint: acc[a + q] += Σ_t w[t] · x[p + off[t] + q]
+ * for q in [0, span); one call sums every tap of every input channel for one output plane, so
+ * the accumulator is loaded and stored once per element, not once per tap. ReLU and its backward
+ * are selects, which HotSpot 17 leaves scalar.
  *
- * <p>Two implementations with bitwise-equal results: {@link VectorTapSum} (explicit SIMD through
+ * <p>Two implementations with bitwise-equal results: {@link VectorLoops} (explicit SIMD through
  * {@code jdk.incubator.vector}, used when the JVM runs with {@code --add-modules
  * jdk.incubator.vector}, as {@code ./kxai} does) and {@link Scalar}, its plain-Java twin. Both add
  * the taps in order t = 0, 1, ... to the running sum with a separate multiply and add (no FMA), so
@@ -15,13 +17,13 @@ import java.util.logging.Logger;
  * vectorise the scalar loop (its loads sit at different invariant offsets), which is why the
  * vector form exists: measured 3× (double) to 5× (float) faster per multiply-add on AVX-512.
  */
-abstract class TapSum {
+abstract class SimdLoops {
     /** System property that forces the scalar loops (for comparison): {@code -Dkxai.simd=false}. */
     static final String DISABLE_PROPERTY = "kxai.simd";
 
-    private static final TapSum INSTANCE = pick();
+    private static final SimdLoops INSTANCE = pick();
 
-    static TapSum get() {
+    static SimdLoops get() {
         return INSTANCE;
     }
 
@@ -31,10 +33,16 @@ abstract class TapSum {
     /** Float twin of {@link #add(double[], int, double[], int, int, double[], int[])}. */
     abstract void add(float[] acc, int a, float[] x, int p, int span, float[] w, int[] off);
 
+    /** out[i] = in[i] &gt; 0 ? in[i] : 0 for i in [from, to) (NaN and −0 give 0). */
+    abstract void relu(float[] in, float[] out, int from, int to);
+
+    /** gi[i] = y[i] &gt; 0 ? g[i] : 0 for i in [from, to): ReLU's backward from its output. */
+    abstract void reluBackward(float[] y, float[] g, float[] gi, int from, int to);
+
     /** What runs, for {@code kxai info}. */
     abstract String describe();
 
-    private static TapSum pick() {
+    private static SimdLoops pick() {
         if ("false".equalsIgnoreCase(System.getProperty(DISABLE_PROPERTY))) {
             return new Scalar("scalar loops (-D" + DISABLE_PROPERTY + "=false)");
         }
@@ -42,15 +50,15 @@ abstract class TapSum {
             return new Scalar("scalar loops (start the JVM with --add-modules jdk.incubator.vector for SIMD)");
         }
         try {
-            return (TapSum) Class.forName("dev.kxai.backend.cpu.VectorTapSum").getDeclaredConstructor().newInstance();
+            return (SimdLoops) Class.forName("dev.kxai.backend.cpu.VectorLoops").getDeclaredConstructor().newInstance();
         } catch (ReflectiveOperationException | LinkageError e) {
-            Logger.getLogger(TapSum.class.getName()).warning("SIMD loops unavailable, using scalar ones: " + e);
+            Logger.getLogger(SimdLoops.class.getName()).warning("SIMD loops unavailable, using scalar ones: " + e);
             return new Scalar("scalar loops (SIMD failed to load: " + e + ")");
         }
     }
 
     /** The plain-Java loops: the reference the vector loops are tested against. */
-    static final class Scalar extends TapSum {
+    static final class Scalar extends SimdLoops {
         private final String why;
 
         Scalar(String why) {
@@ -78,6 +86,20 @@ abstract class TapSum {
                     s = s + x[p + off[t] + q] * w[t];
                 }
                 acc[a + q] = s;
+            }
+        }
+
+        @Override
+        void relu(float[] in, float[] out, int from, int to) {
+            for (int i = from; i < to; i++) {
+                out[i] = in[i] > 0f ? in[i] : 0f;
+            }
+        }
+
+        @Override
+        void reluBackward(float[] y, float[] g, float[] gi, int from, int to) {
+            for (int i = from; i < to; i++) {
+                gi[i] = y[i] > 0f ? g[i] : 0f;
             }
         }
 

@@ -2,18 +2,20 @@ package dev.kxai.backend.cpu;
 
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * {@link TapSum} with explicit SIMD over q (the machine's preferred vector width); the remainder
- * runs the scalar loop. Per lane it performs exactly {@link TapSum.Scalar}'s operations in the
+ * {@link SimdLoops} with explicit SIMD over q (the machine's preferred vector width); the remainder
+ * runs the scalar loop. Per lane it performs exactly {@link SimdLoops.Scalar}'s operations in the
  * same order, so the two agree bit for bit. Loaded by reflection only when the JVM has the
  * incubator module.
  */
-final class VectorTapSum extends TapSum {
+final class VectorLoops extends SimdLoops {
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-    private final TapSum.Scalar tail = new TapSum.Scalar("tail");
+    private final SimdLoops.Scalar tail = new SimdLoops.Scalar("tail");
 
     @Override
     void add(double[] acc, int a, double[] x, int p, int span, double[] w, int[] off) {
@@ -47,6 +49,27 @@ final class VectorTapSum extends TapSum {
         if (q < span) {
             tail.add(acc, a + q, x, p + q, span - q, w, off);
         }
+    }
+
+    @Override
+    void relu(float[] in, float[] out, int from, int to) {
+        int i = from;
+        for (int bound = from + F.loopBound(to - from); i < bound; i += F.length()) {
+            FloatVector v = FloatVector.fromArray(F, in, i);
+            VectorMask<Float> positive = v.compare(VectorOperators.GT, 0f);
+            FloatVector.zero(F).blend(v, positive).intoArray(out, i);
+        }
+        tail.relu(in, out, i, to);
+    }
+
+    @Override
+    void reluBackward(float[] y, float[] g, float[] gi, int from, int to) {
+        int i = from;
+        for (int bound = from + F.loopBound(to - from); i < bound; i += F.length()) {
+            VectorMask<Float> positive = FloatVector.fromArray(F, y, i).compare(VectorOperators.GT, 0f);
+            FloatVector.zero(F).blend(FloatVector.fromArray(F, g, i), positive).intoArray(gi, i);
+        }
+        tail.reluBackward(y, g, gi, i, to);
     }
 
     @Override
