@@ -3,8 +3,11 @@ package dev.kxai.backend.cpu;
 /**
  * Row-major single-precision GEMM on top of netlib's column-major BLAS (the system OpenBLAS
  * through JNI when it loads, a pure-Java implementation otherwise).
+ * <p>
+ * Public, with {@link #gemm}, only so that the JMH kernel benchmarks ({@code bench/}) time GEMM
+ * through the same wrapper as the backend: exposed for benchmarks, not part of kxai's API.
  */
-final class Blas {
+public final class Blas {
     private static final dev.ludovic.netlib.blas.BLAS BLAS = dev.ludovic.netlib.blas.BLAS.getInstance();
 
     private Blas() {
@@ -19,7 +22,7 @@ final class Blas {
      * C[M×N] = alpha · op(A)[M×K] · op(B)[K×N] + beta · C, all row-major; lda/ldb/ldc are the
      * row lengths of the stored matrices. Computed as Cᵀ = op(B)ᵀ op(A)ᵀ in column-major.
      */
-    static void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, int offA, int lda,
+    public static void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, int offA, int lda,
             float[] b, int offB, int ldb, float beta, float[] c, int offC, int ldc) {
         if (m == 0 || n == 0) {
             return;

@@ -10,8 +10,12 @@ import dev.kxai.tensor.Tensor;
 /**
  * 2-D convolution as im2col + GEMM, one image per task, images spread over the cores. The input
  * gradient is Wᵀ·dY folded back by col2im. Weights are constants: no weight gradient is formed.
+ * <p>
+ * Public, with {@link #im2col(float[], int, int, Window, double[])} and {@link #col2im}, only so
+ * that the JMH kernel benchmarks ({@code bench/}) can time the real twins: exposed for benchmarks,
+ * not part of kxai's API.
  */
-final class ConvOps {
+public final class ConvOps {
     private ConvOps() {
     }
 
@@ -350,7 +354,7 @@ final class ConvOps {
     }
 
     /** Double twin of im2col for the forward: cols[(ch·kh + i)·kw + j, oy·outW + ox] = x[ch, oy·sh − pt + i·dh, ox·sw − pl + j·dw] (0 outside). */
-    static void im2col(float[] x, int xOff, int channels, Window w, double[] cols) {
+    public static void im2col(float[] x, int xOff, int channels, Window w, double[] cols) {
         int h = w.inH();
         int wid = w.inW();
         int oh = w.outH();
@@ -380,7 +384,7 @@ final class ConvOps {
     }
 
     /** The adjoint of im2col: adds each column entry back to the input element it was read from. */
-    static void col2im(float[] cols, int channels, Window w, float[] dx, int dxOff) {
+    public static void col2im(float[] cols, int channels, Window w, float[] dx, int dxOff) {
         int h = w.inH();
         int wid = w.inW();
         int oh = w.outH();

@@ -3,8 +3,14 @@ package dev.kxai.backend.cpu;
 import dev.kxai.tensor.Shapes;
 import dev.kxai.tensor.Tensor;
 
-/** Activations and broadcasting arithmetic: forward, and backward given the saved output. */
-final class Elementwise {
+/**
+ * Activations and broadcasting arithmetic: forward, and backward given the saved output.
+ * <p>
+ * Public, with {@link Activation} and the activation and softmax methods, only so that the JMH
+ * kernel benchmarks ({@code bench/}) can time the real twins: exposed for benchmarks, not part of
+ * kxai's API.
+ */
+public final class Elementwise {
     private Elementwise() {
     }
 
@@ -140,9 +146,9 @@ final class Elementwise {
         return new Tensor[] {ga, gb};
     }
 
-    enum Activation { RELU, LEAKY_RELU, SIGMOID, TANH }
+    public enum Activation { RELU, LEAKY_RELU, SIGMOID, TANH }
 
-    static Tensor activation(Activation kind, float alpha, Tensor x) {
+    public static Tensor activation(Activation kind, float alpha, Tensor x) {
         float[] in = x.data();
         float[] out = new float[in.length];
         Parallel.forRange(in.length, (from, to) -> activation(kind, alpha, in, out, from, to));
@@ -183,7 +189,7 @@ final class Elementwise {
      * Backward of an activation from its input x and output y, with PyTorch's choices at the kink:
      * ReLU passes gradient only where y &gt; 0, LeakyReLU uses alpha where x &lt;= 0.
      */
-    static Tensor activationBackward(Activation kind, float alpha, Tensor x, Tensor y, Tensor gOut) {
+    public static Tensor activationBackward(Activation kind, float alpha, Tensor x, Tensor y, Tensor gOut) {
         float[] g = gOut.data();
         float[] xi = x.data();
         float[] yo = y.data();
@@ -215,7 +221,7 @@ final class Elementwise {
     }
 
     /** Softmax along one axis, max-subtracted for stability. */
-    static Tensor softmax(Tensor x, int axis) {
+    public static Tensor softmax(Tensor x, int axis) {
         int[] s = x.shape();
         int n = s[axis];
         int inner = 1;
@@ -248,7 +254,7 @@ final class Elementwise {
     }
 
     /** dx = y ⊙ (g − Σ_axis g ⊙ y). */
-    static Tensor softmaxBackward(Tensor y, Tensor gOut, int axis) {
+    public static Tensor softmaxBackward(Tensor y, Tensor gOut, int axis) {
         int[] s = y.shape();
         int n = s[axis];
         int inner = 1;

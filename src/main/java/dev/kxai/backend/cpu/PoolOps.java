@@ -7,13 +7,19 @@ import dev.kxai.graph.Window;
 import dev.kxai.tensor.Shapes;
 import dev.kxai.tensor.Tensor;
 
-/** Max, average and global average pooling over NCHW planes, with their input gradients. */
-final class PoolOps {
+/**
+ * Max, average and global average pooling over NCHW planes, with their input gradients.
+ * <p>
+ * Public, with the forward and backward methods and {@link MaxResult}, only so that the JMH
+ * kernel benchmarks ({@code bench/}) can time the real twins: exposed for benchmarks, not part of
+ * kxai's API.
+ */
+public final class PoolOps {
     private PoolOps() {
     }
 
     /** Max-pool output plus, per output element, the flat input index that won (saved for backward). */
-    record MaxResult(Tensor output, int[] argmax) {
+    public record MaxResult(Tensor output, int[] argmax) {
     }
 
     private static void check4d(Node node, Tensor x) {
@@ -28,7 +34,7 @@ final class PoolOps {
      * element must be strictly greater to win. Paths from a zero baseline start at all-zero
      * activations, where every element of a window ties.
      */
-    static MaxResult maxForward(Node node, Op.MaxPool op, Tensor x) {
+    public static MaxResult maxForward(Node node, Op.MaxPool op, Tensor x) {
         check4d(node, x);
         Window w = Window.of(node.name(), op.kernel(), op.strides(), op.pads(), op.dilations(), op.autoPad(),
                 op.ceilMode(), x.dim(2), x.dim(3));
@@ -75,7 +81,7 @@ final class PoolOps {
         return new MaxResult(new Tensor(new int[] {x.dim(0), x.dim(1), oh, ow}, y), arg);
     }
 
-    static Tensor maxBackward(Tensor x, int[] argmax, Tensor gOut) {
+    public static Tensor maxBackward(Tensor x, int[] argmax, Tensor gOut) {
         float[] dx = new float[x.size()];
         float[] g = gOut.data();
         // each output's winner lies in its own image: images scatter into disjoint parts of dx
@@ -91,7 +97,7 @@ final class PoolOps {
         return new Tensor(x.shape(), dx);
     }
 
-    static Tensor averageForward(Node node, Op.AveragePool op, Tensor x) {
+    public static Tensor averageForward(Node node, Op.AveragePool op, Tensor x) {
         check4d(node, x);
         Window w = Window.of(node.name(), op.kernel(), op.strides(), op.pads(), null, op.autoPad(), op.ceilMode(),
                 x.dim(2), x.dim(3));
@@ -108,7 +114,7 @@ final class PoolOps {
         return new Tensor(new int[] {x.dim(0), x.dim(1), w.outH(), w.outW()}, y);
     }
 
-    static Tensor averageBackward(Node node, Op.AveragePool op, Tensor x, Tensor gOut) {
+    public static Tensor averageBackward(Node node, Op.AveragePool op, Tensor x, Tensor gOut) {
         Window w = Window.of(node.name(), op.kernel(), op.strides(), op.pads(), null, op.autoPad(), op.ceilMode(),
                 x.dim(2), x.dim(3));
         float[] g = gOut.data();
@@ -164,7 +170,7 @@ final class PoolOps {
     }
 
     /** Mean over every axis after the channel axis; output [N, C, 1, ..., 1]. */
-    static Tensor globalAverageForward(Node node, Tensor x) {
+    public static Tensor globalAverageForward(Node node, Tensor x) {
         if (x.rank() < 3) {
             throw new InvalidInputException("node '" + node.name() + "' (GlobalAveragePool): needs N×C×spatial input, got "
                     + Shapes.str(x.shape()));
@@ -187,7 +193,7 @@ final class PoolOps {
         return new Tensor(out, y);
     }
 
-    static Tensor globalAverageBackward(Tensor x, Tensor gOut) {
+    public static Tensor globalAverageBackward(Tensor x, Tensor gOut) {
         int planes = x.dim(0) * x.dim(1);
         int area = x.size() / Math.max(1, planes);
         float[] g = gOut.data();

@@ -428,7 +428,7 @@ final class CudaModelRunner implements ModelRunner {
             long planes = (long) x[0] * x[1];
             DTensor y = new DTensor(new int[] {x[0], x[1], w.outH(), w.outW()}, s.floats(planes * w.outH() * w.outW()));
             DeviceBuffer arg = s.ints(planes * w.outH() * w.outW());
-            k.maxpoolForward(y.buf(), arg, in[0].buf(), planes, x[2], x[3], geometry(w));
+            k.maxpoolForward(y.buf(), arg, in[0].buf(), planes, x[2], x[3], Kernels.geometry(w));
             p.saved[index] = arg;
             return y;
         } else if (op instanceof Op.AveragePool ap) {
@@ -437,7 +437,7 @@ final class CudaModelRunner implements ModelRunner {
                     x[3]);
             long planes = (long) x[0] * x[1];
             DTensor y = new DTensor(new int[] {x[0], x[1], w.outH(), w.outW()}, s.floats(planes * w.outH() * w.outW()));
-            k.avgpoolForward(y.buf(), in[0].buf(), planes, x[2], x[3], geometry(w), ap.countIncludePad());
+            k.avgpoolForward(y.buf(), in[0].buf(), planes, x[2], x[3], Kernels.geometry(w), ap.countIncludePad());
             return y;
         } else if (op instanceof Op.GlobalAveragePool) {
             int[] x = in[0].shape();
@@ -507,12 +507,6 @@ final class CudaModelRunner implements ModelRunner {
                     + Shapes.str(s));
         }
         return s;
-    }
-
-    /** {kh, kw, sh, sw, ph, pw, dh, dw, pb, pr, oh, ow}: the order the conv kernels' launchers read. */
-    private static int[] geometry(Window w) {
-        return new int[] {w.kh(), w.kw(), w.sh(), w.sw(), w.padTop(), w.padLeft(), w.dh(), w.dw(), w.padBottom(),
-            w.padRight(), w.outH(), w.outW()};
     }
 
     // ---- dense
@@ -618,7 +612,7 @@ final class CudaModelRunner implements ModelRunner {
         DTensor y = new DTensor(new int[] {x.dim(0), m, win.outH(), win.outW()},
                 s.floats((long) x.dim(0) * m * win.outH() * win.outW()));
         k.conv2dForward(y.buf(), x.buf(), w.buf(), in.length > 2 ? in[2].buf() : null, x.dim(0), x.dim(1), x.dim(2),
-                x.dim(3), m, op.group(), geometry(win));
+                x.dim(3), m, op.group(), Kernels.geometry(win));
         return y;
     }
 
@@ -641,7 +635,7 @@ final class CudaModelRunner implements ModelRunner {
                     dcols.viewFloats((long) g * kk * hw, imgs * colsPerImage - (long) g * kk * hw), hw, colsPerImage, imgs);
         }
         DTensor dx = new DTensor(x.shape(), s.floats(x.size()));
-        k.im2colInputGrad(dx.buf(), dcols, imgs, c, x.dim(2), x.dim(3), geometry(win));
+        k.im2colInputGrad(dx.buf(), dcols, imgs, c, x.dim(2), x.dim(3), Kernels.geometry(win));
         return dx;
     }
 
@@ -769,7 +763,7 @@ final class CudaModelRunner implements ModelRunner {
                     x[3]);
             DTensor gx = new DTensor(x, s.floats(in[0].size()));
             gx.buf().zero();
-            k.avgpoolBackward(gx.buf(), gy.buf(), (long) x[0] * x[1], x[2], x[3], geometry(w), ap.countIncludePad());
+            k.avgpoolBackward(gx.buf(), gy.buf(), (long) x[0] * x[1], x[2], x[3], Kernels.geometry(w), ap.countIncludePad());
             return new DTensor[] {gx};
         } else if (op instanceof Op.GlobalAveragePool) {
             long planes = (long) in[0].dim(0) * in[0].dim(1);

@@ -21,8 +21,13 @@ import jcuda.jcublas.cublasHandle;
  * modules (PTX packed into the jar, loaded with cuModuleLoadData, never compiled at run time) and
  * a cuBLAS handle. Threads that use it call {@link #enter()} first, which makes the context
  * current on that thread.
+ * <p>
+ * Public, with {@link #probe()}, {@link Probe}, {@link #enter()}, {@link #cublas()},
+ * {@link #deviceName()} and {@link #emulated()}, only so that the JMH kernel benchmarks
+ * ({@code bench/}) can launch and time the real kernels: exposed for benchmarks, not part of
+ * kxai's API.
  */
-final class CudaRuntime {
+public final class CudaRuntime {
     /** Kernel families, one PTX module each (kernels/*.cu). */
     static final List<String> MODULES = List.of("path", "dense", "conv", "head");
 
@@ -46,7 +51,7 @@ final class CudaRuntime {
     }
 
     /** The outcome of the one probe: a runtime, or the reason there is none. */
-    record Probe(CudaRuntime runtime, String reason) {
+    public record Probe(CudaRuntime runtime, String reason) {
     }
 
     private static volatile Probe probe;
@@ -56,7 +61,7 @@ final class CudaRuntime {
      * static initializer: the first failure is an UnsatisfiedLinkError, every later one a
      * NoClassDefFoundError; hence one probe, cached with its reason.
      */
-    static Probe probe() {
+    public static Probe probe() {
         Probe p = probe;
         if (p == null) {
             synchronized (CudaRuntime.class) {
@@ -188,7 +193,7 @@ final class CudaRuntime {
     }
 
     /** Makes the context current on the calling thread (cheap; call on every entry). */
-    void enter() {
+    public void enter() {
         JCudaDriver.cuCtxSetCurrent(context);
     }
 
@@ -200,11 +205,11 @@ final class CudaRuntime {
         return f;
     }
 
-    cublasHandle cublas() {
+    public cublasHandle cublas() {
         return cublas;
     }
 
-    String deviceName() {
+    public String deviceName() {
         return deviceName;
     }
 
@@ -212,7 +217,7 @@ final class CudaRuntime {
         return driverVersion;
     }
 
-    boolean emulated() {
+    public boolean emulated() {
         return emulated;
     }
 

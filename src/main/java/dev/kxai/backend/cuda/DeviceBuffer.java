@@ -5,8 +5,13 @@ import jcuda.Sizeof;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.JCudaDriver;
 
-/** Device memory owned by whoever closes it (usually a {@link DeviceScope}). */
-final class DeviceBuffer implements AutoCloseable {
+/**
+ * Device memory owned by whoever closes it (usually a {@link DeviceScope}).
+ * <p>
+ * Public, with {@link #ptr()}, only so that the JMH kernel benchmarks ({@code bench/}) can launch
+ * and time the real kernels: exposed for benchmarks, not part of kxai's API.
+ */
+public final class DeviceBuffer implements AutoCloseable {
     private final CUdeviceptr ptr;
     private final long bytes;
     /** A view into another buffer: closing it frees nothing. */
@@ -30,7 +35,7 @@ final class DeviceBuffer implements AutoCloseable {
         return new DeviceBuffer(p, bytes, false);
     }
 
-    CUdeviceptr ptr() {
+    public CUdeviceptr ptr() {
         return ptr;
     }
 

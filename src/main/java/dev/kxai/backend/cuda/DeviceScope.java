@@ -6,19 +6,26 @@ import java.util.List;
 /**
  * Owns the device buffers of one piece of work (a pass, a chunk of steps) and frees them all when
  * closed, also when the work fails half way (an injected or real out-of-memory).
+ * <p>
+ * Public, with its constructor, {@link #floats}, {@link #ints} and {@link #upload(float[])}, only
+ * so that the JMH kernel benchmarks ({@code bench/}) can launch and time the real kernels: exposed
+ * for benchmarks, not part of kxai's API.
  */
-final class DeviceScope implements AutoCloseable {
+public final class DeviceScope implements AutoCloseable {
     private final List<DeviceBuffer> owned = new ArrayList<>();
 
-    DeviceBuffer floats(long n) {
+    public DeviceScope() {
+    }
+
+    public DeviceBuffer floats(long n) {
         return track(DeviceBuffer.allocate(n * 4));
     }
 
-    DeviceBuffer ints(long n) {
+    public DeviceBuffer ints(long n) {
         return track(DeviceBuffer.allocate(n * 4));
     }
 
-    DeviceBuffer upload(float[] data) {
+    public DeviceBuffer upload(float[] data) {
         DeviceBuffer b = floats(data.length);
         b.upload(data);
         return b;

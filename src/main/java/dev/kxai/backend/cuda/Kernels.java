@@ -1,13 +1,20 @@
 package dev.kxai.backend.cuda;
 
+import dev.kxai.graph.Window;
+
 /**
  * Typed launchers, one per kernel of kernels/*.cu: each owns its grid, block and shared-memory
  * arithmetic and passes arguments in the kernel's order with the kernel's widths (int vs long
  * long), so a caller cannot get either wrong. Geometry: 1-D grid-stride kernels take any grid;
  * the grid is capped (fewer blocks, more iterations each) — on the CPU emulator hard, since every
  * CUDA thread there is a fiber.
+ * <p>
+ * Public, with its constructor, {@link #geometry}, the ACT_ codes of the activations the
+ * benchmarks time and the launchers of the path, conv, pooling, activation and softmax kernels,
+ * only so that the JMH kernel benchmarks ({@code bench/}) can launch and time the real kernels:
+ * exposed for benchmarks, not part of kxai's API.
  */
-final class Kernels {
+public final class Kernels {
     static final int BLOCK = 256;
     /** Threads per block of row_sum: a power of two in 32..1024. */
     static final int ROW_SUM_BLOCK = 256;
@@ -17,7 +24,7 @@ final class Kernels {
     private final CudaRuntime rt;
     private final int maxBlocks;
 
-    Kernels(CudaRuntime rt) {
+    public Kernels(CudaRuntime rt) {
         this.rt = rt;
         this.maxBlocks = rt.emulated() ? 16 : 65535;
     }
@@ -31,16 +38,16 @@ final class Kernels {
     }
 
     // ---- path.cu
-    void pathInterpolate(DeviceBuffer out, DeviceBuffer x, DeviceBuffer base, DeviceBuffer alphas, int steps, int batch,
+    public void pathInterpolate(DeviceBuffer out, DeviceBuffer x, DeviceBuffer base, DeviceBuffer alphas, int steps, int batch,
             long features) {
         launch1d("path_interpolate", batch * features, out, x, base, alphas, steps, batch, features);
     }
 
-    void pathAccumulate(DeviceBuffer acc, DeviceBuffer grads, DeviceBuffer weights, int steps, int batch, long features) {
+    public void pathAccumulate(DeviceBuffer acc, DeviceBuffer grads, DeviceBuffer weights, int steps, int batch, long features) {
         launch1d("path_accumulate", batch * features, acc, grads, weights, steps, batch, features);
     }
 
-    void attributionFinish(DeviceBuffer attr, DeviceBuffer acc, DeviceBuffer x, DeviceBuffer base, int batch,
+    public void attributionFinish(DeviceBuffer attr, DeviceBuffer acc, DeviceBuffer x, DeviceBuffer base, int batch,
             long features, boolean multiplyByInputs) {
         launch1d("attribution_finish", batch * features, attr, acc, x, base, batch, features, multiplyByInputs ? 1 : 0);
     }
@@ -51,20 +58,20 @@ final class Kernels {
 
     // ---- dense.cu (activation codes as in the kernel file)
     static final int ACT_NONE = 0;
-    static final int ACT_RELU = 1;
+    public static final int ACT_RELU = 1;
     static final int ACT_LEAKY_RELU = 2;
-    static final int ACT_SIGMOID = 3;
-    static final int ACT_TANH = 4;
+    public static final int ACT_SIGMOID = 3;
+    public static final int ACT_TANH = 4;
 
     void biasActForward(DeviceBuffer y, DeviceBuffer bias, long rows, int cols, int act, float alpha) {
         launch1d("bias_act_forward", rows * cols, y, bias, rows, cols, act, alpha);
     }
 
-    void actForward(DeviceBuffer y, DeviceBuffer x, long n, int act, float alpha) {
+    public void actForward(DeviceBuffer y, DeviceBuffer x, long n, int act, float alpha) {
         launch1d("act_forward", n, y, x, n, act, alpha);
     }
 
-    void actBackward(DeviceBuffer gx, DeviceBuffer gy, DeviceBuffer y, long n, int act, float alpha) {
+    public void actBackward(DeviceBuffer gx, DeviceBuffer gy, DeviceBuffer y, long n, int act, float alpha) {
         launch1d("act_backward", n, gx, gy, y, n, act, alpha);
     }
 
@@ -90,43 +97,50 @@ final class Kernels {
     }
 
     // ---- conv.cu
-    void conv2dForward(DeviceBuffer y, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, int n, int c, int h, int wd,
+
+    /** {kh, kw, sh, sw, ph, pw, dh, dw, pb, pr, oh, ow}: the order the conv kernels' launchers read. */
+    public static int[] geometry(Window w) {
+        return new int[] {w.kh(), w.kw(), w.sh(), w.sw(), w.padTop(), w.padLeft(), w.dh(), w.dw(), w.padBottom(),
+            w.padRight(), w.outH(), w.outW()};
+    }
+
+    public void conv2dForward(DeviceBuffer y, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, int n, int c, int h, int wd,
             int m, int groups, int[] g) {
         launch1d("conv2d_forward", (long) n * m * g[10] * g[11], y, x, w, bias, n, c, h, wd, m, groups, g[0], g[1], g[2],
                 g[3], g[4], g[5], g[6], g[7], g[10], g[11]);
     }
 
     /** g = {kh, kw, sh, sw, ph, pw, dh, dw, pb, pr, oh, ow}. */
-    void im2colInputGrad(DeviceBuffer dx, DeviceBuffer dcols, int n, int c, int h, int wd, int[] g) {
+    public void im2colInputGrad(DeviceBuffer dx, DeviceBuffer dcols, int n, int c, int h, int wd, int[] g) {
         launch1d("im2col_input_grad", (long) n * c * h * wd, dx, dcols, n, c, h, wd, g[0], g[1], g[2], g[3], g[4], g[5],
                 g[6], g[7], g[10], g[11]);
     }
 
-    void maxpoolForward(DeviceBuffer y, DeviceBuffer argmax, DeviceBuffer x, long planes, int h, int wd, int[] g) {
+    public void maxpoolForward(DeviceBuffer y, DeviceBuffer argmax, DeviceBuffer x, long planes, int h, int wd, int[] g) {
         launch1d("maxpool_forward", planes * g[10] * g[11], y, argmax, x, planes, h, wd, g[0], g[1], g[2], g[3], g[4],
                 g[5], g[6], g[7], g[10], g[11]);
     }
 
-    void maxpoolBackward(DeviceBuffer dx, DeviceBuffer dy, DeviceBuffer argmax, long outputs) {
+    public void maxpoolBackward(DeviceBuffer dx, DeviceBuffer dy, DeviceBuffer argmax, long outputs) {
         launch1d("maxpool_backward", outputs, dx, dy, argmax, outputs);
     }
 
-    void avgpoolForward(DeviceBuffer y, DeviceBuffer x, long planes, int h, int wd, int[] g, boolean countPad) {
+    public void avgpoolForward(DeviceBuffer y, DeviceBuffer x, long planes, int h, int wd, int[] g, boolean countPad) {
         launch1d("avgpool_forward", planes * g[10] * g[11], y, x, planes, h, wd, g[0], g[1], g[2], g[3], g[4], g[5],
                 g[8], g[9], countPad ? 1 : 0, g[10], g[11]);
     }
 
-    void avgpoolBackward(DeviceBuffer dx, DeviceBuffer dy, long planes, int h, int wd, int[] g, boolean countPad) {
+    public void avgpoolBackward(DeviceBuffer dx, DeviceBuffer dy, long planes, int h, int wd, int[] g, boolean countPad) {
         launch1d("avgpool_backward", planes * g[10] * g[11], dx, dy, planes, h, wd, g[0], g[1], g[2], g[3], g[4], g[5],
                 g[8], g[9], countPad ? 1 : 0, g[10], g[11]);
     }
 
-    void globalAvgpoolForward(DeviceBuffer y, DeviceBuffer x, long planes, long area) {
+    public void globalAvgpoolForward(DeviceBuffer y, DeviceBuffer x, long planes, long area) {
         Launch.run(rt.function("global_avgpool_forward"), (int) Math.max(1, Math.min(planes, maxBlocks)), GAP_BLOCK, 0,
                 y, x, planes, area);
     }
 
-    void globalAvgpoolBackward(DeviceBuffer dx, DeviceBuffer dy, long planes, long area) {
+    public void globalAvgpoolBackward(DeviceBuffer dx, DeviceBuffer dy, long planes, long area) {
         launch1d("global_avgpool_backward", planes * area, dx, dy, planes, area);
     }
 
@@ -136,11 +150,11 @@ final class Kernels {
     }
 
     // ---- head.cu
-    void softmaxForward(DeviceBuffer y, DeviceBuffer x, long outer, int n, long inner) {
+    public void softmaxForward(DeviceBuffer y, DeviceBuffer x, long outer, int n, long inner) {
         launch1d("softmax_forward", outer * inner, y, x, outer, n, inner);
     }
 
-    void softmaxBackward(DeviceBuffer gx, DeviceBuffer gy, DeviceBuffer y, long outer, int n, long inner) {
+    public void softmaxBackward(DeviceBuffer gx, DeviceBuffer gy, DeviceBuffer y, long outer, int n, long inner) {
         launch1d("softmax_backward", outer * inner, gx, gy, y, outer, n, inner);
     }
 
