@@ -42,6 +42,9 @@ if [ -n "${KXAI_CUDA_EMULATOR:-}" ]; then
 fi
 
 mkdir -p "$out/tmp"
+# as ./kxai runs the library: single-threaded OpenBLAS (kxai parallelises itself); the forks get
+# --add-modules jdk.incubator.vector from the benchmarks' @Fork
+export OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 # JCuda extracts its natives into java.io.tmpdir under fixed names and reuses stale copies: a
 # private folder. JMH's forks inherit the host JVM's options.
 java_opts=(-Djava.io.tmpdir="$out/tmp")

@@ -137,15 +137,15 @@ public final class ConvOps {
      * The input planes of one image and group, zero-padded to (outH + ekh) × (outW + ekw) and
      * widened to double, so that with stride 1 output (oy, ox) reads padded (oy + i·dh, ox + j·dw).
      */
-    static int paddedWidth(Window w) {
+    public static int paddedWidth(Window w) {
         return w.outW() + (w.kw() - 1) * w.dw();
     }
 
-    static int paddedHeight(Window w) {
+    public static int paddedHeight(Window w) {
         return w.outH() + (w.kh() - 1) * w.dh();
     }
 
-    static void padForward(float[] x, int xOff, int channels, Window w, double[] xp) {
+    public static void padForward(float[] x, int xOff, int channels, Window w, double[] xp) {
         int wp = paddedWidth(w);
         int plane = wp * paddedHeight(w);
         java.util.Arrays.fill(xp, 0, channels * plane, 0.0);
@@ -168,7 +168,7 @@ public final class ConvOps {
      * of one long loop over the plane; {@link SimdLoops} adds all cg·kh·kw taps of an output plane
      * in one pass.
      */
-    static void directForward(double[] xp, float[] w, int wOff, int cg, int mg, Window win, double[] acc) {
+    public static void directForward(double[] xp, float[] w, int wOff, int cg, int mg, Window win, double[] acc) {
         int wp = paddedWidth(win);
         int plane = wp * paddedHeight(win);
         int span = (win.outH() - 1) * wp + win.outW();
@@ -197,7 +197,7 @@ public final class ConvOps {
      * of (inH + ekh) × (inW + ekw) with g[oc, oy, ox] at (oy + ekh − padTop, ox + ekw − padLeft), so
      * that dx[ic, iy, ix] = Σ w[oc, ic, i, j] · gp[oc, iy + (kh−1−i)·dh, ix + (kw−1−j)·dw].
      */
-    static void padBackward(float[] g, int gOff, int channels, Window w, float[] gp) {
+    public static void padBackward(float[] g, int gOff, int channels, Window w, float[] gp) {
         int ekh = (w.kh() - 1) * w.dh();
         int ekw = (w.kw() - 1) * w.dw();
         int wg = w.inW() + ekw;
@@ -216,7 +216,7 @@ public final class ConvOps {
      * is enough): dxp[ic, iy, ix] += Σ_{oc, i, j} w[oc, ic, i, j] · gp[oc, iy + (kh−1−i)·dh,
      * ix + (kw−1−j)·dw] over a plane of the padded width; the caller copies columns < inW out.
      */
-    static void directBackward(float[] gp, float[] w, int wOff, int cg, int mg, Window win, float[] dxp) {
+    public static void directBackward(float[] gp, float[] w, int wOff, int cg, int mg, Window win, float[] dxp) {
         int ekh = (win.kh() - 1) * win.dh();
         int ekw = (win.kw() - 1) * win.dw();
         int wg = win.inW() + ekw;

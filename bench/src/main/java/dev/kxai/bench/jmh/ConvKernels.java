@@ -24,7 +24,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
-@Fork(1)
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector"}) // the CPU backend's SIMD loops
 @Warmup(iterations = 2, time = 1)
 @Measurement(iterations = 3, time = 1)
 public class ConvKernels {
@@ -37,6 +37,11 @@ public class ConvKernels {
     private double[] colsD;
     private float[] colsF;
     private float[] dx;
+    private float[] w;
+    private double[] xPad;
+    private double[] acc;
+    private float[] gPad;
+    private float[] dxPad;
 
     @Setup
     public void setup() {
@@ -47,6 +52,35 @@ public class ConvKernels {
         colsD = new double[cols];
         colsF = Sizes.random(cols, -1f, 1f, 2);
         dx = new float[x.length];
+        w = Sizes.random(Sizes.FMAP_C * Sizes.FMAP_C * 9, -1f, 1f, 3);
+        xPad = new double[Sizes.FMAP_C * ConvOps.paddedWidth(win) * ConvOps.paddedHeight(win)];
+        acc = new double[Sizes.FMAP_C * win.outH() * ConvOps.paddedWidth(win)];
+        gPad = new float[Sizes.FMAP_C * (win.inW() + 2) * (win.inH() + 2)];
+        dxPad = new float[Sizes.FMAP_C * win.inH() * (win.inW() + 2)];
+    }
+
+    /**
+     * The CPU forward as it runs for these small layers: the direct convolution (pad to double,
+     * then every tap of every input channel summed per output plane; SIMD loops when the JVM has
+     * jdk.incubator.vector, which jmh.sh gives it). Counted in multiply-adds, like conv2dForward.
+     */
+    @Benchmark
+    public double[] conv2dForward() {
+        for (int img = 0; img < rows; img++) {
+            ConvOps.padForward(x, img * chw, Sizes.FMAP_C, win, xPad);
+            ConvOps.directForward(xPad, w, 0, Sizes.FMAP_C, Sizes.FMAP_C, win, acc);
+        }
+        return acc;
+    }
+
+    /** The CPU input gradient of those layers: the direct convolution's adjoint, float. */
+    @Benchmark
+    public float[] conv2dInputGrad() {
+        for (int img = 0; img < rows; img++) {
+            ConvOps.padBackward(x, img * chw, Sizes.FMAP_C, win, gPad);
+            ConvOps.directBackward(gPad, w, 0, Sizes.FMAP_C, Sizes.FMAP_C, win, dxPad);
+        }
+        return dxPad;
     }
 
     /** The forward's im2col (double columns: the forward accumulates in double). */

@@ -81,7 +81,7 @@ record Work(double bytes, double flops, boolean copy, boolean sgemm) {
             // gx = y ⊙ (gy − Σ gy ⊙ y): reads y and gy
             case "softmaxBackward" -> bytes(3 * sm * f);
             // direct convolution: one multiply-add per tap per output (M = C = 10)
-            case "conv2dForward" -> flops(2.0 * rows * FMAP_C * hw * kk);
+            case "conv2dForward", "conv2dInputGrad" -> flops(2.0 * rows * FMAP_C * hw * kk);
             case "sgemm" -> {
                 int[] s = Sizes.gemmShape(p.getOrDefault("shape", p.getOrDefault("gpuShape", "")));
                 yield new Work(0, 2.0 * s[0] * s[1] * s[2], false, s[0] == s[1] && s[1] == s[2]);
