@@ -14,6 +14,10 @@ final class DeviceScope implements AutoCloseable {
         return track(DeviceBuffer.allocate(n * 4));
     }
 
+    DeviceBuffer doubles(long n) {
+        return track(DeviceBuffer.allocate(n * 8));
+    }
+
     DeviceBuffer ints(long n) {
         return track(DeviceBuffer.allocate(n * 4));
     }
