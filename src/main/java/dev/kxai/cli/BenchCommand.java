@@ -75,6 +75,11 @@ final class BenchCommand implements Callable<Integer> {
             + "n_steps times (see IntegratedGradients.affineFirstLayer; default: off, Captum's order).")
     boolean firstLayerSaving;
 
+    @Option(names = "--no-endpoint-reuse", description = "With --delta: F(x) and F(baseline) from an extra forward "
+            + "pass over both, even when the rule evaluates alpha = 0 and 1 on the path (see "
+            + "IntegratedGradients.reuseEndpoints; default: reuse).")
+    boolean noEndpointReuse;
+
     @Option(names = "--delta", description = "Also compute the convergence delta (Captum's default: off).")
     boolean delta;
 
@@ -121,7 +126,7 @@ final class BenchCommand implements Callable<Integer> {
         int batch = x.dim(0);
         FlopCounter.Count count = FlopCounter.count(model.graph());
         long gradientRows = ig ? (long) steps * batch : batch;
-        long forwardRows = ig && delta && !evaluatesBothEnds(q) ? 2L * batch : 0;
+        long forwardRows = ig && delta && (noEndpointReuse || !evaluatesBothEnds(q)) ? 2L * batch : 0;
         double flopsPerRun = count.flops(gradientRows, forwardRows);
 
         w.printf(Locale.ROOT, "kxai bench: %s on %s %s, %s, backend %s, threads %s, loaded in %.2f s%n", modelFile,
@@ -177,7 +182,8 @@ final class BenchCommand implements Callable<Integer> {
             int[] targets) {
         if (ig) {
             IntegratedGradients method = new IntegratedGradients(model).nSteps(steps).method(q.rule())
-                    .internalBatchSize(internalBatchSize).returnConvergenceDelta(delta).affineFirstLayer(firstLayerSaving);
+                    .internalBatchSize(internalBatchSize).returnConvergenceDelta(delta).affineFirstLayer(firstLayerSaving)
+                    .reuseEndpoints(!noEndpointReuse);
             return () -> method.attribute(x, targets);
         }
         if (m.equals("saliency")) {
@@ -188,7 +194,7 @@ final class BenchCommand implements Callable<Integer> {
         return () -> ixg.attribute(x, targets);
     }
 
-    /** Whether the rule samples α = 0 and α = 1, so the delta needs no extra forward pass. */
+    /** Whether the rule samples α = 0 and α = 1, so the delta needs no extra forward pass (with endpoint reuse). */
     private static boolean evaluatesBothEnds(Quadrature q) {
         boolean zero = false;
         boolean one = false;
