@@ -5,6 +5,7 @@
 //   conv2d_forward      direct convolution, one thread per output, accumulated in DOUBLE and
 //                       rounded once (+ bias): the correctly rounded value, like the CPU twin, so
 //                       max-pool and ReLU decisions do not depend on summation order
+//   conv2d_forward_f64  the same, storing the double accumulator unrounded (first-layer saving)
 //   im2col_input_grad   dcols -> dx (col2im as a gather: each dx element sums its taps; no atomics)
 //   maxpool_forward     y and argmax (flat input index per output; -1 if the window is all padding);
 //                       ties go to the FIRST maximum in row-major window order (PyTorch's rule)
@@ -19,37 +20,63 @@
 //   size and the averaging divisor). 64-bit element indices; grid-stride loops, any 1-D geometry.
 #include "common.cuh"
 
+// One output of the direct convolution, accumulated in double (+ bias), unrounded.
+__device__ __forceinline__ double kx_conv_point(kx_index e, const float* __restrict__ x,
+                                                const float* __restrict__ w,
+                                                const float* __restrict__ bias, int c, int h, int wd,
+                                                int m, int groups, int kh, int kw, int sh, int sw,
+                                                int ph, int pw, int dh, int dw, int oh, int ow)
+{
+    const int cg = c / groups;
+    const int mg = m / groups;
+    const int ox = (int)(e % ow);
+    const int oy = (int)((e / ow) % oh);
+    const int oc = (int)((e / ((kx_index)ow * oh)) % m);
+    const int img = (int)(e / ((kx_index)ow * oh * m));
+    const int g = oc / mg;
+    double acc = bias ? (double)bias[oc] : 0.0;
+    for (int ic = 0; ic < cg; ++ic) {
+        const float* plane = x + ((kx_index)img * c + g * cg + ic) * h * wd;
+        const float* wk = w + ((kx_index)oc * cg + ic) * kh * kw;
+        for (int i = 0; i < kh; ++i) {
+            const int iy = oy * sh - ph + i * dh;
+            if (iy < 0 || iy >= h)
+                continue;
+            for (int j = 0; j < kw; ++j) {
+                const int ix = ox * sw - pw + j * dw;
+                if (ix >= 0 && ix < wd)
+                    acc += (double)wk[i * kw + j] * (double)plane[(kx_index)iy * wd + ix];
+            }
+        }
+    }
+    return acc;
+}
+
 extern "C" __global__ void conv2d_forward(float* __restrict__ y, const float* __restrict__ x,
                                           const float* __restrict__ w, const float* __restrict__ bias,
                                           int n, int c, int h, int wd, int m, int groups, int kh, int kw,
                                           int sh, int sw, int ph, int pw, int dh, int dw, int oh, int ow)
 {
-    const int cg = c / groups;
-    const int mg = m / groups;
     const kx_index total = (kx_index)n * m * oh * ow;
     KX_GRID_STRIDE_LOOP(e, total)
     {
-        const int ox = (int)(e % ow);
-        const int oy = (int)((e / ow) % oh);
-        const int oc = (int)((e / ((kx_index)ow * oh)) % m);
-        const int img = (int)(e / ((kx_index)ow * oh * m));
-        const int g = oc / mg;
-        double acc = bias ? (double)bias[oc] : 0.0;
-        for (int ic = 0; ic < cg; ++ic) {
-            const float* plane = x + ((kx_index)img * c + g * cg + ic) * h * wd;
-            const float* wk = w + ((kx_index)oc * cg + ic) * kh * kw;
-            for (int i = 0; i < kh; ++i) {
-                const int iy = oy * sh - ph + i * dh;
-                if (iy < 0 || iy >= h)
-                    continue;
-                for (int j = 0; j < kw; ++j) {
-                    const int ix = ox * sw - pw + j * dw;
-                    if (ix >= 0 && ix < wd)
-                        acc += (double)wk[i * kw + j] * (double)plane[(kx_index)iy * wd + ix];
-                }
-            }
-        }
-        y[e] = (float)acc;
+        y[e] = (float)kx_conv_point(e, x, w, bias, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh, dw,
+                                    oh, ow);
+    }
+}
+
+// The same convolution with the double accumulators stored unrounded: the first-layer saving
+// computes the first layer at the path's two ends with it (2 rows per example, not n_steps).
+extern "C" __global__ void conv2d_forward_f64(double* __restrict__ y, const float* __restrict__ x,
+                                              const float* __restrict__ w, const float* __restrict__ bias,
+                                              int n, int c, int h, int wd, int m, int groups, int kh,
+                                              int kw, int sh, int sw, int ph, int pw, int dh, int dw,
+                                              int oh, int ow)
+{
+    const kx_index total = (kx_index)n * m * oh * ow;
+    KX_GRID_STRIDE_LOOP(e, total)
+    {
+        y[e] = kx_conv_point(e, x, w, bias, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow);
     }
 }
 

@@ -2,7 +2,13 @@
 //
 // Build: nvcc -ptx -arch=compute_75 -fmad=false dense.cu   (g++ through the CPU shim for tests)
 // Kernels:
-//   bias_act_forward   y[r,c] = act(y[r,c] + bias[c])   in place on a GEMM's output (bias may be null)
+//   bias_act_forward   y[r,c] = act(y[r,c] + bias[c])   in place on a GEMM's output (bias may be null):
+//                      the GEMM + bias + activation fusion; the backward reads y (act_backward)
+//   bias_act_forward_keep  v = pre[r,c] + bias[c]; pre[r,c] = v; y[r,c] = act(v): the same fusion
+//                      when the backward needs the pre-activation (LeakyReLU with alpha < 0, whose
+//                      output's sign does not tell the input's)
+//   gemm_f64           y[i,j] = alpha * sum_k a[i,k] * op(b)[k,j] + beta * c[j], in DOUBLE, unrounded
+//                      (first-layer saving: a Gemm at the path's two ends, 2 rows per example)
 //   act_forward        y[e] = act(x[e])
 //   act_backward       gx[e] = gy[e] * act'(saved[e]): saved is the forward's output, except for
 //                      LeakyReLU, whose slope follows the input's sign (the launcher passes x)
@@ -46,6 +52,41 @@ extern "C" __global__ void bias_act_forward(float* __restrict__ y, const float* 
     {
         const float v = bias ? y[e] + bias[e % cols] : y[e];
         y[e] = kx_act(act, v, alpha);
+    }
+}
+
+extern "C" __global__ void bias_act_forward_keep(float* __restrict__ y, float* __restrict__ pre,
+                                                 const float* __restrict__ bias, long long rows, int cols,
+                                                 int act, float alpha)
+{
+    KX_GRID_STRIDE_LOOP(e, rows * cols)
+    {
+        const float v = bias ? pre[e] + bias[e % cols] : pre[e];
+        pre[e] = v;
+        y[e] = kx_act(act, v, alpha);
+    }
+}
+
+// a [m, k] row-major; b [k, n], or [n, k] when trans_b; c [n] or null. One thread per output; the
+// k products are summed in double in increasing k, then scaled, then the bias is added.
+extern "C" __global__ void gemm_f64(double* __restrict__ y, const float* __restrict__ a,
+                                    const float* __restrict__ b, const float* __restrict__ c, int m,
+                                    int n, int k, int trans_b, float alpha, float beta)
+{
+    KX_GRID_STRIDE_LOOP(e, (kx_index)m * n)
+    {
+        const kx_index i = e / n;
+        const kx_index j = e % n;
+        const float* row = a + i * k;
+        double acc = 0.0;
+        for (int t = 0; t < k; ++t) {
+            const float bv = trans_b ? b[j * k + t] : b[(kx_index)t * n + j];
+            acc += (double)row[t] * (double)bv;
+        }
+        double v = (double)alpha * acc;
+        if (c)
+            v += (double)beta * (double)c[j];
+        y[e] = v;
     }
 }
 

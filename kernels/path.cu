@@ -4,13 +4,17 @@
 //        g++ -x c++ -ffp-contract=off -include native-tests/shim/cuda_cpu_shim.h  (CPU emulation)
 // Kernels:
 //   path_interpolate    out[k*batch + i, f] = base[i,f] + alphas[k] * (x[i,f] - base[i,f])
+//   path_interpolate_f64  the same from DOUBLE endpoints, evaluated in double and rounded once
+//                       to float (the first-layer saving: x, base are the first layer's outputs
+//                       z_x, z_b at the two ends of the path, kept unrounded)
 //   path_accumulate     acc[i,f] += sum_k weights[k] * grads[k*batch + i, f]
 //   attribution_finish  attr[i,f] = acc[i,f] * (x[i,f] - base[i,f])   (or acc, see flag)
 //   row_sum             out[r] = sum_c a[r, c]   (completeness delta: sum of attributions)
 //
 // Layout invariants (float32, row-major, contiguous, no padding):
 //   x, base, acc, attr   [batch, features]
-//   alphas, weights      [steps]   quadrature nodes and weights, passed as data
+//   alphas, weights      [steps]   quadrature nodes and weights, passed as data (float)
+//   x, base of path_interpolate_f64: double, [batch, features]
 //   path rows, grads     [steps * batch, features], STEP-MAJOR: row r = k * batch + i, so the
 //                        rows of one step are contiguous and step k starts at k * batch * features.
 //   Buffers passed to one kernel do not overlap, except attr == acc in attribution_finish.
@@ -20,9 +24,10 @@
 //   any 1-D grid (blocks stride over rows).
 // Numerics: expressions are evaluated in float in exactly the order written, with no fused
 //   multiply-add (nvcc -fmad=false, g++ -ffp-contract=off), so a CPU twin reproduces
-//   path_interpolate, path_accumulate and attribution_finish bit for bit. path_accumulate sums
-//   over k in float, in increasing k. row_sum accumulates in float too (per-thread strided
-//   sums, then a tree), so its error grows like log2(cols) * eps * sum |a|.
+//   path_interpolate, path_accumulate and attribution_finish bit for bit, and
+//   path_interpolate_f64 too (double arithmetic, alpha widened from float, one rounding).
+//   path_accumulate sums over k in float, in increasing k. row_sum accumulates in float too
+//   (per-thread strided sums, then a tree), so its error grows like log2(cols) * eps * sum |a|.
 #include "common.cuh"
 
 #define KX_ROW_SUM_MAX_THREADS 1024
@@ -41,6 +46,21 @@ extern "C" __global__ void path_interpolate(float* __restrict__ out, const float
         const float d = x[e] - b;
         for (int k = 0; k < steps; ++k)
             out[k * plane + e] = b + alphas[k] * d;
+    }
+}
+
+extern "C" __global__ void path_interpolate_f64(float* __restrict__ out, const double* __restrict__ x,
+                                                const double* __restrict__ base,
+                                                const float* __restrict__ alphas, int steps, int batch,
+                                                long long features)
+{
+    const kx_index plane = (kx_index)batch * features;
+    KX_GRID_STRIDE_LOOP(e, plane)
+    {
+        const double b = base[e];
+        const double d = x[e] - b;
+        for (int k = 0; k < steps; ++k)
+            out[k * plane + e] = (float)(b + (double)alphas[k] * d);
     }
 }
 

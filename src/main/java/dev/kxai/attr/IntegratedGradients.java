@@ -26,6 +26,7 @@ public final class IntegratedGradients {
     private final boolean returnConvergenceDelta;
     private final PathIntegral.Progress progress;
     private final boolean affineFirstLayer;
+    private final boolean reuseEndpoints;
 
     public IntegratedGradients(Model model) {
         this(model, true);
@@ -33,12 +34,12 @@ public final class IntegratedGradients {
 
     public IntegratedGradients(Model model, boolean multiplyByInputs) {
         this(model, multiplyByInputs, 50, Quadrature.Rule.GAUSS_LEGENDRE, Baseline.zeros(), null, false,
-                PathIntegral.Progress.NONE, false);
+                PathIntegral.Progress.NONE, false, true);
     }
 
     private IntegratedGradients(Model model, boolean multiplyByInputs, int nSteps, Quadrature.Rule method,
             Baseline baseline, Integer internalBatchSize, boolean returnConvergenceDelta, PathIntegral.Progress progress,
-            boolean affineFirstLayer) {
+            boolean affineFirstLayer, boolean reuseEndpoints) {
         this.model = model;
         this.multiplyByInputs = multiplyByInputs;
         this.nSteps = nSteps;
@@ -48,21 +49,22 @@ public final class IntegratedGradients {
         this.returnConvergenceDelta = returnConvergenceDelta;
         this.progress = progress;
         this.affineFirstLayer = affineFirstLayer;
+        this.reuseEndpoints = reuseEndpoints;
     }
 
     public IntegratedGradients nSteps(int n) {
         return new IntegratedGradients(model, multiplyByInputs, n, method, baseline, internalBatchSize,
-                returnConvergenceDelta, progress, affineFirstLayer);
+                returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints);
     }
 
     public IntegratedGradients method(Quadrature.Rule rule) {
         return new IntegratedGradients(model, multiplyByInputs, nSteps, rule, baseline, internalBatchSize,
-                returnConvergenceDelta, progress, affineFirstLayer);
+                returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints);
     }
 
     public IntegratedGradients baselines(Baseline b) {
         return new IntegratedGradients(model, multiplyByInputs, nSteps, method, b, internalBatchSize,
-                returnConvergenceDelta, progress, affineFirstLayer);
+                returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints);
     }
 
     /** Rows (steps × examples) per forward/backward pass, as in Captum; null = memory budget. */
@@ -71,17 +73,17 @@ public final class IntegratedGradients {
             throw new InvalidInputException("internal_batch_size must be at least 1, got " + rows);
         }
         return new IntegratedGradients(model, multiplyByInputs, nSteps, method, baseline, rows,
-                returnConvergenceDelta, progress, affineFirstLayer);
+                returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints);
     }
 
     public IntegratedGradients returnConvergenceDelta(boolean on) {
         return new IntegratedGradients(model, multiplyByInputs, nSteps, method, baseline, internalBatchSize, on,
-                progress, affineFirstLayer);
+                progress, affineFirstLayer, reuseEndpoints);
     }
 
     public IntegratedGradients progress(PathIntegral.Progress p) {
         return new IntegratedGradients(model, multiplyByInputs, nSteps, method, baseline, internalBatchSize,
-                returnConvergenceDelta, p, affineFirstLayer);
+                returnConvergenceDelta, p, affineFirstLayer, reuseEndpoints);
     }
 
     /**
@@ -94,7 +96,21 @@ public final class IntegratedGradients {
      */
     public IntegratedGradients affineFirstLayer(boolean on) {
         return new IntegratedGradients(model, multiplyByInputs, nSteps, method, baseline, internalBatchSize,
-                returnConvergenceDelta, progress, on);
+                returnConvergenceDelta, progress, on, reuseEndpoints);
+    }
+
+    /**
+     * Endpoint reuse (default on, DESIGN.md's second saving): the convergence delta needs F_t(x) and
+     * F_t(b); when the rule evaluates both α = 0 and α = 1 on the path (riemann_trapezoid) they are
+     * taken from the path and no extra forward pass runs. Other rules, or reuse off: one extra
+     * forward pass over [x; b], as Captum does (off is for comparison). The two agree to float
+     * rounding: the path's α = 1 row is b + 1·(x − b), which can differ from x in the last bit
+     * when b ≠ 0 (and with the first-layer saving the endpoints come from the layer's double
+     * outputs).
+     */
+    public IntegratedGradients reuseEndpoints(boolean on) {
+        return new IntegratedGradients(model, multiplyByInputs, nSteps, method, baseline, internalBatchSize,
+                returnConvergenceDelta, progress, affineFirstLayer, on);
     }
 
     /** Steps per chunk for a batch: Captum's internal_batch_size / batch (at least 1), or the budget. */
@@ -124,12 +140,13 @@ public final class IntegratedGradients {
 
     /**
      * Σ attr_i − (F_t(x_i) − F_t(b_i)) per row. The endpoint outputs come from the path when the
-     * rule evaluated α = 0 and 1, else from one forward pass over [x; b].
+     * rule evaluated α = 0 and 1 and endpoint reuse is on, else from one forward pass over [x; b]
+     * (DESIGN.md: one extra 2-row forward per example).
      */
     private Tensor convergenceDelta(Tensor attr, Tensor x, Tensor base, int[] t, double[] atBase, double[] atInput) {
         int batch = x.dim(0);
         int per = x.rowSize();
-        if (atBase == null || atInput == null) {
+        if (!reuseEndpoints || atBase == null || atInput == null) {
             float[] both = new float[2 * x.size()];
             System.arraycopy(x.data(), 0, both, 0, x.size());
             System.arraycopy(base.data(), 0, both, x.size(), x.size());

@@ -76,6 +76,11 @@ final class BenchCommand implements Callable<Integer> {
             + "n_steps times (see IntegratedGradients.affineFirstLayer; default: off, Captum's order).")
     boolean firstLayerSaving;
 
+    @Option(names = "--no-endpoint-reuse", description = "With --delta: F(x) and F(baseline) from an extra forward "
+            + "pass over both, even when the rule evaluates alpha = 0 and 1 on the path (see "
+            + "IntegratedGradients.reuseEndpoints; default: reuse).")
+    boolean noEndpointReuse;
+
     @Option(names = "--delta", description = "Also compute the convergence delta (Captum's default: off).")
     boolean delta;
 
@@ -122,7 +127,7 @@ final class BenchCommand implements Callable<Integer> {
         int batch = x.dim(0);
         FlopCounter.Count count = FlopCounter.count(model.graph());
         long gradientRows = ig ? (long) steps * batch : batch;
-        long forwardRows = ig && delta && !evaluatesBothEnds(q) ? 2L * batch : 0;
+        long forwardRows = ig && delta && (noEndpointReuse || !evaluatesBothEnds(q)) ? 2L * batch : 0;
         double flopsPerRun = count.flops(gradientRows, forwardRows);
 
         w.printf(Locale.ROOT, "kxai bench: %s on %s %s, %s, backend %s, threads %s, loaded in %.2f s%n", modelFile,
@@ -182,7 +187,8 @@ final class BenchCommand implements Callable<Integer> {
             int[] targets) {
         if (ig) {
             IntegratedGradients method = new IntegratedGradients(model).nSteps(steps).method(q.rule())
-                    .internalBatchSize(internalBatchSize).returnConvergenceDelta(delta).affineFirstLayer(firstLayerSaving);
+                    .internalBatchSize(internalBatchSize).returnConvergenceDelta(delta).affineFirstLayer(firstLayerSaving)
+                    .reuseEndpoints(!noEndpointReuse);
             return () -> method.attribute(x, targets);
         }
         if (m.equals("saliency")) {
@@ -193,7 +199,7 @@ final class BenchCommand implements Callable<Integer> {
         return () -> ixg.attribute(x, targets);
     }
 
-    /** Whether the rule samples α = 0 and α = 1, so the delta needs no extra forward pass. */
+    /** Whether the rule samples α = 0 and α = 1, so the delta needs no extra forward pass (with endpoint reuse). */
     private static boolean evaluatesBothEnds(Quadrature q) {
         boolean zero = false;
         boolean one = false;

@@ -66,6 +66,10 @@ final class ExplainCommand implements Callable<Integer> {
             + "example instead of n_steps times (faster; may differ from Captum at near-ties of max-pool/ReLU).")
     boolean firstLayerSaving;
 
+    @Option(names = "--no-endpoint-reuse", description = "Integrated Gradients: compute F(x) and F(baseline) for the "
+            + "convergence delta with an extra forward pass even when the rule evaluates alpha = 0 and 1 on the path.")
+    boolean noEndpointReuse;
+
     @Option(names = "--no-abs", description = "Saliency: keep the gradient's sign.")
     boolean noAbs;
 
@@ -98,7 +102,8 @@ final class ExplainCommand implements Callable<Integer> {
             case "ig", "integrated_gradients" -> {
                 IntegratedGradients ig = new IntegratedGradients(m).nSteps(steps).method(Quadrature.Rule.parse(rule))
                         .baselines(parseBaseline(baseline)).internalBatchSize(internalBatchSize)
-                        .returnConvergenceDelta(true).progress(progress()).affineFirstLayer(firstLayerSaving);
+                        .returnConvergenceDelta(true).progress(progress()).affineFirstLayer(firstLayerSaving)
+                        .reuseEndpoints(!noEndpointReuse);
                 yield ig.attribute(x, targets);
             }
             case "saliency" -> new Saliency(m).attribute(x, !noAbs, targets);

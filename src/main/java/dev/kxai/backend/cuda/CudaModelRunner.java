@@ -29,6 +29,10 @@ import jcuda.jcublas.cublasOperation;
  * runtime (one device, one cuBLAS handle); the context is made current on every entering thread.
  * A device failure (out of memory at the smallest chunk, a failed launch) falls back to the CPU
  * twin for that call, logged, so the caller still gets the right numbers.
+ *
+ * <p>Two plans are fixed when the runner is built (immutable, so shared request threads see the
+ * same): which Gemm (or MatMul + bias Add) nodes absorb the activation after them
+ * ({@link Fusion}), and which node, if any, qualifies for the first-layer saving.
  */
 final class CudaModelRunner implements ModelRunner {
     private static final Logger LOG = Logger.getLogger(CudaModelRunner.class.getName());
@@ -45,6 +49,28 @@ final class CudaModelRunner implements ModelRunner {
     private final Map<String, DTensor> constants = new HashMap<>();
     /** Per batch-norm node: scale and shift per channel, folded on the host once. */
     private final Map<String, DeviceBuffer[]> batchNorm = new HashMap<>();
+    /** Per node: the activation (and bias Add) a Gemm/MatMul node absorbs; null where none. */
+    private final Fusion[] fusions;
+    /** The node that alone reads the input, when it is an affine layer with constant parameters; else -1. */
+    private final int affineFirst;
+
+    /**
+     * A Gemm, or a MatMul followed by an Add of a constant row bias, whose output is read only by
+     * an activation: one kernel adds the bias and applies the activation on the GEMM's output
+     * (bias_act_forward), and the backward runs the activation's backward on what it saved. The
+     * intermediate values (the Gemm's, the MatMul's and the Add's outputs) are never
+     * materialised: nothing else reads them.
+     *
+     * @param add  the Add node absorbed after a MatMul, or -1 (Gemm: its own C is the bias)
+     * @param bias the constant row bias added by that Add, or null
+     * @param act  the activation node absorbed
+     */
+    record Fusion(int add, String bias, int act, int code, float alpha) {
+        /** LeakyReLU with alpha < 0: the output's sign does not tell the input's, so keep the pre-activation. */
+        boolean keepsInput() {
+            return code == Kernels.ACT_LEAKY_RELU && alpha < 0f;
+        }
+    }
 
     /** A tensor on the device. */
     record DTensor(int[] shape, DeviceBuffer buf) {
@@ -62,6 +88,11 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     CudaModelRunner(Graph graph, Backend backend, CudaRuntime rt, ModelRunner cpu) {
+        this(graph, backend, rt, cpu, true);
+    }
+
+    /** {@code fuse = false} runs every activation as its own kernel (the parity tests' reference). */
+    CudaModelRunner(Graph graph, Backend backend, CudaRuntime rt, ModelRunner cpu, boolean fuse) {
         this.graph = graph;
         this.backend = backend;
         this.rt = rt;
@@ -74,6 +105,8 @@ final class CudaModelRunner implements ModelRunner {
                 dependsOnInput.add(n.output());
             }
         }
+        this.fusions = fuse ? planFusions() : new Fusion[nodes.size()];
+        this.affineFirst = affineFirstNode();
         synchronized (rt) {
             rt.enter();
             try {
@@ -99,6 +132,134 @@ final class CudaModelRunner implements ModelRunner {
                         + rt.deviceName() + ": " + e.getMessage(), e);
             }
         }
+    }
+
+    /** Where each value is read: its readers' node indices (one entry per reading input). */
+    private Map<String, List<Integer>> readers() {
+        Map<String, List<Integer>> r = new HashMap<>();
+        for (int i = 0; i < nodes.size(); i++) {
+            for (String in : nodes.get(i).inputs()) {
+                r.computeIfAbsent(in, key -> new java.util.ArrayList<>()).add(i);
+            }
+        }
+        return r;
+    }
+
+    /** The one node reading {@code value} (once, as its first input), unless the value is also the graph's output. */
+    private int soleReader(Map<String, List<Integer>> readers, String value) {
+        List<Integer> r = readers.get(value);
+        if (r == null || r.size() != 1 || value.equals(graph.outputName())) {
+            return -1;
+        }
+        int j = r.get(0);
+        return nodes.get(j).inputs().get(0).equals(value) ? j : -1;
+    }
+
+    private Fusion[] planFusions() {
+        Map<String, List<Integer>> readers = readers();
+        Fusion[] plan = new Fusion[nodes.size()];
+        for (int i = 0; i < nodes.size(); i++) {
+            Node n = nodes.get(i);
+            if (!(n.op() instanceof Op.Gemm || n.op() instanceof Op.MatMul)) {
+                continue;
+            }
+            String last = n.output();
+            int add = -1;
+            String bias = null;
+            if (n.op() instanceof Op.MatMul) {
+                List<Integer> r = readers.get(last);
+                if (r == null || r.size() != 1 || last.equals(graph.outputName())) {
+                    continue;
+                }
+                Node a = nodes.get(r.get(0));
+                if (!(a.op() instanceof Op.Add)) {
+                    continue;
+                }
+                String other = a.inputs().get(a.inputs().get(0).equals(last) ? 1 : 0);
+                Tensor b = graph.constants().get(other);
+                Tensor w = graph.constants().get(n.inputs().get(1));
+                if (b == null || !isRowBias(b.shape())
+                        || (w != null && (w.shape().length != 2 || w.dim(1) != b.size()))) {
+                    continue; // (a right operand computed at run time is checked per pass)
+                }
+                add = r.get(0);
+                bias = other;
+                last = a.output();
+            }
+            int act = soleReader(readers, last);
+            if (act < 0 || act(nodes.get(act).op()) < 0) {
+                continue;
+            }
+            Op op = nodes.get(act).op();
+            plan[i] = new Fusion(add, bias, act, act(op), op instanceof Op.LeakyRelu l ? l.alpha() : 0f);
+        }
+        return plan;
+    }
+
+    /** [N], [1, N], [1, 1, N]...: a bias added to every row. */
+    private static boolean isRowBias(int[] shape) {
+        for (int d = 0; d < shape.length - 1; d++) {
+            if (shape[d] != 1) {
+                return false;
+            }
+        }
+        return shape.length >= 1;
+    }
+
+    /** The activation nodes absorbed into the Gemm/MatMul before them (for tests). */
+    Set<String> fusedActivations() {
+        Set<String> names = new java.util.TreeSet<>();
+        for (Fusion f : fusions) {
+            if (f != null) {
+                names.add(nodes.get(f.act()).name());
+            }
+        }
+        return names;
+    }
+
+    /**
+     * The node that alone reads the model input (as its first operand), if it is a Conv, or a Gemm
+     * without transA whose C is absent or a row bias ([N] or [1, N]), with constant parameters and
+     * not the graph's output: the first-layer saving applies; else -1. The CPU runner's rule, but
+     * a C of shape [N, 1] does not qualify (it is a column bias, not a row bias).
+     */
+    int affineFirstNode() {
+        String input = graph.inputName();
+        int found = -1;
+        for (int i = 0; i < nodes.size(); i++) {
+            Node n = nodes.get(i);
+            if (n.inputs().contains(input)) {
+                if (found >= 0 || !n.inputs().get(0).equals(input)) {
+                    return -1;
+                }
+                found = i;
+            }
+        }
+        if (found < 0) {
+            return -1;
+        }
+        Node n = nodes.get(found);
+        if (n.output().equals(graph.outputName())
+                || !n.inputs().stream().skip(1).allMatch(graph.constants()::containsKey)) {
+            return -1;
+        }
+        if (n.op() instanceof Op.Conv) {
+            return found;
+        }
+        if (n.op() instanceof Op.Gemm g && !g.transA() && n.inputs().size() >= 2) {
+            Tensor b = graph.constants().get(n.inputs().get(1));
+            if (b.shape().length != 2) {
+                return -1;
+            }
+            if (n.inputs().size() < 3 || g.beta() == 0f) {
+                return found;
+            }
+            int[] c = graph.constants().get(n.inputs().get(2)).shape();
+            int cols = g.transB() ? b.dim(0) : b.dim(1);
+            boolean rowBias = (c.length == 1 && c[0] == cols) || (c.length == 2 && c[0] == 1 && c[1] == cols);
+            return rowBias ? found : -1;
+        }
+        return -1;
     }
 
     private DeviceBuffer[] foldBatchNorm(Node n, Op.BatchNormalization b) {
@@ -188,15 +349,21 @@ final class CudaModelRunner implements ModelRunner {
         }, () -> cpu.gradient(x, targets));
     }
 
-    /** The path on the device; the first-layer saving is not implemented here yet (the flag is ignored). */
+    /**
+     * The path on the device. With {@code affineFirstLayer} and a qualifying first node
+     * ({@link #affineFirstNode}) the first-layer saving runs on the device too; otherwise the flag
+     * changes nothing. A device failure falls back to the CPU runner with the same flag.
+     */
     @Override
     public PathIntegral.Result integratePath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
             int stepsPerChunk, PathIntegral.Progress progress, boolean affineFirstLayer) {
         checkBatch(x);
         checkTargets(targets, x.dim(0));
-        return onDevice("integrated gradients", () -> devicePath(x, base, alphas, weights, targets, stepsPerChunk,
-                progress), () -> cpu.integratePath(x, base, alphas, weights, targets, stepsPerChunk, progress,
-                affineFirstLayer));
+        int first = affineFirstLayer ? affineFirst : -1;
+        return onDevice("integrated gradients", () -> first >= 0
+                ? devicePathAffine(first, x, base, alphas, weights, targets, stepsPerChunk, progress)
+                : devicePath(x, base, alphas, weights, targets, stepsPerChunk, progress),
+                () -> cpu.integratePath(x, base, alphas, weights, targets, stepsPerChunk, progress, affineFirstLayer));
     }
 
     private void checkTargets(int[] targets, int rows) {
@@ -251,8 +418,109 @@ final class CudaModelRunner implements ModelRunner {
 
     private PathIntegral.Result devicePath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
             int stepsPerChunk, PathIntegral.Progress progress) {
-        int batch = x.dim(0);
-        int features = x.rowSize();
+        try (DeviceScope keep = new DeviceScope()) {
+            DeviceBuffer dx = keep.upload(x.data());
+            DeviceBuffer db = keep.upload(base.data());
+            DevicePath r = pathLoop(keep, (path, da, steps) -> k.pathInterpolate(path, dx, db, da, steps, x.dim(0),
+                    x.rowSize()), x.shape(), graph.inputName(), -1, alphas, weights, targets, stepsPerChunk, progress);
+            return new PathIntegral.Result(new Tensor(x.shape(), r.acc().download(x.size())), r.atBase(), r.atInput());
+        }
+    }
+
+    /**
+     * DESIGN.md's first saving on the device. The first layer (node {@code first}) runs once at x
+     * and once at b, its outputs z_x, z_b kept in double (conv2d_forward_f64 / gemm_f64); each
+     * step's pre-activation z_b + α (z_x − z_b) is formed in double and rounded once
+     * (path_interpolate_f64), as the CPU runner does; the layers after it run per step with the
+     * gradient taken with respect to z and accumulated there; then the layer's transpose is
+     * applied once per example (the layer's own input-gradient code).
+     */
+    private PathIntegral.Result devicePathAffine(int first, Tensor x, Tensor base, float[] alphas, float[] weights,
+            int[] targets, int stepsPerChunk, PathIntegral.Progress progress) {
+        Node layer = nodes.get(first);
+        LOG.fine(() -> "integrated gradients with the first-layer saving at node '" + layer.name() + "' ("
+                + layer.opType() + ")");
+        try (DeviceScope keep = new DeviceScope()) {
+            DTensor dx = new DTensor(x.shape(), keep.upload(x.data()));
+            DTensor zx = firstLayerF64(keep, layer, dx);
+            DTensor zb = firstLayerF64(keep, layer, new DTensor(base.shape(), keep.upload(base.data())));
+            int batch = x.dim(0);
+            long zFeatures = zx.size() / batch;
+            DevicePath r = pathLoop(keep, (path, da, steps) -> k.pathInterpolateF64(path, zx.buf(), zb.buf(), da, steps,
+                    batch, zFeatures), zx.shape(), layer.output(), first, alphas, weights, targets, stepsPerChunk,
+                    progress);
+            // Σ_k w_k Wᵀ g_k = Wᵀ Σ_k w_k g_k: the layer's transpose once per example
+            DTensor gz = new DTensor(zx.shape(), r.acc());
+            DTensor[] in = new DTensor[layer.inputs().size()];
+            in[0] = dx;
+            for (int j = 1; j < in.length; j++) {
+                in[j] = constants.get(layer.inputs().get(j));
+            }
+            DTensor gx;
+            if (layer.op() instanceof Op.Conv c) {
+                gx = convInputGrad(keep, layer, c, dx, in[1], gz);
+            } else {
+                boolean[] need = new boolean[in.length];
+                need[0] = true;
+                gx = gemmBackward(keep, layer, (Op.Gemm) layer.op(), in, gz, need)[0];
+            }
+            return new PathIntegral.Result(new Tensor(x.shape(), gx.buf().download(x.size())), r.atBase(), r.atInput());
+        }
+    }
+
+    /** The first layer's output at x, in double (unrounded), shaped as its float output would be. */
+    private DTensor firstLayerF64(DeviceScope s, Node layer, DTensor x) {
+        DTensor w = constants.get(layer.inputs().get(1));
+        DTensor c = layer.inputs().size() > 2 ? constants.get(layer.inputs().get(2)) : null;
+        if (layer.op() instanceof Op.Conv op) {
+            Window win = convWindow(layer, op, x, w);
+            int m = w.dim(0);
+            int[] shape = {x.dim(0), m, win.outH(), win.outW()};
+            DTensor y = new DTensor(shape, s.doubles(Shapes.size(shape)));
+            k.conv2dForwardF64(y.buf(), x.buf(), w.buf(), c != null ? c.buf() : null, x.dim(0), x.dim(1), x.dim(2),
+                    x.dim(3), m, op.group(), Kernels.geometry(win));
+            return y;
+        }
+        Op.Gemm op = (Op.Gemm) layer.op();
+        if (x.shape().length != 2) {
+            throw new InvalidInputException("node '" + layer.name() + "' (Gemm): needs 2-D operands, got "
+                    + Shapes.str(x.shape()) + " and " + Shapes.str(w.shape()));
+        }
+        int kk = x.dim(1);
+        int n = op.transB() ? w.dim(0) : w.dim(1);
+        if ((op.transB() ? w.dim(1) : w.dim(0)) != kk) {
+            throw new InvalidInputException("node '" + layer.name() + "' (Gemm): inner dimensions differ: "
+                    + Shapes.str(x.shape()) + " × " + Shapes.str(w.shape()));
+        }
+        DTensor y = new DTensor(new int[] {x.dim(0), n}, s.doubles((long) x.dim(0) * n));
+        k.gemmF64(y.buf(), x.buf(), w.buf(), c != null && op.beta() != 0f ? c.buf() : null, x.dim(0), n, kk, op.transB(),
+                op.alpha(), op.beta());
+        return y;
+    }
+
+    /** Writes the path rows of {@code steps} steps (alphas {@code da}) into {@code path}. */
+    private interface DeviceInterpolation {
+        void rows(DeviceBuffer path, DeviceBuffer da, int steps);
+    }
+
+    /** The accumulated Σ_k w_k g_k (on the device, in the path rows' space) and the endpoint outputs. */
+    private record DevicePath(DeviceBuffer acc, double[] atBase, double[] atInput) {
+    }
+
+    /**
+     * The chunked path loop on the device: rows interpolated by {@code interpolation}, a pass that
+     * starts at value {@code start} (the model input, or the first layer's output with node
+     * {@code skip} not run), the gradient taken with respect to that value and accumulated. A chunk
+     * that runs out of device memory is retried with half the steps; the accumulator is untouched
+     * until a chunk has succeeded.
+     *
+     * @param rowShape the shape of one step's rows, batch first
+     */
+    private DevicePath pathLoop(DeviceScope keep, DeviceInterpolation interpolation, int[] rowShape, String start,
+            int skip, float[] alphas, float[] weights, int[] targets, int stepsPerChunk,
+            PathIntegral.Progress progress) {
+        int batch = rowShape[0];
+        long features = Shapes.size(rowShape) / batch;
         int steps = alphas.length;
         long perStepBytes = 4L * batch * (workingFloatsPerExample() + features);
         long free = rt.memInfo()[0];
@@ -260,62 +528,63 @@ final class CudaModelRunner implements ModelRunner {
         int outs = outputsPerExample();
         double[] atBase = null;
         double[] atInput = null;
-        try (DeviceScope keep = new DeviceScope()) {
-            DeviceBuffer dx = keep.upload(x.data());
-            DeviceBuffer db = keep.upload(base.data());
-            DeviceBuffer da = keep.upload(alphas);
-            DeviceBuffer dw = keep.upload(weights);
-            DeviceBuffer acc = keep.floats(x.size());
-            acc.zero();
-            int[] rowTargets = new int[steps * batch];
-            for (int r = 0; r < rowTargets.length; r++) {
-                rowTargets[r] = targets[r % batch];
-            }
-            DeviceBuffer dt = keep.upload(rowTargets);
-            int[] pathShape = x.shape();
-            int k0 = 0;
-            while (k0 < steps) {
-                int k1 = Math.min(steps, k0 + chunk);
-                int rows = (k1 - k0) * batch;
-                try (DeviceScope s = new DeviceScope()) {
-                    DeviceBuffer path = s.floats((long) rows * features);
-                    k.pathInterpolate(path, dx, db, da.viewFloats(k0, k1 - k0), k1 - k0, batch, features);
-                    pathShape[0] = rows;
-                    Pass p = run(s, new DTensor(pathShape.clone(), path));
-                    DTensor y = p.values.get(graph.outputName());
-                    DeviceBuffer chunkTargets = dt.viewFloats(0, rows);
-                    DTensor g = backward(s, p, seed(s, y, chunkTargets, rows));
-                    k.pathAccumulate(acc, g.buf(), dw.viewFloats(k0, k1 - k0), k1 - k0, batch, features);
-                    for (int step = k0; step < k1; step++) {
-                        if (alphas[step] == 0f || alphas[step] == 1f) {
-                            DeviceBuffer picked = s.floats(batch);
-                            k.gatherTarget(picked, y.buf().viewFloats((long) (step - k0) * batch * outs, (long) batch * outs),
-                                    chunkTargets, batch, outs);
-                            float[] v = picked.download(batch);
-                            double[] o = new double[batch];
-                            for (int i = 0; i < batch; i++) {
-                                o[i] = v[i];
-                            }
-                            if (alphas[step] == 0f) {
-                                atBase = o;
-                            } else {
-                                atInput = o;
-                            }
+        DeviceBuffer da = keep.upload(alphas);
+        DeviceBuffer dw = keep.upload(weights);
+        DeviceBuffer acc = keep.floats(batch * features);
+        acc.zero();
+        int[] rowTargets = new int[steps * batch];
+        for (int r = 0; r < rowTargets.length; r++) {
+            rowTargets[r] = targets[r % batch];
+        }
+        DeviceBuffer dt = keep.upload(rowTargets);
+        int[] pathShape = rowShape.clone();
+        int k0 = 0;
+        while (k0 < steps) {
+            int k1 = Math.min(steps, k0 + chunk);
+            int rows = (k1 - k0) * batch;
+            try (DeviceScope s = new DeviceScope()) {
+                DeviceBuffer path = s.floats(rows * features);
+                interpolation.rows(path, da.viewFloats(k0, k1 - k0), k1 - k0);
+                pathShape[0] = rows;
+                Pass p = run(s, start, new DTensor(pathShape.clone(), path), skip);
+                DTensor y = p.values.get(graph.outputName());
+                DeviceBuffer chunkTargets = dt.viewFloats(0, rows);
+                DTensor g = backward(s, p, seed(s, y, chunkTargets, rows), start);
+                double[] chunkBase = null;
+                double[] chunkInput = null;
+                for (int step = k0; step < k1; step++) {
+                    if (alphas[step] == 0f || alphas[step] == 1f) {
+                        DeviceBuffer picked = s.floats(batch);
+                        k.gatherTarget(picked, y.buf().viewFloats((long) (step - k0) * batch * outs, (long) batch * outs),
+                                chunkTargets, batch, outs);
+                        float[] v = picked.download(batch);
+                        double[] o = new double[batch];
+                        for (int i = 0; i < batch; i++) {
+                            o[i] = v[i];
+                        }
+                        if (alphas[step] == 0f) {
+                            chunkBase = o;
+                        } else {
+                            chunkInput = o;
                         }
                     }
-                } catch (CudaException e) {
-                    if (outOfMemory(e) && k1 - k0 > 1) {
-                        chunk = Math.max(1, (k1 - k0) / 2); // retry this chunk smaller; acc is untouched
-                        LOG.info("device out of memory at " + (k1 - k0) + " steps per chunk; retrying with " + chunk);
-                        continue;
-                    }
-                    throw e;
                 }
-                progress.stepsDone(k1, steps);
-                k0 = k1;
+                // last, so that an out-of-memory retry of this chunk never finds it accumulated already
+                k.pathAccumulate(acc, g.buf(), dw.viewFloats(k0, k1 - k0), k1 - k0, batch, features);
+                atBase = chunkBase != null ? chunkBase : atBase;
+                atInput = chunkInput != null ? chunkInput : atInput;
+            } catch (CudaException e) {
+                if (outOfMemory(e) && k1 - k0 > 1) {
+                    chunk = Math.max(1, (k1 - k0) / 2); // retry this chunk smaller; acc is untouched
+                    LOG.info("device out of memory at " + (k1 - k0) + " steps per chunk; retrying with " + chunk);
+                    continue;
+                }
+                throw e;
             }
-            return new PathIntegral.Result(new Tensor(x.shape(), acc.download(x.size())), atBase, atInput);
+            progress.stepsDone(k1, steps);
+            k0 = k1;
         }
+        return new DevicePath(acc, atBase, atInput);
     }
 
     // ------------------------------------------------------------------ forward and backward passes
@@ -323,9 +592,18 @@ final class CudaModelRunner implements ModelRunner {
     private static final class Pass {
         final Map<String, DTensor> values = new HashMap<>();
         final Object[] saved;
+        /** Nodes already computed by a fused producer (an absorbed Add or activation). */
+        final boolean[] done;
+        /** Per absorbed activation node: what its backward reads (its output, or the pre-activation). */
+        final DeviceBuffer[] actSaved;
+        /** Per absorbed activation node: the Gemm/MatMul node that ran it. */
+        final int[] producer;
 
         Pass(int n) {
             saved = new Object[n];
+            done = new boolean[n];
+            actSaved = new DeviceBuffer[n];
+            producer = new int[n];
         }
     }
 
@@ -335,17 +613,83 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     private Pass run(DeviceScope s, DTensor x) {
+        return run(s, graph.inputName(), x, -1);
+    }
+
+    /**
+     * A forward pass that starts from a given value: the model input, or (first-layer saving) the
+     * output of node {@code skip}, which is then not run. A Gemm/MatMul that the fusion plan lets
+     * absorb its activation runs it in the same kernel unless it is the skipped node, whose
+     * activation then runs on its own.
+     */
+    private Pass run(DeviceScope s, String startName, DTensor start, int skip) {
         Pass p = new Pass(nodes.size());
-        p.values.put(graph.inputName(), x);
+        p.values.put(startName, start);
         for (int i = 0; i < nodes.size(); i++) {
+            if (i == skip || p.done[i]) {
+                continue;
+            }
             Node n = nodes.get(i);
             DTensor[] in = new DTensor[n.inputs().size()];
             for (int j = 0; j < in.length; j++) {
                 in[j] = value(p, n.inputs().get(j));
             }
+            if (fusions[i] != null && fusedForward(s, p, i, n, in)) {
+                continue;
+            }
             p.values.put(n.output(), forwardNode(s, p, i, n, in));
         }
         return p;
+    }
+
+    /**
+     * Node {@code i} with the activation (and bias Add) it absorbs: one GEMM, then one kernel for
+     * bias + activation. Returns false, having computed nothing, where a run-time shape does not
+     * fit the fusion (the nodes then run one by one and report any error as usual).
+     */
+    private boolean fusedForward(DeviceScope s, Pass p, int i, Node n, DTensor[] in) {
+        Fusion f = fusions[i];
+        DeviceBuffer[] outSaved;
+        int[] shape;
+        if (n.op() instanceof Op.Gemm g) {
+            Fused r = gemmForward(s, n, g, in, f);
+            outSaved = new DeviceBuffer[] {r.out().buf(), r.saved()};
+            shape = r.out().shape();
+        } else {
+            DTensor a = in[0];
+            DTensor b = in[1];
+            DTensor bias = constants.get(f.bias());
+            int[] as = a.shape();
+            if (!(as.length >= 2 && b.shape().length == 2 && as[as.length - 1] == b.dim(0) && bias.size() == b.dim(1)
+                    && bias.shape().length <= as.length)) {
+                return false;
+            }
+            DTensor z = matmul(s, n, a, b);
+            int cols = b.dim(1);
+            outSaved = biasAct(s, z.buf(), bias.buf(), z.size() / cols, cols, f);
+            shape = z.shape();
+            p.done[f.add()] = true;
+        }
+        p.done[f.act()] = true;
+        p.actSaved[f.act()] = outSaved[1];
+        p.producer[f.act()] = i;
+        p.values.put(nodes.get(f.act()).output(), new DTensor(shape, outSaved[0]));
+        return true;
+    }
+
+    /**
+     * act(y + bias) on a GEMM's output y in one kernel (bias may be null). In place, the backward
+     * then reading the output; for LeakyReLU with alpha &lt; 0 into a new buffer, the pre-activation
+     * kept in y for the backward. Returns {output, what the backward reads}.
+     */
+    private DeviceBuffer[] biasAct(DeviceScope s, DeviceBuffer y, DeviceBuffer bias, long rows, int cols, Fusion f) {
+        if (f.keepsInput()) {
+            DeviceBuffer out = s.floats(rows * cols);
+            k.biasActForwardKeep(out, y, bias, rows, cols, f.code(), f.alpha());
+            return new DeviceBuffer[] {out, y};
+        }
+        k.biasActForward(y, bias, rows, cols, f.code(), f.alpha());
+        return new DeviceBuffer[] {y, y};
     }
 
     private DTensor seed(DeviceScope s, DTensor y, DeviceBuffer targets, int rows) {
@@ -379,7 +723,7 @@ final class CudaModelRunner implements ModelRunner {
             k.actForward(y.buf(), in[0].buf(), y.size(), act, op instanceof Op.LeakyRelu l ? l.alpha() : 0f);
             return y;
         } else if (op instanceof Op.Gemm g) {
-            return gemmForward(s, n, g, in);
+            return gemmForward(s, n, g, in, null).out();
         } else if (op instanceof Op.MatMul) {
             return matmul(s, n, in[0], in[1]);
         } else if (op instanceof Op.Add || op instanceof Op.Sub || op instanceof Op.Mul) {
@@ -528,7 +872,12 @@ final class CudaModelRunner implements ModelRunner {
                 count);
     }
 
-    private DTensor gemmForward(DeviceScope s, Node node, Op.Gemm op, DTensor[] in) {
+    /** A Gemm's output (after the fused activation, if any) and what that activation's backward reads. */
+    private record Fused(DTensor out, DeviceBuffer saved) {
+    }
+
+    /** Gemm, and with a {@link Fusion} the activation after it (null: the Gemm alone). */
+    private Fused gemmForward(DeviceScope s, Node node, Op.Gemm op, DTensor[] in, Fusion fusion) {
         DTensor a = in[0];
         DTensor b = in[1];
         if (a.shape().length != 2 || b.shape().length != 2) {
@@ -544,14 +893,13 @@ final class CudaModelRunner implements ModelRunner {
         }
         DTensor y = new DTensor(new int[] {m, n}, s.floats((long) m * n));
         DTensor c = in.length > 2 ? in[2] : null;
+        DeviceBuffer rowBias = null;
         if (c != null && op.beta() != 0f) {
-            boolean rowBias = c.shape().length == 1 || (c.shape().length == 2 && c.dim(0) == 1);
-            if (rowBias && c.size() == n && op.beta() == 1f) {
+            boolean rowBiasShape = c.shape().length == 1 || (c.shape().length == 2 && c.dim(0) == 1);
+            if (rowBiasShape && c.size() == n && op.beta() == 1f) {
                 gemm(op.transA(), op.transB(), m, n, kk, op.alpha(), a.buf(), a.dim(1), b.buf(), b.dim(1), 0f, y.buf(), n);
-                k.biasActForward(y.buf(), c.buf(), m, n, Kernels.ACT_NONE, 0f);
-                return y;
-            }
-            if (c.size() != (long) m * n || c.shape().length != 2) {
+                rowBias = c.buf();
+            } else if (c.size() != (long) m * n || c.shape().length != 2) {
                 // any other C that broadcasts to [M, N] (a column, a scalar): GEMM, then a broadcast add
                 int[] out = {m, n};
                 if (op.beta() != 1f || !java.util.Arrays.equals(Shapes.broadcast(c.shape(), out), out)) {
@@ -562,13 +910,31 @@ final class CudaModelRunner implements ModelRunner {
                         prod.buf(), n);
                 Broadcast bc = Broadcast.of(node, out, out, c.shape());
                 k.binaryForward(y.buf(), prod.buf(), c.buf(), 0, bc.dims, bc.a, bc.b);
-                return y;
+                return activate(s, y, null, fusion);
+            } else {
+                y.buf().copyFrom(c.buf(), c.size());
+                gemm(op.transA(), op.transB(), m, n, kk, op.alpha(), a.buf(), a.dim(1), b.buf(), b.dim(1), op.beta(),
+                        y.buf(), n);
+                return activate(s, y, null, fusion);
             }
-            y.buf().copyFrom(c.buf(), c.size());
+        } else {
+            gemm(op.transA(), op.transB(), m, n, kk, op.alpha(), a.buf(), a.dim(1), b.buf(), b.dim(1), 0f, y.buf(), n);
         }
-        gemm(op.transA(), op.transB(), m, n, kk, op.alpha(), a.buf(), a.dim(1), b.buf(), b.dim(1),
-                c != null ? op.beta() : 0f, y.buf(), n);
-        return y;
+        return activate(s, y, rowBias, fusion);
+    }
+
+    /** The row bias (may be null) and the fused activation (may be null) on a GEMM's output, in one kernel. */
+    private Fused activate(DeviceScope s, DTensor y, DeviceBuffer rowBias, Fusion fusion) {
+        long rows = y.dim(0);
+        int cols = y.dim(1);
+        if (fusion == null) {
+            if (rowBias != null) {
+                k.biasActForward(y.buf(), rowBias, rows, cols, Kernels.ACT_NONE, 0f);
+            }
+            return new Fused(y, null);
+        }
+        DeviceBuffer[] outSaved = biasAct(s, y.buf(), rowBias, rows, cols, fusion);
+        return new Fused(new DTensor(y.shape(), outSaved[0]), outSaved[1]);
     }
 
     private DTensor matmul(DeviceScope s, Node node, DTensor a, DTensor b) {
@@ -664,10 +1030,18 @@ final class CudaModelRunner implements ModelRunner {
     // ---- backward
 
     private DTensor backward(DeviceScope s, Pass p, DTensor seed) {
+        return backward(s, p, seed, graph.inputName());
+    }
+
+    /** Backward from a seed on the output to the value {@code wrt} (the input, or the first layer's output). */
+    private DTensor backward(DeviceScope s, Pass p, DTensor seed, String wrt) {
         Map<String, DTensor> grads = new HashMap<>();
         grads.put(graph.outputName(), seed);
         for (int i = nodes.size() - 1; i >= 0; i--) {
             Node n = nodes.get(i);
+            if (n.output().equals(wrt)) {
+                continue; // the pass started at this node's output: nothing before it ran
+            }
             DTensor g = grads.remove(n.output());
             if (g == null) {
                 continue;
@@ -679,6 +1053,15 @@ final class CudaModelRunner implements ModelRunner {
                 any |= need[j];
             }
             if (!any) {
+                continue;
+            }
+            if (p.actSaved[i] != null) {
+                // an activation absorbed by the Gemm/MatMul before it: its gradient goes straight to
+                // that node's output (an absorbed bias Add passes the gradient through unchanged)
+                Fusion f = fusions[p.producer[i]];
+                DTensor gz = new DTensor(g.shape(), s.floats(g.size()));
+                k.actBackward(gz.buf(), g.buf(), p.actSaved[i], gz.size(), f.code(), f.alpha());
+                grads.put(nodes.get(p.producer[i]).output(), gz);
                 continue;
             }
             DTensor[] in = new DTensor[need.length];
@@ -701,9 +1084,9 @@ final class CudaModelRunner implements ModelRunner {
                 }
             }
         }
-        DTensor gx = grads.get(graph.inputName());
+        DTensor gx = grads.get(wrt);
         if (gx == null) {
-            DTensor x = p.values.get(graph.inputName());
+            DTensor x = p.values.get(wrt);
             gx = new DTensor(x.shape(), s.floats(x.size()));
             gx.buf().zero();
         }

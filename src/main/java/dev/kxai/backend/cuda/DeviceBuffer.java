@@ -55,6 +55,16 @@ public final class DeviceBuffer implements AutoCloseable {
         JCudaDriver.cuMemcpyHtoD(ptr, Pointer.to(src), (long) src.length * Sizeof.INT);
     }
 
+    void upload(double[] src) {
+        JCudaDriver.cuMemcpyHtoD(ptr, Pointer.to(src), (long) src.length * Sizeof.DOUBLE);
+    }
+
+    double[] downloadDoubles(int n) {
+        double[] out = new double[n];
+        JCudaDriver.cuMemcpyDtoH(Pointer.to(out), ptr, (long) n * Sizeof.DOUBLE);
+        return out;
+    }
+
     float[] download(int n) {
         float[] out = new float[n];
         JCudaDriver.cuMemcpyDtoH(Pointer.to(out), ptr, (long) n * Sizeof.FLOAT);

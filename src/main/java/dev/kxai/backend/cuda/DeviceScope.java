@@ -21,6 +21,10 @@ public final class DeviceScope implements AutoCloseable {
         return track(DeviceBuffer.allocate(n * 4));
     }
 
+    DeviceBuffer doubles(long n) {
+        return track(DeviceBuffer.allocate(n * 8));
+    }
+
     public DeviceBuffer ints(long n) {
         return track(DeviceBuffer.allocate(n * 4));
     }

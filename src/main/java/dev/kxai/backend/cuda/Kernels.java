@@ -43,6 +43,12 @@ public final class Kernels {
         launch1d("path_interpolate", batch * features, out, x, base, alphas, steps, batch, features);
     }
 
+    /** As {@link #pathInterpolate} from double endpoints (the first layer's outputs), rounded once to float. */
+    void pathInterpolateF64(DeviceBuffer out, DeviceBuffer x, DeviceBuffer base, DeviceBuffer alphas, int steps,
+            int batch, long features) {
+        launch1d("path_interpolate_f64", batch * features, out, x, base, alphas, steps, batch, features);
+    }
+
     public void pathAccumulate(DeviceBuffer acc, DeviceBuffer grads, DeviceBuffer weights, int steps, int batch, long features) {
         launch1d("path_accumulate", batch * features, acc, grads, weights, steps, batch, features);
     }
@@ -65,6 +71,18 @@ public final class Kernels {
 
     void biasActForward(DeviceBuffer y, DeviceBuffer bias, long rows, int cols, int act, float alpha) {
         launch1d("bias_act_forward", rows * cols, y, bias, rows, cols, act, alpha);
+    }
+
+    /** v = pre + bias; pre = v; y = act(v): the fusion that keeps the pre-activation for the backward. */
+    void biasActForwardKeep(DeviceBuffer y, DeviceBuffer pre, DeviceBuffer bias, long rows, int cols, int act,
+            float alpha) {
+        launch1d("bias_act_forward_keep", rows * cols, y, pre, bias, rows, cols, act, alpha);
+    }
+
+    /** y[m×n] (double) = alpha · a[m×k] · op(b) + beta · c[n] (c may be null), unrounded. */
+    void gemmF64(DeviceBuffer y, DeviceBuffer a, DeviceBuffer b, DeviceBuffer c, int m, int n, int k, boolean transB,
+            float alpha, float beta) {
+        launch1d("gemm_f64", (long) m * n, y, a, b, c, m, n, k, transB ? 1 : 0, alpha, beta);
     }
 
     public void actForward(DeviceBuffer y, DeviceBuffer x, long n, int act, float alpha) {
@@ -108,6 +126,13 @@ public final class Kernels {
             int m, int groups, int[] g) {
         launch1d("conv2d_forward", (long) n * m * g[10] * g[11], y, x, w, bias, n, c, h, wd, m, groups, g[0], g[1], g[2],
                 g[3], g[4], g[5], g[6], g[7], g[10], g[11]);
+    }
+
+    /** As {@link #conv2dForward} into a double buffer, the accumulators unrounded. */
+    void conv2dForwardF64(DeviceBuffer y, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, int n, int c, int h,
+            int wd, int m, int groups, int[] g) {
+        launch1d("conv2d_forward_f64", (long) n * m * g[10] * g[11], y, x, w, bias, n, c, h, wd, m, groups, g[0], g[1],
+                g[2], g[3], g[4], g[5], g[6], g[7], g[10], g[11]);
     }
 
     /** g = {kh, kw, sh, sw, ph, pw, dh, dw, pb, pr, oh, ow}. */

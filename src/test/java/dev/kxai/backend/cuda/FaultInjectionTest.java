@@ -52,16 +52,22 @@ class FaultInjectionTest {
 
     /** Runs the probe with one emulator switch ("ALLOC" or "LAUNCH", N; null = none); cached per setting. */
     static Map<String, String> probe(String kind, int n) {
-        return RUNS.computeIfAbsent(kind + "=" + n, key -> {
+        return probe(kind, n, false);
+    }
+
+    /** As above; {@code saving}: Integrated Gradients with the first-layer saving. */
+    static Map<String, String> probe(String kind, int n, boolean saving) {
+        return RUNS.computeIfAbsent(kind + "=" + n + (saving ? " saving" : ""), key -> {
             try {
-                return fork(kind, n);
+                return fork(kind, n, saving);
             } catch (IOException | InterruptedException e) {
                 throw new AssertionError("could not run the probe for " + key, e);
             }
         });
     }
 
-    private static Map<String, String> fork(String kind, int n) throws IOException, InterruptedException {
+    private static Map<String, String> fork(String kind, int n, boolean saving) throws IOException,
+            InterruptedException {
         Path tmp = Files.createTempDirectory("kxai-fault-probe");
         try {
             List<String> cmd = new ArrayList<>();
@@ -72,6 +78,10 @@ class FaultInjectionTest {
             cmd.add(System.getProperty("java.class.path"));
             cmd.add(FaultProbe.class.getName());
             cmd.add(MODEL.toString());
+            if (saving) {
+                cmd.add("3");
+                cmd.add("saving");
+            }
             ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
             Map<String, String> env = pb.environment(); // a copy of System.getenv()
             env.remove("KXAI_EMU_FAIL_ALLOC");
@@ -173,6 +183,37 @@ class FaultInjectionTest {
         String out = "KXAI_EMU_FAIL_ALLOC=" + n + ":\n" + r.get("output");
         assertEquals(1, num(r, "ig1_fallback_warnings"), out);
         assertTrue(r.get("logs").contains("CUDA_ERROR_OUT_OF_MEMORY"), out);
+        assertMatchesCpu(r, 1);
+        assertEquals(0, num(r, "ig2_fallback_warnings"), out);
+        assertMatchesCpu(r, 2);
+    }
+
+    /**
+     * The same with the first-layer saving. Its IG call allocates x (K + 1), z_x in double (K + 2),
+     * the baseline (K + 3), z_b (K + 4), then alphas, weights, accumulator, targets (K + 5..8), then
+     * the first chunk's path buffer (K + 9) and its activations from the layer after the first.
+     */
+    @Test
+    void withTheFirstLayerSavingAChunkIsRetriedAndAnEndpointFailureFallsBack() {
+        Map<String, String> clean = probe(null, 0, true);
+        assertTrue(clean.get("logs").contains("first-layer saving"), "the device took the saving:\n" + clean.get("output"));
+        assertMatchesCpu(clean, 1);
+        assertEquals(0, num(clean, "ig1_fallback_warnings"), clean.get("output"));
+        for (int n : new int[] {weightAllocs + 9, weightAllocs + 10}) {
+            Map<String, String> r = probe("ALLOC", n, true);
+            String out = "saving, KXAI_EMU_FAIL_ALLOC=" + n + " (K=" + weightAllocs + "):\n" + r.get("output");
+            assertTrue(r.get("output").contains("injected: allocation " + n), "the fault did not fire: " + out);
+            assertEquals(1, num(r, "ig1_oom_retries"), "expected one retry with a smaller chunk: " + out);
+            assertTrue(r.get("logs").contains("retrying with 8"), out);
+            assertEquals(0, num(r, "ig1_fallback_warnings"), "the retry should stay on the device: " + out);
+            assertMatchesCpu(r, 1);
+            assertEquals(0, num(r, "ig2_fallback_warnings"), out);
+            assertMatchesCpu(r, 2);
+        }
+        // z_x's double buffer, before any chunk: no smaller chunk can help, so the CPU (with the saving)
+        Map<String, String> r = probe("ALLOC", weightAllocs + 2, true);
+        String out = "saving, KXAI_EMU_FAIL_ALLOC=" + (weightAllocs + 2) + ":\n" + r.get("output");
+        assertEquals(1, num(r, "ig1_fallback_warnings"), out);
         assertMatchesCpu(r, 1);
         assertEquals(0, num(r, "ig2_fallback_warnings"), out);
         assertMatchesCpu(r, 2);

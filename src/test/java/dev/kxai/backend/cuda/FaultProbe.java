@@ -21,17 +21,20 @@ import java.util.logging.Logger;
  * and once on the CPU, and prints {@code key=value} lines: what failed, how the result compares to
  * the CPU's, and what the CUDA runner logged (fallback warnings, out-of-memory retries).
  *
- * <p>Usage: {@code FaultProbe <model dir> [rows]}.
+ * <p>Usage: {@code FaultProbe <model dir> [rows] [saving]}; {@code saving} runs Integrated Gradients
+ * with the first-layer saving, on both backends.
  */
 public final class FaultProbe {
     private FaultProbe() {
     }
 
     static final int STEPS = 16;
+    private static boolean saving;
 
     public static void main(String[] args) throws Exception {
         Path dir = Path.of(args[0]);
         int rows = args.length > 1 ? Integer.parseInt(args[1]) : 3;
+        saving = args.length > 2 && args[2].equals("saving");
         List<LogRecord> records = new ArrayList<>();
         Logger runnerLog = Logger.getLogger(CudaModelRunner.class.getName());
         runnerLog.setLevel(Level.ALL);
@@ -146,7 +149,7 @@ public final class FaultProbe {
     private static Attribution ig(Model m, Tensor x, int[] targets) {
         // internal_batch_size covers every step: the first chunk is the whole path
         return new IntegratedGradients(m).nSteps(STEPS).method(Quadrature.Rule.RIEMANN_TRAPEZOID)
-                .internalBatchSize(STEPS * x.dim(0)).attribute(x, targets);
+                .internalBatchSize(STEPS * x.dim(0)).affineFirstLayer(saving).attribute(x, targets);
     }
 
     private static void logs(List<LogRecord> records) {
