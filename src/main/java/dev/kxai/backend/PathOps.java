@@ -33,14 +33,30 @@ public final class PathOps {
     public static void accumulate(float[] acc, float[] grads, float[] weights, int k0, int k1, int batch,
             int features) {
         int plane = batch * features;
-        for (int e = 0; e < plane; e++) {
-            float sum = 0f;
+        // Blocks of elements, steps inside: each block's running sums stay in cache while the
+        // steps stream through it (the element-outer loop read k1 − k0 interleaved streams). Each
+        // element still sums from zero in ascending k and is then added to acc: the same float
+        // operations in the same order as before and as the kernel.
+        int blocks = (plane + ACCUMULATE_BLOCK - 1) / ACCUMULATE_BLOCK;
+        java.util.stream.IntStream.range(0, blocks).parallel().forEach(blk -> {
+            int e0 = blk * ACCUMULATE_BLOCK;
+            int n = Math.min(ACCUMULATE_BLOCK, plane - e0);
+            float[] sum = new float[n];
             for (int k = k0; k < k1; k++) {
-                sum += weights[k] * grads[(k - k0) * plane + e];
+                float w = weights[k];
+                int g = (k - k0) * plane + e0;
+                for (int j = 0; j < n; j++) {
+                    sum[j] += w * grads[g + j];
+                }
             }
-            acc[e] += sum;
-        }
+            for (int j = 0; j < n; j++) {
+                acc[e0 + j] += sum[j];
+            }
+        });
     }
+
+    /** Elements per block of {@link #accumulate}: 16 KiB of running sums. */
+    static final int ACCUMULATE_BLOCK = 4096;
 
     /** attr = acc ⊙ (x − b) when multiplying by inputs, else acc. */
     public static float[] finish(float[] acc, float[] x, float[] base, boolean multiplyByInputs) {
