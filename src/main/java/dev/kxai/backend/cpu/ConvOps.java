@@ -182,14 +182,14 @@ public final class ConvOps {
                 }
             }
         }
-        double[] taps = new double[cg * khw];
-        SimdLoops sum = SimdLoops.get();
+        // taps[t·mg + oc]: every output channel of the group in one call, sharing the loads of x
+        double[] taps = new double[cg * khw * mg];
         for (int oc = 0; oc < mg; oc++) {
-            for (int t = 0; t < taps.length; t++) {
-                taps[t] = w[wOff + oc * cg * khw + t];
+            for (int t = 0; t < cg * khw; t++) {
+                taps[t * mg + oc] = w[wOff + oc * cg * khw + t];
             }
-            sum.add(acc, oc * accPlane, xp, 0, span, taps, off);
         }
+        SimdLoops.get().add(acc, 0, accPlane, mg, xp, 0, span, taps, off);
     }
 
     /**
@@ -233,14 +233,16 @@ public final class ConvOps {
                 }
             }
         }
-        float[] taps = new float[mg * khw];
-        SimdLoops sum = SimdLoops.get();
+        // taps[t·cg + ic] with t = (oc, i, j): every input channel of the group in one call
+        float[] taps = new float[mg * khw * cg];
         for (int ic = 0; ic < cg; ic++) {
             for (int oc = 0; oc < mg; oc++) {
-                System.arraycopy(w, wOff + (oc * cg + ic) * khw, taps, oc * khw, khw);
+                for (int k = 0; k < khw; k++) {
+                    taps[(oc * khw + k) * cg + ic] = w[wOff + (oc * cg + ic) * khw + k];
+                }
             }
-            sum.add(dxp, ic * dxPlane, gp, 0, span, taps, off);
         }
+        SimdLoops.get().add(dxp, 0, dxPlane, cg, gp, 0, span, taps, off);
     }
 
     /**

@@ -46,6 +46,29 @@ public final class PoolOps {
         float[] xd = x.data();
         float[] y = new float[planes * oh * ow];
         int[] arg = new int[y.length];
+        if (w.kh() == 2 && w.kw() == 2 && w.sh() == 2 && w.sw() == 2 && w.dh() == 1 && w.dw() == 1 && w.padTop() == 0
+                && w.padLeft() == 0 && 2 * oh <= h && 2 * ow <= wid) {
+            // the common 2×2 stride-2 pool with every window inside: no bounds to test
+            Parallel.forEach(x.dim(0), img -> {
+                for (int p = img * x.dim(1); p < (img + 1) * x.dim(1); p++) {
+                    int in0 = p * h * wid;
+                    for (int oy = 0; oy < oh; oy++) {
+                        int r0 = in0 + 2 * oy * wid;
+                        int o = (p * oh + oy) * ow;
+                        for (int ox = 0; ox < ow; ox++, o++) {
+                            int i0 = r0 + 2 * ox;
+                            int best = i0;
+                            best = wins(xd[i0 + 1], xd[best]) ? i0 + 1 : best;
+                            best = wins(xd[i0 + wid], xd[best]) ? i0 + wid : best;
+                            best = wins(xd[i0 + wid + 1], xd[best]) ? i0 + wid + 1 : best;
+                            y[o] = xd[best];
+                            arg[o] = best;
+                        }
+                    }
+                }
+            });
+            return new MaxResult(new Tensor(new int[] {x.dim(0), x.dim(1), oh, ow}, y), arg);
+        }
         Parallel.forEach(x.dim(0), img -> {
             for (int p = img * x.dim(1); p < (img + 1) * x.dim(1); p++) {
                 int in0 = p * h * wid;
@@ -65,7 +88,7 @@ public final class PoolOps {
                                 }
                                 float v = xd[in0 + iy * wid + ix];
                                 // NaN propagates as in PyTorch: a NaN wins and stays
-                                if (bestIdx < 0 || v > best || (Float.isNaN(v) && !Float.isNaN(best))) {
+                                if (bestIdx < 0 || wins(v, best)) {
                                     best = v;
                                     bestIdx = in0 + iy * wid + ix;
                                 }
@@ -79,6 +102,14 @@ public final class PoolOps {
             }
         });
         return new MaxResult(new Tensor(new int[] {x.dim(0), x.dim(1), oh, ow}, y), arg);
+    }
+
+    /**
+     * Whether a later window element v replaces the current best: strictly greater (ties keep
+     * the first, PyTorch's rule), or a NaN over a number (NaN propagates and stays).
+     */
+    private static boolean wins(float v, float best) {
+        return v > best || (v != v && best == best);
     }
 
     public static Tensor maxBackward(Tensor x, int[] argmax, Tensor gOut) {

@@ -27,11 +27,16 @@ abstract class SimdLoops {
         return INSTANCE;
     }
 
-    /** acc[a + q] += Σ_t w[t] · x[p + off[t] + q], q in [0, span), t in order. */
-    abstract void add(double[] acc, int a, double[] x, int p, int span, double[] w, int[] off);
+    /**
+     * For each of {@code planes} accumulator planes j (at a + j·stride):
+     * acc[a + j·stride + q] += Σ_t w[t·planes + j] · x[p + off[t] + q], q in [0, span), t in order.
+     * The planes share the loads of x (the output channels of one convolution), which is what
+     * makes the loop compute-bound rather than load-bound.
+     */
+    abstract void add(double[] acc, int a, int stride, int planes, double[] x, int p, int span, double[] w, int[] off);
 
-    /** Float twin of {@link #add(double[], int, double[], int, int, double[], int[])}. */
-    abstract void add(float[] acc, int a, float[] x, int p, int span, float[] w, int[] off);
+    /** Float twin of the double {@code add}. */
+    abstract void add(float[] acc, int a, int stride, int planes, float[] x, int p, int span, float[] w, int[] off);
 
     /** out[i] = in[i] &gt; 0 ? in[i] : 0 for i in [from, to) (NaN and −0 give 0). */
     abstract void relu(float[] in, float[] out, int from, int to);
@@ -66,26 +71,32 @@ abstract class SimdLoops {
         }
 
         @Override
-        void add(double[] acc, int a, double[] x, int p, int span, double[] w, int[] off) {
-            int taps = w.length;
-            for (int q = 0; q < span; q++) {
-                double s = acc[a + q];
-                for (int t = 0; t < taps; t++) {
-                    s = s + x[p + off[t] + q] * w[t];
+        void add(double[] acc, int a, int stride, int planes, double[] x, int p, int span, double[] w, int[] off) {
+            int taps = off.length;
+            for (int j = 0; j < planes; j++) {
+                int aj = a + j * stride;
+                for (int q = 0; q < span; q++) {
+                    double s = acc[aj + q];
+                    for (int t = 0; t < taps; t++) {
+                        s = s + x[p + off[t] + q] * w[t * planes + j];
+                    }
+                    acc[aj + q] = s;
                 }
-                acc[a + q] = s;
             }
         }
 
         @Override
-        void add(float[] acc, int a, float[] x, int p, int span, float[] w, int[] off) {
-            int taps = w.length;
-            for (int q = 0; q < span; q++) {
-                float s = acc[a + q];
-                for (int t = 0; t < taps; t++) {
-                    s = s + x[p + off[t] + q] * w[t];
+        void add(float[] acc, int a, int stride, int planes, float[] x, int p, int span, float[] w, int[] off) {
+            int taps = off.length;
+            for (int j = 0; j < planes; j++) {
+                int aj = a + j * stride;
+                for (int q = 0; q < span; q++) {
+                    float s = acc[aj + q];
+                    for (int t = 0; t < taps; t++) {
+                        s = s + x[p + off[t] + q] * w[t * planes + j];
+                    }
+                    acc[aj + q] = s;
                 }
-                acc[a + q] = s;
             }
         }
 

@@ -18,36 +18,142 @@ final class VectorLoops extends SimdLoops {
     private final SimdLoops.Scalar tail = new SimdLoops.Scalar("tail");
 
     @Override
-    void add(double[] acc, int a, double[] x, int p, int span, double[] w, int[] off) {
-        int taps = w.length;
+    void add(double[] acc, int a, int stride, int planes, double[] x, int p, int span, double[] w, int[] off) {
         int bound = D.loopBound(span);
-        int q = 0;
-        for (; q < bound; q += D.length()) {
+        int j = 0;
+        for (; j + 4 <= planes; j += 4) {
+            add4(acc, a + j * stride, stride, x, p, bound, w, j, planes, off);
+        }
+        for (; j + 2 <= planes; j += 2) {
+            add2(acc, a + j * stride, stride, x, p, bound, w, j, planes, off);
+        }
+        for (; j < planes; j++) {
+            add1(acc, a + j * stride, x, p, bound, w, j, planes, off);
+        }
+        if (bound < span) {
+            tail.add(acc, a + bound, stride, planes, x, p + bound, span - bound, w, off);
+        }
+    }
+
+    /** Four planes j0..j0+3 over q in [0, bound): every load of x feeds four products. */
+    private static void add4(double[] acc, int a, int stride, double[] x, int p, int bound, double[] w, int j0, int planes,
+            int[] off) {
+        int taps = off.length;
+        for (int q = 0; q < bound; q += D.length()) {
+            DoubleVector s0 = DoubleVector.fromArray(D, acc, a + q);
+            DoubleVector s1 = DoubleVector.fromArray(D, acc, a + stride + q);
+            DoubleVector s2 = DoubleVector.fromArray(D, acc, a + 2 * stride + q);
+            DoubleVector s3 = DoubleVector.fromArray(D, acc, a + 3 * stride + q);
+            for (int t = 0; t < taps; t++) {
+                DoubleVector v = DoubleVector.fromArray(D, x, p + off[t] + q);
+                int wt = t * planes + j0;
+                s0 = s0.add(v.mul(w[wt]));
+                s1 = s1.add(v.mul(w[wt + 1]));
+                s2 = s2.add(v.mul(w[wt + 2]));
+                s3 = s3.add(v.mul(w[wt + 3]));
+            }
+            s0.intoArray(acc, a + q);
+            s1.intoArray(acc, a + stride + q);
+            s2.intoArray(acc, a + 2 * stride + q);
+            s3.intoArray(acc, a + 3 * stride + q);
+        }
+    }
+
+    private static void add2(double[] acc, int a, int stride, double[] x, int p, int bound, double[] w, int j0, int planes,
+            int[] off) {
+        int taps = off.length;
+        for (int q = 0; q < bound; q += D.length()) {
+            DoubleVector s0 = DoubleVector.fromArray(D, acc, a + q);
+            DoubleVector s1 = DoubleVector.fromArray(D, acc, a + stride + q);
+            for (int t = 0; t < taps; t++) {
+                DoubleVector v = DoubleVector.fromArray(D, x, p + off[t] + q);
+                int wt = t * planes + j0;
+                s0 = s0.add(v.mul(w[wt]));
+                s1 = s1.add(v.mul(w[wt + 1]));
+            }
+            s0.intoArray(acc, a + q);
+            s1.intoArray(acc, a + stride + q);
+        }
+    }
+
+    private static void add1(double[] acc, int a, double[] x, int p, int bound, double[] w, int j0, int planes, int[] off) {
+        int taps = off.length;
+        for (int q = 0; q < bound; q += D.length()) {
             DoubleVector s = DoubleVector.fromArray(D, acc, a + q);
             for (int t = 0; t < taps; t++) {
-                s = s.add(DoubleVector.fromArray(D, x, p + off[t] + q).mul(w[t]));
+                s = s.add(DoubleVector.fromArray(D, x, p + off[t] + q).mul(w[t * planes + j0]));
             }
             s.intoArray(acc, a + q);
-        }
-        if (q < span) {
-            tail.add(acc, a + q, x, p + q, span - q, w, off);
         }
     }
 
     @Override
-    void add(float[] acc, int a, float[] x, int p, int span, float[] w, int[] off) {
-        int taps = w.length;
+    void add(float[] acc, int a, int stride, int planes, float[] x, int p, int span, float[] w, int[] off) {
         int bound = F.loopBound(span);
-        int q = 0;
-        for (; q < bound; q += F.length()) {
+        int j = 0;
+        for (; j + 4 <= planes; j += 4) {
+            add4(acc, a + j * stride, stride, x, p, bound, w, j, planes, off);
+        }
+        for (; j + 2 <= planes; j += 2) {
+            add2(acc, a + j * stride, stride, x, p, bound, w, j, planes, off);
+        }
+        for (; j < planes; j++) {
+            add1(acc, a + j * stride, x, p, bound, w, j, planes, off);
+        }
+        if (bound < span) {
+            tail.add(acc, a + bound, stride, planes, x, p + bound, span - bound, w, off);
+        }
+    }
+
+    /** Four planes j0..j0+3 over q in [0, bound): every load of x feeds four products. */
+    private static void add4(float[] acc, int a, int stride, float[] x, int p, int bound, float[] w, int j0, int planes,
+            int[] off) {
+        int taps = off.length;
+        for (int q = 0; q < bound; q += F.length()) {
+            FloatVector s0 = FloatVector.fromArray(F, acc, a + q);
+            FloatVector s1 = FloatVector.fromArray(F, acc, a + stride + q);
+            FloatVector s2 = FloatVector.fromArray(F, acc, a + 2 * stride + q);
+            FloatVector s3 = FloatVector.fromArray(F, acc, a + 3 * stride + q);
+            for (int t = 0; t < taps; t++) {
+                FloatVector v = FloatVector.fromArray(F, x, p + off[t] + q);
+                int wt = t * planes + j0;
+                s0 = s0.add(v.mul(w[wt]));
+                s1 = s1.add(v.mul(w[wt + 1]));
+                s2 = s2.add(v.mul(w[wt + 2]));
+                s3 = s3.add(v.mul(w[wt + 3]));
+            }
+            s0.intoArray(acc, a + q);
+            s1.intoArray(acc, a + stride + q);
+            s2.intoArray(acc, a + 2 * stride + q);
+            s3.intoArray(acc, a + 3 * stride + q);
+        }
+    }
+
+    private static void add2(float[] acc, int a, int stride, float[] x, int p, int bound, float[] w, int j0, int planes,
+            int[] off) {
+        int taps = off.length;
+        for (int q = 0; q < bound; q += F.length()) {
+            FloatVector s0 = FloatVector.fromArray(F, acc, a + q);
+            FloatVector s1 = FloatVector.fromArray(F, acc, a + stride + q);
+            for (int t = 0; t < taps; t++) {
+                FloatVector v = FloatVector.fromArray(F, x, p + off[t] + q);
+                int wt = t * planes + j0;
+                s0 = s0.add(v.mul(w[wt]));
+                s1 = s1.add(v.mul(w[wt + 1]));
+            }
+            s0.intoArray(acc, a + q);
+            s1.intoArray(acc, a + stride + q);
+        }
+    }
+
+    private static void add1(float[] acc, int a, float[] x, int p, int bound, float[] w, int j0, int planes, int[] off) {
+        int taps = off.length;
+        for (int q = 0; q < bound; q += F.length()) {
             FloatVector s = FloatVector.fromArray(F, acc, a + q);
             for (int t = 0; t < taps; t++) {
-                s = s.add(FloatVector.fromArray(F, x, p + off[t] + q).mul(w[t]));
+                s = s.add(FloatVector.fromArray(F, x, p + off[t] + q).mul(w[t * planes + j0]));
             }
             s.intoArray(acc, a + q);
-        }
-        if (q < span) {
-            tail.add(acc, a + q, x, p + q, span - q, w, off);
         }
     }
 

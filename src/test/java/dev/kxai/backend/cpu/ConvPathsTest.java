@@ -77,13 +77,17 @@ class ConvPathsTest {
         Random r = new Random(7);
         for (int span : new int[] {1, 7, 8, 15, 16, 17, 63, 64, 65, 1000, 4287}) {
             int taps = 1 + r.nextInt(20);
+            int planes = 1 + r.nextInt(7); // blocks of 4, 2 and 1 in the SIMD loops
+            int stride = span + r.nextInt(5);
             int[] off = new int[taps];
-            double[] wd = new double[taps];
-            float[] wf = new float[taps];
+            double[] wd = new double[taps * planes];
+            float[] wf = new float[taps * planes];
             for (int t = 0; t < taps; t++) {
                 off[t] = r.nextInt(50);
-                wf[t] = r.nextFloat() * 2 - 1;
-                wd[t] = wf[t];
+            }
+            for (int i = 0; i < wf.length; i++) {
+                wf[i] = r.nextFloat() * 2 - 1;
+                wd[i] = wf[i];
             }
             int a = r.nextInt(5);
             int p = r.nextInt(5);
@@ -93,20 +97,33 @@ class ConvPathsTest {
                 xf[i] = r.nextFloat() * 2 - 1;
                 xd[i] = xf[i];
             }
-            double[] accD1 = new double[a + span];
-            float[] accF1 = new float[a + span];
+            double[] accD1 = new double[a + planes * stride];
+            float[] accF1 = new float[accD1.length];
             for (int i = 0; i < accD1.length; i++) {
                 accF1[i] = r.nextFloat();
                 accD1[i] = accF1[i];
             }
             double[] accD2 = accD1.clone();
             float[] accF2 = accF1.clone();
-            scalar.add(accD1, a, xd, p, span, wd, off);
-            simd.add(accD2, a, xd, p, span, wd, off);
-            assertArrayEquals(accD1, accD2, 0.0, "double, span " + span + " (" + simd.describe() + ")");
-            scalar.add(accF1, a, xf, p, span, wf, off);
-            simd.add(accF2, a, xf, p, span, wf, off);
-            assertArrayEquals(accF1, accF2, 0f, "float, span " + span + " (" + simd.describe() + ")");
+            scalar.add(accD1, a, stride, planes, xd, p, span, wd, off);
+            simd.add(accD2, a, stride, planes, xd, p, span, wd, off);
+            String what = "span " + span + ", " + planes + " planes (" + simd.describe() + ")";
+            assertArrayEquals(accD1, accD2, 0.0, "double, " + what);
+            scalar.add(accF1, a, stride, planes, xf, p, span, wf, off);
+            simd.add(accF2, a, stride, planes, xf, p, span, wf, off);
+            assertArrayEquals(accF1, accF2, 0f, "float, " + what);
+            // and the sums are what they say: one element checked by hand
+            int j = planes - 1;
+            int q = span - 1;
+            double expect = accD1[a + j * stride + q];
+            double[] fresh = new double[accD1.length];
+            scalar.add(fresh, a, stride, planes, xd, p, span, wd, off);
+            double byHand = 0;
+            for (int t = 0; t < taps; t++) {
+                byHand = byHand + xd[p + off[t] + q] * wd[t * planes + j];
+            }
+            assertEquals(byHand, fresh[a + j * stride + q], 0.0, "scalar sum by hand, " + what);
+            assertTrue(Double.isFinite(expect));
         }
     }
 
@@ -137,6 +154,45 @@ class ConvPathsTest {
             assertArrayEquals(g1, g2, 0f, "relu backward, n " + n);
             for (int i = from; i < n; i++) {
                 assertEquals(x[i] > 0f ? x[i] : 0f, y2[i], 0f, "relu(" + x[i] + ")");
+            }
+        }
+    }
+
+    @Test
+    void maxPoolFastPathMatchesTheRule() {
+        // 2x2 stride 2 takes a branch-free path; check it against the rule written out: first
+        // maximum in row-major window order wins, a NaN wins over numbers and stays
+        Random r = new Random(5);
+        Op.MaxPool op = new Op.MaxPool(new int[] {2, 2}, new int[] {2, 2}, new int[] {0, 0, 0, 0}, new int[] {1, 1},
+                false, "NOTSET");
+        Node node = new Node("pool", "MaxPool", op, List.of("x"), "y");
+        int n = 2;
+        int c = 3;
+        int h = 7;
+        int w = 9;
+        float[] v = new float[n * c * h * w];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = r.nextInt(10) == 0 ? Float.NaN : r.nextInt(4); // many ties
+        }
+        PoolOps.MaxResult res = PoolOps.maxForward(node, op, new Tensor(new int[] {n, c, h, w}, v));
+        int oh = h / 2;
+        int ow = w / 2;
+        for (int p = 0; p < n * c; p++) {
+            for (int oy = 0; oy < oh; oy++) {
+                for (int ox = 0; ox < ow; ox++) {
+                    int best = -1;
+                    for (int i = 0; i < 2; i++) {
+                        for (int j = 0; j < 2; j++) {
+                            int idx = p * h * w + (2 * oy + i) * w + 2 * ox + j;
+                            if (best < 0 || v[idx] > v[best] || (Float.isNaN(v[idx]) && !Float.isNaN(v[best]))) {
+                                best = idx;
+                            }
+                        }
+                    }
+                    int o = (p * oh + oy) * ow + ox;
+                    assertEquals(best, res.argmax()[o], "winner of output " + o);
+                    assertEquals(v[best], res.output().data()[o], 0f, "value of output " + o);
+                }
             }
         }
     }
