@@ -5,12 +5,14 @@
 // References are written in the tests as plain loops, in double where the kernel accumulates,
 // and compared either bit for bit (tolerance 0: same float value and sign; NaN matches NaN)
 // or within an absolute tolerance per element that the caller derives from the magnitude of
-// the terms involved.
+// the terms involved. Kernels with double outputs (the _f64 ones, whose accumulators are stored
+// unrounded) are compared the same way, in double: tolerance 0 then demands the same double.
 #pragma once
 
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -71,22 +73,33 @@ inline bool same_float(float got, float want)
     return got == want && std::signbit(got) == std::signbit(want);
 }
 
-// tolerance(i) == 0 demands the same float (value and sign; NaN for NaN); otherwise
-// |got - want| <= tolerance(i).
-template <typename Tolerance>
-void expect_close(const std::string& what, const Floats& got, const Doubles& want, Tolerance tolerance)
+inline bool same_double(double got, double want)
 {
+    if (std::isnan(want))
+        return std::isnan(got);
+    return got == want && std::signbit(got) == std::signbit(want);
+}
+
+inline bool same_value(float got, double want) { return same_float(got, static_cast<float>(want)); }
+inline bool same_value(double got, double want) { return same_double(got, want); }
+
+// got: a float or a double output. tolerance(i) == 0 demands the same value of got's type
+// (value and sign; NaN for NaN); otherwise |got - want| <= tolerance(i).
+template <typename T, typename Tolerance>
+void expect_close(const std::string& what, const std::vector<T>& got, const Doubles& want, Tolerance tolerance)
+{
+    constexpr int digits = std::numeric_limits<T>::max_digits10;
     size_t mismatches = 0;
     double worst = 0.0;
     size_t worst_at = 0;
     for (size_t i = 0; i < want.size(); ++i) {
         const double tol = tolerance(i);
         const double err = std::fabs(static_cast<double>(got[i]) - want[i]);
-        const bool ok = tol == 0.0 ? same_float(got[i], static_cast<float>(want[i])) : err <= tol;
+        const bool ok = tol == 0.0 ? same_value(got[i], want[i]) : err <= tol;
         if (!ok) {
             if (++mismatches <= 5)
-                CHECK_MSG(ok, "%s[%zu]: got %.9g, want %.9g (tolerance %.3g)", what.c_str(), i, got[i], want[i],
-                          tol);
+                CHECK_MSG(ok, "%s[%zu]: got %.*g, want %.*g (tolerance %.3g)", what.c_str(), i, digits,
+                          static_cast<double>(got[i]), digits, want[i], tol);
             if (!(err <= worst)) {
                 worst = err;
                 worst_at = i;
@@ -97,7 +110,8 @@ void expect_close(const std::string& what, const Floats& got, const Doubles& wan
               mismatches, want.size(), worst_at, worst);
 }
 
-inline void expect_exact(const std::string& what, const Floats& got, const Doubles& want)
+template <typename T>
+void expect_exact(const std::string& what, const std::vector<T>& got, const Doubles& want)
 {
     expect_close(what, got, want, [](size_t) { return 0.0; });
 }

@@ -14,7 +14,10 @@
 // scatters. They accumulate in double. Comparisons: bit for bit where the kernel does the same
 // float operations (max pooling, argmax, the global-average gradient, channel_affine);
 // conv2d_forward and global_avgpool_forward accumulate in double as well and must be correctly
-// rounded up to the double sums' own error; kernels that sum in float (col2im, average pooling,
+// rounded up to the double sums' own error; conv2d_forward_f64 stores its double sum unrounded
+// and must equal the reference's double bit for bit (the products of floats are exact in double,
+// and both add them after the bias in the same order: channel, row, column; the reference's
+// padding taps add exact zeros, which change no nonzero sum and leave +0 at +0); kernels that sum in float (col2im, average pooling,
 // the atomic scatters) are held to the error bound of a float sum of that many terms.
 #include <cfloat>
 #include <cmath>
@@ -91,13 +94,12 @@ std::string str(const ConvCase& cc, const Window& w)
            " " + str(w);
 }
 
-void test_conv2d_forward(const ConvCase& cc, bool with_bias, const Geometry& g)
+// The convolution over the explicitly zero-padded input, accumulated in double (bias first);
+// magnitude: the sum of the terms' absolute values.
+void conv_reference(const ConvCase& cc, const Window& w, const Floats& x, const Floats& wt, const Floats& bias,
+                    bool with_bias, Doubles& want, Doubles& magnitude)
 {
-    const Window w = resolve(cc.win, cc.h, cc.w);
     const int cg = cc.c / cc.groups, mg = cc.m / cc.groups;
-    const Floats x = random_floats(static_cast<size_t>(cc.n) * cc.c * cc.h * cc.w, -1.0f, 1.0f, 41);
-    const Floats wt = random_floats(static_cast<size_t>(cc.m) * cg * w.kh * w.kw, -1.0f, 1.0f, 42);
-    const Floats bias = random_floats(cc.m, -1.0f, 1.0f, 43);
     // The input with its padding made explicit.
     const int hp = w.ph + cc.h + w.pb, wp = w.pw + cc.w + w.pr;
     Doubles xp(static_cast<size_t>(cc.n) * cc.c * hp * wp, 0.0);
@@ -108,7 +110,8 @@ void test_conv2d_forward(const ConvCase& cc, bool with_bias, const Geometry& g)
                     xp[((static_cast<size_t>(img) * cc.c + ch) * hp + y + w.ph) * wp + xx + w.pw] =
                         x[((static_cast<size_t>(img) * cc.c + ch) * cc.h + y) * cc.w + xx];
     const size_t outputs = static_cast<size_t>(cc.n) * cc.m * w.oh * w.ow;
-    Doubles want(outputs), magnitude(outputs);
+    want.assign(outputs, 0.0);
+    magnitude.assign(outputs, 0.0);
     for (int img = 0; img < cc.n; ++img)
         for (int oc = 0; oc < cc.m; ++oc) {
             const int group = oc / mg;
@@ -130,6 +133,18 @@ void test_conv2d_forward(const ConvCase& cc, bool with_bias, const Geometry& g)
                     magnitude[e] = mag;
                 }
         }
+}
+
+void test_conv2d_forward(const ConvCase& cc, bool with_bias, const Geometry& g)
+{
+    const Window w = resolve(cc.win, cc.h, cc.w);
+    const int cg = cc.c / cc.groups;
+    const Floats x = random_floats(static_cast<size_t>(cc.n) * cc.c * cc.h * cc.w, -1.0f, 1.0f, 41);
+    const Floats wt = random_floats(static_cast<size_t>(cc.m) * cg * w.kh * w.kw, -1.0f, 1.0f, 42);
+    const Floats bias = random_floats(cc.m, -1.0f, 1.0f, 43);
+    Doubles want, magnitude;
+    conv_reference(cc, w, x, wt, bias, with_bias, want, magnitude);
+    const size_t outputs = want.size();
     device::Buffer dy(outputs * 4), dx(x.size() * 4), dw(wt.size() * 4), db(bias.size() * 4);
     dx.upload(x);
     dw.upload(wt);
@@ -141,6 +156,28 @@ void test_conv2d_forward(const ConvCase& cc, bool with_bias, const Geometry& g)
     // Both sides sum exact double products; the kernel rounds its double sum to float once.
     expect_close("y", dy.download<float>(outputs), want,
                  [&](size_t i) { return FLT_EPSILON * std::fabs(want[i]) + 1e-12 * magnitude[i]; });
+}
+
+// The same convolution with the double sum stored unrounded: the reference's double, bit for bit.
+void test_conv2d_forward_f64(const ConvCase& cc, bool with_bias, const Geometry& g)
+{
+    const Window w = resolve(cc.win, cc.h, cc.w);
+    const int cg = cc.c / cc.groups;
+    const Floats x = random_floats(static_cast<size_t>(cc.n) * cc.c * cc.h * cc.w, -1.0f, 1.0f, 45);
+    const Floats wt = random_floats(static_cast<size_t>(cc.m) * cg * w.kh * w.kw, -1.0f, 1.0f, 46);
+    const Floats bias = random_floats(cc.m, -1.0f, 1.0f, 47);
+    Doubles want, magnitude;
+    conv_reference(cc, w, x, wt, bias, with_bias, want, magnitude);
+    const size_t outputs = want.size();
+    device::Buffer dy(outputs * 8), dx(x.size() * 4), dw(wt.size() * 4), db(bias.size() * 4);
+    dx.upload(x);
+    dw.upload(wt);
+    db.upload(bias);
+    CHECK_CU(CUDA_SUCCESS,
+             device::launch(device::function("conv", "conv2d_forward_f64"), {grid_for(g, outputs)}, {g.block}, 0,
+                            dy.ptr(), dx.ptr(), dw.ptr(), with_bias ? db.ptr() : CUdeviceptr(0), cc.n, cc.c, cc.h,
+                            cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh, w.sw, w.ph, w.pw, w.dh, w.dw, w.oh, w.ow));
+    expect_exact("y", dy.download<double>(outputs), want);
 }
 
 void test_im2col_input_grad(const ConvCase& cc, const Geometry& g)
@@ -496,9 +533,12 @@ SUITE(conv_kernels)
     for (const Geometry& g : kGeometries) {
         for (const ConvCase& cc : kConvCases) {
             const std::string shape = str(cc, resolve(cc.win, cc.h, cc.w));
-            for (bool with_bias : {true, false})
+            for (bool with_bias : {true, false}) {
                 harness::run_case("conv2d_forward " + shape + (with_bias ? " bias " : " no-bias ") + g.name,
                                   [&] { test_conv2d_forward(cc, with_bias, g); });
+                harness::run_case("conv2d_forward_f64 " + shape + (with_bias ? " bias " : " no-bias ") + g.name,
+                                  [&] { test_conv2d_forward_f64(cc, with_bias, g); });
+            }
             harness::run_case("im2col_input_grad " + shape + " " + g.name, [&] { test_im2col_input_grad(cc, g); });
         }
         for (const PoolCase& pc : kMaxPoolCases) {

@@ -9,6 +9,10 @@
 // arithmetic kernels) the reference does the same and must match bit for bit; Sigmoid and Tanh
 // are compared with the exact function in double (1e-6 relative), and the atomic reduction of
 // binary_backward with a double sum, within the error bound of a float sum of that many terms.
+// bias_act_forward_keep's pre-activation is one float addition: bit for bit. gemm_f64's output is
+// double and unrounded: its products of floats are exact in double and the reference sums them
+// in the kernel's order (increasing k), then scales and adds beta·c as the kernel does, so it
+// must match to the last bit of the double.
 #include <cfloat>
 #include <cmath>
 #include <string>
@@ -103,6 +107,63 @@ void test_bias_act_forward(long long rows, int cols, bool with_bias, const Act& 
     CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "bias_act_forward"), {grid_for(g, n)}, {g.block},
                                           0, dy.ptr(), bias_ptr, rows, cols, a.code, a.alpha));
     expect_close("y", dy.download<float>(n), want, [&](size_t i) { return act_tolerance(a.code, want[i]); });
+}
+
+// v = pre + bias (bias may be null); pre = v; y = act(v): y must match bias_act_forward's rule,
+// and pre must hold v bit for bit (the LeakyReLU backward with alpha < 0 reads it).
+void test_bias_act_forward_keep(long long rows, int cols, bool with_bias, const Act& a, const Geometry& g)
+{
+    const long long n = rows * cols;
+    const Floats pre0 = activation_inputs(n, 16), bias = random_floats(cols, -2.0f, 2.0f, 17);
+    Doubles want_y(n), want_pre(n);
+    for (long long r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) {
+            const long long e = r * cols + c;
+            const float v = with_bias ? pre0[e] + bias[c] : pre0[e];
+            want_pre[e] = v;
+            want_y[e] = act_reference(a.code, v, a.alpha);
+        }
+    device::Buffer dy(n * 4), dpre(n * 4), db(cols * 4);
+    dpre.upload(pre0);
+    db.upload(bias);
+    const CUdeviceptr bias_ptr = with_bias ? db.ptr() : 0;
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "bias_act_forward_keep"), {grid_for(g, n)},
+                                          {g.block}, 0, dy.ptr(), dpre.ptr(), bias_ptr, rows, cols, a.code, a.alpha));
+    expect_close("y", dy.download<float>(n), want_y, [&](size_t i) { return act_tolerance(a.code, want_y[i]); });
+    expect_exact("pre", dpre.download<float>(n), want_pre);
+    CHECK(db.download<float>(cols) == bias);  // the bias is read only
+}
+
+// y[i,j] = alpha · Σ_t a[i,t] · op(b)[t,j] (+ beta · c[j]) in double: b is [k, n], or [n, k] when
+// trans_b; c is null or [n]. The launcher passes c only when beta != 0.
+void test_gemm_f64(int m, int n, int k, bool trans_b, bool with_c, float alpha, float beta, const Geometry& g)
+{
+    const long long outputs = static_cast<long long>(m) * n;
+    const Floats a = random_floats(static_cast<size_t>(m) * k, -1.0f, 1.0f, 61);
+    const Floats b = random_floats(static_cast<size_t>(k) * n, -1.0f, 1.0f, 62);
+    const Floats c = random_floats(n, -2.0f, 2.0f, 63);
+    Doubles want(outputs);
+    for (int i = 0; i < m; ++i)
+        for (int j = 0; j < n; ++j) {
+            double acc = 0.0;
+            for (int t = 0; t < k; ++t) {
+                const float bv = trans_b ? b[static_cast<size_t>(j) * k + t] : b[static_cast<size_t>(t) * n + j];
+                acc += static_cast<double>(a[static_cast<size_t>(i) * k + t]) * static_cast<double>(bv);
+            }
+            double v = static_cast<double>(alpha) * acc;
+            if (with_c)
+                v += static_cast<double>(beta) * static_cast<double>(c[j]);
+            want[static_cast<size_t>(i) * n + j] = v;
+        }
+    device::Buffer dy(outputs * 8), da(a.size() * 4), dbuf(b.size() * 4), dc(c.size() * 4);
+    da.upload(a);
+    dbuf.upload(b);
+    dc.upload(c);
+    CHECK_CU(CUDA_SUCCESS,
+             device::launch(device::function("dense", "gemm_f64"), {grid_for(g, outputs)}, {g.block}, 0, dy.ptr(),
+                            da.ptr(), dbuf.ptr(), with_c ? dc.ptr() : CUdeviceptr(0), m, n, k, trans_b ? 1 : 0,
+                            alpha, beta));
+    expect_exact("y", dy.download<double>(outputs), want);
 }
 
 // The saved tensor act_backward reads: the forward's output, except LeakyReLU's input (the
@@ -324,6 +385,13 @@ SUITE(dense_kernels)
         long long rows;
         int cols;
     } kMatrices[] = {{1, 1}, {3, 7}, {1, 33}, {7, 37}, {4, 257}, {33, 31}, {2, 1003}};
+    // gemm_f64 runs at the path's two ends (2 rows per example): few rows, any n and k.
+    const struct {
+        int m, n, k;
+    } kGemms[] = {{1, 1, 1}, {2, 7, 33}, {1, 33, 5}, {3, 100, 17}, {4, 257, 3}, {6, 683, 11}, {2, 64, 784}};
+    const struct {
+        float alpha, beta;
+    } kGemmScales[] = {{1.0f, 1.0f}, {0.75f, -1.25f}, {-2.5f, 0.3f}};
 
     for (const Geometry& g : kGeometries) {
         for (const Act& a : kActs) {
@@ -338,8 +406,22 @@ SUITE(dense_kernels)
                                               (with_bias ? " bias" : " no-bias");
                     harness::run_case(name_of("bias_act_forward", shape, a.name, g),
                                       [&] { test_bias_act_forward(m.rows, m.cols, with_bias, a, g); });
+                    harness::run_case(name_of("bias_act_forward_keep", shape, a.name, g),
+                                      [&] { test_bias_act_forward_keep(m.rows, m.cols, with_bias, a, g); });
                 }
         }
+        for (const auto& p : kGemms)
+            for (bool trans_b : {false, true})
+                for (bool with_c : {true, false})
+                    for (const auto& sc : kGemmScales) {
+                        const std::string shape = "m=" + std::to_string(p.m) + " n=" + std::to_string(p.n) +
+                                                  " k=" + std::to_string(p.k) + (trans_b ? " transB" : "") +
+                                                  (with_c ? " c" : " no-c");
+                        char scales[64];
+                        std::snprintf(scales, sizeof scales, "alpha=%g beta=%g", sc.alpha, sc.beta);
+                        harness::run_case(name_of("gemm_f64", shape, scales, g),
+                                          [&] { test_gemm_f64(p.m, p.n, p.k, trans_b, with_c, sc.alpha, sc.beta, g); });
+                    }
         for (const BroadcastCase& bc : kBroadcastCases) {
             const std::string shapes = bc.a.str() + " " + bc.b.str();
             for (int op = 0; op < 3; ++op)

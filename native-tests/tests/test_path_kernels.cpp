@@ -4,7 +4,9 @@
 // with a capped grid (so the grid-stride loops wrap), from the PTX the CUDA backend would load.
 // The twins evaluate the same float expressions in the same order (this file is compiled with
 // -ffp-contract=off, like the kernels), so the element-wise kernels must match bit for bit;
-// row_sum sums in a different order and is held to the error bound of its summation order.
+// path_interpolate_f64's twin evaluates (float)(b + (double)alpha * (x - b)) in double, rounding
+// once, as the kernel must. row_sum sums in a different order and is held to the error bound of
+// its summation order.
 #include <cfloat>
 #include <cmath>
 #include <cstring>
@@ -25,6 +27,17 @@ Floats random_floats(size_t n, float lo, float hi, unsigned seed)
     std::uniform_real_distribution<float> dist(lo, hi);
     Floats v(n);
     for (float& x : v)
+        x = dist(rng);
+    return v;
+}
+
+// Doubles that are, almost all, not floats (the first layer's unrounded outputs).
+std::vector<double> random_doubles(size_t n, double lo, double hi, unsigned seed)
+{
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<double> dist(lo, hi);
+    std::vector<double> v(n);
+    for (double& x : v)
         x = dist(rng);
     return v;
 }
@@ -84,6 +97,35 @@ void test_interpolate(int steps, int batch, long long features, const Geometry& 
     db.upload(base);
     da.upload(alphas);
     CHECK_CU(CUDA_SUCCESS, device::launch(device::function("path", "path_interpolate"), {grid_for(g, plane)},
+                                          {g.block}, 0, out.ptr(), dx.ptr(), db.ptr(), da.ptr(), steps, batch,
+                                          features));
+    expect_close("out", out.download<float>(rows), want, [](size_t) { return 0.0; });
+}
+
+// From double endpoints: the path is evaluated in double and rounded to float once. The nodes
+// include both ends (alpha 0 and 1) and some examples start where they end (x == base).
+void test_interpolate_f64(int steps, int batch, long long features, const Geometry& g)
+{
+    const size_t plane = static_cast<size_t>(batch) * features, rows = plane * steps;
+    std::vector<double> x = random_doubles(plane, -2, 2, 11);
+    const std::vector<double> base = random_doubles(plane, -1, 1, 12);
+    for (size_t e = 5; e < plane; e += 17)
+        x[e] = base[e];
+    Floats alphas = random_floats(steps, 0, 1, 13);
+    alphas[0] = 0.0f;
+    if (steps > 1)
+        alphas[steps - 1] = 1.0f;
+    std::vector<double> want(rows);
+    for (int k = 0; k < steps; ++k)
+        for (size_t e = 0; e < plane; ++e) {
+            const double d = x[e] - base[e];
+            want[k * plane + e] = static_cast<float>(base[e] + static_cast<double>(alphas[k]) * d);
+        }
+    device::Buffer out(rows * 4), dx(plane * 8), db(plane * 8), da(steps * 4);
+    dx.upload(x);
+    db.upload(base);
+    da.upload(alphas);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("path", "path_interpolate_f64"), {grid_for(g, plane)},
                                           {g.block}, 0, out.ptr(), dx.ptr(), db.ptr(), da.ptr(), steps, batch,
                                           features));
     expect_close("out", out.download<float>(rows), want, [](size_t) { return 0.0; });
@@ -162,6 +204,8 @@ SUITE(path_kernels)
                 for (int steps : kSteps) {
                     harness::run_case(case_name("path_interpolate", steps, batch, features, g.name),
                                       [&] { test_interpolate(steps, batch, features, g); });
+                    harness::run_case(case_name("path_interpolate_f64", steps, batch, features, g.name),
+                                      [&] { test_interpolate_f64(steps, batch, features, g); });
                     harness::run_case(case_name("path_accumulate", steps, batch, features, g.name),
                                       [&] { test_accumulate(steps, batch, features, g); });
                 }
