@@ -21,6 +21,10 @@ final class VectorLoops extends SimdLoops {
     void add(double[] acc, int a, int stride, int planes, double[] x, int p, int span, double[] w, int[] off) {
         int bound = D.loopBound(span);
         int j = 0;
+        // eight independent accumulators keep both FMA pipes busy (latency 4, two per cycle)
+        for (; j + 8 <= planes; j += 8) {
+            add8(acc, a + j * stride, stride, x, p, bound, w, j, planes, off);
+        }
         for (; j + 4 <= planes; j += 4) {
             add4(acc, a + j * stride, stride, x, p, bound, w, j, planes, off);
         }
@@ -28,62 +32,103 @@ final class VectorLoops extends SimdLoops {
             add2(acc, a + j * stride, stride, x, p, bound, w, j, planes, off);
         }
         for (; j < planes; j++) {
-            add1(acc, a + j * stride, x, p, bound, w, j, planes, off);
+            add1(acc, a + j * stride, stride, x, p, bound, w, j, planes, off);
         }
         if (bound < span) {
             tail.add(acc, a + bound, stride, planes, x, p + bound, span - bound, w, off);
         }
     }
 
-    /** Four planes j0..j0+3 over q in [0, bound): every load of x feeds four products. */
+    /** Planes j0..j0+7 over q in [0, bound): every load of x feeds 8 fused multiply-adds. */
+    private static void add8(double[] acc, int a, int stride, double[] x, int p, int bound, double[] w, int j0, int planes,
+            int[] off) {
+        int taps = off.length;
+        for (int q = 0; q < bound; q += D.length()) {
+            DoubleVector s0 = DoubleVector.fromArray(D, acc, a + 0 * stride + q);
+            DoubleVector s1 = DoubleVector.fromArray(D, acc, a + 1 * stride + q);
+            DoubleVector s2 = DoubleVector.fromArray(D, acc, a + 2 * stride + q);
+            DoubleVector s3 = DoubleVector.fromArray(D, acc, a + 3 * stride + q);
+            DoubleVector s4 = DoubleVector.fromArray(D, acc, a + 4 * stride + q);
+            DoubleVector s5 = DoubleVector.fromArray(D, acc, a + 5 * stride + q);
+            DoubleVector s6 = DoubleVector.fromArray(D, acc, a + 6 * stride + q);
+            DoubleVector s7 = DoubleVector.fromArray(D, acc, a + 7 * stride + q);
+            for (int t = 0; t < taps; t++) {
+                DoubleVector v = DoubleVector.fromArray(D, x, p + off[t] + q);
+                int wt = t * planes + j0;
+                s0 = v.fma(DoubleVector.broadcast(D, w[wt + 0]), s0);
+                s1 = v.fma(DoubleVector.broadcast(D, w[wt + 1]), s1);
+                s2 = v.fma(DoubleVector.broadcast(D, w[wt + 2]), s2);
+                s3 = v.fma(DoubleVector.broadcast(D, w[wt + 3]), s3);
+                s4 = v.fma(DoubleVector.broadcast(D, w[wt + 4]), s4);
+                s5 = v.fma(DoubleVector.broadcast(D, w[wt + 5]), s5);
+                s6 = v.fma(DoubleVector.broadcast(D, w[wt + 6]), s6);
+                s7 = v.fma(DoubleVector.broadcast(D, w[wt + 7]), s7);
+            }
+            s0.intoArray(acc, a + 0 * stride + q);
+            s1.intoArray(acc, a + 1 * stride + q);
+            s2.intoArray(acc, a + 2 * stride + q);
+            s3.intoArray(acc, a + 3 * stride + q);
+            s4.intoArray(acc, a + 4 * stride + q);
+            s5.intoArray(acc, a + 5 * stride + q);
+            s6.intoArray(acc, a + 6 * stride + q);
+            s7.intoArray(acc, a + 7 * stride + q);
+        }
+    }
+
+    /** Planes j0..j0+3 over q in [0, bound): every load of x feeds 4 fused multiply-adds. */
     private static void add4(double[] acc, int a, int stride, double[] x, int p, int bound, double[] w, int j0, int planes,
             int[] off) {
         int taps = off.length;
         for (int q = 0; q < bound; q += D.length()) {
-            DoubleVector s0 = DoubleVector.fromArray(D, acc, a + q);
-            DoubleVector s1 = DoubleVector.fromArray(D, acc, a + stride + q);
+            DoubleVector s0 = DoubleVector.fromArray(D, acc, a + 0 * stride + q);
+            DoubleVector s1 = DoubleVector.fromArray(D, acc, a + 1 * stride + q);
             DoubleVector s2 = DoubleVector.fromArray(D, acc, a + 2 * stride + q);
             DoubleVector s3 = DoubleVector.fromArray(D, acc, a + 3 * stride + q);
             for (int t = 0; t < taps; t++) {
                 DoubleVector v = DoubleVector.fromArray(D, x, p + off[t] + q);
                 int wt = t * planes + j0;
-                s0 = s0.add(v.mul(w[wt]));
-                s1 = s1.add(v.mul(w[wt + 1]));
-                s2 = s2.add(v.mul(w[wt + 2]));
-                s3 = s3.add(v.mul(w[wt + 3]));
+                s0 = v.fma(DoubleVector.broadcast(D, w[wt + 0]), s0);
+                s1 = v.fma(DoubleVector.broadcast(D, w[wt + 1]), s1);
+                s2 = v.fma(DoubleVector.broadcast(D, w[wt + 2]), s2);
+                s3 = v.fma(DoubleVector.broadcast(D, w[wt + 3]), s3);
             }
-            s0.intoArray(acc, a + q);
-            s1.intoArray(acc, a + stride + q);
+            s0.intoArray(acc, a + 0 * stride + q);
+            s1.intoArray(acc, a + 1 * stride + q);
             s2.intoArray(acc, a + 2 * stride + q);
             s3.intoArray(acc, a + 3 * stride + q);
         }
     }
 
+    /** Planes j0..j0+1 over q in [0, bound): every load of x feeds 2 fused multiply-adds. */
     private static void add2(double[] acc, int a, int stride, double[] x, int p, int bound, double[] w, int j0, int planes,
             int[] off) {
         int taps = off.length;
         for (int q = 0; q < bound; q += D.length()) {
-            DoubleVector s0 = DoubleVector.fromArray(D, acc, a + q);
-            DoubleVector s1 = DoubleVector.fromArray(D, acc, a + stride + q);
+            DoubleVector s0 = DoubleVector.fromArray(D, acc, a + 0 * stride + q);
+            DoubleVector s1 = DoubleVector.fromArray(D, acc, a + 1 * stride + q);
             for (int t = 0; t < taps; t++) {
                 DoubleVector v = DoubleVector.fromArray(D, x, p + off[t] + q);
                 int wt = t * planes + j0;
-                s0 = s0.add(v.mul(w[wt]));
-                s1 = s1.add(v.mul(w[wt + 1]));
+                s0 = v.fma(DoubleVector.broadcast(D, w[wt + 0]), s0);
+                s1 = v.fma(DoubleVector.broadcast(D, w[wt + 1]), s1);
             }
-            s0.intoArray(acc, a + q);
-            s1.intoArray(acc, a + stride + q);
+            s0.intoArray(acc, a + 0 * stride + q);
+            s1.intoArray(acc, a + 1 * stride + q);
         }
     }
 
-    private static void add1(double[] acc, int a, double[] x, int p, int bound, double[] w, int j0, int planes, int[] off) {
+    /** Planes j0..j0+0 over q in [0, bound): every load of x feeds 1 fused multiply-adds. */
+    private static void add1(double[] acc, int a, int stride, double[] x, int p, int bound, double[] w, int j0, int planes,
+            int[] off) {
         int taps = off.length;
         for (int q = 0; q < bound; q += D.length()) {
-            DoubleVector s = DoubleVector.fromArray(D, acc, a + q);
+            DoubleVector s0 = DoubleVector.fromArray(D, acc, a + 0 * stride + q);
             for (int t = 0; t < taps; t++) {
-                s = s.add(DoubleVector.fromArray(D, x, p + off[t] + q).mul(w[t * planes + j0]));
+                DoubleVector v = DoubleVector.fromArray(D, x, p + off[t] + q);
+                int wt = t * planes + j0;
+                s0 = v.fma(DoubleVector.broadcast(D, w[wt + 0]), s0);
             }
-            s.intoArray(acc, a + q);
+            s0.intoArray(acc, a + 0 * stride + q);
         }
     }
 
@@ -91,6 +136,10 @@ final class VectorLoops extends SimdLoops {
     void add(float[] acc, int a, int stride, int planes, float[] x, int p, int span, float[] w, int[] off) {
         int bound = F.loopBound(span);
         int j = 0;
+        // eight independent accumulators keep both FMA pipes busy (latency 4, two per cycle)
+        for (; j + 8 <= planes; j += 8) {
+            add8(acc, a + j * stride, stride, x, p, bound, w, j, planes, off);
+        }
         for (; j + 4 <= planes; j += 4) {
             add4(acc, a + j * stride, stride, x, p, bound, w, j, planes, off);
         }
@@ -98,62 +147,103 @@ final class VectorLoops extends SimdLoops {
             add2(acc, a + j * stride, stride, x, p, bound, w, j, planes, off);
         }
         for (; j < planes; j++) {
-            add1(acc, a + j * stride, x, p, bound, w, j, planes, off);
+            add1(acc, a + j * stride, stride, x, p, bound, w, j, planes, off);
         }
         if (bound < span) {
             tail.add(acc, a + bound, stride, planes, x, p + bound, span - bound, w, off);
         }
     }
 
-    /** Four planes j0..j0+3 over q in [0, bound): every load of x feeds four products. */
+    /** Planes j0..j0+7 over q in [0, bound): every load of x feeds 8 fused multiply-adds. */
+    private static void add8(float[] acc, int a, int stride, float[] x, int p, int bound, float[] w, int j0, int planes,
+            int[] off) {
+        int taps = off.length;
+        for (int q = 0; q < bound; q += F.length()) {
+            FloatVector s0 = FloatVector.fromArray(F, acc, a + 0 * stride + q);
+            FloatVector s1 = FloatVector.fromArray(F, acc, a + 1 * stride + q);
+            FloatVector s2 = FloatVector.fromArray(F, acc, a + 2 * stride + q);
+            FloatVector s3 = FloatVector.fromArray(F, acc, a + 3 * stride + q);
+            FloatVector s4 = FloatVector.fromArray(F, acc, a + 4 * stride + q);
+            FloatVector s5 = FloatVector.fromArray(F, acc, a + 5 * stride + q);
+            FloatVector s6 = FloatVector.fromArray(F, acc, a + 6 * stride + q);
+            FloatVector s7 = FloatVector.fromArray(F, acc, a + 7 * stride + q);
+            for (int t = 0; t < taps; t++) {
+                FloatVector v = FloatVector.fromArray(F, x, p + off[t] + q);
+                int wt = t * planes + j0;
+                s0 = v.fma(FloatVector.broadcast(F, w[wt + 0]), s0);
+                s1 = v.fma(FloatVector.broadcast(F, w[wt + 1]), s1);
+                s2 = v.fma(FloatVector.broadcast(F, w[wt + 2]), s2);
+                s3 = v.fma(FloatVector.broadcast(F, w[wt + 3]), s3);
+                s4 = v.fma(FloatVector.broadcast(F, w[wt + 4]), s4);
+                s5 = v.fma(FloatVector.broadcast(F, w[wt + 5]), s5);
+                s6 = v.fma(FloatVector.broadcast(F, w[wt + 6]), s6);
+                s7 = v.fma(FloatVector.broadcast(F, w[wt + 7]), s7);
+            }
+            s0.intoArray(acc, a + 0 * stride + q);
+            s1.intoArray(acc, a + 1 * stride + q);
+            s2.intoArray(acc, a + 2 * stride + q);
+            s3.intoArray(acc, a + 3 * stride + q);
+            s4.intoArray(acc, a + 4 * stride + q);
+            s5.intoArray(acc, a + 5 * stride + q);
+            s6.intoArray(acc, a + 6 * stride + q);
+            s7.intoArray(acc, a + 7 * stride + q);
+        }
+    }
+
+    /** Planes j0..j0+3 over q in [0, bound): every load of x feeds 4 fused multiply-adds. */
     private static void add4(float[] acc, int a, int stride, float[] x, int p, int bound, float[] w, int j0, int planes,
             int[] off) {
         int taps = off.length;
         for (int q = 0; q < bound; q += F.length()) {
-            FloatVector s0 = FloatVector.fromArray(F, acc, a + q);
-            FloatVector s1 = FloatVector.fromArray(F, acc, a + stride + q);
+            FloatVector s0 = FloatVector.fromArray(F, acc, a + 0 * stride + q);
+            FloatVector s1 = FloatVector.fromArray(F, acc, a + 1 * stride + q);
             FloatVector s2 = FloatVector.fromArray(F, acc, a + 2 * stride + q);
             FloatVector s3 = FloatVector.fromArray(F, acc, a + 3 * stride + q);
             for (int t = 0; t < taps; t++) {
                 FloatVector v = FloatVector.fromArray(F, x, p + off[t] + q);
                 int wt = t * planes + j0;
-                s0 = s0.add(v.mul(w[wt]));
-                s1 = s1.add(v.mul(w[wt + 1]));
-                s2 = s2.add(v.mul(w[wt + 2]));
-                s3 = s3.add(v.mul(w[wt + 3]));
+                s0 = v.fma(FloatVector.broadcast(F, w[wt + 0]), s0);
+                s1 = v.fma(FloatVector.broadcast(F, w[wt + 1]), s1);
+                s2 = v.fma(FloatVector.broadcast(F, w[wt + 2]), s2);
+                s3 = v.fma(FloatVector.broadcast(F, w[wt + 3]), s3);
             }
-            s0.intoArray(acc, a + q);
-            s1.intoArray(acc, a + stride + q);
+            s0.intoArray(acc, a + 0 * stride + q);
+            s1.intoArray(acc, a + 1 * stride + q);
             s2.intoArray(acc, a + 2 * stride + q);
             s3.intoArray(acc, a + 3 * stride + q);
         }
     }
 
+    /** Planes j0..j0+1 over q in [0, bound): every load of x feeds 2 fused multiply-adds. */
     private static void add2(float[] acc, int a, int stride, float[] x, int p, int bound, float[] w, int j0, int planes,
             int[] off) {
         int taps = off.length;
         for (int q = 0; q < bound; q += F.length()) {
-            FloatVector s0 = FloatVector.fromArray(F, acc, a + q);
-            FloatVector s1 = FloatVector.fromArray(F, acc, a + stride + q);
+            FloatVector s0 = FloatVector.fromArray(F, acc, a + 0 * stride + q);
+            FloatVector s1 = FloatVector.fromArray(F, acc, a + 1 * stride + q);
             for (int t = 0; t < taps; t++) {
                 FloatVector v = FloatVector.fromArray(F, x, p + off[t] + q);
                 int wt = t * planes + j0;
-                s0 = s0.add(v.mul(w[wt]));
-                s1 = s1.add(v.mul(w[wt + 1]));
+                s0 = v.fma(FloatVector.broadcast(F, w[wt + 0]), s0);
+                s1 = v.fma(FloatVector.broadcast(F, w[wt + 1]), s1);
             }
-            s0.intoArray(acc, a + q);
-            s1.intoArray(acc, a + stride + q);
+            s0.intoArray(acc, a + 0 * stride + q);
+            s1.intoArray(acc, a + 1 * stride + q);
         }
     }
 
-    private static void add1(float[] acc, int a, float[] x, int p, int bound, float[] w, int j0, int planes, int[] off) {
+    /** Planes j0..j0+0 over q in [0, bound): every load of x feeds 1 fused multiply-adds. */
+    private static void add1(float[] acc, int a, int stride, float[] x, int p, int bound, float[] w, int j0, int planes,
+            int[] off) {
         int taps = off.length;
         for (int q = 0; q < bound; q += F.length()) {
-            FloatVector s = FloatVector.fromArray(F, acc, a + q);
+            FloatVector s0 = FloatVector.fromArray(F, acc, a + 0 * stride + q);
             for (int t = 0; t < taps; t++) {
-                s = s.add(FloatVector.fromArray(F, x, p + off[t] + q).mul(w[t * planes + j0]));
+                FloatVector v = FloatVector.fromArray(F, x, p + off[t] + q);
+                int wt = t * planes + j0;
+                s0 = v.fma(FloatVector.broadcast(F, w[wt + 0]), s0);
             }
-            s.intoArray(acc, a + q);
+            s0.intoArray(acc, a + 0 * stride + q);
         }
     }
 

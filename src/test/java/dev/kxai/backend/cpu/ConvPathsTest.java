@@ -75,9 +75,9 @@ class ConvPathsTest {
         SimdLoops scalar = new SimdLoops.Scalar("test");
         SimdLoops simd = SimdLoops.get();
         Random r = new Random(7);
-        for (int span : new int[] {1, 7, 8, 15, 16, 17, 63, 64, 65, 1000, 4287}) {
+        for (int span : new int[] {1, 7, 8, 15, 16, 17, 63, 64, 65, 1000, 4287, 33, 4096, 129, 2}) {
             int taps = 1 + r.nextInt(20);
-            int planes = 1 + r.nextInt(7); // blocks of 4, 2 and 1 in the SIMD loops
+            int planes = 1 + r.nextInt(15); // blocks of 8, 4, 2 and 1 in the SIMD loops
             int stride = span + r.nextInt(5);
             int[] off = new int[taps];
             double[] wd = new double[taps * planes];
