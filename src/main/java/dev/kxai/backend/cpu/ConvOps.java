@@ -92,7 +92,7 @@ public final class ConvOps {
                 }
                 int xOff = (img * c + g * cg) * inPlane;
                 if (direct) {
-                    double[] xp = s.doubles(1, cg * paddedWidth(win) * paddedHeight(win));
+                    double[] xp = s.doubles(1, paddedInputLength(cg, win));
                     padForward(xd, xOff, cg, win, xp);
                     directForward(xp, wf, g * mg * kk, cg, mg, win, acc);
                 } else {
@@ -107,9 +107,7 @@ public final class ConvOps {
                     if (asDouble) {
                         System.arraycopy(acc, src, yd, dst, win.outW());
                     } else {
-                        for (int j = 0; j < win.outW(); j++) {
-                            y[dst + j] = (float) acc[src + j];
-                        }
+                        SimdLoops.get().narrow(acc, src, y, dst, win.outW());
                     }
                 }
             }
@@ -145,6 +143,31 @@ public final class ConvOps {
         return w.outH() + (w.kh() - 1) * w.dh();
     }
 
+    /**
+     * Elements past the padded planes that the tap loops may read: they run their vector loop
+     * over whole vectors into the last row's scratch columns instead of a scalar tail.
+     */
+    static final int SIMD_SLACK = 64;
+
+    /** Length of the buffer {@link #padForward} fills (with the slack the tap loops read). */
+    public static int paddedInputLength(int channels, Window w) {
+        return channels * paddedWidth(w) * paddedHeight(w) + SIMD_SLACK;
+    }
+
+    /** Length of the buffer {@link #padBackward} fills (with the slack the tap loops read). */
+    public static int paddedGradientLength(int channels, Window w) {
+        return channels * (w.inW() + (w.kw() - 1) * w.dw()) * (w.inH() + (w.kh() - 1) * w.dh()) + SIMD_SLACK;
+    }
+
+    /**
+     * The span of a tap loop over a plane of the padded width, rounded up to whole vectors where
+     * the accumulator plane has the room (the extra elements land in scratch columns).
+     */
+    private static int vectorSpan(int span, int accPlane) {
+        int rounded = (span + 15) / 16 * 16;
+        return rounded <= accPlane && rounded - span <= SIMD_SLACK ? rounded : span;
+    }
+
     public static void padForward(float[] x, int xOff, int channels, Window w, double[] xp) {
         int wp = paddedWidth(w);
         int plane = wp * paddedHeight(w);
@@ -153,9 +176,7 @@ public final class ConvOps {
             for (int y = 0; y < w.inH(); y++) {
                 int src = xOff + (ch * w.inH() + y) * w.inW();
                 int dst = ch * plane + (y + w.padTop()) * wp + w.padLeft();
-                for (int ix = 0; ix < w.inW(); ix++) {
-                    xp[dst + ix] = x[src + ix];
-                }
+                SimdLoops.get().widen(x, src, xp, dst, w.inW());
             }
         }
     }
@@ -189,7 +210,7 @@ public final class ConvOps {
                 taps[t * mg + oc] = w[wOff + oc * cg * khw + t];
             }
         }
-        SimdLoops.get().add(acc, 0, accPlane, mg, xp, 0, span, taps, off);
+        SimdLoops.get().add(acc, 0, accPlane, mg, xp, 0, vectorSpan(span, accPlane), taps, off);
     }
 
     /**
@@ -242,7 +263,7 @@ public final class ConvOps {
                 }
             }
         }
-        SimdLoops.get().add(dxp, 0, dxPlane, cg, gp, 0, span, taps, off);
+        SimdLoops.get().add(dxp, 0, dxPlane, cg, gp, 0, vectorSpan(span, dxPlane), taps, off);
     }
 
     /**
@@ -293,7 +314,7 @@ public final class ConvOps {
                 int gOff = (img * m + gr * mg) * hw;
                 int dxOff = (img * c + gr * cg) * inPlane;
                 if (direct) {
-                    float[] gp = s.floats(0, mg * wg * (win.inH() + ekh));
+                    float[] gp = s.floats(0, paddedGradientLength(mg, win));
                     padBackward(g, gOff, mg, win, gp);
                     float[] dxp = s.floats(1, cg * win.inH() * wg);
                     java.util.Arrays.fill(dxp, 0, cg * win.inH() * wg, 0f);

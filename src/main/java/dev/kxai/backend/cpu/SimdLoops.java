@@ -40,6 +40,12 @@ abstract class SimdLoops {
     /** Float twin of the double {@code add}. */
     abstract void add(float[] acc, int a, int stride, int planes, float[] x, int p, int span, float[] w, int[] off);
 
+    /** dst[d + i] = src[s + i] widened to double, i in [0, n). */
+    abstract void widen(float[] src, int s, double[] dst, int d, int n);
+
+    /** dst[d + i] = (float) src[s + i] (round to nearest), i in [0, n). */
+    abstract void narrow(double[] src, int s, float[] dst, int d, int n);
+
     /** out[i] = in[i] &gt; 0 ? in[i] : 0 for i in [from, to) (NaN and −0 give 0). */
     abstract void relu(float[] in, float[] out, int from, int to);
 
@@ -99,6 +105,20 @@ abstract class SimdLoops {
                     }
                     acc[aj + q] = s;
                 }
+            }
+        }
+
+        @Override
+        void widen(float[] src, int s, double[] dst, int d, int n) {
+            for (int i = 0; i < n; i++) {
+                dst[d + i] = src[s + i];
+            }
+        }
+
+        @Override
+        void narrow(double[] src, int s, float[] dst, int d, int n) {
+            for (int i = 0; i < n; i++) {
+                dst[d + i] = (float) src[s + i];
             }
         }
 

@@ -159,6 +159,33 @@ class ConvPathsTest {
     }
 
     @Test
+    void simdAndScalarConversionsAgreeBitForBit() {
+        SimdLoops scalar = new SimdLoops.Scalar("test");
+        SimdLoops simd = SimdLoops.get();
+        Random r = new Random(13);
+        for (int n : new int[] {1, 7, 8, 9, 64, 100}) {
+            float[] f = new float[n + 3];
+            double[] d = new double[n + 3];
+            for (int i = 0; i < f.length; i++) {
+                f[i] = i == 0 ? Float.NaN : (r.nextFloat() - 0.5f) * (float) Math.pow(10, r.nextInt(60) - 30);
+                // doubles halfway between floats, and beyond float range, test the rounding
+                d[i] = i == 1 ? 1e39 : i == 2 ? (double) Math.nextUp(1f) / 2 + 0.5 : r.nextGaussian() * 1e-3;
+            }
+            double[] w1 = new double[n + 5];
+            double[] w2 = new double[n + 5];
+            scalar.widen(f, 2, w1, 1, n);
+            simd.widen(f, 2, w2, 1, n);
+            assertArrayEquals(w1, w2, 0.0, "widen, n " + n);
+            float[] n1 = new float[n + 5];
+            float[] n2 = new float[n + 5];
+            scalar.narrow(d, 0, n1, 3, n);
+            simd.narrow(d, 0, n2, 3, n);
+            assertArrayEquals(n1, n2, 0f, "narrow, n " + n);
+            assertEquals((float) d[0], n2[3], 0f);
+        }
+    }
+
+    @Test
     void maxPoolFastPathMatchesTheRule() {
         // 2x2 stride 2 takes a branch-free path; check it against the rule written out: first
         // maximum in row-major window order wins, a NaN wins over numbers and stays

@@ -53,9 +53,9 @@ public class ConvKernels {
         colsF = Sizes.random(cols, -1f, 1f, 2);
         dx = new float[x.length];
         w = Sizes.random(Sizes.FMAP_C * Sizes.FMAP_C * 9, -1f, 1f, 3);
-        xPad = new double[Sizes.FMAP_C * ConvOps.paddedWidth(win) * ConvOps.paddedHeight(win)];
+        xPad = new double[ConvOps.paddedInputLength(Sizes.FMAP_C, win)];
         acc = new double[Sizes.FMAP_C * win.outH() * ConvOps.paddedWidth(win)];
-        gPad = new float[Sizes.FMAP_C * (win.inW() + 2) * (win.inH() + 2)];
+        gPad = new float[ConvOps.paddedGradientLength(Sizes.FMAP_C, win)];
         dxPad = new float[Sizes.FMAP_C * win.inH() * (win.inW() + 2)];
     }
 
