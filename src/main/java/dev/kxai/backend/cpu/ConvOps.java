@@ -47,6 +47,17 @@ public final class ConvOps {
         return new Tensor(outputShape(node, op, x, w), (float[]) forward(node, op, x, w, bias, false));
     }
 
+    /**
+     * ReLU(conv(x)) in one pass: the ReLU is applied as the rounded sums are stored, which gives
+     * exactly ReLU of {@link #forward}'s output without a second pass and tensor. For a Conv whose
+     * only reader is a Relu (the runner decides).
+     */
+    static Tensor forwardRelu(Node node, Op.Conv op, Tensor x, Tensor w, Tensor bias) {
+        Window win = window(node, op, x, w);
+        float[] y = (float[]) forward(node, op, x, w, bias, false, direct(w.dim(0) / op.group(), win), true);
+        return new Tensor(outputShape(node, op, x, w), y);
+    }
+
     /** The forward's double accumulators before rounding (the first-layer saving interpolates these). */
     static double[] forwardDouble(Node node, Op.Conv op, Tensor x, Tensor w, Tensor bias) {
         return (double[]) forward(node, op, x, w, bias, true);
@@ -59,11 +70,16 @@ public final class ConvOps {
 
     private static Object forward(Node node, Op.Conv op, Tensor x, Tensor w, Tensor bias, boolean asDouble) {
         Window win = window(node, op, x, w);
-        return forward(node, op, x, w, bias, asDouble, direct(w.dim(0) / op.group(), win));
+        return forward(node, op, x, w, bias, asDouble, direct(w.dim(0) / op.group(), win), false);
     }
 
     /** The forward on a chosen path (tests compare the two); direct needs {@link #direct}'s geometry. */
     static Object forward(Node node, Op.Conv op, Tensor x, Tensor w, Tensor bias, boolean asDouble, boolean direct) {
+        return forward(node, op, x, w, bias, asDouble, direct, false);
+    }
+
+    private static Object forward(Node node, Op.Conv op, Tensor x, Tensor w, Tensor bias, boolean asDouble,
+            boolean direct, boolean relu) {
         Window win = window(node, op, x, w);
         int n = x.dim(0);
         int c = x.dim(1);
@@ -108,6 +124,9 @@ public final class ConvOps {
                         System.arraycopy(acc, src, yd, dst, win.outW());
                     } else {
                         SimdLoops.get().narrow(acc, src, y, dst, win.outW());
+                        if (relu) {
+                            SimdLoops.get().relu(y, y, dst, dst + win.outW());
+                        }
                     }
                 }
             }

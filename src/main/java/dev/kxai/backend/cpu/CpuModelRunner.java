@@ -27,8 +27,24 @@ final class CpuModelRunner implements ModelRunner {
     private final int[] exampleShape;
     private final int outputsPerExample;
     private final long workingFloatsPerExample;
+    /** reluAfter[i]: node i is a Conv whose output only the Relu node i + 1 reads; run them as one. */
+    private final boolean[] reluAfter;
+
+    /** How many Conv+Relu pairs run fused (for tests). */
+    int fusedPairs() {
+        int k = 0;
+        for (boolean b : reluAfter) {
+            k += b ? 1 : 0;
+        }
+        return k;
+    }
 
     CpuModelRunner(Graph graph, Backend backend) {
+        this(graph, backend, true);
+    }
+
+    /** With {@code fuse} false every node runs on its own (tests compare the two). */
+    CpuModelRunner(Graph graph, Backend backend, boolean fuse) {
         this.graph = graph;
         this.backend = backend;
         this.nodes = graph.nodes();
@@ -39,6 +55,14 @@ final class CpuModelRunner implements ModelRunner {
                 throw new ModelException(graph.source() + ": input '" + graph.inputName() + "' has a dynamic dimension "
                         + (i + 1) + " " + Shapes.str(declared) + "; kxai needs every dimension but the batch fixed");
             }
+        }
+        reluAfter = new boolean[nodes.size()];
+        for (int i = 0; i + 1 < nodes.size(); i++) {
+            Node n = nodes.get(i);
+            Node next = nodes.get(i + 1);
+            reluAfter[i] = fuse && n.op() instanceof dev.kxai.graph.Op.Conv && next.op() instanceof dev.kxai.graph.Op.Relu
+                    && next.inputs().equals(List.of(n.output())) && readers(n.output()) == 1
+                    && !n.output().equals(graph.outputName());
         }
         dependsOnInput.add(graph.inputName());
         for (Node n : nodes) {
@@ -62,6 +86,11 @@ final class CpuModelRunner implements ModelRunner {
             floats += 2L * r.output().size(); // activation and its gradient
         }
         workingFloatsPerExample = floats;
+    }
+
+    /** How many node inputs read a value. */
+    private long readers(String value) {
+        return nodes.stream().flatMap(n -> n.inputs().stream()).filter(value::equals).count();
     }
 
     private int[] batchShape(int batch) {
@@ -268,6 +297,18 @@ final class CpuModelRunner implements ModelRunner {
             }
             Node n = nodes.get(i);
             Tensor[] in = inputs(values, n);
+            if (reluAfter[i] && n.op() instanceof dev.kxai.graph.Op.Conv c) {
+                // Conv and its Relu in one pass. The Conv's backward reads only its inputs, the Relu's
+                // only its output: the Conv's own output is never needed, and both names hold the
+                // ReLU'd tensor (the Relu is its only reader).
+                Tensor y = ConvOps.forwardRelu(n, c, in[0], in[1], in.length > 2 ? in[2] : null);
+                p.results[i] = new CpuOps.Result(y, null);
+                p.results[i + 1] = new CpuOps.Result(y, null);
+                values.put(n.output(), y);
+                values.put(nodes.get(i + 1).output(), y);
+                i++;
+                continue;
+            }
             CpuOps.Result r = CpuOps.forward(n, in);
             p.results[i] = r;
             values.put(n.output(), r.output());
