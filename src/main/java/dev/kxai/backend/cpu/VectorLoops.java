@@ -21,7 +21,8 @@ final class VectorLoops extends SimdLoops {
     void add(double[] acc, int a, int stride, int planes, double[] x, int p, int span, double[] w, int[] off) {
         int bound = D.loopBound(span);
         int j = 0;
-        // eight independent accumulators keep both FMA pipes busy (latency 4, two per cycle)
+        // Eight independent FMA chains keep both FMA pipes busy (latency 4, two per cycle): eight
+        // planes at once, or fewer planes over several vectors of q at once.
         for (; j + 8 <= planes; j += 8) {
             add8(acc, a + j * stride, stride, x, p, bound, w, j, planes, off);
         }
@@ -39,11 +40,16 @@ final class VectorLoops extends SimdLoops {
         }
     }
 
-    /** Planes j0..j0+7 over q in [0, bound): every load of x feeds 8 fused multiply-adds. */
+    /**
+     * Planes j0..j0+7: 8 independent FMA chains, each load of x
+     * feeding 8 of them; then single vectors up to bound.
+     */
     private static void add8(double[] acc, int a, int stride, double[] x, int p, int bound, double[] w, int j0, int planes,
             int[] off) {
         int taps = off.length;
-        for (int q = 0; q < bound; q += D.length()) {
+        int vl = D.length();
+        int q = 0;
+        for (; q < bound; q += vl) {
             DoubleVector s0 = DoubleVector.fromArray(D, acc, a + 0 * stride + q);
             DoubleVector s1 = DoubleVector.fromArray(D, acc, a + 1 * stride + q);
             DoubleVector s2 = DoubleVector.fromArray(D, acc, a + 2 * stride + q);
@@ -54,15 +60,14 @@ final class VectorLoops extends SimdLoops {
             DoubleVector s7 = DoubleVector.fromArray(D, acc, a + 7 * stride + q);
             for (int t = 0; t < taps; t++) {
                 DoubleVector v = DoubleVector.fromArray(D, x, p + off[t] + q);
-                int wt = t * planes + j0;
-                s0 = v.fma(DoubleVector.broadcast(D, w[wt + 0]), s0);
-                s1 = v.fma(DoubleVector.broadcast(D, w[wt + 1]), s1);
-                s2 = v.fma(DoubleVector.broadcast(D, w[wt + 2]), s2);
-                s3 = v.fma(DoubleVector.broadcast(D, w[wt + 3]), s3);
-                s4 = v.fma(DoubleVector.broadcast(D, w[wt + 4]), s4);
-                s5 = v.fma(DoubleVector.broadcast(D, w[wt + 5]), s5);
-                s6 = v.fma(DoubleVector.broadcast(D, w[wt + 6]), s6);
-                s7 = v.fma(DoubleVector.broadcast(D, w[wt + 7]), s7);
+                s0 = v.fma(DoubleVector.broadcast(D, w[t * planes + j0 + 0]), s0);
+                s1 = v.fma(DoubleVector.broadcast(D, w[t * planes + j0 + 1]), s1);
+                s2 = v.fma(DoubleVector.broadcast(D, w[t * planes + j0 + 2]), s2);
+                s3 = v.fma(DoubleVector.broadcast(D, w[t * planes + j0 + 3]), s3);
+                s4 = v.fma(DoubleVector.broadcast(D, w[t * planes + j0 + 4]), s4);
+                s5 = v.fma(DoubleVector.broadcast(D, w[t * planes + j0 + 5]), s5);
+                s6 = v.fma(DoubleVector.broadcast(D, w[t * planes + j0 + 6]), s6);
+                s7 = v.fma(DoubleVector.broadcast(D, w[t * planes + j0 + 7]), s7);
             }
             s0.intoArray(acc, a + 0 * stride + q);
             s1.intoArray(acc, a + 1 * stride + q);
@@ -75,22 +80,61 @@ final class VectorLoops extends SimdLoops {
         }
     }
 
-    /** Planes j0..j0+3 over q in [0, bound): every load of x feeds 4 fused multiply-adds. */
+    /**
+     * Planes j0..j0+3, 2 vectors of q at a time: 8 independent FMA chains, each load of x
+     * feeding 4 of them; then single vectors up to bound.
+     */
     private static void add4(double[] acc, int a, int stride, double[] x, int p, int bound, double[] w, int j0, int planes,
             int[] off) {
         int taps = off.length;
-        for (int q = 0; q < bound; q += D.length()) {
+        int vl = D.length();
+        int q = 0;
+        for (; q + 2 * vl <= bound; q += 2 * vl) {
+            DoubleVector s00 = DoubleVector.fromArray(D, acc, a + 0 * stride + q + 0 * vl);
+            DoubleVector s01 = DoubleVector.fromArray(D, acc, a + 0 * stride + q + 1 * vl);
+            DoubleVector s10 = DoubleVector.fromArray(D, acc, a + 1 * stride + q + 0 * vl);
+            DoubleVector s11 = DoubleVector.fromArray(D, acc, a + 1 * stride + q + 1 * vl);
+            DoubleVector s20 = DoubleVector.fromArray(D, acc, a + 2 * stride + q + 0 * vl);
+            DoubleVector s21 = DoubleVector.fromArray(D, acc, a + 2 * stride + q + 1 * vl);
+            DoubleVector s30 = DoubleVector.fromArray(D, acc, a + 3 * stride + q + 0 * vl);
+            DoubleVector s31 = DoubleVector.fromArray(D, acc, a + 3 * stride + q + 1 * vl);
+            for (int t = 0; t < taps; t++) {
+                int xq = p + off[t] + q;
+                DoubleVector v0 = DoubleVector.fromArray(D, x, xq + 0 * vl);
+                DoubleVector v1 = DoubleVector.fromArray(D, x, xq + 1 * vl);
+                DoubleVector w0 = DoubleVector.broadcast(D, w[t * planes + j0 + 0]);
+                DoubleVector w1 = DoubleVector.broadcast(D, w[t * planes + j0 + 1]);
+                DoubleVector w2 = DoubleVector.broadcast(D, w[t * planes + j0 + 2]);
+                DoubleVector w3 = DoubleVector.broadcast(D, w[t * planes + j0 + 3]);
+                s00 = v0.fma(w0, s00);
+                s01 = v1.fma(w0, s01);
+                s10 = v0.fma(w1, s10);
+                s11 = v1.fma(w1, s11);
+                s20 = v0.fma(w2, s20);
+                s21 = v1.fma(w2, s21);
+                s30 = v0.fma(w3, s30);
+                s31 = v1.fma(w3, s31);
+            }
+            s00.intoArray(acc, a + 0 * stride + q + 0 * vl);
+            s01.intoArray(acc, a + 0 * stride + q + 1 * vl);
+            s10.intoArray(acc, a + 1 * stride + q + 0 * vl);
+            s11.intoArray(acc, a + 1 * stride + q + 1 * vl);
+            s20.intoArray(acc, a + 2 * stride + q + 0 * vl);
+            s21.intoArray(acc, a + 2 * stride + q + 1 * vl);
+            s30.intoArray(acc, a + 3 * stride + q + 0 * vl);
+            s31.intoArray(acc, a + 3 * stride + q + 1 * vl);
+        }
+        for (; q < bound; q += vl) {
             DoubleVector s0 = DoubleVector.fromArray(D, acc, a + 0 * stride + q);
             DoubleVector s1 = DoubleVector.fromArray(D, acc, a + 1 * stride + q);
             DoubleVector s2 = DoubleVector.fromArray(D, acc, a + 2 * stride + q);
             DoubleVector s3 = DoubleVector.fromArray(D, acc, a + 3 * stride + q);
             for (int t = 0; t < taps; t++) {
                 DoubleVector v = DoubleVector.fromArray(D, x, p + off[t] + q);
-                int wt = t * planes + j0;
-                s0 = v.fma(DoubleVector.broadcast(D, w[wt + 0]), s0);
-                s1 = v.fma(DoubleVector.broadcast(D, w[wt + 1]), s1);
-                s2 = v.fma(DoubleVector.broadcast(D, w[wt + 2]), s2);
-                s3 = v.fma(DoubleVector.broadcast(D, w[wt + 3]), s3);
+                s0 = v.fma(DoubleVector.broadcast(D, w[t * planes + j0 + 0]), s0);
+                s1 = v.fma(DoubleVector.broadcast(D, w[t * planes + j0 + 1]), s1);
+                s2 = v.fma(DoubleVector.broadcast(D, w[t * planes + j0 + 2]), s2);
+                s3 = v.fma(DoubleVector.broadcast(D, w[t * planes + j0 + 3]), s3);
             }
             s0.intoArray(acc, a + 0 * stride + q);
             s1.intoArray(acc, a + 1 * stride + q);
@@ -99,34 +143,99 @@ final class VectorLoops extends SimdLoops {
         }
     }
 
-    /** Planes j0..j0+1 over q in [0, bound): every load of x feeds 2 fused multiply-adds. */
+    /**
+     * Planes j0..j0+1, 4 vectors of q at a time: 8 independent FMA chains, each load of x
+     * feeding 2 of them; then single vectors up to bound.
+     */
     private static void add2(double[] acc, int a, int stride, double[] x, int p, int bound, double[] w, int j0, int planes,
             int[] off) {
         int taps = off.length;
-        for (int q = 0; q < bound; q += D.length()) {
+        int vl = D.length();
+        int q = 0;
+        for (; q + 4 * vl <= bound; q += 4 * vl) {
+            DoubleVector s00 = DoubleVector.fromArray(D, acc, a + 0 * stride + q + 0 * vl);
+            DoubleVector s01 = DoubleVector.fromArray(D, acc, a + 0 * stride + q + 1 * vl);
+            DoubleVector s02 = DoubleVector.fromArray(D, acc, a + 0 * stride + q + 2 * vl);
+            DoubleVector s03 = DoubleVector.fromArray(D, acc, a + 0 * stride + q + 3 * vl);
+            DoubleVector s10 = DoubleVector.fromArray(D, acc, a + 1 * stride + q + 0 * vl);
+            DoubleVector s11 = DoubleVector.fromArray(D, acc, a + 1 * stride + q + 1 * vl);
+            DoubleVector s12 = DoubleVector.fromArray(D, acc, a + 1 * stride + q + 2 * vl);
+            DoubleVector s13 = DoubleVector.fromArray(D, acc, a + 1 * stride + q + 3 * vl);
+            for (int t = 0; t < taps; t++) {
+                int xq = p + off[t] + q;
+                DoubleVector v0 = DoubleVector.fromArray(D, x, xq + 0 * vl);
+                DoubleVector v1 = DoubleVector.fromArray(D, x, xq + 1 * vl);
+                DoubleVector v2 = DoubleVector.fromArray(D, x, xq + 2 * vl);
+                DoubleVector v3 = DoubleVector.fromArray(D, x, xq + 3 * vl);
+                DoubleVector w0 = DoubleVector.broadcast(D, w[t * planes + j0 + 0]);
+                DoubleVector w1 = DoubleVector.broadcast(D, w[t * planes + j0 + 1]);
+                s00 = v0.fma(w0, s00);
+                s01 = v1.fma(w0, s01);
+                s02 = v2.fma(w0, s02);
+                s03 = v3.fma(w0, s03);
+                s10 = v0.fma(w1, s10);
+                s11 = v1.fma(w1, s11);
+                s12 = v2.fma(w1, s12);
+                s13 = v3.fma(w1, s13);
+            }
+            s00.intoArray(acc, a + 0 * stride + q + 0 * vl);
+            s01.intoArray(acc, a + 0 * stride + q + 1 * vl);
+            s02.intoArray(acc, a + 0 * stride + q + 2 * vl);
+            s03.intoArray(acc, a + 0 * stride + q + 3 * vl);
+            s10.intoArray(acc, a + 1 * stride + q + 0 * vl);
+            s11.intoArray(acc, a + 1 * stride + q + 1 * vl);
+            s12.intoArray(acc, a + 1 * stride + q + 2 * vl);
+            s13.intoArray(acc, a + 1 * stride + q + 3 * vl);
+        }
+        for (; q < bound; q += vl) {
             DoubleVector s0 = DoubleVector.fromArray(D, acc, a + 0 * stride + q);
             DoubleVector s1 = DoubleVector.fromArray(D, acc, a + 1 * stride + q);
             for (int t = 0; t < taps; t++) {
                 DoubleVector v = DoubleVector.fromArray(D, x, p + off[t] + q);
-                int wt = t * planes + j0;
-                s0 = v.fma(DoubleVector.broadcast(D, w[wt + 0]), s0);
-                s1 = v.fma(DoubleVector.broadcast(D, w[wt + 1]), s1);
+                s0 = v.fma(DoubleVector.broadcast(D, w[t * planes + j0 + 0]), s0);
+                s1 = v.fma(DoubleVector.broadcast(D, w[t * planes + j0 + 1]), s1);
             }
             s0.intoArray(acc, a + 0 * stride + q);
             s1.intoArray(acc, a + 1 * stride + q);
         }
     }
 
-    /** Planes j0..j0+0 over q in [0, bound): every load of x feeds 1 fused multiply-adds. */
+    /**
+     * Planes j0..j0+0, 4 vectors of q at a time: 4 independent FMA chains, each load of x
+     * feeding 1 of them; then single vectors up to bound.
+     */
     private static void add1(double[] acc, int a, int stride, double[] x, int p, int bound, double[] w, int j0, int planes,
             int[] off) {
         int taps = off.length;
-        for (int q = 0; q < bound; q += D.length()) {
+        int vl = D.length();
+        int q = 0;
+        for (; q + 4 * vl <= bound; q += 4 * vl) {
+            DoubleVector s00 = DoubleVector.fromArray(D, acc, a + 0 * stride + q + 0 * vl);
+            DoubleVector s01 = DoubleVector.fromArray(D, acc, a + 0 * stride + q + 1 * vl);
+            DoubleVector s02 = DoubleVector.fromArray(D, acc, a + 0 * stride + q + 2 * vl);
+            DoubleVector s03 = DoubleVector.fromArray(D, acc, a + 0 * stride + q + 3 * vl);
+            for (int t = 0; t < taps; t++) {
+                int xq = p + off[t] + q;
+                DoubleVector v0 = DoubleVector.fromArray(D, x, xq + 0 * vl);
+                DoubleVector v1 = DoubleVector.fromArray(D, x, xq + 1 * vl);
+                DoubleVector v2 = DoubleVector.fromArray(D, x, xq + 2 * vl);
+                DoubleVector v3 = DoubleVector.fromArray(D, x, xq + 3 * vl);
+                DoubleVector w0 = DoubleVector.broadcast(D, w[t * planes + j0 + 0]);
+                s00 = v0.fma(w0, s00);
+                s01 = v1.fma(w0, s01);
+                s02 = v2.fma(w0, s02);
+                s03 = v3.fma(w0, s03);
+            }
+            s00.intoArray(acc, a + 0 * stride + q + 0 * vl);
+            s01.intoArray(acc, a + 0 * stride + q + 1 * vl);
+            s02.intoArray(acc, a + 0 * stride + q + 2 * vl);
+            s03.intoArray(acc, a + 0 * stride + q + 3 * vl);
+        }
+        for (; q < bound; q += vl) {
             DoubleVector s0 = DoubleVector.fromArray(D, acc, a + 0 * stride + q);
             for (int t = 0; t < taps; t++) {
                 DoubleVector v = DoubleVector.fromArray(D, x, p + off[t] + q);
-                int wt = t * planes + j0;
-                s0 = v.fma(DoubleVector.broadcast(D, w[wt + 0]), s0);
+                s0 = v.fma(DoubleVector.broadcast(D, w[t * planes + j0 + 0]), s0);
             }
             s0.intoArray(acc, a + 0 * stride + q);
         }
@@ -136,7 +245,8 @@ final class VectorLoops extends SimdLoops {
     void add(float[] acc, int a, int stride, int planes, float[] x, int p, int span, float[] w, int[] off) {
         int bound = F.loopBound(span);
         int j = 0;
-        // eight independent accumulators keep both FMA pipes busy (latency 4, two per cycle)
+        // Eight independent FMA chains keep both FMA pipes busy (latency 4, two per cycle): eight
+        // planes at once, or fewer planes over several vectors of q at once.
         for (; j + 8 <= planes; j += 8) {
             add8(acc, a + j * stride, stride, x, p, bound, w, j, planes, off);
         }
@@ -154,11 +264,16 @@ final class VectorLoops extends SimdLoops {
         }
     }
 
-    /** Planes j0..j0+7 over q in [0, bound): every load of x feeds 8 fused multiply-adds. */
+    /**
+     * Planes j0..j0+7: 8 independent FMA chains, each load of x
+     * feeding 8 of them; then single vectors up to bound.
+     */
     private static void add8(float[] acc, int a, int stride, float[] x, int p, int bound, float[] w, int j0, int planes,
             int[] off) {
         int taps = off.length;
-        for (int q = 0; q < bound; q += F.length()) {
+        int vl = F.length();
+        int q = 0;
+        for (; q < bound; q += vl) {
             FloatVector s0 = FloatVector.fromArray(F, acc, a + 0 * stride + q);
             FloatVector s1 = FloatVector.fromArray(F, acc, a + 1 * stride + q);
             FloatVector s2 = FloatVector.fromArray(F, acc, a + 2 * stride + q);
@@ -169,15 +284,14 @@ final class VectorLoops extends SimdLoops {
             FloatVector s7 = FloatVector.fromArray(F, acc, a + 7 * stride + q);
             for (int t = 0; t < taps; t++) {
                 FloatVector v = FloatVector.fromArray(F, x, p + off[t] + q);
-                int wt = t * planes + j0;
-                s0 = v.fma(FloatVector.broadcast(F, w[wt + 0]), s0);
-                s1 = v.fma(FloatVector.broadcast(F, w[wt + 1]), s1);
-                s2 = v.fma(FloatVector.broadcast(F, w[wt + 2]), s2);
-                s3 = v.fma(FloatVector.broadcast(F, w[wt + 3]), s3);
-                s4 = v.fma(FloatVector.broadcast(F, w[wt + 4]), s4);
-                s5 = v.fma(FloatVector.broadcast(F, w[wt + 5]), s5);
-                s6 = v.fma(FloatVector.broadcast(F, w[wt + 6]), s6);
-                s7 = v.fma(FloatVector.broadcast(F, w[wt + 7]), s7);
+                s0 = v.fma(FloatVector.broadcast(F, w[t * planes + j0 + 0]), s0);
+                s1 = v.fma(FloatVector.broadcast(F, w[t * planes + j0 + 1]), s1);
+                s2 = v.fma(FloatVector.broadcast(F, w[t * planes + j0 + 2]), s2);
+                s3 = v.fma(FloatVector.broadcast(F, w[t * planes + j0 + 3]), s3);
+                s4 = v.fma(FloatVector.broadcast(F, w[t * planes + j0 + 4]), s4);
+                s5 = v.fma(FloatVector.broadcast(F, w[t * planes + j0 + 5]), s5);
+                s6 = v.fma(FloatVector.broadcast(F, w[t * planes + j0 + 6]), s6);
+                s7 = v.fma(FloatVector.broadcast(F, w[t * planes + j0 + 7]), s7);
             }
             s0.intoArray(acc, a + 0 * stride + q);
             s1.intoArray(acc, a + 1 * stride + q);
@@ -190,22 +304,61 @@ final class VectorLoops extends SimdLoops {
         }
     }
 
-    /** Planes j0..j0+3 over q in [0, bound): every load of x feeds 4 fused multiply-adds. */
+    /**
+     * Planes j0..j0+3, 2 vectors of q at a time: 8 independent FMA chains, each load of x
+     * feeding 4 of them; then single vectors up to bound.
+     */
     private static void add4(float[] acc, int a, int stride, float[] x, int p, int bound, float[] w, int j0, int planes,
             int[] off) {
         int taps = off.length;
-        for (int q = 0; q < bound; q += F.length()) {
+        int vl = F.length();
+        int q = 0;
+        for (; q + 2 * vl <= bound; q += 2 * vl) {
+            FloatVector s00 = FloatVector.fromArray(F, acc, a + 0 * stride + q + 0 * vl);
+            FloatVector s01 = FloatVector.fromArray(F, acc, a + 0 * stride + q + 1 * vl);
+            FloatVector s10 = FloatVector.fromArray(F, acc, a + 1 * stride + q + 0 * vl);
+            FloatVector s11 = FloatVector.fromArray(F, acc, a + 1 * stride + q + 1 * vl);
+            FloatVector s20 = FloatVector.fromArray(F, acc, a + 2 * stride + q + 0 * vl);
+            FloatVector s21 = FloatVector.fromArray(F, acc, a + 2 * stride + q + 1 * vl);
+            FloatVector s30 = FloatVector.fromArray(F, acc, a + 3 * stride + q + 0 * vl);
+            FloatVector s31 = FloatVector.fromArray(F, acc, a + 3 * stride + q + 1 * vl);
+            for (int t = 0; t < taps; t++) {
+                int xq = p + off[t] + q;
+                FloatVector v0 = FloatVector.fromArray(F, x, xq + 0 * vl);
+                FloatVector v1 = FloatVector.fromArray(F, x, xq + 1 * vl);
+                FloatVector w0 = FloatVector.broadcast(F, w[t * planes + j0 + 0]);
+                FloatVector w1 = FloatVector.broadcast(F, w[t * planes + j0 + 1]);
+                FloatVector w2 = FloatVector.broadcast(F, w[t * planes + j0 + 2]);
+                FloatVector w3 = FloatVector.broadcast(F, w[t * planes + j0 + 3]);
+                s00 = v0.fma(w0, s00);
+                s01 = v1.fma(w0, s01);
+                s10 = v0.fma(w1, s10);
+                s11 = v1.fma(w1, s11);
+                s20 = v0.fma(w2, s20);
+                s21 = v1.fma(w2, s21);
+                s30 = v0.fma(w3, s30);
+                s31 = v1.fma(w3, s31);
+            }
+            s00.intoArray(acc, a + 0 * stride + q + 0 * vl);
+            s01.intoArray(acc, a + 0 * stride + q + 1 * vl);
+            s10.intoArray(acc, a + 1 * stride + q + 0 * vl);
+            s11.intoArray(acc, a + 1 * stride + q + 1 * vl);
+            s20.intoArray(acc, a + 2 * stride + q + 0 * vl);
+            s21.intoArray(acc, a + 2 * stride + q + 1 * vl);
+            s30.intoArray(acc, a + 3 * stride + q + 0 * vl);
+            s31.intoArray(acc, a + 3 * stride + q + 1 * vl);
+        }
+        for (; q < bound; q += vl) {
             FloatVector s0 = FloatVector.fromArray(F, acc, a + 0 * stride + q);
             FloatVector s1 = FloatVector.fromArray(F, acc, a + 1 * stride + q);
             FloatVector s2 = FloatVector.fromArray(F, acc, a + 2 * stride + q);
             FloatVector s3 = FloatVector.fromArray(F, acc, a + 3 * stride + q);
             for (int t = 0; t < taps; t++) {
                 FloatVector v = FloatVector.fromArray(F, x, p + off[t] + q);
-                int wt = t * planes + j0;
-                s0 = v.fma(FloatVector.broadcast(F, w[wt + 0]), s0);
-                s1 = v.fma(FloatVector.broadcast(F, w[wt + 1]), s1);
-                s2 = v.fma(FloatVector.broadcast(F, w[wt + 2]), s2);
-                s3 = v.fma(FloatVector.broadcast(F, w[wt + 3]), s3);
+                s0 = v.fma(FloatVector.broadcast(F, w[t * planes + j0 + 0]), s0);
+                s1 = v.fma(FloatVector.broadcast(F, w[t * planes + j0 + 1]), s1);
+                s2 = v.fma(FloatVector.broadcast(F, w[t * planes + j0 + 2]), s2);
+                s3 = v.fma(FloatVector.broadcast(F, w[t * planes + j0 + 3]), s3);
             }
             s0.intoArray(acc, a + 0 * stride + q);
             s1.intoArray(acc, a + 1 * stride + q);
@@ -214,34 +367,99 @@ final class VectorLoops extends SimdLoops {
         }
     }
 
-    /** Planes j0..j0+1 over q in [0, bound): every load of x feeds 2 fused multiply-adds. */
+    /**
+     * Planes j0..j0+1, 4 vectors of q at a time: 8 independent FMA chains, each load of x
+     * feeding 2 of them; then single vectors up to bound.
+     */
     private static void add2(float[] acc, int a, int stride, float[] x, int p, int bound, float[] w, int j0, int planes,
             int[] off) {
         int taps = off.length;
-        for (int q = 0; q < bound; q += F.length()) {
+        int vl = F.length();
+        int q = 0;
+        for (; q + 4 * vl <= bound; q += 4 * vl) {
+            FloatVector s00 = FloatVector.fromArray(F, acc, a + 0 * stride + q + 0 * vl);
+            FloatVector s01 = FloatVector.fromArray(F, acc, a + 0 * stride + q + 1 * vl);
+            FloatVector s02 = FloatVector.fromArray(F, acc, a + 0 * stride + q + 2 * vl);
+            FloatVector s03 = FloatVector.fromArray(F, acc, a + 0 * stride + q + 3 * vl);
+            FloatVector s10 = FloatVector.fromArray(F, acc, a + 1 * stride + q + 0 * vl);
+            FloatVector s11 = FloatVector.fromArray(F, acc, a + 1 * stride + q + 1 * vl);
+            FloatVector s12 = FloatVector.fromArray(F, acc, a + 1 * stride + q + 2 * vl);
+            FloatVector s13 = FloatVector.fromArray(F, acc, a + 1 * stride + q + 3 * vl);
+            for (int t = 0; t < taps; t++) {
+                int xq = p + off[t] + q;
+                FloatVector v0 = FloatVector.fromArray(F, x, xq + 0 * vl);
+                FloatVector v1 = FloatVector.fromArray(F, x, xq + 1 * vl);
+                FloatVector v2 = FloatVector.fromArray(F, x, xq + 2 * vl);
+                FloatVector v3 = FloatVector.fromArray(F, x, xq + 3 * vl);
+                FloatVector w0 = FloatVector.broadcast(F, w[t * planes + j0 + 0]);
+                FloatVector w1 = FloatVector.broadcast(F, w[t * planes + j0 + 1]);
+                s00 = v0.fma(w0, s00);
+                s01 = v1.fma(w0, s01);
+                s02 = v2.fma(w0, s02);
+                s03 = v3.fma(w0, s03);
+                s10 = v0.fma(w1, s10);
+                s11 = v1.fma(w1, s11);
+                s12 = v2.fma(w1, s12);
+                s13 = v3.fma(w1, s13);
+            }
+            s00.intoArray(acc, a + 0 * stride + q + 0 * vl);
+            s01.intoArray(acc, a + 0 * stride + q + 1 * vl);
+            s02.intoArray(acc, a + 0 * stride + q + 2 * vl);
+            s03.intoArray(acc, a + 0 * stride + q + 3 * vl);
+            s10.intoArray(acc, a + 1 * stride + q + 0 * vl);
+            s11.intoArray(acc, a + 1 * stride + q + 1 * vl);
+            s12.intoArray(acc, a + 1 * stride + q + 2 * vl);
+            s13.intoArray(acc, a + 1 * stride + q + 3 * vl);
+        }
+        for (; q < bound; q += vl) {
             FloatVector s0 = FloatVector.fromArray(F, acc, a + 0 * stride + q);
             FloatVector s1 = FloatVector.fromArray(F, acc, a + 1 * stride + q);
             for (int t = 0; t < taps; t++) {
                 FloatVector v = FloatVector.fromArray(F, x, p + off[t] + q);
-                int wt = t * planes + j0;
-                s0 = v.fma(FloatVector.broadcast(F, w[wt + 0]), s0);
-                s1 = v.fma(FloatVector.broadcast(F, w[wt + 1]), s1);
+                s0 = v.fma(FloatVector.broadcast(F, w[t * planes + j0 + 0]), s0);
+                s1 = v.fma(FloatVector.broadcast(F, w[t * planes + j0 + 1]), s1);
             }
             s0.intoArray(acc, a + 0 * stride + q);
             s1.intoArray(acc, a + 1 * stride + q);
         }
     }
 
-    /** Planes j0..j0+0 over q in [0, bound): every load of x feeds 1 fused multiply-adds. */
+    /**
+     * Planes j0..j0+0, 4 vectors of q at a time: 4 independent FMA chains, each load of x
+     * feeding 1 of them; then single vectors up to bound.
+     */
     private static void add1(float[] acc, int a, int stride, float[] x, int p, int bound, float[] w, int j0, int planes,
             int[] off) {
         int taps = off.length;
-        for (int q = 0; q < bound; q += F.length()) {
+        int vl = F.length();
+        int q = 0;
+        for (; q + 4 * vl <= bound; q += 4 * vl) {
+            FloatVector s00 = FloatVector.fromArray(F, acc, a + 0 * stride + q + 0 * vl);
+            FloatVector s01 = FloatVector.fromArray(F, acc, a + 0 * stride + q + 1 * vl);
+            FloatVector s02 = FloatVector.fromArray(F, acc, a + 0 * stride + q + 2 * vl);
+            FloatVector s03 = FloatVector.fromArray(F, acc, a + 0 * stride + q + 3 * vl);
+            for (int t = 0; t < taps; t++) {
+                int xq = p + off[t] + q;
+                FloatVector v0 = FloatVector.fromArray(F, x, xq + 0 * vl);
+                FloatVector v1 = FloatVector.fromArray(F, x, xq + 1 * vl);
+                FloatVector v2 = FloatVector.fromArray(F, x, xq + 2 * vl);
+                FloatVector v3 = FloatVector.fromArray(F, x, xq + 3 * vl);
+                FloatVector w0 = FloatVector.broadcast(F, w[t * planes + j0 + 0]);
+                s00 = v0.fma(w0, s00);
+                s01 = v1.fma(w0, s01);
+                s02 = v2.fma(w0, s02);
+                s03 = v3.fma(w0, s03);
+            }
+            s00.intoArray(acc, a + 0 * stride + q + 0 * vl);
+            s01.intoArray(acc, a + 0 * stride + q + 1 * vl);
+            s02.intoArray(acc, a + 0 * stride + q + 2 * vl);
+            s03.intoArray(acc, a + 0 * stride + q + 3 * vl);
+        }
+        for (; q < bound; q += vl) {
             FloatVector s0 = FloatVector.fromArray(F, acc, a + 0 * stride + q);
             for (int t = 0; t < taps; t++) {
                 FloatVector v = FloatVector.fromArray(F, x, p + off[t] + q);
-                int wt = t * planes + j0;
-                s0 = v.fma(FloatVector.broadcast(F, w[wt + 0]), s0);
+                s0 = v.fma(FloatVector.broadcast(F, w[t * planes + j0 + 0]), s0);
             }
             s0.intoArray(acc, a + 0 * stride + q);
         }
