@@ -135,10 +135,10 @@ public final class PoolOps {
         float[] xd = x.data();
         int planes = x.dim(0) * x.dim(1);
         float[] y = new float[planes * w.outH() * w.outW()];
-        forEachWindow(w, op.countIncludePad(), planes, (p, o, in, div) -> {
+        forEachWindow(w, op.countIncludePad(), planes, (p, o, in, n, div) -> {
             float s = 0f;
-            for (int idx : in) {
-                s += xd[p * w.inH() * w.inW() + idx];
+            for (int k = 0; k < n; k++) {
+                s += xd[p * w.inH() * w.inW() + in[k]];
             }
             y[o] = s / div;
         });
@@ -151,26 +151,28 @@ public final class PoolOps {
         float[] g = gOut.data();
         float[] dx = new float[x.size()];
         int planes = x.dim(0) * x.dim(1);
-        forEachWindow(w, op.countIncludePad(), planes, (p, o, in, div) -> {
+        forEachWindow(w, op.countIncludePad(), planes, (p, o, in, n, div) -> {
             float share = g[o] / div;
-            for (int idx : in) {
-                dx[p * w.inH() * w.inW() + idx] += share;
+            for (int k = 0; k < n; k++) {
+                dx[p * w.inH() * w.inW() + in[k]] += share;
             }
         });
         return new Tensor(x.shape(), dx);
     }
 
     private interface WindowBody {
-        void accept(int plane, int outIndex, int[] inputOffsets, float divisor);
+        /** inputOffsets[0, count) are the window's valid input elements (the array is reused). */
+        void accept(int plane, int outIndex, int[] inputOffsets, int count, float divisor);
     }
 
     /**
      * Visits every output window with the in-plane offsets of its valid input elements and the
-     * divisor: the window clipped to the padded input when pads count, else to the input.
+     * divisor: the window clipped to the padded input when pads count, else to the input. Planes
+     * run in parallel (each writes only its own outputs, or its own input gradient).
      */
     private static void forEachWindow(Window w, boolean countPad, int planes, WindowBody body) {
-        int[] buf = new int[w.kh() * w.kw()];
-        for (int p = 0; p < planes; p++) {
+        Parallel.forEach(planes, p -> {
+            int[] buf = new int[w.kh() * w.kw()];
             for (int oy = 0; oy < w.outH(); oy++) {
                 for (int ox = 0; ox < w.outW(); ox++) {
                     int n = 0;
@@ -193,11 +195,10 @@ public final class PoolOps {
                     } else {
                         div = n;
                     }
-                    int[] in = java.util.Arrays.copyOf(buf, n);
-                    body.accept(p, (p * w.outH() + oy) * w.outW() + ox, in, Math.max(div, 1f));
+                    body.accept(p, (p * w.outH() + oy) * w.outW() + ox, buf, n, Math.max(div, 1f));
                 }
             }
-        }
+        });
     }
 
     /** Mean over every axis after the channel axis; output [N, C, 1, ..., 1]. */
