@@ -365,48 +365,26 @@ public final class ConvOps {
         return new Tensor(new int[] {m}, d);
     }
 
-    /** cols[(ch·kh + i)·kw + j, oy·outW + ox] = x[ch, oy·sh − pt + i·dh, ox·sw − pl + j·dw] (0 outside). */
-    static void im2col(float[] x, int xOff, int channels, Window w, float[] cols) {
-        int h = w.inH();
-        int wid = w.inW();
-        int oh = w.outH();
-        int ow = w.outW();
-        int row = 0;
-        for (int ch = 0; ch < channels; ch++) {
-            int plane = xOff + ch * h * wid;
-            for (int i = 0; i < w.kh(); i++) {
-                for (int j = 0; j < w.kw(); j++, row++) {
-                    int base = row * oh * ow;
-                    for (int oy = 0; oy < oh; oy++) {
-                        int iy = oy * w.sh() - w.padTop() + i * w.dh();
-                        int dst = base + oy * ow;
-                        if (iy < 0 || iy >= h) {
-                            java.util.Arrays.fill(cols, dst, dst + ow, 0f);
-                            continue;
-                        }
-                        int src = plane + iy * wid;
-                        for (int ox = 0; ox < ow; ox++) {
-                            int ix = ox * w.sw() - w.padLeft() + j * w.dw();
-                            cols[dst + ox] = ix >= 0 && ix < wid ? x[src + ix] : 0f;
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /** Double twin of im2col for the forward: cols[(ch·kh + i)·kw + j, oy·outW + ox] = x[ch, oy·sh − pt + i·dh, ox·sw − pl + j·dw] (0 outside). */
+    /**
+     * cols[(ch·kh + i)·kw + j, oy·outW + ox] = x[ch, oy·sh − pt + i·dh, ox·sw − pl + j·dw] (0 outside),
+     * widened to double for the forward's dgemm. Each output row copies its in-range columns and
+     * zero-fills the rest, with no test per element.
+     */
     public static void im2col(float[] x, int xOff, int channels, Window w, double[] cols) {
         int h = w.inH();
         int wid = w.inW();
         int oh = w.outH();
         int ow = w.outW();
+        int sw = w.sw();
         int row = 0;
         for (int ch = 0; ch < channels; ch++) {
             int plane = xOff + ch * h * wid;
             for (int i = 0; i < w.kh(); i++) {
                 for (int j = 0; j < w.kw(); j++, row++) {
                     int base = row * oh * ow;
+                    int shift = j * w.dw() - w.padLeft();
+                    int lo = Math.min(ow, firstInside(shift, sw));
+                    int hi = Math.max(lo, endInside(shift, sw, wid, ow));
                     for (int oy = 0; oy < oh; oy++) {
                         int iy = oy * w.sh() - w.padTop() + i * w.dh();
                         int dst = base + oy * ow;
@@ -414,15 +392,33 @@ public final class ConvOps {
                             java.util.Arrays.fill(cols, dst, dst + ow, 0.0);
                             continue;
                         }
-                        int src = plane + iy * wid;
-                        for (int ox = 0; ox < ow; ox++) {
-                            int ix = ox * w.sw() - w.padLeft() + j * w.dw();
-                            cols[dst + ox] = ix >= 0 && ix < wid ? x[src + ix] : 0.0;
+                        int src = plane + iy * wid + shift;
+                        java.util.Arrays.fill(cols, dst, dst + lo, 0.0);
+                        if (sw == 1) {
+                            for (int ox = lo; ox < hi; ox++) {
+                                cols[dst + ox] = x[src + ox];
+                            }
+                        } else {
+                            for (int ox = lo; ox < hi; ox++) {
+                                cols[dst + ox] = x[src + ox * sw];
+                            }
                         }
+                        java.util.Arrays.fill(cols, dst + hi, dst + ow, 0.0);
                     }
                 }
             }
         }
+    }
+
+    /** The first output column whose input column ox·stride + shift is ≥ 0. */
+    private static int firstInside(int shift, int stride) {
+        return shift >= 0 ? 0 : (-shift + stride - 1) / stride;
+    }
+
+    /** One past the last output column (at most outW) whose input column ox·stride + shift is &lt; inW. */
+    private static int endInside(int shift, int stride, int inW, int outW) {
+        int last = inW - 1 - shift;
+        return last < 0 ? 0 : Math.min(outW, last / stride + 1);
     }
 
     /** The adjoint of im2col: adds each column entry back to the input element it was read from. */
@@ -431,23 +427,30 @@ public final class ConvOps {
         int wid = w.inW();
         int oh = w.outH();
         int ow = w.outW();
+        int sw = w.sw();
         int row = 0;
         for (int ch = 0; ch < channels; ch++) {
             int plane = dxOff + ch * h * wid;
             for (int i = 0; i < w.kh(); i++) {
                 for (int j = 0; j < w.kw(); j++, row++) {
                     int base = row * oh * ow;
+                    int shift = j * w.dw() - w.padLeft();
+                    int lo = Math.min(ow, firstInside(shift, sw));
+                    int hi = Math.max(lo, endInside(shift, sw, wid, ow));
                     for (int oy = 0; oy < oh; oy++) {
                         int iy = oy * w.sh() - w.padTop() + i * w.dh();
                         if (iy < 0 || iy >= h) {
                             continue;
                         }
-                        int dst = plane + iy * wid;
+                        int dst = plane + iy * wid + shift;
                         int src = base + oy * ow;
-                        for (int ox = 0; ox < ow; ox++) {
-                            int ix = ox * w.sw() - w.padLeft() + j * w.dw();
-                            if (ix >= 0 && ix < wid) {
-                                dx[dst + ix] += cols[src + ox];
+                        if (sw == 1) {
+                            for (int ox = lo; ox < hi; ox++) {
+                                dx[dst + ox] += cols[src + ox];
+                            }
+                        } else {
+                            for (int ox = lo; ox < hi; ox++) {
+                                dx[dst + ox * sw] += cols[src + ox];
                             }
                         }
                     }

@@ -76,16 +76,16 @@ public final class PoolOps {
                     for (int ox = 0; ox < ow; ox++) {
                         float best = Float.NEGATIVE_INFINITY;
                         int bestIdx = -1;
-                        for (int i = 0; i < w.kh(); i++) {
-                            int iy = oy * w.sh() - w.padTop() + i * w.dh();
-                            if (iy < 0 || iy >= h) {
-                                continue;
-                            }
-                            for (int j = 0; j < w.kw(); j++) {
-                                int ix = ox * w.sw() - w.padLeft() + j * w.dw();
-                                if (ix < 0 || ix >= wid) {
-                                    continue;
-                                }
+                        // the window's taps that fall inside the input, in row-major order
+                        int y0 = oy * w.sh() - w.padTop();
+                        int x0 = ox * w.sw() - w.padLeft();
+                        int iHi = insideEnd(y0, w.dh(), h, w.kh());
+                        int jLo = insideStart(x0, w.dw());
+                        int jHi = insideEnd(x0, w.dw(), wid, w.kw());
+                        for (int i = insideStart(y0, w.dh()); i < iHi; i++) {
+                            int iy = y0 + i * w.dh();
+                            for (int j = jLo; j < jHi; j++) {
+                                int ix = x0 + j * w.dw();
                                 float v = xd[in0 + iy * wid + ix];
                                 // NaN propagates as in PyTorch: a NaN wins and stays
                                 if (bestIdx < 0 || wins(v, best)) {
@@ -102,6 +102,17 @@ public final class PoolOps {
             }
         });
         return new MaxResult(new Tensor(new int[] {x.dim(0), x.dim(1), oh, ow}, y), arg);
+    }
+
+    /** The first tap k with start + k·step ≥ 0. */
+    private static int insideStart(int start, int step) {
+        return start >= 0 ? 0 : (-start + step - 1) / step;
+    }
+
+    /** One past the last tap k (at most taps) with start + k·step &lt; size. */
+    private static int insideEnd(int start, int step, int size, int taps) {
+        int last = size - 1 - start;
+        return last < 0 ? 0 : Math.min(taps, last / step + 1);
     }
 
     /**
