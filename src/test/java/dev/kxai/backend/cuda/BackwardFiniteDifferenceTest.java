@@ -16,14 +16,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kxai.backend.ModelRunner;
 import dev.kxai.backend.cuda.CudaTestKit.G;
-import dev.kxai.backend.cuda.CudaTestKit.LogRecorder;
+import dev.kxai.backend.cuda.CudaTestKit.NoFallback;
 import dev.kxai.graph.Op;
 import dev.kxai.tensor.Tensor;
 import java.util.Arrays;
 import java.util.Random;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The CUDA runner's input gradients against central finite differences of the CUDA runner's OWN
@@ -40,21 +39,8 @@ class BackwardFiniteDifferenceTest {
     /** Rows per forward call of the perturbed batch. */
     private static final int ROWS_PER_CALL = 512;
 
-    private LogRecorder log;
-
-    @BeforeEach
-    void recordLogs() {
-        log = new LogRecorder();
-    }
-
-    @AfterEach
-    void noFallback() {
-        try {
-            log.assertNoFallback();
-        } finally {
-            log.close();
-        }
-    }
+    @RegisterExtension
+    final NoFallback noFallback = new NoFallback();
 
     record Report(boolean ok, double relativeError, int worstIndex, double worstAnalytic, double worstFd) {
         @Override

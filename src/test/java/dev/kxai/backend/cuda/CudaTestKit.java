@@ -269,6 +269,34 @@ final class CudaTestKit {
 
     // ------------------------------------------------------------------ logs
 
+    /**
+     * JUnit extension for the emulator suites: records the CUDA runner's log during each test and
+     * fails the test if the runner fell back to the CPU (the path under test would not have run).
+     */
+    static final class NoFallback implements org.junit.jupiter.api.extension.BeforeEachCallback,
+            org.junit.jupiter.api.extension.AfterEachCallback {
+        private LogRecorder log;
+
+        /** The current test's log. */
+        LogRecorder log() {
+            return log;
+        }
+
+        @Override
+        public void beforeEach(org.junit.jupiter.api.extension.ExtensionContext context) {
+            log = new LogRecorder();
+        }
+
+        @Override
+        public void afterEach(org.junit.jupiter.api.extension.ExtensionContext context) {
+            try {
+                log.assertNoFallback();
+            } finally {
+                log.close();
+            }
+        }
+    }
+
     /** Records what the CUDA runner logs (fallback warnings, OOM retries). */
     static final class LogRecorder extends Handler implements AutoCloseable {
         private final Logger logger;

@@ -4,10 +4,9 @@ import static dev.kxai.backend.cuda.CudaTestKit.cuda;
 
 import dev.kxai.TestData;
 import dev.kxai.attr.EndpointReuseChecks;
-import dev.kxai.backend.cuda.CudaTestKit.LogRecorder;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
+import dev.kxai.backend.cuda.CudaTestKit.NoFallback;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Endpoint reuse on the CUDA backend, run on the CPU emulation of the driver: the endpoint outputs
@@ -16,21 +15,8 @@ import org.junit.jupiter.api.Test;
  * evaluates both ends ({@link EndpointReuseChecks}). Proves orchestration, not GPU speed.
  */
 class EndpointReuseCudaTest {
-    private LogRecorder log;
-
-    @BeforeEach
-    void recordLogs() {
-        log = new LogRecorder();
-    }
-
-    @AfterEach
-    void noFallback() {
-        try {
-            log.assertNoFallback();
-        } finally {
-            log.close();
-        }
-    }
+    @RegisterExtension
+    final NoFallback noFallback = new NoFallback();
 
     @Test
     void gemmFirstModel() {

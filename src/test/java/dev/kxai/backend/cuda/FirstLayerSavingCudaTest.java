@@ -20,7 +20,7 @@ import dev.kxai.attr.Quadrature;
 import dev.kxai.backend.ModelRunner;
 import dev.kxai.backend.PathIntegral;
 import dev.kxai.backend.cuda.CudaTestKit.G;
-import dev.kxai.backend.cuda.CudaTestKit.LogRecorder;
+import dev.kxai.backend.cuda.CudaTestKit.NoFallback;
 import dev.kxai.graph.Graph;
 import dev.kxai.graph.Op;
 import dev.kxai.io.NpyIO;
@@ -33,9 +33,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.logging.Level;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * DESIGN.md's first saving on the CUDA backend (the first Conv/Gemm at both ends of the path in
@@ -47,21 +46,8 @@ import org.junit.jupiter.api.Test;
 class FirstLayerSavingCudaTest {
     private static final Quadrature.Rule[] RULES = {Quadrature.Rule.GAUSS_LEGENDRE, Quadrature.Rule.RIEMANN_TRAPEZOID,
         Quadrature.Rule.RIEMANN_LEFT, Quadrature.Rule.RIEMANN_RIGHT, Quadrature.Rule.RIEMANN_MIDDLE};
-    private LogRecorder log;
-
-    @BeforeEach
-    void recordLogs() {
-        log = new LogRecorder();
-    }
-
-    @AfterEach
-    void noFallback() {
-        try {
-            log.assertNoFallback();
-        } finally {
-            log.close();
-        }
-    }
+    @RegisterExtension
+    final NoFallback noFallback = new NoFallback();
 
     // ------------------------------------------------------------------ models
 
@@ -115,7 +101,7 @@ class FirstLayerSavingCudaTest {
     }
 
     private long savingLogs() {
-        return log.records.stream().filter(r -> r.getLevel() == Level.FINE)
+        return noFallback.log().records.stream().filter(r -> r.getLevel() == Level.FINE)
                 .filter(r -> String.valueOf(r.getMessage()).contains("first-layer saving")).count();
     }
 

@@ -12,7 +12,7 @@ import dev.kxai.attr.Quadrature;
 import dev.kxai.backend.ModelRunner;
 import dev.kxai.backend.PathIntegral;
 import dev.kxai.backend.cuda.CudaTestKit.G;
-import dev.kxai.backend.cuda.CudaTestKit.LogRecorder;
+import dev.kxai.backend.cuda.CudaTestKit.NoFallback;
 import dev.kxai.graph.Graph;
 import dev.kxai.graph.Op;
 import dev.kxai.tensor.Tensor;
@@ -21,9 +21,8 @@ import java.util.List;
 import java.util.Random;
 import java.util.Set;
 import java.util.function.BiFunction;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Bias + activation fused after a GEMM on CUDA: a Gemm (any C form) or a MatMul + constant row-bias
@@ -34,21 +33,8 @@ import org.junit.jupiter.api.Test;
  * driver: proves kernel logic and orchestration, not GPU speed or memory-model races.
  */
 class GemmActivationFusionTest {
-    private LogRecorder log;
-
-    @BeforeEach
-    void recordLogs() {
-        log = new LogRecorder();
-    }
-
-    @AfterEach
-    void noFallback() {
-        try {
-            log.assertNoFallback();
-        } finally {
-            log.close();
-        }
-    }
+    @RegisterExtension
+    final NoFallback noFallback = new NoFallback();
 
     private static CudaModelRunner runner(Graph g, boolean fuse) {
         CudaRuntime rt = CudaRuntime.probe().runtime();

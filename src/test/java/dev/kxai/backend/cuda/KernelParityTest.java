@@ -22,15 +22,14 @@ import dev.kxai.backend.ModelRunner;
 import dev.kxai.backend.PathIntegral;
 import dev.kxai.backend.cuda.CudaTestKit.Both;
 import dev.kxai.backend.cuda.CudaTestKit.G;
-import dev.kxai.backend.cuda.CudaTestKit.LogRecorder;
+import dev.kxai.backend.cuda.CudaTestKit.NoFallback;
 import dev.kxai.graph.Graph;
 import dev.kxai.graph.Op;
 import dev.kxai.tensor.Tensor;
 import java.util.Arrays;
 import java.util.Random;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Every operator's CUDA kernels against the CPU backend, forward and input gradient, at odd
@@ -42,21 +41,8 @@ import org.junit.jupiter.api.Test;
  */
 class KernelParityTest {
     private static final int[] BATCHES = {1, 3, 7};
-    private LogRecorder log;
-
-    @BeforeEach
-    void recordLogs() {
-        log = new LogRecorder();
-    }
-
-    @AfterEach
-    void noFallback() {
-        try {
-            log.assertNoFallback();
-        } finally {
-            log.close();
-        }
-    }
+    @RegisterExtension
+    final NoFallback noFallback = new NoFallback();
 
     /** Forward and gradient parity; forwardUlps ≥ 0 asks for an ulp bound on the forward instead. */
     private static void check(String label, G g, Tensor x, long seed, int forwardUlps) {
