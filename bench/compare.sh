@@ -6,7 +6,8 @@
 # Workloads: mlp_wide tinyvgg_course resnet18 (default: all three; missing ones are generated).
 # For each workload it runs R rounds; a round is one `kxai bench` process and then one
 # torch_ig.py process (kxai, torch, kxai, torch, ...: drift on a shared machine hits both), each
-# with 1 untimed warm-up and 1 timed run of the workload's steps and rule. The medians over the
+# with 2 untimed warm-ups and 3 timed runs of the workload's steps and rule (the JVM compiles its
+# hot loops over the first runs; a service runs warm). The medians of the processes' medians over the
 # rounds are compared; the last round's attributions of both are compared element by element,
 # and each with an untimed float64 run of torch_ig.py (the reference for rounding).
 # Threads: kxai bench --threads N over a single-threaded OpenBLAS (OPENBLAS_NUM_THREADS=1, as ./kxai
@@ -69,8 +70,8 @@ for w in "${workloads[@]}"; do
   read -r steps rule < <("$py" -c 'import json,sys; m=json.load(open(sys.argv[1])); print(m["steps"], m["rule"])' "$dir/workload.json")
   mkdir -p "$out/$w"
   kx=("${java_cmd[@]}" bench --model "$dir/model.onnx" --input "$dir/input.npy" --method ig --steps "$steps"
-      --rule "$rule" --threads "$threads" --repeats 1 --warmup 1 --out "$out/$w/kxai")
-  th=(env OPENBLAS_NUM_THREADS="$torch_blas_threads" "$py" bench/torch_ig.py "$dir" --steps "$steps" --rule "$rule" --threads "$threads" --repeats 1 --warmup 1
+      --rule "$rule" --threads "$threads" --repeats 3 --warmup 2 --out "$out/$w/kxai")
+  th=(env OPENBLAS_NUM_THREADS="$torch_blas_threads" "$py" bench/torch_ig.py "$dir" --steps "$steps" --rule "$rule" --threads "$threads" --repeats 3 --warmup 2
       --out "$out/$w/torch_attributions.npy")
   printf '%s\t%s\n' "$w, kxai" "${kx[*]}" >> "$out/commands.txt"
   printf '%s\t%s\n' "$w, torch" "${th[*]}" >> "$out/commands.txt"
