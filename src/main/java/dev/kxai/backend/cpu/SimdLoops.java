@@ -15,9 +15,10 @@ import java.util.logging.Logger;
  * the taps in order t = 0, 1, ... to the running sum by fused multiply-add (Math.fma in the
  * scalar loop), so a lane of the vector loop does exactly the scalar loop's operations. In the
  * double loops the product of two floats is exact, so the FMA rounds exactly as a multiply then
- * an add would. HotSpot 17 does not
- * vectorise the scalar loop (its loads sit at different invariant offsets), which is why the
- * vector form exists: measured 3× (double) to 5× (float) faster per multiply-add on AVX-512.
+ * an add would. HotSpot 17 does not vectorise the scalar loops (their loads sit at different
+ * invariant offsets), which is why the vector form exists. Measured on this project's AVX-512
+ * machines (10 channels of 66×66 planes): scalar tap loops about 0.16 ns per multiply-add, the
+ * SIMD loops 0.023 (double) and 0.012 (float).
  */
 abstract class SimdLoops {
     /** System property that forces the scalar loops (for comparison): {@code -Dkxai.simd=false}. */
