@@ -950,7 +950,66 @@ final class CudaModelRunner implements ModelRunner {
             gemm(false, false, rows, n, kk, 1f, a.buf(), kk, b.buf(), n, 0f, y.buf(), n);
             return y;
         }
-        throw unsupported(node, "operand shapes " + Shapes.str(as) + " × " + Shapes.str(bs));
+        int batches = equalBatches(as, bs);
+        if (batches > 0) { // [..., M, K] × [..., K, N], equal leading dimensions: one strided-batched GEMM
+            int m = as[as.length - 2];
+            int kk = as[as.length - 1];
+            int n = bs[bs.length - 1];
+            int[] out = as.clone();
+            out[out.length - 1] = n;
+            DTensor y = new DTensor(out, s.floats((long) batches * m * n));
+            gemmBatched(false, false, m, n, kk, 1f, a.buf(), kk, (long) m * kk, b.buf(), n, (long) kk * n, 0f, y.buf(), n,
+                    (long) m * n, batches);
+            return y;
+        }
+        throw unsupported(node, "operand shapes " + Shapes.str(as) + " × " + Shapes.str(bs)
+                + " (supported: [..., M, K] × [K, N], and [..., M, K] × [..., K, N] with equal leading dimensions)");
+    }
+
+    /** The number of [M, K] × [K, N] products of an equal-batch MatMul (rank ≥ 3, same leading dims), else 0. */
+    private static int equalBatches(int[] as, int[] bs) {
+        if (as.length != bs.length || as.length < 3 || as[as.length - 1] != bs[bs.length - 2]) {
+            return 0;
+        }
+        int batches = 1;
+        for (int d = 0; d < as.length - 2; d++) {
+            if (as[d] != bs[d]) {
+                return 0;
+            }
+            batches *= as[d];
+        }
+        return batches;
+    }
+
+    /** dA = dY·Bᵀ, and for an equal-batch MatMul dB = Aᵀ·dY, per batch. */
+    private DTensor[] matmulBackward(DeviceScope s, Node node, DTensor a, DTensor b, DTensor gy, boolean[] need) {
+        int[] as = a.shape();
+        int[] bs = b.shape();
+        DTensor ga = need[0] ? new DTensor(as, s.floats(a.size())) : null;
+        DTensor gb = need[1] ? new DTensor(bs, s.floats(b.size())) : null;
+        int batches = equalBatches(as, bs);
+        if (batches > 0) {
+            int m = as[as.length - 2];
+            int kk = as[as.length - 1];
+            int nn = bs[bs.length - 1];
+            if (ga != null) {
+                gemmBatched(false, true, m, kk, nn, 1f, gy.buf(), nn, (long) m * nn, b.buf(), nn, (long) kk * nn, 0f,
+                        ga.buf(), kk, (long) m * kk, batches);
+            }
+            if (gb != null) {
+                gemmBatched(true, false, kk, nn, m, 1f, a.buf(), kk, (long) m * kk, gy.buf(), nn, (long) m * nn, 0f,
+                        gb.buf(), nn, (long) kk * nn, batches);
+            }
+            return new DTensor[] {ga, gb};
+        }
+        if (gb != null) {
+            throw unsupported(node, "a 2-D right operand computed from the input");
+        }
+        int kk = bs[0];
+        int nn = bs[1];
+        int rows = (int) (a.size() / kk);
+        gemm(false, true, rows, kk, nn, 1f, gy.buf(), nn, b.buf(), nn, 0f, ga.buf(), kk);
+        return new DTensor[] {ga, null};
     }
 
     // ---- conv
@@ -1107,17 +1166,7 @@ final class CudaModelRunner implements ModelRunner {
         } else if (op instanceof Op.Gemm g) {
             return gemmBackward(s, n, g, in, gy, need);
         } else if (op instanceof Op.MatMul) {
-            if (need[1]) {
-                throw unsupported(n, "a right operand computed from the input");
-            }
-            DTensor a = in[0];
-            DTensor b = in[1];
-            int kk = b.dim(0);
-            int nn = b.dim(1);
-            int rows = (int) (a.size() / kk);
-            DTensor ga = new DTensor(a.shape(), s.floats(a.size()));
-            gemm(false, true, rows, kk, nn, 1f, gy.buf(), nn, b.buf(), nn, 0f, ga.buf(), kk);
-            return new DTensor[] {ga, null};
+            return matmulBackward(s, n, in[0], in[1], gy, need);
         } else if (op instanceof Op.Add || op instanceof Op.Sub || op instanceof Op.Mul) {
             return binaryBackward(s, n, op, in, y.shape(), gy, need);
         } else if (op instanceof Op.Softmax sm) {

@@ -358,6 +358,13 @@ class BackwardFiniteDifferenceTest {
         G m = new G(5, 31);
         m.then(new Op.MatMul(), rand(r, -1, 1, 31, 7));
         check("MatMul [B,5,31] x [31,7]", m, rand(r, -1, 1, 2, 5, 31), 0.1, 83);
+        // both operands from the input, equal leading dimensions (attention-like): x [B,2,20] seen
+        // as A [B,2,5,4] and as B [B,2,4,5]
+        G both = new G(2, 20);
+        String a = both.op(new Op.Reshape(false), "x", both.c(new Tensor(s(4), new float[] {-1, 2, 5, 4})));
+        String b = both.op(new Op.Reshape(false), "x", both.c(new Tensor(s(4), new float[] {-1, 2, 4, 5})));
+        both.op(new Op.MatMul(), a, b);
+        check("MatMul [B,2,5,4] x [B,2,4,5], both from the input", both, rand(r, -1, 1, 3, 2, 20), 0.05, 84);
     }
 
     @Test
