@@ -36,8 +36,15 @@ public sealed interface Op {
     record Tanh() implements Op {
     }
 
-    /** Softmax over one axis (opset 13 semantics). */
-    record Softmax(int axis) implements Op {
+    /**
+     * Softmax over one axis (opset 13 semantics), or with {@code flatten} (opsets 1–12) over the
+     * input seen as 2-D [prod(dims[:axis]), prod(dims[axis:])]: every trailing block is one
+     * distribution. The two agree when the axis is the last one.
+     */
+    record Softmax(int axis, boolean flatten) implements Op {
+        public Softmax(int axis) {
+            this(axis, false);
+        }
     }
 
     /** Reshape to [prod(dims[:axis]), prod(dims[axis:])]. */

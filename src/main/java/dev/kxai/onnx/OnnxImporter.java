@@ -65,17 +65,27 @@ public final class OnnxImporter {
         if (model.getIrVersion() <= 0 || !model.hasGraph() || model.getGraph().getNodeCount() == 0) {
             throw new ModelException(source + " is not an ONNX model (no IR version or no graph nodes)");
         }
-        return new OnnxImporter.Builder(model.getGraph(), source).build();
+        // the default domain's opset decides operator versions (Softmax changed at 13)
+        long opset = model.getOpsetImportList().stream()
+                .filter(o -> o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx"))
+                .mapToLong(OnnxMl.OperatorSetIdProto::getVersion).max().orElse(LATEST_OPSET_SEMANTICS);
+        return new OnnxImporter.Builder(model.getGraph(), source, opset).build();
     }
+
+    /** Opset assumed when a model declares none for the default domain. */
+    private static final long LATEST_OPSET_SEMANTICS = 13;
 
     private static final class Builder {
         private final OnnxMl.GraphProto g;
         private final String source;
         private final Map<String, Tensor> constants = new LinkedHashMap<>();
 
-        Builder(OnnxMl.GraphProto g, String source) {
+        private final long opset;
+
+        Builder(OnnxMl.GraphProto g, String source, long opset) {
             this.g = g;
             this.source = source;
+            this.opset = opset;
         }
 
         Graph build() {
@@ -177,7 +187,9 @@ public final class OnnxImporter {
                 case "LeakyRelu" -> new Op.LeakyRelu(a.f("alpha", 0.01f));
                 case "Sigmoid" -> new Op.Sigmoid();
                 case "Tanh" -> new Op.Tanh();
-                case "Softmax" -> new Op.Softmax((int) a.i("axis", -1));
+                // opsets 1-12: axis defaults to 1 and the input is flattened to 2-D there
+                case "Softmax" -> opset < 13 ? new Op.Softmax((int) a.i("axis", 1), true)
+                        : new Op.Softmax((int) a.i("axis", -1));
                 case "Flatten" -> new Op.Flatten((int) a.i("axis", 1));
                 case "Reshape" -> new Op.Reshape(a.i("allowzero", 0) != 0);
                 case "Identity" -> new Op.Identity();

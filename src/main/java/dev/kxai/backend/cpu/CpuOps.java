@@ -18,6 +18,19 @@ final class CpuOps {
     record Result(Tensor output, Object saved) {
     }
 
+    /** [prod(shape[:axis]), prod(shape[axis:])]: the 2-D view of opset-12 Softmax. */
+    private static int[] flat2d(int[] shape, int axis) {
+        int outer = 1;
+        for (int d = 0; d < axis; d++) {
+            outer *= shape[d];
+        }
+        int total = 1;
+        for (int d : shape) {
+            total *= d;
+        }
+        return new int[] {outer, total / Math.max(1, outer)};
+    }
+
     static Result forward(Node node, Tensor[] in) {
         Op op = node.op();
         if (op instanceof Op.Gemm g) {
@@ -39,7 +52,11 @@ final class CpuOps {
         } else if (op instanceof Op.Tanh t) {
             return plain(Elementwise.activation(Elementwise.Activation.TANH, 0f, in[0]));
         } else if (op instanceof Op.Softmax s) {
-            return plain(Elementwise.softmax(in[0], ShapeOps.axis(node, s.axis(), in[0].rank(), false)));
+            int axis = ShapeOps.axis(node, s.axis(), in[0].rank(), false);
+            if (s.flatten()) { // opsets 1-12: one distribution per trailing block
+                return plain(Elementwise.softmax(in[0].reshape(flat2d(in[0].shape(), axis)), 1).reshape(in[0].shape()));
+            }
+            return plain(Elementwise.softmax(in[0], axis));
         } else if (op instanceof Op.Flatten f) {
             return plain(ShapeOps.flatten(node, in[0], f.axis()));
         } else if (op instanceof Op.Reshape r) {
@@ -85,7 +102,12 @@ final class CpuOps {
         } else if (op instanceof Op.Tanh t) {
             return one(Elementwise.activationBackward(Elementwise.Activation.TANH, 0f, in[0], y, gOut));
         } else if (op instanceof Op.Softmax s) {
-            return one(Elementwise.softmaxBackward(y, gOut, ShapeOps.axis(node, s.axis(), y.rank(), false)));
+            int axis = ShapeOps.axis(node, s.axis(), y.rank(), false);
+            if (s.flatten()) {
+                int[] two = flat2d(y.shape(), axis);
+                return one(Elementwise.softmaxBackward(y.reshape(two), gOut.reshape(two), 1).reshape(y.shape()));
+            }
+            return one(Elementwise.softmaxBackward(y, gOut, axis));
         } else if (op instanceof Op.Flatten f) {
             return new Tensor[] {gOut.reshape(in[0].shape())};
         } else if (op instanceof Op.Reshape r) {

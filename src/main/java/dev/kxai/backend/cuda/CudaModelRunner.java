@@ -740,8 +740,8 @@ final class CudaModelRunner implements ModelRunner {
         } else if (op instanceof Op.Softmax sm) {
             int axis = axis(n, sm.axis(), in[0].shape().length);
             DTensor y = new DTensor(in[0].shape(), s.floats(in[0].size()));
-            long[] oni = outerInner(in[0].shape(), axis);
-            k.softmaxForward(y.buf(), in[0].buf(), oni[0], in[0].dim(axis), oni[1]);
+            long[] oni = softmaxLines(sm, in[0].shape(), axis);
+            k.softmaxForward(y.buf(), in[0].buf(), oni[0], (int) oni[1], oni[2]);
             return y;
         } else if (op instanceof Op.Flatten f) {
             int a = f.axis() < 0 ? f.axis() + in[0].shape().length : f.axis();
@@ -851,6 +851,18 @@ final class CudaModelRunner implements ModelRunner {
                     + Shapes.str(s));
         }
         return s;
+    }
+
+    /**
+     * {outer, n, inner} of a Softmax: n values along the axis, strided by inner; with the opset-12
+     * flattening, one line of prod(dims[axis:]) contiguous values per outer index.
+     */
+    private static long[] softmaxLines(Op.Softmax sm, int[] shape, int axis) {
+        long[] oi = outerInner(shape, axis);
+        if (sm.flatten()) {
+            return new long[] {oi[0], shape[axis] * oi[1], 1};
+        }
+        return new long[] {oi[0], shape[axis], oi[1]};
     }
 
     // ---- dense
@@ -1171,9 +1183,9 @@ final class CudaModelRunner implements ModelRunner {
             return binaryBackward(s, n, op, in, y.shape(), gy, need);
         } else if (op instanceof Op.Softmax sm) {
             int axis = axis(n, sm.axis(), y.shape().length);
-            long[] oni = outerInner(y.shape(), axis);
+            long[] oni = softmaxLines(sm, y.shape(), axis);
             DTensor gx = new DTensor(y.shape(), s.floats(y.size()));
-            k.softmaxBackward(gx.buf(), gy.buf(), y.buf(), oni[0], y.dim(axis), oni[1]);
+            k.softmaxBackward(gx.buf(), gy.buf(), y.buf(), oni[0], (int) oni[1], oni[2]);
             return new DTensor[] {gx};
         } else if (op instanceof Op.Flatten || op instanceof Op.Reshape || op instanceof Op.Identity) {
             DTensor[] r = new DTensor[in.length];

@@ -529,6 +529,17 @@ class OperatorGradientTest {
         checkGradients("Softmax axis 2 of 3-D", node(new Op.Softmax(2), 1), new Tensor[] {x3}, need(true), 1e-2, 62);
         checkGradients("Softmax axis -1 of 3-D", node(new Op.Softmax(-1), 1), new Tensor[] {x3}, need(true), 1e-2, 63);
         checkGradients("Softmax axis 0 of 3-D", node(new Op.Softmax(0), 1), new Tensor[] {x3}, need(true), 1e-2, 64);
+        // opsets 1-12: the input flattened to 2-D at the axis, one distribution per trailing block
+        checkGradients("Softmax flattened at axis 1 of 3-D", node(new Op.Softmax(1, true), 1), new Tensor[] {x3},
+                need(true), 1e-2, 67);
+        float[] flat = CpuOps.forward(node(new Op.Softmax(1, true), 1), new Tensor[] {x3}).output().data();
+        for (int row = 0; row < 2; row++) { // each [4, 3] block sums to 1 as a whole, not per line of 3
+            double sum = 0;
+            for (int j = 0; j < 12; j++) {
+                sum += flat[row * 12 + j];
+            }
+            assertEquals(1.0, sum, 1e-6, "flattened softmax block " + row);
+        }
         checkGradients("Softmax 2-D", node(new Op.Softmax(1), 1), new Tensor[] {rand(r, -3, 3, 3, 6)}, need(true),
                 1e-2, 65);
         // large logits: the max subtraction keeps exp finite

@@ -214,6 +214,9 @@ class BackwardFiniteDifferenceTest {
         G c = new G(5, 7);
         c.then(new Op.Softmax(1));
         check("Softmax axis 1 of [B,5,7]", c, rand(r, -2, 2, 2, 5, 7), 1e-2, 23);
+        G d = new G(5, 7);
+        d.then(new Op.Softmax(1, true));
+        check("Softmax flattened at axis 1 of [B,5,7] (opset 12)", d, rand(r, -2, 2, 2, 5, 7), 1e-2, 24);
     }
 
     // ------------------------------------------------------------------ convolution (im2col_input_grad)

@@ -302,6 +302,12 @@ class KernelParityTest {
             check("Softmax axis " + c[1] + " of " + Arrays.toString(sh) + " batch " + batch, g,
                     rand(r, -8, 8, withBatch(batch, sh)), i++);
         }
+        // opsets 1-12: flattened at the axis (one distribution of 3·5 and of 2·3·5 values)
+        for (int axis : new int[] {1, 2}) {
+            G g = new G(2, 3, 5);
+            g.then(new Op.Softmax(axis, true));
+            check("Softmax flattened at axis " + axis + " of [B,2,3,5]", g, rand(r, -8, 8, 3, 2, 3, 5), i++);
+        }
     }
 
     @Test
