@@ -906,16 +906,27 @@ final class CudaModelRunner implements ModelRunner {
         DTensor y = new DTensor(new int[] {m, n}, s.floats((long) m * n));
         DTensor c = in.length > 2 ? in[2] : null;
         DeviceBuffer rowBias = null;
-        if (c != null && op.beta() != 0f) {
+        float beta = op.beta();
+        boolean fullC = c != null && c.shape().length == 2 && c.size() == (long) m * n;
+        if (c != null && beta != 0f && beta != 1f && !fullC) {
+            // a broadcast C (row, column, scalar) is scaled once and then added as it is; a full
+            // [M, N] C takes beta inside the GEMM
+            DeviceBuffer scaled = s.floats(c.size());
+            k.scaleCopy(scaled, c.buf(), c.size(), beta);
+            c = new DTensor(c.shape(), scaled);
+            beta = 1f;
+        }
+        if (c != null && beta != 0f) {
             boolean rowBiasShape = c.shape().length == 1 || (c.shape().length == 2 && c.dim(0) == 1);
-            if (rowBiasShape && c.size() == n && op.beta() == 1f) {
+            if (rowBiasShape && c.size() == n && beta == 1f) {
                 gemm(op.transA(), op.transB(), m, n, kk, op.alpha(), a.buf(), a.dim(1), b.buf(), b.dim(1), 0f, y.buf(), n);
                 rowBias = c.buf();
             } else if (c.size() != (long) m * n || c.shape().length != 2) {
                 // any other C that broadcasts to [M, N] (a column, a scalar): GEMM, then a broadcast add
                 int[] out = {m, n};
-                if (op.beta() != 1f || !java.util.Arrays.equals(Shapes.broadcast(c.shape(), out), out)) {
-                    throw unsupported(node, "a C of shape " + Shapes.str(c.shape()) + " with beta " + op.beta());
+                if (!java.util.Arrays.equals(Shapes.broadcast(c.shape(), out), out)) {
+                    throw new InvalidInputException("node '" + node.name() + "' (Gemm): C " + Shapes.str(c.shape())
+                            + " does not broadcast to " + Shapes.str(out));
                 }
                 DTensor prod = new DTensor(out, s.floats((long) m * n));
                 gemm(op.transA(), op.transB(), m, n, kk, op.alpha(), a.buf(), a.dim(1), b.buf(), b.dim(1), 0f,

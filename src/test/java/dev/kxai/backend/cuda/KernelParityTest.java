@@ -123,6 +123,9 @@ class KernelParityTest {
                         {"[1,N]", new Op.Gemm(1f, 1f, ta, tb), s(1, n)},
                         {"none alpha=-1.5", new Op.Gemm(-1.5f, 1f, ta, tb), null},
                         {"beta=0 ignores C", new Op.Gemm(1f, 0f, ta, tb), s(m, n)},
+                        {"[N] beta=0.5", new Op.Gemm(1f, 0.5f, ta, tb), s(n)},
+                        {"[M,1] beta=-2", new Op.Gemm(0.7f, -2f, ta, tb), s(m, 1)},
+                        {"scalar [1] beta=3", new Op.Gemm(1f, 3f, ta, tb), s(1)},
                     };
                     for (Object[] f : forms) {
                         G g = gemmViaReshape(r, m, k, n, (Op.Gemm) f[1], (int[]) f[2]);
