@@ -53,6 +53,14 @@ public interface ModelRunner extends AutoCloseable {
         return PathIntegral.run(this, x, base, alphas, weights, targets, stepsPerChunk, progress);
     }
 
+    /**
+     * The node the first-layer saving would compute only at the path's endpoints (the input's
+     * one affine reader), or null where the saving does not apply or the backend lacks it.
+     */
+    default String affineFirstLayerNode() {
+        return null;
+    }
+
     /** The output of a forward pass and the input gradient of the targeted outputs. */
     record Gradient(Tensor output, Tensor inputGradient) {
     }

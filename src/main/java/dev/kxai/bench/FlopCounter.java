@@ -56,6 +56,21 @@ public final class FlopCounter {
         public double flops(long gradientRows, long forwardOnlyRows) {
             return 2.0 * ((double) gradientMacs() * gradientRows + (double) forwardMacs * forwardOnlyRows);
         }
+
+        /**
+         * As {@link #flops(long, long)} with the first-layer saving on {@code savedNode}: that node runs
+         * forward for 2 rows per example (x and the baseline) instead of every gradient row, and its
+         * input gradient once per example.
+         */
+        public double flops(long gradientRows, long forwardOnlyRows, String savedNode, long examples) {
+            NodeCount saved = nodes.stream().filter(n -> n.node().equals(savedNode)).findFirst().orElse(null);
+            if (saved == null) {
+                return flops(gradientRows, forwardOnlyRows);
+            }
+            double rest = (double) (gradientMacs() - saved.forwardMacs() - saved.backwardMacs()) * gradientRows;
+            double first = (double) saved.forwardMacs() * 2 * examples + (double) saved.backwardMacs() * examples;
+            return 2.0 * (rest + first + (double) forwardMacs * forwardOnlyRows);
+        }
     }
 
     /** Counts the MACs of a graph per example row. */

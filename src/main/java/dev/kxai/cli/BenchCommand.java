@@ -128,7 +128,9 @@ final class BenchCommand implements Callable<Integer> {
         FlopCounter.Count count = FlopCounter.count(model.graph());
         long gradientRows = ig ? (long) steps * batch : batch;
         long forwardRows = ig && delta && (noEndpointReuse || !evaluatesBothEnds(q)) ? 2L * batch : 0;
-        double flopsPerRun = count.flops(gradientRows, forwardRows);
+        // with the first-layer saving the node it applies to runs for 2 rows per example, not per step
+        String savedNode = ig && firstLayerSaving ? model.runner().affineFirstLayerNode() : null;
+        double flopsPerRun = count.flops(gradientRows, forwardRows, savedNode, batch);
 
         w.printf(Locale.ROOT, "kxai bench: %s on %s %s, %s, backend %s, threads %s, loaded in %.2f s%n", modelFile,
                 inputFile, Shapes.str(x.shape()), ig ? "ig (" + q.rule().captumName() + ", " + steps + " steps"
@@ -137,6 +139,11 @@ final class BenchCommand implements Callable<Integer> {
         w.printf(Locale.ROOT, "work: %.3f MMAC forward + %.3f MMAC backward per row; %d gradient rows + %d forward rows"
                 + " = %.6f GFLOP per run%n", count.forwardMacs() / 1e6, count.backwardMacs() / 1e6, gradientRows,
                 forwardRows, flopsPerRun / 1e9);
+        if (ig && firstLayerSaving) {
+            w.println(savedNode != null ? "first-layer saving: node '" + savedNode + "' runs at the endpoints only"
+                    + " (counted for 2 rows per example forward, 1 backward)"
+                    : "first-layer saving: does not apply to this model (no single affine first layer); plain path");
+        }
         if (threads != null && System.getenv("OPENBLAS_NUM_THREADS") == null) {
             w.println("note: --threads sets kxai's own parallelism; OpenBLAS's threads follow OPENBLAS_NUM_THREADS,"
                     + " which is unset (OpenBLAS then uses every core)");

@@ -55,6 +55,10 @@ class FlopCounterTest {
         assertArrayEquals(new int[] {1, 16, 4, 4}, FlopCounter.shapes(g).get(node(g, "MaxPool", 0).output()));
         // IG with 50 steps on 10 digits: 500 gradient rows, 2 flops per MAC
         assertEquals(2.0 * 2 * 80_896 * 500, c.flops(500, 0));
+        // first-layer saving on conv1: it runs forward for 2 rows per digit and backward once
+        assertEquals(2.0 * (2 * (conv2 + gemm) * 500 + conv1 * 2 * 10 + conv1 * 10),
+                c.flops(500, 0, c1.name(), 10));
+        assertEquals(c.flops(500, 0), c.flops(500, 0, null, 10), "no saving: the plain count");
     }
 
     @Test

@@ -101,6 +101,12 @@ final class CpuModelRunner implements ModelRunner {
     }
 
     @Override
+    public String affineFirstLayerNode() {
+        int i = affineFirstNode();
+        return i >= 0 ? nodes.get(i).name() : null;
+    }
+
+    @Override
     public Graph graph() {
         return graph;
     }

@@ -278,6 +278,12 @@ final class CudaModelRunner implements ModelRunner {
     }
 
     @Override
+    public String affineFirstLayerNode() {
+        int i = affineFirst;
+        return i >= 0 ? nodes.get(i).name() : null;
+    }
+
+    @Override
     public Graph graph() {
         return graph;
     }
