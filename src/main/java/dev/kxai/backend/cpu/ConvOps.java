@@ -150,14 +150,12 @@ public final class ConvOps {
     /** Output channels per group up to which the direct convolution beats im2col + GEMM (tinyvgg: 10). */
     static final int DIRECT_MAX_CHANNELS = 16;
 
-    /**
-     * The input planes of one image and group, zero-padded to (outH + ekh) × (outW + ekw) and
-     * widened to double, so that with stride 1 output (oy, ox) reads padded (oy + i·dh, ox + j·dw).
-     */
+    /** Width of the direct forward's padded input planes: outW + (kw − 1)·dw (= inW + both pads). */
     public static int paddedWidth(Window w) {
         return w.outW() + (w.kw() - 1) * w.dw();
     }
 
+    /** Height of the direct forward's padded input planes: outH + (kh − 1)·dh. */
     public static int paddedHeight(Window w) {
         return w.outH() + (w.kh() - 1) * w.dh();
     }
@@ -187,6 +185,10 @@ public final class ConvOps {
         return rounded <= accPlane && rounded - span <= SIMD_SLACK ? rounded : span;
     }
 
+    /**
+     * The input planes of one image and group, zero-padded to {@link #paddedHeight} × {@link #paddedWidth}
+     * and widened to double, so that with stride 1 output (oy, ox) reads padded (oy + i·dh, ox + j·dw).
+     */
     public static void padForward(float[] x, int xOff, int channels, Window w, double[] xp) {
         int wp = paddedWidth(w);
         int plane = wp * paddedHeight(w);
