@@ -1,5 +1,7 @@
 package dev.kxai.backend.cuda;
 
+import dev.kxai.testing.GradientCheck;
+import dev.kxai.testing.GradientCheck.Report;
 import static dev.kxai.backend.cuda.CudaTestKit.avgPool;
 import static dev.kxai.backend.cuda.CudaTestKit.awayFromZero;
 import static dev.kxai.backend.cuda.CudaTestKit.conv;
@@ -42,39 +44,10 @@ class BackwardFiniteDifferenceTest {
     @RegisterExtension
     final NoFallback noFallback = new NoFallback();
 
-    record Report(boolean ok, double relativeError, int worstIndex, double worstAnalytic, double worstFd) {
-        @Override
-        public String toString() {
-            return String.format("||a-fd||/||fd|| = %.3g; worst element %d: analytic %.6g vs fd %.6g", relativeError,
-                    worstIndex, worstAnalytic, worstFd);
-        }
-    }
 
-    /** Fails on a large overall error or one bad element (as OperatorGradientTest's checker). */
+    /** Fails on a large overall error or one bad element: the CPU operator tests' checker. */
     static Report compare(double[] analytic, double[] fd) {
-        assertEquals(fd.length, analytic.length, "gradient length");
-        double num = 0;
-        double den = 0;
-        double maxFd = 0;
-        for (int i = 0; i < fd.length; i++) {
-            num += (analytic[i] - fd[i]) * (analytic[i] - fd[i]);
-            den += fd[i] * fd[i];
-            maxFd = Math.max(maxFd, Math.abs(fd[i]));
-        }
-        double rel = den == 0 ? Math.sqrt(num) : Math.sqrt(num / den);
-        boolean ok = rel <= RTOL && !Double.isNaN(rel);
-        int worst = -1;
-        double worstExcess = Double.NEGATIVE_INFINITY;
-        for (int i = 0; i < fd.length; i++) {
-            double diff = Math.abs(analytic[i] - fd[i]);
-            double allowed = RTOL * Math.abs(fd[i]) + ATOL_FRACTION * maxFd + 1e-9;
-            if (diff - allowed > worstExcess || Double.isNaN(diff)) {
-                worstExcess = Double.isNaN(diff) ? Double.POSITIVE_INFINITY : diff - allowed;
-                worst = i;
-            }
-        }
-        ok &= worstExcess <= 0;
-        return new Report(ok, rel, worst, worst < 0 ? 0 : analytic[worst], worst < 0 ? 0 : fd[worst]);
+        return GradientCheck.compare(analytic, fd, RTOL, ATOL_FRACTION);
     }
 
     /** The analytic gradient and its finite-difference twin, both from the CUDA runner. */
