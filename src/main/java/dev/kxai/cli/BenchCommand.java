@@ -24,6 +24,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ForkJoinPool;
 import java.util.function.Supplier;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -45,19 +46,12 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--input", required = true, paramLabel = "X.npy", description = "Batch to explain, float32 .npy.")
     Path inputFile;
 
-    @Option(names = "--method", defaultValue = "ig",
-            description = "ig (integrated_gradients), saliency, input_x_gradient (default: ${DEFAULT-VALUE}).")
-    String method;
+    @Mixin
+    AttributionOptions run = new AttributionOptions();
 
-    @Option(names = "--steps", defaultValue = "50", description = "n_steps for Integrated Gradients (default: ${DEFAULT-VALUE}).")
-    int steps;
 
-    @Option(names = "--rule", defaultValue = "gausslegendre",
-            description = "riemann_left|right|middle|trapezoid or gausslegendre (default: ${DEFAULT-VALUE}).")
-    String rule;
 
-    @Option(names = "--device", description = "auto, cpu or cuda (default: KXAI_DEVICE, else auto).")
-    String device;
+
 
     @Option(names = "--repeats", defaultValue = "5", description = "Timed runs (default: ${DEFAULT-VALUE}).")
     int repeats;
@@ -69,8 +63,6 @@ final class BenchCommand implements Callable<Integer> {
             + "default: the common pool). OpenBLAS threads follow OPENBLAS_NUM_THREADS.")
     Integer threads;
 
-    @Option(names = "--internal-batch-size", description = "Rows per forward/backward pass (default: from a memory budget).")
-    Integer internalBatchSize;
 
     @Option(names = "--first-layer-saving", description = "Run the first Conv/Gemm twice per example instead of "
             + "n_steps times (see IntegratedGradients.affineFirstLayer; default: off, Captum's order).")
@@ -111,29 +103,29 @@ final class BenchCommand implements Callable<Integer> {
         if (out != null && Files.exists(out) && !Files.isDirectory(out)) {
             throw new InvalidInputException("--out " + out + " exists and is not a folder");
         }
-        String m = method.toLowerCase(Locale.ROOT);
+        String m = run.method.toLowerCase(Locale.ROOT);
         boolean ig = m.equals("ig") || m.equals("integrated_gradients");
         if (!ig && !m.equals("saliency") && !m.equals("input_x_gradient") && !m.equals("ixg")) {
-            throw new InvalidInputException("unknown method '" + method
+            throw new InvalidInputException("unknown method '" + run.method
                     + "'; known: ig (integrated_gradients), saliency, input_x_gradient");
         }
-        Quadrature q = ig ? Quadrature.of(Quadrature.Rule.parse(rule), steps) : null;
+        Quadrature q = ig ? Quadrature.of(Quadrature.Rule.parse(run.rule), run.steps) : null;
 
         long t0 = System.nanoTime();
-        Model model = Model.load(modelFile, device);
+        Model model = Model.load(modelFile, run.device);
         Tensor x = NpyIO.read(inputFile);
         model.checkBatch(x, "input " + inputFile);
         double loadSeconds = (System.nanoTime() - t0) / 1e9;
         int batch = x.dim(0);
         FlopCounter.Count count = FlopCounter.count(model.graph());
-        long gradientRows = ig ? (long) steps * batch : batch;
+        long gradientRows = ig ? (long) run.steps * batch : batch;
         long forwardRows = ig && delta && (noEndpointReuse || !evaluatesBothEnds(q)) ? 2L * batch : 0;
         // with the first-layer saving the node it applies to runs for 2 rows per example, not per step
         String savedNode = ig && firstLayerSaving ? model.runner().affineFirstLayerNode() : null;
         double flopsPerRun = count.flops(gradientRows, forwardRows, savedNode, batch);
 
         w.printf(Locale.ROOT, "kxai bench: %s on %s %s, %s, backend %s, threads %s, loaded in %.2f s%n", modelFile,
-                inputFile, Shapes.str(x.shape()), ig ? "ig (" + q.rule().captumName() + ", " + steps + " steps"
+                inputFile, Shapes.str(x.shape()), ig ? "ig (" + q.rule().captumName() + ", " + run.steps + " steps"
                         + (delta ? ", with delta" : "") + ")" : m, model.backend().name(),
                 threads == null ? "common pool (" + ForkJoinPool.getCommonPoolParallelism() + ")" : threads, loadSeconds);
         w.printf(Locale.ROOT, "work: %.3f MMAC forward + %.3f MMAC backward per row; %d gradient rows + %d forward rows"
@@ -193,8 +185,8 @@ final class BenchCommand implements Callable<Integer> {
     private Supplier<Attribution> attribution(Model model, Tensor x, boolean ig, String m, Quadrature q,
             int[] targets) {
         if (ig) {
-            IntegratedGradients method = new IntegratedGradients(model).nSteps(steps).method(q.rule())
-                    .internalBatchSize(internalBatchSize).returnConvergenceDelta(delta).affineFirstLayer(firstLayerSaving)
+            IntegratedGradients method = new IntegratedGradients(model).nSteps(run.steps).method(q.rule())
+                    .internalBatchSize(run.internalBatchSize).returnConvergenceDelta(delta).affineFirstLayer(firstLayerSaving)
                     .reuseEndpoints(!noEndpointReuse);
             return () -> method.attribute(x, targets);
         }

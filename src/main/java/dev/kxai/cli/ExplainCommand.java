@@ -22,6 +22,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -41,16 +42,11 @@ final class ExplainCommand implements Callable<Integer> {
     @Option(names = "--input", paramLabel = "X.npy", description = "Batch to explain, float32 .npy (default: bundled digits).")
     Path inputFile;
 
-    @Option(names = "--method", defaultValue = "ig",
-            description = "ig (integrated_gradients), saliency, input_x_gradient (default: ${DEFAULT-VALUE}).")
-    String method;
+    @Mixin
+    AttributionOptions run = new AttributionOptions();
 
-    @Option(names = "--steps", defaultValue = "50", description = "n_steps for Integrated Gradients (default: ${DEFAULT-VALUE}).")
-    int steps;
 
-    @Option(names = "--rule", defaultValue = "gausslegendre",
-            description = "riemann_left|right|middle|trapezoid or gausslegendre (default: ${DEFAULT-VALUE}).")
-    String rule;
+
 
     @Option(names = "--baseline", defaultValue = "zeros",
             description = "zeros, a number, or a .npy file (same shape as the input, or one example).")
@@ -59,8 +55,6 @@ final class ExplainCommand implements Callable<Integer> {
     @Option(names = "--target", split = ",", description = "Target output index, one or one per row (default: predicted class).")
     int[] target;
 
-    @Option(names = "--internal-batch-size", description = "Rows per forward/backward pass (default: from a memory budget).")
-    Integer internalBatchSize;
 
     @Option(names = "--first-layer-saving", description = "Integrated Gradients: run the first Conv/Gemm twice per "
             + "example instead of n_steps times (faster; may differ from Captum at near-ties of max-pool/ReLU).")
@@ -73,8 +67,6 @@ final class ExplainCommand implements Callable<Integer> {
     @Option(names = "--no-abs", description = "Saliency: keep the gradient's sign.")
     boolean noAbs;
 
-    @Option(names = "--device", description = "auto, cpu or cuda (default: KXAI_DEVICE, else auto).")
-    String device;
 
     @Option(names = "--out", defaultValue = "kxai-out", description = "Output folder (default: ./${DEFAULT-VALUE}).")
     Path out;
@@ -91,24 +83,24 @@ final class ExplainCommand implements Callable<Integer> {
             throw new InvalidInputException("give both --model and --input, or neither (for the bundled example)");
         }
         long t0 = System.nanoTime();
-        Model m = Model.load(model, device);
+        Model m = Model.load(model, run.device);
         Tensor x = NpyIO.read(input);
         m.checkBatch(x, "input " + input);
         int[] predicted = m.predict(x);
         Tensor logits = m.forward(x);
         int[] targets = m.targets(target != null ? target : predicted, x.dim(0));
-        String methodName = method.toLowerCase(Locale.ROOT);
+        String methodName = run.method.toLowerCase(Locale.ROOT);
         Attribution a = switch (methodName) {
             case "ig", "integrated_gradients" -> {
-                IntegratedGradients ig = new IntegratedGradients(m).nSteps(steps).method(Quadrature.Rule.parse(rule))
-                        .baselines(parseBaseline(baseline)).internalBatchSize(internalBatchSize)
+                IntegratedGradients ig = new IntegratedGradients(m).nSteps(run.steps).method(Quadrature.Rule.parse(run.rule))
+                        .baselines(parseBaseline(baseline)).internalBatchSize(run.internalBatchSize)
                         .returnConvergenceDelta(true).progress(progress()).affineFirstLayer(firstLayerSaving)
                         .reuseEndpoints(!noEndpointReuse);
                 yield ig.attribute(x, targets);
             }
             case "saliency" -> new Saliency(m).attribute(x, !noAbs, targets);
             case "input_x_gradient", "ixg" -> new InputXGradient(m).attribute(x, targets);
-            default -> throw new InvalidInputException("unknown method '" + method
+            default -> throw new InvalidInputException("unknown method '" + run.method
                     + "'; known: ig (integrated_gradients), saliency, input_x_gradient");
         };
         double seconds = (System.nanoTime() - t0) / 1e9;
@@ -138,7 +130,7 @@ final class ExplainCommand implements Callable<Integer> {
         w.printf("kxai explain: %s on %s, %d example(s), method %s%s, backend %s, %.2f s%n",
                 modelFile == null ? "bundled digits CNN" : model, inputFile == null ? "bundled digits" : input,
                 x.dim(0), methodName, methodName.startsWith("i") && !methodName.startsWith("input")
-                        ? " (" + rule + ", " + steps + " steps, baseline " + baseline + ")" : "",
+                        ? " (" + run.rule + ", " + run.steps + " steps, baseline " + baseline + ")" : "",
                 m.backend().name(), seconds);
         int per = x.rowSize();
         int outs = logits.rowSize();

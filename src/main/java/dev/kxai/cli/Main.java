@@ -10,7 +10,9 @@ import picocli.CommandLine.Option;
  * {@code kxai}: explain, validate, info. Errors a user can cause print one line and exit with
  * status 2 (usage errors too); {@code --verbose} adds the stack trace.
  */
+// scope INHERIT: every subcommand takes --help and --version too (`kxai explain --help`)
 @Command(name = "kxai", mixinStandardHelpOptions = true, versionProvider = Version.Provider.class,
+        scope = CommandLine.ScopeType.INHERIT,
         description = "Explainability engine for the JVM: Captum's attributions for ONNX models.",
         subcommands = {ExplainCommand.class, ValidateCommand.class, InfoCommand.class, BenchCommand.class,
             CommandLine.HelpCommand.class})

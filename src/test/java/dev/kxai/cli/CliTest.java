@@ -30,6 +30,18 @@ class CliTest {
     }
 
     @Test
+    void everyCommandTakesHelp() {
+        for (String c : new String[] {"explain", "validate", "info", "bench"}) {
+            Run r = run(c, "--help");
+            assertEquals(0, r.status(), c + " --help: " + r.err());
+            assertTrue(r.out().startsWith("Usage: kxai " + c), c + " --help printed: " + r.out());
+        }
+        Run steps = run("explain", "--help");
+        assertTrue(steps.out().contains("--steps=<steps>") && steps.out().contains("--internal-batch-size"),
+                "the shared attribution options are listed: " + steps.out());
+    }
+
+    @Test
     void explainWithNoArgumentsExplainsTheBundledDigits(@TempDir Path dir) throws Exception {
         Run r = run("explain", "--out", dir.toString());
         assertEquals(0, r.status(), r.err());

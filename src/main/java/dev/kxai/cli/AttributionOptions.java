@@ -1,0 +1,23 @@
+package dev.kxai.cli;
+
+import picocli.CommandLine.Option;
+
+/** The options of an attribution run that {@code explain} and {@code bench} share (a picocli mixin). */
+final class AttributionOptions {
+    @Option(names = "--method", defaultValue = "ig",
+            description = "ig (integrated_gradients), saliency, input_x_gradient (default: ${DEFAULT-VALUE}).")
+    String method;
+
+    @Option(names = "--steps", defaultValue = "50", description = "n_steps for Integrated Gradients (default: ${DEFAULT-VALUE}).")
+    int steps;
+
+    @Option(names = "--rule", defaultValue = "gausslegendre",
+            description = "riemann_left|right|middle|trapezoid or gausslegendre (default: ${DEFAULT-VALUE}).")
+    String rule;
+
+    @Option(names = "--internal-batch-size", description = "Rows per forward/backward pass (default: from a memory budget).")
+    Integer internalBatchSize;
+
+    @Option(names = "--device", description = "auto, cpu or cuda (default: KXAI_DEVICE, else auto).")
+    String device;
+}
