@@ -165,37 +165,9 @@ final class CpuModelRunner implements ModelRunner {
         return new Tensor(out.shape(), seed);
     }
 
-    /** The node that alone reads the model input, if it is affine with constant parameters; else -1. */
+    /** The node the first-layer saving applies to ({@link dev.kxai.backend.FirstLayer}), or -1. */
     int affineFirstNode() {
-        int found = -1;
-        for (int i = 0; i < nodes.size(); i++) {
-            Node n = nodes.get(i);
-            if (n.inputs().contains(graph.inputName())) {
-                if (found >= 0 || !n.inputs().get(0).equals(graph.inputName())) {
-                    return -1;
-                }
-                found = i;
-            }
-        }
-        if (found < 0) {
-            return -1;
-        }
-        Node n = nodes.get(found);
-        boolean constantParams = n.inputs().stream().skip(1).allMatch(graph.constants()::containsKey);
-        boolean affine = n.op() instanceof dev.kxai.graph.Op.Conv
-                || (n.op() instanceof dev.kxai.graph.Op.Gemm g && !g.transA() && (n.inputs().size() < 3
-                        || isRowBias(graph.constants().get(n.inputs().get(2)), g2dOut(n))));
-        return constantParams && affine && !n.output().equals(graph.outputName()) ? found : -1;
-    }
-
-    /**
-     * A Gemm bias that is the same for every row ([N] or [1, N]), so the layer stays affine in α
-     * over a path whatever its row count. ([N, 1] has N elements too, but is a column: such a
-     * model already fails the batch-1 dry run at load; the check keeps the saving honest anyway.)
-     */
-    private static boolean isRowBias(Tensor c, int n) {
-        int[] s = c.shape();
-        return c.size() == n && (s.length == 1 || (s.length == 2 && s[0] == 1));
+        return dev.kxai.backend.FirstLayer.affineNode(graph);
     }
 
     /** Output width of a Gemm node (the bias may be [N] or [M, N]; only [N] broadcasts over a path). */

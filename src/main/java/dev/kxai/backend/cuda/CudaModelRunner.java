@@ -217,49 +217,9 @@ final class CudaModelRunner implements ModelRunner {
         return names;
     }
 
-    /**
-     * The node that alone reads the model input (as its first operand), if it is a Conv, or a Gemm
-     * without transA whose C is absent or a row bias ([N] or [1, N]), with constant parameters and
-     * not the graph's output: the first-layer saving applies; else -1. The CPU runner's rule, but
-     * a C of shape [N, 1] does not qualify (it is a column bias, not a row bias).
-     */
+    /** The node the first-layer saving applies to ({@link dev.kxai.backend.FirstLayer}), or -1. */
     int affineFirstNode() {
-        String input = graph.inputName();
-        int found = -1;
-        for (int i = 0; i < nodes.size(); i++) {
-            Node n = nodes.get(i);
-            if (n.inputs().contains(input)) {
-                if (found >= 0 || !n.inputs().get(0).equals(input)) {
-                    return -1;
-                }
-                found = i;
-            }
-        }
-        if (found < 0) {
-            return -1;
-        }
-        Node n = nodes.get(found);
-        if (n.output().equals(graph.outputName())
-                || !n.inputs().stream().skip(1).allMatch(graph.constants()::containsKey)) {
-            return -1;
-        }
-        if (n.op() instanceof Op.Conv) {
-            return found;
-        }
-        if (n.op() instanceof Op.Gemm g && !g.transA() && n.inputs().size() >= 2) {
-            Tensor b = graph.constants().get(n.inputs().get(1));
-            if (b.shape().length != 2) {
-                return -1;
-            }
-            if (n.inputs().size() < 3 || g.beta() == 0f) {
-                return found;
-            }
-            int[] c = graph.constants().get(n.inputs().get(2)).shape();
-            int cols = g.transB() ? b.dim(0) : b.dim(1);
-            boolean rowBias = (c.length == 1 && c[0] == cols) || (c.length == 2 && c[0] == 1 && c[1] == cols);
-            return rowBias ? found : -1;
-        }
-        return -1;
+        return dev.kxai.backend.FirstLayer.affineNode(graph);
     }
 
     private DeviceBuffer[] foldBatchNorm(Node n, Op.BatchNormalization b) {
