@@ -64,7 +64,14 @@ abstract class SimdLoops {
             return new Scalar("scalar loops (start the JVM with --add-modules jdk.incubator.vector for SIMD)");
         }
         try {
-            return (SimdLoops) Class.forName("dev.kxai.backend.cpu.VectorLoops").getDeclaredConstructor().newInstance();
+            // below 256-bit vectors the loops gain little over scalar code and the JIT's support is thinnest
+            // (by reflection: this class must load where the incubator module is absent)
+            Class<?> vector = Class.forName("dev.kxai.backend.cpu.VectorLoops");
+            int bits = (Integer) vector.getDeclaredMethod("preferredBits").invoke(null);
+            if (bits < 256) {
+                return new Scalar("scalar loops (the CPU's preferred vectors are " + bits + "-bit)");
+            }
+            return (SimdLoops) vector.getDeclaredConstructor().newInstance();
         } catch (ReflectiveOperationException | LinkageError e) {
             Logger.getLogger(SimdLoops.class.getName()).warning("SIMD loops unavailable, using scalar ones: " + e);
             return new Scalar("scalar loops (SIMD failed to load: " + e + ")");

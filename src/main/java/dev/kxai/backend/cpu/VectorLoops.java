@@ -15,6 +15,11 @@ import jdk.incubator.vector.VectorSpecies;
 final class VectorLoops extends SimdLoops {
     private static final VectorSpecies<Double> D = DoubleVector.SPECIES_PREFERRED;
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    /** The width of the machine's preferred vectors (the species these loops use). */
+    static int preferredBits() {
+        return D.vectorBitSize();
+    }
+
     private final SimdLoops.Scalar tail = new SimdLoops.Scalar("tail");
 
     @Override
