@@ -77,7 +77,8 @@ for w in "${workloads[@]}"; do
   printf '%s\t%s\n' "$w, torch" "${th[*]}" >> "$out/commands.txt"
   for ((r = 1; r <= repeats; r++)); do
     echo "== $w round $r/$repeats: kxai" >&2
-    "${kx[@]}" > "$out/$w/kxai_$r.log"
+    # (the JVM's one-line incubator-module notice is dropped from stderr, as ./kxai does)
+    "${kx[@]}" > "$out/$w/kxai_$r.log" 2> >(grep -v -x 'WARNING: Using incubator modules: jdk.incubator.vector' >&2)
     tail -n 1 "$out/$w/kxai_$r.log" >&2
     echo "== $w round $r/$repeats: torch" >&2
     "${th[@]}" > "$out/$w/torch_$r.log"
