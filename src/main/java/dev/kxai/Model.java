@@ -2,6 +2,7 @@ package dev.kxai;
 
 import dev.kxai.backend.Backend;
 import dev.kxai.backend.Backends;
+import dev.kxai.backend.DevicePolicy;
 import dev.kxai.backend.ModelRunner;
 import dev.kxai.graph.Graph;
 import dev.kxai.onnx.OnnxImporter;
@@ -10,16 +11,19 @@ import dev.kxai.tensor.Tensor;
 import java.nio.file.Path;
 
 /**
- * A loaded model on a chosen backend: what the attribution methods explain. Immutable and
- * thread-safe; share one instance between request threads.
+ * A loaded model on a chosen backend: what the attribution methods explain, and the only thing
+ * they use (they run their work through {@link #run}, which applies the {@link DevicePolicy}).
+ * Immutable and thread-safe; share one instance between request threads.
  */
 public final class Model implements AutoCloseable {
     private final Graph graph;
+    private final DevicePolicy policy;
     private final ModelRunner runner;
 
-    private Model(Graph graph, ModelRunner runner) {
+    private Model(Graph graph, DevicePolicy policy) {
         this.graph = graph;
-        this.runner = runner;
+        this.policy = policy;
+        this.runner = policy.primary();
     }
 
     /** Loads an ONNX file on the backend chosen by {@code KXAI_DEVICE} (default auto). */
@@ -34,19 +38,34 @@ public final class Model implements AutoCloseable {
     }
 
     public static Model of(Graph graph, Backend backend) {
-        return new Model(graph, backend.prepare(graph));
+        return new Model(graph, DevicePolicy.prepare(graph, backend));
     }
 
     public Graph graph() {
         return graph;
     }
 
+    /** The runner of the chosen backend (benchmarks and tests; methods go through {@link #run}). */
     public ModelRunner runner() {
         return runner;
     }
 
+    /** The backend chosen at load. */
     public Backend backend() {
         return runner.backend();
+    }
+
+    /** Where the next call will run: the backend's device, or "cpu (why)" where it falls back. */
+    public String device() {
+        return policy.device();
+    }
+
+    /**
+     * Runs work on the model's backend, or on the CPU where the {@link DevicePolicy} falls back
+     * (a node the backend lacks, a device failure); the result says where it ran.
+     */
+    public <R> DevicePolicy.Ran<R> run(String what, java.util.function.Function<ModelRunner, R> work) {
+        return policy.run(what, work);
     }
 
     /** Number of outputs per example: targets range over 0..outputs()−1. */
@@ -57,7 +76,7 @@ public final class Model implements AutoCloseable {
     /** The model's output for a batch. */
     public Tensor forward(Tensor x) {
         checkBatch(x, "input");
-        return runner.forward(x);
+        return run("forward", r -> r.forward(x)).value();
     }
 
     /** Per-row argmax of the output: the predicted class. */
@@ -136,6 +155,6 @@ public final class Model implements AutoCloseable {
 
     @Override
     public void close() {
-        runner.close();
+        policy.close();
     }
 }

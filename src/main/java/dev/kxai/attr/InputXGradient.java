@@ -14,12 +14,13 @@ public final class InputXGradient {
     public Attribution attribute(Tensor x, int... targets) {
         model.checkBatch(x, "input");
         int[] t = model.targets(targets, x.dim(0));
-        float[] g = model.runner().gradient(x, t).inputGradient().data();
+        var ran = model.run("input_x_gradient", r -> r.gradient(x, t).inputGradient());
+        float[] g = ran.value().data();
         float[] out = new float[g.length];
         float[] xd = x.data();
         for (int i = 0; i < out.length; i++) {
             out[i] = xd[i] * g[i];
         }
-        return new Attribution(new Tensor(x.shape(), out), null);
+        return new Attribution(new Tensor(x.shape(), out), null, ran.device(), ran.fallbackReason());
     }
 }

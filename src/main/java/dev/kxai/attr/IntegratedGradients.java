@@ -2,7 +2,9 @@ package dev.kxai.attr;
 
 import dev.kxai.InvalidInputException;
 import dev.kxai.Model;
-import dev.kxai.backend.PathIntegral;
+import dev.kxai.backend.DevicePolicy;
+import dev.kxai.backend.ModelRunner;
+import dev.kxai.backend.PathGradients;
 import dev.kxai.backend.PathOps;
 import dev.kxai.tensor.Tensor;
 
@@ -10,12 +12,11 @@ import dev.kxai.tensor.Tensor;
  * Captum's {@code IntegratedGradients}: (x − b) ⊙ Σ_k w_k ∇F_t(b + α_k (x − b)), with Captum's
  * parameter names and defaults ({@code n_steps} 50, {@code method} gausslegendre, zero
  * baseline, {@code multiply_by_inputs} true). Unlike Captum, steps always run in chunks that fit
- * a memory budget (or {@code internal_batch_size}), so memory does not grow with n_steps.
- * Immutable: the {@code with}-style setters return a new instance.
+ * a memory budget (or {@code internal_batch_size}; {@link ChunkPolicy}), so memory does not grow
+ * with n_steps: this class owns the loop over chunks ({@link PathLoop}), the backend runs each
+ * chunk where the path lives. Immutable: the {@code with}-style setters return a new instance.
  */
 public final class IntegratedGradients {
-    /** Heap kept for one chunk's activations and gradients when no internal batch size is given. */
-    static final long DEFAULT_CHUNK_BYTES = Math.min(256L << 20, Runtime.getRuntime().maxMemory() / 4);
 
     private final Model model;
     private final boolean multiplyByInputs;
@@ -24,7 +25,7 @@ public final class IntegratedGradients {
     private final Baseline baseline;
     private final Integer internalBatchSize;
     private final boolean returnConvergenceDelta;
-    private final PathIntegral.Progress progress;
+    private final Progress progress;
     private final boolean affineFirstLayer;
     private final boolean reuseEndpoints;
 
@@ -34,11 +35,11 @@ public final class IntegratedGradients {
 
     public IntegratedGradients(Model model, boolean multiplyByInputs) {
         this(model, multiplyByInputs, 50, Quadrature.Rule.GAUSS_LEGENDRE, Baseline.zeros(), null, false,
-                PathIntegral.Progress.NONE, false, true);
+                Progress.NONE, false, true);
     }
 
     private IntegratedGradients(Model model, boolean multiplyByInputs, int nSteps, Quadrature.Rule method,
-            Baseline baseline, Integer internalBatchSize, boolean returnConvergenceDelta, PathIntegral.Progress progress,
+            Baseline baseline, Integer internalBatchSize, boolean returnConvergenceDelta, Progress progress,
             boolean affineFirstLayer, boolean reuseEndpoints) {
         this.model = model;
         this.multiplyByInputs = multiplyByInputs;
@@ -69,9 +70,7 @@ public final class IntegratedGradients {
 
     /** Rows (steps × examples) per forward/backward pass, as in Captum; null = memory budget. */
     public IntegratedGradients internalBatchSize(Integer rows) {
-        if (rows != null && rows < 1) {
-            throw new InvalidInputException("internal_batch_size must be at least 1, got " + rows);
-        }
+        new ChunkPolicy(rows); // refuses rows < 1 now, not at the first call
         return new IntegratedGradients(model, multiplyByInputs, nSteps, method, baseline, rows,
                 returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints);
     }
@@ -81,7 +80,7 @@ public final class IntegratedGradients {
                 progress, affineFirstLayer, reuseEndpoints);
     }
 
-    public IntegratedGradients progress(PathIntegral.Progress p) {
+    public IntegratedGradients progress(Progress p) {
         return new IntegratedGradients(model, multiplyByInputs, nSteps, method, baseline, internalBatchSize,
                 returnConvergenceDelta, p, affineFirstLayer, reuseEndpoints);
     }
@@ -100,7 +99,7 @@ public final class IntegratedGradients {
     }
 
     /**
-     * Endpoint reuse (default on, DESIGN.md's second saving): the convergence delta needs F_t(x) and
+     * Endpoint reuse (default on, the second saving in ARCHITECTURE.md): the convergence delta needs F_t(x) and
      * F_t(b); when the rule evaluates both α = 0 and α = 1 on the path (riemann_trapezoid) they are
      * taken from the path and no extra forward pass runs. Other rules, or reuse off: one extra
      * forward pass over [x; b], as Captum does (off is for comparison). The two agree to float
@@ -113,13 +112,9 @@ public final class IntegratedGradients {
                 returnConvergenceDelta, progress, affineFirstLayer, on);
     }
 
-    /** Steps per chunk for a batch: Captum's internal_batch_size / batch (at least 1), or the budget. */
+    /** Steps per chunk for a batch on the model's backend ({@link ChunkPolicy}). */
     public int stepsPerChunk(int batch) {
-        if (internalBatchSize != null) {
-            return Math.max(1, Math.min(nSteps, internalBatchSize / batch));
-        }
-        long perStep = Math.max(1, model.runner().workingFloatsPerExample() * 4L * batch);
-        return (int) Math.max(1, Math.min(nSteps, DEFAULT_CHUNK_BYTES / perStep));
+        return new ChunkPolicy(internalBatchSize).stepsPerChunk(model.runner(), batch, nSteps);
     }
 
     public Attribution attribute(Tensor x, int... targets) {
@@ -127,23 +122,30 @@ public final class IntegratedGradients {
         Quadrature q = Quadrature.of(method, nSteps);
         int[] t = model.targets(targets, x.dim(0));
         Tensor base = baseline.expand(x);
-        PathIntegral.Result r = model.runner().integratePath(x, base, q.alphasF(), q.weightsF(), t,
-                stepsPerChunk(x.dim(0)), progress, affineFirstLayer);
-        float[] attr = PathOps.finish(r.gradientSum().data(), x.data(), base.data(), multiplyByInputs);
-        Tensor attributions = new Tensor(x.shape(), attr);
-        Tensor delta = null;
-        if (returnConvergenceDelta) {
-            delta = convergenceDelta(attributions, x, base, t, r.outputAtBase(), r.outputAtInput());
-        }
-        return new Attribution(attributions, delta);
+        ChunkPolicy chunks = new ChunkPolicy(internalBatchSize);
+        // the whole computation on one runner, so that a fallback reruns all of it on the CPU
+        DevicePolicy.Ran<Attribution> ran = model.run("integrated gradients", runner -> {
+            PathGradients.Result r = PathLoop.integrate(runner, x, base, q.alphasF(), q.weightsF(), t, chunks, progress,
+                    affineFirstLayer);
+            float[] attr = PathOps.finish(r.gradientSum().data(), x.data(), base.data(), multiplyByInputs);
+            Tensor attributions = new Tensor(x.shape(), attr);
+            Tensor delta = null;
+            if (returnConvergenceDelta) {
+                delta = convergenceDelta(runner, attributions, x, base, t, r.outputAtBase(), r.outputAtInput());
+            }
+            return new Attribution(attributions, delta, runner.device(), null);
+        });
+        Attribution a = ran.value();
+        return new Attribution(a.attributions(), a.convergenceDelta(), ran.device(), ran.fallbackReason());
     }
 
     /**
      * Σ attr_i − (F_t(x_i) − F_t(b_i)) per row. The endpoint outputs come from the path when the
      * rule evaluated α = 0 and 1 and endpoint reuse is on, else from one forward pass over [x; b]
-     * (DESIGN.md: one extra 2-row forward per example).
+     * (one extra 2-row forward per example).
      */
-    private Tensor convergenceDelta(Tensor attr, Tensor x, Tensor base, int[] t, double[] atBase, double[] atInput) {
+    private Tensor convergenceDelta(ModelRunner runner, Tensor attr, Tensor x, Tensor base, int[] t, double[] atBase,
+            double[] atInput) {
         int batch = x.dim(0);
         int per = x.rowSize();
         if (!reuseEndpoints || atBase == null || atInput == null) {
@@ -152,7 +154,7 @@ public final class IntegratedGradients {
             System.arraycopy(base.data(), 0, both, x.size(), x.size());
             int[] s = x.shape();
             s[0] = 2 * batch;
-            Tensor y = model.runner().forward(new Tensor(s, both));
+            Tensor y = runner.forward(new Tensor(s, both));
             int outs = y.rowSize();
             atInput = new double[batch];
             atBase = new double[batch];

@@ -18,12 +18,13 @@ public final class Saliency {
     public Attribution attribute(Tensor x, boolean abs, int... targets) {
         model.checkBatch(x, "input");
         int[] t = model.targets(targets, x.dim(0));
-        float[] g = model.runner().gradient(x, t).inputGradient().data().clone();
+        var ran = model.run("saliency", r -> r.gradient(x, t).inputGradient());
+        float[] g = ran.value().data().clone();
         if (abs) {
             for (int i = 0; i < g.length; i++) {
                 g[i] = Math.abs(g[i]);
             }
         }
-        return new Attribution(new Tensor(x.shape(), g), null);
+        return new Attribution(new Tensor(x.shape(), g), null, ran.device(), ran.fallbackReason());
     }
 }

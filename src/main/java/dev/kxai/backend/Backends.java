@@ -91,6 +91,11 @@ public final class Backends {
                 + String.join(", ", all.stream().map(p -> p.provider().name()).toList()));
     }
 
+    /** The CPU backend (always available): where other backends fall back. */
+    public static Backend cpu() {
+        return select("cpu");
+    }
+
     private static Backend create(Probe p) {
         return CREATED.computeIfAbsent(p.provider().name(), n -> p.provider().create());
     }

@@ -1,25 +1,43 @@
 package dev.kxai.backend;
 
+import dev.kxai.exec.ExecutionPlan;
 import dev.kxai.graph.Graph;
 import dev.kxai.tensor.Tensor;
+import java.util.Map;
+import java.util.Set;
 
 /**
- * A graph prepared on one backend. Thread-safe: every call owns its own activations, so a
- * service can share one runner between request threads.
+ * A graph prepared on one backend: its {@link ExecutionPlan} and the backend's operators, run by
+ * the one {@link dev.kxai.exec.Executor}. Thread-safe: every call owns its own activations, so a
+ * service can share one runner between request threads. Device failures surface as
+ * {@link dev.kxai.DeviceException}; {@link DevicePolicy} decides what happens then.
  */
 public interface ModelRunner extends AutoCloseable {
     Graph graph();
 
     Backend backend();
 
+    ExecutionPlan plan();
+
+    /** Where this runner computes: "cpu", "cuda". */
+    default String device() {
+        return plan().device();
+    }
+
     /** Shape of one example (input shape without the batch axis). */
-    int[] exampleShape();
+    default int[] exampleShape() {
+        return plan().exampleShape();
+    }
 
     /** Number of output values per example (the range of valid targets). */
-    int outputsPerExample();
+    default int outputsPerExample() {
+        return plan().outputsPerExample();
+    }
 
     /** Floats of activations and gradients one example needs in a forward+backward pass. */
-    long workingFloatsPerExample();
+    default long workingFloatsPerExample() {
+        return plan().workingFloatsPerExample();
+    }
 
     /** The model's output for a batch. */
     Tensor forward(Tensor x);
@@ -32,33 +50,38 @@ public interface ModelRunner extends AutoCloseable {
     Gradient gradient(Tensor x, int[] targets);
 
     /**
-     * Σ_k w_k ∇F_t(b + α_k (x − b)) per example, in chunks of {@code stepsPerChunk} steps (an upper
-     * bound: a backend may take fewer to fit its memory). The default runs the path on the host
-     * through {@link #gradient}; a device backend overrides it to keep the path on the device.
+     * A forward pass from any values (the model input, or intermediate values by name) to the
+     * model output and the named {@code taps}; returns those values.
      */
-    default PathIntegral.Result integratePath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
-            int stepsPerChunk, PathIntegral.Progress progress) {
-        return integratePath(x, base, alphas, weights, targets, stepsPerChunk, progress, false);
-    }
+    Map<String, Tensor> evaluate(Map<String, Tensor> given, Set<String> taps);
 
     /**
-     * As above; with {@code affineFirstLayer} a backend may use DESIGN.md's first saving: when the
-     * input feeds one Conv/Gemm with constant weights, that layer is affine in α, so its outputs
-     * at x and b are computed once and each step's pre-activation is interpolated from them; the
-     * backward accumulates in that layer's output space and applies its transpose once per
-     * example. Mathematically equal to the plain path; backends without it ignore the flag.
+     * A forward pass from {@code given}, then the gradient of output[r, targets[r]] of each row with
+     * respect to each value in {@code wrt} (the input, or any intermediate value).
      */
-    default PathIntegral.Result integratePath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
-            int stepsPerChunk, PathIntegral.Progress progress, boolean affineFirstLayer) {
-        return PathIntegral.run(this, x, base, alphas, weights, targets, stepsPerChunk, progress);
-    }
+    Map<String, Tensor> gradients(Map<String, Tensor> given, int[] targets, Set<String> wrt);
 
     /**
-     * The node the first-layer saving would compute only at the path's endpoints (the input's
-     * one affine reader), or null where the saving does not apply or the backend lacks it.
+     * A straight path from {@code base} to {@code x} with the quadrature's alphas and weights, for a
+     * method's chunk loop (Integrated Gradients): the backend keeps the path where it computes (on
+     * CUDA on the device from interpolation to accumulation). With {@code affineFirstLayer} and a
+     * plan that has an affine first node, that node runs only at the path's two ends.
      */
-    default String affineFirstLayerNode() {
+    PathGradients openPath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
+            boolean affineFirstLayer);
+
+    /** Bytes one chunk of path steps may use: the free device memory, or the CPU's heap budget. */
+    long chunkBudgetBytes();
+
+    /** Why this runner can no longer compute (its device failed), or null while it can. */
+    default String unusableReason() {
         return null;
+    }
+
+    /** The node the first-layer saving applies to, or null where it does not apply. */
+    default String affineFirstLayerNode() {
+        int i = plan().affineFirstNode();
+        return i >= 0 ? plan().node(i).name() : null;
     }
 
     /** The output of a forward pass and the input gradient of the targeted outputs. */

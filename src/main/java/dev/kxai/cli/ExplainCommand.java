@@ -170,9 +170,9 @@ final class ExplainCommand implements Callable<Integer> {
     }
 
     /** Progress on stderr for long integrations, only when a person is watching a terminal. */
-    private dev.kxai.backend.PathIntegral.Progress progress() {
+    private dev.kxai.attr.Progress progress() {
         if (System.console() == null) {
-            return dev.kxai.backend.PathIntegral.Progress.NONE;
+            return dev.kxai.attr.Progress.NONE;
         }
         PrintWriter err = spec.commandLine().getErr();
         return (done, total) -> {

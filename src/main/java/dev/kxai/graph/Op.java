@@ -2,38 +2,131 @@ package dev.kxai.graph;
 
 /**
  * The operators kxai runs, as typed values with their ONNX attributes already parsed and checked.
- * Backends switch over this sealed set; adding an operator makes every backend's switch fail to
- * compile until it handles it.
+ * Code that handles every operator does so through {@link Visitor} (see {@link #accept}), so that
+ * adding an operator fails to compile wherever it is not handled yet.
  */
 public sealed interface Op {
+    /**
+     * Dispatches to the visitor's method for this operator. Every record implements it, and
+     * {@link Visitor} has one method per record: adding an operator fails to compile until every
+     * visitor (each backend's forward and backward, shape inference) handles it.
+     */
+    <C, R> R accept(Visitor<C, R> v, C context);
+
+    /** One method per operator; {@code C} is whatever context the caller passes along. */
+    interface Visitor<C, R> {
+        R visit(Gemm op, C context);
+
+        R visit(MatMul op, C context);
+
+        R visit(Add op, C context);
+
+        R visit(Sub op, C context);
+
+        R visit(Mul op, C context);
+
+        R visit(Relu op, C context);
+
+        R visit(LeakyRelu op, C context);
+
+        R visit(Sigmoid op, C context);
+
+        R visit(Tanh op, C context);
+
+        R visit(Softmax op, C context);
+
+        R visit(Flatten op, C context);
+
+        R visit(Reshape op, C context);
+
+        R visit(Identity op, C context);
+
+        R visit(Conv op, C context);
+
+        R visit(MaxPool op, C context);
+
+        R visit(AveragePool op, C context);
+
+        R visit(GlobalAveragePool op, C context);
+
+        R visit(BatchNormalization op, C context);
+
+        R visit(Concat op, C context);
+    }
+
     /** Y = alpha * op(A) * op(B) + beta * C. */
     record Gemm(float alpha, float beta, boolean transA, boolean transB) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     /** NumPy matmul of two tensors (2-D, or N-D with a 2-D right operand). */
     record MatMul() implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     /** Elementwise with NumPy broadcasting. */
     record Add() implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     record Sub() implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     record Mul() implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     record Relu() implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     record LeakyRelu(float alpha) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     record Sigmoid() implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     record Tanh() implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     /**
@@ -42,6 +135,11 @@ public sealed interface Op {
      * distribution. The two agree when the axis is the last one.
      */
     record Softmax(int axis, boolean flatten) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
         public Softmax(int axis) {
             this(axis, false);
         }
@@ -49,34 +147,79 @@ public sealed interface Op {
 
     /** Reshape to [prod(dims[:axis]), prod(dims[axis:])]. */
     record Flatten(int axis) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     /** Reshape to the constant shape given as second input; 0 copies a dim, -1 infers one. */
     record Reshape(boolean allowZero) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     record Identity() implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     /** 2-D convolution, NCHW, weights [M, C/group, kH, kW]. pads = top, left, bottom, right. */
     record Conv(int[] kernel, int[] strides, int[] pads, int[] dilations, int group, String autoPad) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     record MaxPool(int[] kernel, int[] strides, int[] pads, int[] dilations, boolean ceilMode, String autoPad)
             implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     record AveragePool(int[] kernel, int[] strides, int[] pads, boolean countIncludePad, boolean ceilMode,
             String autoPad) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     record GlobalAveragePool() implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     /** Inference-mode batch norm over axis 1: inputs X, scale, B, mean, var. */
     record BatchNormalization(float epsilon) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 
     record Concat(int axis) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
     }
 }

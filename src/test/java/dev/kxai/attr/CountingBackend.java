@@ -2,7 +2,10 @@ package dev.kxai.attr;
 
 import dev.kxai.backend.Backend;
 import dev.kxai.backend.ModelRunner;
-import dev.kxai.backend.PathIntegral;
+import dev.kxai.backend.PathGradients;
+import dev.kxai.exec.ExecutionPlan;
+import java.util.Map;
+import java.util.Set;
 import dev.kxai.graph.Graph;
 import dev.kxai.tensor.Tensor;
 import java.util.List;
@@ -18,7 +21,7 @@ public final class CountingBackend implements Backend {
     private final Backend inner;
     /** Rows of each forward call, in order. */
     public final List<Integer> forwardRows = new CopyOnWriteArrayList<>();
-    /** Path integrals run (integratePath calls). */
+    /** Path integrals run (openPath calls). */
     public final List<Integer> paths = new CopyOnWriteArrayList<>();
 
     public CountingBackend(Backend inner) {
@@ -55,18 +58,28 @@ public final class CountingBackend implements Backend {
             }
 
             @Override
-            public int[] exampleShape() {
-                return r.exampleShape();
+            public ExecutionPlan plan() {
+                return r.plan();
             }
 
             @Override
-            public int outputsPerExample() {
-                return r.outputsPerExample();
+            public long chunkBudgetBytes() {
+                return r.chunkBudgetBytes();
             }
 
             @Override
-            public long workingFloatsPerExample() {
-                return r.workingFloatsPerExample();
+            public String unusableReason() {
+                return r.unusableReason();
+            }
+
+            @Override
+            public Map<String, Tensor> evaluate(Map<String, Tensor> given, Set<String> taps) {
+                return r.evaluate(given, taps);
+            }
+
+            @Override
+            public Map<String, Tensor> gradients(Map<String, Tensor> given, int[] targets, Set<String> wrt) {
+                return r.gradients(given, targets, wrt);
             }
 
             @Override
@@ -81,10 +94,10 @@ public final class CountingBackend implements Backend {
             }
 
             @Override
-            public PathIntegral.Result integratePath(Tensor x, Tensor base, float[] alphas, float[] weights,
-                    int[] targets, int stepsPerChunk, PathIntegral.Progress progress, boolean affineFirstLayer) {
+            public PathGradients openPath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
+                    boolean affineFirstLayer) {
                 paths.add(alphas.length);
-                return r.integratePath(x, base, alphas, weights, targets, stepsPerChunk, progress, affineFirstLayer);
+                return r.openPath(x, base, alphas, weights, targets, affineFirstLayer);
             }
 
             @Override

@@ -1,8 +1,11 @@
 package dev.kxai.backend.cpu;
 
 import dev.kxai.backend.Backend;
+import dev.kxai.backend.GraphRunner;
 import dev.kxai.backend.ModelRunner;
+import dev.kxai.exec.ExecutionPlan;
 import dev.kxai.graph.Graph;
+import dev.kxai.tensor.Tensor;
 
 /** The pure-JVM backend: BLAS for GEMM, hand-written loops for everything else. */
 public final class CpuBackend implements Backend {
@@ -19,7 +22,13 @@ public final class CpuBackend implements Backend {
 
     @Override
     public ModelRunner prepare(Graph graph) {
-        return new CpuModelRunner(graph, this);
+        return prepare(graph, true);
+    }
+
+    /** With {@code fuse} false every node runs on its own (tests compare the two). */
+    GraphRunner<Tensor> prepare(Graph graph, boolean fuse) {
+        CpuOpSet ops = new CpuOpSet(graph);
+        return new GraphRunner<>(this, ExecutionPlan.build(graph, ops, fuse), ops);
     }
 
     /** The loops of the direct convolution: SIMD (jdk.incubator.vector) or scalar, and why. */

@@ -19,11 +19,11 @@ class ConvReluFusionTest {
     void fusedEqualsUnfusedBitForBit(String model, int expectedPairs) {
         Graph g = OnnxImporter.load(TestData.reference(model).resolve("model.onnx"));
         CpuBackend backend = new CpuBackend();
-        CpuModelRunner fused = new CpuModelRunner(g, backend, true);
-        CpuModelRunner plain = new CpuModelRunner(g, backend, false);
-        assertEquals(0, plain.fusedPairs());
+        ModelRunner fused = backend.prepare(g, true);
+        ModelRunner plain = backend.prepare(g, false);
+        assertEquals(0, plain.plan().fusions().size());
         if (expectedPairs >= 0) {
-            assertEquals(expectedPairs, fused.fusedPairs(), "Conv+Relu pairs fused in " + model);
+            assertEquals(expectedPairs, fused.plan().fusions().size(), "Conv+Relu pairs fused in " + model);
         }
         int[] ex = fused.exampleShape();
         int batch = 3;

@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 class FirstLayerSavingTest {
     private static int firstNode(String model) {
         var g = OnnxImporter.load(TestData.reference(model).resolve("model.onnx"));
-        return ((CpuModelRunner) new CpuBackend().prepare(g)).affineFirstNode();
+        return new CpuBackend().prepare(g).plan().affineFirstNode();
     }
 
     @Test
@@ -38,7 +38,7 @@ class FirstLayerSavingTest {
                 new Node("r", "Relu", new Op.Relu(), List.of("h"), "a"),
                 new Node("g2", "Gemm", plain, List.of("a", "w2"), "y"));
         Graph g = new Graph("test:gemm-bias", "x", new int[] {-1, 3}, "y", nodes, Map.of("w", w, "c", c, "w2", w2));
-        return ((CpuModelRunner) new CpuBackend().prepare(g)).affineFirstNode();
+        return new CpuBackend().prepare(g).plan().affineFirstNode();
     }
 
     @Test

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 import dev.kxai.InvalidInputException;
 import dev.kxai.backend.ModelRunner;
+import dev.kxai.exec.OpSet;
 import dev.kxai.graph.Graph;
 import dev.kxai.graph.Node;
 import dev.kxai.graph.Op;
@@ -68,7 +69,7 @@ class OperatorGradientTest {
         float[] d = in[which].data().clone();
         d[j] = v;
         copy[which] = new Tensor(in[which].shape(), d);
-        return CpuOps.forward(node, copy).output().data();
+        return CpuOpSet.run(node, copy).output().data();
     }
 
     /**
@@ -85,10 +86,10 @@ class OperatorGradientTest {
         for (int i = 0; i < in.length; i++) {
             before[i] = in[i].data().clone();
         }
-        CpuOps.Result fwd = CpuOps.forward(node, in);
+        OpSet.Forward<Tensor> fwd = CpuOpSet.run(node, in);
         Tensor gOut = rand(new Random(seed), -1, 1, fwd.output().shape());
         float[] gCopy = gOut.data().clone();
-        Tensor[] grads = CpuOps.backward(node, in, fwd, gOut, need);
+        Tensor[] grads = CpuOpSet.gradient(node, in, fwd, gOut, need);
         assertArrayEquals(gCopy, gOut.data(), label + ": backward modified the upstream gradient");
         for (int i = 0; i < in.length; i++) {
             assertArrayEquals(before[i], in[i].data(), label + ": input " + i + " modified");
@@ -202,9 +203,9 @@ class OperatorGradientTest {
         Node sig = node(new Op.Sigmoid(), 1);
         Tensor x = rand(r, -3, 3, 2, 3, 4);
         float[] g = rand(r, -1, 1, 2, 3, 4).data();
-        CpuOps.Result fwd = CpuOps.forward(sig, new Tensor[] {x});
+        OpSet.Forward<Tensor> fwd = CpuOpSet.run(sig, new Tensor[] {x});
         double[] analytic = toDouble(
-                CpuOps.backward(sig, new Tensor[] {x}, fwd, new Tensor(x.shape(), g), need(true))[0].data());
+                CpuOpSet.gradient(sig, new Tensor[] {x}, fwd, new Tensor(x.shape(), g), need(true))[0].data());
         double[] fd = finiteDifference(sig, new Tensor[] {x}, 0, g, 1e-2);
         assertTrue(compare(analytic, fd, RTOL, ATOL_FRACTION).ok(), "true gradient rejected");
 
@@ -246,8 +247,8 @@ class OperatorGradientTest {
         Node n = node(op, 3);
         Tensor[] in = {rand(r, -1, 1, 3, 4), rand(r, -1, 1, 5, 4), rand(r, -1, 1, 5)};
         Tensor g = rand(r, -1, 1, 3, 5);
-        CpuOps.Result fwd = CpuOps.forward(n, in);
-        Tensor[] grads = CpuOps.backward(n, in, fwd, g, need(true, true, true));
+        OpSet.Forward<Tensor> fwd = CpuOpSet.run(n, in);
+        Tensor[] grads = CpuOpSet.gradient(n, in, fwd, g, need(true, true, true));
         double[] fdA = finiteDifference(n, in, 0, g.data(), 0.1);
         double[] fdC = finiteDifference(n, in, 2, g.data(), 0.1);
         assertTrue(compare(toDouble(grads[0].data()), fdA, RTOL, ATOL_FRACTION).ok());
@@ -263,7 +264,7 @@ class OperatorGradientTest {
         Node n = node(maxPool(s(2, 2), s(2, 2), s(0, 0, 0, 0), s(1, 1), false), 1);
         Tensor x = distinct(r, 0.05, 1, 1, 4, 4);
         Tensor g = rand(r, -1, 1, 1, 1, 2, 2);
-        CpuOps.Result fwd = CpuOps.forward(n, new Tensor[] {x});
+        OpSet.Forward<Tensor> fwd = CpuOpSet.run(n, new Tensor[] {x});
         int[] argmax = (int[]) fwd.saved();
         // send window 0's gradient to the second largest element instead
         int w0 = argmax[0];
@@ -324,9 +325,9 @@ class OperatorGradientTest {
         Random r = new Random(11);
         Op.Gemm op = new Op.Gemm(1f, 0f, false, false);
         Tensor[] in = {rand(r, -1, 1, 2, 3), rand(r, -1, 1, 3, 4), rand(r, -1, 1, 4)};
-        Tensor y = CpuOps.forward(node(op, 3), in).output();
+        Tensor y = CpuOpSet.run(node(op, 3), in).output();
         Tensor[] noC = {in[0], in[1]};
-        assertArrayEquals(CpuOps.forward(node(op, 2), noC).output().data(), y.data());
+        assertArrayEquals(CpuOpSet.run(node(op, 2), noC).output().data(), y.data());
         Tensor[] g = checkGradients("Gemm beta=0", node(op, 3), in, need(true, true, true), 0.1, 12);
         for (float v : g[2].data()) {
             assertEquals(0f, v);
@@ -337,7 +338,7 @@ class OperatorGradientTest {
         int m = op.transA() ? a.dim(1) : a.dim(0);
         int k = op.transA() ? a.dim(0) : a.dim(1);
         int n = op.transB() ? b.dim(0) : b.dim(1);
-        Tensor y = CpuOps.forward(node(op, 3), new Tensor[] {a, b, c}).output();
+        Tensor y = CpuOpSet.run(node(op, 3), new Tensor[] {a, b, c}).output();
         assertArrayEquals(s(m, n), y.shape(), label);
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) {
@@ -381,7 +382,7 @@ class OperatorGradientTest {
         // [2,1,2] × [2,2,1]: slice t uses B's slice t, not slice 0
         Tensor a = t(s(2, 1, 2), 1, 2, 3, 4);
         Tensor b = t(s(2, 2, 1), 5, 6, 7, 8);
-        Tensor y = CpuOps.forward(node(new Op.MatMul(), 2), new Tensor[] {a, b}).output();
+        Tensor y = CpuOpSet.run(node(new Op.MatMul(), 2), new Tensor[] {a, b}).output();
         assertArrayEquals(s(2, 1, 1), y.shape());
         assertArrayEquals(new float[] {1 * 5 + 2 * 6, 3 * 7 + 4 * 8}, y.data());
     }
@@ -429,17 +430,17 @@ class OperatorGradientTest {
         Tensor a = t(s(2, 2), 10, 20, 30, 40);
         Tensor b = t(s(2), 1, 2);
         assertArrayEquals(new float[] {9, 18, 29, 38},
-                CpuOps.forward(node(new Op.Sub(), 2), new Tensor[] {a, b}).output().data());
+                CpuOpSet.run(node(new Op.Sub(), 2), new Tensor[] {a, b}).output().data());
         // scalar on the left of a Sub
         assertArrayEquals(new float[] {-9, -19, -29, -39},
-                CpuOps.forward(node(new Op.Sub(), 2), new Tensor[] {Tensor.scalar(1), a}).output().data());
+                CpuOpSet.run(node(new Op.Sub(), 2), new Tensor[] {Tensor.scalar(1), a}).output().data());
         // [2,1] × [1,3] → outer product
-        Tensor y = CpuOps.forward(node(new Op.Mul(), 2), new Tensor[] {t(s(2, 1), 2, 3), t(s(1, 3), 1, 10, 100)})
+        Tensor y = CpuOpSet.run(node(new Op.Mul(), 2), new Tensor[] {t(s(2, 1), 2, 3), t(s(1, 3), 1, 10, 100)})
                 .output();
         assertArrayEquals(s(2, 3), y.shape());
         assertArrayEquals(new float[] {2, 20, 200, 3, 30, 300}, y.data());
         // [C,1,1] against [1,C,1,2]: per-channel offset
-        Tensor z = CpuOps.forward(node(new Op.Add(), 2),
+        Tensor z = CpuOpSet.run(node(new Op.Add(), 2),
                 new Tensor[] {t(s(1, 2, 1, 2), 0, 0, 0, 0), t(s(2, 1, 1), 5, 7)}).output();
         assertArrayEquals(new float[] {5, 5, 7, 7}, z.data());
     }
@@ -463,16 +464,16 @@ class OperatorGradientTest {
     void reluFamilyForwardAndKinkChoice() {
         Tensor x = t(s(4), -2, 0, 0.5f, 3);
         assertArrayEquals(new float[] {0, 0, 0.5f, 3},
-                CpuOps.forward(node(new Op.Relu(), 1), new Tensor[] {x}).output().data());
+                CpuOpSet.run(node(new Op.Relu(), 1), new Tensor[] {x}).output().data());
         Node leaky = node(new Op.LeakyRelu(0.1f), 1);
-        CpuOps.Result f = CpuOps.forward(leaky, new Tensor[] {x});
+        OpSet.Forward<Tensor> f = CpuOpSet.run(leaky, new Tensor[] {x});
         assertArrayEquals(new float[] {-0.2f, 0, 0.5f, 3}, f.output().data());
         // PyTorch's choice at 0: ReLU passes nothing, LeakyReLU passes alpha
         Tensor ones = t(s(4), 1, 1, 1, 1);
-        assertArrayEquals(new float[] {0, 0, 1, 1}, CpuOps.backward(node(new Op.Relu(), 1), new Tensor[] {x},
-                CpuOps.forward(node(new Op.Relu(), 1), new Tensor[] {x}), ones, need(true))[0].data());
+        assertArrayEquals(new float[] {0, 0, 1, 1}, CpuOpSet.gradient(node(new Op.Relu(), 1), new Tensor[] {x},
+                CpuOpSet.run(node(new Op.Relu(), 1), new Tensor[] {x}), ones, need(true))[0].data());
         assertArrayEquals(new float[] {0.1f, 0.1f, 1, 1},
-                CpuOps.backward(leaky, new Tensor[] {x}, f, ones, need(true))[0].data());
+                CpuOpSet.gradient(leaky, new Tensor[] {x}, f, ones, need(true))[0].data());
     }
 
     @Test
@@ -484,7 +485,7 @@ class OperatorGradientTest {
         // saturated from below, where y itself (not 1 − y) carries the float precision
         Tensor big = rand(r, -9, -6, 3, 4);
         checkGradients("Sigmoid saturated", node(new Op.Sigmoid(), 1), new Tensor[] {big}, need(true), 1e-2, 53);
-        float[] y = CpuOps.forward(node(new Op.Sigmoid(), 1), new Tensor[] {t(s(3), -100, 0, 100)}).output().data();
+        float[] y = CpuOpSet.run(node(new Op.Sigmoid(), 1), new Tensor[] {t(s(3), -100, 0, 100)}).output().data();
         assertArrayEquals(new float[] {(float) (1 / (1 + Math.exp(100))), 0.5f, 1f}, y);
     }
 
@@ -499,7 +500,7 @@ class OperatorGradientTest {
         // opsets 1-12: the input flattened to 2-D at the axis, one distribution per trailing block
         checkGradients("Softmax flattened at axis 1 of 3-D", node(new Op.Softmax(1, true), 1), new Tensor[] {x3},
                 need(true), 1e-2, 67);
-        float[] flat = CpuOps.forward(node(new Op.Softmax(1, true), 1), new Tensor[] {x3}).output().data();
+        float[] flat = CpuOpSet.run(node(new Op.Softmax(1, true), 1), new Tensor[] {x3}).output().data();
         for (int row = 0; row < 2; row++) { // each [4, 3] block sums to 1 as a whole, not per line of 3
             double sum = 0;
             for (int j = 0; j < 12; j++) {
@@ -518,9 +519,9 @@ class OperatorGradientTest {
     void softmaxForwardNormalisesAlongTheRightAxis() {
         // [1,2,2], axis 1: each column sums to 1, rows are untouched by each other
         Tensor x = t(s(1, 2, 2), 0, 0, (float) Math.log(3), 0);
-        float[] y = CpuOps.forward(node(new Op.Softmax(1), 1), new Tensor[] {x}).output().data();
+        float[] y = CpuOpSet.run(node(new Op.Softmax(1), 1), new Tensor[] {x}).output().data();
         assertArrayEquals(new float[] {0.25f, 0.5f, 0.75f, 0.5f}, y, 1e-6f);
-        float[] z = CpuOps.forward(node(new Op.Softmax(-1), 1), new Tensor[] {x}).output().data();
+        float[] z = CpuOpSet.run(node(new Op.Softmax(-1), 1), new Tensor[] {x}).output().data();
         assertArrayEquals(new float[] {0.5f, 0.5f, 0.75f, 0.25f}, z, 1e-6f);
     }
 
@@ -535,7 +536,7 @@ class OperatorGradientTest {
         int[][] flatShapes = {{1, 24}, {2, 12}, {6, 4}, {24, 1}};
         for (int axis = 0; axis <= 3; axis++) {
             Node n = node(new Op.Flatten(axis), 1);
-            Tensor y = CpuOps.forward(n, new Tensor[] {x}).output();
+            Tensor y = CpuOpSet.run(n, new Tensor[] {x}).output();
             assertArrayEquals(flatShapes[axis], y.shape(), "Flatten axis " + axis);
             assertArrayEquals(x.data(), y.data());
             checkGradients("Flatten axis " + axis, n, new Tensor[] {x}, need(true), 0.1, 71 + axis);
@@ -547,7 +548,7 @@ class OperatorGradientTest {
         for (int i = 0; i < targets.length; i++) {
             Node n = node(new Op.Reshape(false), 2);
             Tensor shape = t(s(targets[i].length), targets[i]);
-            Tensor y = CpuOps.forward(n, new Tensor[] {x, shape}).output();
+            Tensor y = CpuOpSet.run(n, new Tensor[] {x, shape}).output();
             String label = "Reshape " + Arrays.toString(targets[i]);
             assertArrayEquals(expected[i], y.shape(), label);
             assertArrayEquals(x.data(), y.data(), label);
@@ -555,7 +556,7 @@ class OperatorGradientTest {
         }
 
         Node id = node(new Op.Identity(), 1);
-        assertArrayEquals(x.data(), CpuOps.forward(id, new Tensor[] {x}).output().data());
+        assertArrayEquals(x.data(), CpuOpSet.run(id, new Tensor[] {x}).output().data());
         checkGradients("Identity", id, new Tensor[] {x}, need(true), 0.1, 90);
     }
 
@@ -564,7 +565,7 @@ class OperatorGradientTest {
         Tensor x = Tensor.zeros(2, 3, 4);
         Node n = node(new Op.Reshape(false), 2);
         try {
-            CpuOps.forward(n, new Tensor[] {x, t(s(2), -1, -1)});
+            CpuOpSet.run(n, new Tensor[] {x, t(s(2), -1, -1)});
             fail("two -1 accepted");
         } catch (InvalidInputException expected) {
             // the message names the node
@@ -579,7 +580,7 @@ class OperatorGradientTest {
         Tensor c = rand(r, -1, 1, 2, 1, 3);
         Tensor b = rand(r, -1, 1, 2, 3, 3);
         Node n = node(new Op.Concat(1), 3);
-        Tensor y = CpuOps.forward(n, new Tensor[] {a, c, b}).output();
+        Tensor y = CpuOpSet.run(n, new Tensor[] {a, c, b}).output();
         assertArrayEquals(s(2, 6, 3), y.shape());
         // y[1, 2, :] is c[1, 0, :]; y[1, 3, :] is b[1, 0, :]
         for (int k = 0; k < 3; k++) {
@@ -608,7 +609,7 @@ class OperatorGradientTest {
         Node n = node(new Op.BatchNormalization(eps), 5);
         Tensor x = rand(r, -2, 2, 2, c, 3, 4);
         Tensor[] in = {x, gamma, beta, mean, var};
-        float[] y = CpuOps.forward(n, in).output().data();
+        float[] y = CpuOpSet.run(n, in).output().data();
         for (int i = 0; i < y.length; i++) {
             int ch = (i / 12) % c;
             double expected = (x.data()[i] - mean.data()[ch]) / Math.sqrt(var.data()[ch] + eps) * gamma.data()[ch]
@@ -625,7 +626,7 @@ class OperatorGradientTest {
         Random r = new Random(120);
         Node n = node(new Op.GlobalAveragePool(), 1);
         Tensor x = rand(r, -2, 2, 2, 3, 4, 5);
-        Tensor y = CpuOps.forward(n, new Tensor[] {x}).output();
+        Tensor y = CpuOpSet.run(n, new Tensor[] {x}).output();
         assertArrayEquals(s(2, 3, 1, 1), y.shape());
         double m = 0;
         for (int i = 20; i < 40; i++) {
@@ -721,7 +722,7 @@ class OperatorGradientTest {
             Tensor w = rand(r, -1, 1, cc.wShape());
             Tensor b = cc.bias() ? rand(r, -1, 1, cc.wShape()[0]) : null;
             Tensor[] in = b == null ? new Tensor[] {x, w} : new Tensor[] {x, w, b};
-            Tensor y = CpuOps.forward(node(cc.op(), in.length), in).output();
+            Tensor y = CpuOpSet.run(node(cc.op(), in.length), in).output();
             assertArrayEquals(s(cc.xShape()[0], cc.wShape()[0], cc.outHW()[0], cc.outHW()[1]), y.shape(), cc.label());
             double[] ref = naiveConv(x, w, b, cc.op().strides(), cc.resolvedPads(), cc.op().dilations(), cc.op().group(),
                     cc.outHW()[0], cc.outHW()[1]);
@@ -739,7 +740,7 @@ class OperatorGradientTest {
         Tensor x = t(s(1, 1, 3, 3), 1, 2, 3, 4, 5, 6, 7, 8, 9);
         Tensor w = t(s(1, 1, 2, 2), 1, 1, 1, 1);
         Op.Conv op = conv(s(2, 2), s(1, 1), s(0, 0, 0, 0), s(1, 1), 1, "NOTSET");
-        Tensor y = CpuOps.forward(node(op, 3), new Tensor[] {x, w, t(s(1), 0.5f)}).output();
+        Tensor y = CpuOpSet.run(node(op, 3), new Tensor[] {x, w, t(s(1), 0.5f)}).output();
         assertArrayEquals(new float[] {12.5f, 16.5f, 24.5f, 28.5f}, y.data());
         // dilation 2 on a 3x3 kernel covers the corners of a 5x5: 1 output
         Tensor x5 = new Tensor(s(1, 1, 5, 5), new float[25]);
@@ -748,7 +749,7 @@ class OperatorGradientTest {
         }
         Tensor w3 = t(s(1, 1, 3, 3), 1, 0, 0, 0, 0, 0, 0, 0, 1);
         Op.Conv dil = conv(s(3, 3), s(1, 1), s(0, 0, 0, 0), s(2, 2), 1, "NOTSET");
-        Tensor yd = CpuOps.forward(node(dil, 2), new Tensor[] {x5, w3}).output();
+        Tensor yd = CpuOpSet.run(node(dil, 2), new Tensor[] {x5, w3}).output();
         assertArrayEquals(s(1, 1, 1, 1), yd.shape());
         assertEquals(0 + 24, yd.data()[0]);
     }
@@ -773,10 +774,10 @@ class OperatorGradientTest {
         Op.Conv op = conv(s(3, 3), s(1, 1), s(1, 1, 1, 1), s(1, 1), 1, "NOTSET");
         Tensor[] in = {rand(r, -1, 1, 1, 2, 4, 4), rand(r, -1, 1, 2, 2, 3, 3), rand(r, -1, 1, 2)};
         Node n = node(op, 3);
-        CpuOps.Result f = CpuOps.forward(n, in);
+        OpSet.Forward<Tensor> f = CpuOpSet.run(n, in);
         Tensor g = rand(r, -1, 1, f.output().shape());
         try {
-            CpuOps.backward(n, in, f, g, need(true, true, false));
+            CpuOpSet.gradient(n, in, f, g, need(true, true, false));
             fail("a weight gradient was silently dropped");
         } catch (InvalidInputException expected) {
             assertTrue(expected.getMessage().contains("weights"), expected.getMessage());
@@ -791,10 +792,10 @@ class OperatorGradientTest {
         Op.Conv op = conv(s(3, 3), s(1, 1), s(1, 1, 1, 1), s(1, 1), 1, "NOTSET");
         Tensor[] in = {rand(r, -1, 1, 2, 2, 4, 4), rand(r, -1, 1, 3, 2, 3, 3), rand(r, -1, 1, 3)};
         Node n = node(op, 3);
-        CpuOps.Result f = CpuOps.forward(n, in);
+        OpSet.Forward<Tensor> f = CpuOpSet.run(n, in);
         Tensor[] grads;
         try {
-            grads = CpuOps.backward(n, in, f, rand(r, -1, 1, f.output().shape()), need(true, false, true));
+            grads = CpuOpSet.gradient(n, in, f, rand(r, -1, 1, f.output().shape()), need(true, false, true));
         } catch (InvalidInputException refused) {
             return;
         }
@@ -810,7 +811,7 @@ class OperatorGradientTest {
         Op.Gemm op = new Op.Gemm(1f, 1f, false, false);
         Tensor[] in = {rand(r, -1, 1, 2, 3), rand(r, -1, 1, 3, 4), rand(r, -1, 1, 2, 2, 4)};
         try {
-            Tensor y = CpuOps.forward(node(op, 3), in).output();
+            Tensor y = CpuOpSet.run(node(op, 3), in).output();
             fail("C " + Arrays.toString(in[2].shape()) + " accepted for a [2, 4] Gemm, output "
                     + Arrays.toString(y.shape()));
         } catch (InvalidInputException expected) {
@@ -848,7 +849,7 @@ class OperatorGradientTest {
             // every pair of elements 5e-2 apart; a 5e-3 step never changes a window's winner
             Tensor x = distinct(r, 5e-2, c.xShape());
             Node n = node(c.op(), 1);
-            Tensor y = CpuOps.forward(n, new Tensor[] {x}).output();
+            Tensor y = CpuOpSet.run(n, new Tensor[] {x}).output();
             assertArrayEquals(s(c.xShape()[0], c.xShape()[1], c.outHW()[0], c.outHW()[1]), y.shape(), c.label());
             checkGradients("MaxPool " + c.label(), n, new Tensor[] {x}, need(true), 5e-3, seed++);
         }
@@ -859,28 +860,28 @@ class OperatorGradientTest {
         Node n = node(maxPool(s(2, 2), s(2, 2), s(0, 0, 0, 0), s(1, 1), false), 1);
         // window [[1,3],[3,2]]: the 3 at (0,1) comes first
         Tensor x = t(s(1, 1, 2, 2), 1, 3, 3, 2);
-        CpuOps.Result f = CpuOps.forward(n, new Tensor[] {x});
+        OpSet.Forward<Tensor> f = CpuOpSet.run(n, new Tensor[] {x});
         assertEquals(3f, f.output().data()[0]);
-        Tensor dx = CpuOps.backward(n, new Tensor[] {x}, f, t(s(1, 1, 1, 1), 1), need(true))[0];
+        Tensor dx = CpuOpSet.gradient(n, new Tensor[] {x}, f, t(s(1, 1, 1, 1), 1), need(true))[0];
         assertArrayEquals(new float[] {0, 1, 0, 0}, dx.data());
 
         // all-equal window (a zero baseline): everything goes to (0,0)
         Tensor z = t(s(1, 1, 2, 2), 0, 0, 0, 0);
-        CpuOps.Result fz = CpuOps.forward(n, new Tensor[] {z});
+        OpSet.Forward<Tensor> fz = CpuOpSet.run(n, new Tensor[] {z});
         assertArrayEquals(new float[] {7, 0, 0, 0},
-                CpuOps.backward(n, new Tensor[] {z}, fz, t(s(1, 1, 1, 1), 7), need(true))[0].data());
+                CpuOpSet.gradient(n, new Tensor[] {z}, fz, t(s(1, 1, 1, 1), 7), need(true))[0].data());
 
         // the tie sits on the second row, after smaller values: the earlier 5, at (1,0), wins
         Tensor lower = t(s(1, 1, 2, 2), 1, 1, 5, 5);
-        CpuOps.Result fl = CpuOps.forward(n, new Tensor[] {lower});
+        OpSet.Forward<Tensor> fl = CpuOpSet.run(n, new Tensor[] {lower});
         assertArrayEquals(new float[] {0, 0, 1, 0},
-                CpuOps.backward(n, new Tensor[] {lower}, fl, t(s(1, 1, 1, 1), 1), need(true))[0].data());
+                CpuOpSet.gradient(n, new Tensor[] {lower}, fl, t(s(1, 1, 1, 1), 1), need(true))[0].data());
 
         // overlapping 2x2 windows, stride 1, on a constant 3x3 plane: each window picks its top-left
         Node ov = node(maxPool(s(2, 2), s(1, 1), s(0, 0, 0, 0), s(1, 1), false), 1);
         Tensor c = t(s(1, 1, 3, 3), 4, 4, 4, 4, 4, 4, 4, 4, 4);
-        CpuOps.Result fc = CpuOps.forward(ov, new Tensor[] {c});
-        Tensor dc = CpuOps.backward(ov, new Tensor[] {c}, fc, t(s(1, 1, 2, 2), 1, 10, 100, 1000), need(true))[0];
+        OpSet.Forward<Tensor> fc = CpuOpSet.run(ov, new Tensor[] {c});
+        Tensor dc = CpuOpSet.gradient(ov, new Tensor[] {c}, fc, t(s(1, 1, 2, 2), 1, 10, 100, 1000), need(true))[0];
         assertArrayEquals(new float[] {1, 10, 0, 100, 1000, 0, 0, 0, 0}, dc.data());
     }
 
@@ -889,10 +890,10 @@ class OperatorGradientTest {
         // all inputs negative: a pad counted as 0 would win every border window
         Node n = node(maxPool(s(2, 2), s(2, 2), s(1, 1, 1, 1), s(1, 1), false), 1);
         Tensor x = t(s(1, 1, 2, 2), -1, -2, -3, -4);
-        CpuOps.Result f = CpuOps.forward(n, new Tensor[] {x});
+        OpSet.Forward<Tensor> f = CpuOpSet.run(n, new Tensor[] {x});
         assertArrayEquals(s(1, 1, 2, 2), f.output().shape());
         assertArrayEquals(new float[] {-1, -2, -3, -4}, f.output().data());
-        Tensor dx = CpuOps.backward(n, new Tensor[] {x}, f, t(s(1, 1, 2, 2), 1, 2, 3, 4), need(true))[0];
+        Tensor dx = CpuOpSet.gradient(n, new Tensor[] {x}, f, t(s(1, 1, 2, 2), 1, 2, 3, 4), need(true))[0];
         assertArrayEquals(new float[] {1, 2, 3, 4}, dx.data());
     }
 
@@ -918,8 +919,8 @@ class OperatorGradientTest {
         Tensor x = t(s(1, 1, 3, 3), 1, 2, 3, 4, 5, 6, 7, 8, 9);
         Op.AveragePool excl = new Op.AveragePool(s(3, 3), s(1, 1), s(1, 1, 1, 1), false, false, "NOTSET");
         Op.AveragePool incl = new Op.AveragePool(s(3, 3), s(1, 1), s(1, 1, 1, 1), true, false, "NOTSET");
-        float[] ye = CpuOps.forward(node(excl, 1), new Tensor[] {x}).output().data();
-        float[] yi = CpuOps.forward(node(incl, 1), new Tensor[] {x}).output().data();
+        float[] ye = CpuOpSet.run(node(excl, 1), new Tensor[] {x}).output().data();
+        float[] yi = CpuOpSet.run(node(incl, 1), new Tensor[] {x}).output().data();
         // corner: 1+2+4+5 = 12 over 4 valid cells, or over all 9 cells of the padded window
         assertEquals(3f, ye[0], 1e-6f);
         assertEquals(12f / 9, yi[0], 1e-6f);
@@ -937,9 +938,9 @@ class OperatorGradientTest {
         float[] g = new float[9];
         g[0] = 1;
         Tensor go = t(s(1, 1, 3, 3), g);
-        float[] de = CpuOps.backward(node(excl, 1), new Tensor[] {x}, CpuOps.forward(node(excl, 1), new Tensor[] {x}), go,
+        float[] de = CpuOpSet.gradient(node(excl, 1), new Tensor[] {x}, CpuOpSet.run(node(excl, 1), new Tensor[] {x}), go,
                 need(true))[0].data();
-        float[] di = CpuOps.backward(node(incl, 1), new Tensor[] {x}, CpuOps.forward(node(incl, 1), new Tensor[] {x}), go,
+        float[] di = CpuOpSet.gradient(node(incl, 1), new Tensor[] {x}, CpuOpSet.run(node(incl, 1), new Tensor[] {x}), go,
                 need(true))[0].data();
         assertArrayEquals(new float[] {0.25f, 0.25f, 0, 0.25f, 0.25f, 0, 0, 0, 0}, de, 1e-7f);
         float q = 1f / 9;
@@ -953,7 +954,7 @@ class OperatorGradientTest {
         Tensor x = t(s(1, 1, 3, 3), 1, 2, 3, 4, 5, 6, 7, 8, 9);
         for (boolean cip : new boolean[] {false, true}) {
             Op.AveragePool op = new Op.AveragePool(s(2, 2), s(2, 2), s(0, 0, 0, 0), cip, true, "NOTSET");
-            Tensor y = CpuOps.forward(node(op, 1), new Tensor[] {x}).output();
+            Tensor y = CpuOpSet.run(node(op, 1), new Tensor[] {x}).output();
             assertArrayEquals(s(1, 1, 2, 2), y.shape());
             assertArrayEquals(new float[] {3, 4.5f, 7.5f, 9}, y.data(), 1e-6f, "count_include_pad=" + cip);
         }
@@ -1045,7 +1046,7 @@ class OperatorGradientTest {
                 maxW = Math.max(maxW, Math.abs(v));
             }
             double reach = step * maxW;
-            float[] z = CpuOps.forward(convNode, new Tensor[] {x, w, b}).output().data();
+            float[] z = CpuOpSet.run(convNode, new Tensor[] {x, w, b}).output().data();
             if (!kinkFree(z, rows * m, h, reach)) {
                 continue;
             }
@@ -1131,17 +1132,17 @@ class OperatorGradientTest {
         assertTrue(rep.ok(), "residual graph: " + rep);
 
         // the same gradient assembled by hand: dL/dres flows to x once directly and once through Conv
-        Tensor z = CpuOps.forward(convNode, new Tensor[] {x, w, b}).output();
-        Tensor res = CpuOps.forward(add, new Tensor[] {z, x}).output();
-        CpuOps.Result tr = CpuOps.forward(tanh, new Tensor[] {res});
+        Tensor z = CpuOpSet.run(convNode, new Tensor[] {x, w, b}).output();
+        Tensor res = CpuOpSet.run(add, new Tensor[] {z, x}).output();
+        OpSet.Forward<Tensor> tr = CpuOpSet.run(tanh, new Tensor[] {res});
         float[] seed = new float[2 * classes];
         seed[targets[0]] = 1;
         seed[classes + targets[1]] = 1;
-        Tensor flatOut = CpuOps.forward(flat, new Tensor[] {tr.output()}).output();
-        Tensor gf = CpuOps.backward(fc, new Tensor[] {flatOut, fcw}, CpuOps.forward(fc, new Tensor[] {flatOut, fcw}),
+        Tensor flatOut = CpuOpSet.run(flat, new Tensor[] {tr.output()}).output();
+        Tensor gf = CpuOpSet.gradient(fc, new Tensor[] {flatOut, fcw}, CpuOpSet.run(fc, new Tensor[] {flatOut, fcw}),
                 t(s(2, classes), seed), need(true, false))[0];
         Tensor gt = gf.reshape(tr.output().shape());
-        Tensor gres = CpuOps.backward(tanh, new Tensor[] {res}, tr, gt, need(true))[0];
+        Tensor gres = CpuOpSet.gradient(tanh, new Tensor[] {res}, tr, gt, need(true))[0];
         Tensor viaConv = ConvOps.inputGradient(convNode, (Op.Conv) convNode.op(), x, w, gres);
         double directNorm = 0;
         double convNorm = 0;

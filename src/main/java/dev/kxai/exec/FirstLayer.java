@@ -1,4 +1,4 @@
-package dev.kxai.backend;
+package dev.kxai.exec;
 
 import dev.kxai.graph.Graph;
 import dev.kxai.graph.Node;

@@ -1,0 +1,52 @@
+package dev.kxai.attr;
+
+import dev.kxai.DeviceException;
+import dev.kxai.backend.ModelRunner;
+import dev.kxai.backend.PathGradients;
+import dev.kxai.tensor.Tensor;
+import java.util.logging.Logger;
+
+/**
+ * The chunk loop of a straight-path method: Σ_k w_k ∇F_t(b + α_k (x − b)) per example, in chunks
+ * sized by a {@link ChunkPolicy}, on whatever runner it is given (the backend keeps the path and
+ * the accumulator where it computes). A chunk that runs out of device memory is retried smaller;
+ * the accumulated sum is untouched until a chunk has succeeded.
+ */
+public final class PathLoop {
+    private static final Logger LOG = Logger.getLogger(PathLoop.class.getName());
+
+    private PathLoop() {
+    }
+
+    public static PathGradients.Result integrate(ModelRunner runner, Tensor x, Tensor base, float[] alphas,
+            float[] weights, int[] targets, ChunkPolicy policy, Progress progress, boolean affineFirstLayer) {
+        int steps = alphas.length;
+        int chunk = policy.stepsPerChunk(runner, x.dim(0), steps);
+        PathGradients path = runner.openPath(x, base, alphas, weights, targets, affineFirstLayer);
+        try {
+            int k0 = 0;
+            while (k0 < steps) {
+                int k1 = Math.min(steps, k0 + chunk);
+                try {
+                    path.run(k0, k1);
+                } catch (DeviceException e) {
+                    if (e.outOfMemory() && k1 - k0 > 1) {
+                        chunk = policy.afterOutOfMemory(k1 - k0);
+                        LOG.info("device out of memory at " + (k1 - k0) + " steps per chunk; retrying with " + chunk);
+                        continue;
+                    }
+                    throw e;
+                }
+                progress.stepsDone(k1, steps);
+                k0 = k1;
+            }
+            return path.result();
+        } finally {
+            try {
+                path.close();
+            } catch (DeviceException e) {
+                LOG.fine(() -> "freeing the path failed: " + e.getMessage()); // the first error is the one to report
+            }
+        }
+    }
+}

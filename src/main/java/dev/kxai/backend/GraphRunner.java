@@ -1,0 +1,316 @@
+package dev.kxai.backend;
+
+import dev.kxai.InvalidInputException;
+import dev.kxai.exec.Arena;
+import dev.kxai.exec.BackwardRule;
+import dev.kxai.exec.ExecutionPlan;
+import dev.kxai.exec.Executor;
+import dev.kxai.exec.OpSet;
+import dev.kxai.graph.Graph;
+import dev.kxai.graph.Node;
+import dev.kxai.tensor.Shapes;
+import dev.kxai.tensor.Tensor;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * A {@link ModelRunner} for any backend: its {@link OpSet} run through the one {@link Executor}.
+ * Every entry point checks its arguments against the plan first, so that no backend sees a batch
+ * or target that does not fit, then runs under {@link OpSet#onDevice} (CUDA's lock and context).
+ *
+ * @param <T> the backend's tensor type
+ */
+public final class GraphRunner<T> implements ModelRunner {
+    private final Backend backend;
+    private final ExecutionPlan plan;
+    private final OpSet<T> ops;
+    private final Executor<T> exec;
+
+    public GraphRunner(Backend backend, ExecutionPlan plan, OpSet<T> ops) {
+        this.backend = backend;
+        this.plan = plan;
+        this.ops = ops;
+        this.exec = new Executor<>(plan, ops);
+    }
+
+    /** The executor, for callers that need a backward rule of their own (rule-based methods). */
+    public Executor<T> executor() {
+        return exec;
+    }
+
+    @Override
+    public Graph graph() {
+        return plan.graph();
+    }
+
+    @Override
+    public Backend backend() {
+        return backend;
+    }
+
+    @Override
+    public ExecutionPlan plan() {
+        return plan;
+    }
+
+    @Override
+    public long chunkBudgetBytes() {
+        return ops.chunkBudgetBytes();
+    }
+
+    @Override
+    public String unusableReason() {
+        return ops.unusableReason();
+    }
+
+    private String input() {
+        return plan.graph().inputName();
+    }
+
+    private String output() {
+        return plan.graph().outputName();
+    }
+
+    /** The batch of a tensor given for a value, checked against the plan's shape of that value. */
+    private int batchOf(String value, Tensor t) {
+        int[] s = t.shape();
+        int[] one = plan.shape(value, 1);
+        boolean fits = s.length == one.length && s.length > 0;
+        for (int d = 1; fits && d < s.length; d++) {
+            fits = s[d] == one[d];
+        }
+        if (!fits || (one[0] != 1 && s[0] % one[0] != 0)) {
+            String want = value.equals(input()) ? Shapes.str(Shapes.withBatch(one, -1)).replace("-1", "batch")
+                    : Shapes.str(one) + " per row";
+            throw new InvalidInputException((value.equals(input()) ? "input" : "value '" + value + "'") + " of shape "
+                    + Shapes.str(s) + " does not fit model input '" + input() + "' of shape " + want + " ("
+                    + plan.graph().source() + ")");
+        }
+        if (s[0] == 0) {
+            throw new InvalidInputException("empty batch: input of shape " + Shapes.str(s) + " has no rows");
+        }
+        return s[0] / Math.max(1, one[0]);
+    }
+
+    private int batchOf(Map<String, Tensor> given) {
+        int batch = -1;
+        for (Map.Entry<String, Tensor> e : given.entrySet()) {
+            int b = batchOf(e.getKey(), e.getValue());
+            if (batch >= 0 && b != batch) {
+                throw new InvalidInputException("given values hold different batch sizes (" + batch + " and " + b + ")");
+            }
+            batch = b;
+        }
+        if (batch < 0) {
+            throw new InvalidInputException("no values given");
+        }
+        return batch;
+    }
+
+    private void checkTargets(int[] targets, int rows) {
+        if (targets.length != rows) {
+            throw new IllegalArgumentException(targets.length + " targets for " + rows + " rows");
+        }
+        int per = plan.outputsPerExample();
+        for (int r = 0; r < rows; r++) {
+            if (targets[r] < 0 || targets[r] >= per) {
+                throw new InvalidInputException("target " + targets[r] + " of row " + r + " is outside the model's "
+                        + per + " outputs (valid: 0.." + (per - 1) + ")");
+            }
+        }
+    }
+
+    private Map<String, T> upload(Arena a, Map<String, Tensor> given) {
+        Map<String, T> in = new HashMap<>();
+        given.forEach((k, v) -> in.put(k, ops.upload(a, v)));
+        return in;
+    }
+
+    @Override
+    public Tensor forward(Tensor x) {
+        return evaluate(Map.of(input(), x), Set.of()).get(output());
+    }
+
+    @Override
+    public Map<String, Tensor> evaluate(Map<String, Tensor> given, Set<String> taps) {
+        int batch = batchOf(given);
+        return ops.onDevice(() -> {
+            try (Arena a = ops.arena()) {
+                Executor.Pass<T> p = exec.forward(a, upload(a, given), batch, taps, false);
+                Map<String, Tensor> out = new HashMap<>();
+                out.put(output(), ops.download(p.value(output())));
+                for (String t : taps) {
+                    out.put(t, ops.download(p.value(t)));
+                }
+                return out;
+            }
+        });
+    }
+
+    @Override
+    public Gradient gradient(Tensor x, int[] targets) {
+        Map<String, Tensor> g = gradients(Map.of(input(), x), targets, Set.of(input(), output()));
+        return new Gradient(g.get(output()), g.get(input()));
+    }
+
+    /**
+     * As {@link ModelRunner#gradients}; asking for the output's own "gradient" returns the output
+     * (so that one pass gives both, as {@link #gradient} needs).
+     */
+    @Override
+    public Map<String, Tensor> gradients(Map<String, Tensor> given, int[] targets, Set<String> wrt) {
+        return gradients(given, targets, wrt, BackwardRule.gradient());
+    }
+
+    /** As {@link #gradients(Map, int[], Set)}, each node's backward through {@code rule}. */
+    public Map<String, Tensor> gradients(Map<String, Tensor> given, int[] targets, Set<String> wrt,
+            BackwardRule<T> rule) {
+        int batch = batchOf(given);
+        checkTargets(targets, plan.shape(output(), batch)[0]);
+        return ops.onDevice(() -> {
+            try (Arena a = ops.arena()) {
+                Executor.Pass<T> p = exec.forward(a, upload(a, given), batch, Set.of(), true);
+                T y = p.value(output());
+                T seed = ops.seedOneHot(a, ops.shape(y), ops.indices(a, targets));
+                Set<String> grads = new java.util.HashSet<>(wrt);
+                grads.remove(output());
+                Map<String, T> g = exec.backward(a, p, output(), seed, grads, rule);
+                Map<String, Tensor> out = new HashMap<>();
+                g.forEach((k, v) -> out.put(k, ops.download(v)));
+                if (wrt.contains(output())) {
+                    out.put(output(), ops.download(y));
+                }
+                return out;
+            }
+        });
+    }
+
+    @Override
+    public PathGradients openPath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
+            boolean affineFirstLayer) {
+        int batch = batchOf(input(), x);
+        if (!java.util.Arrays.equals(x.shape(), base.shape())) {
+            throw new InvalidInputException("baseline of shape " + Shapes.str(base.shape()) + " differs from the input's "
+                    + Shapes.str(x.shape()));
+        }
+        checkTargets(targets, batch);
+        int first = affineFirstLayer ? plan.affineFirstNode() : -1;
+        return ops.onDevice(() -> new Path(x, base, alphas, weights, targets, first));
+    }
+
+    /** The path of one call: what lives for the whole path in one arena, each chunk in its own. */
+    private final class Path implements PathGradients {
+        private final Arena keep = ops.arena();
+        private final int batch;
+        private final int[] inputShape;
+        private final float[] alphas;
+        private final Node layer;
+        private final T x;
+        private final T base;
+        private final T alphasT;
+        private final T weightsT;
+        private final T targets;
+        private final T acc;
+        private final OpSet.AffineEndpoints<T> endpoints;
+        /** The value the path runs in: the input, or the first layer's output. */
+        private final String start;
+        private double[] atBase;
+        private double[] atInput;
+
+        Path(Tensor hx, Tensor hb, float[] alphas, float[] weights, int[] hostTargets, int first) {
+            this.batch = hx.dim(0);
+            this.inputShape = hx.shape();
+            this.alphas = alphas;
+            try {
+                x = ops.upload(keep, hx);
+                base = ops.upload(keep, hb);
+                alphasT = ops.upload(keep, new Tensor(new int[] {alphas.length}, alphas));
+                weightsT = ops.upload(keep, new Tensor(new int[] {weights.length}, weights));
+                int[] rowTargets = new int[alphas.length * batch];
+                for (int r = 0; r < rowTargets.length; r++) {
+                    rowTargets[r] = hostTargets[r % batch];
+                }
+                targets = ops.indices(keep, rowTargets);
+                layer = first >= 0 ? plan.node(first) : null;
+                start = layer != null ? layer.output() : input();
+                int[] startShape = plan.shape(start, batch);
+                endpoints = layer != null ? ops.affineEndpoints(keep, layer, x, base, startShape) : null;
+                acc = ops.zeros(keep, startShape);
+            } catch (RuntimeException e) {
+                keep.close();
+                throw e;
+            }
+        }
+
+        @Override
+        public void run(int k0, int k1) {
+            ops.onDevice(() -> {
+                int rows = (k1 - k0) * batch;
+                try (Arena a = ops.arena()) {
+                    T path = endpoints != null ? endpoints.interpolate(a, alphasT, k0, k1)
+                            : ops.interpolate(a, x, base, alphasT, k0, k1);
+                    Executor.Pass<T> p = exec.forward(a, Map.of(start, path), rows, Set.of(), true);
+                    T y = p.value(output());
+                    T seed = ops.seedOneHot(a, ops.shape(y), targets);
+                    T g = exec.backward(a, p, output(), seed, Set.of(start), BackwardRule.gradient()).get(start);
+                    double[] chunkBase = null;
+                    double[] chunkInput = null;
+                    for (int k = k0; k < k1; k++) {
+                        if (alphas[k] == 0f) {
+                            chunkBase = ops.gatherTargets(a, y, targets, (k - k0) * batch, batch);
+                        } else if (alphas[k] == 1f) {
+                            chunkInput = ops.gatherTargets(a, y, targets, (k - k0) * batch, batch);
+                        }
+                    }
+                    // last, so that an out-of-memory retry of this chunk never finds it accumulated already
+                    ops.accumulate(acc, g, weightsT, k0, k1);
+                    atBase = chunkBase != null ? chunkBase : atBase;
+                    atInput = chunkInput != null ? chunkInput : atInput;
+                }
+                return null;
+            });
+        }
+
+        @Override
+        public Result result() {
+            return ops.onDevice(() -> {
+                T sum = acc;
+                if (layer != null) {
+                    // Σ_k w_k Wᵀ g_k = Wᵀ Σ_k w_k g_k: the layer's transpose once per example
+                    T[] in = layerInputs();
+                    boolean[] need = new boolean[in.length];
+                    need[0] = true;
+                    sum = ops.backward(keep, layer, in, plan.inputShapes(layer, batch), null, null, acc, need)[0];
+                }
+                Tensor gx = ops.download(sum);
+                return new Result(new Tensor(inputShape, gx.data()), atBase, atInput);
+            });
+        }
+
+        private T[] layerInputs() {
+            T[] in = ops.array(layer.inputs().size());
+            in[0] = x;
+            for (int j = 1; j < in.length; j++) {
+                in[j] = ops.constant(layer.inputs().get(j));
+            }
+            return in;
+        }
+
+        @Override
+        public void close() {
+            ops.onDevice(() -> {
+                keep.close();
+                return null;
+            });
+        }
+    }
+
+    @Override
+    public void close() {
+        ops.onDevice(() -> {
+            ops.close();
+            return null;
+        });
+    }
+}

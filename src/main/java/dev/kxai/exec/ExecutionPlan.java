@@ -1,0 +1,269 @@
+package dev.kxai.exec;
+
+import dev.kxai.InvalidInputException;
+import dev.kxai.ModelException;
+import dev.kxai.graph.Graph;
+import dev.kxai.graph.Node;
+import dev.kxai.tensor.Shapes;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Everything about running a graph on one backend that does not depend on the data, worked out
+ * once when a model is loaded and immutable after (so request threads share it): every value's
+ * shape as a function of the batch, which values depend on the model input, who reads each value
+ * and when it is last read (liveness), the fusion groups the backend accepts, the node the
+ * first-layer saving applies to, the working set per example, and whether the backend runs each
+ * node (with the reason where it does not).
+ *
+ * <p>Shapes are inferred ({@link ShapeInference}) at batch 1 and batch 2; every dimension is then
+ * a + b·batch, which holds for every operator kxai runs (the batch only ever scales one dimension
+ * of a value, or a product of dimensions after a Reshape). A graph whose shapes only work at batch
+ * 1 (a Reshape to a fixed [1, ...]) is refused for other batch sizes with the node named.
+ */
+public final class ExecutionPlan {
+    private final Graph graph;
+    private final List<Node> nodes;
+    private final String device;
+    private final Map<String, int[]> shapesAt1;
+    private final Map<String, int[]> shapesAt2;
+    /** Why batches other than 1 cannot run, or null. */
+    private final String batchOneOnly;
+    private final Set<String> dependsOnInput;
+    private final Map<String, List<Integer>> readers;
+    private final Map<String, Integer> producer;
+    private final Map<String, Integer> lastUse;
+    private final int affineFirstNode;
+    private final long workingFloatsPerExample;
+    private final int[] exampleShape;
+    private final int outputsPerExample;
+    private final Support[] support;
+    private final FusionGroup[] groupAtHead;
+    private final FusionGroup[] groupOf;
+
+    private ExecutionPlan(Graph graph, OpSet<?> ops, boolean fuse) {
+        this.graph = graph;
+        this.nodes = graph.nodes();
+        this.device = ops.device();
+        int[] declared = graph.inputShape();
+        exampleShape = Arrays.copyOfRange(declared, 1, declared.length);
+        for (int i = 0; i < exampleShape.length; i++) {
+            if (exampleShape[i] <= 0) {
+                throw new ModelException(graph.source() + ": input '" + graph.inputName() + "' has a dynamic dimension "
+                        + (i + 1) + " " + Shapes.str(declared) + "; kxai needs every dimension but the batch fixed");
+            }
+        }
+        try {
+            shapesAt1 = Collections.unmodifiableMap(ShapeInference.infer(graph, 1));
+        } catch (InvalidInputException e) {
+            throw new ModelException(graph.source() + ": the graph cannot run on an input of shape "
+                    + Shapes.str(Shapes.withBatch(declared, 1)) + ": " + e.getMessage(), e);
+        }
+        Map<String, int[]> two;
+        String oneOnly = null;
+        try {
+            two = ShapeInference.infer(graph, 2);
+        } catch (InvalidInputException e) {
+            two = shapesAt1;
+            oneOnly = e.getMessage();
+        }
+        shapesAt2 = Collections.unmodifiableMap(two);
+        batchOneOnly = oneOnly;
+
+        Set<String> dep = new HashSet<>();
+        dep.add(graph.inputName());
+        Map<String, List<Integer>> r = new HashMap<>();
+        Map<String, Integer> prod = new HashMap<>();
+        Map<String, Integer> last = new HashMap<>();
+        for (int i = 0; i < nodes.size(); i++) {
+            Node n = nodes.get(i);
+            for (String in : n.inputs()) {
+                r.computeIfAbsent(in, k -> new ArrayList<>()).add(i);
+                last.put(in, i);
+            }
+            prod.put(n.output(), i);
+            if (n.inputs().stream().anyMatch(dep::contains)) {
+                dep.add(n.output());
+            }
+        }
+        last.put(graph.outputName(), nodes.size());
+        r.replaceAll((k, v) -> List.copyOf(v));
+        dependsOnInput = Set.copyOf(dep);
+        readers = Map.copyOf(r);
+        producer = Map.copyOf(prod);
+        lastUse = Map.copyOf(last);
+        affineFirstNode = FirstLayer.affineNode(graph);
+
+        long floats = Shapes.size(exampleShape);
+        for (Node n : nodes) {
+            floats += 2L * Shapes.size(shapesAt1.get(n.output())); // activation and its gradient
+        }
+        workingFloatsPerExample = floats;
+        outputsPerExample = (int) Shapes.size(shapesAt1.get(graph.outputName()));
+
+        support = new Support[nodes.size()];
+        for (int i = 0; i < nodes.size(); i++) {
+            support[i] = ops.support(nodes.get(i), inputShapes(nodes.get(i), 1), this);
+        }
+        groupAtHead = new FusionGroup[nodes.size()];
+        groupOf = new FusionGroup[nodes.size()];
+        if (fuse) {
+            for (FusionGroup g : ops.fusions(this)) {
+                groupAtHead[g.head()] = g;
+                for (int i : g.nodes()) {
+                    groupOf[i] = g;
+                }
+            }
+        }
+    }
+
+    /** The plan of a graph on the backend whose operators are {@code ops}; {@code fuse} false plans no fusion (tests compare the two). */
+    public static ExecutionPlan build(Graph graph, OpSet<?> ops, boolean fuse) {
+        return new ExecutionPlan(graph, ops, fuse);
+    }
+
+    public Graph graph() {
+        return graph;
+    }
+
+    public List<Node> nodes() {
+        return nodes;
+    }
+
+    public Node node(int i) {
+        return nodes.get(i);
+    }
+
+    /** The backend this plan was made for. */
+    public String device() {
+        return device;
+    }
+
+    /** The shape of one example (the input shape without the batch axis). */
+    public int[] exampleShape() {
+        return exampleShape.clone();
+    }
+
+    /** Output values per example: the range of valid targets. */
+    public int outputsPerExample() {
+        return outputsPerExample;
+    }
+
+    /** Whether a value (input, constant or node output) is known to the plan. */
+    public boolean hasValue(String value) {
+        return shapesAt1.containsKey(value);
+    }
+
+    /** The shape of a value for a batch of {@code batch} rows. */
+    public int[] shape(String value, int batch) {
+        int[] a = shapesAt1.get(value);
+        if (a == null) {
+            throw new IllegalArgumentException("no value '" + value + "' in " + graph.source());
+        }
+        if (batch != 1 && batchOneOnly != null) {
+            throw new InvalidInputException(graph.source() + " runs only one row at a time (" + batchOneOnly
+                    + " at batch 2); got " + batch + " rows");
+        }
+        int[] b = shapesAt2.get(value);
+        int[] s = new int[a.length];
+        for (int d = 0; d < a.length; d++) {
+            s[d] = Math.toIntExact(a[d] + (long) (b[d] - a[d]) * (batch - 1));
+        }
+        return s;
+    }
+
+    /** The input shapes of a node for a batch. */
+    public int[][] inputShapes(Node n, int batch) {
+        int[][] s = new int[n.inputs().size()][];
+        for (int j = 0; j < s.length; j++) {
+            s[j] = shape(n.inputs().get(j), batch);
+        }
+        return s;
+    }
+
+    /** Whether a value depends on the model input (only those get gradients). */
+    public boolean dependsOnInput(String value) {
+        return dependsOnInput.contains(value);
+    }
+
+    /** The nodes reading a value, one entry per reading input, in order. */
+    public List<Integer> readers(String value) {
+        return readers.getOrDefault(value, List.of());
+    }
+
+    /** The node producing a value, or -1 (the input, a constant). */
+    public int producer(String value) {
+        return producer.getOrDefault(value, -1);
+    }
+
+    /** The last node reading a value ({@code nodes().size()} for the graph output), or -1 if none does. */
+    public int lastUse(String value) {
+        return lastUse.getOrDefault(value, -1);
+    }
+
+    public boolean isConstant(String value) {
+        return graph.constants().containsKey(value);
+    }
+
+    /** The node the first-layer saving applies to ({@link FirstLayer}), or -1. */
+    public int affineFirstNode() {
+        return affineFirstNode;
+    }
+
+    /** Floats of activations and gradients one example needs in a forward and backward pass. */
+    public long workingFloatsPerExample() {
+        return workingFloatsPerExample;
+    }
+
+    /** Whether this backend runs node i, and why not. */
+    public Support support(int i) {
+        return support[i];
+    }
+
+    /** The nodes this backend does not run, each as "node 'name' (Op): reason"; empty when it runs them all. */
+    public List<String> unsupported() {
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < nodes.size(); i++) {
+            if (!support[i].supported()) {
+                Node n = nodes.get(i);
+                out.add("node '" + n.name() + "' (" + n.opType() + "): " + support[i].reason());
+            }
+        }
+        return out;
+    }
+
+    /** The fusion group headed by node i, or null. */
+    public FusionGroup groupAtHead(int i) {
+        return groupAtHead[i];
+    }
+
+    /** Every fusion group, in node order. */
+    public List<FusionGroup> fusions() {
+        List<FusionGroup> out = new ArrayList<>();
+        for (FusionGroup g : groupAtHead) {
+            if (g != null) {
+                out.add(g);
+            }
+        }
+        return out;
+    }
+
+    /** A one-line summary per node (for {@code kxai info}-style listings and tests). */
+    public Map<String, String> describe() {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (int i = 0; i < nodes.size(); i++) {
+            Node n = nodes.get(i);
+            String s = n.opType() + " " + Shapes.str(shapesAt1.get(n.output())) + (support[i].supported() ? ""
+                    : " NOT RUN on " + device + ": " + support[i].reason()) + (groupOf[i] != null ? " fused" : "");
+            out.put(n.name(), s);
+        }
+        return out;
+    }
+}

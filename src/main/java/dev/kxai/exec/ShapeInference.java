@@ -1,0 +1,323 @@
+package dev.kxai.exec;
+
+import dev.kxai.InvalidInputException;
+import dev.kxai.graph.Graph;
+import dev.kxai.graph.Node;
+import dev.kxai.graph.Op;
+import dev.kxai.graph.Window;
+import dev.kxai.tensor.Shapes;
+import dev.kxai.tensor.Tensor;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The shape rules of every operator, in one place: the output shape of each node from its input
+ * shapes (and, for Reshape, the constant target shape), with the checks that make a node unable to
+ * run on those shapes, each naming the node. {@link ExecutionPlan} runs it once per graph; the
+ * backends and the FLOP counter read the plan's shapes instead of deriving their own.
+ */
+public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]> {
+    private static final ShapeInference RULES = new ShapeInference();
+
+    private ShapeInference() {
+    }
+
+    /** A node with its input shapes and the graph's constants (for shape-valued inputs). */
+    public record In(Node node, int[][] shapes, Map<String, Tensor> constants) {
+        int[] x() {
+            return shapes[0];
+        }
+
+        InvalidInputException bad(String why) {
+            return new InvalidInputException("node '" + node.name() + "' (" + node.opType() + "): " + why);
+        }
+    }
+
+    /** Every value's shape (inputs, constants, node outputs) for a batch of {@code batch} rows. */
+    public static Map<String, int[]> infer(Graph g, int batch) {
+        Map<String, int[]> shapes = new HashMap<>();
+        for (Map.Entry<String, Tensor> c : g.constants().entrySet()) {
+            shapes.put(c.getKey(), c.getValue().shape());
+        }
+        shapes.put(g.inputName(), Shapes.withBatch(g.inputShape(), batch));
+        for (Node n : g.nodes()) {
+            int[][] in = new int[n.inputs().size()][];
+            for (int j = 0; j < in.length; j++) {
+                in[j] = shapes.get(n.inputs().get(j));
+                if (in[j] == null) {
+                    throw new InvalidInputException("node '" + n.name() + "' (" + n.opType() + "): input '"
+                            + n.inputs().get(j) + "' is produced by no earlier node, initializer or graph input");
+                }
+            }
+            shapes.put(n.output(), outputShape(n, in, g.constants()));
+        }
+        return shapes;
+    }
+
+    /** One node's output shape. */
+    public static int[] outputShape(Node n, int[][] inShapes, Map<String, Tensor> constants) {
+        return n.op().accept(RULES, new In(n, inShapes, constants));
+    }
+
+    private static int axis(In c, int axis, int rank, boolean inclusiveEnd) {
+        int a = axis < 0 ? axis + rank : axis;
+        if (a < 0 || a > rank || (!inclusiveEnd && a == rank)) {
+            throw c.bad("axis " + axis + " is out of range for rank " + rank);
+        }
+        return a;
+    }
+
+    private static int[] same(In c) {
+        return c.x().clone();
+    }
+
+    private static int[] broadcast(In c) {
+        int[] out = Shapes.broadcast(c.shapes[0], c.shapes[1]);
+        if (out == null) {
+            throw c.bad("shapes " + Shapes.str(c.shapes[0]) + " and " + Shapes.str(c.shapes[1]) + " do not broadcast");
+        }
+        return out;
+    }
+
+    private static void need4d(In c) {
+        if (c.x().length != 4) {
+            throw c.bad("needs an NCHW input, got " + Shapes.str(c.x()));
+        }
+    }
+
+    @Override
+    public int[] visit(Op.Gemm op, In c) {
+        int[] a = c.shapes[0];
+        int[] b = c.shapes[1];
+        if (a.length != 2 || b.length != 2) {
+            throw c.bad("needs 2-D operands, got " + Shapes.str(a) + " and " + Shapes.str(b));
+        }
+        int m = op.transA() ? a[1] : a[0];
+        int k = op.transA() ? a[0] : a[1];
+        int kb = op.transB() ? b[1] : b[0];
+        int n = op.transB() ? b[0] : b[1];
+        if (k != kb) {
+            throw c.bad("inner dimensions differ: A " + Shapes.str(a) + (op.transA() ? "ᵀ" : "") + " × B " + Shapes.str(b)
+                    + (op.transB() ? "ᵀ" : ""));
+        }
+        int[] out = {m, n};
+        if (c.shapes.length > 2 && op.beta() != 0f && !Arrays.equals(Shapes.broadcast(c.shapes[2], out), out)) {
+            throw c.bad("C " + Shapes.str(c.shapes[2]) + " does not broadcast to " + Shapes.str(out));
+        }
+        return out;
+    }
+
+    @Override
+    public int[] visit(Op.MatMul op, In c) {
+        int[] as = c.shapes[0];
+        int[] bs = c.shapes[1];
+        if (as.length >= 2 && bs.length == 2 && as[as.length - 1] == bs[0]) {
+            int[] out = as.clone();
+            out[out.length - 1] = bs[1];
+            return out;
+        }
+        if (as.length == bs.length && as.length >= 3 && as[as.length - 1] == bs[bs.length - 2]
+                && Arrays.equals(Arrays.copyOf(as, as.length - 2), Arrays.copyOf(bs, bs.length - 2))) {
+            int[] out = as.clone();
+            out[out.length - 1] = bs[bs.length - 1];
+            return out;
+        }
+        throw c.bad("unsupported operand shapes " + Shapes.str(as) + " × " + Shapes.str(bs)
+                + " (kxai supports [..., M, K] × [K, N] and equal-batch [..., M, K] × [..., K, N])");
+    }
+
+    @Override
+    public int[] visit(Op.Add op, In c) {
+        return broadcast(c);
+    }
+
+    @Override
+    public int[] visit(Op.Sub op, In c) {
+        return broadcast(c);
+    }
+
+    @Override
+    public int[] visit(Op.Mul op, In c) {
+        return broadcast(c);
+    }
+
+    @Override
+    public int[] visit(Op.Relu op, In c) {
+        return same(c);
+    }
+
+    @Override
+    public int[] visit(Op.LeakyRelu op, In c) {
+        return same(c);
+    }
+
+    @Override
+    public int[] visit(Op.Sigmoid op, In c) {
+        return same(c);
+    }
+
+    @Override
+    public int[] visit(Op.Tanh op, In c) {
+        return same(c);
+    }
+
+    @Override
+    public int[] visit(Op.Softmax op, In c) {
+        axis(c, op.axis(), c.x().length, false);
+        return same(c);
+    }
+
+    @Override
+    public int[] visit(Op.Flatten op, In c) {
+        int[] x = c.x();
+        int a = axis(c, op.axis(), x.length, true);
+        long outer = 1;
+        for (int d = 0; d < a; d++) {
+            outer *= x[d];
+        }
+        return new int[] {(int) outer, outer == 0 ? 0 : (int) (Shapes.size(x) / outer)};
+    }
+
+    @Override
+    public int[] visit(Op.Reshape op, In c) {
+        int[] x = c.x();
+        Tensor spec = c.node().inputs().size() > 1 ? c.constants().get(c.node().inputs().get(1)) : null;
+        if (spec == null) {
+            throw c.bad("the target shape must be a constant (an initializer or Constant node)");
+        }
+        float[] sv = spec.data();
+        int[] s = new int[sv.length];
+        int infer = -1;
+        long known = 1;
+        long size = Shapes.size(x);
+        for (int i = 0; i < s.length; i++) {
+            int v = (int) sv[i];
+            if (v == 0 && !op.allowZero()) {
+                if (i >= x.length) {
+                    throw cannotReshape(c, x, s);
+                }
+                v = x[i];
+            }
+            if (v == -1) {
+                if (infer >= 0) {
+                    throw cannotReshape(c, x, s);
+                }
+                infer = i;
+            } else {
+                known *= v;
+            }
+            s[i] = v;
+        }
+        if (infer >= 0) {
+            if (known == 0 || size % known != 0) {
+                throw cannotReshape(c, x, s);
+            }
+            s[infer] = (int) (size / known);
+        }
+        if (Shapes.size(s) != size) {
+            throw cannotReshape(c, x, s);
+        }
+        return s;
+    }
+
+    private static InvalidInputException cannotReshape(In c, int[] x, int[] target) {
+        return c.bad("cannot reshape " + Shapes.str(x) + " to " + Shapes.str(target));
+    }
+
+    @Override
+    public int[] visit(Op.Identity op, In c) {
+        return same(c);
+    }
+
+    @Override
+    public int[] visit(Op.Conv op, In c) {
+        int[] x = c.shapes[0];
+        int[] w = c.shapes[1];
+        if (x.length != 4 || w.length != 4) {
+            throw c.bad("needs NCHW input and 4-D weights, got " + Shapes.str(x) + " and " + Shapes.str(w));
+        }
+        int ch = x[1];
+        if (ch % op.group() != 0 || w[0] % op.group() != 0 || w[1] != ch / op.group()) {
+            throw c.bad("input " + Shapes.str(x) + " has " + ch + " channels; weights " + Shapes.str(w) + " with group="
+                    + op.group() + " expect " + w[1] * op.group());
+        }
+        if (c.shapes.length > 2 && Shapes.size(c.shapes[2]) != w[0]) {
+            throw c.bad("bias of shape " + Shapes.str(c.shapes[2]) + " does not match " + w[0] + " output channels");
+        }
+        Window win = window(c.node(), op, x, w);
+        return new int[] {x[0], w[0], win.outH(), win.outW()};
+    }
+
+    /** A Conv's window over an input of shape x with weights w (their ranks already checked). */
+    public static Window window(Node n, Op.Conv op, int[] x, int[] w) {
+        int[] kernel = op.kernel() != null ? op.kernel() : new int[] {w[2], w[3]};
+        return Window.of(n.name(), kernel, op.strides(), op.pads(), op.dilations(), op.autoPad(), false, x[2], x[3]);
+    }
+
+    @Override
+    public int[] visit(Op.MaxPool op, In c) {
+        need4d(c);
+        int[] x = c.x();
+        Window w = Window.of(c.node().name(), op.kernel(), op.strides(), op.pads(), op.dilations(), op.autoPad(),
+                op.ceilMode(), x[2], x[3]);
+        return new int[] {x[0], x[1], w.outH(), w.outW()};
+    }
+
+    @Override
+    public int[] visit(Op.AveragePool op, In c) {
+        need4d(c);
+        int[] x = c.x();
+        Window w = Window.of(c.node().name(), op.kernel(), op.strides(), op.pads(), null, op.autoPad(), op.ceilMode(),
+                x[2], x[3]);
+        return new int[] {x[0], x[1], w.outH(), w.outW()};
+    }
+
+    @Override
+    public int[] visit(Op.GlobalAveragePool op, In c) {
+        int[] x = c.x();
+        if (x.length < 3) {
+            throw c.bad("needs N×C×spatial input, got " + Shapes.str(x));
+        }
+        int[] out = new int[x.length];
+        Arrays.fill(out, 1);
+        out[0] = x[0];
+        out[1] = x[1];
+        return out;
+    }
+
+    @Override
+    public int[] visit(Op.BatchNormalization op, In c) {
+        int[] x = c.x();
+        if (x.length < 2) {
+            throw c.bad("input " + Shapes.str(x) + " has no channel axis");
+        }
+        for (int j = 1; j < c.shapes.length; j++) {
+            if (Shapes.size(c.shapes[j]) != x[1]) {
+                throw c.bad("parameter of shape " + Shapes.str(c.shapes[j]) + " does not match " + x[1] + " channels");
+            }
+        }
+        return same(c);
+    }
+
+    @Override
+    public int[] visit(Op.Concat op, In c) {
+        int[] first = c.shapes[0];
+        int rank = first.length;
+        int a = axis(c, op.axis(), rank, false);
+        int[] out = first.clone();
+        out[a] = 0;
+        for (int[] p : c.shapes) {
+            if (p.length != rank) {
+                throw c.bad("inputs of different rank " + Shapes.str(first) + " and " + Shapes.str(p));
+            }
+            for (int d = 0; d < rank; d++) {
+                if (d != a && p[d] != first[d]) {
+                    throw c.bad("shapes " + Shapes.str(first) + " and " + Shapes.str(p) + " differ outside axis " + a);
+                }
+            }
+            out[a] += p[a];
+        }
+        return out;
+    }
+}
