@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The first-layer saving (DESIGN.md) on the CPU: one workload with and without it, in one run.
+# The first-layer saving (ARCHITECTURE.md) on the CPU: one workload with and without it, in one run.
 #
 #   bench/first_layer_saving.sh [workload] [--rounds R] [--threads N]
 #

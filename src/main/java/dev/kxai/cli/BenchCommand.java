@@ -4,10 +4,8 @@ import dev.kxai.InvalidInputException;
 import dev.kxai.KxaiException;
 import dev.kxai.Model;
 import dev.kxai.attr.Attribution;
-import dev.kxai.attr.InputXGradient;
-import dev.kxai.attr.IntegratedGradients;
+import dev.kxai.attr.Methods;
 import dev.kxai.attr.Quadrature;
-import dev.kxai.attr.Saliency;
 import dev.kxai.backend.cpu.CpuBackend;
 import dev.kxai.bench.FlopCounter;
 import dev.kxai.bench.SgemmRate;
@@ -103,12 +101,8 @@ final class BenchCommand implements Callable<Integer> {
         if (out != null && Files.exists(out) && !Files.isDirectory(out)) {
             throw new InvalidInputException("--out " + out + " exists and is not a folder");
         }
-        String m = run.method.toLowerCase(Locale.ROOT);
-        boolean ig = m.equals("ig") || m.equals("integrated_gradients");
-        if (!ig && !m.equals("saliency") && !m.equals("input_x_gradient") && !m.equals("ixg")) {
-            throw new InvalidInputException("unknown method '" + run.method
-                    + "'; known: ig (integrated_gradients), saliency, input_x_gradient");
-        }
+        String m = Methods.entry(run.method).name();
+        boolean ig = m.equals("integrated_gradients");
         Quadrature q = ig ? Quadrature.of(Quadrature.Rule.parse(run.rule), run.steps) : null;
 
         long t0 = System.nanoTime();
@@ -117,7 +111,7 @@ final class BenchCommand implements Callable<Integer> {
         model.checkBatch(x, "input " + inputFile);
         double loadSeconds = (System.nanoTime() - t0) / 1e9;
         int batch = x.dim(0);
-        FlopCounter.Count count = FlopCounter.count(model.graph());
+        FlopCounter.Count count = FlopCounter.count(model.runner().plan());
         long gradientRows = ig ? (long) run.steps * batch : batch;
         long forwardRows = ig && delta && (noEndpointReuse || !evaluatesBothEnds(q)) ? 2L * batch : 0;
         // with the first-layer saving the node it applies to runs for 2 rows per example, not per step
@@ -143,6 +137,7 @@ final class BenchCommand implements Callable<Integer> {
         w.flush();
 
         double[] times = new double[repeats];
+        java.util.List<String> fellBack = new java.util.ArrayList<>();
         Attribution last = inPool(() -> {
             // the default target (the predicted class), computed outside the timed runs
             Supplier<Attribution> once = attribution(model, x, ig, m, q, model.predict(x));
@@ -154,11 +149,18 @@ final class BenchCommand implements Callable<Integer> {
                 long s = System.nanoTime();
                 a = once.get();
                 times[i] = (System.nanoTime() - s) / 1e9;
-                w.printf(Locale.ROOT, "repeat %d: %.3f s%n", i + 1, times[i]);
+                if (a.fallbackReason() != null) {
+                    fellBack.add(a.fallbackReason());
+                }
+                w.printf(Locale.ROOT, "repeat %d: %.3f s on %s%n", i + 1, times[i], a.device());
                 w.flush();
             }
             return a;
         });
+        if (!fellBack.isEmpty()) {
+            w.println("warning: " + fellBack.size() + " of " + repeats + " timed runs fell back to the CPU, not run on "
+                    + model.backend().name() + ": " + fellBack.get(0));
+        }
         if (out != null) {
             Files.createDirectories(out);
             NpyIO.write(out.resolve("attributions.npy"), last.attributions());
@@ -184,18 +186,18 @@ final class BenchCommand implements Callable<Integer> {
 
     private Supplier<Attribution> attribution(Model model, Tensor x, boolean ig, String m, Quadrature q,
             int[] targets) {
+        java.util.Map<String, Object> params = new java.util.HashMap<>(java.util.Map.of("abs", true,
+                "return_convergence_delta", delta, "affine_first_layer", firstLayerSaving,
+                "reuse_endpoints", !noEndpointReuse));
         if (ig) {
-            IntegratedGradients method = new IntegratedGradients(model).nSteps(run.steps).method(q.rule())
-                    .internalBatchSize(run.internalBatchSize).returnConvergenceDelta(delta).affineFirstLayer(firstLayerSaving)
-                    .reuseEndpoints(!noEndpointReuse);
-            return () -> method.attribute(x, targets);
+            params.put("n_steps", run.steps);
+            params.put("method", q.rule().captumName());
         }
-        if (m.equals("saliency")) {
-            Saliency s = new Saliency(model);
-            return () -> s.attribute(x, true, targets);
+        if (run.internalBatchSize != null) {
+            params.put("internal_batch_size", run.internalBatchSize);
         }
-        InputXGradient ixg = new InputXGradient(model);
-        return () -> ixg.attribute(x, targets);
+        Methods.Method method = Methods.create(m, model, Methods.Params.of(params));
+        return () -> method.attribute(x, targets);
     }
 
     /** Whether the rule samples α = 0 and α = 1, so the delta needs no extra forward pass (with endpoint reuse). */

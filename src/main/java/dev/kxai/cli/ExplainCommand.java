@@ -5,10 +5,8 @@ import dev.kxai.KxaiException;
 import dev.kxai.Model;
 import dev.kxai.attr.Attribution;
 import dev.kxai.attr.Baseline;
-import dev.kxai.attr.InputXGradient;
-import dev.kxai.attr.IntegratedGradients;
+import dev.kxai.attr.Methods;
 import dev.kxai.attr.Quadrature;
-import dev.kxai.attr.Saliency;
 import dev.kxai.io.NpyIO;
 import dev.kxai.report.AttributionImage;
 import dev.kxai.report.AttributionSummary;
@@ -89,20 +87,15 @@ final class ExplainCommand implements Callable<Integer> {
         int[] predicted = m.predict(x);
         Tensor logits = m.forward(x);
         int[] targets = m.targets(target != null ? target : predicted, x.dim(0));
-        String methodName = run.method.toLowerCase(Locale.ROOT);
-        Attribution a = switch (methodName) {
-            case "ig", "integrated_gradients" -> {
-                IntegratedGradients ig = new IntegratedGradients(m).nSteps(run.steps).method(Quadrature.Rule.parse(run.rule))
-                        .baselines(parseBaseline(baseline)).internalBatchSize(run.internalBatchSize)
-                        .returnConvergenceDelta(true).progress(progress()).affineFirstLayer(firstLayerSaving)
-                        .reuseEndpoints(!noEndpointReuse);
-                yield ig.attribute(x, targets);
-            }
-            case "saliency" -> new Saliency(m).attribute(x, !noAbs, targets);
-            case "input_x_gradient", "ixg" -> new InputXGradient(m).attribute(x, targets);
-            default -> throw new InvalidInputException("unknown method '" + run.method
-                    + "'; known: ig (integrated_gradients), saliency, input_x_gradient");
-        };
+        String methodName = Methods.entry(run.method).name();
+        java.util.Map<String, Object> params = new java.util.HashMap<>(java.util.Map.of("n_steps", run.steps,
+                "method", run.rule, "baselines", parseBaseline(baseline), "return_convergence_delta", true,
+                "progress", progress(), "affine_first_layer", firstLayerSaving, "reuse_endpoints", !noEndpointReuse,
+                "abs", !noAbs));
+        if (run.internalBatchSize != null) {
+            params.put("internal_batch_size", run.internalBatchSize);
+        }
+        Attribution a = Methods.create(methodName, m, Methods.Params.of(params)).attribute(x, targets);
         double seconds = (System.nanoTime() - t0) / 1e9;
 
         Files.createDirectories(out);
@@ -127,11 +120,11 @@ final class ExplainCommand implements Callable<Integer> {
             h = 1;
             wd = x.rowSize();
         }
-        w.printf("kxai explain: %s on %s, %d example(s), method %s%s, backend %s, %.2f s%n",
+        w.printf("kxai explain: %s on %s, %d example(s), method %s%s, ran on %s, %.2f s%n",
                 modelFile == null ? "bundled digits CNN" : model, inputFile == null ? "bundled digits" : input,
-                x.dim(0), methodName, methodName.startsWith("i") && !methodName.startsWith("input")
+                x.dim(0), methodName, methodName.equals("integrated_gradients")
                         ? " (" + run.rule + ", " + run.steps + " steps, baseline " + baseline + ")" : "",
-                m.backend().name(), seconds);
+                a.describeDevice(), seconds);
         int per = x.rowSize();
         int outs = logits.rowSize();
         for (int i = 0; i < x.dim(0); i++) {

@@ -165,7 +165,7 @@ public final class ExecutionPlan {
     public int[] shape(String value, int batch) {
         int[] a = shapesAt1.get(value);
         if (a == null) {
-            throw new IllegalArgumentException("no value '" + value + "' in " + graph.source());
+            throw new InvalidInputException("no value '" + value + "' in " + graph.source());
         }
         if (batch != 1 && batchOneOnly != null) {
             throw new InvalidInputException(graph.source() + " runs only one row at a time (" + batchOneOnly

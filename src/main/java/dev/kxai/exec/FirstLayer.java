@@ -7,7 +7,7 @@ import dev.kxai.tensor.Tensor;
 import java.util.List;
 
 /**
- * Where DESIGN.md's first saving applies: the one node of a graph that is affine in α along an
+ * Where the first-layer saving (ARCHITECTURE.md) applies: the one node of a graph that is affine in α along an
  * Integrated Gradients path, so that its outputs at x and at the baseline determine it at every
  * step. One rule for every backend.
  */

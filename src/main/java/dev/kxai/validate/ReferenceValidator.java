@@ -6,10 +6,7 @@ import dev.kxai.KxaiException;
 import dev.kxai.Model;
 import dev.kxai.attr.Attribution;
 import dev.kxai.attr.Baseline;
-import dev.kxai.attr.InputXGradient;
-import dev.kxai.attr.IntegratedGradients;
-import dev.kxai.attr.Quadrature;
-import dev.kxai.attr.Saliency;
+import dev.kxai.attr.Methods;
 import dev.kxai.io.NpyIO;
 import dev.kxai.tensor.Shapes;
 import dev.kxai.tensor.Tensor;
@@ -24,7 +21,9 @@ import java.util.stream.Stream;
 /**
  * Runs reference cases ({@code manifest.json} folders, see the reference FORMAT.md) and compares
  * kxai's numbers with the stored ones: the model's logits, then every attribution case. A method
- * kxai does not implement yet is reported as unsupported, not as a failure.
+ * kxai does not implement yet is reported as unsupported, not as a failure. Validating a device
+ * ({@code cuda}) validates that device: a case that fell back to the CPU did not run there and
+ * counts as failed ({@code not run on cuda}), whatever its numbers.
  */
 public final class ReferenceValidator {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -52,9 +51,16 @@ public final class ReferenceValidator {
     }
 
     private final String device;
+    private final java.util.function.Function<Path, Model> loader;
 
     public ReferenceValidator(String device) {
+        this(device, model -> Model.load(model, device));
+    }
+
+    /** With a loader of its own (tests: a model on a simulated device named {@code device}). */
+    public ReferenceValidator(String device, java.util.function.Function<Path, Model> loader) {
         this.device = device;
+        this.loader = loader;
     }
 
     /** Every manifest.json under dir (or dir itself if it holds one), in path order. */
@@ -108,25 +114,30 @@ public final class ReferenceValidator {
         Model model;
         Tensor x;
         try {
-            model = Model.load(folder.resolve(m.path("model").asText("model.onnx")), device);
+            model = loader.apply(folder.resolve(m.path("model").asText("model.onnx")));
             x = NpyIO.read(folder.resolve(m.path("input").asText("input.npy")));
         } catch (KxaiException e) {
             out.add(new CaseResult(name, "load", "-", Status.FAIL, null, null, e.getMessage()));
             return out;
         }
-        String logitsFile = m.path("outputs").path("logits").asText("logits.npy");
-        if (Files.exists(folder.resolve(logitsFile))) {
-            try {
-                Tensor ref = NpyIO.read(folder.resolve(logitsFile));
-                Tensor got = model.forward(x);
-                out.add(judge(name, "logits", "forward", got, ref, null, null, null));
-            } catch (KxaiException e) {
-                out.add(new CaseResult(name, "logits", "forward", Status.FAIL, null, null, e.getMessage()));
+        try {
+            String logitsFile = m.path("outputs").path("logits").asText("logits.npy");
+            if (Files.exists(folder.resolve(logitsFile))) {
+                try {
+                    Tensor ref = NpyIO.read(folder.resolve(logitsFile));
+                    var ran = model.run("forward", r -> r.forward(x));
+                    out.add(notRunOnDevice(judge(name, "logits", "forward", ran.value(), ref, null, null, null), ran.device(),
+                            ran.fallbackReason()));
+                } catch (KxaiException e) {
+                    out.add(new CaseResult(name, "logits", "forward", Status.FAIL, null, null, e.getMessage()));
+                }
             }
-        }
-        int[] defaultTargets = ints(m.path("targets"));
-        for (JsonNode c : m.path("cases")) {
-            out.add(runCase(name, folder, model, x, c, defaultTargets));
+            int[] defaultTargets = ints(m.path("targets"));
+            for (JsonNode c : m.path("cases")) {
+                out.add(runCase(name, folder, model, x, c, defaultTargets));
+            }
+        } finally {
+            model.close(); // frees its device memory before the next model loads
         }
         return out;
     }
@@ -137,32 +148,41 @@ public final class ReferenceValidator {
         JsonNode params = c.path("params");
         int[] targets = c.has("target") ? ints(c.path("target")) : defaultTargets;
         try {
-            Attribution a;
-            switch (method) {
-                case "saliency" -> a = new Saliency(m).attribute(x, params.path("abs").asBoolean(true), targets);
-                case "input_x_gradient" -> a = new InputXGradient(m).attribute(x, targets);
-                case "integrated_gradients" -> {
-                    IntegratedGradients ig = new IntegratedGradients(m, params.path("multiply_by_inputs").asBoolean(true))
-                            .nSteps(params.path("n_steps").asInt(50))
-                            .method(Quadrature.Rule.parse(params.path("method").asText("gausslegendre")))
-                            .baselines(baseline(folder, params.path("baseline")))
-                            .returnConvergenceDelta(c.has("convergence_delta"));
-                    if (params.has("internal_batch_size")) {
-                        ig = ig.internalBatchSize(params.path("internal_batch_size").asInt());
-                    }
-                    a = ig.attribute(x, targets);
-                }
-                default -> {
-                    return new CaseResult(model, id, method, Status.UNSUPPORTED, null, null, "method not implemented yet");
-                }
+            if (!Methods.known(method)) {
+                return new CaseResult(model, id, method, Status.UNSUPPORTED, null, null, "method not implemented yet");
             }
+            java.util.Map<String, Object> p = new java.util.HashMap<>();
+            p.put("abs", params.path("abs").asBoolean(true));
+            p.put("multiply_by_inputs", params.path("multiply_by_inputs").asBoolean(true));
+            p.put("n_steps", params.path("n_steps").asInt(50));
+            p.put("method", params.path("method").asText("gausslegendre"));
+            p.put("baselines", baseline(folder, params.path("baseline")));
+            p.put("return_convergence_delta", c.has("convergence_delta"));
+            if (params.has("internal_batch_size")) {
+                p.put("internal_batch_size", params.path("internal_batch_size").asInt());
+            }
+            Attribution a = Methods.create(method, m, Methods.Params.of(p)).attribute(x, targets);
             Tensor ref = NpyIO.read(folder.resolve(c.path("attributions").asText()));
             Tensor refDelta = c.has("convergence_delta") ? NpyIO.read(folder.resolve(c.path("convergence_delta").asText()))
                     : null;
-            return judge(model, id, method, a.attributions(), ref, a.convergenceDelta(), refDelta, ref);
+            CaseResult r = judge(model, id, method, a.attributions(), ref, a.convergenceDelta(), refDelta, ref);
+            return notRunOnDevice(r, a.device(), a.fallbackReason());
         } catch (KxaiException e) {
             return new CaseResult(model, id, method, Status.FAIL, null, null, e.getMessage());
         }
+    }
+
+    /**
+     * A case validated for a named device that fell back to the CPU did not run on that device: it
+     * fails, saying so. With {@code auto} or {@code cpu} the CPU is what was asked for.
+     */
+    private CaseResult notRunOnDevice(CaseResult r, String ranOn, String fallbackReason) {
+        String want = device == null ? "auto" : device.trim().toLowerCase(java.util.Locale.ROOT);
+        if (fallbackReason == null || want.equals("auto") || want.equals(ranOn)) {
+            return r;
+        }
+        return new CaseResult(r.model(), r.id(), r.method(), Status.FAIL, r.attributions(), r.delta(),
+                "not run on " + want + ": ran on " + ranOn + " (" + fallbackReason + ")");
     }
 
     static Baseline baseline(Path folder, JsonNode b) {

@@ -46,7 +46,7 @@ class BenchCommandTest {
         assertEquals(0, r.status(), r.out() + r.err());
         String[] lines = r.out().strip().split("\n");
         assertTrue(CLOSING.matcher(lines[lines.length - 1]).matches(), lines[lines.length - 1]);
-        assertEquals(1, r.out().lines().filter(l -> l.matches("repeat 1: [0-9.]+ s")).count(), r.out());
+        assertEquals(1, r.out().lines().filter(l -> l.matches("repeat 1: [0-9.]+ s on cpu")).count(), r.out());
         assertEquals(1, r.out().lines().filter(l -> l.startsWith("repeat ")).count(), r.out());
         assertEquals(1, r.out().lines().filter(l -> l.startsWith("sgemm: 16x16x16, ")).count(), r.out());
         assertEquals(1, r.out().lines().filter(l -> l.startsWith("bench: ")).count(), r.out());

@@ -15,6 +15,10 @@ import org.junit.jupiter.api.Test;
 
 /** MAC counts against hand computations from the models' shapes. */
 class FlopCounterTest {
+    private static dev.kxai.exec.ExecutionPlan plan(Graph g) {
+        return new dev.kxai.backend.cpu.CpuBackend().prepare(g).plan();
+    }
+
     private static Graph load(String model) {
         return OnnxImporter.load(TestData.reference(model).resolve("model.onnx"));
     }
@@ -45,14 +49,14 @@ class FlopCounterTest {
         long gemm = 1L * wf[0] * wf[1]; // M·N·K = 1·10·256 = 2,560
         assertEquals(80_896, conv1 + conv2 + gemm);
 
-        FlopCounter.Count c = FlopCounter.count(g);
+        FlopCounter.Count c = FlopCounter.count(plan(g));
         assertEquals(conv1 + conv2 + gemm, c.forwardMacs());
         // every node's input depends on the model input; the first conv's input gradient is the attribution
         assertEquals(conv1 + conv2 + gemm, c.backwardMacs());
         assertEquals(3, c.nodes().size());
         assertEquals(conv2, c.nodes().get(1).forwardMacs());
         assertArrayEquals(new int[] {1, 16, 8, 8}, c.nodes().get(1).outputShape());
-        assertArrayEquals(new int[] {1, 16, 4, 4}, FlopCounter.shapes(g).get(node(g, "MaxPool", 0).output()));
+        assertArrayEquals(new int[] {1, 16, 4, 4}, plan(g).shape(node(g, "MaxPool", 0).output(), 1));
         // IG with 50 steps on 10 digits: 500 gradient rows, 2 flops per MAC
         assertEquals(2.0 * 2 * 80_896 * 500, c.flops(500, 0));
         // first-layer saving on conv1: it runs forward for 2 rows per digit and backward once
@@ -63,7 +67,7 @@ class FlopCounterTest {
 
     @Test
     void gemmOnlyMlpTabular() {
-        FlopCounter.Count c = FlopCounter.count(load("mlp_tabular"));
+        FlopCounter.Count c = FlopCounter.count(plan(load("mlp_tabular")));
         long expected = 8 * 32 + 32 * 16 + 16 * 3; // Linear(8,32), Linear(32,16), Linear(16,3): 816
         assertEquals(expected, c.forwardMacs());
         assertEquals(expected, c.backwardMacs());
@@ -86,9 +90,9 @@ class FlopCounterTest {
                 new Node("dead", "Gemm", new Op.Gemm(1, 1, false, false), List.of("fx", "wd"), "d"), // 42, unused
                 new Node("out", "Gemm", new Op.Gemm(1, 1, false, false), List.of("f", "wo"), "y")); // 20
         Graph g = new Graph("synthetic", "x", new int[] {-1, 2, 3}, "y", nodes, consts);
-        FlopCounter.Count c = FlopCounter.count(g);
+        FlopCounter.Count c = FlopCounter.count(plan(g));
         assertEquals(12 + 42 + 20, c.forwardMacs());
         assertEquals(2 * 12 + 20, c.backwardMacs(), "both MatMul operands need a gradient; the dead branch none");
-        assertArrayEquals(new int[] {1, 5}, FlopCounter.shapes(g).get("y"));
+        assertArrayEquals(new int[] {1, 5}, plan(g).shape("y", 1));
     }
 }

@@ -1,14 +1,17 @@
 package dev.kxai.backend.cuda;
 
 import dev.kxai.backend.Backend;
+import dev.kxai.backend.GraphRunner;
 import dev.kxai.backend.ModelRunner;
-import dev.kxai.backend.cpu.CpuBackend;
+import dev.kxai.exec.ExecutionPlan;
 import dev.kxai.graph.Graph;
 
-/** Our kernels through JCuda, GEMM through cuBLAS; the CPU backend checks shapes and stands in on failure. */
+/**
+ * Our kernels through JCuda, GEMM through cuBLAS: {@link CudaOpSet} run by the one executor. Where
+ * the device lacks a node or fails, {@link dev.kxai.backend.DevicePolicy} runs the work on the CPU.
+ */
 public final class CudaBackend implements Backend {
     private final CudaRuntime rt;
-    private final CpuBackend cpu = new CpuBackend();
 
     CudaBackend(CudaRuntime rt) {
         this.rt = rt;
@@ -25,14 +28,23 @@ public final class CudaBackend implements Backend {
                 + ", driver " + rt.driverVersion();
     }
 
+    /**
+     * The graph on the device. A device that failed earlier gets no upload; the runner's
+     * {@link ModelRunner#unusableReason} then sends every call to the CPU.
+     */
     @Override
     public ModelRunner prepare(Graph graph) {
-        ModelRunner host = cpu.prepare(graph);
-        if (rt.brokenReason() != null) {
-            java.util.logging.Logger.getLogger(CudaBackend.class.getName()).warning("the CUDA device failed earlier ("
-                    + rt.brokenReason() + "); " + graph.source() + " runs on the CPU");
-            return host;
+        return prepare(graph, true);
+    }
+
+    /** With {@code fuse} false every activation runs as its own kernel (the parity tests' reference). */
+    GraphRunner<DTensor> prepare(Graph graph, boolean fuse) {
+        CudaOpSet ops = new CudaOpSet(graph, rt);
+        try {
+            return new GraphRunner<>(this, ExecutionPlan.build(graph, ops, fuse), ops);
+        } catch (RuntimeException e) {
+            ops.close();
+            throw e;
         }
-        return new CudaModelRunner(graph, this, rt, host);
     }
 }

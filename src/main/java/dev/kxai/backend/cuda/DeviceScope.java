@@ -5,13 +5,14 @@ import java.util.List;
 
 /**
  * Owns the device buffers of one piece of work (a pass, a chunk of steps) and frees them all when
- * closed, also when the work fails half way (an injected or real out-of-memory).
+ * closed, also when the work fails half way (an injected or real out-of-memory): CUDA's
+ * {@link dev.kxai.exec.Arena}.
  * <p>
  * Public, with its constructor, {@link #floats}, {@link #ints} and {@link #upload(float[])}, only
  * so that the JMH kernel benchmarks ({@code bench/}) can launch and time the real kernels: exposed
  * for benchmarks, not part of kxai's API.
  */
-public final class DeviceScope implements AutoCloseable {
+public final class DeviceScope implements dev.kxai.exec.Arena {
     private final List<DeviceBuffer> owned = new ArrayList<>();
 
     public DeviceScope() {

@@ -5,7 +5,13 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.kxai.attr.ChunkPolicy;
+import dev.kxai.attr.PathLoop;
+import dev.kxai.attr.Progress;
+import dev.kxai.backend.GraphRunner;
 import dev.kxai.backend.ModelRunner;
+import dev.kxai.backend.PathGradients;
+import dev.kxai.exec.FusionGroup;
 import dev.kxai.backend.cpu.CpuBackend;
 import dev.kxai.graph.Graph;
 import dev.kxai.graph.Node;
@@ -18,6 +24,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.logging.Handler;
 import java.util.logging.Level;
 import java.util.logging.LogRecord;
@@ -26,14 +34,46 @@ import java.util.logging.Logger;
 /**
  * Shared by the CUDA backend's tests (run on the CPU emulation of the driver, native-tests/):
  * one-node graphs with constant weights, the two backends, comparisons, and a log recorder that
- * proves the CUDA runner did not fall back to the CPU. Emulator results say nothing about GPU
+ * proves nothing fell back to the CPU. Emulator results say nothing about GPU
  * speed or memory-model races.
  */
 final class CudaTestKit {
     private CudaTestKit() {
     }
 
-    static final String RUNNER_LOGGER = CudaModelRunner.class.getName();
+    /** Where device fallbacks (DevicePolicy), out-of-memory retries (PathLoop) and CUDA's own messages are logged. */
+    static final String RUNNER_LOGGER = "dev.kxai";
+
+    /** The CUDA runner of a graph, fused or not (the parity tests' reference). */
+    static GraphRunner<DTensor> runner(Graph g, boolean fuse) {
+        return cuda().prepare(g, fuse);
+    }
+
+    /** The CUDA runner of a graph as the backend prepares it (fused). */
+    static GraphRunner<DTensor> runner(Graph g) {
+        return runner(g, true);
+    }
+
+    /** The activation nodes a runner's plan absorbs into the Gemm/MatMul before them. */
+    static Set<String> fusedActivations(ModelRunner r) {
+        Set<String> names = new TreeSet<>();
+        for (FusionGroup f : r.plan().fusions()) {
+            names.add(r.plan().node(f.last()).name());
+        }
+        return names;
+    }
+
+    /** The path loop of Integrated Gradients on a runner, {@code stepsPerChunk} steps per chunk. */
+    static PathGradients.Result integrate(ModelRunner r, Tensor x, Tensor base, float[] alphas, float[] weights,
+            int[] targets, int stepsPerChunk, Progress progress, boolean saving) {
+        return PathLoop.integrate(r, x, base, alphas, weights, targets, new ChunkPolicy(stepsPerChunk * x.dim(0)),
+                progress, saving);
+    }
+
+    static PathGradients.Result integrate(ModelRunner r, Tensor x, Tensor base, float[] alphas, float[] weights,
+            int[] targets, int stepsPerChunk, boolean saving) {
+        return integrate(r, x, base, alphas, weights, targets, stepsPerChunk, Progress.NONE, saving);
+    }
 
     /** The CUDA backend on the probed runtime; fails (not skips) with the probe's reason when there is none. */
     static CudaBackend cuda() {
@@ -250,7 +290,7 @@ final class CudaTestKit {
         Tensor cpuOut;
         Tensor cudaOut;
         try (ModelRunner cpu = CPU.prepare(body); ModelRunner gpu = cuda().prepare(body)) {
-            assertTrue(gpu instanceof CudaModelRunner, "the CUDA backend prepared a " + gpu.getClass());
+            assertEquals("cuda", gpu.device(), "the CUDA backend prepared a runner for " + gpu.device());
             cpuOut = cpu.forward(x);
             cudaOut = gpu.forward(x);
         }
@@ -270,8 +310,8 @@ final class CudaTestKit {
     // ------------------------------------------------------------------ logs
 
     /**
-     * JUnit extension for the emulator suites: records the CUDA runner's log during each test and
-     * fails the test if the runner fell back to the CPU (the path under test would not have run).
+     * JUnit extension for the emulator suites: records kxai's log during each test and
+     * fails the test if a call fell back to the CPU (the path under test would not have run).
      */
     static final class NoFallback implements org.junit.jupiter.api.extension.BeforeEachCallback,
             org.junit.jupiter.api.extension.AfterEachCallback {
@@ -297,7 +337,7 @@ final class CudaTestKit {
         }
     }
 
-    /** Records what the CUDA runner logs (fallback warnings, OOM retries). */
+    /** Records what kxai logs (fallback warnings, OOM retries). */
     static final class LogRecorder extends Handler implements AutoCloseable {
         private final Logger logger;
         private final Level previous;
@@ -320,7 +360,7 @@ final class CudaTestKit {
 
         void assertNoFallback() {
             List<String> w = at(Level.WARNING);
-            assertTrue(w.isEmpty(), "the CUDA runner fell back to the CPU: " + w);
+            assertTrue(w.isEmpty(), "a call fell back to the CPU: " + w);
         }
 
         @Override

@@ -34,8 +34,11 @@ import org.junit.jupiter.api.Test;
  * chunk is the whole path) and prints key=value lines that the tests assert on.
  *
  * <p>Allocation numbering: loading the model uploads one buffer per constant plus two per
- * BatchNormalization node (K in all); the IG call then allocates 6 path-wide buffers (x, base,
- * alphas, weights, accumulator, targets), then the first chunk's buffers from K + 7 on.
+ * BatchNormalization node (K in all); the IG call then allocates the path-wide buffers in the
+ * order of GraphRunner.Path: x (K + 1), base (K + 2), alphas (K + 3), weights (K + 4), targets
+ * (K + 5), the accumulator (K + 6), then the first chunk's buffers from K + 7 on (its path rows
+ * first). Launch numbering: nothing is launched while loading; the first IG call's first chunk
+ * launches path_interpolate (launch 1), then the layers' kernels in order.
  */
 class FaultInjectionTest {
     private static final Path MODEL = TestData.reference("digits_cnn");
@@ -189,9 +192,9 @@ class FaultInjectionTest {
     }
 
     /**
-     * The same with the first-layer saving. Its IG call allocates x (K + 1), z_x in double (K + 2),
-     * the baseline (K + 3), z_b (K + 4), then alphas, weights, accumulator, targets (K + 5..8), then
-     * the first chunk's path buffer (K + 9) and its activations from the layer after the first.
+     * The same with the first-layer saving. Its IG call allocates x, base, alphas, weights, targets
+     * (K + 1..5), z_x and z_b in double (K + 6, K + 7), the accumulator (K + 8), then the first
+     * chunk's path buffer (K + 9) and its activations from the layer after the first.
      */
     @Test
     void withTheFirstLayerSavingAChunkIsRetriedAndAnEndpointFailureFallsBack() {
@@ -211,8 +214,9 @@ class FaultInjectionTest {
             assertMatchesCpu(r, 2);
         }
         // z_x's double buffer, before any chunk: no smaller chunk can help, so the CPU (with the saving)
-        Map<String, String> r = probe("ALLOC", weightAllocs + 2, true);
-        String out = "saving, KXAI_EMU_FAIL_ALLOC=" + (weightAllocs + 2) + ":\n" + r.get("output");
+        Map<String, String> r = probe("ALLOC", weightAllocs + 6, true);
+        String out = "saving, KXAI_EMU_FAIL_ALLOC=" + (weightAllocs + 6) + ":\n" + r.get("output");
+        assertTrue(r.get("output").contains("injected: allocation " + (weightAllocs + 6)), out);
         assertEquals(1, num(r, "ig1_fallback_warnings"), out);
         assertMatchesCpu(r, 1);
         assertEquals(0, num(r, "ig2_fallback_warnings"), out);
@@ -234,12 +238,34 @@ class FaultInjectionTest {
     }
 
     /**
-     * BUG: a launch failure is sticky for the context (as on a real GPU), and the primary context is
+     * A launch failure in the middle of the path loop (launch 12: inside the first chunk's forward
+     * pass, after path_interpolate and the first layers): the call is rerun on the CPU and says so
+     * (device "cpu", a fallback reason naming the failure); the device is unusable from then on, so
+     * the next call runs on the CPU too (without another warning) and the model says where it runs.
+     */
+    @Test
+    void launchFailureMidPathReportsTheCpuAndLaterCallsStayThere() {
+        Map<String, String> r = probe("LAUNCH", 12);
+        String out = "KXAI_EMU_FAIL_LAUNCH=12:\n" + r.get("output");
+        assertTrue(r.get("output").contains("injected: launch 12"), "the fault did not fire: " + out);
+        assertEquals("cpu", r.get("ig1_device"), out);
+        assertTrue(r.get("ig1_fallback_reason").contains("CUDA_ERROR_LAUNCH_FAILED"), out);
+        assertEquals(1, num(r, "ig1_fallback_warnings"), out);
+        assertMatchesCpu(r, 1);
+        assertEquals("cpu", r.get("ig2_device"), out);
+        assertFalse(r.get("ig2_fallback_reason").equals("null"), out);
+        assertMatchesCpu(r, 2);
+        assertTrue(r.get("model_device").startsWith("cpu"), out);
+        assertEquals("ok", r.get("close"), out);
+    }
+
+    /**
+     * Was a BUG: a launch failure is sticky for the context (as on a real GPU), and the primary context is
      * shared by every model of the process; nothing resets it. Today, after one failed launch: every
      * later call of every model falls back to the CPU with a warning; loading another model on cuda
      * throws a raw jcuda.CudaException (CUDA_ERROR_LAUNCH_FAILED) from the weight upload; and
-     * Model.close() throws jcuda.CudaException from CudaModelRunner.close() (cuMemFree returns the
-     * sticky error). Fix: on a non-OOM CudaException in CudaModelRunner.onDevice, mark the runtime
+     * Model.close() throws jcuda.CudaException from the runner's close() (cuMemFree returns the
+     * sticky error). Fixed: on a non-OOM CudaException CudaOpSet.onDevice marks the runtime
      * broken and reset it (cuDevicePrimaryCtxReset, reload modules, re-upload weights lazily) or
      * at least mark it unusable so later calls go straight to the CPU; make close() swallow/log
      * CudaException (DeviceScope.close rethrows the first failure).
@@ -266,7 +292,7 @@ class FaultInjectionTest {
     }
 
     /**
-     * BUG (CudaModelRunner constructor, lines 77-87): an allocation failing while the weights upload
+     * Was a BUG (the CUDA runner's constructor): an allocation failing while the weights upload
      * escapes Model.load as a raw jcuda.CudaException("CUDA_ERROR_OUT_OF_MEMORY"): not a
      * KxaiException, no model, node or size in the message, and the weights uploaded before the
      * failure are never freed (weightScope is not closed on the exception path). Fix: catch

@@ -19,7 +19,8 @@ import java.util.logging.Logger;
  * Child process of {@link FaultInjectionTest} (the emulator reads its fault switches once per
  * process): loads a reference model on "cpu" and "cuda", runs Integrated Gradients twice on CUDA
  * and once on the CPU, and prints {@code key=value} lines: what failed, how the result compares to
- * the CPU's, and what the CUDA runner logged (fallback warnings, out-of-memory retries).
+ * the CPU's, where each call ran (device, fallback
+ * reason), and what kxai logged (fallback warnings, out-of-memory retries).
  *
  * <p>Usage: {@code FaultProbe <model dir> [rows] [saving]}; {@code saving} runs Integrated Gradients
  * with the first-layer saving, on both backends.
@@ -36,7 +37,8 @@ public final class FaultProbe {
         int rows = args.length > 1 ? Integer.parseInt(args[1]) : 3;
         saving = args.length > 2 && args[2].equals("saving");
         List<LogRecord> records = new ArrayList<>();
-        Logger runnerLog = Logger.getLogger(CudaModelRunner.class.getName());
+        // kxai's loggers: DevicePolicy's fallback warnings, PathLoop's out-of-memory retries, CUDA's own
+        Logger runnerLog = Logger.getLogger("dev.kxai");
         runnerLog.setLevel(Level.ALL);
         runnerLog.setUseParentHandlers(false); // keep stderr for the emulator's own diagnostics
         Handler h = new Handler() {
@@ -108,12 +110,16 @@ public final class FaultProbe {
             int warnings = 0;
             int retries = 0;
             for (LogRecord r : records.subList(before, records.size())) {
-                warnings += r.getLevel().intValue() >= Level.WARNING.intValue() ? 1 : 0;
+                boolean cpuLoops = r.getLoggerName() != null && r.getLoggerName().startsWith("dev.kxai.backend.cpu");
+                warnings += r.getLevel().intValue() >= Level.WARNING.intValue() && !cpuLoops ? 1 : 0;
                 retries += r.getMessage().contains("retrying") ? 1 : 0;
             }
             out("ig" + call + "_fallback_warnings", String.valueOf(warnings));
             out("ig" + call + "_oom_retries", String.valueOf(retries));
+            out("ig" + call + "_device", got.device());
+            out("ig" + call + "_fallback_reason", oneLine(got.fallbackReason()));
         }
+        out("model_device", oneLine(cuda.device()));
         // a second model in the same process (the context is shared by every model)
         Model again = null;
         try {

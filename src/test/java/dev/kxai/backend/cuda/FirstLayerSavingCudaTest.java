@@ -4,6 +4,7 @@ import static dev.kxai.backend.cuda.CudaTestKit.CPU;
 import static dev.kxai.backend.cuda.CudaTestKit.assertClose;
 import static dev.kxai.backend.cuda.CudaTestKit.conv;
 import static dev.kxai.backend.cuda.CudaTestKit.cuda;
+import static dev.kxai.backend.cuda.CudaTestKit.integrate;
 import static dev.kxai.backend.cuda.CudaTestKit.rand;
 import static dev.kxai.backend.cuda.CudaTestKit.s;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -18,7 +19,7 @@ import dev.kxai.attr.Attribution;
 import dev.kxai.attr.IntegratedGradients;
 import dev.kxai.attr.Quadrature;
 import dev.kxai.backend.ModelRunner;
-import dev.kxai.backend.PathIntegral;
+import dev.kxai.backend.PathGradients;
 import dev.kxai.backend.cuda.CudaTestKit.G;
 import dev.kxai.backend.cuda.CudaTestKit.NoFallback;
 import dev.kxai.graph.Graph;
@@ -37,7 +38,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * DESIGN.md's first saving on the CUDA backend (the first Conv/Gemm at both ends of the path in
+ * ARCHITECTURE.md's first saving on the CUDA backend (the first Conv/Gemm at both ends of the path in
  * double, each step's pre-activation interpolated on the device, its transpose applied once),
  * run on the CPU emulation of the driver: it must give the CPU backend's saving-on numbers, and the
  * plain path's on smooth models. Emulator results prove kernel logic and orchestration, not GPU
@@ -94,10 +95,10 @@ class FirstLayerSavingCudaTest {
         return g.build();
     }
 
-    private static CudaModelRunner prepare(Graph g) {
+    private static ModelRunner prepare(Graph g) {
         ModelRunner r = cuda().prepare(g);
-        assertTrue(r instanceof CudaModelRunner, "the CUDA backend prepared a " + r.getClass());
-        return (CudaModelRunner) r;
+        assertEquals("cuda", r.device(), "the CUDA backend prepared a runner for " + r.device());
+        return r;
     }
 
     private long savingLogs() {
@@ -112,21 +113,21 @@ class FirstLayerSavingCudaTest {
      * every rule, batch 3, chunks of 1, 2, 5 and all steps; the endpoints too.
      */
     private void integralMatches(String label, Graph graph, Tensor x, Tensor base, int[] targets, double plainTol) {
-        try (ModelRunner cpu = CPU.prepare(graph); CudaModelRunner gpu = prepare(graph)) {
-            assertEquals(0, gpu.affineFirstNode(), label + ": the first node qualifies");
+        try (ModelRunner cpu = CPU.prepare(graph); ModelRunner gpu = prepare(graph)) {
+            assertEquals(0, gpu.plan().affineFirstNode(), label + ": the first node qualifies");
             for (Quadrature.Rule rule : RULES) {
                 int n = 9;
                 Quadrature q = Quadrature.of(rule, n);
                 for (int chunk : new int[] {1, 2, 5, n}) {
                     String l = label + " " + rule + ", " + chunk + " steps per chunk";
                     long before = savingLogs();
-                    PathIntegral.Result fast = gpu.integratePath(x, base, q.alphasF(), q.weightsF(), targets, chunk,
-                            PathIntegral.Progress.NONE, true);
+                    PathGradients.Result fast = integrate(gpu, x, base, q.alphasF(), q.weightsF(), targets, chunk,
+                            true);
                     assertEquals(before + 1, savingLogs(), l + ": the device took the first-layer saving");
-                    PathIntegral.Result want = cpu.integratePath(x, base, q.alphasF(), q.weightsF(), targets, chunk,
-                            PathIntegral.Progress.NONE, true);
-                    PathIntegral.Result plain = gpu.integratePath(x, base, q.alphasF(), q.weightsF(), targets, chunk,
-                            PathIntegral.Progress.NONE, false);
+                    PathGradients.Result want = integrate(cpu, x, base, q.alphasF(), q.weightsF(), targets, chunk,
+                            true);
+                    PathGradients.Result plain = integrate(gpu, x, base, q.alphasF(), q.weightsF(), targets, chunk,
+                            false);
                     assertEquals(before + 1, savingLogs(), l + ": the flag off runs the plain path");
                     assertArrayEquals(x.shape(), fast.gradientSum().shape(), l);
                     assertClose(l + ": cuda saving vs cpu saving", want.gradientSum().data(),
@@ -177,14 +178,14 @@ class FirstLayerSavingCudaTest {
         Tensor x = rand(r, -1, 1, 3, 7);
         Tensor base = rand(r, -0.2, 0.2, 3, 7);
         int[] t = {0, 2, 1};
-        try (ModelRunner cpu = CPU.prepare(g); CudaModelRunner gpu = prepare(g)) {
-            assertEquals(0, gpu.affineFirstNode());
+        try (ModelRunner cpu = CPU.prepare(g); ModelRunner gpu = prepare(g)) {
+            assertEquals(0, gpu.plan().affineFirstNode());
             Quadrature q = Quadrature.of(Quadrature.Rule.RIEMANN_TRAPEZOID, 7);
             for (int chunk : new int[] {1, 3, 7}) {
-                PathIntegral.Result want = cpu.integratePath(x, base, q.alphasF(), q.weightsF(), t, chunk,
-                        PathIntegral.Progress.NONE, true);
-                PathIntegral.Result got = gpu.integratePath(x, base, q.alphasF(), q.weightsF(), t, chunk,
-                        PathIntegral.Progress.NONE, true);
+                PathGradients.Result want = integrate(cpu, x, base, q.alphasF(), q.weightsF(), t, chunk,
+                        true);
+                PathGradients.Result got = integrate(gpu, x, base, q.alphasF(), q.weightsF(), t, chunk,
+                        true);
                 assertClose("beta 1.5, chunk " + chunk, want.gradientSum().data(), got.gradientSum().data(), 1e-6, 1e-9);
                 endpoints("beta 1.5 F(b)", true, want.outputAtBase(), got.outputAtBase(), want.outputAtBase());
                 endpoints("beta 1.5 F(x)", true, want.outputAtInput(), got.outputAtInput(), want.outputAtInput());
@@ -213,7 +214,7 @@ class FirstLayerSavingCudaTest {
             Tensor all = NpyIO.read(TestData.reference(name).resolve("input.npy"));
             Tensor x = all.rows(0, Math.min(4, all.dim(0)));
             try (Model cpu = Model.of(graph, CPU); Model gpu = Model.of(graph, cuda())) {
-                assertTrue(((CudaModelRunner) gpu.runner()).affineFirstNode() >= 0, name);
+                assertTrue(gpu.runner().plan().affineFirstNode() >= 0, name);
                 int[] t = cpu.predict(x);
                 for (Quadrature.Rule rule : new Quadrature.Rule[] {Quadrature.Rule.GAUSS_LEGENDRE,
                     Quadrature.Rule.RIEMANN_TRAPEZOID}) {
@@ -284,12 +285,12 @@ class FirstLayerSavingCudaTest {
         int[] t = {0, 1, 2};
         for (G g : List.of(twoReaders, matmul, computedBias, output)) {
             Graph graph = g.build();
-            try (CudaModelRunner gpu = prepare(graph)) {
-                assertEquals(-1, gpu.affineFirstNode(), graph.nodes().toString());
-                PathIntegral.Result on = gpu.integratePath(x, Tensor.zeros(x.shape()), q.alphasF(), q.weightsF(), t, 2,
-                        PathIntegral.Progress.NONE, true);
-                PathIntegral.Result off = gpu.integratePath(x, Tensor.zeros(x.shape()), q.alphasF(), q.weightsF(), t, 2,
-                        PathIntegral.Progress.NONE, false);
+            try (ModelRunner gpu = prepare(graph)) {
+                assertEquals(-1, gpu.plan().affineFirstNode(), graph.nodes().toString());
+                PathGradients.Result on = integrate(gpu, x, Tensor.zeros(x.shape()), q.alphasF(), q.weightsF(), t, 2,
+                        true);
+                PathGradients.Result off = integrate(gpu, x, Tensor.zeros(x.shape()), q.alphasF(), q.weightsF(), t, 2,
+                        false);
                 assertArrayEquals(off.gradientSum().data(), on.gradientSum().data(), graph.nodes().toString());
             }
         }

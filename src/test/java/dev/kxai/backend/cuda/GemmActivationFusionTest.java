@@ -2,15 +2,17 @@ package dev.kxai.backend.cuda;
 
 import static dev.kxai.backend.cuda.CudaTestKit.CPU;
 import static dev.kxai.backend.cuda.CudaTestKit.assertClose;
-import static dev.kxai.backend.cuda.CudaTestKit.cuda;
+import static dev.kxai.backend.cuda.CudaTestKit.fusedActivations;
+import static dev.kxai.backend.cuda.CudaTestKit.integrate;
 import static dev.kxai.backend.cuda.CudaTestKit.rand;
+import static dev.kxai.backend.cuda.CudaTestKit.runner;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kxai.attr.Quadrature;
 import dev.kxai.backend.ModelRunner;
-import dev.kxai.backend.PathIntegral;
+import dev.kxai.backend.PathGradients;
 import dev.kxai.backend.cuda.CudaTestKit.G;
 import dev.kxai.backend.cuda.CudaTestKit.NoFallback;
 import dev.kxai.graph.Graph;
@@ -36,11 +38,6 @@ class GemmActivationFusionTest {
     @RegisterExtension
     final NoFallback noFallback = new NoFallback();
 
-    private static CudaModelRunner runner(Graph g, boolean fuse) {
-        CudaRuntime rt = CudaRuntime.probe().runtime();
-        return new CudaModelRunner(g, cuda(), rt, CPU.prepare(g), fuse);
-    }
-
     private static List<Op> activations() {
         return List.of(new Op.Relu(), new Op.LeakyRelu(0.01f), new Op.LeakyRelu(0f), new Op.LeakyRelu(-0.3f),
                 new Op.Sigmoid(), new Op.Tanh());
@@ -64,10 +61,10 @@ class GemmActivationFusionTest {
 
     /** {@code stepsPerChunk} 1 for graphs whose Reshape fixes the rows to one example's. */
     private static void parity(String label, Graph g, Tensor x, Set<String> fusedNodes, int stepsPerChunk) {
-        try (CudaModelRunner fused = runner(g, true); CudaModelRunner plain = runner(g, false);
+        try (ModelRunner fused = runner(g, true); ModelRunner plain = runner(g, false);
                 ModelRunner cpu = CPU.prepare(g)) {
-            assertEquals(fusedNodes, fused.fusedActivations(), label + ": fused activations");
-            assertEquals(Set.of(), plain.fusedActivations(), label);
+            assertEquals(fusedNodes, fusedActivations(fused), label + ": fused activations");
+            assertEquals(Set.of(), fusedActivations(plain), label);
             Tensor yf = fused.forward(x);
             Tensor yp = plain.forward(x);
             assertArrayEquals(yp.shape(), yf.shape(), label);
@@ -89,10 +86,10 @@ class GemmActivationFusionTest {
             int[] t = new int[rows];
             Tensor base = Tensor.zeros(x.shape());
             for (boolean saving : new boolean[] {false, true}) {
-                PathIntegral.Result pf = fused.integratePath(x, base, q.alphasF(), q.weightsF(), t, stepsPerChunk,
-                        PathIntegral.Progress.NONE, saving);
-                PathIntegral.Result pp = plain.integratePath(x, base, q.alphasF(), q.weightsF(), t, stepsPerChunk,
-                        PathIntegral.Progress.NONE, saving);
+                PathGradients.Result pf = integrate(fused, x, base, q.alphasF(), q.weightsF(), t, stepsPerChunk,
+                        saving);
+                PathGradients.Result pp = integrate(plain, x, base, q.alphasF(), q.weightsF(), t, stepsPerChunk,
+                        saving);
                 assertArrayEquals(pp.gradientSum().data(), pf.gradientSum().data(), label + ": path, saving " + saving);
                 assertArrayEquals(pp.outputAtInput(), pf.outputAtInput(), label + ": F(x), saving " + saving);
                 assertArrayEquals(pp.outputAtBase(), pf.outputAtBase(), label + ": F(b), saving " + saving);
@@ -197,8 +194,8 @@ class GemmActivationFusionTest {
             g.then(act);
             g.then(new Op.Gemm(1f, 1f, false, true), rand(r, -1, 1, 3, 4), rand(r, -0.5, 0.5, 3));
             Graph graph = g.build();
-            try (CudaModelRunner fused = runner(graph, true)) {
-                assertEquals(0, fused.affineFirstNode());
+            try (ModelRunner fused = runner(graph, true)) {
+                assertEquals(0, fused.plan().affineFirstNode());
             }
             parity("first gemm + " + act, graph, input(r, 4, 6), Set.of(graph.nodes().get(1).name()));
         }

@@ -5,6 +5,7 @@ import static dev.kxai.backend.cuda.CudaTestKit.assertUlps;
 import static dev.kxai.backend.cuda.CudaTestKit.avgPool;
 import static dev.kxai.backend.cuda.CudaTestKit.conv;
 import static dev.kxai.backend.cuda.CudaTestKit.cuda;
+import static dev.kxai.backend.cuda.CudaTestKit.integrate;
 import static dev.kxai.backend.cuda.CudaTestKit.maxPool;
 import static dev.kxai.backend.cuda.CudaTestKit.rand;
 import static dev.kxai.backend.cuda.CudaTestKit.s;
@@ -19,7 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kxai.KxaiException;
 import dev.kxai.attr.Quadrature;
 import dev.kxai.backend.ModelRunner;
-import dev.kxai.backend.PathIntegral;
+import dev.kxai.backend.PathGradients;
+import dev.kxai.backend.PathOps;
 import dev.kxai.backend.cuda.CudaTestKit.Both;
 import dev.kxai.backend.cuda.CudaTestKit.G;
 import dev.kxai.backend.cuda.CudaTestKit.NoFallback;
@@ -138,7 +140,7 @@ class KernelParityTest {
     }
 
     /**
-     * BUG (CudaModelRunner.gemmForward, the "c.size() == n && beta == 1" branch): a C of shape [M, 1]
+     * BUG (the CUDA Gemm forward, DenseOps.gemmForward, the "c.size() == n && beta == 1" branch): a C of shape [M, 1]
      * (one bias per row, valid ONNX unidirectional broadcasting, accepted by the CPU backend) is taken
      * for a row bias [N] whenever M == N, and added along the wrong axis: wrong numbers, no error.
      * Fix: take the bias_act path only when C's shape is [N] or [1, N] (rank 1, or rank 2 with dim 0 = 1).
@@ -277,7 +279,7 @@ class KernelParityTest {
     }
 
     /**
-     * BUG (kernels/dense.cu kx_act_grad case 2, used by CudaModelRunner.backwardNode): LeakyRelu's
+     * BUG (kernels/dense.cu kx_act_grad case 2, used by the CUDA activation backward): LeakyRelu's
      * backward is computed from the OUTPUT (y > 0 ? 1 : alpha). With a negative alpha (the ONNX
      * importer accepts any alpha) y > 0 where x < 0, so CUDA passes 1 instead of alpha; the CPU uses
      * x > 0. Fix: pass the node's input (in[0]) to act_backward for LeakyRelu, or reject alpha < 0
@@ -487,7 +489,7 @@ class KernelParityTest {
     // ------------------------------------------------------------------ the runner's input checks
 
     /**
-     * BUG (CudaModelRunner.forward/gradient, lines 133-156): the CUDA runner skips the CPU runner's
+     * Was a BUG (the old CUDA runner's forward/gradient): the CUDA runner skips the CPU runner's
      * input checks. gradient() with fewer targets than rows uploads the short array and seed_one_hot
      * reads past the end of that device buffer: today the extra rows silently get a zero gradient
      * (on a GPU: whatever lies past the buffer). A wrongly shaped input runs through element-wise
@@ -540,21 +542,20 @@ class KernelParityTest {
                 for (int chunk : new int[] {1, 3, steps}) {
                     String label = steps + " steps, " + chunk + " per chunk";
                     int[] progress = {0, 0};
-                    PathIntegral.Result d = gpu.integratePath(x, base, q.alphasF(), q.weightsF(), targets, chunk,
+                    PathGradients.Result d = integrate(gpu, x, base, q.alphasF(), q.weightsF(), targets, chunk,
                             (done, total) -> {
                                 assertTrue(done > progress[0] && total == steps, label + ": progress " + done);
                                 progress[0] = done;
                                 progress[1]++;
-                            });
+                            }, false);
                     assertEquals(steps, progress[0], label + ": progress reached the end");
-                    PathIntegral.Result c = PathIntegral.run(cpu, x, base, q.alphasF(), q.weightsF(), targets, chunk,
-                            PathIntegral.Progress.NONE);
+                    PathGradients.Result c = integrate(cpu, x, base, q.alphasF(), q.weightsF(), targets, chunk,
+                            false);
                     assertArrayEquals(x.shape(), d.gradientSum().shape(), label);
                     assertClose(label + " gradient sum", c.gradientSum().data(), d.gradientSum().data(), 1e-6, 1e-9);
                     // the same device gradients through the host path: isolates the path kernels
-                    PathIntegral.Result h = PathIntegral.run(gpu, x, base, q.alphasF(), q.weightsF(), targets, chunk,
-                            PathIntegral.Progress.NONE);
-                    assertClose(label + " vs host path on cuda", h.gradientSum().data(), d.gradientSum().data(), 1e-6,
+                    Tensor h = hostPath(gpu, x, base, q.alphasF(), q.weightsF(), targets, chunk);
+                    assertClose(label + " vs host path on cuda", h.data(), d.gradientSum().data(), 1e-6,
                             1e-9);
                     if (steps == 1) {
                         assertNull(d.outputAtBase(), label);
@@ -570,6 +571,31 @@ class KernelParityTest {
                 }
             }
         }
+    }
+
+    /**
+     * The path on the host around the runner's gradient: each chunk's rows interpolated and
+     * accumulated by PathOps (the host twins of kernels/path.cu), the gradients from gradient().
+     */
+    private static Tensor hostPath(ModelRunner r, Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
+            int chunk) {
+        int batch = x.dim(0);
+        int features = x.rowSize();
+        float[] acc = new float[batch * features];
+        for (int k0 = 0; k0 < alphas.length; k0 += chunk) {
+            int k1 = Math.min(alphas.length, k0 + chunk);
+            int[] shape = x.shape();
+            shape[0] = (k1 - k0) * batch;
+            float[] rows = new float[shape[0] * features];
+            PathOps.interpolate(rows, x.data(), base.data(), alphas, k0, k1, batch, features);
+            int[] t = new int[shape[0]];
+            for (int i = 0; i < t.length; i++) {
+                t[i] = targets[i % batch];
+            }
+            Tensor g = r.gradient(new Tensor(shape, rows), t).inputGradient();
+            PathOps.accumulate(acc, g.data(), weights, k0, k1, batch, features);
+        }
+        return new Tensor(x.shape(), acc);
     }
 
     private static double[] target(Tensor y, int[] targets) {

@@ -1,0 +1,135 @@
+package dev.kxai.attr;
+
+import dev.kxai.InvalidInputException;
+import dev.kxai.Model;
+import dev.kxai.tensor.Tensor;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The attribution methods by name (Captum's, plus short aliases), each built from parameters
+ * named as in Captum: one registry for {@code explain}, {@code bench}, {@code validate} (and a
+ * server). A method not listed here is unknown, and the error lists the known ones.
+ */
+public final class Methods {
+    /** A method bound to a model and its parameters. */
+    @FunctionalInterface
+    public interface Method {
+        Attribution attribute(Tensor x, int[] targets);
+    }
+
+    /** Builds a method for a model from its parameters. */
+    @FunctionalInterface
+    public interface Factory {
+        Method create(Model model, Params params);
+    }
+
+    /** A registered method: its Captum name, aliases, and factory. */
+    public record Entry(String name, List<String> aliases, String parameters, Factory factory) {
+    }
+
+    /**
+     * Parameters by Captum name ({@code n_steps}, {@code method}, {@code baselines},
+     * {@code internal_batch_size}, {@code return_convergence_delta}, {@code multiply_by_inputs},
+     * {@code abs}) and kxai's own ({@code affine_first_layer}, {@code reuse_endpoints},
+     * {@code progress}); absent ones take Captum's defaults.
+     */
+    public record Params(Map<String, Object> values) {
+        public Params {
+            values = Map.copyOf(values);
+        }
+
+        public static Params of(Map<String, Object> values) {
+            return new Params(values);
+        }
+
+        public Object get(String name, Object otherwise) {
+            return values.getOrDefault(name, otherwise);
+        }
+
+        int integer(String name, int otherwise) {
+            return ((Number) get(name, otherwise)).intValue();
+        }
+
+        boolean flag(String name, boolean otherwise) {
+            return (Boolean) get(name, otherwise);
+        }
+    }
+
+    private static final Map<String, Entry> BY_NAME = new LinkedHashMap<>();
+
+    static {
+        register(new Entry("integrated_gradients", List.of("ig"), "n_steps, method, baselines, internal_batch_size, "
+                + "multiply_by_inputs, return_convergence_delta", Methods::integratedGradients));
+        register(new Entry("saliency", List.of(), "abs", (m, p) -> {
+            Saliency s = new Saliency(m);
+            boolean abs = p.flag("abs", true);
+            return (x, t) -> s.attribute(x, abs, t);
+        }));
+        register(new Entry("input_x_gradient", List.of("ixg"), "", (m, p) -> {
+            InputXGradient ixg = new InputXGradient(m);
+            return ixg::attribute;
+        }));
+    }
+
+    private Methods() {
+    }
+
+    private static void register(Entry e) {
+        BY_NAME.put(e.name(), e);
+        for (String a : e.aliases()) {
+            BY_NAME.put(a, e);
+        }
+    }
+
+    private static Method integratedGradients(Model m, Params p) {
+        IntegratedGradients ig = new IntegratedGradients(m, p.flag("multiply_by_inputs", true))
+                .nSteps(p.integer("n_steps", 50))
+                .method(Quadrature.Rule.parse((String) p.get("method", "gausslegendre")))
+                .baselines((Baseline) p.get("baselines", Baseline.zeros()))
+                .internalBatchSize((Integer) p.get("internal_batch_size", null))
+                .returnConvergenceDelta(p.flag("return_convergence_delta", false))
+                .affineFirstLayer(p.flag("affine_first_layer", false))
+                .reuseEndpoints(p.flag("reuse_endpoints", true))
+                .progress((Progress) p.get("progress", Progress.NONE));
+        return ig::attribute;
+    }
+
+    /** The entry for a name or alias, or null. */
+    public static Entry find(String name) {
+        return BY_NAME.get(name.toLowerCase(Locale.ROOT));
+    }
+
+    /** Whether a method (name or alias) is known. */
+    public static boolean known(String name) {
+        return find(name) != null;
+    }
+
+    /** The entry for a name or alias; an unknown name is an error listing the known ones. */
+    public static Entry entry(String name) {
+        Entry e = find(name);
+        if (e == null) {
+            throw new InvalidInputException("unknown method '" + name + "'; known: " + describe());
+        }
+        return e;
+    }
+
+    /** A method bound to a model and parameters. */
+    public static Method create(String name, Model model, Params params) {
+        return entry(name).factory().create(model, params);
+    }
+
+    /** "ig (integrated_gradients), saliency, input_x_gradient (ixg)". */
+    public static String describe() {
+        StringBuilder sb = new StringBuilder();
+        for (Entry e : new java.util.LinkedHashSet<>(BY_NAME.values())) {
+            sb.append(sb.length() == 0 ? "" : ", ").append(e.name());
+            if (!e.aliases().isEmpty()) {
+                sb.append(" (").append(String.join(", ", e.aliases())).append(")");
+            }
+        }
+        return sb.toString();
+    }
+}

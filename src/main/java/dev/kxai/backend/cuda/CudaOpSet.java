@@ -1,0 +1,344 @@
+package dev.kxai.backend.cuda;
+
+import dev.kxai.DeviceException;
+import dev.kxai.KxaiException;
+import dev.kxai.exec.Arena;
+import dev.kxai.exec.ExecutionPlan;
+import dev.kxai.exec.FusionGroup;
+import dev.kxai.exec.OpSet;
+import dev.kxai.exec.Support;
+import dev.kxai.graph.Graph;
+import dev.kxai.graph.Node;
+import dev.kxai.graph.Op;
+import dev.kxai.tensor.Shapes;
+import dev.kxai.tensor.Tensor;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Supplier;
+import java.util.logging.Logger;
+import jcuda.CudaException;
+
+/**
+ * CUDA's operators behind the {@link OpSet} the executor drives: weights uploaded once (batch-norm
+ * scale and shift folded on the host first); each piece of work allocates in a {@link DeviceScope}
+ * (the arena); the Integrated Gradients path stays on the device from interpolation to
+ * accumulation. Device work is serialised on the runtime (one device, one cuBLAS handle) with the
+ * context current on the entering thread; a CUDA failure becomes a {@link DeviceException}, and
+ * one other than out-of-memory leaves the device unusable ({@link #unusableReason}).
+ */
+final class CudaOpSet implements OpSet<DTensor> {
+    private static final Logger LOG = Logger.getLogger(CudaOpSet.class.getName());
+
+    private final Graph graph;
+    private final CudaRuntime rt;
+    private final Kernels k;
+    final DenseOps dense;
+    final ConvOps conv;
+    final PoolOps pool;
+    final ElementwiseOps elementwise;
+    private final OpDispatch.Forwards forwards = new OpDispatch.Forwards(this);
+    private final OpDispatch.Backwards backwards = new OpDispatch.Backwards(this);
+    private final DeviceScope weightScope = new DeviceScope();
+    private final Map<String, DTensor> constants = new HashMap<>();
+    /** Per batch-norm node: scale and shift per channel, folded on the host once. */
+    private final Map<String, DeviceBuffer[]> batchNorm = new HashMap<>();
+
+    /** Uploads the weights, unless the device failed earlier (then {@link #unusableReason} sends the work to the CPU). */
+    CudaOpSet(Graph graph, CudaRuntime rt) {
+        this.graph = graph;
+        this.rt = rt;
+        this.k = new Kernels(rt);
+        this.dense = new DenseOps(rt, k);
+        this.conv = new ConvOps(k, dense);
+        this.pool = new PoolOps(k);
+        this.elementwise = new ElementwiseOps(k);
+        if (rt.brokenReason() != null) {
+            LOG.fine(() -> "the CUDA device failed earlier (" + rt.brokenReason() + "); " + graph.source()
+                    + " is not uploaded");
+            return;
+        }
+        synchronized (rt) {
+            rt.enter();
+            try {
+                for (Map.Entry<String, Tensor> e : graph.constants().entrySet()) {
+                    constants.put(e.getKey(), new DTensor(e.getValue().shape(), weightScope.upload(e.getValue().data())));
+                }
+                for (Node n : graph.nodes()) {
+                    if (n.op() instanceof Op.BatchNormalization b
+                            && n.inputs().stream().skip(1).allMatch(graph.constants()::containsKey)) {
+                        batchNorm.put(n.name(), foldBatchNorm(n, b));
+                    }
+                }
+            } catch (CudaException e) {
+                long bytes = graph.constants().values().stream().mapToLong(t -> 4L * t.size()).sum();
+                try {
+                    weightScope.close();
+                } catch (CudaException ignored) {
+                    // the device is failing already; the first error is the one to report
+                }
+                if (!outOfMemory(e)) {
+                    rt.markBroken(e.getMessage());
+                }
+                throw new KxaiException(graph.source() + ": cannot load the model's " + bytes + " bytes of weights on "
+                        + rt.deviceName() + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    private DeviceBuffer[] foldBatchNorm(Node n, Op.BatchNormalization b) {
+        float[][] p = new float[4][];
+        for (int j = 0; j < 4; j++) {
+            p[j] = graph.constants().get(n.inputs().get(j + 1)).data();
+        }
+        float[][] scaleShift = ElementwiseOps.foldBatchNorm(p[0], p[1], p[2], p[3], b.epsilon());
+        return new DeviceBuffer[] {weightScope.upload(scaleShift[0]), weightScope.upload(scaleShift[1])};
+    }
+
+    DeviceBuffer[] batchNorm(Node n) {
+        return batchNorm.get(n.name());
+    }
+
+    static boolean outOfMemory(CudaException e) {
+        return e.getMessage() != null && e.getMessage().contains("CUDA_ERROR_OUT_OF_MEMORY");
+    }
+
+    private static DeviceScope scope(Arena a) {
+        return (DeviceScope) a;
+    }
+
+    @Override
+    public String device() {
+        return "cuda";
+    }
+
+    // ---------------------------------------------------------------- plan time
+
+    @Override
+    public Support support(Node node, int[][] inShapes, ExecutionPlan plan) {
+        return node.op().accept(CudaSupport.RULES, new CudaSupport.In(node, inShapes, plan));
+    }
+
+    @Override
+    public List<FusionGroup> fusions(ExecutionPlan plan) {
+        return Fusion.plan(plan);
+    }
+
+    // ---------------------------------------------------------------- operators
+
+    @Override
+    public Arena arena() {
+        return new DeviceScope();
+    }
+
+    @Override
+    public DTensor constant(String name) {
+        return constants.get(name);
+    }
+
+    @Override
+    public Forward<DTensor> forward(Arena a, Node node, DTensor[] in, int[] outShape) {
+        return node.op().accept(forwards, new OpDispatch.Fwd(scope(a), node, in, outShape));
+    }
+
+    /** A {@link Fusion}: one GEMM, then bias + activation in one kernel; null where a MatMul's run-time shapes do not fit. */
+    @Override
+    @SuppressWarnings("unchecked")
+    public Forward<DTensor>[] forwardFused(Arena a, ExecutionPlan plan, FusionGroup group, DTensor[] in, int batch) {
+        DeviceScope s = scope(a);
+        Fusion f = (Fusion) group.detail();
+        Node n = plan.node(group.head());
+        DTensor out;
+        DeviceBuffer saved;
+        if (n.op() instanceof Op.Gemm g) {
+            DenseOps.Fused r = dense.gemmForward(s, g, in, plan.shape(n.output(), batch), f);
+            out = r.out();
+            saved = r.saved();
+        } else {
+            DTensor x = in[0];
+            DTensor b = in[1];
+            DTensor bias = constants.get(f.bias());
+            int[] as = x.shape();
+            if (!(as.length >= 2 && b.rank() == 2 && as[as.length - 1] == b.dim(0) && bias.size() == b.dim(1)
+                    && bias.rank() <= as.length)) {
+                return null;
+            }
+            DTensor z = dense.matmul(s, x, b, plan.shape(n.output(), batch));
+            int cols = b.dim(1);
+            DeviceBuffer[] outSaved = dense.biasAct(s, z.buf(), bias.buf(), z.size() / cols, cols, f);
+            out = new DTensor(z.shape(), outSaved[0]);
+            saved = outSaved[1];
+        }
+        Forward<DTensor>[] r = new Forward[group.nodes().length];
+        java.util.Arrays.fill(r, new Forward<DTensor>(null, null)); // intermediates not materialised
+        r[r.length - 1] = new Forward<>(out, saved);
+        return r;
+    }
+
+    @Override
+    public DTensor[] backward(Arena a, Node node, DTensor[] in, int[][] inShapes, DTensor out, Object saved,
+            DTensor gradOut, boolean[] need) {
+        return node.op().accept(backwards, new OpDispatch.Bwd(scope(a), node, in, inShapes, out, saved, gradOut, need));
+    }
+
+    // ---------------------------------------------------------------- tensors
+
+    @Override
+    public DTensor[] array(int n) {
+        return new DTensor[n];
+    }
+
+    @Override
+    public DTensor upload(Arena a, Tensor host) {
+        return new DTensor(host.shape(), scope(a).upload(host.data()));
+    }
+
+    @Override
+    public Tensor download(DTensor t) {
+        return new Tensor(t.shape(), t.buf().download(Math.toIntExact(t.size())));
+    }
+
+    @Override
+    public int[] shape(DTensor t) {
+        return t.shape().clone();
+    }
+
+    @Override
+    public DTensor reshape(DTensor t, int[] shape) {
+        return t.reshape(shape.clone());
+    }
+
+    @Override
+    public DTensor zeros(Arena a, int[] shape) {
+        DTensor z = new DTensor(shape.clone(), scope(a).floats(Shapes.size(shape)));
+        z.buf().zero();
+        return z;
+    }
+
+    /** x + y into a fresh buffer (either may be a view of another value). */
+    @Override
+    public DTensor add(Arena a, DTensor x, DTensor y) {
+        DTensor sum = new DTensor(x.shape(), scope(a).floats(x.size()));
+        sum.buf().copyFrom(x.buf(), x.size());
+        k.addInplace(sum.buf(), y.buf(), sum.size());
+        return sum;
+    }
+
+    @Override
+    public DTensor indices(Arena a, int[] values) {
+        return new DTensor(new int[] {values.length}, scope(a).upload(values));
+    }
+
+    @Override
+    public DTensor seedOneHot(Arena a, int[] outShape, DTensor targets) {
+        DTensor g = new DTensor(outShape.clone(), scope(a).floats(Shapes.size(outShape)));
+        int rows = outShape[0];
+        k.seedOneHot(g.buf(), targets.buf(), rows, (int) (g.size() / rows));
+        return g;
+    }
+
+    @Override
+    public double[] gatherTargets(Arena a, DTensor y, DTensor targets, int firstRow, int rows) {
+        int outs = (int) (y.size() / y.dim(0));
+        DeviceBuffer picked = scope(a).floats(rows);
+        k.gatherTarget(picked, y.buf().viewFloats((long) firstRow * outs, (long) rows * outs), targets.buf(), rows, outs);
+        float[] v = picked.download(rows);
+        return java.util.stream.IntStream.range(0, rows).mapToDouble(i -> v[i]).toArray();
+    }
+
+    // ---------------------------------------------------------------- the path
+
+    private static int[] pathShape(int[] rowShape, int steps) {
+        int[] s = rowShape.clone();
+        s[0] = steps * rowShape[0];
+        return s;
+    }
+
+    @Override
+    public DTensor interpolate(Arena a, DTensor x, DTensor base, DTensor alphas, int k0, int k1) {
+        int batch = x.dim(0);
+        long features = x.size() / batch;
+        DTensor path = new DTensor(pathShape(x.shape(), k1 - k0), scope(a).floats((k1 - k0) * batch * features));
+        k.pathInterpolate(path.buf(), x.buf(), base.buf(), alphas.buf().viewFloats(k0, k1 - k0), k1 - k0, batch,
+                features);
+        return path;
+    }
+
+    @Override
+    public void accumulate(DTensor acc, DTensor grads, DTensor weights, int k0, int k1) {
+        int batch = acc.dim(0);
+        k.pathAccumulate(acc.buf(), grads.buf(), weights.buf().viewFloats(k0, k1 - k0), k1 - k0, batch,
+                acc.size() / batch);
+    }
+
+    /**
+     * ARCHITECTURE.md's first saving on the device: the layer at x and at the baseline once, kept in
+     * double (conv2d_forward_f64 / gemm_f64); each step's pre-activation z_b + α (z_x − z_b) is
+     * formed in double and rounded once (path_interpolate_f64), as on the CPU.
+     */
+    @Override
+    public AffineEndpoints<DTensor> affineEndpoints(Arena a, Node layer, DTensor x, DTensor base, int[] outShape) {
+        LOG.fine(() -> "integrated gradients with the first-layer saving at node '" + layer.name() + "' ("
+                + layer.opType() + ")");
+        DTensor zx = firstLayerF64(scope(a), layer, x, outShape);
+        DTensor zb = firstLayerF64(scope(a), layer, base, outShape);
+        int batch = outShape[0];
+        long features = zx.size() / batch;
+        return (arena, alphas, k0, k1) -> {
+            DTensor path = new DTensor(pathShape(outShape, k1 - k0), scope(arena).floats((k1 - k0) * batch * features));
+            k.pathInterpolateF64(path.buf(), zx.buf(), zb.buf(), alphas.buf().viewFloats(k0, k1 - k0), k1 - k0, batch,
+                    features);
+            return path;
+        };
+    }
+
+    private DTensor firstLayerF64(DeviceScope s, Node layer, DTensor x, int[] outShape) {
+        DTensor w = constants.get(layer.inputs().get(1));
+        DTensor c = layer.inputs().size() > 2 ? constants.get(layer.inputs().get(2)) : null;
+        if (layer.op() instanceof Op.Conv op) {
+            return conv.forwardF64(s, layer, op, x, w, c, outShape);
+        }
+        return dense.gemmF64(s, (Op.Gemm) layer.op(), x, w, c, outShape);
+    }
+
+    // ---------------------------------------------------------------- the device
+
+    /** Under the device's lock with the context current; a CUDA failure becomes a {@link DeviceException}. */
+    @Override
+    public <R> R onDevice(Supplier<R> work) {
+        try {
+            synchronized (rt) {
+                rt.enter();
+                return work.get();
+            }
+        } catch (CudaException e) {
+            boolean oom = outOfMemory(e);
+            if (!oom) {
+                rt.markBroken(e.getMessage());
+            }
+            throw new DeviceException(e.getMessage(), oom, e);
+        }
+    }
+
+    @Override
+    public long chunkBudgetBytes() {
+        return onDevice(() -> rt.memInfo()[0] / 2);
+    }
+
+    @Override
+    public String unusableReason() {
+        return rt.brokenReason();
+    }
+
+    @Override
+    public void close() {
+        synchronized (rt) {
+            try {
+                rt.enter();
+                weightScope.close();
+            } catch (CudaException e) {
+                LOG.fine(() -> "freeing weights of " + graph.source() + " failed: " + e.getMessage());
+            }
+        }
+    }
+}

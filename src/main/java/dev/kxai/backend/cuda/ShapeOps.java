@@ -1,0 +1,65 @@
+package dev.kxai.backend.cuda;
+
+import dev.kxai.tensor.Shapes;
+
+/**
+ * Flatten, Reshape and Identity as views of the same buffer (shapes from the plan), Concat and its
+ * backward as copies of contiguous blocks.
+ */
+final class ShapeOps {
+    private ShapeOps() {
+    }
+
+    static DTensor view(DTensor x, int[] shape) {
+        return x.reshape(shape.clone());
+    }
+
+    /** The axis of a Concat (already checked against the rank by the plan). */
+    static int axis(int axis, int rank) {
+        return axis < 0 ? axis + rank : axis;
+    }
+
+    private static long outer(int[] shape, int axis) {
+        long outer = 1;
+        for (int d = 0; d < axis; d++) {
+            outer *= shape[d];
+        }
+        return outer;
+    }
+
+    static DTensor concat(DeviceScope s, int axis, DTensor[] in, int[] out) {
+        int a = axis(axis, out.length);
+        long outer = outer(out, a);
+        DTensor y = new DTensor(out.clone(), s.floats(Shapes.size(out)));
+        long outRow = y.size() / Math.max(1, outer);
+        long at = 0;
+        for (DTensor t : in) {
+            long chunk = t.size() / Math.max(1, outer);
+            for (long o = 0; o < outer; o++) {
+                y.buf().viewFloats(o * outRow + at, chunk).copyFrom(t.buf().viewFloats(o * chunk, chunk), chunk);
+            }
+            at += chunk;
+        }
+        return y;
+    }
+
+    static DTensor[] concatBackward(DeviceScope s, int axis, int[][] inShapes, DTensor gy, boolean[] need) {
+        int a = axis(axis, gy.rank());
+        long outer = outer(gy.shape(), a);
+        long outRow = gy.size() / Math.max(1, outer);
+        DTensor[] r = new DTensor[inShapes.length];
+        long at = 0;
+        for (int j = 0; j < inShapes.length; j++) {
+            long size = Shapes.size(inShapes[j]);
+            long chunk = size / Math.max(1, outer);
+            if (need[j]) {
+                r[j] = new DTensor(inShapes[j], s.floats(size));
+                for (long o = 0; o < outer; o++) {
+                    r[j].buf().viewFloats(o * chunk, chunk).copyFrom(gy.buf().viewFloats(o * outRow + at, chunk), chunk);
+                }
+            }
+            at += chunk;
+        }
+        return r;
+    }
+}
