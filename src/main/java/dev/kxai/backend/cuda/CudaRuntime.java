@@ -110,7 +110,7 @@ public final class CudaRuntime {
                     return new Probe(null, "the driver refused the PTX of kernels/" + m + ".cu (" + e.getMessage()
                             + "); an older driver than the PTX needs?");
                 }
-                for (String fn : KernelNames.of(m)) {
+                for (String fn : KernelNames.in(ptx.get(m))) {
                     CUfunction f = new CUfunction();
                     JCudaDriver.cuModuleGetFunction(f, module, fn);
                     functions.put(fn, f);

@@ -1,22 +1,27 @@
 package dev.kxai.backend.cuda;
 
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
-/** The kernels of each module (kernels/&lt;module&gt;.cu), looked up once when the module loads. */
+/**
+ * The kernels of a module (kernels/&lt;module&gt;.cu), read from its PTX's {@code .entry}
+ * declarations when the module loads: adding a kernel to a {@code .cu} file needs no list here.
+ */
 final class KernelNames {
+    private static final Pattern ENTRY = Pattern.compile("\\.entry\\s+([A-Za-z_$][A-Za-z0-9_$]*)\\s*\\(");
+
     private KernelNames() {
     }
 
-    static List<String> of(String module) {
-        return switch (module) {
-            case "path" -> List.of("path_interpolate", "path_interpolate_f64", "path_accumulate", "attribution_finish", "row_sum");
-            case "dense" -> List.of("bias_act_forward", "bias_act_forward_keep", "gemm_f64", "act_forward", "act_backward", "binary_forward",
-                    "binary_backward", "scale_copy", "add_inplace");
-            case "conv" -> List.of("conv2d_forward", "conv2d_forward_f64", "im2col_input_grad", "maxpool_forward", "maxpool_backward",
-                    "avgpool_forward", "avgpool_backward", "global_avgpool_forward", "global_avgpool_backward",
-                    "channel_affine");
-            case "head" -> List.of("softmax_forward", "softmax_backward", "seed_one_hot", "gather_target");
-            default -> throw new IllegalArgumentException("unknown kernel module " + module);
-        };
+    static List<String> in(byte[] ptx) {
+        List<String> names = new ArrayList<>();
+        Matcher m = ENTRY.matcher(new String(ptx, StandardCharsets.US_ASCII));
+        while (m.find()) {
+            names.add(m.group(1));
+        }
+        return names;
     }
 }
