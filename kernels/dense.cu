@@ -15,10 +15,15 @@
 //   binary_forward     out = a (+|-|*) b with NumPy broadcasting over up to 4 dims
 //   binary_backward    ga += scale * gy (* other, when given) reduced onto a broadcast operand (atomics)
 //   scale_copy         dst[e] = scale * src[e]
+//   pad_forward        ONNX Pad over up to 4 dims: y[o] = x[source(o)], or value where constant mode
+//                      has no source; modes 0 constant, 1 reflect, 2 edge, 3 wrap
+//   pad_backward       dx[i] = sum of dy over the outputs that read i, gathered in ascending output
+//                      order (axis 0 outermost): deterministic, no atomics, the CPU twin's order
 // Activation codes (act): 0 identity, 1 ReLU, 2 LeakyReLU(alpha), 3 Sigmoid, 4 Tanh.
 // Saved state: ReLU passes where y > 0, Sigmoid y(1−y), Tanh 1−y² (from the output y);
 //   LeakyReLU 1 where x > 0 else alpha (from the input x, right for any alpha). PyTorch's choices at 0.
-// Layout invariants: float32, row-major, contiguous. Broadcast shapes are given as 4 output dims
+// Layout invariants: float32, row-major, contiguous. Pad shapes are 4 dims (leading dims padded with
+//   1, begin pads 0). Broadcast shapes are given as 4 output dims
 //   (leading dims padded with 1) and 4 element strides per operand (0 on broadcast dims).
 // Indexing: 64-bit element indices; 1-D grid-stride loops, so any 1-D geometry is correct.
 #include "common.cuh"
@@ -171,5 +176,79 @@ extern "C" __global__ void add_inplace(float* __restrict__ dst, const float* __r
     KX_GRID_STRIDE_LOOP(e, n)
     {
         dst[e] += src[e];
+    }
+}
+
+// The input coordinate that output coordinate o reads on an axis of size n with `begin` padded
+// before it, or -1 where constant mode writes the fill value (the CPU twin: ShapeOps.padSource).
+__device__ __forceinline__ int kx_pad_source(int o, int begin, int n, int mode)
+{
+    const int s = o - begin;
+    if (s >= 0 && s < n)
+        return s;
+    switch (mode) {
+    case 1: return s < 0 ? -s : 2 * (n - 1) - s;
+    case 2: return s < 0 ? 0 : n - 1;
+    case 3: return ((s % n) + n) % n;
+    default: return -1;
+    }
+}
+
+extern "C" __global__ void pad_forward(float* __restrict__ y, const float* __restrict__ x, int mode, float value,
+                                       int i0, int i1, int i2, int i3, int o0, int o1, int o2, int o3,
+                                       int b0, int b1, int b2, int b3)
+{
+    const kx_index n = (kx_index)o0 * o1 * o2 * o3;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        kx_index r = e;
+        const int c3 = (int)(r % o3);
+        r /= o3;
+        const int c2 = (int)(r % o2);
+        r /= o2;
+        const int c1 = (int)(r % o1);
+        const int c0 = (int)(r / o1);
+        const int s0 = kx_pad_source(c0, b0, i0, mode);
+        const int s1 = kx_pad_source(c1, b1, i1, mode);
+        const int s2 = kx_pad_source(c2, b2, i2, mode);
+        const int s3 = kx_pad_source(c3, b3, i3, mode);
+        y[e] = (s0 < 0 || s1 < 0 || s2 < 0 || s3 < 0)
+                   ? value
+                   : x[(((kx_index)s0 * i1 + s1) * i2 + s2) * i3 + s3];
+    }
+}
+
+extern "C" __global__ void pad_backward(float* __restrict__ dx, const float* __restrict__ dy, int mode,
+                                        int i0, int i1, int i2, int i3, int o0, int o1, int o2, int o3,
+                                        int b0, int b1, int b2, int b3)
+{
+    const kx_index n = (kx_index)i0 * i1 * i2 * i3;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        kx_index r = e;
+        const int c3 = (int)(r % i3);
+        r /= i3;
+        const int c2 = (int)(r % i2);
+        r /= i2;
+        const int c1 = (int)(r % i1);
+        const int c0 = (int)(r / i1);
+        float acc = 0.0f;
+        for (int p0 = 0; p0 < o0; ++p0) {
+            if (kx_pad_source(p0, b0, i0, mode) != c0)
+                continue;
+            for (int p1 = 0; p1 < o1; ++p1) {
+                if (kx_pad_source(p1, b1, i1, mode) != c1)
+                    continue;
+                for (int p2 = 0; p2 < o2; ++p2) {
+                    if (kx_pad_source(p2, b2, i2, mode) != c2)
+                        continue;
+                    for (int p3 = 0; p3 < o3; ++p3) {
+                        if (kx_pad_source(p3, b3, i3, mode) == c3)
+                            acc += dy[(((kx_index)p0 * o1 + p1) * o2 + p2) * o3 + p3];
+                    }
+                }
+            }
+        }
+        dx[e] = acc;
     }
 }

@@ -374,6 +374,79 @@ void test_add_inplace(long long n, const Geometry& g)
     expect_exact("dst", ddst.download<float>(n), want);
 }
 
+// ONNX Pad over 4 dims; mode 0 constant, 1 reflect, 2 edge, 3 wrap. The reference maps each
+// output coordinate on its own (written independently of the kernel's helper).
+struct PadCase {
+    int in[4];
+    int begin[4];
+    int end[4];
+    int mode;
+};
+
+int pad_reference_source(int o, int begin, int n, int mode)
+{
+    int s = o - begin;
+    if (s >= 0 && s < n)
+        return s;
+    if (mode == 0)
+        return -1;
+    if (mode == 2)
+        return s < 0 ? 0 : n - 1;
+    if (mode == 3) {
+        while (s < 0)
+            s += n;
+        return s % n;
+    }
+    return s < 0 ? -s : 2 * (n - 1) - s;  // reflect
+}
+
+void test_pad(const PadCase& pc, const Geometry& g)
+{
+    int out[4];
+    long long in_n = 1, out_n = 1;
+    for (int d = 0; d < 4; ++d) {
+        out[d] = pc.in[d] + pc.begin[d] + pc.end[d];
+        in_n *= pc.in[d];
+        out_n *= out[d];
+    }
+    const float value = 0.75f;
+    const Floats x = random_floats(in_n, -3.0f, 3.0f, 41), dy = random_floats(out_n, -3.0f, 3.0f, 42);
+    Doubles want_y(out_n), want_dx(in_n, 0.0);
+    std::vector<float> sum_dx(in_n, 0.0f);  // summed in ascending output order, as the kernel gathers
+    long long e = 0;
+    for (int a = 0; a < out[0]; ++a)
+        for (int b = 0; b < out[1]; ++b)
+            for (int c = 0; c < out[2]; ++c)
+                for (int d = 0; d < out[3]; ++d, ++e) {
+                    const int s0 = pad_reference_source(a, pc.begin[0], pc.in[0], pc.mode);
+                    const int s1 = pad_reference_source(b, pc.begin[1], pc.in[1], pc.mode);
+                    const int s2 = pad_reference_source(c, pc.begin[2], pc.in[2], pc.mode);
+                    const int s3 = pad_reference_source(d, pc.begin[3], pc.in[3], pc.mode);
+                    if (s0 < 0 || s1 < 0 || s2 < 0 || s3 < 0) {
+                        want_y[e] = value;
+                        continue;
+                    }
+                    const long long src = ((static_cast<long long>(s0) * pc.in[1] + s1) * pc.in[2] + s2) * pc.in[3] + s3;
+                    want_y[e] = x[src];
+                    sum_dx[src] += dy[e];
+                }
+    for (long long i = 0; i < in_n; ++i)
+        want_dx[i] = sum_dx[i];
+    device::Buffer dyb(out_n * 4), dxb(in_n * 4), yb(out_n * 4), xb(in_n * 4);
+    xb.upload(x);
+    dyb.upload(dy);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "pad_forward"), {grid_for(g, out_n)}, {g.block}, 0,
+                                          yb.ptr(), xb.ptr(), pc.mode, value, pc.in[0], pc.in[1], pc.in[2], pc.in[3],
+                                          out[0], out[1], out[2], out[3], pc.begin[0], pc.begin[1], pc.begin[2],
+                                          pc.begin[3]));
+    expect_exact("y", yb.download<float>(out_n), want_y);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "pad_backward"), {grid_for(g, in_n)}, {g.block}, 0,
+                                          dxb.ptr(), dyb.ptr(), pc.mode, pc.in[0], pc.in[1], pc.in[2], pc.in[3],
+                                          out[0], out[1], out[2], out[3], pc.begin[0], pc.begin[1], pc.begin[2],
+                                          pc.begin[3]));
+    expect_exact("dx", dxb.download<float>(in_n), want_dx);
+}
+
 }  // namespace
 
 SUITE(dense_kernels)
@@ -447,6 +520,18 @@ SUITE(dense_kernels)
                 harness::run_case(name_of("scale_copy", "n=" + std::to_string(n), ("scale=" + std::to_string(scale)).c_str(), g),
                                   [&] { test_scale_copy(n, scale, g); });
             harness::run_case(name_of("add_inplace", "n=" + std::to_string(n), "", g), [&] { test_add_inplace(n, g); });
+        }
+        const PadCase kPads[] = {
+            {{1, 1, 1, 7}, {0, 0, 0, 2}, {0, 0, 0, 3}, 0},  {{2, 3, 5, 7}, {0, 0, 1, 2}, {0, 0, 2, 1}, 0},
+            {{2, 3, 5, 7}, {0, 0, 2, 1}, {0, 0, 1, 3}, 1},  {{2, 2, 4, 5}, {0, 0, 3, 0}, {0, 0, 0, 4}, 2},
+            {{2, 2, 4, 5}, {0, 0, 2, 6}, {0, 0, 5, 1}, 3},  {{1, 3, 5, 7}, {0, 0, -1, 1}, {0, 0, 2, -2}, 0},
+            {{1, 3, 5, 7}, {0, 1, -1, 2}, {0, 0, 1, -3}, 2}, {{3, 1, 9, 9}, {0, 0, 4, 8}, {0, 0, 8, 4}, 1},
+        };
+        const char* kPadModes[] = {"constant", "reflect", "edge", "wrap"};
+        for (const PadCase& pc : kPads) {
+            std::string shape = "in=" + std::to_string(pc.in[0]) + "x" + std::to_string(pc.in[1]) + "x" +
+                                std::to_string(pc.in[2]) + "x" + std::to_string(pc.in[3]);
+            harness::run_case(name_of("pad_forward/backward", shape, kPadModes[pc.mode], g), [&] { test_pad(pc, g); });
         }
     }
 }

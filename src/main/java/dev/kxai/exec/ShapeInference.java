@@ -320,4 +320,28 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
         }
         return out;
     }
+
+    @Override
+    public int[] visit(Op.Pad op, In c) {
+        int[] x = c.x();
+        int[] p = op.forRank(x.length);
+        if (p == null) {
+            throw c.bad(op.pads().length + " pads" + (op.axes() == null ? "" : " for axes " + Arrays.toString(op.axes()))
+                    + " do not fit an input of rank " + x.length + " " + Shapes.str(x)
+                    + " (two per padded axis: all begins, then all ends)");
+        }
+        int[] out = new int[x.length];
+        for (int d = 0; d < x.length; d++) {
+            out[d] = x[d] + p[d] + p[x.length + d];
+            if (out[d] < 0 || (x[d] == 0 && out[d] > 0 && !op.mode().equals("constant"))) {
+                throw c.bad("pads " + Arrays.toString(p) + " do not fit " + Shapes.str(x) + " on axis " + d);
+            }
+            if (op.mode().equals("reflect") && (p[d] >= x[d] || p[x.length + d] >= x[d])
+                    && (p[d] > 0 || p[x.length + d] > 0)) {
+                throw c.bad("reflect pads " + p[d] + "/" + p[x.length + d] + " on axis " + d + " must be smaller than its size "
+                        + x[d]);
+            }
+        }
+        return out;
+    }
 }

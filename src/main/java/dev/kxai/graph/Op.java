@@ -52,6 +52,8 @@ public sealed interface Op {
         R visit(BatchNormalization op, C context);
 
         R visit(Concat op, C context);
+
+        R visit(Pad op, C context);
     }
 
     /** Y = alpha * op(A) * op(B) + beta * C. */
@@ -221,5 +223,32 @@ public sealed interface Op {
             return v.visit(this, context);
         }
 
+    }
+
+    /**
+     * ONNX Pad: {@code pads} = [begin of each padded axis..., end of each...] (negative values
+     * crop), over {@code axes} (null: every axis, in order). Modes: constant (with {@code value}),
+     * reflect (mirror without repeating the edge), edge (repeat the edge), wrap (periodic).
+     */
+    record Pad(String mode, int[] pads, float value, int[] axes) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
+        /** Begin and end pads for every axis of a rank-{@code rank} input: [b0..b(r-1), e0..e(r-1)]. */
+        public int[] forRank(int rank) {
+            int[] full = new int[2 * rank];
+            int n = axes == null ? rank : axes.length;
+            for (int j = 0; j < n; j++) {
+                int axis = axes == null ? j : axes[j] < 0 ? axes[j] + rank : axes[j];
+                if (axis < 0 || axis >= rank || pads.length != 2 * n) {
+                    return null;
+                }
+                full[axis] = pads[j];
+                full[rank + axis] = pads[n + j];
+            }
+            return full;
+        }
     }
 }

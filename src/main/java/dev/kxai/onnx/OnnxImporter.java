@@ -31,7 +31,7 @@ public final class OnnxImporter {
     /** Operator types the importer accepts, in the order the README lists them. */
     public static final List<String> SUPPORTED = List.of("Gemm", "MatMul", "Add", "Sub", "Mul", "Relu",
             "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Flatten", "Reshape", "Identity", "Constant", "Conv",
-            "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat");
+            "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad");
 
     private OnnxImporter() {
     }
@@ -148,6 +148,9 @@ public final class OnnxImporter {
                     ins.add(s);
                 }
                 checkArity(n.getOpType(), name, ins.size());
+                if (op instanceof Op.Pad) {
+                    ins = ins.subList(0, 1); // pads, value and axes are folded into the op
+                }
                 nodes.add(new Node(name, n.getOpType(), op, ins, n.getOutput(0)));
                 known.add(n.getOutput(0));
             }
@@ -167,6 +170,7 @@ public final class OnnxImporter {
                 case "Conv" -> { min = 2; max = 3; }
                 case "BatchNormalization" -> { min = 5; max = 5; }
                 case "Concat" -> { min = 1; max = Integer.MAX_VALUE; }
+                case "Pad" -> { min = 1; max = 4; }
                 default -> { min = 1; max = 1; }
             }
             if (n < min || n > max) {
@@ -233,8 +237,60 @@ public final class OnnxImporter {
                     yield new Op.BatchNormalization(a.f("epsilon", 1e-5f));
                 }
                 case "Concat" -> new Op.Concat(a.required("axis", "Concat"));
+                case "Pad" -> pad(n, a, name);
                 default -> throw new UnsupportedOperatorException(source, n.getOpType(), name, SUPPORTED);
             };
+        }
+
+        /**
+         * Pad: before opset 11 pads and value are attributes; from 11 inputs (pads, optional
+         * constant_value, from 18 optional axes), which must be constants here.
+         */
+        private Op.Pad pad(OnnxMl.NodeProto n, Attrs a, String name) {
+            String mode = a.s("mode", "constant");
+            if (!List.of("constant", "reflect", "edge", "wrap").contains(mode)) {
+                throw new ModelException(source + ": node '" + name + "' (Pad): unknown mode '" + mode
+                        + "' (constant, reflect, edge, wrap)");
+            }
+            if (opset < 11) {
+                int[] pads = a.ints(opset < 2 ? "paddings" : "pads", null);
+                if (pads == null) {
+                    throw new ModelException(source + ": node '" + name + "' (Pad) lacks the required attribute pads");
+                }
+                return new Op.Pad(mode, pads, a.f("value", 0f), null);
+            }
+            float[] pads = constantInput(n, 1, name, "pads");
+            if (pads == null) {
+                throw new ModelException(source + ": node '" + name + "' (Pad) has no pads input");
+            }
+            float[] value = constantInput(n, 2, name, "constant_value");
+            if (value != null && value.length != 1) {
+                throw new ModelException(source + ": node '" + name + "' (Pad): constant_value must be one value, got "
+                        + value.length);
+            }
+            float[] axes = constantInput(n, 3, name, "axes");
+            return new Op.Pad(mode, toInts(pads), value == null ? 0f : value[0], axes == null ? null : toInts(axes));
+        }
+
+        /** A node's j-th input as a constant's values, null when absent; a computed one is refused. */
+        private float[] constantInput(OnnxMl.NodeProto n, int j, String name, String what) {
+            if (n.getInputCount() <= j || n.getInput(j).isEmpty()) {
+                return null;
+            }
+            Tensor t = constants.get(n.getInput(j));
+            if (t == null) {
+                throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + "): " + what + " '"
+                        + n.getInput(j) + "' is computed at run time; kxai needs it constant (an initializer or Constant node)");
+            }
+            return t.data();
+        }
+
+        private static int[] toInts(float[] v) {
+            int[] r = new int[v.length];
+            for (int i = 0; i < v.length; i++) {
+                r[i] = (int) v[i];
+            }
+            return r;
         }
 
         private void check2d(String node, String opType, int[]... lists) {

@@ -16,7 +16,7 @@ import java.util.List;
 
 /**
  * The CPU's operators: each family's loops ({@link DenseOps}, {@link ConvOps}, {@link PoolOps},
- * {@link Elementwise}, {@link ShapeOps}) behind the {@link OpSet} the executor drives, dispatched
+ * {@link ElementwiseOps}, {@link ShapeOps}) behind the {@link OpSet} the executor drives, dispatched
  * through the exhaustive {@link Op.Visitor}s below. Tensors are host {@link Tensor}s; the arena is
  * the heap. One fusion: a Conv whose only reader is a Relu runs with it in one pass.
  */
@@ -266,20 +266,20 @@ final class CpuOpSet implements OpSet<Tensor> {
         return new int[] {outer, (int) (Shapes.size(shape) / Math.max(1, outer))};
     }
 
-    private static Tensor binary(Elementwise.Binary kind, Fwd c) {
-        return Elementwise.binary(kind, c.in[0], c.in[1], Shapes.broadcast(c.in[0].shape(), c.in[1].shape()));
+    private static Tensor binary(ElementwiseOps.Binary kind, Fwd c) {
+        return ElementwiseOps.binary(kind, c.in[0], c.in[1], Shapes.broadcast(c.in[0].shape(), c.in[1].shape()));
     }
 
-    private static Tensor activation(Elementwise.Activation kind, float alpha, Fwd c) {
-        return Elementwise.activation(kind, alpha, c.in[0]);
+    private static Tensor activation(ElementwiseOps.Activation kind, float alpha, Fwd c) {
+        return ElementwiseOps.activation(kind, alpha, c.in[0]);
     }
 
-    private static Tensor[] activationBackward(Elementwise.Activation kind, float alpha, Bwd c) {
-        return one(Elementwise.activationBackward(kind, alpha, c.in[0], c.y, c.g));
+    private static Tensor[] activationBackward(ElementwiseOps.Activation kind, float alpha, Bwd c) {
+        return one(ElementwiseOps.activationBackward(kind, alpha, c.in[0], c.y, c.g));
     }
 
-    private static Tensor[] binaryBackward(Elementwise.Binary kind, Bwd c) {
-        return Elementwise.binaryBackward(kind, c.in[0], c.in[1], c.g.shape(), c.g, c.need(0), c.need(1));
+    private static Tensor[] binaryBackward(ElementwiseOps.Binary kind, Bwd c) {
+        return ElementwiseOps.binaryBackward(kind, c.in[0], c.in[1], c.g.shape(), c.g, c.need(0), c.need(1));
     }
 
     private static dev.kxai.InvalidInputException fromInput(Node n, String what) {
@@ -300,37 +300,37 @@ final class CpuOpSet implements OpSet<Tensor> {
 
         @Override
         public Forward<Tensor> visit(Op.Add op, Fwd c) {
-            return plain(binary(Elementwise.Binary.ADD, c));
+            return plain(binary(ElementwiseOps.Binary.ADD, c));
         }
 
         @Override
         public Forward<Tensor> visit(Op.Sub op, Fwd c) {
-            return plain(binary(Elementwise.Binary.SUB, c));
+            return plain(binary(ElementwiseOps.Binary.SUB, c));
         }
 
         @Override
         public Forward<Tensor> visit(Op.Mul op, Fwd c) {
-            return plain(binary(Elementwise.Binary.MUL, c));
+            return plain(binary(ElementwiseOps.Binary.MUL, c));
         }
 
         @Override
         public Forward<Tensor> visit(Op.Relu op, Fwd c) {
-            return plain(activation(Elementwise.Activation.RELU, 0f, c));
+            return plain(activation(ElementwiseOps.Activation.RELU, 0f, c));
         }
 
         @Override
         public Forward<Tensor> visit(Op.LeakyRelu op, Fwd c) {
-            return plain(activation(Elementwise.Activation.LEAKY_RELU, op.alpha(), c));
+            return plain(activation(ElementwiseOps.Activation.LEAKY_RELU, op.alpha(), c));
         }
 
         @Override
         public Forward<Tensor> visit(Op.Sigmoid op, Fwd c) {
-            return plain(activation(Elementwise.Activation.SIGMOID, 0f, c));
+            return plain(activation(ElementwiseOps.Activation.SIGMOID, 0f, c));
         }
 
         @Override
         public Forward<Tensor> visit(Op.Tanh op, Fwd c) {
-            return plain(activation(Elementwise.Activation.TANH, 0f, c));
+            return plain(activation(ElementwiseOps.Activation.TANH, 0f, c));
         }
 
         @Override
@@ -338,9 +338,9 @@ final class CpuOpSet implements OpSet<Tensor> {
             Tensor x = c.in[0];
             int axis = ShapeOps.axis(c.node, op.axis(), x.rank(), false);
             if (op.flatten()) { // opsets 1-12: one distribution per trailing block
-                return plain(Elementwise.softmax(x.reshape(flat2d(x.shape(), axis)), 1).reshape(x.shape()));
+                return plain(ElementwiseOps.softmax(x.reshape(flat2d(x.shape(), axis)), 1).reshape(x.shape()));
             }
-            return plain(Elementwise.softmax(x, axis));
+            return plain(ElementwiseOps.softmax(x, axis));
         }
 
         @Override
@@ -388,6 +388,17 @@ final class CpuOpSet implements OpSet<Tensor> {
         public Forward<Tensor> visit(Op.Concat op, Fwd c) {
             return plain(ShapeOps.concat(c.node, c.in, op.axis()));
         }
+
+        @Override
+        public Forward<Tensor> visit(Op.Pad op, Fwd c) {
+            Tensor x = c.in[0];
+            int[] pads = op.forRank(x.rank());
+            int[] out = new int[x.rank()];
+            for (int d = 0; d < out.length; d++) {
+                out[d] = x.dim(d) + pads[d] + pads[x.rank() + d];
+            }
+            return plain(ShapeOps.pad(x, pads, ShapeOps.padMode(op.mode()), op.value(), out));
+        }
     };
 
     private static final Op.Visitor<Bwd, Tensor[]> BACKWARD = new Op.Visitor<>() {
@@ -403,37 +414,37 @@ final class CpuOpSet implements OpSet<Tensor> {
 
         @Override
         public Tensor[] visit(Op.Add op, Bwd c) {
-            return binaryBackward(Elementwise.Binary.ADD, c);
+            return binaryBackward(ElementwiseOps.Binary.ADD, c);
         }
 
         @Override
         public Tensor[] visit(Op.Sub op, Bwd c) {
-            return binaryBackward(Elementwise.Binary.SUB, c);
+            return binaryBackward(ElementwiseOps.Binary.SUB, c);
         }
 
         @Override
         public Tensor[] visit(Op.Mul op, Bwd c) {
-            return binaryBackward(Elementwise.Binary.MUL, c);
+            return binaryBackward(ElementwiseOps.Binary.MUL, c);
         }
 
         @Override
         public Tensor[] visit(Op.Relu op, Bwd c) {
-            return activationBackward(Elementwise.Activation.RELU, 0f, c);
+            return activationBackward(ElementwiseOps.Activation.RELU, 0f, c);
         }
 
         @Override
         public Tensor[] visit(Op.LeakyRelu op, Bwd c) {
-            return activationBackward(Elementwise.Activation.LEAKY_RELU, op.alpha(), c);
+            return activationBackward(ElementwiseOps.Activation.LEAKY_RELU, op.alpha(), c);
         }
 
         @Override
         public Tensor[] visit(Op.Sigmoid op, Bwd c) {
-            return activationBackward(Elementwise.Activation.SIGMOID, 0f, c);
+            return activationBackward(ElementwiseOps.Activation.SIGMOID, 0f, c);
         }
 
         @Override
         public Tensor[] visit(Op.Tanh op, Bwd c) {
-            return activationBackward(Elementwise.Activation.TANH, 0f, c);
+            return activationBackward(ElementwiseOps.Activation.TANH, 0f, c);
         }
 
         @Override
@@ -442,9 +453,9 @@ final class CpuOpSet implements OpSet<Tensor> {
             int axis = ShapeOps.axis(c.node, op.axis(), y.rank(), false);
             if (op.flatten()) {
                 int[] two = flat2d(y.shape(), axis);
-                return one(Elementwise.softmaxBackward(y.reshape(two), c.g.reshape(two), 1).reshape(y.shape()));
+                return one(ElementwiseOps.softmaxBackward(y.reshape(two), c.g.reshape(two), 1).reshape(y.shape()));
             }
-            return one(Elementwise.softmaxBackward(y, c.g, axis));
+            return one(ElementwiseOps.softmaxBackward(y, c.g, axis));
         }
 
         @Override
@@ -499,6 +510,12 @@ final class CpuOpSet implements OpSet<Tensor> {
         @Override
         public Tensor[] visit(Op.Concat op, Bwd c) {
             return ShapeOps.concatBackward(c.node, c.in, op.axis(), c.g, c.need);
+        }
+
+        @Override
+        public Tensor[] visit(Op.Pad op, Bwd c) {
+            int[] in = c.in[0].shape();
+            return one(ShapeOps.padBackward(in, op.forRank(in.length), ShapeOps.padMode(op.mode()), c.g));
         }
     };
 }

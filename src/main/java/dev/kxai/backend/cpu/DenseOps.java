@@ -33,12 +33,12 @@ final class DenseOps {
                 throw new InvalidInputException("node '" + node.name() + "' (Gemm): C " + Shapes.str(c.shape())
                         + " does not broadcast to " + Shapes.str(outShape));
             }
-            if (c.size() == n && Elementwise.isTrailing(c.shape(), outShape)) {
+            if (c.size() == n && ElementwiseOps.isTrailing(c.shape(), outShape)) {
                 for (int r = 0; r < m; r++) { // a bias row, copied into each row of Y
                     System.arraycopy(c.data(), 0, y, r * n, n);
                 }
             } else {
-                float[] cb = Elementwise.binary(Elementwise.Binary.ADD, Tensor.zeros(outShape), c, outShape).data();
+                float[] cb = ElementwiseOps.binary(ElementwiseOps.Binary.ADD, Tensor.zeros(outShape), c, outShape).data();
                 System.arraycopy(cb, 0, y, 0, y.length);
             }
             beta = op.beta();
@@ -97,7 +97,7 @@ final class DenseOps {
             grads[1] = new Tensor(b.shape(), db);
         }
         if (c != null && need.length > 2 && need[2]) {
-            grads[2] = Elementwise.reduceTo(g, gOut.shape(), c.shape(), op.beta());
+            grads[2] = ElementwiseOps.reduceTo(g, gOut.shape(), c.shape(), op.beta());
         }
         return grads;
     }

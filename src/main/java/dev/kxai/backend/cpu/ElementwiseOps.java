@@ -10,8 +10,8 @@ import dev.kxai.tensor.Tensor;
  * kernel benchmarks ({@code bench/}) can time the real twins: exposed for benchmarks, not part of
  * kxai's API.
  */
-public final class Elementwise {
-    private Elementwise() {
+public final class ElementwiseOps {
+    private ElementwiseOps() {
     }
 
     enum Binary { ADD, SUB, MUL }

@@ -5,7 +5,7 @@ import dev.kxai.graph.Node;
 import dev.kxai.tensor.Shapes;
 import dev.kxai.tensor.Tensor;
 
-/** Flatten, Reshape and Concat (data movement only), and batch norm in inference mode. */
+/** Flatten, Reshape, Concat and Pad (data movement only), and batch norm in inference mode. */
 final class ShapeOps {
     private ShapeOps() {
     }
@@ -174,5 +174,116 @@ final class ShapeOps {
             dx[i] = g[i] * scale[(i / inner) % c];
         }
         return new Tensor(x.shape(), dx);
+    }
+
+    /** Pad modes by number, as the kernels take them (kernels/dense.cu). */
+    static final int PAD_CONSTANT = 0;
+    static final int PAD_REFLECT = 1;
+    static final int PAD_EDGE = 2;
+    static final int PAD_WRAP = 3;
+
+    static int padMode(String mode) {
+        return switch (mode) {
+            case "constant" -> PAD_CONSTANT;
+            case "reflect" -> PAD_REFLECT;
+            case "edge" -> PAD_EDGE;
+            case "wrap" -> PAD_WRAP;
+            default -> throw new IllegalArgumentException("unknown pad mode " + mode);
+        };
+    }
+
+    /**
+     * The input index that output coordinate {@code o} reads on an axis of size {@code n} with
+     * {@code begin} padded before it, or -1 where constant mode writes the fill value. The same
+     * expression as {@code kx_pad_source} in kernels/dense.cu.
+     */
+    static int padSource(int o, int begin, int n, int mode) {
+        int s = o - begin;
+        if (s >= 0 && s < n) {
+            return s;
+        }
+        return switch (mode) {
+            case PAD_REFLECT -> s < 0 ? -s : 2 * (n - 1) - s;
+            case PAD_EDGE -> s < 0 ? 0 : n - 1;
+            case PAD_WRAP -> Math.floorMod(s, n);
+            default -> -1;
+        };
+    }
+
+    /** Pad forward: every output element copies its source element, or the fill value. */
+    static Tensor pad(Tensor x, int[] pads, int mode, float value, int[] outShape) {
+        int rank = x.rank();
+        int[] in = x.shape();
+        int[] inStrides = Shapes.strides(in);
+        float[] xd = x.data();
+        float[] y = new float[Math.toIntExact(Shapes.size(outShape))];
+        int[] o = new int[rank];
+        for (int e = 0; e < y.length; e++) {
+            int src = 0;
+            boolean fill = false;
+            for (int d = 0; d < rank; d++) {
+                int s = padSource(o[d], pads[d], in[d], mode);
+                fill |= s < 0;
+                src += s * inStrides[d];
+            }
+            y[e] = fill ? value : xd[src];
+            for (int d = rank - 1; d >= 0 && ++o[d] == outShape[d]; d--) {
+                o[d] = 0; // the next output coordinate, last axis fastest
+            }
+        }
+        return new Tensor(outShape, y);
+    }
+
+    /**
+     * Pad backward as a gather: each input element sums the gradients of the outputs that read it,
+     * in ascending output order (axis 0 outermost), as the kernel does: deterministic, no atomics.
+     */
+    static Tensor padBackward(int[] inShape, int[] pads, int mode, Tensor gOut) {
+        int rank = inShape.length;
+        int[] out = gOut.shape();
+        int[] outStrides = Shapes.strides(out);
+        // per axis and input coordinate: the output coordinates reading it, ascending
+        int[][][] readers = new int[rank][][];
+        for (int d = 0; d < rank; d++) {
+            int[] count = new int[inShape[d]];
+            for (int od = 0; od < out[d]; od++) {
+                int s = padSource(od, pads[d], inShape[d], mode);
+                if (s >= 0) {
+                    count[s]++;
+                }
+            }
+            readers[d] = new int[inShape[d]][];
+            for (int s = 0; s < inShape[d]; s++) {
+                readers[d][s] = new int[count[s]];
+                count[s] = 0;
+            }
+            for (int od = 0; od < out[d]; od++) {
+                int s = padSource(od, pads[d], inShape[d], mode);
+                if (s >= 0) {
+                    readers[d][s][count[s]++] = od;
+                }
+            }
+        }
+        float[] g = gOut.data();
+        float[] dx = new float[Math.toIntExact(Shapes.size(inShape))];
+        int[] i = new int[rank];
+        for (int e = 0; e < dx.length; e++) {
+            dx[e] = gather(g, readers, outStrides, i, 0, 0, 0f);
+            for (int d = rank - 1; d >= 0 && ++i[d] == inShape[d]; d--) {
+                i[d] = 0;
+            }
+        }
+        return new Tensor(inShape, dx);
+    }
+
+    /** Σ over the readers of input coordinate i on axes d.. (ascending), added to {@code acc} in that order. */
+    private static float gather(float[] g, int[][][] readers, int[] outStrides, int[] i, int d, int offset, float acc) {
+        if (d == i.length) {
+            return acc + g[offset];
+        }
+        for (int o : readers[d][i[d]]) {
+            acc = gather(g, readers, outStrides, i, d + 1, offset + o * outStrides[d], acc);
+        }
+        return acc;
     }
 }

@@ -95,6 +95,11 @@ final class CudaOpSet implements OpSet<DTensor> {
         return new DeviceBuffer[] {weightScope.upload(scaleShift[0]), weightScope.upload(scaleShift[1])};
     }
 
+    /** The typed launchers (for the families without their own instance, like {@link ShapeOps}). */
+    Kernels kernels() {
+        return k;
+    }
+
     DeviceBuffer[] batchNorm(Node n) {
         return batchNorm.get(n.name());
     }

@@ -146,4 +146,10 @@ final class CudaSupport implements Op.Visitor<CudaSupport.In, Support> {
     public Support visit(Op.Concat op, In c) {
         return Support.YES;
     }
+
+    @Override
+    public Support visit(Op.Pad op, In c) {
+        return c.shapes()[0].length <= 4 ? Support.YES
+                : Support.no("padding a tensor of rank " + c.shapes()[0].length + " (the kernel takes up to 4)");
+    }
 }

@@ -114,6 +114,20 @@ public final class Kernels {
         launch1d("add_inplace", n, dst, src, n);
     }
 
+    /** Pad over 4 dims (leading dims 1): in and out shapes, begin pads; mode 0 constant, 1 reflect, 2 edge, 3 wrap. */
+    void padForward(DeviceBuffer y, DeviceBuffer x, int mode, float value, int[] in, int[] out, int[] begin) {
+        long n = (long) out[0] * out[1] * out[2] * out[3];
+        launch1d("pad_forward", n, y, x, mode, value, in[0], in[1], in[2], in[3], out[0], out[1], out[2], out[3],
+                begin[0], begin[1], begin[2], begin[3]);
+    }
+
+    /** The gather backward of {@link #padForward}: every dx element written (no zero fill needed). */
+    void padBackward(DeviceBuffer dx, DeviceBuffer dy, int mode, int[] in, int[] out, int[] begin) {
+        long n = (long) in[0] * in[1] * in[2] * in[3];
+        launch1d("pad_backward", n, dx, dy, mode, in[0], in[1], in[2], in[3], out[0], out[1], out[2], out[3],
+                begin[0], begin[1], begin[2], begin[3]);
+    }
+
     // ---- conv.cu
 
     /** {kh, kw, sh, sw, ph, pw, dh, dw, pb, pr, oh, ow}: the order the conv kernels' launchers read. */

@@ -146,6 +146,11 @@ final class OpDispatch {
         public Forward<DTensor> visit(Op.Concat op, Fwd c) {
             return plain(ShapeOps.concat(c.s, op.axis(), c.in, c.out));
         }
+
+        @Override
+        public Forward<DTensor> visit(Op.Pad op, Fwd c) {
+            return plain(ShapeOps.pad(ops.kernels(), c.s, op, c.in[0], c.out));
+        }
     }
 
     static final class Backwards implements Op.Visitor<Bwd, DTensor[]> {
@@ -277,6 +282,11 @@ final class OpDispatch {
         @Override
         public DTensor[] visit(Op.Concat op, Bwd c) {
             return ShapeOps.concatBackward(c.s, op.axis(), c.inShapes, c.g, c.need);
+        }
+
+        @Override
+        public DTensor[] visit(Op.Pad op, Bwd c) {
+            return one(ShapeOps.padBackward(ops.kernels(), c.s, op, c.inShapes[0], c.g));
         }
     }
 }

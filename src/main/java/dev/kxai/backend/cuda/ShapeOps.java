@@ -1,10 +1,11 @@
 package dev.kxai.backend.cuda;
 
+import dev.kxai.graph.Op;
 import dev.kxai.tensor.Shapes;
 
 /**
  * Flatten, Reshape and Identity as views of the same buffer (shapes from the plan), Concat and its
- * backward as copies of contiguous blocks.
+ * backward as copies of contiguous blocks, Pad through {@code pad_forward}/{@code pad_backward}.
  */
 final class ShapeOps {
     private ShapeOps() {
@@ -61,5 +62,49 @@ final class ShapeOps {
             at += chunk;
         }
         return r;
+    }
+
+    /** Pad modes by number, as kernels/dense.cu takes them. */
+    private static int padMode(String mode) {
+        return switch (mode) {
+            case "reflect" -> 1;
+            case "edge" -> 2;
+            case "wrap" -> 3;
+            default -> 0;
+        };
+    }
+
+    /** A shape of rank up to 4 as 4 dims, leading ones first. */
+    private static int[] four(int[] shape) {
+        int[] r = new int[4];
+        int pad = 4 - shape.length;
+        for (int d = 0; d < 4; d++) {
+            r[d] = d < pad ? 1 : shape[d - pad];
+        }
+        return r;
+    }
+
+    /** The begin pads of every axis, as 4 dims (0 on the leading ones). */
+    private static int[] begins(Op.Pad op, int rank) {
+        int[] full = op.forRank(rank);
+        int[] b = new int[4];
+        for (int d = 0; d < rank; d++) {
+            b[4 - rank + d] = full[d];
+        }
+        return b;
+    }
+
+    static DTensor pad(Kernels k, DeviceScope s, Op.Pad op, DTensor x, int[] out) {
+        DTensor y = new DTensor(out.clone(), s.floats(Shapes.size(out)));
+        k.padForward(y.buf(), x.buf(), padMode(op.mode()), op.value(), four(x.shape()), four(out),
+                begins(op, out.length));
+        return y;
+    }
+
+    static DTensor padBackward(Kernels k, DeviceScope s, Op.Pad op, int[] in, DTensor gy) {
+        DTensor dx = new DTensor(in.clone(), s.floats(Shapes.size(in)));
+        k.padBackward(dx.buf(), gy.buf(), padMode(op.mode()), four(in), four(gy.shape()),
+                begins(op, in.length));
+        return dx;
     }
 }

@@ -227,7 +227,7 @@ class OperatorGradientTest {
         assertFalse(compare(swapped, fd, RTOL, ATOL_FRACTION).ok(), "swapped elements accepted");
 
         // a wrong derivative: tanh's backward formula applied to sigmoid's output
-        Tensor wrong = Elementwise.activationBackward(Elementwise.Activation.TANH, 0f, x, fwd.output(),
+        Tensor wrong = ElementwiseOps.activationBackward(ElementwiseOps.Activation.TANH, 0f, x, fwd.output(),
                 new Tensor(x.shape(), g));
         assertFalse(compare(toDouble(wrong.data()), fd, RTOL, ATOL_FRACTION).ok(), "tanh'(y) accepted for sigmoid");
 
@@ -571,6 +571,29 @@ class OperatorGradientTest {
             // the message names the node
             assertTrue(expected.getMessage().contains("test_Reshape"), expected.getMessage());
         }
+    }
+
+    @Test
+    void padEveryModeAgainstFiniteDifferences() {
+        Random r = new Random(110);
+        long seed = 111;
+        for (dev.kxai.testing.PadCases.Case c : dev.kxai.testing.PadCases.ALL) {
+            int[] shape = new int[c.example().length + 1];
+            shape[0] = 2;
+            System.arraycopy(c.example(), 0, shape, 1, c.example().length);
+            checkGradients("Pad " + c.label(), node(c.op(), 1), new Tensor[] {rand(r, -1, 1, shape)}, need(true), 0.1,
+                    seed++);
+        }
+        // reflect mirrors without repeating the edge, edge repeats it, wrap is periodic
+        Tensor x = t(s(1, 4), 1, 2, 3, 4);
+        assertArrayEquals(new float[] {3, 2, 1, 2, 3, 4, 3, 2}, CpuOpSet.run(node(new Op.Pad("reflect",
+                new int[] {0, 2, 0, 2}, 0f, null), 1), new Tensor[] {x}).output().data());
+        assertArrayEquals(new float[] {1, 1, 1, 2, 3, 4, 4, 4}, CpuOpSet.run(node(new Op.Pad("edge",
+                new int[] {0, 2, 0, 2}, 0f, null), 1), new Tensor[] {x}).output().data());
+        assertArrayEquals(new float[] {3, 4, 1, 2, 3, 4, 1, 2}, CpuOpSet.run(node(new Op.Pad("wrap",
+                new int[] {0, 2, 0, 2}, 0f, null), 1), new Tensor[] {x}).output().data());
+        assertArrayEquals(new float[] {9, 1, 2}, CpuOpSet.run(node(new Op.Pad("constant",
+                new int[] {0, 1, 0, -2}, 9f, null), 1), new Tensor[] {x}).output().data());
     }
 
     @Test

@@ -276,6 +276,20 @@ class BackwardFiniteDifferenceTest {
         check("BatchNormalization (channel_affine)", bn, rand(r, -2, 2, 2, 3, 7, 5), 0.1, 62);
     }
 
+    @Test
+    void padEveryMode() {
+        Random r = new Random(70);
+        long seed = 71;
+        for (dev.kxai.testing.PadCases.Case c : dev.kxai.testing.PadCases.ALL) {
+            G g = new G(c.example());
+            g.then(c.op());
+            int[] shape = new int[c.example().length + 1];
+            shape[0] = 2;
+            System.arraycopy(c.example(), 0, shape, 1, c.example().length);
+            check("Pad " + c.label(), g, rand(r, -1, 1, shape), 0.1, seed++);
+        }
+    }
+
     // ------------------------------------------------------------------ broadcasting arithmetic
 
     @Test

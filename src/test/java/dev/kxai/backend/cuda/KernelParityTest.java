@@ -486,6 +486,22 @@ class KernelParityTest {
         check("Concat with a constant part", k, rand(r, -1, 1, 1, 2, 5, 7), 10);
     }
 
+    @Test
+    void padEveryMode() {
+        Random r = new Random(18);
+        long seed = 19;
+        for (dev.kxai.testing.PadCases.Case c : dev.kxai.testing.PadCases.ALL) {
+            G g = new G(c.example());
+            g.then(c.op());
+            for (int batch : BATCHES) {
+                int[] shape = new int[c.example().length + 1];
+                shape[0] = batch;
+                System.arraycopy(c.example(), 0, shape, 1, c.example().length);
+                check("Pad " + c.label() + " batch " + batch, g, rand(r, -1, 1, shape), seed++, 0);
+            }
+        }
+    }
+
     // ------------------------------------------------------------------ the runner's input checks
 
     /**

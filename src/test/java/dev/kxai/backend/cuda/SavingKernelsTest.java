@@ -68,7 +68,7 @@ class SavingKernelsTest {
             for (int k = 0; k < steps; k++) {
                 double a = alphas[k];
                 for (int e = 0; e < batch * features; e++) {
-                    want[k * batch * features + e] = (float) (b[e] + a * (x[e] - b[e])); // CpuModelRunner's expression
+                    want[k * batch * features + e] = (float) (b[e] + a * (x[e] - b[e])); // CpuOpSet.affineEndpoints' expression
                 }
             }
             onDevice((rt, k, s) -> {

@@ -1,6 +1,6 @@
 package dev.kxai.bench.jmh;
 
-import dev.kxai.backend.cpu.Elementwise;
+import dev.kxai.backend.cpu.ElementwiseOps;
 import dev.kxai.tensor.Tensor;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -16,7 +16,7 @@ import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * Activations of the CPU backend ({@link Elementwise}), forward y = act(x) and backward
+ * Activations of the CPU backend ({@link ElementwiseOps}), forward y = act(x) and backward
  * gx = gy · act'(y), on [rows, 10, 64, 64] feature maps; outputs allocated as in the backend.
  */
 @State(Scope.Benchmark)
@@ -27,7 +27,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @Measurement(iterations = 3, time = 1)
 public class ActivationKernels {
     @Param({"RELU", "SIGMOID", "TANH"})
-    public Elementwise.Activation kind;
+    public ElementwiseOps.Activation kind;
 
     @Param(Sizes.ROWS_DEFAULT)
     public int rows;
@@ -40,17 +40,17 @@ public class ActivationKernels {
     public void setup() {
         int[] shape = {rows, Sizes.FMAP_C, Sizes.FMAP_H, Sizes.FMAP_W};
         x = new Tensor(shape, Sizes.random(Sizes.fmapElements(rows), -3f, 3f, 1));
-        y = Elementwise.activation(kind, 0f, x);
+        y = ElementwiseOps.activation(kind, 0f, x);
         gy = new Tensor(shape, Sizes.random(Sizes.fmapElements(rows), -1f, 1f, 2));
     }
 
     @Benchmark
     public Tensor activationForward() {
-        return Elementwise.activation(kind, 0f, x);
+        return ElementwiseOps.activation(kind, 0f, x);
     }
 
     @Benchmark
     public Tensor activationBackward() {
-        return Elementwise.activationBackward(kind, 0f, x, y, gy);
+        return ElementwiseOps.activationBackward(kind, 0f, x, y, gy);
     }
 }

@@ -1,6 +1,6 @@
 package dev.kxai.bench.jmh;
 
-import dev.kxai.backend.cpu.Elementwise;
+import dev.kxai.backend.cpu.ElementwiseOps;
 import dev.kxai.tensor.Tensor;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
@@ -14,7 +14,7 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.Warmup;
 
-/** Softmax of the CPU backend ({@link Elementwise}) over a 1000-class head, 4096 rows, forward and backward. */
+/** Softmax of the CPU backend ({@link ElementwiseOps}) over a 1000-class head, 4096 rows, forward and backward. */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
@@ -31,17 +31,17 @@ public class SoftmaxKernels {
         int[] shape = {Sizes.SOFTMAX_ROWS, Sizes.SOFTMAX_CLASSES};
         long n = (long) Sizes.SOFTMAX_ROWS * Sizes.SOFTMAX_CLASSES;
         x = new Tensor(shape, Sizes.random(n, -5f, 5f, 1));
-        y = Elementwise.softmax(x, 1);
+        y = ElementwiseOps.softmax(x, 1);
         gy = new Tensor(shape, Sizes.random(n, -1f, 1f, 2));
     }
 
     @Benchmark
     public Tensor softmaxForward() {
-        return Elementwise.softmax(x, 1);
+        return ElementwiseOps.softmax(x, 1);
     }
 
     @Benchmark
     public Tensor softmaxBackward() {
-        return Elementwise.softmaxBackward(y, gy, 1);
+        return ElementwiseOps.softmaxBackward(y, gy, 1);
     }
 }
