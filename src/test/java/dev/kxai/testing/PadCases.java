@@ -14,6 +14,13 @@ public final class PadCases {
     }
 
     public record Case(String label, Op.Pad op, int[] example) {
+        /** The shape of a batch of {@code batch} examples. */
+        public int[] batchShape(int batch) {
+            int[] shape = new int[example.length + 1];
+            shape[0] = batch;
+            System.arraycopy(example, 0, shape, 1, example.length);
+            return shape;
+        }
     }
 
     public static final List<Case> ALL = List.of(

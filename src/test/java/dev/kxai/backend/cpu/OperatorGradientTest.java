@@ -578,9 +578,7 @@ class OperatorGradientTest {
         Random r = new Random(110);
         long seed = 111;
         for (dev.kxai.testing.PadCases.Case c : dev.kxai.testing.PadCases.ALL) {
-            int[] shape = new int[c.example().length + 1];
-            shape[0] = 2;
-            System.arraycopy(c.example(), 0, shape, 1, c.example().length);
+            int[] shape = c.batchShape(2);
             checkGradients("Pad " + c.label(), node(c.op(), 1), new Tensor[] {rand(r, -1, 1, shape)}, need(true), 0.1,
                     seed++);
         }

@@ -283,9 +283,7 @@ class BackwardFiniteDifferenceTest {
         for (dev.kxai.testing.PadCases.Case c : dev.kxai.testing.PadCases.ALL) {
             G g = new G(c.example());
             g.then(c.op());
-            int[] shape = new int[c.example().length + 1];
-            shape[0] = 2;
-            System.arraycopy(c.example(), 0, shape, 1, c.example().length);
+            int[] shape = c.batchShape(2);
             check("Pad " + c.label(), g, rand(r, -1, 1, shape), 0.1, seed++);
         }
     }

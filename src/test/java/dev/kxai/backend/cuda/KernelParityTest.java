@@ -494,9 +494,7 @@ class KernelParityTest {
             G g = new G(c.example());
             g.then(c.op());
             for (int batch : BATCHES) {
-                int[] shape = new int[c.example().length + 1];
-                shape[0] = batch;
-                System.arraycopy(c.example(), 0, shape, 1, c.example().length);
+                int[] shape = c.batchShape(batch);
                 check("Pad " + c.label() + " batch " + batch, g, rand(r, -1, 1, shape), seed++, 0);
             }
         }
