@@ -15,6 +15,9 @@
 //   binary_forward     out = a (+|-|*) b with NumPy broadcasting over up to 4 dims
 //   binary_backward    ga += scale * gy (* other, when given) reduced onto a broadcast operand (atomics)
 //   scale_copy         dst[e] = scale * src[e]
+//   unary_forward      y = f(x) for the unary family (kx_unary codes below), computed in double and
+//                      rounded once, as the CPU twin (ElementwiseOps.unary) does
+//   unary_backward     gx = gy * f'(x), in double from x, rounded once (ElementwiseOps.unaryGradient)
 //   pad_forward        ONNX Pad over up to 4 dims: y[o] = x[source(o)], or value where constant mode
 //                      has no source; modes 0 constant, 1 reflect, 2 edge, 3 wrap
 //   pad_backward       dx[i] = sum of dy over the outputs that read i, gathered in ascending output
@@ -250,5 +253,77 @@ extern "C" __global__ void pad_backward(float* __restrict__ dx, const float* __r
             }
         }
         dx[e] = acc;
+    }
+}
+
+// Unary codes (Op.Unary.Kind): 0 Clip(a = min, b = max), 1 HardSigmoid(a, b), 2 HardSwish, 3 Sqrt,
+// 4 Exp, 5 Log, 6 Erf, 7 Softplus, 8 Elu(a), 9 Selu(a, b = gamma), 10 Gelu, 11 Gelu (tanh), 12 Neg,
+// 13 Abs. The constants are the doubles the CPU twin computes (sqrt(2), sqrt(2/pi), ...).
+#define KX_SQRT_2 1.4142135623730951
+#define KX_SQRT_2_OVER_PI 0.7978845608028654
+#define KX_TWO_OVER_SQRT_PI 1.1283791670955126
+#define KX_ONE_OVER_SQRT_2PI 0.3989422804014327
+
+__device__ __forceinline__ double kx_unary(int kind, double a, double b, double x)
+{
+    switch (kind) {
+    case 0: return fmin(fmax(x, a), b);
+    case 1: return fmax(0.0, fmin(1.0, a * x + b));
+    case 2: return x * fmax(0.0, fmin(1.0, x / 6.0 + 0.5));
+    case 3: return sqrt(x);
+    case 4: return exp(x);
+    case 5: return log(x);
+    case 6: return erf(x);
+    case 7: return x > 0 ? x + log1p(exp(-x)) : log1p(exp(x));
+    case 8: return x > 0 ? x : a * expm1(x);
+    case 9: return b * (x > 0 ? x : a * expm1(x));
+    case 10: return 0.5 * x * (1.0 + erf(x / KX_SQRT_2));
+    case 11: return 0.5 * x * (1.0 + tanh(KX_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
+    case 12: return -x;
+    default: return fabs(x);
+    }
+}
+
+__device__ __forceinline__ double kx_unary_grad(int kind, double a, double b, double x, double g)
+{
+    switch (kind) {
+    case 0: return x > a && x < b ? g : 0.0;
+    case 1: {
+        const double t = a * x + b;
+        return t > 0.0 && t < 1.0 ? g * a : 0.0;
+    }
+    case 2: return x < -3.0 ? 0.0 : (x <= 3.0 ? g * (x / 3.0 + 0.5) : g);
+    case 3: return g * 0.5 / sqrt(x);
+    case 4: return g * exp(x);
+    case 5: return g / x;
+    case 6: return g * KX_TWO_OVER_SQRT_PI * exp(-x * x);
+    case 7: return g / (1.0 + exp(-x));
+    case 8: return x > 0 ? g : g * a * exp(x);
+    case 9: return b * (x > 0 ? g : g * a * exp(x));
+    case 10: return g * (0.5 * (1.0 + erf(x / KX_SQRT_2)) + x * exp(-0.5 * x * x) * KX_ONE_OVER_SQRT_2PI);
+    case 11: {
+        const double t = tanh(KX_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x));
+        return g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * KX_SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x));
+    }
+    case 12: return -g;
+    default: return x > 0 ? g : (x < 0 ? -g : 0.0);
+    }
+}
+
+extern "C" __global__ void unary_forward(float* __restrict__ y, const float* __restrict__ x, long long n, int kind,
+                                         float a, float b)
+{
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        y[e] = (float)kx_unary(kind, (double)a, (double)b, (double)x[e]);
+    }
+}
+
+extern "C" __global__ void unary_backward(float* __restrict__ gx, const float* __restrict__ gy,
+                                          const float* __restrict__ x, long long n, int kind, float a, float b)
+{
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        gx[e] = (float)kx_unary_grad(kind, (double)a, (double)b, (double)x[e], (double)gy[e]);
     }
 }

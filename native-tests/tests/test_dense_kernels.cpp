@@ -374,6 +374,52 @@ void test_add_inplace(long long n, const Geometry& g)
     expect_exact("dst", ddst.download<float>(n), want);
 }
 
+// The unary family against a reference written from the formulas (double, rounded once); kinks
+// and domains as in Op.Unary. Tolerance: one float rounding of the double result.
+double unary_reference(int kind, double a, double b, double x, double* grad)
+{
+    const double pi = 3.141592653589793;
+    double y = 0.0, d = 0.0;
+    switch (kind) {
+    case 0: y = std::min(std::max(x, a), b); d = (x > a && x < b) ? 1.0 : 0.0; break;
+    case 1: y = std::max(0.0, std::min(1.0, a * x + b)); d = (a * x + b > 0.0 && a * x + b < 1.0) ? a : 0.0; break;
+    case 2: y = x * std::max(0.0, std::min(1.0, x / 6.0 + 0.5)); d = x < -3.0 ? 0.0 : (x <= 3.0 ? x / 3.0 + 0.5 : 1.0); break;
+    case 3: y = std::sqrt(x); d = 0.5 / std::sqrt(x); break;
+    case 4: y = std::exp(x); d = std::exp(x); break;
+    case 5: y = std::log(x); d = 1.0 / x; break;
+    case 6: y = std::erf(x); d = 2.0 / std::sqrt(pi) * std::exp(-x * x); break;
+    case 7: y = std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0); d = 1.0 / (1.0 + std::exp(-x)); break;
+    case 8: y = x > 0 ? x : a * std::expm1(x); d = x > 0 ? 1.0 : a * std::exp(x); break;
+    case 12: y = -x; d = -1.0; break;
+    default: y = std::fabs(x); d = x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); break;
+    }
+    *grad = d;
+    return y;
+}
+
+void test_unary(int kind, float a, float b, float lo, float hi, long long n, const Geometry& g)
+{
+    const Floats x = random_floats(n, lo, hi, 51 + kind), gy = random_floats(n, -2.0f, 2.0f, 52);
+    Doubles want_y(n), want_gx(n);
+    for (long long e = 0; e < n; ++e) {
+        double d = 0.0;
+        want_y[e] = static_cast<float>(unary_reference(kind, a, b, x[e], &d));
+        want_gx[e] = static_cast<float>(gy[e] * d);
+    }
+    device::Buffer dx(n * 4), dgy(n * 4), dy(n * 4), dgx(n * 4);
+    dx.upload(x);
+    dgy.upload(gy);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "unary_forward"), {grid_for(g, n)}, {g.block}, 0,
+                                          dy.ptr(), dx.ptr(), n, kind, a, b));
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "unary_backward"), {grid_for(g, n)}, {g.block}, 0,
+                                          dgx.ptr(), dgy.ptr(), dx.ptr(), n, kind, a, b));
+    const auto one_rounding = [&](const Doubles& w) {
+        return [&w](size_t i) { return 2.0 * FLT_EPSILON * std::fabs(w[i]) + 1e-30; };
+    };
+    expect_close("y", dy.download<float>(n), want_y, one_rounding(want_y));
+    expect_close("gx", dgx.download<float>(n), want_gx, one_rounding(want_gx));
+}
+
 // ONNX Pad over 4 dims; mode 0 constant, 1 reflect, 2 edge, 3 wrap. The reference maps each
 // output coordinate on its own (written independently of the kernel's helper).
 struct PadCase {
@@ -521,6 +567,20 @@ SUITE(dense_kernels)
                                   [&] { test_scale_copy(n, scale, g); });
             harness::run_case(name_of("add_inplace", "n=" + std::to_string(n), "", g), [&] { test_add_inplace(n, g); });
         }
+        const struct {
+            int kind;
+            float a, b, lo, hi;
+            const char* name;
+        } kUnary[] = {{0, -1.0f, 2.0f, -3.0f, 4.0f, "Clip(-1,2)"}, {1, 0.2f, 0.5f, -4.0f, 4.0f, "HardSigmoid"},
+                      {2, 0.0f, 0.0f, -5.0f, 5.0f, "HardSwish"},   {3, 0.0f, 0.0f, 0.1f, 9.0f, "Sqrt"},
+                      {4, 0.0f, 0.0f, -5.0f, 5.0f, "Exp"},         {5, 0.0f, 0.0f, 0.1f, 9.0f, "Log"},
+                      {6, 0.0f, 0.0f, -4.0f, 4.0f, "Erf"},         {7, 0.0f, 0.0f, -8.0f, 8.0f, "Softplus"},
+                      {8, 1.3f, 0.0f, -3.0f, 3.0f, "Elu(1.3)"},    {12, 0.0f, 0.0f, -3.0f, 3.0f, "Neg"},
+                      {13, 0.0f, 0.0f, -3.0f, 3.0f, "Abs"}};
+        for (const auto& u : kUnary)
+            for (long long n : {1LL, 1000LL})
+                harness::run_case(name_of("unary_forward/backward", "n=" + std::to_string(n), u.name, g),
+                                  [&] { test_unary(u.kind, u.a, u.b, u.lo, u.hi, n, g); });
         const PadCase kPads[] = {
             {{1, 1, 1, 7}, {0, 0, 0, 2}, {0, 0, 0, 3}, 0},  {{2, 3, 5, 7}, {0, 0, 1, 2}, {0, 0, 2, 1}, 0},
             {{2, 3, 5, 7}, {0, 0, 2, 1}, {0, 0, 1, 3}, 1},  {{2, 2, 4, 5}, {0, 0, 3, 0}, {0, 0, 0, 4}, 2},

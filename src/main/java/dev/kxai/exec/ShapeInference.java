@@ -344,4 +344,9 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
         }
         return out;
     }
+
+    @Override
+    public int[] visit(Op.Unary op, In c) {
+        return same(c);
+    }
 }

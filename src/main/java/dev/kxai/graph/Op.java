@@ -54,6 +54,8 @@ public sealed interface Op {
         R visit(Concat op, C context);
 
         R visit(Pad op, C context);
+
+        R visit(Unary op, C context);
     }
 
     /** Y = alpha * op(A) * op(B) + beta * C. */
@@ -249,6 +251,36 @@ public sealed interface Op {
                 full[rank + axis] = pads[n + j];
             }
             return full;
+        }
+    }
+
+    /**
+     * An elementwise function of one tensor with up to two parameters, the family that needs no
+     * fusion or saved state: Clip (alpha = min, beta = max), HardSigmoid (alpha, beta), HardSwish,
+     * Sqrt, Exp, Log, Erf, Softplus, Elu (alpha), Selu (alpha, beta = gamma), Gelu (exact or tanh),
+     * Neg, Abs. Derivatives at kinks follow PyTorch: Clip (hardtanh, ReLU6) and HardSigmoid pass
+     * the gradient strictly inside the range, Abs has 0 at 0.
+     */
+    record Unary(Kind kind, float alpha, float beta) implements Op {
+        /** The functions, with the codes the kernels take (kernels/dense.cu, unary_forward). */
+        public enum Kind {
+            CLIP(0), HARD_SIGMOID(1), HARD_SWISH(2), SQRT(3), EXP(4), LOG(5), ERF(6), SOFTPLUS(7), ELU(8), SELU(9),
+            GELU(10), GELU_TANH(11), NEG(12), ABS(13);
+
+            public final int code;
+
+            Kind(int code) {
+                this.code = code;
+            }
+        }
+
+        public Unary(Kind kind) {
+            this(kind, 0f, 0f);
+        }
+
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
         }
     }
 }

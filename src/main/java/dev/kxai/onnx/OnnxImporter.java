@@ -31,7 +31,8 @@ public final class OnnxImporter {
     /** Operator types the importer accepts, in the order the README lists them. */
     public static final List<String> SUPPORTED = List.of("Gemm", "MatMul", "Add", "Sub", "Mul", "Relu",
             "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Flatten", "Reshape", "Identity", "Constant", "Conv",
-            "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad");
+            "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad", "Clip", "HardSigmoid",
+            "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Dropout");
 
     private OnnxImporter() {
     }
@@ -148,8 +149,8 @@ public final class OnnxImporter {
                     ins.add(s);
                 }
                 checkArity(n.getOpType(), name, ins.size());
-                if (op instanceof Op.Pad) {
-                    ins = ins.subList(0, 1); // pads, value and axes are folded into the op
+                if (op instanceof Op.Pad || op instanceof Op.Unary || n.getOpType().equals("Dropout")) {
+                    ins = ins.subList(0, 1); // Pad's pads/value/axes, Clip's min/max, Dropout's ratio: folded into the op
                 }
                 nodes.add(new Node(name, n.getOpType(), op, ins, n.getOutput(0)));
                 known.add(n.getOutput(0));
@@ -171,6 +172,7 @@ public final class OnnxImporter {
                 case "BatchNormalization" -> { min = 5; max = 5; }
                 case "Concat" -> { min = 1; max = Integer.MAX_VALUE; }
                 case "Pad" -> { min = 1; max = 4; }
+                case "Clip", "Dropout" -> { min = 1; max = 3; }
                 default -> { min = 1; max = 1; }
             }
             if (n < min || n > max) {
@@ -238,6 +240,26 @@ public final class OnnxImporter {
                 }
                 case "Concat" -> new Op.Concat(a.required("axis", "Concat"));
                 case "Pad" -> pad(n, a, name);
+                case "Clip" -> clip(n, a, name);
+                case "HardSigmoid" -> new Op.Unary(Op.Unary.Kind.HARD_SIGMOID, a.f("alpha", 0.2f), a.f("beta", 0.5f));
+                case "HardSwish" -> new Op.Unary(Op.Unary.Kind.HARD_SWISH);
+                case "Sqrt" -> new Op.Unary(Op.Unary.Kind.SQRT);
+                case "Exp" -> new Op.Unary(Op.Unary.Kind.EXP);
+                case "Log" -> new Op.Unary(Op.Unary.Kind.LOG);
+                case "Erf" -> new Op.Unary(Op.Unary.Kind.ERF);
+                case "Softplus" -> new Op.Unary(Op.Unary.Kind.SOFTPLUS);
+                case "Elu" -> new Op.Unary(Op.Unary.Kind.ELU, a.f("alpha", 1f), 0f);
+                case "Selu" -> new Op.Unary(Op.Unary.Kind.SELU, a.f("alpha", 1.67326319217681884765625f),
+                        a.f("gamma", 1.05070102214813232421875f));
+                case "Gelu" -> switch (a.s("approximate", "none")) {
+                    case "none" -> new Op.Unary(Op.Unary.Kind.GELU);
+                    case "tanh" -> new Op.Unary(Op.Unary.Kind.GELU_TANH);
+                    default -> throw new ModelException(source + ": node '" + name + "' (Gelu): unknown approximate '"
+                            + a.s("approximate", "") + "' (none, tanh)");
+                };
+                case "Neg" -> new Op.Unary(Op.Unary.Kind.NEG);
+                case "Abs" -> new Op.Unary(Op.Unary.Kind.ABS);
+                case "Dropout" -> dropout(n, name);
                 default -> throw new UnsupportedOperatorException(source, n.getOpType(), name, SUPPORTED);
             };
         }
@@ -270,6 +292,42 @@ public final class OnnxImporter {
             }
             float[] axes = constantInput(n, 3, name, "axes");
             return new Op.Pad(mode, toInts(pads), value == null ? 0f : value[0], axes == null ? null : toInts(axes));
+        }
+
+        /** Clip: min and max as attributes before opset 11, as optional constant inputs from 11. */
+        private Op.Unary clip(OnnxMl.NodeProto n, Attrs a, String name) {
+            float lo = Float.NEGATIVE_INFINITY;
+            float hi = Float.POSITIVE_INFINITY;
+            if (opset < 11) {
+                lo = a.f("min", lo);
+                hi = a.f("max", hi);
+            } else {
+                float[] min = constantInput(n, 1, name, "min");
+                float[] max = constantInput(n, 2, name, "max");
+                for (float[] v : new float[][] {min, max}) {
+                    if (v != null && v.length != 1) {
+                        throw new ModelException(source + ": node '" + name + "' (Clip): min and max must be single values, got "
+                                + v.length);
+                    }
+                }
+                lo = min != null ? min[0] : lo;
+                hi = max != null ? max[0] : hi;
+            }
+            return new Op.Unary(Op.Unary.Kind.CLIP, lo, hi);
+        }
+
+        /** Dropout at inference is the identity; a constant training_mode of true, or a used mask output, is refused. */
+        private Op dropout(OnnxMl.NodeProto n, String name) {
+            float[] training = constantInput(n, 2, name, "training_mode");
+            if (training != null && training.length > 0 && training[0] != 0f) {
+                throw new ModelException(source + ": node '" + name + "' (Dropout): training_mode is true; kxai explains "
+                        + "models in inference");
+            }
+            if (n.getOutputCount() > 1 && !n.getOutput(1).isEmpty() && g.getNodeList().stream()
+                    .anyMatch(o -> o.getInputList().contains(n.getOutput(1)))) {
+                throw new ModelException(source + ": node '" + name + "' (Dropout): its mask output is read by another node");
+            }
+            return new Op.Identity();
         }
 
         /** A node's j-th input as a constant's values, null when absent; a computed one is refused. */
@@ -377,8 +435,15 @@ public final class OnnxImporter {
                         v[i] = raw.isEmpty() ? t.getInt32Data(i) : bb.getInt();
                     }
                 }
+                case OnnxMl.TensorProto.DataType.BOOL_VALUE -> { // flags such as Dropout's training_mode
+                    stored = raw.isEmpty() ? t.getInt32DataCount() : raw.size();
+                    checkCount(what, n, stored);
+                    for (int i = 0; i < n; i++) {
+                        v[i] = (raw.isEmpty() ? t.getInt32Data(i) : bb.get()) != 0 ? 1f : 0f;
+                    }
+                }
                 default -> throw new ModelException(source + ": " + what + " has element type " + type
-                        + "; kxai reads float, double, int32 and int64 tensors");
+                        + "; kxai reads float, double, int32, int64 and bool tensors");
             }
             return new Tensor(shape, v);
         }

@@ -117,7 +117,7 @@ class BadInputApiTest {
 
     @Test
     void fixtureWithSupportedOpLoadsAndRuns() throws IOException {
-        // The same graph with Relu instead of Erf is valid: the Erf test fails for the operator only.
+        // The same graph with Relu instead of Hardmax is valid: the Hardmax test fails for the operator only.
         Path f = Files.write(tmp.resolve("relu_model.onnx"), ErrorFixtures.modelWithOp("Relu", "my_relu"));
         try (Model m = Model.load(f, "cpu")) {
             assertEquals(3, m.outputs());
@@ -127,12 +127,12 @@ class BadInputApiTest {
 
     @Test
     void unsupportedOperatorNamesOpNodeAndSupportedOps() throws IOException {
-        Path f = ErrorFixtures.erfModel(tmp);
+        Path f = ErrorFixtures.unsupportedOpModel(tmp);
         UnsupportedOperatorException e = assertThrows(UnsupportedOperatorException.class, () -> Model.load(f, "cpu"));
         assertInstanceOf(ModelException.class, e);
-        assertEquals("Erf", e.opType());
-        assertEquals("my_erf", e.nodeName());
-        assertMentions(e, "Erf", "my_erf", "supported");
+        assertEquals("Hardmax", e.opType());
+        assertEquals("my_hardmax", e.nodeName());
+        assertMentions(e, "Hardmax", "my_hardmax", "supported");
         for (String op : OnnxImporter.SUPPORTED) {
             assertMentions(e, op);
         }
@@ -140,9 +140,9 @@ class BadInputApiTest {
 
     @Test
     void unsupportedOperatorNamesTheFile() throws IOException {
-        Path f = ErrorFixtures.erfModel(tmp);
+        Path f = ErrorFixtures.unsupportedOpModel(tmp);
         UnsupportedOperatorException e = assertThrows(UnsupportedOperatorException.class, () -> Model.load(f, "cpu"));
-        assertMentions(e, "erf_model.onnx", "Erf", "my_erf");
+        assertMentions(e, "hardmax_model.onnx", "Hardmax", "my_hardmax");
     }
 
     @Test

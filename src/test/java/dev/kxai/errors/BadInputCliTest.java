@@ -97,16 +97,16 @@ class BadInputCliTest {
 
     @Test
     void unsupportedOperator() throws IOException {
-        Path f = ErrorFixtures.erfModel(tmp);
+        Path f = ErrorFixtures.unsupportedOpModel(tmp);
         Path in = ErrorFixtures.npy(tmp, "x4.npy", filled(2, 4));
-        assertUserError(explain(f, in), "Erf", "my_erf", "supported", "Gemm", "Conv");
+        assertUserError(explain(f, in), "Hardmax", "my_hardmax", "supported", "Gemm", "Conv");
     }
 
     @Test
     void unsupportedOperatorNamesFile() throws IOException {
-        Path f = ErrorFixtures.erfModel(tmp);
+        Path f = ErrorFixtures.unsupportedOpModel(tmp);
         Path in = ErrorFixtures.npy(tmp, "x4.npy", filled(2, 4));
-        assertUserError(explain(f, in), "erf_model.onnx", "Erf", "my_erf");
+        assertUserError(explain(f, in), "hardmax_model.onnx", "Hardmax", "my_hardmax");
     }
 
     // ---- input files ----

@@ -98,9 +98,9 @@ final class ErrorFixtures {
                 .build();
     }
 
-    static Path erfModel(Path dir) throws IOException {
-        Path f = dir.resolve("erf_model.onnx");
-        Files.write(f, modelWithOp("Erf", "my_erf"));
+    static Path unsupportedOpModel(Path dir) throws IOException {
+        Path f = dir.resolve("hardmax_model.onnx");
+        Files.write(f, modelWithOp("Hardmax", "my_hardmax"));
         return f;
     }
 

@@ -1,5 +1,9 @@
 package dev.kxai.onnx;
 
+import static dev.kxai.onnx.OnnxModels.attr;
+import static dev.kxai.onnx.OnnxModels.ints;
+import static dev.kxai.onnx.OnnxModels.oneNode;
+import static dev.kxai.onnx.OnnxModels.scalar;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -22,44 +26,6 @@ import org.junit.jupiter.api.Test;
  * data input; a pads input computed at run time, or an unknown mode, is refused with the node named.
  */
 class PadImportTest {
-    private static final OnnxMl.TypeProto TYPE = OnnxMl.TypeProto.newBuilder().setTensorType(
-            OnnxMl.TypeProto.Tensor.newBuilder().setElemType(OnnxMl.TensorProto.DataType.FLOAT_VALUE)
-                    .setShape(OnnxMl.TensorShapeProto.newBuilder()
-                            .addDim(OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimParam("batch"))
-                            .addDim(OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimValue(4)))).build();
-
-    private static OnnxMl.TensorProto ints(String name, long... v) {
-        OnnxMl.TensorProto.Builder t = OnnxMl.TensorProto.newBuilder().setName(name)
-                .setDataType(OnnxMl.TensorProto.DataType.INT64_VALUE).addDims(v.length);
-        for (long x : v) {
-            t.addInt64Data(x);
-        }
-        return t.build();
-    }
-
-    private static OnnxMl.TensorProto scalar(String name, float v) {
-        return OnnxMl.TensorProto.newBuilder().setName(name).setDataType(OnnxMl.TensorProto.DataType.FLOAT_VALUE)
-                .addFloatData(v).build();
-    }
-
-    private static OnnxMl.AttributeProto attr(String name, String s) {
-        return OnnxMl.AttributeProto.newBuilder().setName(name).setS(com.google.protobuf.ByteString.copyFromUtf8(s))
-                .setType(OnnxMl.AttributeProto.AttributeType.STRING).build();
-    }
-
-    private static Graph load(long opset, OnnxMl.NodeProto node, OnnxMl.TensorProto... inits) {
-        OnnxMl.GraphProto.Builder g = OnnxMl.GraphProto.newBuilder().setName("pad")
-                .addInput(OnnxMl.ValueInfoProto.newBuilder().setName("input").setType(TYPE))
-                .addOutput(OnnxMl.ValueInfoProto.newBuilder().setName("output").setType(TYPE)).addNode(node);
-        for (OnnxMl.TensorProto t : inits) {
-            g.addInitializer(t);
-        }
-        byte[] bytes = OnnxMl.ModelProto.newBuilder().setIrVersion(8)
-                .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
-                .setGraph(g).build().toByteArray();
-        return OnnxImporter.parse(bytes, "pad-opset" + opset + ".onnx");
-    }
-
     private static OnnxMl.NodeProto.Builder pad(String... inputs) {
         OnnxMl.NodeProto.Builder n = OnnxMl.NodeProto.newBuilder().setName("my_pad").setOpType("Pad").addOutput("output");
         for (String i : inputs) {
@@ -70,7 +36,7 @@ class PadImportTest {
 
     @Test
     void opset11InputsAreFoldedIntoTheOp() {
-        Graph g = load(13, pad("input", "pads", "cv").addAttribute(attr("mode", "constant")).build(),
+        Graph g = oneNode(13, pad("input", "pads", "cv").addAttribute(attr("mode", "constant")).build(),
                 ints("pads", 0, 1, 0, 2), scalar("cv", 7f));
         Op.Pad op = (Op.Pad) g.nodes().get(0).op();
         assertEquals("constant", op.mode());
@@ -87,7 +53,7 @@ class PadImportTest {
 
     @Test
     void axesAndAnOmittedConstantValue() {
-        Graph g = load(18, pad("input", "pads", "", "axes").addAttribute(attr("mode", "edge")).build(),
+        Graph g = oneNode(18, pad("input", "pads", "", "axes").addAttribute(attr("mode", "edge")).build(),
                 ints("pads", 2, 1), ints("axes", -1));
         Op.Pad op = (Op.Pad) g.nodes().get(0).op();
         assertArrayEquals(new int[] {-1}, op.axes());
@@ -103,7 +69,7 @@ class PadImportTest {
         OnnxMl.NodeProto n = pad("input").addAttribute(attr("mode", "reflect"))
                 .addAttribute(OnnxMl.AttributeProto.newBuilder().setName("pads").addInts(0).addInts(2).addInts(0)
                         .addInts(1).setType(OnnxMl.AttributeProto.AttributeType.INTS)).build();
-        Graph g = load(10, n);
+        Graph g = oneNode(10, n);
         try (Model m = Model.of(g, new dev.kxai.backend.cpu.CpuBackend())) {
             assertArrayEquals(new float[] {3, 2, 1, 2, 3, 4, 3},
                     m.forward(new Tensor(new int[] {1, 4}, new float[] {1, 2, 3, 4})).data());
@@ -112,19 +78,19 @@ class PadImportTest {
 
     @Test
     void refusalsNameTheNode() {
-        ModelException computed = assertThrows(ModelException.class, () -> load(13,
+        ModelException computed = assertThrows(ModelException.class, () -> oneNode(13,
                 pad("input", "input").build()));
         assertTrue(computed.getMessage().contains("my_pad") && computed.getMessage().contains("constant"),
                 computed.getMessage());
-        ModelException mode = assertThrows(ModelException.class, () -> load(13,
+        ModelException mode = assertThrows(ModelException.class, () -> oneNode(13,
                 pad("input", "pads").addAttribute(attr("mode", "mirror")).build(), ints("pads", 0, 1, 0, 1)));
         assertTrue(mode.getMessage().contains("my_pad") && mode.getMessage().contains("mirror"), mode.getMessage());
-        ModelException tooWide = assertThrows(ModelException.class, () -> Model.of(load(13,
+        ModelException tooWide = assertThrows(ModelException.class, () -> Model.of(oneNode(13,
                 pad("input", "pads").addAttribute(attr("mode", "reflect")).build(), ints("pads", 0, 4, 0, 0)),
                 new dev.kxai.backend.cpu.CpuBackend()));
         assertTrue(tooWide.getMessage().contains("my_pad") && tooWide.getMessage().contains("smaller than"),
                 tooWide.getMessage());
-        ModelException rank = assertThrows(ModelException.class, () -> Model.of(load(13,
+        ModelException rank = assertThrows(ModelException.class, () -> Model.of(oneNode(13,
                 pad("input", "pads").build(), ints("pads", 1, 1)), new dev.kxai.backend.cpu.CpuBackend()));
         assertTrue(rank.getMessage().contains("rank 2"), rank.getMessage());
         assertTrue(InvalidInputException.class.isInstance(rank.getCause()), "the shape rule's own error is the cause");

@@ -399,6 +399,11 @@ final class CpuOpSet implements OpSet<Tensor> {
             }
             return plain(ShapeOps.pad(x, pads, ShapeOps.padMode(op.mode()), op.value(), out));
         }
+
+        @Override
+        public Forward<Tensor> visit(Op.Unary op, Fwd c) {
+            return plain(ElementwiseOps.unary(op, c.in[0]));
+        }
     };
 
     private static final Op.Visitor<Bwd, Tensor[]> BACKWARD = new Op.Visitor<>() {
@@ -516,6 +521,11 @@ final class CpuOpSet implements OpSet<Tensor> {
         public Tensor[] visit(Op.Pad op, Bwd c) {
             int[] in = c.in[0].shape();
             return one(ShapeOps.padBackward(in, op.forRank(in.length), ShapeOps.padMode(op.mode()), c.g));
+        }
+
+        @Override
+        public Tensor[] visit(Op.Unary op, Bwd c) {
+            return one(ElementwiseOps.unaryBackward(op, c.in[0], c.g));
         }
     };
 }

@@ -1,10 +1,13 @@
 package dev.kxai.backend.cpu;
 
+import dev.kxai.graph.Op;
 import dev.kxai.tensor.Shapes;
 import dev.kxai.tensor.Tensor;
+import org.apache.commons.math3.special.Erf;
 
 /**
- * Activations and broadcasting arithmetic: forward, and backward given the saved output.
+ * Activations, the unary functions ({@link Op.Unary}) and broadcasting arithmetic: forward, and
+ * backward given the saved output (or the input).
  * <p>
  * Public, with {@link Activation} and the activation and softmax methods, only so that the JMH
  * kernel benchmarks ({@code bench/}) can time the real twins: exposed for benchmarks, not part of
@@ -279,5 +282,83 @@ public final class ElementwiseOps {
             }
         }
         return new Tensor(s, gi);
+    }
+
+    private static final double SQRT_2 = Math.sqrt(2.0);
+    private static final double SQRT_2_OVER_PI = Math.sqrt(2.0 / Math.PI);
+    private static final double TWO_OVER_SQRT_PI = 2.0 / Math.sqrt(Math.PI);
+    private static final double ONE_OVER_SQRT_2PI = 1.0 / Math.sqrt(2.0 * Math.PI);
+
+    /**
+     * y = f(x) for the unary family ({@link Op.Unary}), each element computed in double and rounded
+     * once: the same expressions as unary_forward in kernels/dense.cu.
+     */
+    static Tensor unary(Op.Unary op, Tensor x) {
+        float[] in = x.data();
+        float[] out = new float[in.length];
+        Parallel.forRange(in.length, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                out[i] = (float) unary(op.kind(), op.alpha(), op.beta(), in[i]);
+            }
+        });
+        return new Tensor(x.shape(), out);
+    }
+
+    static double unary(Op.Unary.Kind kind, double a, double b, double x) {
+        return switch (kind) {
+            case CLIP -> Math.min(Math.max(x, a), b);
+            case HARD_SIGMOID -> Math.max(0.0, Math.min(1.0, a * x + b));
+            case HARD_SWISH -> x * Math.max(0.0, Math.min(1.0, x / 6.0 + 0.5));
+            case SQRT -> Math.sqrt(x);
+            case EXP -> Math.exp(x);
+            case LOG -> Math.log(x);
+            case ERF -> Erf.erf(x);
+            case SOFTPLUS -> x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
+            case ELU -> x > 0 ? x : a * Math.expm1(x);
+            case SELU -> b * (x > 0 ? x : a * Math.expm1(x));
+            case GELU -> 0.5 * x * (1.0 + Erf.erf(x / SQRT_2));
+            case GELU_TANH -> 0.5 * x * (1.0 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
+            case NEG -> -x;
+            case ABS -> Math.abs(x);
+        };
+    }
+
+    /** dL/dx = g · f'(x), in double from x, rounded once (unary_backward in kernels/dense.cu). */
+    static Tensor unaryBackward(Op.Unary op, Tensor x, Tensor gOut) {
+        float[] in = x.data();
+        float[] g = gOut.data();
+        float[] out = new float[in.length];
+        Parallel.forRange(in.length, (from, to) -> {
+            for (int i = from; i < to; i++) {
+                out[i] = (float) unaryGradient(op.kind(), op.alpha(), op.beta(), in[i], g[i]);
+            }
+        });
+        return new Tensor(x.shape(), out);
+    }
+
+    static double unaryGradient(Op.Unary.Kind kind, double a, double b, double x, double g) {
+        return switch (kind) {
+            // hardtanh's rule (ReLU6, PyTorch): no gradient at the bounds, as ReLU has none at 0
+            case CLIP -> x > a && x < b ? g : 0.0;
+            case HARD_SIGMOID -> {
+                double t = a * x + b;
+                yield t > 0.0 && t < 1.0 ? g * a : 0.0;
+            }
+            case HARD_SWISH -> x < -3.0 ? 0.0 : x <= 3.0 ? g * (x / 3.0 + 0.5) : g;
+            case SQRT -> g * 0.5 / Math.sqrt(x);
+            case EXP -> g * Math.exp(x);
+            case LOG -> g / x;
+            case ERF -> g * TWO_OVER_SQRT_PI * Math.exp(-x * x);
+            case SOFTPLUS -> g / (1.0 + Math.exp(-x));
+            case ELU -> x > 0 ? g : g * a * Math.exp(x);
+            case SELU -> b * (x > 0 ? g : g * a * Math.exp(x));
+            case GELU -> g * (0.5 * (1.0 + Erf.erf(x / SQRT_2)) + x * Math.exp(-0.5 * x * x) * ONE_OVER_SQRT_2PI);
+            case GELU_TANH -> {
+                double t = Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x));
+                yield g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x));
+            }
+            case NEG -> -g;
+            case ABS -> x > 0 ? g : x < 0 ? -g : 0.0;
+        };
     }
 }

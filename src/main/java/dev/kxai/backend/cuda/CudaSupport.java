@@ -152,4 +152,9 @@ final class CudaSupport implements Op.Visitor<CudaSupport.In, Support> {
         return c.shapes()[0].length <= 4 ? Support.YES
                 : Support.no("padding a tensor of rank " + c.shapes()[0].length + " (the kernel takes up to 4)");
     }
+
+    @Override
+    public Support visit(Op.Unary op, In c) {
+        return Support.YES;
+    }
 }

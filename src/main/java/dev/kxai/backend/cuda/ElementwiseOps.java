@@ -26,6 +26,20 @@ final class ElementwiseOps {
         return y;
     }
 
+    /** y = f(x) for the unary family (Clip, HardSwish, Erf, ...). */
+    DTensor unary(DeviceScope s, dev.kxai.graph.Op.Unary op, DTensor x) {
+        DTensor y = new DTensor(x.shape(), s.floats(x.size()));
+        k.unaryForward(y.buf(), x.buf(), y.size(), op.kind().code, op.alpha(), op.beta());
+        return y;
+    }
+
+    /** gx = gy · f'(x) for the unary family (the backward reads the input). */
+    DTensor unaryBackward(DeviceScope s, dev.kxai.graph.Op.Unary op, DTensor x, DTensor gy) {
+        DTensor gx = new DTensor(gy.shape(), s.floats(gy.size()));
+        k.unaryBackward(gx.buf(), gy.buf(), x.buf(), gx.size(), op.kind().code, op.alpha(), op.beta());
+        return gx;
+    }
+
     /** The gradient through an activation whose backward reads {@code saved} (its output, or its input for LeakyReLU). */
     DTensor activationBackward(DeviceScope s, DTensor gy, DeviceBuffer saved, int code, float alpha) {
         DTensor gx = new DTensor(gy.shape(), s.floats(gy.size()));

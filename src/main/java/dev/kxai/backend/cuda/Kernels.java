@@ -114,6 +114,16 @@ public final class Kernels {
         launch1d("add_inplace", n, dst, src, n);
     }
 
+    /** y = f(x) for the unary family; {@code kind} is {@code Op.Unary.Kind.code}. */
+    void unaryForward(DeviceBuffer y, DeviceBuffer x, long n, int kind, float a, float b) {
+        launch1d("unary_forward", n, y, x, n, kind, a, b);
+    }
+
+    /** gx = gy · f'(x) for the unary family. */
+    void unaryBackward(DeviceBuffer gx, DeviceBuffer gy, DeviceBuffer x, long n, int kind, float a, float b) {
+        launch1d("unary_backward", n, gx, gy, x, n, kind, a, b);
+    }
+
     /** Pad over 4 dims (leading dims 1): in and out shapes, begin pads; mode 0 constant, 1 reflect, 2 edge, 3 wrap. */
     void padForward(DeviceBuffer y, DeviceBuffer x, int mode, float value, int[] in, int[] out, int[] begin) {
         long n = (long) out[0] * out[1] * out[2] * out[3];

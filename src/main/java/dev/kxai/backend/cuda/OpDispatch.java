@@ -151,6 +151,11 @@ final class OpDispatch {
         public Forward<DTensor> visit(Op.Pad op, Fwd c) {
             return plain(ShapeOps.pad(ops.kernels(), c.s, op, c.in[0], c.out));
         }
+
+        @Override
+        public Forward<DTensor> visit(Op.Unary op, Fwd c) {
+            return plain(ops.elementwise.unary(c.s, op, c.in[0]));
+        }
     }
 
     static final class Backwards implements Op.Visitor<Bwd, DTensor[]> {
@@ -287,6 +292,11 @@ final class OpDispatch {
         @Override
         public DTensor[] visit(Op.Pad op, Bwd c) {
             return one(ShapeOps.padBackward(ops.kernels(), c.s, op, c.inShapes[0], c.g));
+        }
+
+        @Override
+        public DTensor[] visit(Op.Unary op, Bwd c) {
+            return one(ops.elementwise.unaryBackward(c.s, op, c.in[0], c.g));
         }
     }
 }

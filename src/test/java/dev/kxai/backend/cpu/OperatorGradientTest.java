@@ -574,6 +574,29 @@ class OperatorGradientTest {
     }
 
     @Test
+    void unaryFamilyAgainstFiniteDifferences() {
+        Random r = new Random(120);
+        long seed = 121;
+        for (dev.kxai.testing.UnaryCases.Case c : dev.kxai.testing.UnaryCases.ALL) {
+            checkGradients(c.label(), node(c.op(), 1), new Tensor[] {c.input(r, 3, 17)}, need(true), 1e-2, seed++);
+        }
+        // the kinks follow PyTorch: Clip (hardtanh, ReLU6) and HardSigmoid pass nothing at their bounds,
+        // HardSwish is inclusive at 3, Abs has 0 at 0
+        Tensor x = t(s(1, 5), -1, 0, 2, 3, -3);
+        Tensor ones = t(s(1, 5), 1, 1, 1, 1, 1);
+        assertArrayEquals(new float[] {0, 1, 0, 0, 0}, ElementwiseOps.unaryBackward(
+                new Op.Unary(Op.Unary.Kind.CLIP, -1f, 2f), x, ones).data());
+        assertArrayEquals(new float[] {1f / 6, 0.5f, 7f / 6, 1.5f, -0.5f}, ElementwiseOps.unaryBackward(
+                new Op.Unary(Op.Unary.Kind.HARD_SWISH), x, ones).data(), 1e-7f);
+        assertArrayEquals(new float[] {-1, 0, 1, 1, -1}, ElementwiseOps.unaryBackward(
+                new Op.Unary(Op.Unary.Kind.ABS), x, ones).data());
+        assertArrayEquals(new float[] {0, 0, 2, 2, 0}, ElementwiseOps.unary(
+                new Op.Unary(Op.Unary.Kind.CLIP, 0f, 2f), x).data());
+        assertEquals(0.8427007929497149, ElementwiseOps.unary(Op.Unary.Kind.ERF, 0, 0, 1.0), 1e-15);
+        assertEquals(0.8413447460685429, ElementwiseOps.unary(Op.Unary.Kind.GELU, 0, 0, 1.0), 1e-15);
+    }
+
+    @Test
     void padEveryModeAgainstFiniteDifferences() {
         Random r = new Random(110);
         long seed = 111;

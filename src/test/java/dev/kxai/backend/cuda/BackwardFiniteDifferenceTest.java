@@ -277,6 +277,17 @@ class BackwardFiniteDifferenceTest {
     }
 
     @Test
+    void unaryFamily() {
+        Random r = new Random(80);
+        long seed = 81;
+        for (dev.kxai.testing.UnaryCases.Case c : dev.kxai.testing.UnaryCases.ALL) {
+            G g = new G(13);
+            g.then(c.op());
+            check(c.label(), g, c.input(r, 2, 13), 1e-2, seed++);
+        }
+    }
+
+    @Test
     void padEveryMode() {
         Random r = new Random(70);
         long seed = 71;

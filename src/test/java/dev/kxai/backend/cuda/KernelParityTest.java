@@ -487,6 +487,19 @@ class KernelParityTest {
     }
 
     @Test
+    void unaryFamily() {
+        Random r = new Random(20);
+        long seed = 21;
+        for (dev.kxai.testing.UnaryCases.Case c : dev.kxai.testing.UnaryCases.ALL) {
+            G g = new G(5, 7);
+            g.then(c.op());
+            for (int batch : BATCHES) {
+                check(c.label() + " batch " + batch, g, c.input(r, batch, 5, 7), seed++);
+            }
+        }
+    }
+
+    @Test
     void padEveryMode() {
         Random r = new Random(18);
         long seed = 19;

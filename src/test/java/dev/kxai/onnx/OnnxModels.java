@@ -1,0 +1,48 @@
+package dev.kxai.onnx;
+
+import ai.onnx.proto.OnnxMl;
+import dev.kxai.graph.Graph;
+
+/** One-node ONNX models built with the protobuf classes: input [batch, 4] → node → output. */
+final class OnnxModels {
+    private OnnxModels() {
+    }
+
+    static final OnnxMl.TypeProto TYPE = OnnxMl.TypeProto.newBuilder().setTensorType(
+            OnnxMl.TypeProto.Tensor.newBuilder().setElemType(OnnxMl.TensorProto.DataType.FLOAT_VALUE)
+                    .setShape(OnnxMl.TensorShapeProto.newBuilder()
+                            .addDim(OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimParam("batch"))
+                            .addDim(OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimValue(4)))).build();
+
+    static OnnxMl.TensorProto ints(String name, long... v) {
+        OnnxMl.TensorProto.Builder t = OnnxMl.TensorProto.newBuilder().setName(name)
+                .setDataType(OnnxMl.TensorProto.DataType.INT64_VALUE).addDims(v.length);
+        for (long x : v) {
+            t.addInt64Data(x);
+        }
+        return t.build();
+    }
+
+    static OnnxMl.TensorProto scalar(String name, float v) {
+        return OnnxMl.TensorProto.newBuilder().setName(name).setDataType(OnnxMl.TensorProto.DataType.FLOAT_VALUE)
+                .addFloatData(v).build();
+    }
+
+    static OnnxMl.AttributeProto attr(String name, String s) {
+        return OnnxMl.AttributeProto.newBuilder().setName(name).setS(com.google.protobuf.ByteString.copyFromUtf8(s))
+                .setType(OnnxMl.AttributeProto.AttributeType.STRING).build();
+    }
+
+    static Graph oneNode(long opset, OnnxMl.NodeProto node, OnnxMl.TensorProto... inits) {
+        OnnxMl.GraphProto.Builder g = OnnxMl.GraphProto.newBuilder().setName("one-node")
+                .addInput(OnnxMl.ValueInfoProto.newBuilder().setName("input").setType(TYPE))
+                .addOutput(OnnxMl.ValueInfoProto.newBuilder().setName("output").setType(TYPE)).addNode(node);
+        for (OnnxMl.TensorProto t : inits) {
+            g.addInitializer(t);
+        }
+        byte[] bytes = OnnxMl.ModelProto.newBuilder().setIrVersion(8)
+                .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
+                .setGraph(g).build().toByteArray();
+        return OnnxImporter.parse(bytes, node.getOpType() + "-opset" + opset + ".onnx");
+    }
+}
