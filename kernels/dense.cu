@@ -12,7 +12,8 @@
 //   act_forward        y[e] = act(x[e])
 //   act_backward       gx[e] = gy[e] * act'(saved[e]): saved is the forward's output, except for
 //                      LeakyReLU, whose slope follows the input's sign (the launcher passes x)
-//   binary_forward     out = a (+|-|*) b with NumPy broadcasting over up to 4 dims
+//   binary_forward     out = a (+|-|*|/|^) b with NumPy broadcasting over up to 4 dims
+//   binary_grad        Div's and Pow's operand gradients (both operands read), atomics onto broadcast dims
 //   binary_backward    ga += scale * gy (* other, when given) reduced onto a broadcast operand (atomics)
 //   scale_copy         dst[e] = scale * src[e]
 //   unary_forward      y = f(x) for the unary family (kx_unary codes below), computed in double and
@@ -130,7 +131,7 @@ __device__ __forceinline__ kx_index kx_bcast(kx_index e, int d1, int d2, int d3,
     return i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3;
 }
 
-// op: 0 add, 1 sub, 2 mul.
+// op: 0 add, 1 sub, 2 mul, 3 div, 4 pow (in double, rounded once).
 extern "C" __global__ void binary_forward(float* __restrict__ out, const float* __restrict__ a,
                                           const float* __restrict__ b, int op, int d0, int d1, int d2,
                                           int d3, long long as0, long long as1, long long as2,
@@ -142,7 +143,11 @@ extern "C" __global__ void binary_forward(float* __restrict__ out, const float* 
     {
         const float p = a[kx_bcast(e, d1, d2, d3, as0, as1, as2, as3)];
         const float q = b[kx_bcast(e, d1, d2, d3, bs0, bs1, bs2, bs3)];
-        out[e] = op == 0 ? p + q : (op == 1 ? p - q : p * q);
+        out[e] = op == 0 ? p + q
+                 : op == 1 ? p - q
+                 : op == 2 ? p * q
+                 : op == 3 ? p / q
+                           : (float)pow((double)p, (double)q);
     }
 }
 
@@ -162,6 +167,32 @@ extern "C" __global__ void binary_backward(float* g, const float* __restrict__ g
         if (other)
             v *= other[kx_bcast(e, d1, d2, d3, os0, os1, os2, os3)];
         atomicAdd(&g[kx_bcast(e, d1, d2, d3, gs0, gs1, gs2, gs3)], v);
+    }
+}
+
+// Div (op 3) and Pow (op 4): g (zero-filled by the caller) += d(a op b)/d(operand) * gy for operand
+// 0 (a) or 1 (b), in double and rounded once (ElementwiseOps.binaryGradient, PyTorch's rules at 0),
+// summed onto the operand's broadcast dims with atomics (one term per element when it is not broadcast).
+extern "C" __global__ void binary_grad(float* g, const float* __restrict__ gy, const float* __restrict__ a,
+                                       const float* __restrict__ b, int op, int operand, int d0, int d1, int d2,
+                                       int d3, long long gs0, long long gs1, long long gs2, long long gs3,
+                                       long long as0, long long as1, long long as2, long long as3, long long bs0,
+                                       long long bs1, long long bs2, long long bs3)
+{
+    const kx_index n = (kx_index)d0 * d1 * d2 * d3;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        const double x = a[kx_bcast(e, d1, d2, d3, as0, as1, as2, as3)];
+        const double y = b[kx_bcast(e, d1, d2, d3, bs0, bs1, bs2, bs3)];
+        const double gv = gy[e];
+        double v;
+        if (op == 3)
+            v = operand == 0 ? gv / y : -gv * x / (y * y);
+        else if (operand == 0)
+            v = y == 0.0 ? 0.0 : gv * y * pow(x, y - 1.0);
+        else
+            v = x == 0.0 && y >= 0.0 ? 0.0 : gv * pow(x, y) * log(x);
+        atomicAdd(&g[kx_bcast(e, d1, d2, d3, gs0, gs1, gs2, gs3)], (float)v);
     }
 }
 

@@ -349,4 +349,14 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
     public int[] visit(Op.Unary op, In c) {
         return same(c);
     }
+
+    @Override
+    public int[] visit(Op.Div op, In c) {
+        return broadcast(c);
+    }
+
+    @Override
+    public int[] visit(Op.Pow op, In c) {
+        return broadcast(c);
+    }
 }

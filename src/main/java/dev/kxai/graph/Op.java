@@ -56,6 +56,10 @@ public sealed interface Op {
         R visit(Pad op, C context);
 
         R visit(Unary op, C context);
+
+        R visit(Div op, C context);
+
+        R visit(Pow op, C context);
     }
 
     /** Y = alpha * op(A) * op(B) + beta * C. */
@@ -278,6 +282,25 @@ public sealed interface Op {
             this(kind, 0f, 0f);
         }
 
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+    }
+
+    /** a / b with NumPy broadcasting. */
+    record Div() implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+    }
+
+    /**
+     * a ^ b with NumPy broadcasting, computed in double and rounded once. Gradients as PyTorch's:
+     * d/da = b·a^(b−1) (0 where b = 0), d/db = a^b·ln a (0 where a = 0 and b ≥ 0).
+     */
+    record Pow() implements Op {
         @Override
         public <C, R> R accept(Visitor<C, R> v, C context) {
             return v.visit(this, context);

@@ -32,7 +32,7 @@ public final class OnnxImporter {
     public static final List<String> SUPPORTED = List.of("Gemm", "MatMul", "Add", "Sub", "Mul", "Relu",
             "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Flatten", "Reshape", "Identity", "Constant", "Conv",
             "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad", "Clip", "HardSigmoid",
-            "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Dropout");
+            "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Dropout", "Div", "Pow");
 
     private OnnxImporter() {
     }
@@ -136,6 +136,20 @@ public final class OnnxImporter {
                     known.add(n.getOutput(0));
                     continue;
                 }
+                if (ConstantFolding.FOLDABLE.contains(n.getOpType()) && !n.getInputList().isEmpty()
+                        && n.getInputList().stream().allMatch(i -> i.isEmpty() || constants.containsKey(i))) {
+                    List<Tensor> values = new ArrayList<>();
+                    for (String i : n.getInputList()) {
+                        values.add(i.isEmpty() ? null : constants.get(i));
+                    }
+                    try {
+                        constants.put(n.getOutput(0), ConstantFolding.fold(foldable(n, name), values));
+                    } catch (ModelException e) {
+                        throw new ModelException(source + ": " + e.getMessage(), e);
+                    }
+                    known.add(n.getOutput(0));
+                    continue; // computed now, from constants: costs nothing per request
+                }
                 Op op = op(n, name);
                 List<String> ins = new ArrayList<>();
                 for (String s : n.getInputList()) {
@@ -167,7 +181,7 @@ public final class OnnxImporter {
             int max;
             switch (opType) {
                 case "Gemm" -> { min = 2; max = 3; }
-                case "MatMul", "Add", "Sub", "Mul", "Reshape" -> { min = 2; max = 2; }
+                case "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Reshape" -> { min = 2; max = 2; }
                 case "Conv" -> { min = 2; max = 3; }
                 case "BatchNormalization" -> { min = 5; max = 5; }
                 case "Concat" -> { min = 1; max = Integer.MAX_VALUE; }
@@ -189,6 +203,8 @@ public final class OnnxImporter {
                 case "Add" -> new Op.Add();
                 case "Sub" -> new Op.Sub();
                 case "Mul" -> new Op.Mul();
+                case "Div" -> new Op.Div();
+                case "Pow" -> new Op.Pow();
                 case "Relu" -> new Op.Relu();
                 case "LeakyRelu" -> new Op.LeakyRelu(a.f("alpha", 0.01f));
                 case "Sigmoid" -> new Op.Sigmoid();
@@ -292,6 +308,54 @@ public final class OnnxImporter {
             }
             float[] axes = constantInput(n, 3, name, "axes");
             return new Op.Pad(mode, toInts(pads), value == null ? 0f : value[0], axes == null ? null : toInts(axes));
+        }
+
+        /** A node as constant folding reads it. */
+        private ConstantFolding.Node foldable(OnnxMl.NodeProto n, String name) {
+            Attrs a = new Attrs(n, name, source);
+            return new ConstantFolding.Node() {
+                @Override
+                public String name() {
+                    return name;
+                }
+
+                @Override
+                public String opType() {
+                    return n.getOpType();
+                }
+
+                @Override
+                public long opset() {
+                    return opset;
+                }
+
+                @Override
+                public long intAttr(String attr, long dflt) {
+                    return a.i(attr, dflt);
+                }
+
+                @Override
+                public int[] intsAttr(String attr) {
+                    for (OnnxMl.AttributeProto at : n.getAttributeList()) {
+                        if (at.getName().equals(attr)) {
+                            // INT64_MAX means "to the end" in Slice: clamp to int, it only acts as a bound
+                            return at.getIntsList().stream().mapToInt(v -> (int) Math.max(Integer.MIN_VALUE,
+                                    Math.min(Integer.MAX_VALUE, v))).toArray();
+                        }
+                    }
+                    return null;
+                }
+
+                @Override
+                public Tensor tensorAttr(String attr) {
+                    for (OnnxMl.AttributeProto at : n.getAttributeList()) {
+                        if (at.getName().equals(attr) && at.hasT()) {
+                            return tensor(at.getT(), "attribute " + attr + " of node '" + name + "'");
+                        }
+                    }
+                    return null;
+                }
+            };
         }
 
         /** Clip: min and max as attributes before opset 11, as optional constant inputs from 11. */

@@ -44,7 +44,7 @@ class ReferenceCasesTest {
     void coversEveryModelAndTheImplementedMethods() {
         ReferenceValidator.Summary s = new ReferenceValidator("cpu").run(TestData.referenceRoot(), r -> { });
         long models = s.results().stream().filter(r -> r.id().equals("logits")).count();
-        assertEquals(7, models, "one logits check per reference model");
+        assertEquals(8, models, "one logits check per reference model");
         long ig = s.results().stream().filter(r -> r.method().equals("integrated_gradients")).count();
         assertTrue(ig >= 40, "integrated gradients cases found: " + ig);
         assertEquals(0, s.failed(), s.line());

@@ -401,6 +401,16 @@ final class CpuOpSet implements OpSet<Tensor> {
         }
 
         @Override
+        public Forward<Tensor> visit(Op.Div op, Fwd c) {
+            return plain(binary(ElementwiseOps.Binary.DIV, c));
+        }
+
+        @Override
+        public Forward<Tensor> visit(Op.Pow op, Fwd c) {
+            return plain(binary(ElementwiseOps.Binary.POW, c));
+        }
+
+        @Override
         public Forward<Tensor> visit(Op.Unary op, Fwd c) {
             return plain(ElementwiseOps.unary(op, c.in[0]));
         }
@@ -521,6 +531,16 @@ final class CpuOpSet implements OpSet<Tensor> {
         public Tensor[] visit(Op.Pad op, Bwd c) {
             int[] in = c.in[0].shape();
             return one(ShapeOps.padBackward(in, op.forRank(in.length), ShapeOps.padMode(op.mode()), c.g));
+        }
+
+        @Override
+        public Tensor[] visit(Op.Div op, Bwd c) {
+            return binaryBackward(ElementwiseOps.Binary.DIV, c);
+        }
+
+        @Override
+        public Tensor[] visit(Op.Pow op, Bwd c) {
+            return binaryBackward(ElementwiseOps.Binary.POW, c);
         }
 
         @Override

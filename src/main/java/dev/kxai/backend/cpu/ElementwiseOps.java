@@ -17,7 +17,7 @@ public final class ElementwiseOps {
     private ElementwiseOps() {
     }
 
-    enum Binary { ADD, SUB, MUL }
+    enum Binary { ADD, SUB, MUL, DIV, POW }
 
     static Tensor binary(Binary kind, Tensor a, Tensor b, int[] outShape) {
         float[] out = new float[Math.toIntExact(Shapes.size(outShape))];
@@ -75,6 +75,8 @@ public final class ElementwiseOps {
             case ADD -> p + q;
             case SUB -> p - q;
             case MUL -> p * q;
+            case DIV -> p / q;
+            case POW -> (float) Math.pow(p, q);
         };
     }
 
@@ -104,6 +106,17 @@ public final class ElementwiseOps {
             }
         }
         return idx;
+    }
+
+    /** d(a op b)/d(operand) · g for Div and Pow, in double: operand 0 is a, 1 is b (PyTorch's rules at 0). */
+    static double binaryGradient(Binary kind, int operand, double a, double b, double g) {
+        if (kind == Binary.DIV) {
+            return operand == 0 ? g / b : -g * a / (b * b);
+        }
+        if (operand == 0) {
+            return b == 0.0 ? 0.0 : g * b * Math.pow(a, b - 1.0);
+        }
+        return a == 0.0 && b >= 0.0 ? 0.0 : g * Math.pow(a, b) * Math.log(a);
     }
 
     /** Sums a gradient of the broadcast output shape back to an operand's shape. */
@@ -144,6 +157,26 @@ public final class ElementwiseOps {
                 if (needB) {
                     gb = reduceTo(binary(Binary.MUL, gOut, a, outShape).data(), outShape, b.shape(), 1f);
                 }
+            }
+            case DIV, POW -> {
+                // each output element's contribution, in double and rounded once (the kernel's
+                // binary_grad), then summed onto the operand's broadcast axes
+                int[] ia = broadcastIndex(a.shape(), outShape);
+                int[] ib = broadcastIndex(b.shape(), outShape);
+                float[] ca = needA ? new float[g.length] : null;
+                float[] cb = needB ? new float[g.length] : null;
+                for (int i = 0; i < g.length; i++) {
+                    double x = a.data()[ia[i]];
+                    double y = b.data()[ib[i]];
+                    if (ca != null) {
+                        ca[i] = (float) binaryGradient(kind, 0, x, y, g[i]);
+                    }
+                    if (cb != null) {
+                        cb[i] = (float) binaryGradient(kind, 1, x, y, g[i]);
+                    }
+                }
+                ga = ca != null ? reduceTo(ca, outShape, a.shape(), 1f) : null;
+                gb = cb != null ? reduceTo(cb, outShape, b.shape(), 1f) : null;
             }
         }
         return new Tensor[] {ga, gb};

@@ -157,4 +157,14 @@ final class CudaSupport implements Op.Visitor<CudaSupport.In, Support> {
     public Support visit(Op.Unary op, In c) {
         return Support.YES;
     }
+
+    @Override
+    public Support visit(Op.Div op, In c) {
+        return broadcast(c);
+    }
+
+    @Override
+    public Support visit(Op.Pow op, In c) {
+        return broadcast(c);
+    }
 }

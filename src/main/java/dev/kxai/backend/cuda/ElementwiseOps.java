@@ -13,6 +13,8 @@ final class ElementwiseOps {
     static final int ADD = 0;
     static final int SUB = 1;
     static final int MUL = 2;
+    static final int DIV = 3;
+    static final int POW = 4;
 
     private final Kernels k;
 
@@ -75,6 +77,14 @@ final class ElementwiseOps {
         Broadcast b = Broadcast.of(out, in[0].shape(), in[1].shape());
         for (int j = 0; j < 2; j++) {
             if (!need[j]) {
+                continue;
+            }
+            if (code == DIV || code == POW) {
+                // the contribution of each output element, from both operands, summed onto this one
+                DTensor g = new DTensor(in[j].shape(), s.floats(in[j].size()));
+                g.buf().zero();
+                k.binaryGrad(g.buf(), gy.buf(), in[0].buf(), in[1].buf(), code, j, b.dims, j == 0 ? b.a : b.b, b.a, b.b);
+                r[j] = g;
                 continue;
             }
             DTensor operand = in[j];

@@ -106,6 +106,14 @@ public final class Kernels {
                 os[1], os[2], os[3]);
     }
 
+    /** g (zeroed) += d(a op b)/d(operand) · gy for Div (3) and Pow (4); operand 0 is a, 1 is b. */
+    void binaryGrad(DeviceBuffer g, DeviceBuffer gy, DeviceBuffer a, DeviceBuffer b, int op, int operand, int[] d,
+            long[] gs, long[] as, long[] bs) {
+        long n = (long) d[0] * d[1] * d[2] * d[3];
+        launch1d("binary_grad", n, g, gy, a, b, op, operand, d[0], d[1], d[2], d[3], gs[0], gs[1], gs[2], gs[3], as[0],
+                as[1], as[2], as[3], bs[0], bs[1], bs[2], bs[3]);
+    }
+
     void scaleCopy(DeviceBuffer dst, DeviceBuffer src, long n, float scale) {
         launch1d("scale_copy", n, dst, src, n, scale);
     }

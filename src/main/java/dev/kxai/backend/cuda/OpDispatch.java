@@ -153,6 +153,16 @@ final class OpDispatch {
         }
 
         @Override
+        public Forward<DTensor> visit(Op.Div op, Fwd c) {
+            return binary(c, ElementwiseOps.DIV);
+        }
+
+        @Override
+        public Forward<DTensor> visit(Op.Pow op, Fwd c) {
+            return binary(c, ElementwiseOps.POW);
+        }
+
+        @Override
         public Forward<DTensor> visit(Op.Unary op, Fwd c) {
             return plain(ops.elementwise.unary(c.s, op, c.in[0]));
         }
@@ -292,6 +302,16 @@ final class OpDispatch {
         @Override
         public DTensor[] visit(Op.Pad op, Bwd c) {
             return one(ShapeOps.padBackward(ops.kernels(), c.s, op, c.inShapes[0], c.g));
+        }
+
+        @Override
+        public DTensor[] visit(Op.Div op, Bwd c) {
+            return binary(c, ElementwiseOps.DIV);
+        }
+
+        @Override
+        public DTensor[] visit(Op.Pow op, Bwd c) {
+            return binary(c, ElementwiseOps.POW);
         }
 
         @Override

@@ -574,6 +574,24 @@ class OperatorGradientTest {
     }
 
     @Test
+    void divAndPowAgainstFiniteDifferences() {
+        Random r = new Random(130);
+        long seed = 131;
+        for (dev.kxai.testing.DivPowCases c : dev.kxai.testing.DivPowCases.ALL) {
+            Tensor x = c.input(r, 2);
+            Tensor k = c.constantValue(r);
+            Tensor[] in = c.inputIsB() ? new Tensor[] {k, x} : new Tensor[] {x, k};
+            boolean constantNeedsGradient = !(c.op() instanceof Op.Pow && !c.inputIsB() && c.cLo() == c.cHi());
+            checkGradients(c.label(), node(c.op(), 2), in, need(true, constantNeedsGradient), 1e-2, seed++);
+        }
+        // PyTorch's rules at 0: d(0^b)/db = 0 for b >= 0, d(a^0)/da = 0
+        Tensor[] g = ElementwiseOps.binaryBackward(ElementwiseOps.Binary.POW, t(s(2), 0, 3), t(s(2), 2, 0), s(2),
+                t(s(2), 1, 1), true, true);
+        assertArrayEquals(new float[] {0, 0}, g[0].data());
+        assertArrayEquals(new float[] {0, (float) Math.log(3)}, g[1].data(), 1e-7f);
+    }
+
+    @Test
     void unaryFamilyAgainstFiniteDifferences() {
         Random r = new Random(120);
         long seed = 121;

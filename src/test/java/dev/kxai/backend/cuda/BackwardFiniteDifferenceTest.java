@@ -277,6 +277,22 @@ class BackwardFiniteDifferenceTest {
     }
 
     @Test
+    void divAndPow() {
+        Random r = new Random(90);
+        long seed = 91;
+        for (dev.kxai.testing.DivPowCases c : dev.kxai.testing.DivPowCases.ALL) {
+            G g = new G(c.example());
+            String k = g.c(c.constantValue(r));
+            if (c.inputIsB()) {
+                g.op(c.op(), k, "x");
+            } else {
+                g.op(c.op(), "x", k);
+            }
+            check(c.label(), g, c.input(r, 2), 1e-2, seed++);
+        }
+    }
+
+    @Test
     void unaryFamily() {
         Random r = new Random(80);
         long seed = 81;

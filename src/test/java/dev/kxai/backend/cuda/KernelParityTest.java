@@ -487,6 +487,24 @@ class KernelParityTest {
     }
 
     @Test
+    void divAndPow() {
+        Random r = new Random(22);
+        long seed = 23;
+        for (dev.kxai.testing.DivPowCases c : dev.kxai.testing.DivPowCases.ALL) {
+            G g = new G(c.example());
+            String k = g.c(c.constantValue(r));
+            if (c.inputIsB()) {
+                g.op(c.op(), k, "x");
+            } else {
+                g.op(c.op(), "x", k);
+            }
+            for (int batch : BATCHES) {
+                check(c.label() + " batch " + batch, g, c.input(r, batch), seed++);
+            }
+        }
+    }
+
+    @Test
     void unaryFamily() {
         Random r = new Random(20);
         long seed = 21;
