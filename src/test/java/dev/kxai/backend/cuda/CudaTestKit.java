@@ -167,6 +167,18 @@ final class CudaTestKit {
         return Arrays.stream(shape).reduce(1, (a, b) -> a * b);
     }
 
+    /** The graph of a Div/Pow case: the input and a random constant, in the case's operand order. */
+    static G divPow(dev.kxai.testing.DivPowCases c, Random r) {
+        G g = new G(c.example());
+        String k = g.c(c.constantValue(r));
+        if (c.inputIsB()) {
+            g.op(c.op(), k, "x");
+        } else {
+            g.op(c.op(), "x", k);
+        }
+        return g;
+    }
+
     static Tensor rand(Random r, double lo, double hi, int... shape) {
         float[] d = new float[size(shape)];
         for (int i = 0; i < d.length; i++) {
