@@ -19,6 +19,10 @@
 //   unary_forward      y = f(x) for the unary family (kx_unary codes below), computed in double and
 //                      rounded once, as the CPU twin (ElementwiseOps.unary) does
 //   unary_backward     gx = gy * f'(x), in double from x, rounded once (ElementwiseOps.unaryGradient)
+//   transpose4         y = x with its (up to 4) axes permuted: a gather, the input strides given per output axis
+//   reduce_forward     ReduceMean/ReduceSum over flagged axes: each output sums its inputs in double in
+//                      ascending input order, divides (mean) and rounds once (ShapeOps.reduce)
+//   reduce_backward    dx = dy of the output each input reduces into (/ count for a mean)
 //   pad_forward        ONNX Pad over up to 4 dims: y[o] = x[source(o)], or value where constant mode
 //                      has no source; modes 0 constant, 1 reflect, 2 edge, 3 wrap
 //   pad_backward       dx[i] = sum of dy over the outputs that read i, gathered in ascending output
@@ -356,5 +360,62 @@ extern "C" __global__ void unary_backward(float* __restrict__ gx, const float* _
     KX_GRID_STRIDE_LOOP(e, n)
     {
         gx[e] = (float)kx_unary_grad(kind, (double)a, (double)b, (double)x[e], (double)gy[e]);
+    }
+}
+
+extern "C" __global__ void transpose4(float* __restrict__ y, const float* __restrict__ x, int o0, int o1, int o2,
+                                      int o3, long long s0, long long s1, long long s2, long long s3)
+{
+    const kx_index n = (kx_index)o0 * o1 * o2 * o3;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        y[e] = x[kx_bcast(e, o1, o2, o3, s0, s1, s2, s3)];
+    }
+}
+
+// Input dims i0..i3 (leading 1s), r_d != 0 where axis d is reduced; the output is laid out as the
+// input with the reduced axes of size 1 (with or without keepdims, the same flat order).
+extern "C" __global__ void reduce_forward(float* __restrict__ y, const float* __restrict__ x, int i0, int i1, int i2,
+                                          int i3, int r0, int r1, int r2, int r3, int mean)
+{
+    const int o0 = r0 ? 1 : i0, o1 = r1 ? 1 : i1, o2 = r2 ? 1 : i2, o3 = r3 ? 1 : i3;
+    const kx_index n = (kx_index)o0 * o1 * o2 * o3;
+    const double count = (double)((r0 ? i0 : 1) * (kx_index)(r1 ? i1 : 1) * (r2 ? i2 : 1) * (r3 ? i3 : 1));
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        kx_index r = e;
+        const int c3 = (int)(r % o3);
+        r /= o3;
+        const int c2 = (int)(r % o2);
+        r /= o2;
+        const int c1 = (int)(r % o1);
+        const int c0 = (int)(r / o1);
+        double sum = 0.0;
+        for (int a = r0 ? 0 : c0; a < (r0 ? i0 : c0 + 1); ++a)
+            for (int b = r1 ? 0 : c1; b < (r1 ? i1 : c1 + 1); ++b)
+                for (int c = r2 ? 0 : c2; c < (r2 ? i2 : c2 + 1); ++c)
+                    for (int d = r3 ? 0 : c3; d < (r3 ? i3 : c3 + 1); ++d)
+                        sum += x[(((kx_index)a * i1 + b) * i2 + c) * i3 + d];
+        y[e] = (float)(mean ? sum / count : sum);
+    }
+}
+
+extern "C" __global__ void reduce_backward(float* __restrict__ dx, const float* __restrict__ dy, int i0, int i1,
+                                           int i2, int i3, int r0, int r1, int r2, int r3, int mean)
+{
+    const int o1 = r1 ? 1 : i1, o2 = r2 ? 1 : i2, o3 = r3 ? 1 : i3;
+    const kx_index n = (kx_index)i0 * i1 * i2 * i3;
+    const double count = (double)((r0 ? i0 : 1) * (kx_index)(r1 ? i1 : 1) * (r2 ? i2 : 1) * (r3 ? i3 : 1));
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        kx_index r = e;
+        const int c3 = (int)(r % i3);
+        r /= i3;
+        const int c2 = (int)(r % i2);
+        r /= i2;
+        const int c1 = (int)(r % i1);
+        const int c0 = (int)(r / i1);
+        const kx_index o = (((kx_index)(r0 ? 0 : c0) * o1 + (r1 ? 0 : c1)) * o2 + (r2 ? 0 : c2)) * o3 + (r3 ? 0 : c3);
+        dx[e] = mean ? (float)((double)dy[o] / count) : dy[o];
     }
 }

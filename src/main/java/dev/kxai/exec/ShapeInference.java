@@ -359,4 +359,104 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
     public int[] visit(Op.Pow op, In c) {
         return broadcast(c);
     }
+
+    @Override
+    public int[] visit(Op.Transpose op, In c) {
+        int[] x = c.x();
+        int[] perm = perm(op, x.length);
+        boolean[] seen = new boolean[x.length];
+        if (perm.length != x.length) {
+            throw c.bad("perm " + Arrays.toString(perm) + " does not fit rank " + x.length);
+        }
+        for (int p : perm) {
+            if (p < 0 || p >= x.length || seen[p]) {
+                throw c.bad("perm " + Arrays.toString(perm) + " is not a permutation of the " + x.length + " axes");
+            }
+            seen[p] = true;
+        }
+        if (perm[0] != 0) {
+            throw c.bad("perm " + Arrays.toString(perm) + " moves the batch axis; kxai needs it first");
+        }
+        int[] out = new int[x.length];
+        for (int d = 0; d < out.length; d++) {
+            out[d] = x[perm[d]];
+        }
+        return out;
+    }
+
+    /** A Transpose's permutation (ONNX's default: the axes reversed). */
+    public static int[] perm(Op.Transpose op, int rank) {
+        if (op.perm() != null) {
+            return op.perm();
+        }
+        int[] p = new int[rank];
+        for (int d = 0; d < rank; d++) {
+            p[d] = rank - 1 - d;
+        }
+        return p;
+    }
+
+    @Override
+    public int[] visit(Op.Squeeze op, In c) {
+        int[] x = c.x();
+        boolean[] drop = new boolean[x.length];
+        if (op.axes() == null) {
+            for (int d = 1; d < x.length; d++) {
+                drop[d] = x[d] == 1;
+            }
+        } else {
+            for (int a : op.axes()) {
+                int d = axis(c, a, x.length, false);
+                if (x[d] != 1 || d == 0) {
+                    throw c.bad("cannot squeeze axis " + a + " of " + Shapes.str(x)
+                            + (d == 0 ? " (the batch axis)" : " (size " + x[d] + ", not 1)"));
+                }
+                drop[d] = true;
+            }
+        }
+        return java.util.stream.IntStream.range(0, x.length).filter(d -> !drop[d]).map(d -> x[d]).toArray();
+    }
+
+    @Override
+    public int[] visit(Op.Unsqueeze op, In c) {
+        int[] x = c.x();
+        int rank = x.length + op.axes().length;
+        boolean[] inserted = new boolean[rank];
+        for (int a : op.axes()) {
+            int d = axis(c, a, rank, false);
+            if (d == 0 || inserted[d]) {
+                throw c.bad("cannot insert axis " + a + " into " + Shapes.str(x)
+                        + (d == 0 ? " before the batch axis" : " twice"));
+            }
+            inserted[d] = true;
+        }
+        int[] out = new int[rank];
+        for (int d = 0, j = 0; d < rank; d++) {
+            out[d] = inserted[d] ? 1 : x[j++];
+        }
+        return out;
+    }
+
+    @Override
+    public int[] visit(Op.Reduce op, In c) {
+        int[] x = c.x();
+        if (op.axes() == null) {
+            throw c.bad("reducing over every axis, the batch axis included, would mix the examples of a batch");
+        }
+        for (int a : op.axes()) {
+            if (axis(c, a, x.length, false) == 0) {
+                throw c.bad("reducing over the batch axis would mix the examples of a batch");
+            }
+        }
+        boolean[] r = op.reduced(x.length);
+        java.util.List<Integer> out = new java.util.ArrayList<>();
+        for (int d = 0; d < x.length; d++) {
+            if (!r[d]) {
+                out.add(x[d]);
+            } else if (op.keepDims()) {
+                out.add(1);
+            }
+        }
+        return out.stream().mapToInt(Integer::intValue).toArray();
+    }
 }

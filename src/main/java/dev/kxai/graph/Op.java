@@ -60,6 +60,14 @@ public sealed interface Op {
         R visit(Div op, C context);
 
         R visit(Pow op, C context);
+
+        R visit(Transpose op, C context);
+
+        R visit(Squeeze op, C context);
+
+        R visit(Unsqueeze op, C context);
+
+        R visit(Reduce op, C context);
     }
 
     /** Y = alpha * op(A) * op(B) + beta * C. */
@@ -304,6 +312,57 @@ public sealed interface Op {
         @Override
         public <C, R> R accept(Visitor<C, R> v, C context) {
             return v.visit(this, context);
+        }
+    }
+
+    /** Axis permutation: output axis d is input axis perm[d] (null: reversed, ONNX's default). */
+    record Transpose(int[] perm) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+    }
+
+    /** Drops the listed axes of size 1 (null: every axis of size 1). A view: no data moves. */
+    record Squeeze(int[] axes) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+    }
+
+    /** Inserts axes of size 1 at the listed output positions. A view: no data moves. */
+    record Unsqueeze(int[] axes) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+    }
+
+    /**
+     * ReduceMean / ReduceSum over {@code axes} (null: every axis, as ONNX's default, which the plan
+     * refuses: reducing the batch axis would mix the examples), keeping them as size 1 when
+     * {@code keepDims}. Sums are formed in double and rounded once.
+     */
+    record Reduce(Kind kind, int[] axes, boolean keepDims) implements Op {
+        public enum Kind { MEAN, SUM }
+
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
+        /** Which axes of a rank-{@code rank} input are reduced. */
+        public boolean[] reduced(int rank) {
+            boolean[] r = new boolean[rank];
+            if (axes == null) {
+                java.util.Arrays.fill(r, true);
+            } else {
+                for (int a : axes) {
+                    r[a < 0 ? a + rank : a] = true;
+                }
+            }
+            return r;
         }
     }
 }

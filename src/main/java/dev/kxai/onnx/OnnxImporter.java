@@ -32,7 +32,7 @@ public final class OnnxImporter {
     public static final List<String> SUPPORTED = List.of("Gemm", "MatMul", "Add", "Sub", "Mul", "Relu",
             "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Flatten", "Reshape", "Identity", "Constant", "Conv",
             "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad", "Clip", "HardSigmoid",
-            "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Dropout", "Div", "Pow");
+            "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Dropout", "Div", "Pow", "Transpose", "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum");
 
     private OnnxImporter() {
     }
@@ -163,8 +163,9 @@ public final class OnnxImporter {
                     ins.add(s);
                 }
                 checkArity(n.getOpType(), name, ins.size());
-                if (op instanceof Op.Pad || op instanceof Op.Unary || n.getOpType().equals("Dropout")) {
-                    ins = ins.subList(0, 1); // Pad's pads/value/axes, Clip's min/max, Dropout's ratio: folded into the op
+                if (op instanceof Op.Pad || op instanceof Op.Unary || op instanceof Op.Squeeze || op instanceof Op.Unsqueeze
+                        || op instanceof Op.Reduce || n.getOpType().equals("Dropout")) {
+                    ins = ins.subList(0, 1); // pads, bounds, axes, Dropout's ratio: folded into the op
                 }
                 nodes.add(new Node(name, n.getOpType(), op, ins, n.getOutput(0)));
                 known.add(n.getOutput(0));
@@ -187,6 +188,7 @@ public final class OnnxImporter {
                 case "Concat" -> { min = 1; max = Integer.MAX_VALUE; }
                 case "Pad" -> { min = 1; max = 4; }
                 case "Clip", "Dropout" -> { min = 1; max = 3; }
+                case "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum" -> { min = 1; max = 2; }
                 default -> { min = 1; max = 1; }
             }
             if (n < min || n > max) {
@@ -276,6 +278,16 @@ public final class OnnxImporter {
                 case "Neg" -> new Op.Unary(Op.Unary.Kind.NEG);
                 case "Abs" -> new Op.Unary(Op.Unary.Kind.ABS);
                 case "Dropout" -> dropout(n, name);
+                case "Transpose" -> new Op.Transpose(a.ints("perm", null));
+                case "Squeeze" -> new Op.Squeeze(axes(n, a, name, 13));
+                case "Unsqueeze" -> {
+                    int[] axes = axes(n, a, name, 13);
+                    if (axes == null) {
+                        throw new ModelException(source + ": node '" + name + "' (Unsqueeze) has no axes");
+                    }
+                    yield new Op.Unsqueeze(axes);
+                }
+                case "ReduceMean", "ReduceSum" -> reduce(n, a, name);
                 default -> throw new UnsupportedOperatorException(source, n.getOpType(), name, SUPPORTED);
             };
         }
@@ -356,6 +368,32 @@ public final class OnnxImporter {
                     return null;
                 }
             };
+        }
+
+        /** Axes as an attribute before {@code inputFrom}, the (constant) second input from it; null if absent. */
+        private int[] axes(OnnxMl.NodeProto n, Attrs a, String name, long inputFrom) {
+            if (opset < inputFrom) {
+                return a.ints("axes", null);
+            }
+            float[] v = constantInput(n, 1, name, "axes");
+            return v == null ? null : toInts(v);
+        }
+
+        /**
+         * ReduceMean (axes an input from opset 18) and ReduceSum (from 13). Absent axes mean every
+         * axis, the batch axis included, which the plan refuses (it would mix examples), unless
+         * noop_with_empty_axes makes the node the identity.
+         */
+        private Op reduce(OnnxMl.NodeProto n, Attrs a, String name) {
+            boolean mean = n.getOpType().equals("ReduceMean");
+            int[] axes = axes(n, a, name, mean ? 18 : 13);
+            if (axes == null || axes.length == 0) {
+                if (a.i("noop_with_empty_axes", 0) != 0) {
+                    return new Op.Identity();
+                }
+                axes = null;
+            }
+            return new Op.Reduce(mean ? Op.Reduce.Kind.MEAN : Op.Reduce.Kind.SUM, axes, a.i("keepdims", 1) != 0);
         }
 
         /** Clip: min and max as attributes before opset 11, as optional constant inputs from 11. */

@@ -286,4 +286,99 @@ final class ShapeOps {
         }
         return acc;
     }
+
+    /** Transpose: output axis d is input axis perm[d] (its backward is the inverse permutation). */
+    static Tensor transpose(Tensor x, int[] perm) {
+        int rank = x.rank();
+        int[] in = x.shape();
+        int[] inStrides = Shapes.strides(in);
+        int[] out = new int[rank];
+        int[] stride = new int[rank];
+        for (int d = 0; d < rank; d++) {
+            out[d] = in[perm[d]];
+            stride[d] = inStrides[perm[d]];
+        }
+        float[] xd = x.data();
+        float[] y = new float[xd.length];
+        int[] o = new int[rank];
+        int src = 0;
+        for (int e = 0; e < y.length; e++) {
+            y[e] = xd[src];
+            for (int d = rank - 1; d >= 0; d--) { // the next output coordinate, the source offset with it
+                src += stride[d];
+                if (++o[d] < out[d]) {
+                    break;
+                }
+                src -= stride[d] * out[d];
+                o[d] = 0;
+            }
+        }
+        return new Tensor(out, y);
+    }
+
+    static int[] inverse(int[] perm) {
+        int[] inv = new int[perm.length];
+        for (int d = 0; d < perm.length; d++) {
+            inv[perm[d]] = d;
+        }
+        return inv;
+    }
+
+    /**
+     * ReduceMean / ReduceSum over the axes marked in {@code reduced}: each output sums its inputs in
+     * double in ascending input order, then divides (mean) and rounds once, as reduce_forward does.
+     */
+    static Tensor reduce(Tensor x, boolean[] reduced, boolean mean, int[] outShape) {
+        int[] in = x.shape();
+        int[] outIndex = reducedIndex(in, reduced);
+        double[] sums = new double[Math.toIntExact(Shapes.size(outShape))];
+        float[] xd = x.data();
+        for (int i = 0; i < xd.length; i++) {
+            sums[outIndex[i]] += xd[i];
+        }
+        double count = (double) xd.length / Math.max(1, sums.length);
+        float[] y = new float[sums.length];
+        for (int o = 0; o < y.length; o++) {
+            y[o] = (float) (mean ? sums[o] / count : sums[o]);
+        }
+        return new Tensor(outShape, y);
+    }
+
+    /** dx[i] = dy[the output i reduces into], divided by the count for a mean. */
+    static Tensor reduceBackward(int[] inShape, boolean[] reduced, boolean mean, Tensor gOut) {
+        int[] outIndex = reducedIndex(inShape, reduced);
+        float[] g = gOut.data();
+        float[] dx = new float[outIndex.length];
+        double count = (double) dx.length / Math.max(1, g.length);
+        for (int i = 0; i < dx.length; i++) {
+            dx[i] = mean ? (float) (g[outIndex[i]] / count) : g[outIndex[i]];
+        }
+        return new Tensor(inShape, dx);
+    }
+
+    /** For each input element (row-major), the flat index of the output element it reduces into. */
+    private static int[] reducedIndex(int[] in, boolean[] reduced) {
+        int rank = in.length;
+        int[] outStride = new int[rank];
+        int acc = 1;
+        for (int d = rank - 1; d >= 0; d--) {
+            outStride[d] = reduced[d] ? 0 : acc;
+            acc *= reduced[d] ? 1 : in[d];
+        }
+        int[] idx = new int[Math.toIntExact(Shapes.size(in))];
+        int[] c = new int[rank];
+        int off = 0;
+        for (int e = 0; e < idx.length; e++) {
+            idx[e] = off;
+            for (int d = rank - 1; d >= 0; d--) {
+                off += outStride[d];
+                if (++c[d] < in[d]) {
+                    break;
+                }
+                off -= outStride[d] * in[d];
+                c[d] = 0;
+            }
+        }
+        return idx;
+    }
 }

@@ -167,4 +167,29 @@ final class CudaSupport implements Op.Visitor<CudaSupport.In, Support> {
     public Support visit(Op.Pow op, In c) {
         return broadcast(c);
     }
+
+    private static Support upTo4d(In c, String what) {
+        return c.shapes()[0].length <= 4 ? Support.YES
+                : Support.no(what + " of a tensor of rank " + c.shapes()[0].length + " (the kernel takes up to 4)");
+    }
+
+    @Override
+    public Support visit(Op.Transpose op, In c) {
+        return upTo4d(c, "a transpose");
+    }
+
+    @Override
+    public Support visit(Op.Squeeze op, In c) {
+        return Support.YES;
+    }
+
+    @Override
+    public Support visit(Op.Unsqueeze op, In c) {
+        return Support.YES;
+    }
+
+    @Override
+    public Support visit(Op.Reduce op, In c) {
+        return upTo4d(c, "a reduction");
+    }
 }

@@ -132,6 +132,32 @@ public final class Kernels {
         launch1d("unary_backward", n, gx, gy, x, n, kind, a, b);
     }
 
+    /** y = x permuted: out dims and, per output axis, the input stride it walks. */
+    void transpose4(DeviceBuffer y, DeviceBuffer x, int[] out, long[] strides) {
+        long n = (long) out[0] * out[1] * out[2] * out[3];
+        launch1d("transpose4", n, y, x, out[0], out[1], out[2], out[3], strides[0], strides[1], strides[2], strides[3]);
+    }
+
+    /** ReduceMean/ReduceSum over the flagged axes of a 4-D (leading 1s) input; y holds its outputs. */
+    void reduceForward(DeviceBuffer y, DeviceBuffer x, int[] in, boolean[] reduced, boolean mean) {
+        long n = 1;
+        for (int d = 0; d < 4; d++) {
+            n *= reduced[d] ? 1 : in[d];
+        }
+        launch1d("reduce_forward", n, y, x, in[0], in[1], in[2], in[3], flag(reduced[0]), flag(reduced[1]),
+                flag(reduced[2]), flag(reduced[3]), flag(mean));
+    }
+
+    void reduceBackward(DeviceBuffer dx, DeviceBuffer dy, int[] in, boolean[] reduced, boolean mean) {
+        long n = (long) in[0] * in[1] * in[2] * in[3];
+        launch1d("reduce_backward", n, dx, dy, in[0], in[1], in[2], in[3], flag(reduced[0]), flag(reduced[1]),
+                flag(reduced[2]), flag(reduced[3]), flag(mean));
+    }
+
+    private static int flag(boolean b) {
+        return b ? 1 : 0;
+    }
+
     /** Pad over 4 dims (leading dims 1): in and out shapes, begin pads; mode 0 constant, 1 reflect, 2 edge, 3 wrap. */
     void padForward(DeviceBuffer y, DeviceBuffer x, int mode, float value, int[] in, int[] out, int[] begin) {
         long n = (long) out[0] * out[1] * out[2] * out[3];

@@ -163,6 +163,27 @@ final class OpDispatch {
         }
 
         @Override
+        public Forward<DTensor> visit(Op.Transpose op, Fwd c) {
+            return plain(ShapeOps.transpose(ops.kernels(), c.s, c.in[0],
+                    dev.kxai.exec.ShapeInference.perm(op, c.in[0].rank())));
+        }
+
+        @Override
+        public Forward<DTensor> visit(Op.Squeeze op, Fwd c) {
+            return plain(ShapeOps.view(c.in[0], c.out));
+        }
+
+        @Override
+        public Forward<DTensor> visit(Op.Unsqueeze op, Fwd c) {
+            return plain(ShapeOps.view(c.in[0], c.out));
+        }
+
+        @Override
+        public Forward<DTensor> visit(Op.Reduce op, Fwd c) {
+            return plain(ShapeOps.reduce(ops.kernels(), c.s, op, c.in[0], c.out));
+        }
+
+        @Override
         public Forward<DTensor> visit(Op.Unary op, Fwd c) {
             return plain(ops.elementwise.unary(c.s, op, c.in[0]));
         }
@@ -312,6 +333,31 @@ final class OpDispatch {
         @Override
         public DTensor[] visit(Op.Pow op, Bwd c) {
             return binary(c, ElementwiseOps.POW);
+        }
+
+        @Override
+        public DTensor[] visit(Op.Transpose op, Bwd c) {
+            int[] perm = dev.kxai.exec.ShapeInference.perm(op, c.g.rank());
+            int[] inverse = new int[perm.length];
+            for (int d = 0; d < perm.length; d++) {
+                inverse[perm[d]] = d;
+            }
+            return one(ShapeOps.transpose(ops.kernels(), c.s, c.g, inverse));
+        }
+
+        @Override
+        public DTensor[] visit(Op.Squeeze op, Bwd c) {
+            return view(c);
+        }
+
+        @Override
+        public DTensor[] visit(Op.Unsqueeze op, Bwd c) {
+            return view(c);
+        }
+
+        @Override
+        public DTensor[] visit(Op.Reduce op, Bwd c) {
+            return one(ShapeOps.reduceBackward(ops.kernels(), c.s, op, c.inShapes[0], c.g));
         }
 
         @Override

@@ -107,4 +107,47 @@ final class ShapeOps {
                 begins(op, in.length));
         return dx;
     }
+
+    /** Transpose of up to 4 axes (leading axes of size 1 added, kept in place). */
+    static DTensor transpose(Kernels k, DeviceScope s, DTensor x, int[] perm) {
+        int rank = x.rank();
+        int pad = 4 - rank;
+        long[] inStrides = new long[rank];
+        long acc = 1;
+        for (int d = rank - 1; d >= 0; d--) {
+            inStrides[d] = acc;
+            acc *= x.dim(d);
+        }
+        int[] out = new int[rank];
+        int[] out4 = {1, 1, 1, 1};
+        long[] strides4 = new long[4];
+        for (int d = 0; d < rank; d++) {
+            out[d] = x.dim(perm[d]);
+            out4[pad + d] = out[d];
+            strides4[pad + d] = inStrides[perm[d]];
+        }
+        DTensor y = new DTensor(out, s.floats(x.size()));
+        k.transpose4(y.buf(), x.buf(), out4, strides4);
+        return y;
+    }
+
+    /** The reduced axes of a rank-r input as 4 flags (leading axes never reduced). */
+    private static boolean[] reduced4(Op.Reduce op, int rank) {
+        boolean[] r = op.reduced(rank);
+        boolean[] r4 = new boolean[4];
+        System.arraycopy(r, 0, r4, 4 - rank, rank);
+        return r4;
+    }
+
+    static DTensor reduce(Kernels k, DeviceScope s, Op.Reduce op, DTensor x, int[] out) {
+        DTensor y = new DTensor(out.clone(), s.floats(Shapes.size(out)));
+        k.reduceForward(y.buf(), x.buf(), four(x.shape()), reduced4(op, x.rank()), op.kind() == Op.Reduce.Kind.MEAN);
+        return y;
+    }
+
+    static DTensor reduceBackward(Kernels k, DeviceScope s, Op.Reduce op, int[] in, DTensor gy) {
+        DTensor dx = new DTensor(in.clone(), s.floats(Shapes.size(in)));
+        k.reduceBackward(dx.buf(), gy.buf(), four(in), reduced4(op, in.length), op.kind() == Op.Reduce.Kind.MEAN);
+        return dx;
+    }
 }

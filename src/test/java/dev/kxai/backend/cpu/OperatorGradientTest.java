@@ -574,6 +574,21 @@ class OperatorGradientTest {
     }
 
     @Test
+    void layoutAndReductionsAgainstFiniteDifferences() {
+        Random r = new Random(140);
+        long seed = 141;
+        for (dev.kxai.testing.LayoutCases c : dev.kxai.testing.LayoutCases.ALL) {
+            checkGradients(c.label(), node(c.op(), 1), new Tensor[] {c.input(r, 2)}, need(true), 0.1, seed++);
+        }
+        Tensor x = t(s(1, 2, 3), 1, 2, 3, 4, 5, 6);
+        assertArrayEquals(new float[] {1, 4, 2, 5, 3, 6}, CpuDispatch.FORWARD.visit(new Op.Transpose(new int[] {0, 2, 1}),
+                new CpuDispatch.Fwd(node(new Op.Transpose(new int[] {0, 2, 1}), 1), new Tensor[] {x})).output().data());
+        Op.Reduce mean = new Op.Reduce(Op.Reduce.Kind.MEAN, new int[] {-1}, false);
+        assertArrayEquals(new float[] {2, 5}, CpuOpSet.run(node(mean, 1), new Tensor[] {x}).output().data());
+        assertArrayEquals(s(1, 2), CpuOpSet.run(node(mean, 1), new Tensor[] {x}).output().shape());
+    }
+
+    @Test
     void divAndPowAgainstFiniteDifferences() {
         Random r = new Random(130);
         long seed = 131;

@@ -277,6 +277,17 @@ class BackwardFiniteDifferenceTest {
     }
 
     @Test
+    void layoutAndReductions() {
+        Random r = new Random(100);
+        long seed = 101;
+        for (dev.kxai.testing.LayoutCases c : dev.kxai.testing.LayoutCases.ALL) {
+            G g = new G(c.example());
+            g.then(c.op());
+            check(c.label(), g, c.input(r, 2), 0.1, seed++);
+        }
+    }
+
+    @Test
     void divAndPow() {
         Random r = new Random(90);
         long seed = 91;

@@ -487,6 +487,19 @@ class KernelParityTest {
     }
 
     @Test
+    void layoutAndReductions() {
+        Random r = new Random(24);
+        long seed = 25;
+        for (dev.kxai.testing.LayoutCases c : dev.kxai.testing.LayoutCases.ALL) {
+            G g = new G(c.example());
+            g.then(c.op());
+            for (int batch : BATCHES) {
+                check(c.label() + " batch " + batch, g, c.input(r, batch), seed++);
+            }
+        }
+    }
+
+    @Test
     void divAndPow() {
         Random r = new Random(22);
         long seed = 23;
