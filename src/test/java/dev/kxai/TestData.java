@@ -25,4 +25,17 @@ public final class TestData {
     public static Path reference(String model) {
         return referenceRoot().resolve(model);
     }
+
+    /** A model exported from PyTorch with its reference outputs (src/test/resources/models/NAME, see its make.py). */
+    public static Path exported(String model) {
+        URL u = TestData.class.getResource("/models/" + model);
+        if (u == null) {
+            throw new IllegalStateException("test resources lack models/" + model);
+        }
+        try {
+            return Path.of(u.toURI());
+        } catch (URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
 }

@@ -1,0 +1,21 @@
+package dev.kxai.backend.cuda;
+
+import dev.kxai.Model;
+import dev.kxai.TestData;
+import dev.kxai.onnx.OnnxImporter;
+import dev.kxai.testing.ExportedModelCheck;
+import java.nio.file.Path;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** Models exported from PyTorch, on CUDA (the emulator), against PyTorch's logits and autograd gradients. */
+class ExportedModelsCudaTest {
+    @ParameterizedTest
+    @ValueSource(strings = {"layernorm_gelu"})
+    void matchesPyTorch(String name) {
+        Path dir = TestData.exported(name);
+        try (Model m = Model.of(OnnxImporter.load(dir.resolve("model.onnx")), CudaTestKit.cuda())) {
+            ExportedModelCheck.check(m, dir, "cuda");
+        }
+    }
+}
