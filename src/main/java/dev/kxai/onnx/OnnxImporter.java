@@ -1,7 +1,6 @@
 package dev.kxai.onnx;
 
 import ai.onnx.proto.OnnxMl;
-import com.google.protobuf.ByteString;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.kxai.ModelException;
 import dev.kxai.UnsupportedOperatorException;
@@ -10,12 +9,9 @@ import dev.kxai.graph.Node;
 import dev.kxai.graph.Op;
 import dev.kxai.tensor.Tensor;
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -492,127 +488,8 @@ public final class OnnxImporter {
             throw new ModelException(source + ": Constant node '" + name + "' has no supported value attribute");
         }
 
-        /** Converts a TensorProto to float32 (integers are exact for the shapes and indices models use). */
         private Tensor tensor(OnnxMl.TensorProto t, String what) {
-            int[] shape = new int[t.getDimsCount()];
-            long n = 1;
-            for (int i = 0; i < shape.length; i++) {
-                shape[i] = Math.toIntExact(t.getDims(i));
-                n *= shape[i];
-            }
-            if (t.hasDataLocation() && t.getDataLocation() == OnnxMl.TensorProto.DataLocation.EXTERNAL) {
-                throw new ModelException(source + ": " + what + " uses external data, which kxai does not read");
-            }
-            float[] v = new float[Math.toIntExact(n)];
-            ByteString raw = t.getRawData();
-            ByteBuffer bb = raw.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
-            int type = t.getDataType();
-            int stored;
-            switch (type) {
-                case OnnxMl.TensorProto.DataType.FLOAT_VALUE -> {
-                    stored = raw.isEmpty() ? t.getFloatDataCount() : raw.size() / 4;
-                    checkCount(what, n, stored);
-                    for (int i = 0; i < n; i++) {
-                        v[i] = raw.isEmpty() ? t.getFloatData(i) : bb.getFloat();
-                    }
-                }
-                case OnnxMl.TensorProto.DataType.DOUBLE_VALUE -> {
-                    stored = raw.isEmpty() ? t.getDoubleDataCount() : raw.size() / 8;
-                    checkCount(what, n, stored);
-                    for (int i = 0; i < n; i++) {
-                        v[i] = (float) (raw.isEmpty() ? t.getDoubleData(i) : bb.getDouble());
-                    }
-                }
-                case OnnxMl.TensorProto.DataType.INT64_VALUE -> {
-                    stored = raw.isEmpty() ? t.getInt64DataCount() : raw.size() / 8;
-                    checkCount(what, n, stored);
-                    for (int i = 0; i < n; i++) {
-                        v[i] = raw.isEmpty() ? t.getInt64Data(i) : bb.getLong();
-                    }
-                }
-                case OnnxMl.TensorProto.DataType.INT32_VALUE -> {
-                    stored = raw.isEmpty() ? t.getInt32DataCount() : raw.size() / 4;
-                    checkCount(what, n, stored);
-                    for (int i = 0; i < n; i++) {
-                        v[i] = raw.isEmpty() ? t.getInt32Data(i) : bb.getInt();
-                    }
-                }
-                case OnnxMl.TensorProto.DataType.BOOL_VALUE -> { // flags such as Dropout's training_mode
-                    stored = raw.isEmpty() ? t.getInt32DataCount() : raw.size();
-                    checkCount(what, n, stored);
-                    for (int i = 0; i < n; i++) {
-                        v[i] = (raw.isEmpty() ? t.getInt32Data(i) : bb.get()) != 0 ? 1f : 0f;
-                    }
-                }
-                default -> throw new ModelException(source + ": " + what + " has element type " + type
-                        + "; kxai reads float, double, int32, int64 and bool tensors");
-            }
-            return new Tensor(shape, v);
-        }
-
-        private void checkCount(String what, long expected, int stored) {
-            if (stored != expected) {
-                throw new ModelException(source + ": " + what + " declares " + expected + " elements but stores "
-                        + stored + " (truncated file?)");
-            }
-        }
-    }
-
-    /** Typed access to a node's attributes with defaults, naming the node on error. */
-    private static final class Attrs {
-        private final Map<String, OnnxMl.AttributeProto> byName = new HashMap<>();
-        private final String node;
-        private final String source;
-
-        Attrs(OnnxMl.NodeProto n, String node, String source) {
-            for (OnnxMl.AttributeProto a : n.getAttributeList()) {
-                byName.put(a.getName(), a);
-            }
-            this.node = node;
-            this.source = source;
-        }
-
-        float f(String name, float dflt) {
-            OnnxMl.AttributeProto a = byName.get(name);
-            return a == null ? dflt : a.getF();
-        }
-
-        long i(String name, long dflt) {
-            OnnxMl.AttributeProto a = byName.get(name);
-            return a == null ? dflt : a.getI();
-        }
-
-        String s(String name, String dflt) {
-            OnnxMl.AttributeProto a = byName.get(name);
-            return a == null ? dflt : a.getS().toStringUtf8();
-        }
-
-        int[] ints(String name, int[] dflt) {
-            OnnxMl.AttributeProto a = byName.get(name);
-            if (a == null) {
-                return dflt;
-            }
-            int[] v = new int[a.getIntsCount()];
-            for (int k = 0; k < v.length; k++) {
-                v[k] = Math.toIntExact(a.getInts(k));
-            }
-            return v;
-        }
-
-        int required(String name, String opType) {
-            OnnxMl.AttributeProto a = byName.get(name);
-            if (a == null) {
-                throw new ModelException(source + ": node '" + node + "' (" + opType + ") lacks the required attribute " + name);
-            }
-            return Math.toIntExact(a.getI());
-        }
-
-        int[] required(String name) {
-            int[] v = ints(name, null);
-            if (v == null) {
-                throw new ModelException(source + ": node '" + node + "' lacks the required attribute " + name);
-            }
-            return v;
+            return TensorReader.read(t, what, source);
         }
     }
 }
