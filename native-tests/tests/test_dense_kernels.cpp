@@ -258,7 +258,7 @@ Shape4 broadcast(const Shape4& a, const Shape4& b)
     return out;
 }
 
-// Element strides as CudaModelRunner.Broadcast.fill computes them: 0 on broadcast dims.
+// Element strides as the Java launcher (backend/cuda/Broadcast) computes them: 0 on broadcast dims.
 std::vector<long long> launcher_strides(const Shape4& s, const Shape4& out)
 {
     std::vector<long long> st(4);
@@ -372,6 +372,103 @@ void test_add_inplace(long long n, const Geometry& g)
     CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "add_inplace"), {grid_for(g, n)}, {g.block}, 0,
                                           ddst.ptr(), dsrc.ptr(), n));
     expect_exact("dst", ddst.download<float>(n), want);
+}
+
+// Div (3) and Pow (4): each operand's gradient, the contributions formed in double and summed onto
+// the operand's broadcast dims (the kernel sums with atomics, in any order: a few float roundings).
+void test_binary_grad(const BroadcastCase& bc, int op, int operand, const Geometry& g)
+{
+    const Shape4 out = broadcast(bc.a, bc.b);
+    const long long n = out.size();
+    const Floats a = random_floats(bc.a.size(), 0.5f, 2.0f, 23), b = random_floats(bc.b.size(), 0.5f, 2.0f, 24);
+    const Floats gy = random_floats(n, -1.0f, 1.0f, 25);
+    const Shape4& own = operand == 0 ? bc.a : bc.b;
+    Doubles want(own.size(), 0.0), magnitude(own.size(), 0.0);
+    for_each_index(out, [&](long long e, const int i[4]) {
+        const double x = a[operand_index(bc.a, i)], y = b[operand_index(bc.b, i)], gv = gy[e];
+        double v;
+        if (op == 3)
+            v = operand == 0 ? gv / y : -gv * x / (y * y);
+        else
+            v = operand == 0 ? gv * y * std::pow(x, y - 1.0) : gv * std::pow(x, y) * std::log(x);
+        want[operand_index(own, i)] += v;
+        magnitude[operand_index(own, i)] += std::fabs(v);
+    });
+    device::Buffer dg(own.size() * 4), dgy(n * 4), da(bc.a.size() * 4), db(bc.b.size() * 4);
+    dg.upload(Floats(own.size(), 0.0f));
+    dgy.upload(gy);
+    da.upload(a);
+    db.upload(b);
+    const std::vector<long long> gs = launcher_strides(own, out), as = launcher_strides(bc.a, out),
+                                 bs = launcher_strides(bc.b, out);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "binary_grad"), {grid_for(g, n)}, {g.block}, 0,
+                                          dg.ptr(), dgy.ptr(), da.ptr(), db.ptr(), op, operand, out.d[0], out.d[1],
+                                          out.d[2], out.d[3], gs[0], gs[1], gs[2], gs[3], as[0], as[1], as[2], as[3],
+                                          bs[0], bs[1], bs[2], bs[3]));
+    expect_close("g", dg.download<float>(own.size()), want,
+                 [&](size_t i) { return 4.0 * FLT_EPSILON * magnitude[i] + 1e-30; });
+}
+
+// transpose4: y[o] = x[input index of o], perm over 4 dims; exact.
+void test_transpose(const Shape4& in, const int perm[4], const Geometry& g)
+{
+    const long long n = in.size();
+    const Floats x = random_floats(n, -1.0f, 1.0f, 26);
+    long long in_strides[4];
+    long long acc = 1;
+    for (int d = 3; d >= 0; --d) {
+        in_strides[d] = acc;
+        acc *= in.d[d];
+    }
+    Shape4 out{};
+    for (int d = 0; d < 4; ++d)
+        out.d[d] = in.d[perm[d]];
+    Doubles want(n);
+    for_each_index(out, [&](long long e, const int i[4]) {
+        long long src = 0;
+        for (int d = 0; d < 4; ++d)
+            src += i[d] * in_strides[perm[d]];
+        want[e] = x[src];
+    });
+    device::Buffer dy(n * 4), dx(n * 4);
+    dx.upload(x);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "transpose4"), {grid_for(g, n)}, {g.block}, 0,
+                                          dy.ptr(), dx.ptr(), out.d[0], out.d[1], out.d[2], out.d[3],
+                                          in_strides[perm[0]], in_strides[perm[1]], in_strides[perm[2]],
+                                          in_strides[perm[3]]));
+    expect_exact("y", dy.download<float>(n), want);
+}
+
+// reduce_forward / reduce_backward over flagged axes, mean or sum: double sums in ascending input
+// order (the kernel's order), one rounding.
+void test_reduce(const Shape4& in, const int r[4], int mean, const Geometry& g)
+{
+    Shape4 out{};
+    double count = 1;
+    for (int d = 0; d < 4; ++d) {
+        out.d[d] = r[d] ? 1 : in.d[d];
+        count *= r[d] ? in.d[d] : 1;
+    }
+    const Floats x = random_floats(in.size(), -1.0f, 1.0f, 27), dy = random_floats(out.size(), -1.0f, 1.0f, 28);
+    Doubles sums(out.size(), 0.0), want_y(out.size()), want_dx(in.size());
+    for_each_index(in, [&](long long e, const int i[4]) {
+        const long long o = operand_index(out, i);
+        sums[o] += x[e];
+        want_dx[e] = mean ? static_cast<float>(dy[o] / count) : dy[o];
+    });
+    for (long long o = 0; o < out.size(); ++o)
+        want_y[o] = static_cast<float>(mean ? sums[o] / count : sums[o]);
+    device::Buffer dyb(out.size() * 4), dxb(in.size() * 4), yb(out.size() * 4), xb(in.size() * 4);
+    xb.upload(x);
+    dyb.upload(dy);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "reduce_forward"), {grid_for(g, out.size())},
+                                          {g.block}, 0, yb.ptr(), xb.ptr(), in.d[0], in.d[1], in.d[2], in.d[3], r[0],
+                                          r[1], r[2], r[3], mean));
+    expect_exact("y", yb.download<float>(out.size()), want_y);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "reduce_backward"), {grid_for(g, in.size())},
+                                          {g.block}, 0, dxb.ptr(), dyb.ptr(), in.d[0], in.d[1], in.d[2], in.d[3], r[0],
+                                          r[1], r[2], r[3], mean));
+    expect_exact("dx", dxb.download<float>(in.size()), want_dx);
 }
 
 // The unary family against a reference written from the formulas (double, rounded once); kinks
@@ -567,6 +664,27 @@ SUITE(dense_kernels)
                                   [&] { test_scale_copy(n, scale, g); });
             harness::run_case(name_of("add_inplace", "n=" + std::to_string(n), "", g), [&] { test_add_inplace(n, g); });
         }
+        for (const BroadcastCase& bc : kBroadcastCases) {
+            const std::string shapes = bc.a.str() + " " + bc.b.str();
+            for (int op : {3, 4})
+                for (int operand : {0, 1})
+                    harness::run_case(name_of("binary_grad", shapes, op == 3 ? (operand ? "div d/db" : "div d/da")
+                                                                              : (operand ? "pow d/db" : "pow d/da"), g),
+                                      [&] { test_binary_grad(bc, op, operand, g); });
+        }
+        const int kPerms[][4] = {{0, 1, 2, 3}, {0, 3, 1, 2}, {0, 2, 3, 1}, {0, 1, 3, 2}, {3, 2, 1, 0}};
+        for (const int* perm : kPerms)
+            for (const Shape4& in : {Shape4{{2, 3, 4, 5}}, Shape4{{1, 1, 7, 33}}})
+                harness::run_case(name_of("transpose4", in.str(), ("perm " + std::to_string(perm[0]) + std::to_string(perm[1]) +
+                                                                   std::to_string(perm[2]) + std::to_string(perm[3])).c_str(), g),
+                                  [&] { test_transpose(in, perm, g); });
+        const int kReduced[][4] = {{0, 0, 0, 1}, {0, 1, 0, 0}, {0, 0, 1, 1}, {0, 1, 0, 1}, {0, 1, 1, 1}};
+        for (const int* r : kReduced)
+            for (int mean : {0, 1})
+                harness::run_case(name_of("reduce_forward/backward", Shape4{{2, 3, 4, 5}}.str(),
+                                          (std::string(mean ? "mean" : "sum") + " over " + std::to_string(r[0]) +
+                                           std::to_string(r[1]) + std::to_string(r[2]) + std::to_string(r[3])).c_str(), g),
+                                  [&] { test_reduce(Shape4{{2, 3, 4, 5}}, r, mean, g); });
         const struct {
             int kind;
             float a, b, lo, hi;
