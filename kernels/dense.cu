@@ -232,6 +232,17 @@ __device__ __forceinline__ int kx_pad_source(int o, int begin, int n, int mode)
     }
 }
 
+// The 4 coordinates of flat element e of a row-major [d0, d1, d2, d3] tensor (d0 is implied).
+__device__ __forceinline__ void kx_coords4(kx_index e, int d1, int d2, int d3, int* c0, int* c1, int* c2, int* c3)
+{
+    *c3 = (int)(e % d3);
+    e /= d3;
+    *c2 = (int)(e % d2);
+    e /= d2;
+    *c1 = (int)(e % d1);
+    *c0 = (int)(e / d1);
+}
+
 extern "C" __global__ void pad_forward(float* __restrict__ y, const float* __restrict__ x, int mode, float value,
                                        int i0, int i1, int i2, int i3, int o0, int o1, int o2, int o3,
                                        int b0, int b1, int b2, int b3)
@@ -239,13 +250,8 @@ extern "C" __global__ void pad_forward(float* __restrict__ y, const float* __res
     const kx_index n = (kx_index)o0 * o1 * o2 * o3;
     KX_GRID_STRIDE_LOOP(e, n)
     {
-        kx_index r = e;
-        const int c3 = (int)(r % o3);
-        r /= o3;
-        const int c2 = (int)(r % o2);
-        r /= o2;
-        const int c1 = (int)(r % o1);
-        const int c0 = (int)(r / o1);
+        int c0, c1, c2, c3;
+        kx_coords4(e, o1, o2, o3, &c0, &c1, &c2, &c3);
         const int s0 = kx_pad_source(c0, b0, i0, mode);
         const int s1 = kx_pad_source(c1, b1, i1, mode);
         const int s2 = kx_pad_source(c2, b2, i2, mode);
@@ -263,13 +269,8 @@ extern "C" __global__ void pad_backward(float* __restrict__ dx, const float* __r
     const kx_index n = (kx_index)i0 * i1 * i2 * i3;
     KX_GRID_STRIDE_LOOP(e, n)
     {
-        kx_index r = e;
-        const int c3 = (int)(r % i3);
-        r /= i3;
-        const int c2 = (int)(r % i2);
-        r /= i2;
-        const int c1 = (int)(r % i1);
-        const int c0 = (int)(r / i1);
+        int c0, c1, c2, c3;
+        kx_coords4(e, i1, i2, i3, &c0, &c1, &c2, &c3);
         float acc = 0.0f;
         for (int p0 = 0; p0 < o0; ++p0) {
             if (kx_pad_source(p0, b0, i0, mode) != c0)
@@ -383,13 +384,8 @@ extern "C" __global__ void reduce_forward(float* __restrict__ y, const float* __
     const double count = (double)((r0 ? i0 : 1) * (kx_index)(r1 ? i1 : 1) * (r2 ? i2 : 1) * (r3 ? i3 : 1));
     KX_GRID_STRIDE_LOOP(e, n)
     {
-        kx_index r = e;
-        const int c3 = (int)(r % o3);
-        r /= o3;
-        const int c2 = (int)(r % o2);
-        r /= o2;
-        const int c1 = (int)(r % o1);
-        const int c0 = (int)(r / o1);
+        int c0, c1, c2, c3;
+        kx_coords4(e, o1, o2, o3, &c0, &c1, &c2, &c3);
         double sum = 0.0;
         for (int a = r0 ? 0 : c0; a < (r0 ? i0 : c0 + 1); ++a)
             for (int b = r1 ? 0 : c1; b < (r1 ? i1 : c1 + 1); ++b)
@@ -408,13 +404,8 @@ extern "C" __global__ void reduce_backward(float* __restrict__ dx, const float* 
     const double count = (double)((r0 ? i0 : 1) * (kx_index)(r1 ? i1 : 1) * (r2 ? i2 : 1) * (r3 ? i3 : 1));
     KX_GRID_STRIDE_LOOP(e, n)
     {
-        kx_index r = e;
-        const int c3 = (int)(r % i3);
-        r /= i3;
-        const int c2 = (int)(r % i2);
-        r /= i2;
-        const int c1 = (int)(r % i1);
-        const int c0 = (int)(r / i1);
+        int c0, c1, c2, c3;
+        kx_coords4(e, i1, i2, i3, &c0, &c1, &c2, &c3);
         const kx_index o = (((kx_index)(r0 ? 0 : c0) * o1 + (r1 ? 0 : c1)) * o2 + (r2 ? 0 : c2)) * o3 + (r3 ? 0 : c3);
         dx[e] = mean ? (float)((double)dy[o] / count) : dy[o];
     }

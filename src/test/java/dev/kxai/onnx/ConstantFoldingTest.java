@@ -1,6 +1,8 @@
 package dev.kxai.onnx;
 
+import static dev.kxai.onnx.OnnxModels.intAttr;
 import static dev.kxai.onnx.OnnxModels.ints;
+import static dev.kxai.onnx.OnnxModels.intsAttr;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -59,15 +61,6 @@ class ConstantFoldingTest {
             f[i] = p.pads()[i];
         }
         return f;
-    }
-
-    private static OnnxMl.AttributeProto intsAttr(String name, long... v) {
-        OnnxMl.AttributeProto.Builder a = OnnxMl.AttributeProto.newBuilder().setName(name)
-                .setType(OnnxMl.AttributeProto.AttributeType.INTS);
-        for (long x : v) {
-            a.addInts(x);
-        }
-        return a.build();
     }
 
     @Test

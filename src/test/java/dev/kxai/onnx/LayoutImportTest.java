@@ -1,6 +1,8 @@
 package dev.kxai.onnx;
 
+import static dev.kxai.onnx.OnnxModels.intAttr;
 import static dev.kxai.onnx.OnnxModels.ints;
+import static dev.kxai.onnx.OnnxModels.intsAttr;
 import static dev.kxai.onnx.OnnxModels.oneNode;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -25,20 +27,6 @@ class LayoutImportTest {
             n.addInput(i);
         }
         return n;
-    }
-
-    private static OnnxMl.AttributeProto intsAttr(String name, long... v) {
-        OnnxMl.AttributeProto.Builder a = OnnxMl.AttributeProto.newBuilder().setName(name)
-                .setType(OnnxMl.AttributeProto.AttributeType.INTS);
-        for (long x : v) {
-            a.addInts(x);
-        }
-        return a.build();
-    }
-
-    private static OnnxMl.AttributeProto intAttr(String name, long v) {
-        return OnnxMl.AttributeProto.newBuilder().setName(name).setI(v).setType(OnnxMl.AttributeProto.AttributeType.INT)
-                .build();
     }
 
     private static Tensor run(Graph g) {

@@ -45,4 +45,18 @@ final class OnnxModels {
                 .setGraph(g).build().toByteArray();
         return OnnxImporter.parse(bytes, node.getOpType() + "-opset" + opset + ".onnx");
     }
+
+    static OnnxMl.AttributeProto intsAttr(String name, long... v) {
+        OnnxMl.AttributeProto.Builder a = OnnxMl.AttributeProto.newBuilder().setName(name)
+                .setType(OnnxMl.AttributeProto.AttributeType.INTS);
+        for (long x : v) {
+            a.addInts(x);
+        }
+        return a.build();
+    }
+
+    static OnnxMl.AttributeProto intAttr(String name, long v) {
+        return OnnxMl.AttributeProto.newBuilder().setName(name).setI(v).setType(OnnxMl.AttributeProto.AttributeType.INT)
+                .build();
+    }
 }
