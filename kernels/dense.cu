@@ -364,16 +364,6 @@ extern "C" __global__ void unary_backward(float* __restrict__ gx, const float* _
     }
 }
 
-extern "C" __global__ void transpose4(float* __restrict__ y, const float* __restrict__ x, int o0, int o1, int o2,
-                                      int o3, long long s0, long long s1, long long s2, long long s3)
-{
-    const kx_index n = (kx_index)o0 * o1 * o2 * o3;
-    KX_GRID_STRIDE_LOOP(e, n)
-    {
-        y[e] = x[kx_bcast(e, o1, o2, o3, s0, s1, s2, s3)];
-    }
-}
-
 // Input dims i0..i3 (leading 1s), r_d != 0 where axis d is reduced; the output is laid out as the
 // input with the reduced axes of size 1 (with or without keepdims, the same flat order).
 extern "C" __global__ void reduce_forward(float* __restrict__ y, const float* __restrict__ x, int i0, int i1, int i2,

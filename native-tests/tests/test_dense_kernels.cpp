@@ -409,36 +409,6 @@ void test_binary_grad(const BroadcastCase& bc, int op, int operand, const Geomet
                  [&](size_t i) { return 4.0 * FLT_EPSILON * magnitude[i] + 1e-30; });
 }
 
-// transpose4: y[o] = x[input index of o], perm over 4 dims; exact.
-void test_transpose(const Shape4& in, const int perm[4], const Geometry& g)
-{
-    const long long n = in.size();
-    const Floats x = random_floats(n, -1.0f, 1.0f, 26);
-    long long in_strides[4];
-    long long acc = 1;
-    for (int d = 3; d >= 0; --d) {
-        in_strides[d] = acc;
-        acc *= in.d[d];
-    }
-    Shape4 out{};
-    for (int d = 0; d < 4; ++d)
-        out.d[d] = in.d[perm[d]];
-    Doubles want(n);
-    for_each_index(out, [&](long long e, const int i[4]) {
-        long long src = 0;
-        for (int d = 0; d < 4; ++d)
-            src += i[d] * in_strides[perm[d]];
-        want[e] = x[src];
-    });
-    device::Buffer dy(n * 4), dx(n * 4);
-    dx.upload(x);
-    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "transpose4"), {grid_for(g, n)}, {g.block}, 0,
-                                          dy.ptr(), dx.ptr(), out.d[0], out.d[1], out.d[2], out.d[3],
-                                          in_strides[perm[0]], in_strides[perm[1]], in_strides[perm[2]],
-                                          in_strides[perm[3]]));
-    expect_exact("y", dy.download<float>(n), want);
-}
-
 // reduce_forward / reduce_backward over flagged axes, mean or sum: double sums in ascending input
 // order (the kernel's order), one rounding.
 void test_reduce(const Shape4& in, const int r[4], int mean, const Geometry& g)
@@ -672,12 +642,6 @@ SUITE(dense_kernels)
                                                                               : (operand ? "pow d/db" : "pow d/da"), g),
                                       [&] { test_binary_grad(bc, op, operand, g); });
         }
-        const int kPerms[][4] = {{0, 1, 2, 3}, {0, 3, 1, 2}, {0, 2, 3, 1}, {0, 1, 3, 2}, {3, 2, 1, 0}};
-        for (const int* perm : kPerms)
-            for (const Shape4& in : {Shape4{{2, 3, 4, 5}}, Shape4{{1, 1, 7, 33}}})
-                harness::run_case(name_of("transpose4", in.str(), ("perm " + std::to_string(perm[0]) + std::to_string(perm[1]) +
-                                                                   std::to_string(perm[2]) + std::to_string(perm[3])).c_str(), g),
-                                  [&] { test_transpose(in, perm, g); });
         const int kReduced[][4] = {{0, 0, 0, 1}, {0, 1, 0, 0}, {0, 0, 1, 1}, {0, 1, 0, 1}, {0, 1, 1, 1}};
         for (const int* r : kReduced)
             for (int mean : {0, 1})

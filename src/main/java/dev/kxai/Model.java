@@ -79,9 +79,23 @@ public final class Model implements AutoCloseable {
         return run("forward", r -> r.forward(x)).value();
     }
 
+    /** The model's output for a batch of several inputs (checked as {@link #check} does). */
+    public Tensor forward(Inputs in) {
+        check(in);
+        return run("forward", r -> r.evaluate(in.values(), java.util.Set.of()).get(graph.outputName())).value();
+    }
+
     /** Per-row argmax of the output: the predicted class. */
     public int[] predict(Tensor x) {
-        Tensor y = forward(x);
+        return argmax(forward(x));
+    }
+
+    /** Per-row argmax of the output for a batch of several inputs. */
+    public int[] predict(Inputs in) {
+        return argmax(forward(in));
+    }
+
+    private static int[] argmax(Tensor y) {
         int per = y.rowSize();
         int[] out = new int[y.dim(0)];
         for (int r = 0; r < out.length; r++) {
@@ -101,7 +115,118 @@ public final class Model implements AutoCloseable {
      * the message ("input", "baseline").
      */
     public void checkBatch(Tensor x, String what) {
-        int[] ex = runner.exampleShape();
+        checkTensor(x, what, graph.inputName());
+    }
+
+    /** The model's inputs, in its order. */
+    public java.util.List<Graph.Input> inputs() {
+        return graph.inputs();
+    }
+
+    /** A single-input model's batch as {@link Inputs}; a model with several inputs needs each by name. */
+    public Inputs inputs(Tensor x) {
+        if (graph.inputs().size() != 1) {
+            throw new InvalidInputException(graph.source() + " has " + graph.inputs().size() + " inputs (" + describeInputs()
+                    + "): give each by name");
+        }
+        return Inputs.of(graph.inputName(), x);
+    }
+
+    /** "input_0 [batch, 12] int, add_0 [batch, 12]". */
+    public String describeInputs() {
+        StringBuilder sb = new StringBuilder();
+        for (Graph.Input in : graph.inputs()) {
+            sb.append(sb.length() == 0 ? "" : ", ").append(in.name()).append(' ')
+                    .append(Shapes.str(in.shape()).replace("-1", "batch")).append(in.integer() ? " (integer ids)" : "");
+        }
+        return sb.toString();
+    }
+
+    /**
+     * Checks a batch of several inputs: every model input given once and no other, each of its
+     * input's shape, all with the same rows, finite; integer inputs hold integer ids within the
+     * tables they index. Errors name the input and the value at fault.
+     */
+    public void check(Inputs in) {
+        for (String name : in.values().keySet()) {
+            if (graph.inputs().stream().noneMatch(i -> i.name().equals(name))) {
+                throw new InvalidInputException("the model has no input '" + name + "'; its inputs: " + describeInputs());
+            }
+        }
+        int batch = -1;
+        String first = null;
+        for (Graph.Input gi : graph.inputs()) {
+            Tensor t = in.get(gi.name());
+            if (t == null) {
+                throw new InvalidInputException("input '" + gi.name() + "' is missing; the model's inputs: " + describeInputs());
+            }
+            checkTensor(t, "input '" + gi.name() + "'", gi.name());
+            if (batch >= 0 && t.dim(0) != batch) {
+                throw new InvalidInputException("input '" + gi.name() + "' has " + t.dim(0) + " rows, input '" + first
+                        + "' has " + batch + ": every input needs the same rows");
+            }
+            batch = t.dim(0);
+            first = first == null ? gi.name() : first;
+            if (gi.integer()) {
+                checkIds(gi.name(), t);
+            }
+        }
+    }
+
+    /** Integer ids: whole numbers, and within [-n, n) of every constant table a Gather indexes with them. */
+    private void checkIds(String name, Tensor ids) {
+        float[] v = ids.data();
+        for (int i = 0; i < v.length; i++) {
+            if (v[i] != Math.rint(v[i])) {
+                throw new InvalidInputException("input '" + name + "' holds " + v[i] + " at flat index " + i
+                        + "; it takes integer ids");
+            }
+        }
+        for (dev.kxai.graph.Node n : graph.nodes()) {
+            if (n.op() instanceof dev.kxai.graph.Op.Gather g && n.inputs().get(1).equals(name)
+                    && graph.constants().containsKey(n.inputs().get(0))) {
+                Tensor table = graph.constants().get(n.inputs().get(0));
+                int dim = table.dim(g.axis() < 0 ? g.axis() + table.rank() : g.axis());
+                for (int i = 0; i < v.length; i++) {
+                    if (v[i] < -dim || v[i] >= dim) {
+                        int per = Math.max(1, ids.rowSize());
+                        throw new InvalidInputException("input '" + name + "' holds id " + (long) v[i] + " at row " + i / per
+                                + ", position " + i % per + ", outside the " + dim + " entries of '" + n.inputs().get(0)
+                                + "' (node '" + n.name() + "'; valid ids 0.." + (dim - 1) + ")");
+                    }
+                }
+            }
+        }
+    }
+
+    /** The inputs a gradient method attributes: float inputs that are not additional, in the model's order. */
+    public java.util.List<String> attributed(Inputs in) {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        for (Graph.Input gi : graph.inputs()) {
+            if (!gi.integer() && !in.isAdditional(gi.name())) {
+                out.add(gi.name());
+            }
+        }
+        if (out.isEmpty()) {
+            throw new InvalidInputException("no input to attribute: " + describeInputs() + " are integer ids or additional"
+                    + " arguments; explain integer ids at a layer that reads them (--layer)");
+        }
+        return out;
+    }
+
+    /**
+     * Checks one tensor given for a named model input (shape, rows, finite), {@code what} naming it
+     * in the message (the file it came from).
+     */
+    public void checkInput(String input, Tensor x, String what) {
+        if (graph.inputs().stream().noneMatch(i -> i.name().equals(input))) {
+            throw new InvalidInputException("the model has no input '" + input + "'; its inputs: " + describeInputs());
+        }
+        checkTensor(x, what, input);
+    }
+
+    private void checkTensor(Tensor x, String what, String input) {
+        int[] ex = runner.plan().exampleShape(input);
         int[] s = x.shape();
         boolean fits = s.length == ex.length + 1;
         for (int i = 0; fits && i < ex.length; i++) {
@@ -109,7 +234,7 @@ public final class Model implements AutoCloseable {
         }
         if (!fits) {
             throw new InvalidInputException(what + " of shape " + Shapes.str(s) + " does not fit model input '"
-                    + graph.inputName() + "' of shape " + Shapes.str(Shapes.withBatch(prepend(ex), -1)).replace("-1", "batch")
+                    + input + "' of shape " + Shapes.str(Shapes.withBatch(prepend(ex), -1)).replace("-1", "batch")
                     + " (" + graph.source() + ")");
         }
         if (s[0] == 0) {

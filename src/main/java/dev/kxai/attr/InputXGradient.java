@@ -1,7 +1,12 @@
 package dev.kxai.attr;
 
+import dev.kxai.Inputs;
 import dev.kxai.Model;
 import dev.kxai.tensor.Tensor;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 
 /** Captum's {@code InputXGradient}: input ⊙ input gradient of the target output. */
 public final class InputXGradient {
@@ -12,15 +17,25 @@ public final class InputXGradient {
     }
 
     public Attribution attribute(Tensor x, int... targets) {
-        model.checkBatch(x, "input");
-        int[] t = model.targets(targets, x.dim(0));
-        var ran = model.run("input_x_gradient", r -> r.gradient(x, t).inputGradient());
-        float[] g = ran.value().data();
-        float[] out = new float[g.length];
-        float[] xd = x.data();
-        for (int i = 0; i < out.length; i++) {
-            out[i] = xd[i] * g[i];
+        return attribute(model.inputs(x), targets);
+    }
+
+    /** One attribution per attributed input (float inputs that are not additional), from one backward pass. */
+    public Attribution attribute(Inputs in, int... targets) {
+        model.check(in);
+        int[] t = model.targets(targets, in.batch());
+        List<String> names = model.attributed(in);
+        var ran = model.run("input_x_gradient", r -> r.gradients(in.values(), t, new HashSet<>(names)));
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (String name : names) {
+            float[] g = ran.value().get(name).data();
+            float[] xd = in.get(name).data();
+            float[] a = new float[g.length];
+            for (int i = 0; i < a.length; i++) {
+                a[i] = xd[i] * g[i];
+            }
+            out.put(name, new Tensor(in.get(name).shape(), a));
         }
-        return new Attribution(new Tensor(x.shape(), out), null, ran.device(), ran.fallbackReason());
+        return Attribution.of(out, null, ran.device(), ran.fallbackReason());
     }
 }

@@ -1,10 +1,11 @@
 package dev.kxai.attr;
 
+import dev.kxai.Inputs;
 import dev.kxai.InvalidInputException;
 import dev.kxai.Model;
 import dev.kxai.backend.DevicePolicy;
-import dev.kxai.backend.ModelRunner;
 import dev.kxai.backend.PathGradients;
+import dev.kxai.backend.PathInputs;
 import dev.kxai.backend.PathOps;
 import dev.kxai.tensor.Tensor;
 
@@ -22,7 +23,7 @@ public final class IntegratedGradients {
     private final boolean multiplyByInputs;
     private final int nSteps;
     private final Quadrature.Rule method;
-    private final Baseline baseline;
+    private final java.util.List<Baseline> baseline;
     private final Integer internalBatchSize;
     private final boolean returnConvergenceDelta;
     private final Progress progress;
@@ -34,12 +35,12 @@ public final class IntegratedGradients {
     }
 
     public IntegratedGradients(Model model, boolean multiplyByInputs) {
-        this(model, multiplyByInputs, 50, Quadrature.Rule.GAUSS_LEGENDRE, Baseline.zeros(), null, false,
+        this(model, multiplyByInputs, 50, Quadrature.Rule.GAUSS_LEGENDRE, java.util.List.of(Baseline.zeros()), null, false,
                 Progress.NONE, false, true);
     }
 
     private IntegratedGradients(Model model, boolean multiplyByInputs, int nSteps, Quadrature.Rule method,
-            Baseline baseline, Integer internalBatchSize, boolean returnConvergenceDelta, Progress progress,
+            java.util.List<Baseline> baseline, Integer internalBatchSize, boolean returnConvergenceDelta, Progress progress,
             boolean affineFirstLayer, boolean reuseEndpoints) {
         this.model = model;
         this.multiplyByInputs = multiplyByInputs;
@@ -63,9 +64,16 @@ public final class IntegratedGradients {
                 returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints);
     }
 
-    public IntegratedGradients baselines(Baseline b) {
-        return new IntegratedGradients(model, multiplyByInputs, nSteps, method, b, internalBatchSize,
-                returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints);
+    /**
+     * Captum's {@code baselines}: one per attributed input, in the model's input order, or one for
+     * all of them.
+     */
+    public IntegratedGradients baselines(Baseline... perInput) {
+        if (perInput.length == 0) {
+            throw new InvalidInputException("no baseline given");
+        }
+        return new IntegratedGradients(model, multiplyByInputs, nSteps, method, java.util.List.of(perInput),
+                internalBatchSize, returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints);
     }
 
     /** Rows (steps × examples) per forward/backward pass, as in Captum; null = memory budget. */
@@ -118,52 +126,103 @@ public final class IntegratedGradients {
     }
 
     public Attribution attribute(Tensor x, int... targets) {
-        model.checkBatch(x, "input");
-        Quadrature q = Quadrature.of(method, nSteps);
-        int[] t = model.targets(targets, x.dim(0));
-        Tensor base = baseline.expand(x);
-        ChunkPolicy chunks = new ChunkPolicy(internalBatchSize);
-        // the whole computation on one runner, so that a fallback reruns all of it on the CPU
-        DevicePolicy.Ran<Attribution> ran = model.run("integrated gradients", runner -> {
-            PathGradients.Result r = PathLoop.integrate(runner, x, base, q.alphasF(), q.weightsF(), t, chunks, progress,
-                    affineFirstLayer);
-            float[] attr = PathOps.finish(r.gradientSum().data(), x.data(), base.data(), multiplyByInputs);
-            Tensor attributions = new Tensor(x.shape(), attr);
-            Tensor delta = null;
-            if (returnConvergenceDelta) {
-                delta = convergenceDelta(runner, attributions, x, base, t, r.outputAtBase(), r.outputAtInput());
-            }
-            return new Attribution(attributions, delta, runner.device(), null);
-        });
-        Attribution a = ran.value();
-        return new Attribution(a.attributions(), a.convergenceDelta(), ran.device(), ran.fallbackReason());
+        return attribute(model.inputs(x), targets);
     }
 
     /**
-     * Σ attr_i − (F_t(x_i) − F_t(b_i)) per row. The endpoint outputs come from the path when the
-     * rule evaluated α = 0 and 1 and endpoint reuse is on, else from one forward pass over [x; b]
-     * (one extra 2-row forward per example).
+     * Every attributed input (float, not additional) on one path from its baseline, the same α
+     * for all; additional and integer inputs are given unchanged at every step. The delta sums
+     * the attributions of all inputs.
      */
-    private Tensor convergenceDelta(ModelRunner runner, Tensor attr, Tensor x, Tensor base, int[] t, double[] atBase,
-            double[] atInput) {
-        int batch = x.dim(0);
-        int per = x.rowSize();
-        if (!reuseEndpoints || atBase == null || atInput == null) {
-            float[] both = new float[2 * x.size()];
-            System.arraycopy(x.data(), 0, both, 0, x.size());
-            System.arraycopy(base.data(), 0, both, x.size(), x.size());
-            int[] s = x.shape();
-            s[0] = 2 * batch;
-            Tensor y = runner.forward(new Tensor(s, both));
-            int outs = y.rowSize();
-            atInput = new double[batch];
-            atBase = new double[batch];
+    public Attribution attribute(Inputs in, int... targets) {
+        model.check(in);
+        java.util.List<String> names = model.attributed(in);
+        Quadrature q = Quadrature.of(method, nSteps);
+        int[] t = model.targets(targets, in.batch());
+        java.util.List<Tensor> xs = new java.util.ArrayList<>();
+        java.util.List<Tensor> bases = new java.util.ArrayList<>();
+        for (int i = 0; i < names.size(); i++) {
+            xs.add(in.get(names.get(i)));
+            bases.add(baselineFor(i, names).expand(in.get(names.get(i))));
+        }
+        java.util.Map<String, Tensor> fixed = new java.util.LinkedHashMap<>(in.values());
+        names.forEach(fixed::remove);
+        PathInputs spec = new PathInputs(names, xs, bases, fixed);
+        ChunkPolicy chunks = new ChunkPolicy(internalBatchSize);
+        // the whole computation on one runner, so that a fallback reruns all of it on the CPU
+        DevicePolicy.Ran<Attribution> ran = model.run("integrated gradients", runner -> {
+            PathGradients.Result r = PathLoop.integrate(runner, spec, q.alphasF(), q.weightsF(), t, chunks, progress,
+                    affineFirstLayer);
+            java.util.Map<String, Tensor> byInput = new java.util.LinkedHashMap<>();
+            for (int i = 0; i < names.size(); i++) {
+                float[] attr = PathOps.finish(r.gradientSums().get(i).data(), xs.get(i).data(), bases.get(i).data(),
+                        multiplyByInputs);
+                byInput.put(names.get(i), new Tensor(xs.get(i).shape(), attr));
+            }
+            Tensor delta = null;
+            if (returnConvergenceDelta) {
+                double[][] ends = reuseEndpoints && r.outputAtBase() != null && r.outputAtInput() != null
+                        ? new double[][] {r.outputAtInput(), r.outputAtBase()} : endpoints(runner, spec, t);
+                delta = convergenceDelta(byInput.values(), ends[0], ends[1]);
+            }
+            return Attribution.of(byInput, delta, runner.device(), null);
+        });
+        return ran.value().ranOn(ran.device(), ran.fallbackReason());
+    }
+
+    private Baseline baselineFor(int i, java.util.List<String> names) {
+        if (baseline.size() == 1) {
+            return baseline.get(0);
+        }
+        if (baseline.size() != names.size()) {
+            throw new InvalidInputException(baseline.size() + " baselines for " + names.size()
+                    + " attributed inputs " + names + "; give one per input, in this order, or one for all");
+        }
+        return baseline.get(i);
+    }
+
+    /**
+     * F_t(x) and F_t(b) per row from one forward pass over [x; b] (additional inputs repeated):
+     * for rules that do not evaluate α = 0 and 1, or with endpoint reuse off.
+     */
+    static double[][] endpoints(dev.kxai.backend.ModelRunner runner, PathInputs spec, int[] t) {
+        int batch = spec.batch();
+        java.util.Map<String, Tensor> given = new java.util.HashMap<>();
+        for (int i = 0; i < spec.names().size(); i++) {
+            given.put(spec.names().get(i), rows(spec.inputs().get(i), spec.baselines().get(i)));
+        }
+        spec.fixed().forEach((k, v) -> given.put(k, rows(v, v)));
+        Tensor y = runner.evaluate(given, java.util.Set.of()).get(runner.graph().outputName());
+        int outs = y.rowSize();
+        double[] atInput = new double[batch];
+        double[] atBase = new double[batch];
+        for (int i = 0; i < batch; i++) {
+            atInput[i] = y.data()[i * outs + t[i]];
+            atBase[i] = y.data()[(batch + i) * outs + t[i]];
+        }
+        return new double[][] {atInput, atBase};
+    }
+
+    /** [a; b] along the batch axis. */
+    static Tensor rows(Tensor a, Tensor b) {
+        float[] both = new float[a.size() + b.size()];
+        System.arraycopy(a.data(), 0, both, 0, a.size());
+        System.arraycopy(b.data(), 0, both, a.size(), b.size());
+        int[] s = a.shape();
+        s[0] += b.dim(0);
+        return new Tensor(s, both);
+    }
+
+    /** Σ attr (over every attributed input) − (F_t(x_i) − F_t(b_i)) per row. */
+    static Tensor convergenceDelta(java.util.Collection<Tensor> attributions, double[] atInput, double[] atBase) {
+        int batch = atInput.length;
+        double[] sums = new double[batch];
+        for (Tensor a : attributions) {
+            double[] s = PathOps.rowSums(a.data(), batch, a.rowSize());
             for (int i = 0; i < batch; i++) {
-                atInput[i] = y.data()[i * outs + t[i]];
-                atBase[i] = y.data()[(batch + i) * outs + t[i]];
+                sums[i] += s[i];
             }
         }
-        double[] sums = PathOps.rowSums(attr.data(), batch, per);
         float[] d = new float[batch];
         for (int i = 0; i < batch; i++) {
             d[i] = (float) (sums[i] - (atInput[i] - atBase[i]));

@@ -1,5 +1,6 @@
 package dev.kxai.attr;
 
+import dev.kxai.Inputs;
 import dev.kxai.InvalidInputException;
 import dev.kxai.Model;
 import dev.kxai.tensor.Tensor;
@@ -17,7 +18,8 @@ public final class Methods {
     /** A method bound to a model and its parameters. */
     @FunctionalInterface
     public interface Method {
-        Attribution attribute(Tensor x, int[] targets);
+        /** Attributions for a batch of (one or several) inputs. */
+        Attribution attribute(Inputs in, int[] targets);
     }
 
     /** Builds a method for a model from its parameters. */
@@ -66,12 +68,40 @@ public final class Methods {
         register(new Entry("saliency", List.of(), "abs", (m, p) -> {
             Saliency s = new Saliency(m);
             boolean abs = p.flag("abs", true);
-            return (x, t) -> s.attribute(x, abs, t);
+            return (in, t) -> s.attribute(in, abs, t);
         }));
         register(new Entry("input_x_gradient", List.of("ixg"), "", (m, p) -> {
             InputXGradient ixg = new InputXGradient(m);
             return ixg::attribute;
         }));
+        register(new Entry("layer_integrated_gradients", List.of("layer_ig"), "layer, n_steps, method, baselines, "
+                + "internal_batch_size, multiply_by_inputs, return_convergence_delta", Methods::layerIntegratedGradients));
+    }
+
+    /** The {@code baselines} parameter: one {@link Baseline} for every input, or a list of one per input. */
+    private static Baseline[] baselines(Params p) {
+        Object b = p.get("baselines", Baseline.zeros());
+        if (b instanceof List<?> l) {
+            return l.stream().map(Baseline.class::cast).toArray(Baseline[]::new);
+        }
+        return new Baseline[] {(Baseline) b};
+    }
+
+    private static Method layerIntegratedGradients(Model m, Params p) {
+        Object layer = p.get("layer", null);
+        if (layer == null) {
+            throw new InvalidInputException("layer_integrated_gradients needs a layer: the name of a value a node "
+                    + "computes (--layer NAME)");
+        }
+        LayerIntegratedGradients lig = new LayerIntegratedGradients(m, (String) layer)
+                .multiplyByInputs(p.flag("multiply_by_inputs", true))
+                .nSteps(p.integer("n_steps", 50))
+                .method(Quadrature.Rule.parse((String) p.get("method", "gausslegendre")))
+                .baselines(baselines(p))
+                .internalBatchSize((Integer) p.get("internal_batch_size", null))
+                .returnConvergenceDelta(p.flag("return_convergence_delta", false))
+                .progress((Progress) p.get("progress", Progress.NONE));
+        return lig::attribute;
     }
 
     private Methods() {
@@ -88,7 +118,7 @@ public final class Methods {
         IntegratedGradients ig = new IntegratedGradients(m, p.flag("multiply_by_inputs", true))
                 .nSteps(p.integer("n_steps", 50))
                 .method(Quadrature.Rule.parse((String) p.get("method", "gausslegendre")))
-                .baselines((Baseline) p.get("baselines", Baseline.zeros()))
+                .baselines(baselines(p))
                 .internalBatchSize((Integer) p.get("internal_batch_size", null))
                 .returnConvergenceDelta(p.flag("return_convergence_delta", false))
                 .affineFirstLayer(p.flag("affine_first_layer", false))

@@ -3,6 +3,7 @@ package dev.kxai.attr;
 import dev.kxai.DeviceException;
 import dev.kxai.backend.ModelRunner;
 import dev.kxai.backend.PathGradients;
+import dev.kxai.backend.PathInputs;
 import dev.kxai.tensor.Tensor;
 import java.util.logging.Logger;
 
@@ -20,9 +21,16 @@ public final class PathLoop {
 
     public static PathGradients.Result integrate(ModelRunner runner, Tensor x, Tensor base, float[] alphas,
             float[] weights, int[] targets, ChunkPolicy policy, Progress progress, boolean affineFirstLayer) {
+        return integrate(runner, PathInputs.of(runner.graph().inputName(), x, base), alphas, weights, targets, policy,
+                progress, affineFirstLayer);
+    }
+
+    /** The loop over a general path: several values interpolated together, others fixed ({@link PathInputs}). */
+    public static PathGradients.Result integrate(ModelRunner runner, PathInputs spec, float[] alphas,
+            float[] weights, int[] targets, ChunkPolicy policy, Progress progress, boolean affineFirstLayer) {
         int steps = alphas.length;
-        int chunk = policy.stepsPerChunk(runner, x.dim(0), steps);
-        PathGradients path = runner.openPath(x, base, alphas, weights, targets, affineFirstLayer);
+        int chunk = policy.stepsPerChunk(runner, spec.batch(), steps);
+        PathGradients path = runner.openPath(spec, alphas, weights, targets, affineFirstLayer);
         try {
             int k0 = 0;
             while (k0 < steps) {

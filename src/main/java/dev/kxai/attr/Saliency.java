@@ -1,7 +1,12 @@
 package dev.kxai.attr;
 
+import dev.kxai.Inputs;
 import dev.kxai.Model;
 import dev.kxai.tensor.Tensor;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
 
 /** Captum's {@code Saliency}: the input gradient of the target output, absolute by default. */
 public final class Saliency {
@@ -16,15 +21,25 @@ public final class Saliency {
     }
 
     public Attribution attribute(Tensor x, boolean abs, int... targets) {
-        model.checkBatch(x, "input");
-        int[] t = model.targets(targets, x.dim(0));
-        var ran = model.run("saliency", r -> r.gradient(x, t).inputGradient());
-        float[] g = ran.value().data().clone();
-        if (abs) {
-            for (int i = 0; i < g.length; i++) {
-                g[i] = Math.abs(g[i]);
+        return attribute(model.inputs(x), abs, targets);
+    }
+
+    /** One gradient per attributed input (float inputs that are not additional), from one backward pass. */
+    public Attribution attribute(Inputs in, boolean abs, int... targets) {
+        model.check(in);
+        int[] t = model.targets(targets, in.batch());
+        List<String> names = model.attributed(in);
+        var ran = model.run("saliency", r -> r.gradients(in.values(), t, new HashSet<>(names)));
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        for (String name : names) {
+            float[] g = ran.value().get(name).data().clone();
+            if (abs) {
+                for (int i = 0; i < g.length; i++) {
+                    g[i] = Math.abs(g[i]);
+                }
             }
+            out.put(name, new Tensor(in.get(name).shape(), g));
         }
-        return new Attribution(new Tensor(x.shape(), g), null, ran.device(), ran.fallbackReason());
+        return Attribution.of(out, null, ran.device(), ran.fallbackReason());
     }
 }

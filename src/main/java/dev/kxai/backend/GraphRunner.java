@@ -81,11 +81,12 @@ public final class GraphRunner<T> implements ModelRunner {
             fits = s[d] == one[d];
         }
         if (!fits || (one[0] != 1 && s[0] % one[0] != 0)) {
-            String want = value.equals(input()) ? Shapes.str(Shapes.withBatch(one, -1)).replace("-1", "batch")
+            boolean isInput = plan.graph().inputs().stream().anyMatch(i -> i.name().equals(value));
+            String want = isInput ? Shapes.str(Shapes.withBatch(one, -1)).replace("-1", "batch")
                     : Shapes.str(one) + " per row";
-            throw new InvalidInputException((value.equals(input()) ? "input" : "value '" + value + "'") + " of shape "
-                    + Shapes.str(s) + " does not fit model input '" + input() + "' of shape " + want + " ("
-                    + plan.graph().source() + ")");
+            throw new InvalidInputException((isInput ? "input" : "value '" + value + "'") + " of shape "
+                    + Shapes.str(s) + " does not fit " + (isInput ? "model input '" + value + "'" : "it") + " of shape "
+                    + want + " (" + plan.graph().source() + ")");
         }
         if (s[0] == 0) {
             throw new InvalidInputException("empty batch: input of shape " + Shapes.str(s) + " has no rows");
@@ -187,44 +188,49 @@ public final class GraphRunner<T> implements ModelRunner {
     }
 
     @Override
-    public PathGradients openPath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
+    public PathGradients openPath(PathInputs spec, float[] alphas, float[] weights, int[] targets,
             boolean affineFirstLayer) {
-        int batch = batchOf(input(), x);
-        if (!java.util.Arrays.equals(x.shape(), base.shape())) {
-            throw new InvalidInputException("baseline of shape " + Shapes.str(base.shape()) + " differs from the input's "
-                    + Shapes.str(x.shape()));
+        Map<String, Tensor> all = new HashMap<>(spec.fixed());
+        for (int i = 0; i < spec.names().size(); i++) {
+            all.put(spec.names().get(i), spec.inputs().get(i));
         }
+        int batch = batchOf(all);
         checkTargets(targets, batch);
-        int first = affineFirstLayer ? plan.affineFirstNode() : -1;
-        return ops.onDevice(() -> new Path(x, base, alphas, weights, targets, first));
+        boolean firstInputOnly = spec.names().equals(java.util.List.of(input())) && spec.fixed().isEmpty();
+        int first = affineFirstLayer && firstInputOnly ? plan.affineFirstNode() : -1;
+        return ops.onDevice(() -> new Path(spec, batch, alphas, weights, targets, first));
     }
 
     /** The path of one call: what lives for the whole path in one arena, each chunk in its own. */
     private final class Path implements PathGradients {
         private final Arena keep = ops.arena();
         private final int batch;
-        private final int[] inputShape;
+        private final PathInputs spec;
         private final float[] alphas;
         private final Node layer;
-        private final T x;
-        private final T base;
+        private final java.util.List<T> xs = new java.util.ArrayList<>();
+        private final java.util.List<T> bases = new java.util.ArrayList<>();
+        private final Map<String, T> fixed = new HashMap<>();
         private final T alphasT;
         private final T weightsT;
         private final T targets;
-        private final T acc;
+        private final java.util.List<T> accs = new java.util.ArrayList<>();
         private final OpSet.AffineEndpoints<T> endpoints;
-        /** The value the path runs in: the input, or the first layer's output. */
-        private final String start;
+        /** The values the path runs in: the path values, or the first layer's output. */
+        private final java.util.List<String> starts;
         private double[] atBase;
         private double[] atInput;
 
-        Path(Tensor hx, Tensor hb, float[] alphas, float[] weights, int[] hostTargets, int first) {
-            this.batch = hx.dim(0);
-            this.inputShape = hx.shape();
+        Path(PathInputs spec, int batch, float[] alphas, float[] weights, int[] hostTargets, int first) {
+            this.batch = batch;
+            this.spec = spec;
             this.alphas = alphas;
             try {
-                x = ops.upload(keep, hx);
-                base = ops.upload(keep, hb);
+                for (int i = 0; i < spec.names().size(); i++) {
+                    xs.add(ops.upload(keep, spec.inputs().get(i)));
+                    bases.add(ops.upload(keep, spec.baselines().get(i)));
+                }
+                spec.fixed().forEach((k, v) -> fixed.put(k, ops.upload(keep, v)));
                 alphasT = ops.upload(keep, new Tensor(new int[] {alphas.length}, alphas));
                 weightsT = ops.upload(keep, new Tensor(new int[] {weights.length}, weights));
                 int[] rowTargets = new int[alphas.length * batch];
@@ -233,10 +239,12 @@ public final class GraphRunner<T> implements ModelRunner {
                 }
                 targets = ops.indices(keep, rowTargets);
                 layer = first >= 0 ? plan.node(first) : null;
-                start = layer != null ? layer.output() : input();
-                int[] startShape = plan.shape(start, batch);
-                endpoints = layer != null ? ops.affineEndpoints(keep, layer, x, base, startShape) : null;
-                acc = ops.zeros(keep, startShape);
+                starts = layer != null ? java.util.List.of(layer.output()) : spec.names();
+                endpoints = layer != null ? ops.affineEndpoints(keep, layer, xs.get(0), bases.get(0),
+                        plan.shape(layer.output(), batch)) : null;
+                for (String s : starts) {
+                    accs.add(ops.zeros(keep, plan.shape(s, batch)));
+                }
             } catch (RuntimeException e) {
                 keep.close();
                 throw e;
@@ -248,12 +256,21 @@ public final class GraphRunner<T> implements ModelRunner {
             ops.onDevice(() -> {
                 int rows = (k1 - k0) * batch;
                 try (Arena a = ops.arena()) {
-                    T path = endpoints != null ? endpoints.interpolate(a, alphasT, k0, k1)
-                            : ops.interpolate(a, x, base, alphasT, k0, k1);
-                    Executor.Pass<T> p = exec.forward(a, Map.of(start, path), rows, Set.of(), true);
+                    Map<String, T> given = new HashMap<>();
+                    if (endpoints != null) {
+                        given.put(starts.get(0), endpoints.interpolate(a, alphasT, k0, k1));
+                    } else {
+                        for (int i = 0; i < starts.size(); i++) {
+                            given.put(starts.get(i), ops.interpolate(a, xs.get(i), bases.get(i), alphasT, k0, k1));
+                        }
+                    }
+                    // a fixed value repeated for each step: b + α(b − b) is b exactly
+                    fixed.forEach((k, v) -> given.put(k, ops.interpolate(a, v, v, alphasT, k0, k1)));
+                    Executor.Pass<T> p = exec.forward(a, given, rows, Set.of(), true);
                     T y = p.value(output());
                     T seed = ops.seedOneHot(a, ops.shape(y), targets);
-                    T g = exec.backward(a, p, output(), seed, Set.of(start), BackwardRule.gradient()).get(start);
+                    Map<String, T> g = exec.backward(a, p, output(), seed, new java.util.HashSet<>(starts),
+                            BackwardRule.gradient());
                     double[] chunkBase = null;
                     double[] chunkInput = null;
                     for (int k = k0; k < k1; k++) {
@@ -264,7 +281,9 @@ public final class GraphRunner<T> implements ModelRunner {
                         }
                     }
                     // last, so that an out-of-memory retry of this chunk never finds it accumulated already
-                    ops.accumulate(acc, g, weightsT, k0, k1);
+                    for (int i = 0; i < starts.size(); i++) {
+                        ops.accumulate(accs.get(i), g.get(starts.get(i)), weightsT, k0, k1);
+                    }
                     atBase = chunkBase != null ? chunkBase : atBase;
                     atInput = chunkInput != null ? chunkInput : atInput;
                 }
@@ -275,22 +294,26 @@ public final class GraphRunner<T> implements ModelRunner {
         @Override
         public Result result() {
             return ops.onDevice(() -> {
-                T sum = acc;
-                if (layer != null) {
-                    // Σ_k w_k Wᵀ g_k = Wᵀ Σ_k w_k g_k: the layer's transpose once per example
-                    T[] in = layerInputs();
-                    boolean[] need = new boolean[in.length];
-                    need[0] = true;
-                    sum = ops.backward(keep, layer, in, plan.inputShapes(layer, batch), null, null, acc, need)[0];
+                java.util.List<Tensor> sums = new java.util.ArrayList<>();
+                for (int i = 0; i < accs.size(); i++) {
+                    T sum = accs.get(i);
+                    if (layer != null) {
+                        // Σ_k w_k Wᵀ g_k = Wᵀ Σ_k w_k g_k: the layer's transpose once per example
+                        T[] in = layerInputs();
+                        boolean[] need = new boolean[in.length];
+                        need[0] = true;
+                        sum = ops.backward(keep, layer, in, plan.inputShapes(layer, batch), null, null, sum, need)[0];
+                    }
+                    Tensor g = ops.download(sum);
+                    sums.add(new Tensor(spec.inputs().get(i).shape(), g.data()));
                 }
-                Tensor gx = ops.download(sum);
-                return new Result(new Tensor(inputShape, gx.data()), atBase, atInput);
+                return new Result(sums, atBase, atInput);
             });
         }
 
         private T[] layerInputs() {
             T[] in = ops.array(layer.inputs().size());
-            in[0] = x;
+            in[0] = xs.get(0);
             for (int j = 1; j < in.length; j++) {
                 in[j] = ops.constant(layer.inputs().get(j));
             }

@@ -67,8 +67,17 @@ public interface ModelRunner extends AutoCloseable {
      * CUDA on the device from interpolation to accumulation). With {@code affineFirstLayer} and a
      * plan that has an affine first node, that node runs only at the path's two ends.
      */
-    PathGradients openPath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
-            boolean affineFirstLayer);
+    default PathGradients openPath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
+            boolean affineFirstLayer) {
+        return openPath(PathInputs.of(graph().inputName(), x, base), alphas, weights, targets, affineFirstLayer);
+    }
+
+    /**
+     * The general path: every value of {@code p} interpolated with the same α, its fixed values
+     * given at every step; the first-layer saving applies only to a path over the first input
+     * alone.
+     */
+    PathGradients openPath(PathInputs p, float[] alphas, float[] weights, int[] targets, boolean affineFirstLayer);
 
     /** Bytes one chunk of path steps may use: the free device memory, or the CPU's heap budget. */
     long chunkBudgetBytes();

@@ -22,10 +22,18 @@ public interface PathGradients extends AutoCloseable {
     void close();
 
     /**
-     * @param gradientSum   Σ_k w_k g_k per example, shape of x
+     * @param gradientSums  Σ_k w_k g_k per example for each path value ({@link PathInputs#names}), its shape
      * @param outputAtBase  F_t(b_i) per example, or null if no step had α = 0
      * @param outputAtInput F_t(x_i) per example, or null if no step had α = 1
      */
-    record Result(Tensor gradientSum, double[] outputAtBase, double[] outputAtInput) {
+    record Result(java.util.List<Tensor> gradientSums, double[] outputAtBase, double[] outputAtInput) {
+        public Result {
+            gradientSums = java.util.List.copyOf(gradientSums);
+        }
+
+        /** The first path value's sum (the only one of a single-input path). */
+        public Tensor gradientSum() {
+            return gradientSums.get(0);
+        }
     }
 }

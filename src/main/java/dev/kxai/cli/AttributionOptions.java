@@ -5,7 +5,8 @@ import picocli.CommandLine.Option;
 /** The options of an attribution run that {@code explain} and {@code bench} share (a picocli mixin). */
 final class AttributionOptions {
     @Option(names = "--method", defaultValue = "ig",
-            description = "ig (integrated_gradients), saliency, input_x_gradient (default: ${DEFAULT-VALUE}).")
+            description = "ig (integrated_gradients), saliency, input_x_gradient (ixg), layer_ig "
+                    + "(layer_integrated_gradients, with --layer) (default: ${DEFAULT-VALUE}).")
     String method;
 
     @Option(names = "--steps", defaultValue = "50", description = "n_steps for Integrated Gradients (default: ${DEFAULT-VALUE}).")

@@ -197,7 +197,8 @@ final class BenchCommand implements Callable<Integer> {
             params.put("internal_batch_size", run.internalBatchSize);
         }
         Methods.Method method = Methods.create(m, model, Methods.Params.of(params));
-        return () -> method.attribute(x, targets);
+        dev.kxai.Inputs in = model.inputs(x);
+        return () -> method.attribute(in, targets);
     }
 
     /** Whether the rule samples α = 0 and α = 1, so the delta needs no extra forward pass (with endpoint reuse). */

@@ -54,10 +54,13 @@ public final class ExecutionPlan {
         this.device = ops.device();
         int[] declared = graph.inputShape();
         exampleShape = Arrays.copyOfRange(declared, 1, declared.length);
-        for (int i = 0; i < exampleShape.length; i++) {
-            if (exampleShape[i] <= 0) {
-                throw new ModelException(graph.source() + ": input '" + graph.inputName() + "' has a dynamic dimension "
-                        + (i + 1) + " " + Shapes.str(declared) + "; kxai needs every dimension but the batch fixed");
+        for (Graph.Input in : graph.inputs()) {
+            int[] d = in.shape();
+            for (int i = 1; i < d.length; i++) {
+                if (d[i] <= 0) {
+                    throw new ModelException(graph.source() + ": input '" + in.name() + "' has a dynamic dimension " + i
+                            + " " + Shapes.str(d) + "; kxai needs every dimension but the batch fixed");
+                }
             }
         }
         try {
@@ -76,9 +79,14 @@ public final class ExecutionPlan {
         }
         shapesAt2 = Collections.unmodifiableMap(two);
         batchOneOnly = oneOnly;
+        if (oneOnly == null) {
+            keepsExamplesApart();
+        }
 
         Set<String> dep = new HashSet<>();
-        dep.add(graph.inputName());
+        for (Graph.Input in : graph.inputs()) {
+            dep.add(in.name());
+        }
         Map<String, List<Integer>> r = new HashMap<>();
         Map<String, Integer> prod = new HashMap<>();
         Map<String, Integer> last = new HashMap<>();
@@ -101,7 +109,10 @@ public final class ExecutionPlan {
         lastUse = Map.copyOf(last);
         affineFirstNode = FirstLayer.affineNode(graph);
 
-        long floats = Shapes.size(exampleShape);
+        long floats = 0;
+        for (Graph.Input in : graph.inputs()) {
+            floats += Shapes.size(Arrays.copyOfRange(in.shape(), 1, in.shape().length)); // one example of each input
+        }
         for (Node n : nodes) {
             floats += 2L * Shapes.size(shapesAt1.get(n.output())); // activation and its gradient
         }
@@ -119,6 +130,35 @@ public final class ExecutionPlan {
                 groupAtHead[g.head()] = g;
                 for (int i : g.nodes()) {
                     groupOf[i] = g;
+                }
+            }
+        }
+    }
+
+    /**
+     * Refuses a node that would mix the examples of a batch: a reduction or softmax over an axis
+     * whose size grows with the batch (the batch axis, wherever transposes have moved it, or an
+     * axis it was merged into).
+     */
+    private void keepsExamplesApart() {
+        for (Node n : nodes) {
+            int[] x1 = shapesAt1.get(n.inputs().get(0));
+            int[] x2 = shapesAt2.get(n.inputs().get(0));
+            boolean[] over = null;
+            if (n.op() instanceof dev.kxai.graph.Op.Reduce r) {
+                over = r.reduced(x1.length);
+            } else if (n.op() instanceof dev.kxai.graph.Op.Softmax sm) {
+                over = new boolean[x1.length];
+                int a = sm.axis() < 0 ? sm.axis() + x1.length : sm.axis();
+                for (int d = a; d < x1.length && d >= 0; d++) {
+                    over[d] = d == a || sm.flatten();
+                }
+            }
+            for (int d = 0; over != null && d < x1.length; d++) {
+                if (over[d] && x1[d] != x2[d]) {
+                    throw new ModelException(graph.source() + ": node '" + n.name() + "' (" + n.opType()
+                            + ") works across axis " + d + " of " + Shapes.str(x1) + " (at batch 1), which grows with "
+                            + "the batch: it would mix the examples of a batch");
                 }
             }
         }
@@ -146,7 +186,17 @@ public final class ExecutionPlan {
         return device;
     }
 
-    /** The shape of one example (the input shape without the batch axis). */
+    /** The shape of one example of a model input (its shape without the batch axis). */
+    public int[] exampleShape(String input) {
+        for (Graph.Input in : graph.inputs()) {
+            if (in.name().equals(input)) {
+                return Arrays.copyOfRange(in.shape(), 1, in.shape().length);
+            }
+        }
+        throw new InvalidInputException("no input '" + input + "' in " + graph.source());
+    }
+
+    /** The shape of one example of the first input (the input shape without the batch axis). */
     public int[] exampleShape() {
         return exampleShape.clone();
     }

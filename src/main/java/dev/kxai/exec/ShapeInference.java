@@ -37,10 +37,13 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
     /** Every value's shape (inputs, constants, node outputs) for a batch of {@code batch} rows. */
     public static Map<String, int[]> infer(Graph g, int batch) {
         Map<String, int[]> shapes = new HashMap<>();
-        for (Map.Entry<String, Tensor> c : g.constants().entrySet()) {
+        Map<String, Tensor> constants = g.constantsAt(batch);
+        for (Map.Entry<String, Tensor> c : constants.entrySet()) {
             shapes.put(c.getKey(), c.getValue().shape());
         }
-        shapes.put(g.inputName(), Shapes.withBatch(g.inputShape(), batch));
+        for (Graph.Input in : g.inputs()) {
+            shapes.put(in.name(), Shapes.withBatch(in.shape(), batch));
+        }
         for (Node n : g.nodes()) {
             int[][] in = new int[n.inputs().size()][];
             for (int j = 0; j < in.length; j++) {
@@ -50,7 +53,7 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
                             + n.inputs().get(j) + "' is produced by no earlier node, initializer or graph input");
                 }
             }
-            shapes.put(n.output(), outputShape(n, in, g.constants()));
+            shapes.put(n.output(), outputShape(n, in, constants));
         }
         return shapes;
     }
@@ -374,9 +377,6 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
             }
             seen[p] = true;
         }
-        if (perm[0] != 0) {
-            throw c.bad("perm " + Arrays.toString(perm) + " moves the batch axis; kxai needs it first");
-        }
         int[] out = new int[x.length];
         for (int d = 0; d < out.length; d++) {
             out[d] = x[perm[d]];
@@ -407,9 +407,8 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
         } else {
             for (int a : op.axes()) {
                 int d = axis(c, a, x.length, false);
-                if (x[d] != 1 || d == 0) {
-                    throw c.bad("cannot squeeze axis " + a + " of " + Shapes.str(x)
-                            + (d == 0 ? " (the batch axis)" : " (size " + x[d] + ", not 1)"));
+                if (x[d] != 1) {
+                    throw c.bad("cannot squeeze axis " + a + " of " + Shapes.str(x) + " (size " + x[d] + ", not 1)");
                 }
                 drop[d] = true;
             }
@@ -424,9 +423,8 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
         boolean[] inserted = new boolean[rank];
         for (int a : op.axes()) {
             int d = axis(c, a, rank, false);
-            if (d == 0 || inserted[d]) {
-                throw c.bad("cannot insert axis " + a + " into " + Shapes.str(x)
-                        + (d == 0 ? " before the batch axis" : " twice"));
+            if (inserted[d]) {
+                throw c.bad("cannot insert axis " + a + " into " + Shapes.str(x) + " twice");
             }
             inserted[d] = true;
         }
@@ -440,12 +438,9 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
     @Override
     public int[] visit(Op.Reduce op, In c) {
         int[] x = c.x();
-        if (op.axes() == null) {
-            throw c.bad("reducing over every axis, the batch axis included, would mix the examples of a batch");
-        }
-        for (int a : op.axes()) {
-            if (axis(c, a, x.length, false) == 0) {
-                throw c.bad("reducing over the batch axis would mix the examples of a batch");
+        if (op.axes() != null) {
+            for (int a : op.axes()) {
+                axis(c, a, x.length, false);
             }
         }
         boolean[] r = op.reduced(x.length);
@@ -458,5 +453,54 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
             }
         }
         return out.stream().mapToInt(Integer::intValue).toArray();
+    }
+
+    @Override
+    public int[] visit(Op.Expand op, In c) {
+        Tensor spec = c.node().inputs().size() > 1 ? c.constants().get(c.node().inputs().get(1)) : null;
+        if (spec == null) {
+            throw c.bad("the target shape must be known at load (a constant, or computed from shapes)");
+        }
+        int[] target = new int[spec.size()];
+        for (int i = 0; i < target.length; i++) {
+            target[i] = (int) spec.data()[i];
+            if (target[i] < 0) {
+                throw c.bad("negative dimension " + target[i] + " in the target shape " + Shapes.str(target));
+            }
+        }
+        int[] out = Shapes.broadcast(c.x(), target);
+        if (out == null) {
+            throw c.bad("cannot expand " + Shapes.str(c.x()) + " to " + Shapes.str(target));
+        }
+        return out;
+    }
+
+    @Override
+    public int[] visit(Op.Select op, In c) {
+        int[] x = c.x();
+        int a = axis(c, op.axis(), x.length, false);
+        for (int i : op.indices()) {
+            if (i < 0 || i >= x[a]) {
+                throw c.bad("index " + i + " is out of range for axis " + a + " of " + Shapes.str(x));
+            }
+        }
+        int[] is = op.indicesShape();
+        int[] out = new int[x.length - 1 + is.length];
+        System.arraycopy(x, 0, out, 0, a);
+        System.arraycopy(is, 0, out, a, is.length);
+        System.arraycopy(x, a + 1, out, a + is.length, x.length - a - 1);
+        return out;
+    }
+
+    @Override
+    public int[] visit(Op.Gather op, In c) {
+        int[] x = c.x();
+        int a = axis(c, op.axis(), x.length, false);
+        int[] is = c.shapes[1];
+        int[] out = new int[x.length - 1 + is.length];
+        System.arraycopy(x, 0, out, 0, a);
+        System.arraycopy(is, 0, out, a, is.length);
+        System.arraycopy(x, a + 1, out, a + is.length, x.length - a - 1);
+        return out;
     }
 }

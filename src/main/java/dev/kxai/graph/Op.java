@@ -68,6 +68,12 @@ public sealed interface Op {
         R visit(Unsqueeze op, C context);
 
         R visit(Reduce op, C context);
+
+        R visit(Expand op, C context);
+
+        R visit(Select op, C context);
+
+        R visit(Gather op, C context);
     }
 
     /** Y = alpha * op(A) * op(B) + beta * C. */
@@ -363,6 +369,50 @@ public sealed interface Op {
                 }
             }
             return r;
+        }
+    }
+
+    /**
+     * Broadcasts the input to the target shape given as second input (NumPy rules: the result has
+     * the broadcast of the two shapes). The target is a load-time value, possibly batch-dependent
+     * ({@link Graph#perRow}); backends take the output shape from the plan. Backward sums the
+     * gradient over the broadcast axes.
+     */
+    record Expand() implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+    }
+
+    /**
+     * Picks entries along one axis by constant indices: ONNX Gather with constant indices (the
+     * axis is replaced by the indices' shape, so a scalar index drops it), and Slice (one node per
+     * sliced axis, the indices an arithmetic progression). Indices are non-negative and in range.
+     * Backward adds each output gradient back at its index (an index may repeat).
+     */
+    record Select(int axis, int[] indices, int[] indicesShape) implements Op {
+        public Select {
+            indices = indices.clone();
+            indicesShape = indicesShape.clone();
+        }
+
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+    }
+
+    /**
+     * ONNX Gather with indices given per request (token ids into an embedding table): the second
+     * input holds integer ids (carried as floats, exact below 2^24), negative ones counting from
+     * the end; ids out of range are refused where requests enter ({@code Model}). No gradient
+     * reaches the ids; the table (first input) gets the output gradient added at each id.
+     */
+    record Gather(int axis) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
         }
     }
 }

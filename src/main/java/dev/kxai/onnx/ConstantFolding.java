@@ -18,10 +18,11 @@ import java.util.Set;
 final class ConstantFolding {
     /** Operator types this class evaluates when every input is a constant. */
     static final Set<String> FOLDABLE = Set.of("ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast",
-            "Unsqueeze", "Squeeze", "Gather", "Shape", "Identity");
+            "Unsqueeze", "Squeeze", "Gather", "Shape", "Size", "Identity", "Add", "Sub", "Mul", "Div", "Equal", "Less",
+            "Greater", "Where", "Expand", "Range", "Neg", "Abs", "Sqrt", "Not", "Min", "Max");
 
     /** ONNX TensorProto data types that are integers or bool (Cast truncates to them). */
-    private static final Set<Long> INTEGER_TYPES = Set.of(2L, 3L, 4L, 5L, 6L, 7L, 9L, 12L, 13L);
+    static final Set<Long> INTEGER_TYPES = Set.of(2L, 3L, 4L, 5L, 6L, 7L, 9L, 12L, 13L);
 
     private ConstantFolding() {
     }
@@ -39,6 +40,9 @@ final class ConstantFolding {
         int[] intsAttr(String name);
 
         Tensor tensorAttr(String name);
+
+        /** Whether the node's data inputs are integer-typed (Div then truncates, as ONNX's integer Div). */
+        boolean integer();
     }
 
     static Tensor fold(Node n, List<Tensor> in) {
@@ -52,8 +56,14 @@ final class ConstantFolding {
             case "Unsqueeze" -> unsqueeze(n, in.get(0), axes(n, in));
             case "Squeeze" -> squeeze(n, in.get(0), axes(n, in));
             case "Gather" -> gather(n, in.get(0), in.get(1), (int) n.intAttr("axis", 0));
-            case "Shape" -> shape(in.get(0), n.intAttr("start", 0), n.intAttr("end", Long.MAX_VALUE));
+            case "Shape" -> shapeOf(in.get(0).shape(), n.intAttr("start", 0), n.intAttr("end", Long.MAX_VALUE));
+            case "Size" -> Tensor.scalar(in.get(0).size());
             case "Identity" -> in.get(0);
+            case "Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater", "Min", "Max" -> binary(n, in.get(0), in.get(1));
+            case "Where" -> where(n, in.get(0), in.get(1), in.get(2));
+            case "Expand" -> expand(n, in.get(0), in.get(1));
+            case "Range" -> range(n, in.get(0), in.get(1), in.get(2));
+            case "Neg", "Abs", "Sqrt", "Not" -> unary(n, in.get(0));
             default -> throw new IllegalArgumentException(n.opType());
         };
     }
@@ -174,39 +184,17 @@ final class ConstantFolding {
     private static Tensor slice(Node n, List<Tensor> in) {
         Tensor x = in.get(0);
         int rank = x.rank();
-        double[] starts;
-        double[] ends;
-        int[] axes;
-        double[] steps;
-        if (n.opset() < 10) {
-            starts = Arrays.stream(n.intsAttr("starts")).asDoubleStream().toArray();
-            ends = Arrays.stream(n.intsAttr("ends")).asDoubleStream().toArray();
-            int[] ax = n.intsAttr("axes");
-            axes = ax != null ? ax : null;
-            steps = null;
-        } else {
-            starts = doubles(in.get(1));
-            ends = doubles(in.get(2));
-            axes = in.size() > 3 && in.get(3) != null ? ints(in.get(3)) : null;
-            steps = in.size() > 4 && in.get(4) != null ? doubles(in.get(4)) : null;
-        }
+        int[][] spec = sliceSpec(n, x.shape(), in);
         int[] start = new int[rank];
         int[] step = new int[rank];
         int[] out = x.shape();
         Arrays.fill(step, 1);
-        for (int j = 0; j < starts.length; j++) {
-            int a = axes == null ? j : axis(n, axes[j], rank);
-            long dim = x.dim(a);
-            long st = steps == null ? 1 : (long) steps[j];
-            if (st == 0) {
-                throw bad(n, "step 0 on axis " + a);
+        for (int a = 0; a < rank; a++) {
+            if (spec[a] != null) {
+                start[a] = spec[a][0];
+                step[a] = spec[a][1];
+                out[a] = spec[a][2];
             }
-            long s = clampIndex(starts[j], dim, st > 0 ? 0 : -1, st > 0 ? dim : dim - 1);
-            long e = clampIndex(ends[j], dim, st > 0 ? 0 : -1, st > 0 ? dim : dim - 1);
-            long count = st > 0 ? Math.max(0, (e - s + st - 1) / st) : Math.max(0, (s - e - st - 1) / -st);
-            start[a] = (int) s;
-            step[a] = (int) st;
-            out[a] = (int) count;
         }
         int[] strides = Shapes.strides(x.shape());
         return gatherInto(out, x.data(), idx -> {
@@ -353,14 +341,160 @@ final class ConstantFolding {
         });
     }
 
-    private static Tensor shape(Tensor x, long start, long end) {
-        int rank = x.rank();
+    /** ONNX Shape of a value of this shape, with opset 15's start and end. */
+    static Tensor shapeOf(int[] shape, long start, long end) {
+        int rank = shape.length;
         int s = (int) Math.max(0, Math.min(rank, start < 0 ? start + rank : start));
         int e = (int) Math.max(0, Math.min(rank, end < 0 ? end + rank : end));
         float[] v = new float[Math.max(0, e - s)];
         for (int d = s; d < e; d++) {
-            v[d - s] = x.dim(d);
+            v[d - s] = shape[d];
         }
         return new Tensor(new int[] {v.length}, v);
+    }
+
+    /** Every element of {@code t} broadcast to {@code out} (row-major). */
+    private static float[] broadcastTo(Tensor t, int[] out) {
+        int[] ts = t.shape();
+        int[] st = Shapes.strides(ts);
+        int r = out.length;
+        return gatherInto(out, t.data(), idx -> {
+            int f = 0;
+            for (int d = 0; d < r; d++) {
+                int sd = d - (r - ts.length);
+                if (sd >= 0 && ts[sd] != 1) {
+                    f += idx[d] * st[sd];
+                }
+            }
+            return f;
+        }).data();
+    }
+
+    private static int[] broadcastShape(Node n, int[] a, int[] b) {
+        int[] out = Shapes.broadcast(a, b);
+        if (out == null) {
+            throw bad(n, "shapes " + Shapes.str(a) + " and " + Shapes.str(b) + " do not broadcast");
+        }
+        return out;
+    }
+
+    /** Arithmetic and comparisons with NumPy broadcasting; Div on integers truncates toward zero. */
+    private static Tensor binary(Node n, Tensor a, Tensor b) {
+        int[] out = broadcastShape(n, a.shape(), b.shape());
+        float[] p = broadcastTo(a, out);
+        float[] q = broadcastTo(b, out);
+        float[] r = new float[p.length];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = switch (n.opType()) {
+                case "Add" -> p[i] + q[i];
+                case "Sub" -> p[i] - q[i];
+                case "Mul" -> p[i] * q[i];
+                case "Div" -> {
+                    if (n.integer()) {
+                        if (q[i] == 0f) {
+                            throw bad(n, "integer division by zero");
+                        }
+                        yield (float) ((long) p[i] / (long) q[i]);
+                    }
+                    yield p[i] / q[i];
+                }
+                case "Equal" -> p[i] == q[i] ? 1f : 0f;
+                case "Less" -> p[i] < q[i] ? 1f : 0f;
+                case "Greater" -> p[i] > q[i] ? 1f : 0f;
+                case "Min" -> Math.min(p[i], q[i]);
+                case "Max" -> Math.max(p[i], q[i]);
+                default -> throw new IllegalArgumentException(n.opType());
+            };
+        }
+        return new Tensor(out, r);
+    }
+
+    private static Tensor unary(Node n, Tensor x) {
+        float[] v = x.data();
+        float[] r = new float[v.length];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = switch (n.opType()) {
+                case "Neg" -> -v[i];
+                case "Abs" -> Math.abs(v[i]);
+                case "Sqrt" -> (float) Math.sqrt(v[i]);
+                case "Not" -> v[i] == 0f ? 1f : 0f;
+                default -> throw new IllegalArgumentException(n.opType());
+            };
+        }
+        return new Tensor(x.shape(), r);
+    }
+
+    private static Tensor where(Node n, Tensor c, Tensor x, Tensor y) {
+        int[] out = broadcastShape(n, broadcastShape(n, c.shape(), x.shape()), y.shape());
+        float[] cv = broadcastTo(c, out);
+        float[] xv = broadcastTo(x, out);
+        float[] yv = broadcastTo(y, out);
+        float[] r = new float[cv.length];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = cv[i] != 0f ? xv[i] : yv[i];
+        }
+        return new Tensor(out, r);
+    }
+
+    private static Tensor expand(Node n, Tensor x, Tensor shape) {
+        int[] target = ints(shape);
+        int[] out = broadcastShape(n, x.shape(), target);
+        return new Tensor(out, broadcastTo(x, out));
+    }
+
+    private static Tensor range(Node n, Tensor start, Tensor limit, Tensor delta) {
+        double s = start.data()[0];
+        double d = delta.data()[0];
+        if (d == 0) {
+            throw bad(n, "delta 0");
+        }
+        int count = (int) Math.max(0, Math.ceil((limit.data()[0] - s) / d));
+        float[] r = new float[count];
+        for (int i = 0; i < count; i++) {
+            r[i] = (float) (s + i * d);
+        }
+        return new Tensor(new int[] {count}, r);
+    }
+
+    /**
+     * What a Slice selects on an input of {@code shape}: per axis {start, step, count}, null for
+     * axes it leaves whole. Shared by the folding of constant slices and the importer's Slice on
+     * activations.
+     */
+    static int[][] sliceSpec(Node n, int[] shape, List<Tensor> in) {
+        int rank = shape.length;
+        double[] starts;
+        double[] ends;
+        int[] axes;
+        double[] steps;
+        if (n.opset() < 10) {
+            starts = Arrays.stream(n.intsAttr("starts")).asDoubleStream().toArray();
+            ends = Arrays.stream(n.intsAttr("ends")).asDoubleStream().toArray();
+            axes = n.intsAttr("axes");
+            steps = null;
+        } else {
+            starts = doubles(in.get(1));
+            ends = doubles(in.get(2));
+            axes = in.size() > 3 && in.get(3) != null ? ints(in.get(3)) : null;
+            steps = in.size() > 4 && in.get(4) != null ? doubles(in.get(4)) : null;
+        }
+        if (ends.length != starts.length || (axes != null && axes.length != starts.length)
+                || (steps != null && steps.length != starts.length)) {
+            throw bad(n, "starts, ends, axes and steps differ in length");
+        }
+        int[][] spec = new int[rank][];
+        for (int j = 0; j < starts.length; j++) {
+            int a = axes == null ? j : axis(n, axes[j], rank);
+            long dim = shape[a];
+            long st = steps == null ? 1 : (long) steps[j];
+            if (st == 0) {
+                throw bad(n, "step 0 on axis " + a);
+            }
+            long s = clampIndex(starts[j], dim, st > 0 ? 0 : -1, st > 0 ? dim : dim - 1);
+            long e = clampIndex(ends[j], dim, st > 0 ? 0 : -1, st > 0 ? dim : dim - 1);
+            long count = st > 0 ? Math.max(0, (e - s + st - 1) / st) : Math.max(0, (s - e - st - 1) / -st);
+            spec[a] = new int[] {(int) s, (int) st, (int) count};
+        }
+        return spec;
     }
 }

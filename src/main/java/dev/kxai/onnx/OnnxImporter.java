@@ -3,15 +3,16 @@ package dev.kxai.onnx;
 import ai.onnx.proto.OnnxMl;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.kxai.ModelException;
-import dev.kxai.UnsupportedOperatorException;
 import dev.kxai.graph.Graph;
 import dev.kxai.graph.Node;
 import dev.kxai.graph.Op;
+import dev.kxai.tensor.Shapes;
 import dev.kxai.tensor.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -28,7 +29,8 @@ public final class OnnxImporter {
     public static final List<String> SUPPORTED = List.of("Gemm", "MatMul", "Add", "Sub", "Mul", "Relu",
             "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Flatten", "Reshape", "Identity", "Constant", "Conv",
             "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad", "Clip", "HardSigmoid",
-            "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Dropout", "Div", "Pow", "Transpose", "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum");
+            "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Dropout", "Div", "Pow", "Transpose", "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum", "Expand", "Gather", "Slice",
+            "Shape", "Size", "ConstantOfShape", "Cast", "Equal", "Less", "Greater", "Where", "Range", "Not", "Min", "Max");
 
     private OnnxImporter() {
     }
@@ -75,51 +77,45 @@ public final class OnnxImporter {
     private static final class Builder {
         private final OnnxMl.GraphProto g;
         private final String source;
-        private final Map<String, Tensor> constants = new LinkedHashMap<>();
+        private final LoadTime lt;
+        /** The graph's constants: the load-time values' map, plus batch-dependent ones at batch 1. */
+        private final Map<String, Tensor> constants;
+        private final List<Node> nodes = new ArrayList<>();
+        /** Values a node may read: the graph inputs and node outputs so far (load-time values are in lt). */
+        private final Set<String> known = new HashSet<>();
 
         private final long opset;
+        private final OpParser ops;
 
         Builder(OnnxMl.GraphProto g, String source, long opset) {
             this.g = g;
             this.source = source;
             this.opset = opset;
+            this.lt = new LoadTime(source);
+            this.constants = lt.constants();
+            this.ops = new OpParser(g, source, opset, lt);
         }
 
         Graph build() {
             for (OnnxMl.TensorProto t : g.getInitializerList()) {
-                constants.put(t.getName(), tensor(t, "initializer " + t.getName()));
+                lt.putConstant(t.getName(), tensor(t, "initializer " + t.getName()), isIntegerType(t.getDataType()));
             }
-            List<OnnxMl.ValueInfoProto> inputs = new ArrayList<>();
+            List<Graph.Input> inputs = new ArrayList<>();
             for (OnnxMl.ValueInfoProto vi : g.getInputList()) {
-                if (!constants.containsKey(vi.getName())) {
-                    inputs.add(vi);
+                if (!lt.isConstant(vi.getName())) {
+                    inputs.add(input(vi));
                 }
             }
-            if (inputs.size() != 1) {
-                throw new ModelException(source + ": kxai explains models with exactly one input tensor; this one has "
-                        + inputs.size() + " (" + inputs.stream().map(OnnxMl.ValueInfoProto::getName).toList() + ")");
+            if (inputs.isEmpty()) {
+                throw new ModelException(source + ": the graph has no input tensor (every declared input is an initializer)");
             }
             if (g.getOutputCount() < 1) {
                 throw new ModelException(source + ": the graph declares no output");
             }
-            OnnxMl.ValueInfoProto in = inputs.get(0);
-            int elemType = in.getType().getTensorType().getElemType();
-            if (elemType != OnnxMl.TensorProto.DataType.FLOAT_VALUE) {
-                throw new ModelException(source + ": input '" + in.getName() + "' has element type "
-                        + elemType + "; kxai needs float32 (1)");
+            for (Graph.Input in : inputs) {
+                lt.addInput(in.name(), in.shape(), in.integer());
+                known.add(in.name());
             }
-            List<OnnxMl.TensorShapeProto.Dimension> dims = in.getType().getTensorType().getShape().getDimList();
-            int[] inputShape = new int[dims.size()];
-            for (int i = 0; i < dims.size(); i++) {
-                inputShape[i] = dims.get(i).hasDimValue() ? (int) dims.get(i).getDimValue() : -1;
-            }
-            if (inputShape.length == 0) {
-                throw new ModelException(source + ": input '" + in.getName() + "' has no batch axis (rank 0)");
-            }
-
-            Set<String> known = new HashSet<>(constants.keySet());
-            known.add(in.getName());
-            List<Node> nodes = new ArrayList<>();
             int index = 0;
             for (OnnxMl.NodeProto n : g.getNodeList()) {
                 String name = n.getName().isEmpty() ? n.getOpType() + "_" + index : n.getName();
@@ -127,199 +123,247 @@ public final class OnnxImporter {
                 if (n.getOutputCount() < 1) {
                     throw new ModelException(source + ": node '" + name + "' has no output");
                 }
-                if (n.getOpType().equals("Constant")) {
-                    constants.put(n.getOutput(0), constantValue(n, name));
-                    known.add(n.getOutput(0));
-                    continue;
-                }
-                if (ConstantFolding.FOLDABLE.contains(n.getOpType()) && !n.getInputList().isEmpty()
-                        && n.getInputList().stream().allMatch(i -> i.isEmpty() || constants.containsKey(i))) {
-                    List<Tensor> values = new ArrayList<>();
-                    for (String i : n.getInputList()) {
-                        values.add(i.isEmpty() ? null : constants.get(i));
-                    }
-                    try {
-                        constants.put(n.getOutput(0), ConstantFolding.fold(foldable(n, name), values));
-                    } catch (ModelException e) {
-                        throw new ModelException(source + ": " + e.getMessage(), e);
-                    }
-                    known.add(n.getOutput(0));
-                    continue; // computed now, from constants: costs nothing per request
-                }
-                Op op = op(n, name);
-                List<String> ins = new ArrayList<>();
                 for (String s : n.getInputList()) {
-                    if (s.isEmpty()) {
-                        continue; // an omitted optional input
-                    }
-                    if (!known.contains(s)) {
+                    if (!s.isEmpty() && !known.contains(s) && !lt.isLoadTime(s)) {
                         throw new ModelException(source + ": node '" + name + "' reads '" + s
                                 + "', which no earlier node or initializer produces (graph not topologically sorted?)");
                     }
-                    ins.add(s);
                 }
-                checkArity(n.getOpType(), name, ins.size());
-                if (op instanceof Op.Pad || op instanceof Op.Unary || op instanceof Op.Squeeze || op instanceof Op.Unsqueeze
-                        || op instanceof Op.Reduce || n.getOpType().equals("Dropout")) {
-                    ins = ins.subList(0, 1); // pads, bounds, axes, Dropout's ratio: folded into the op
+                if (!foldAtLoad(n, name)) {
+                    addNodes(n, name);
                 }
-                nodes.add(new Node(name, n.getOpType(), op, ins, n.getOutput(0)));
-                known.add(n.getOutput(0));
             }
             String out = g.getOutput(0).getName();
             if (!known.contains(out)) {
-                throw new ModelException(source + ": graph output '" + out + "' is produced by no node");
+                throw new ModelException(source + ": graph output '" + out + "' is "
+                        + (lt.isLoadTime(out) ? "a constant: it does not depend on the input" : "produced by no node"));
             }
-            return new Graph(source, in.getName(), inputShape, out, nodes, constants);
+            Map<String, Tensor> perRow = new LinkedHashMap<>();
+            for (Node node : nodes) {
+                for (String v : node.inputs()) {
+                    if (lt.isBatchDependent(v) && !perRow.containsKey(v)) {
+                        perRow.put(v, lt.perRow(v, node.name()));
+                        constants.put(v, lt.valueAt(v, 0));
+                    }
+                }
+            }
+            return new Graph(source, inputs, out, nodes, constants, perRow);
         }
 
-        private void checkArity(String opType, String node, int n) {
-            int min;
-            int max;
-            switch (opType) {
-                case "Gemm" -> { min = 2; max = 3; }
-                case "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Reshape" -> { min = 2; max = 2; }
-                case "Conv" -> { min = 2; max = 3; }
-                case "BatchNormalization" -> { min = 5; max = 5; }
-                case "Concat" -> { min = 1; max = Integer.MAX_VALUE; }
-                case "Pad" -> { min = 1; max = 4; }
-                case "Clip", "Dropout" -> { min = 1; max = 3; }
-                case "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum" -> { min = 1; max = 2; }
-                default -> { min = 1; max = 1; }
+        /** A graph input: float32 (attributable), or int32/int64 (token ids, read by a Gather). */
+        private Graph.Input input(OnnxMl.ValueInfoProto in) {
+            int elemType = in.getType().getTensorType().getElemType();
+            boolean integer = elemType == OnnxMl.TensorProto.DataType.INT64_VALUE
+                    || elemType == OnnxMl.TensorProto.DataType.INT32_VALUE;
+            if (elemType != OnnxMl.TensorProto.DataType.FLOAT_VALUE && !integer) {
+                throw new ModelException(source + ": input '" + in.getName() + "' has element type "
+                        + elemType + "; kxai takes float32 (1) inputs, and int64 (7) or int32 (6) token ids");
             }
-            if (n < min || n > max) {
-                throw new ModelException(source + ": node '" + node + "' (" + opType + ") has " + n
-                        + " inputs; expected " + (min == max ? "" + min : min + ".." + (max == Integer.MAX_VALUE ? "n" : max)));
+            List<OnnxMl.TensorShapeProto.Dimension> dims = in.getType().getTensorType().getShape().getDimList();
+            int[] shape = new int[dims.size()];
+            for (int i = 0; i < dims.size(); i++) {
+                shape[i] = dims.get(i).hasDimValue() ? Math.toIntExact(dims.get(i).getDimValue()) : -1;
             }
-        }
-
-        private Op op(OnnxMl.NodeProto n, String name) {
-            Attrs a = new Attrs(n, name, source);
-            return switch (n.getOpType()) {
-                case "Gemm" -> new Op.Gemm(a.f("alpha", 1f), a.f("beta", 1f), a.i("transA", 0) != 0, a.i("transB", 0) != 0);
-                case "MatMul" -> new Op.MatMul();
-                case "Add" -> new Op.Add();
-                case "Sub" -> new Op.Sub();
-                case "Mul" -> new Op.Mul();
-                case "Div" -> new Op.Div();
-                case "Pow" -> new Op.Pow();
-                case "Relu" -> new Op.Relu();
-                case "LeakyRelu" -> new Op.LeakyRelu(a.f("alpha", 0.01f));
-                case "Sigmoid" -> new Op.Sigmoid();
-                case "Tanh" -> new Op.Tanh();
-                // opsets 1-12: axis defaults to 1 and the input is flattened to 2-D there
-                case "Softmax" -> opset < 13 ? new Op.Softmax((int) a.i("axis", 1), true)
-                        : new Op.Softmax((int) a.i("axis", -1));
-                case "Flatten" -> new Op.Flatten((int) a.i("axis", 1));
-                case "Reshape" -> new Op.Reshape(a.i("allowzero", 0) != 0);
-                case "Identity" -> new Op.Identity();
-                case "Conv" -> {
-                    int[] k = a.ints("kernel_shape", null);
-                    Op.Conv c = new Op.Conv(k, a.ints("strides", new int[] {1, 1}), a.ints("pads", new int[] {0, 0, 0, 0}),
-                            a.ints("dilations", new int[] {1, 1}), (int) a.i("group", 1), a.s("auto_pad", "NOTSET"));
-                    check2d(name, "Conv", c.strides(), c.pads(), c.dilations());
-                    if (k != null && k.length != 2) {
-                        throw new ModelException(source + ": node '" + name + "': only 2-D Conv is supported, kernel_shape is "
-                                + java.util.Arrays.toString(k));
-                    }
-                    yield c;
-                }
-                case "MaxPool" -> {
-                    int[] k = a.required("kernel_shape");
-                    if (n.getOutputCount() > 1 && !n.getOutput(1).isEmpty()) {
-                        throw new ModelException(source + ": node '" + name + "': MaxPool with an Indices output is not supported");
-                    }
-                    if (a.i("storage_order", 0) != 0) {
-                        throw new ModelException(source + ": node '" + name + "': MaxPool storage_order=1 is not supported");
-                    }
-                    Op.MaxPool p = new Op.MaxPool(k, a.ints("strides", new int[] {1, 1}), a.ints("pads", new int[] {0, 0, 0, 0}),
-                            a.ints("dilations", new int[] {1, 1}), a.i("ceil_mode", 0) != 0, a.s("auto_pad", "NOTSET"));
-                    check2d(name, "MaxPool", k, p.strides(), p.pads(), p.dilations());
-                    yield p;
-                }
-                case "AveragePool" -> {
-                    int[] k = a.required("kernel_shape");
-                    Op.AveragePool p = new Op.AveragePool(k, a.ints("strides", new int[] {1, 1}),
-                            a.ints("pads", new int[] {0, 0, 0, 0}), a.i("count_include_pad", 0) != 0,
-                            a.i("ceil_mode", 0) != 0, a.s("auto_pad", "NOTSET"));
-                    check2d(name, "AveragePool", k, p.strides(), p.pads());
-                    yield p;
-                }
-                case "GlobalAveragePool" -> new Op.GlobalAveragePool();
-                case "BatchNormalization" -> {
-                    if (a.i("training_mode", 0) != 0) {
-                        throw new ModelException(source + ": node '" + name + "': BatchNormalization in training mode is not supported");
-                    }
-                    yield new Op.BatchNormalization(a.f("epsilon", 1e-5f));
-                }
-                case "Concat" -> new Op.Concat(a.required("axis", "Concat"));
-                case "Pad" -> pad(n, a, name);
-                case "Clip" -> clip(n, a, name);
-                case "HardSigmoid" -> new Op.Unary(Op.Unary.Kind.HARD_SIGMOID, a.f("alpha", 0.2f), a.f("beta", 0.5f));
-                case "HardSwish" -> new Op.Unary(Op.Unary.Kind.HARD_SWISH);
-                case "Sqrt" -> new Op.Unary(Op.Unary.Kind.SQRT);
-                case "Exp" -> new Op.Unary(Op.Unary.Kind.EXP);
-                case "Log" -> new Op.Unary(Op.Unary.Kind.LOG);
-                case "Erf" -> new Op.Unary(Op.Unary.Kind.ERF);
-                case "Softplus" -> new Op.Unary(Op.Unary.Kind.SOFTPLUS);
-                case "Elu" -> new Op.Unary(Op.Unary.Kind.ELU, a.f("alpha", 1f), 0f);
-                case "Selu" -> new Op.Unary(Op.Unary.Kind.SELU, a.f("alpha", 1.67326319217681884765625f),
-                        a.f("gamma", 1.05070102214813232421875f));
-                case "Gelu" -> switch (a.s("approximate", "none")) {
-                    case "none" -> new Op.Unary(Op.Unary.Kind.GELU);
-                    case "tanh" -> new Op.Unary(Op.Unary.Kind.GELU_TANH);
-                    default -> throw new ModelException(source + ": node '" + name + "' (Gelu): unknown approximate '"
-                            + a.s("approximate", "") + "' (none, tanh)");
-                };
-                case "Neg" -> new Op.Unary(Op.Unary.Kind.NEG);
-                case "Abs" -> new Op.Unary(Op.Unary.Kind.ABS);
-                case "Dropout" -> dropout(n, name);
-                case "Transpose" -> new Op.Transpose(a.ints("perm", null));
-                case "Squeeze" -> new Op.Squeeze(axes(n, a, name, 13));
-                case "Unsqueeze" -> {
-                    int[] axes = axes(n, a, name, 13);
-                    if (axes == null) {
-                        throw new ModelException(source + ": node '" + name + "' (Unsqueeze) has no axes");
-                    }
-                    yield new Op.Unsqueeze(axes);
-                }
-                case "ReduceMean", "ReduceSum" -> reduce(n, a, name);
-                default -> throw new UnsupportedOperatorException(source, n.getOpType(), name, SUPPORTED);
-            };
+            if (shape.length == 0) {
+                throw new ModelException(source + ": input '" + in.getName() + "' has no batch axis (rank 0)");
+            }
+            return new Graph.Input(in.getName(), shape, integer);
         }
 
         /**
-         * Pad: before opset 11 pads and value are attributes; from 11 inputs (pads, optional
-         * constant_value, from 18 optional axes), which must be constants here.
+         * Evaluates a node now when everything it reads is known at load (constants, and shapes of
+         * activations for Shape and Size); returns false for a node that must run per request.
          */
-        private Op.Pad pad(OnnxMl.NodeProto n, Attrs a, String name) {
-            String mode = a.s("mode", "constant");
-            if (!List.of("constant", "reflect", "edge", "wrap").contains(mode)) {
-                throw new ModelException(source + ": node '" + name + "' (Pad): unknown mode '" + mode
-                        + "' (constant, reflect, edge, wrap)");
+        private boolean foldAtLoad(OnnxMl.NodeProto n, String name) {
+            String op = n.getOpType();
+            if (op.equals("Constant")) {
+                OnnxMl.AttributeProto v = n.getAttributeList().stream().filter(x -> x.getName().equals("value"))
+                        .findFirst().orElse(null);
+                boolean integer = v != null ? isIntegerType(v.getT().getDataType())
+                        : n.getAttributeList().stream().anyMatch(x -> x.getName().startsWith("value_int"));
+                lt.putConstant(n.getOutput(0), constantValue(n, name), integer);
+                return true;
             }
-            if (opset < 11) {
-                int[] pads = a.ints(opset < 2 ? "paddings" : "pads", null);
-                if (pads == null) {
-                    throw new ModelException(source + ": node '" + name + "' (Pad) lacks the required attribute pads");
+            List<String> ins = n.getInputList();
+            if (ins.isEmpty() || !ConstantFolding.FOLDABLE.contains(op)) {
+                return false;
+            }
+            boolean shapeOfActivation = (op.equals("Shape") || op.equals("Size")) && !lt.isLoadTime(ins.get(0));
+            if (!shapeOfActivation && !ins.stream().allMatch(i -> i.isEmpty() || lt.isLoadTime(i))) {
+                return false;
+            }
+            boolean integerIn = lt.isInteger(ins.get(op.equals("Where") ? Math.min(1, ins.size() - 1) : 0));
+            ConstantFolding.Node f = foldable(n, name, integerIn);
+            Tensor[] at = new Tensor[LoadTime.BATCHES];
+            for (int b = 0; b < LoadTime.BATCHES; b++) {
+                try {
+                    if (shapeOfActivation) {
+                        int[] shape = lt.shapeAt(ins.get(0), b, name);
+                        at[b] = op.equals("Size") ? Tensor.scalar(Shapes.size(shape))
+                                : ConstantFolding.shapeOf(shape, f.intAttr("start", 0), f.intAttr("end", Long.MAX_VALUE));
+                    } else {
+                        List<Tensor> values = new ArrayList<>();
+                        for (String i : ins) {
+                            values.add(i.isEmpty() ? null : lt.valueAt(i, b));
+                        }
+                        at[b] = ConstantFolding.fold(f, values);
+                    }
+                } catch (ModelException e) {
+                    throw new ModelException(source + ": " + e.getMessage(), e);
                 }
-                return new Op.Pad(mode, pads, a.f("value", 0f), null);
             }
-            float[] pads = constantInput(n, 1, name, "pads");
-            if (pads == null) {
-                throw new ModelException(source + ": node '" + name + "' (Pad) has no pads input");
+            for (int b = 1; b < LoadTime.BATCHES; b++) {
+                if (!Arrays.equals(at[b].shape(), at[0].shape())) {
+                    return false; // a tensor with a batch axis (a class token expanded to the batch): run per request
+                }
             }
-            float[] value = constantInput(n, 2, name, "constant_value");
-            if (value != null && value.length != 1) {
-                throw new ModelException(source + ": node '" + name + "' (Pad): constant_value must be one value, got "
-                        + value.length);
+            lt.putComputed(n.getOutput(0), at, resultIsInteger(n, integerIn));
+            return true; // computed now: costs nothing per request
+        }
+
+        /** The element type of a folded result: integer or bool where ONNX's would be. */
+        private boolean resultIsInteger(OnnxMl.NodeProto n, boolean integerIn) {
+            return switch (n.getOpType()) {
+                case "Shape", "Size", "Equal", "Less", "Greater", "Not" -> true;
+                case "Cast" -> isIntegerType(new Attrs(n, n.getName(), source).i("to", 1));
+                case "ConstantOfShape" -> n.getAttributeList().stream().anyMatch(
+                        x -> x.getName().equals("value") && isIntegerType(x.getT().getDataType()));
+                default -> integerIn;
+            };
+        }
+
+        private static boolean isIntegerType(long t) {
+            return ConstantFolding.INTEGER_TYPES.contains(t);
+        }
+
+        /** A node that runs per request: refused if it reads a batch-dependent value it cannot take. */
+        private void addNodes(OnnxMl.NodeProto n, String name) {
+            for (int j = 0; j < n.getInputCount(); j++) {
+                String v = n.getInput(j);
+                boolean shapeInput = j == 1 && (n.getOpType().equals("Reshape") || n.getOpType().equals("Expand"));
+                if (lt.isBatchDependent(v) && !shapeInput) {
+                    throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + ") reads '" + v
+                            + "', computed from the batch size; kxai takes such values only as the target shape of a "
+                            + "Reshape or Expand");
+                }
             }
-            float[] axes = constantInput(n, 3, name, "axes");
-            return new Op.Pad(mode, toInts(pads), value == null ? 0f : value[0], axes == null ? null : toInts(axes));
+            if (n.getOpType().equals("Gather") || n.getOpType().equals("Slice")) {
+                selectNodes(n, name);
+                return;
+            }
+            Op op = ops.op(n, name);
+            List<String> ins = new ArrayList<>();
+            for (String s : n.getInputList()) {
+                if (!s.isEmpty()) { // an omitted optional input
+                    ins.add(s);
+                }
+            }
+            ops.checkArity(n.getOpType(), name, ins.size());
+            if (op instanceof Op.Pad || op instanceof Op.Unary || op instanceof Op.Squeeze || op instanceof Op.Unsqueeze
+                    || op instanceof Op.Reduce || n.getOpType().equals("Dropout")) {
+                ins = ins.subList(0, 1); // pads, bounds, axes, Dropout's ratio: folded into the op
+            }
+            add(new Node(name, n.getOpType(), op, ins, n.getOutput(0)));
+        }
+
+        private void add(Node node) {
+            nodes.add(node);
+            known.add(node.output());
+            lt.nodeAdded(node);
+        }
+
+        /**
+         * Gather with constant indices and Slice on an activation, as {@link Op.Select} nodes: one
+         * for a Gather, one per sliced axis for a Slice (an Identity when it slices nothing).
+         */
+        private void selectNodes(OnnxMl.NodeProto n, String name) {
+            String x = n.getInput(0);
+            Attrs a = new Attrs(n, name, source);
+            if (n.getOpType().equals("Gather") && lt.isInteger(x)) {
+                throw new ModelException(source + ": node '" + name + "' (Gather) picks from integer values computed per "
+                        + "request ('" + x + "'); kxai computes in float32 and takes integer ids only as Gather indices");
+            }
+            int[] shape = lt.shapeAt(x, 0, name);
+            if (n.getOpType().equals("Gather")) {
+                ops.checkArity("Gather", name, n.getInputCount());
+                int axis = (int) a.i("axis", 0);
+                Tensor idx = lt.isConstant(n.getInput(1)) ? lt.valueAt(n.getInput(1), 0) : null;
+                if (idx == null) {
+                    // indices given per request (token ids): an embedding lookup
+                    if (!lt.isInteger(n.getInput(1))) {
+                        throw new ModelException(source + ": node '" + name + "' (Gather): indices '" + n.getInput(1)
+                                + "' are float values computed per request; kxai takes integer ids from a model input");
+                    }
+                    add(new Node(name, "Gather", new Op.Gather(axis), List.of(x, n.getInput(1)), n.getOutput(0)));
+                    return;
+                }
+                int ax = axis < 0 ? axis + shape.length : axis;
+                if (ax < 0 || ax >= shape.length) {
+                    throw new ModelException(source + ": node '" + name + "' (Gather): axis " + axis
+                            + " is out of range for " + Shapes.str(shape));
+                }
+                int[] indices = new int[idx.size()];
+                for (int i = 0; i < indices.length; i++) {
+                    float v = idx.data()[i];
+                    if (v < -shape[ax] || v >= shape[ax]) {
+                        throw new ModelException(source + ": node '" + name + "' (Gather): index " + (long) v
+                                + " is out of range for axis " + ax + " of " + Shapes.str(shape));
+                    }
+                    indices[i] = (int) (v < 0 ? v + shape[ax] : v);
+                }
+                add(new Node(name, "Gather", new Op.Select(ax, indices, idx.shape()), List.of(x), n.getOutput(0)));
+                return;
+            }
+            List<Tensor> params = new ArrayList<>();
+            params.add(null);
+            for (int j = 1; j < n.getInputCount(); j++) {
+                String v = n.getInput(j);
+                if (!v.isEmpty() && !lt.isConstant(v)) {
+                    throw new ModelException(source + ": node '" + name + "' (Slice): '" + v
+                            + "' is computed at run time; kxai needs starts, ends, axes and steps known at load");
+                }
+                params.add(v.isEmpty() ? null : lt.valueAt(v, 0));
+            }
+            ConstantFolding.Node f = foldable(n, name, true);
+            int[][] spec;
+            try {
+                spec = ConstantFolding.sliceSpec(f, shape, params);
+                for (int b = 1; b < LoadTime.BATCHES; b++) {
+                    if (!Arrays.deepEquals(spec, ConstantFolding.sliceSpec(f, lt.shapeAt(x, b, name), params))) {
+                        throw new ModelException("node '" + name + "' (Slice): slices an axis whose size depends on the "
+                                + "batch size");
+                    }
+                }
+            } catch (ModelException e) {
+                throw new ModelException(source + ": " + e.getMessage(), e);
+            }
+            String from = x;
+            List<Integer> axes = new ArrayList<>();
+            for (int d = 0; d < spec.length; d++) {
+                if (spec[d] != null && !(spec[d][0] == 0 && spec[d][1] == 1 && spec[d][2] == shape[d])) {
+                    axes.add(d);
+                }
+            }
+            if (axes.isEmpty()) {
+                add(new Node(name, "Slice", new Op.Identity(), List.of(x), n.getOutput(0)));
+                return;
+            }
+            for (int k = 0; k < axes.size(); k++) {
+                int d = axes.get(k);
+                int[] indices = new int[spec[d][2]];
+                for (int i = 0; i < indices.length; i++) {
+                    indices[i] = spec[d][0] + i * spec[d][1];
+                }
+                boolean last = k == axes.size() - 1;
+                String out = last ? n.getOutput(0) : n.getOutput(0) + "/axis" + d;
+                add(new Node(last ? name : name + "/axis" + d, "Slice", new Op.Select(d, indices,
+                        new int[] {indices.length}), List.of(from), out));
+                from = out;
+            }
         }
 
         /** A node as constant folding reads it. */
-        private ConstantFolding.Node foldable(OnnxMl.NodeProto n, String name) {
+        private ConstantFolding.Node foldable(OnnxMl.NodeProto n, String name, boolean integer) {
             Attrs a = new Attrs(n, name, source);
             return new ConstantFolding.Node() {
                 @Override
@@ -355,6 +399,11 @@ public final class OnnxImporter {
                 }
 
                 @Override
+                public boolean integer() {
+                    return integer;
+                }
+
+                @Override
                 public Tensor tensorAttr(String attr) {
                     for (OnnxMl.AttributeProto at : n.getAttributeList()) {
                         if (at.getName().equals(attr) && at.hasT()) {
@@ -364,98 +413,6 @@ public final class OnnxImporter {
                     return null;
                 }
             };
-        }
-
-        /** Axes as an attribute before {@code inputFrom}, the (constant) second input from it; null if absent. */
-        private int[] axes(OnnxMl.NodeProto n, Attrs a, String name, long inputFrom) {
-            if (opset < inputFrom) {
-                return a.ints("axes", null);
-            }
-            float[] v = constantInput(n, 1, name, "axes");
-            return v == null ? null : toInts(v);
-        }
-
-        /**
-         * ReduceMean (axes an input from opset 18) and ReduceSum (from 13). Absent axes mean every
-         * axis, the batch axis included, which the plan refuses (it would mix examples), unless
-         * noop_with_empty_axes makes the node the identity.
-         */
-        private Op reduce(OnnxMl.NodeProto n, Attrs a, String name) {
-            boolean mean = n.getOpType().equals("ReduceMean");
-            int[] axes = axes(n, a, name, mean ? 18 : 13);
-            if (axes == null || axes.length == 0) {
-                if (a.i("noop_with_empty_axes", 0) != 0) {
-                    return new Op.Identity();
-                }
-                axes = null;
-            }
-            return new Op.Reduce(mean ? Op.Reduce.Kind.MEAN : Op.Reduce.Kind.SUM, axes, a.i("keepdims", 1) != 0);
-        }
-
-        /** Clip: min and max as attributes before opset 11, as optional constant inputs from 11. */
-        private Op.Unary clip(OnnxMl.NodeProto n, Attrs a, String name) {
-            float lo = Float.NEGATIVE_INFINITY;
-            float hi = Float.POSITIVE_INFINITY;
-            if (opset < 11) {
-                lo = a.f("min", lo);
-                hi = a.f("max", hi);
-            } else {
-                float[] min = constantInput(n, 1, name, "min");
-                float[] max = constantInput(n, 2, name, "max");
-                for (float[] v : new float[][] {min, max}) {
-                    if (v != null && v.length != 1) {
-                        throw new ModelException(source + ": node '" + name + "' (Clip): min and max must be single values, got "
-                                + v.length);
-                    }
-                }
-                lo = min != null ? min[0] : lo;
-                hi = max != null ? max[0] : hi;
-            }
-            return new Op.Unary(Op.Unary.Kind.CLIP, lo, hi);
-        }
-
-        /** Dropout at inference is the identity; a constant training_mode of true, or a used mask output, is refused. */
-        private Op dropout(OnnxMl.NodeProto n, String name) {
-            float[] training = constantInput(n, 2, name, "training_mode");
-            if (training != null && training.length > 0 && training[0] != 0f) {
-                throw new ModelException(source + ": node '" + name + "' (Dropout): training_mode is true; kxai explains "
-                        + "models in inference");
-            }
-            if (n.getOutputCount() > 1 && !n.getOutput(1).isEmpty() && g.getNodeList().stream()
-                    .anyMatch(o -> o.getInputList().contains(n.getOutput(1)))) {
-                throw new ModelException(source + ": node '" + name + "' (Dropout): its mask output is read by another node");
-            }
-            return new Op.Identity();
-        }
-
-        /** A node's j-th input as a constant's values, null when absent; a computed one is refused. */
-        private float[] constantInput(OnnxMl.NodeProto n, int j, String name, String what) {
-            if (n.getInputCount() <= j || n.getInput(j).isEmpty()) {
-                return null;
-            }
-            Tensor t = constants.get(n.getInput(j));
-            if (t == null) {
-                throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + "): " + what + " '"
-                        + n.getInput(j) + "' is computed at run time; kxai needs it constant (an initializer or Constant node)");
-            }
-            return t.data();
-        }
-
-        private static int[] toInts(float[] v) {
-            int[] r = new int[v.length];
-            for (int i = 0; i < v.length; i++) {
-                r[i] = (int) v[i];
-            }
-            return r;
-        }
-
-        private void check2d(String node, String opType, int[]... lists) {
-            for (int[] l : lists) {
-                if (l.length != 2 && l.length != 4) {
-                    throw new ModelException(source + ": node '" + node + "': only 2-D " + opType
-                            + " is supported (attribute of length " + l.length + ")");
-                }
-            }
         }
 
         private Tensor constantValue(OnnxMl.NodeProto n, String name) {

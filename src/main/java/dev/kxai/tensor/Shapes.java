@@ -48,6 +48,19 @@ public final class Shapes {
         return out;
     }
 
+    /**
+     * The axes of {@code out} along which {@code in} is broadcast (missing leading axes included):
+     * a broadcast's backward sums over them.
+     */
+    public static boolean[] broadcastAxes(int[] in, int[] out) {
+        boolean[] r = new boolean[out.length];
+        for (int d = 0; d < out.length; d++) {
+            int sd = d - (out.length - in.length);
+            r[d] = sd < 0 || (in[sd] == 1 && out[d] != 1);
+        }
+        return r;
+    }
+
     /** A copy of shape with the first axis replaced. */
     public static int[] withBatch(int[] shape, int batch) {
         int[] s = shape.clone();

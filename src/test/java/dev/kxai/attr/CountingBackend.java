@@ -74,6 +74,7 @@ public final class CountingBackend implements Backend {
 
             @Override
             public Map<String, Tensor> evaluate(Map<String, Tensor> given, Set<String> taps) {
+                forwardRows.add(given.values().iterator().next().dim(0)); // a forward pass, by its rows
                 return r.evaluate(given, taps);
             }
 
@@ -94,10 +95,10 @@ public final class CountingBackend implements Backend {
             }
 
             @Override
-            public PathGradients openPath(Tensor x, Tensor base, float[] alphas, float[] weights, int[] targets,
+            public PathGradients openPath(dev.kxai.backend.PathInputs p, float[] alphas, float[] weights, int[] targets,
                     boolean affineFirstLayer) {
                 paths.add(alphas.length);
-                return r.openPath(x, base, alphas, weights, targets, affineFirstLayer);
+                return r.openPath(p, alphas, weights, targets, affineFirstLayer);
             }
 
             @Override

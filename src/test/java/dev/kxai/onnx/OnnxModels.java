@@ -23,6 +23,49 @@ final class OnnxModels {
         return t.build();
     }
 
+    /** An int64 scalar (rank 0), as exporters write Gather indices that drop an axis. */
+    static OnnxMl.TensorProto intScalar(String name, long v) {
+        return OnnxMl.TensorProto.newBuilder().setName(name).setDataType(OnnxMl.TensorProto.DataType.INT64_VALUE)
+                .addInt64Data(v).build();
+    }
+
+    /** A float tensor of the given dims. */
+    static OnnxMl.TensorProto floats(String name, int[] dims, float... v) {
+        OnnxMl.TensorProto.Builder t = OnnxMl.TensorProto.newBuilder().setName(name)
+                .setDataType(OnnxMl.TensorProto.DataType.FLOAT_VALUE);
+        for (int d : dims) {
+            t.addDims(d);
+        }
+        for (float x : v) {
+            t.addFloatData(x);
+        }
+        return t.build();
+    }
+
+    /** input [batch, 4] → nodes → the value named "output". */
+    static Graph graph(long opset, java.util.List<OnnxMl.NodeProto> nodes, OnnxMl.TensorProto... inits) {
+        OnnxMl.GraphProto.Builder g = OnnxMl.GraphProto.newBuilder().setName("graph")
+                .addInput(OnnxMl.ValueInfoProto.newBuilder().setName("input").setType(TYPE))
+                .addOutput(OnnxMl.ValueInfoProto.newBuilder().setName("output").setType(TYPE)).addAllNode(nodes);
+        for (OnnxMl.TensorProto t : inits) {
+            g.addInitializer(t);
+        }
+        byte[] bytes = OnnxMl.ModelProto.newBuilder().setIrVersion(8)
+                .addOpsetImport(OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(opset))
+                .setGraph(g).build().toByteArray();
+        return OnnxImporter.parse(bytes, "graph-opset" + opset + ".onnx");
+    }
+
+    /** A node named after its output. */
+    static OnnxMl.NodeProto.Builder n(String opType, String output, String... inputs) {
+        OnnxMl.NodeProto.Builder b = OnnxMl.NodeProto.newBuilder().setName(output + "_node").setOpType(opType)
+                .addOutput(output);
+        for (String i : inputs) {
+            b.addInput(i);
+        }
+        return b;
+    }
+
     static OnnxMl.TensorProto scalar(String name, float v) {
         return OnnxMl.TensorProto.newBuilder().setName(name).setDataType(OnnxMl.TensorProto.DataType.FLOAT_VALUE)
                 .addFloatData(v).build();

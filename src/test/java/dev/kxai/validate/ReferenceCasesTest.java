@@ -7,7 +7,6 @@ import dev.kxai.TestData;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Set;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.DynamicTest;
 import org.junit.jupiter.api.Test;
@@ -19,8 +18,8 @@ import org.junit.jupiter.api.TestFactory;
  */
 class ReferenceCasesTest {
     /** Methods this engine implements: each of their cases must pass, none may be "unsupported". */
-    private static final Set<String> IMPLEMENTED = Set.of("forward", "saliency", "input_x_gradient",
-            "integrated_gradients");
+    private static final java.util.function.Predicate<String> IMPLEMENTED = m -> m.equals("forward")
+            || dev.kxai.attr.Methods.known(m);
 
     @TestFactory
     Stream<DynamicTest> everyReferenceCase() {
@@ -29,7 +28,7 @@ class ReferenceCasesTest {
         for (Path manifest : ReferenceValidator.manifests(TestData.referenceRoot())) {
             for (ReferenceValidator.CaseResult r : v.runModel(manifest)) {
                 tests.add(DynamicTest.dynamicTest(r.model() + "/" + r.id(), () -> {
-                    if (IMPLEMENTED.contains(r.method())) {
+                    if (IMPLEMENTED.test(r.method())) {
                         assertEquals(ReferenceValidator.Status.PASS, r.status(), r.line());
                     } else {
                         assertEquals(ReferenceValidator.Status.UNSUPPORTED, r.status(), r.line());
@@ -44,9 +43,14 @@ class ReferenceCasesTest {
     void coversEveryModelAndTheImplementedMethods() {
         ReferenceValidator.Summary s = new ReferenceValidator("cpu").run(TestData.referenceRoot(), r -> { });
         long models = s.results().stream().filter(r -> r.id().equals("logits")).count();
-        assertEquals(8, models, "one logits check per reference model");
+        assertEquals(11, models, "one logits check per reference model");
         long ig = s.results().stream().filter(r -> r.method().equals("integrated_gradients")).count();
         assertTrue(ig >= 40, "integrated gradients cases found: " + ig);
+        long layerIg = s.results().stream().filter(r -> r.method().equals("layer_integrated_gradients")).count();
+        assertEquals(3, layerIg, "layer IG: cbm_xor's concept layer and text_tokens' two embedding cases");
+        long severalInputs = s.results().stream().filter(r -> r.model().equals("tabular_two_inputs")
+                && r.status() == ReferenceValidator.Status.PASS).count();
+        assertEquals(6, severalInputs, "tabular_two_inputs: logits and five attribution cases over two inputs");
         assertEquals(0, s.failed(), s.line());
     }
 }

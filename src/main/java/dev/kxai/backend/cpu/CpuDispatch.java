@@ -15,7 +15,12 @@ final class CpuDispatch {
     private CpuDispatch() {
     }
 
-    record Fwd(Node node, Tensor[] in) {
+    /** One node's forward; {@code out} is the plan's output shape (null outside a plan: the operator tests). */
+    record Fwd(Node node, Tensor[] in, int[] out) {
+        Fwd(Node node, Tensor[] in) {
+            this(node, in, null);
+        }
+
         Tensor opt(int j) {
             return in.length > j ? in[j] : null;
         }
@@ -140,7 +145,9 @@ final class CpuDispatch {
 
         @Override
         public Forward<Tensor> visit(Op.Reshape op, Fwd c) {
-            return plain(ShapeOps.reshape(c.node, c.in[0], c.in[1], op.allowZero()));
+            // a batch-dependent target (x.shape[0] in a view) is only right in the plan's shape
+            return plain(c.out != null ? ShapeOps.reshapeTo(c.node, c.in[0], c.out)
+                    : ShapeOps.reshape(c.node, c.in[0], c.in[1], op.allowZero()));
         }
 
         @Override
@@ -225,6 +232,24 @@ final class CpuDispatch {
         @Override
         public Forward<Tensor> visit(Op.Unary op, Fwd c) {
             return plain(ElementwiseOps.unary(op, c.in[0]));
+        }
+
+        @Override
+        public Forward<Tensor> visit(Op.Expand op, Fwd c) {
+            int[] out = c.out != null ? c.out : dev.kxai.exec.ShapeInference.outputShape(c.node, shapes(c.in),
+                    java.util.Map.of(c.node.inputs().get(1), c.in[1]));
+            return plain(ShapeOps.expand(c.in[0], out));
+        }
+
+        @Override
+        public Forward<Tensor> visit(Op.Select op, Fwd c) {
+            return plain(ShapeOps.select(c.in[0], op, dev.kxai.exec.ShapeInference.outputShape(c.node, shapes(c.in), null)));
+        }
+
+        @Override
+        public Forward<Tensor> visit(Op.Gather op, Fwd c) {
+            return plain(ShapeOps.select(c.in[0], ShapeOps.ids(c.node, op, c.in[0], c.in[1]),
+                    dev.kxai.exec.ShapeInference.outputShape(c.node, shapes(c.in), null)));
         }
     };
 
@@ -380,6 +405,22 @@ final class CpuDispatch {
         @Override
         public Tensor[] visit(Op.Unary op, Bwd c) {
             return one(ElementwiseOps.unaryBackward(op, c.in[0], c.g));
+        }
+        @Override
+        public Tensor[] visit(Op.Expand op, Bwd c) {
+            return one(ShapeOps.expandBackward(c.in[0].shape(), c.g));
+        }
+
+        @Override
+        public Tensor[] visit(Op.Select op, Bwd c) {
+            return one(ShapeOps.selectBackward(c.in[0].shape(), op, c.g));
+        }
+
+        @Override
+        public Tensor[] visit(Op.Gather op, Bwd c) {
+            // the table's gradient; the ids get none
+            return new Tensor[] {c.need(0) ? ShapeOps.selectBackward(c.in[0].shape(),
+                    ShapeOps.ids(c.node, op, c.in[0], c.in[1]), c.g) : null, null};
         }
     };
 }

@@ -2,6 +2,7 @@ package dev.kxai.backend.cpu;
 
 import dev.kxai.InvalidInputException;
 import dev.kxai.graph.Node;
+import dev.kxai.graph.Op;
 import dev.kxai.tensor.Shapes;
 import dev.kxai.tensor.Tensor;
 
@@ -61,6 +62,99 @@ final class ShapeOps {
             throw bad(node, x, s);
         }
         return x.reshape(s);
+    }
+
+    /** Reshape to a shape the plan inferred (a batch-dependent target is only known there). */
+    static Tensor reshapeTo(Node node, Tensor x, int[] target) {
+        if (Shapes.size(target) != x.size()) {
+            throw bad(node, x, target);
+        }
+        return x.reshape(target);
+    }
+
+    /** Expand: every output element reads the input element it broadcasts from. */
+    static Tensor expand(Tensor x, int[] out) {
+        int[] idx = ElementwiseOps.broadcastIndex(x.shape(), out);
+        float[] y = new float[idx.length];
+        float[] xv = x.data();
+        for (int i = 0; i < y.length; i++) {
+            y[i] = xv[idx[i]];
+        }
+        return new Tensor(out, y);
+    }
+
+    /** Expand's backward: the gradient summed (in double, as ReduceSum) over the broadcast axes. */
+    static Tensor expandBackward(int[] in, Tensor g) {
+        boolean[] r = Shapes.broadcastAxes(in, g.shape());
+        int[] kept = g.shape();
+        for (int d = 0; d < kept.length; d++) {
+            kept[d] = r[d] ? 1 : kept[d];
+        }
+        return reduce(g, r, false, kept).reshape(in);
+    }
+
+    /** [outer, dim, inner] around a Select's axis. */
+    private static int[] around(int[] shape, int axis) {
+        int a = axis < 0 ? axis + shape.length : axis;
+        long outer = 1;
+        long inner = 1;
+        for (int d = 0; d < a; d++) {
+            outer *= shape[d];
+        }
+        for (int d = a + 1; d < shape.length; d++) {
+            inner *= shape[d];
+        }
+        return new int[] {Math.toIntExact(outer), shape[a], Math.toIntExact(inner)};
+    }
+
+    /** A Gather's per-request ids as the Select they make (negative ids from the end; out of range refused). */
+    static Op.Select ids(Node node, Op.Gather op, Tensor table, Tensor ids) {
+        int axis = op.axis() < 0 ? op.axis() + table.rank() : op.axis();
+        int dim = table.dim(axis);
+        float[] v = ids.data();
+        int[] idx = new int[v.length];
+        for (int i = 0; i < v.length; i++) {
+            if (!(v[i] >= -dim && v[i] < dim) || v[i] != Math.rint(v[i])) {
+                throw new InvalidInputException("node '" + node.name() + "' (Gather): id " + v[i] + " at flat index " + i
+                        + " is not an integer in [" + (-dim) + ", " + dim + ")");
+            }
+            idx[i] = (int) (v[i] < 0 ? v[i] + dim : v[i]);
+        }
+        return new Op.Select(axis, idx, ids.shape());
+    }
+
+    /** Select (constant-index Gather, Slice along one axis): y[o, j, i] = x[o, idx[j], i]. */
+    static Tensor select(Tensor x, Op.Select op, int[] out) {
+        int[] oi = around(x.shape(), op.axis());
+        int[] idx = op.indices();
+        float[] xv = x.data();
+        float[] y = new float[Math.toIntExact(Shapes.size(out))];
+        int inner = oi[2];
+        for (int o = 0; o < oi[0]; o++) {
+            for (int j = 0; j < idx.length; j++) {
+                System.arraycopy(xv, (o * oi[1] + idx[j]) * inner, y, (o * idx.length + j) * inner, inner);
+            }
+        }
+        return new Tensor(out, y);
+    }
+
+    /** Select's backward: each output gradient added back at its index (indices may repeat). */
+    static Tensor selectBackward(int[] inShape, Op.Select op, Tensor g) {
+        int[] oi = around(inShape, op.axis());
+        int[] idx = op.indices();
+        float[] gv = g.data();
+        float[] gx = new float[Math.toIntExact(Shapes.size(inShape))];
+        int inner = oi[2];
+        for (int o = 0; o < oi[0]; o++) {
+            for (int j = 0; j < idx.length; j++) {
+                int to = (o * oi[1] + idx[j]) * inner;
+                int from = (o * idx.length + j) * inner;
+                for (int i = 0; i < inner; i++) {
+                    gx[to + i] += gv[from + i];
+                }
+            }
+        }
+        return new Tensor(inShape, gx);
     }
 
     private static InvalidInputException bad(Node node, Tensor x, int[] target) {

@@ -175,7 +175,8 @@ final class CudaSupport implements Op.Visitor<CudaSupport.In, Support> {
 
     @Override
     public Support visit(Op.Transpose op, In c) {
-        return upTo4d(c, "a transpose");
+        return c.shapes()[0].length <= 6 ? Support.YES
+                : Support.no("a transpose of a tensor of rank " + c.shapes()[0].length + " (the kernel takes up to 6)");
     }
 
     @Override
@@ -191,5 +192,22 @@ final class CudaSupport implements Op.Visitor<CudaSupport.In, Support> {
     @Override
     public Support visit(Op.Reduce op, In c) {
         return upTo4d(c, "a reduction");
+    }
+
+    @Override
+    public Support visit(Op.Expand op, In c) {
+        int rank = c.plan().shape(c.node().output(), 1).length;
+        return rank <= 4 ? Support.YES
+                : Support.no("an Expand to rank " + rank + " (its backward's reduction takes up to 4 axes)");
+    }
+
+    @Override
+    public Support visit(Op.Select op, In c) {
+        return Support.YES;
+    }
+
+    @Override
+    public Support visit(Op.Gather op, In c) {
+        return Support.YES;
     }
 }

@@ -132,10 +132,34 @@ public final class Kernels {
         launch1d("unary_backward", n, gx, gy, x, n, kind, a, b);
     }
 
-    /** y = x permuted: out dims and, per output axis, the input stride it walks. */
-    void transpose4(DeviceBuffer y, DeviceBuffer x, int[] out, long[] strides) {
-        long n = (long) out[0] * out[1] * out[2] * out[3];
-        launch1d("transpose4", n, y, x, out[0], out[1], out[2], out[3], strides[0], strides[1], strides[2], strides[3]);
+    /**
+     * y[e] = x[Σ coord_d(e)·strides[d]] over 6 output dims (leading 1s): a transpose (the strides
+     * permuted) or a broadcast (stride 0 along the broadcast axes).
+     */
+    void stridedCopy6(DeviceBuffer y, DeviceBuffer x, int[] out, long[] strides) {
+        long n = (long) out[0] * out[1] * out[2] * out[3] * out[4] * out[5];
+        launch1d("strided_copy6", n, y, x, out[0], out[1], out[2], out[3], out[4], out[5], strides[0], strides[1],
+                strides[2], strides[3], strides[4], strides[5]);
+    }
+
+    /** y[o, j, i] = x[o, idx[j], i]: x as [outer, dim, inner], y as [outer, count, inner]. */
+    void selectForward(DeviceBuffer y, DeviceBuffer x, DeviceBuffer idx, long outer, int count, int dim, long inner) {
+        launch1d("select_forward", outer * count * inner, y, x, idx, outer, count, dim, inner);
+    }
+
+    /** As selectForward with per-request ids (floats holding integers, negative from the end). */
+    void gatherForward(DeviceBuffer y, DeviceBuffer x, DeviceBuffer ids, long outer, int count, int dim, long inner) {
+        launch1d("gather_forward", outer * count * inner, y, x, ids, outer, count, dim, inner);
+    }
+
+    /** As selectBackward with per-request ids. */
+    void gatherBackward(DeviceBuffer dx, DeviceBuffer dy, DeviceBuffer ids, long outer, int count, int dim, long inner) {
+        launch1d("gather_backward", outer * dim * inner, dx, dy, ids, outer, count, dim, inner);
+    }
+
+    /** dx[o, k, i] = Σ_{j: idx[j] = k} dy[o, j, i]; every dx element written. */
+    void selectBackward(DeviceBuffer dx, DeviceBuffer dy, DeviceBuffer idx, long outer, int count, int dim, long inner) {
+        launch1d("select_backward", outer * dim * inner, dx, dy, idx, outer, count, dim, inner);
     }
 
     /** ReduceMean/ReduceSum over the flagged axes of a 4-D (leading 1s) input; y holds its outputs. */

@@ -187,6 +187,21 @@ final class OpDispatch {
         public Forward<DTensor> visit(Op.Unary op, Fwd c) {
             return plain(ops.elementwise.unary(c.s, op, c.in[0]));
         }
+
+        @Override
+        public Forward<DTensor> visit(Op.Expand op, Fwd c) {
+            return plain(ShapeOps.expand(ops.kernels(), c.s, c.in[0], c.out));
+        }
+
+        @Override
+        public Forward<DTensor> visit(Op.Select op, Fwd c) {
+            return plain(ShapeOps.select(ops.kernels(), c.s, op, c.in[0], c.out));
+        }
+
+        @Override
+        public Forward<DTensor> visit(Op.Gather op, Fwd c) {
+            return plain(ShapeOps.gather(ops.kernels(), c.s, op, c.in[0], c.in[1], c.out));
+        }
     }
 
     static final class Backwards implements Op.Visitor<Bwd, DTensor[]> {
@@ -363,6 +378,22 @@ final class OpDispatch {
         @Override
         public DTensor[] visit(Op.Unary op, Bwd c) {
             return one(ops.elementwise.unaryBackward(c.s, op, c.in[0], c.g));
+        }
+        @Override
+        public DTensor[] visit(Op.Expand op, Bwd c) {
+            return one(ShapeOps.expandBackward(ops.kernels(), c.s, c.inShapes[0], c.g));
+        }
+
+        @Override
+        public DTensor[] visit(Op.Select op, Bwd c) {
+            return one(ShapeOps.selectBackward(ops.kernels(), c.s, op, c.inShapes[0], c.g));
+        }
+
+        @Override
+        public DTensor[] visit(Op.Gather op, Bwd c) {
+            // the table's gradient; the ids get none
+            return new DTensor[] {c.need(0) ? ShapeOps.gatherBackward(ops.kernels(), c.s, op, c.inShapes[0], c.in[1], c.g)
+                    : null, null};
         }
     }
 }

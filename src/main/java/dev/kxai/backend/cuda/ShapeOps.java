@@ -108,27 +108,119 @@ final class ShapeOps {
         return dx;
     }
 
-    /** Transpose of up to 4 axes (leading axes of size 1 added, kept in place). */
+    /** Up to 6 axes padded with leading 1s (stride 0), the layout strided_copy6 takes. */
+    private static void six(int[] dims, long[] strides, int[] dims6, long[] strides6) {
+        if (dims.length > 6) {
+            throw new IllegalStateException("a strided copy over " + dims.length + " dimensions reached cuda");
+        }
+        java.util.Arrays.fill(dims6, 1);
+        int pad = 6 - dims.length;
+        for (int d = 0; d < dims.length; d++) {
+            dims6[pad + d] = dims[d];
+            strides6[pad + d] = strides[d];
+        }
+    }
+
+    private static long[] rowMajorStrides(int[] shape) {
+        long[] st = new long[shape.length];
+        long acc = 1;
+        for (int d = shape.length - 1; d >= 0; d--) {
+            st[d] = acc;
+            acc *= shape[d];
+        }
+        return st;
+    }
+
+    /** Transpose of up to 6 axes. */
     static DTensor transpose(Kernels k, DeviceScope s, DTensor x, int[] perm) {
         int rank = x.rank();
-        int pad = 4 - rank;
-        long[] inStrides = new long[rank];
-        long acc = 1;
-        for (int d = rank - 1; d >= 0; d--) {
-            inStrides[d] = acc;
-            acc *= x.dim(d);
-        }
+        long[] inStrides = rowMajorStrides(x.shape());
         int[] out = new int[rank];
-        int[] out4 = {1, 1, 1, 1};
-        long[] strides4 = new long[4];
+        long[] walk = new long[rank];
         for (int d = 0; d < rank; d++) {
             out[d] = x.dim(perm[d]);
-            out4[pad + d] = out[d];
-            strides4[pad + d] = inStrides[perm[d]];
+            walk[d] = inStrides[perm[d]];
         }
         DTensor y = new DTensor(out, s.floats(x.size()));
-        k.transpose4(y.buf(), x.buf(), out4, strides4);
+        int[] out6 = new int[6];
+        long[] strides6 = new long[6];
+        six(out, walk, out6, strides6);
+        k.stridedCopy6(y.buf(), x.buf(), out6, strides6);
         return y;
+    }
+
+    /** Expand: x broadcast to {@code out} (up to 6 axes). */
+    static DTensor expand(Kernels k, DeviceScope s, DTensor x, int[] out) {
+        int rank = out.length;
+        int[] xs = x.shape();
+        long[] own = rowMajorStrides(xs);
+        long[] walk = new long[rank];
+        for (int d = 0; d < rank; d++) {
+            int sd = d - (rank - xs.length);
+            walk[d] = sd < 0 || xs[sd] == 1 ? 0 : own[sd];
+        }
+        DTensor y = new DTensor(out.clone(), s.floats(Shapes.size(out)));
+        int[] out6 = new int[6];
+        long[] strides6 = new long[6];
+        six(out, walk, out6, strides6);
+        k.stridedCopy6(y.buf(), x.buf(), out6, strides6);
+        return y;
+    }
+
+    /** Expand's backward: gy summed over the broadcast axes (reduce_forward, in double), as the CPU does. */
+    static DTensor expandBackward(Kernels k, DeviceScope s, int[] in, DTensor gy) {
+        int rank = gy.rank();
+        boolean[] r = Shapes.broadcastAxes(in, gy.shape());
+        boolean[] r4 = new boolean[4];
+        System.arraycopy(r, 0, r4, 4 - rank, rank);
+        DTensor dx = new DTensor(in.clone(), s.floats(Shapes.size(in)));
+        k.reduceForward(dx.buf(), gy.buf(), four(gy.shape()), r4, false);
+        return dx;
+    }
+
+    /** [outer, dim, inner] around a Select's axis. */
+    private static long[] around(int[] shape, int axis) {
+        long outer = 1;
+        long inner = 1;
+        for (int d = 0; d < axis; d++) {
+            outer *= shape[d];
+        }
+        for (int d = axis + 1; d < shape.length; d++) {
+            inner *= shape[d];
+        }
+        return new long[] {outer, shape[axis], inner};
+    }
+
+    static DTensor select(Kernels k, DeviceScope s, Op.Select op, DTensor x, int[] out) {
+        int axis = op.axis() < 0 ? op.axis() + x.rank() : op.axis();
+        long[] oi = around(x.shape(), axis);
+        DTensor y = new DTensor(out.clone(), s.floats(Shapes.size(out)));
+        k.selectForward(y.buf(), x.buf(), s.upload(op.indices()), oi[0], op.indices().length, (int) oi[1], oi[2]);
+        return y;
+    }
+
+    static DTensor gather(Kernels k, DeviceScope s, Op.Gather op, DTensor table, DTensor ids, int[] out) {
+        int axis = op.axis() < 0 ? op.axis() + table.rank() : op.axis();
+        long[] oi = around(table.shape(), axis);
+        DTensor y = new DTensor(out.clone(), s.floats(Shapes.size(out)));
+        k.gatherForward(y.buf(), table.buf(), ids.buf(), oi[0], (int) ids.size(), (int) oi[1], oi[2]);
+        return y;
+    }
+
+    static DTensor gatherBackward(Kernels k, DeviceScope s, Op.Gather op, int[] table, DTensor ids, DTensor gy) {
+        int axis = op.axis() < 0 ? op.axis() + table.length : op.axis();
+        long[] oi = around(table, axis);
+        DTensor dx = new DTensor(table.clone(), s.floats(Shapes.size(table)));
+        k.gatherBackward(dx.buf(), gy.buf(), ids.buf(), oi[0], (int) ids.size(), (int) oi[1], oi[2]);
+        return dx;
+    }
+
+    static DTensor selectBackward(Kernels k, DeviceScope s, Op.Select op, int[] in, DTensor gy) {
+        int axis = op.axis() < 0 ? op.axis() + in.length : op.axis();
+        long[] oi = around(in, axis);
+        DTensor dx = new DTensor(in.clone(), s.floats(Shapes.size(in)));
+        k.selectBackward(dx.buf(), gy.buf(), s.upload(op.indices()), oi[0], op.indices().length, (int) oi[1], oi[2]);
+        return dx;
     }
 
     /** The reduced axes of a rank-r input as 4 flags (leading axes never reduced). */

@@ -578,7 +578,14 @@ class OperatorGradientTest {
         Random r = new Random(140);
         long seed = 141;
         for (dev.kxai.testing.LayoutCases c : dev.kxai.testing.LayoutCases.ALL) {
-            checkGradients(c.label(), node(c.op(), 1), new Tensor[] {c.input(r, 2)}, need(true), 0.1, seed++);
+            Tensor x = c.input(r, 2);
+            Tensor[] in = c.constant() == null ? new Tensor[] {x} : new Tensor[] {x, c.constant()};
+            boolean[] need = c.constant() == null ? need(true) : need(true, false);
+            checkGradients(c.label(), node(c.op(), in.length), in, need, 0.1, seed++);
+            if (c.then() != null) {
+                Tensor y = CpuOpSet.run(node(c.op(), in.length), in).output();
+                checkGradients(c.label() + " (second op)", node(c.then(), 1), new Tensor[] {y}, need(true), 0.1, seed++);
+            }
         }
         Tensor x = t(s(1, 2, 3), 1, 2, 3, 4, 5, 6);
         assertArrayEquals(new float[] {1, 4, 2, 5, 3, 6}, CpuDispatch.FORWARD.visit(new Op.Transpose(new int[] {0, 2, 1}),

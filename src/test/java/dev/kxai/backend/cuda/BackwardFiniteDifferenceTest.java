@@ -281,8 +281,7 @@ class BackwardFiniteDifferenceTest {
         Random r = new Random(100);
         long seed = 101;
         for (dev.kxai.testing.LayoutCases c : dev.kxai.testing.LayoutCases.ALL) {
-            G g = new G(c.example());
-            g.then(c.op());
+            G g = CudaTestKit.layout(c);
             check(c.label(), g, c.input(r, 2), 0.1, seed++);
         }
     }

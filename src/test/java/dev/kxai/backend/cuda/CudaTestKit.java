@@ -145,6 +145,20 @@ final class CudaTestKit {
         }
     }
 
+    /** A layout case as a graph: its op (with its constant input, if any), then its second op, if any. */
+    static G layout(dev.kxai.testing.LayoutCases c) {
+        G g = new G(c.example());
+        if (c.constant() != null) {
+            g.then(c.op(), c.constant());
+        } else {
+            g.then(c.op());
+        }
+        if (c.then() != null) {
+            g.then(c.then());
+        }
+        return g;
+    }
+
     static Op.Conv conv(int[] k, int[] strides, int[] pads, int[] dil, int group, String autoPad) {
         return new Op.Conv(k, strides, pads, dil, group, autoPad);
     }

@@ -491,8 +491,7 @@ class KernelParityTest {
         Random r = new Random(24);
         long seed = 25;
         for (dev.kxai.testing.LayoutCases c : dev.kxai.testing.LayoutCases.ALL) {
-            G g = new G(c.example());
-            g.then(c.op());
+            G g = CudaTestKit.layout(c);
             for (int batch : BATCHES) {
                 check(c.label() + " batch " + batch, g, c.input(r, batch), seed++);
             }

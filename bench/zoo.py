@@ -1,0 +1,211 @@
+#!/usr/bin/python3
+"""Exports the model zoo a new user brings, with PyTorch's reference attributions, as reference folders.
+
+  /usr/bin/python3 bench/zoo.py OUT_DIR [--models a,b,...] [--size 224] [--batch 2] [--steps 8]
+
+For each model (torchvision architectures with random weights from a fixed seed, a small text
+transformer classifier over token ids + attention mask, and an LSTM classifier) it writes
+OUT_DIR/NAME/ in the layout of the reference FORMAT.md, so that `kxai validate OUT_DIR` checks kxai
+against it: model.onnx (opset 13, dynamic batch), the input(s), logits.npy, and for Saliency,
+InputXGradient and Integrated Gradients (gausslegendre, --steps) the attributions computed the way
+Captum 0.8.0 computes them (bench/torch_ig.py's path: float32 quadrature weights, step-major path,
+autograd), in float32 and in float64 (`attributions_f64`, the arbiter where float32 near-ties make
+two correct engines differ). Token models are explained with layer IG at the embedding's output
+(Captum's LayerIntegratedGradients: the embedding output replaced by the path through a hook).
+Captum itself is not installed (no PyPI here); its computations are replicated. Prints one line per
+model with PyTorch's time for the float32 IG.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torchvision
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from torch_ig import alphas_and_step_sizes  # noqa: E402
+
+VISION = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "vgg11_bn", "alexnet",
+          "squeezenet1_1", "densenet121", "shufflenet_v2_x0_5", "googlenet", "regnet_y_400mf", "convnext_tiny",
+          "vit_b_16"]
+TOKENS = ["text_transformer", "lstm_classifier"]
+VOCAB, SEQ = 100, 16
+
+
+class TextTransformer(nn.Module):
+    """Embedding → 2-layer post-LN TransformerEncoder (key padding mask from the mask) → masked mean → Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(VOCAB, 32)
+        layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.fc = nn.Linear(32, 3)
+
+    def forward(self, ids, mask):
+        h = self.embedding(ids)
+        key_mask = (1.0 - mask)[:, None, None, :] * -1e9
+        key_mask = key_mask.expand(-1, 4, SEQ, -1).reshape(-1, SEQ, SEQ)
+        for layer in self.encoder.layers:
+            h = layer(h, src_mask=key_mask)
+        w = mask.unsqueeze(-1)
+        return self.fc((h * w).sum(1) / w.sum(1))
+
+
+class LstmClassifier(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(VOCAB, 24)
+        self.lstm = nn.LSTM(24, 32, batch_first=True)
+        self.fc = nn.Linear(32, 3)
+
+    def forward(self, ids, mask):
+        out, _ = self.lstm(self.embedding(ids))
+        w = mask.unsqueeze(-1)
+        return self.fc((out * w).sum(1) / w.sum(1))
+
+
+def build(name):
+    torch.manual_seed(0)
+    if name == "text_transformer":
+        return TextTransformer()
+    if name == "lstm_classifier":
+        return LstmClassifier()
+    return getattr(torchvision.models, name)(weights=None)
+
+
+def ig_gradients(forward, inputs, baselines, targets, step_sizes, alphas):
+    """Σ_k w_k ∇F_t(b + α_k (x − b)) for a tuple of path values, Captum's order (step-major rows)."""
+    n = len(alphas)
+    scaled = [torch.cat([b + a * (x - b) for a in alphas], dim=0).requires_grad_() for x, b in zip(inputs, baselines)]
+    out = forward(*scaled)
+    selected = torch.gather(out, 1, targets.repeat(n).reshape(-1, 1))
+    grads = torch.autograd.grad(torch.unbind(selected), scaled)
+    w = torch.tensor(step_sizes).float().to(inputs[0].dtype)  # Captum rounds the weights to float32
+    return [(g.reshape((n,) + tuple(x.shape)) * w.view((n,) + (1,) * x.dim())).sum(0) for g, x in zip(grads, inputs)]
+
+
+def attributions(name, model, dtype, x, mask, targets, steps):
+    """{case id: numpy attributions} computed in dtype."""
+    m = model.to(dtype).eval()
+    step_sizes, alphas = alphas_and_step_sizes("gausslegendre", steps)
+    out = {}
+    if name in TOKENS:
+        emb = m.embedding
+        mask_d = mask.to(dtype)
+        with torch.no_grad():
+            lx = emb(x)
+            lb = emb(torch.zeros_like(x))
+        holder = {}
+        hook = emb.register_forward_hook(lambda mod, inp, o: holder["v"])
+
+        def forward(layer_value):
+            holder["v"] = layer_value
+            rows = layer_value.shape[0] // x.shape[0]
+            return m(x.repeat(rows, 1), mask_d.repeat(rows, 1))
+        try:
+            (g,) = ig_gradients(forward, [lx.to(dtype)], [lb.to(dtype)], targets, step_sizes, alphas)
+        finally:
+            hook.remove()
+        out["layer_ig_embedding_gausslegendre_%d" % steps] = ((lx - lb) * g).detach().numpy()
+        return out
+    xd = x.to(dtype)
+    xg = xd.clone().requires_grad_()
+    y = m(xg)
+    (g,) = torch.autograd.grad(torch.unbind(torch.gather(y, 1, targets.reshape(-1, 1))), xg)
+    out["saliency_abs"] = g.abs().detach().numpy()
+    out["input_x_gradient"] = (xd * g).detach().numpy()
+    (gs,) = ig_gradients(lambda v: m(v), [xd], [torch.zeros_like(xd)], targets, step_sizes, alphas)
+    out["ig_gausslegendre_%d" % steps] = (xd * gs).detach().numpy()
+    return out
+
+
+def export(name, model, folder, size, batch):
+    g = torch.Generator().manual_seed(1)
+    model.eval()
+    if name in TOKENS:
+        ids = torch.randint(1, VOCAB, (batch, SEQ), generator=g)
+        mask = torch.ones(batch, SEQ)
+        mask[1:, SEQ - 5:] = 0  # padding at the end of the second row on
+        ids[mask == 0] = 0
+        torch.onnx.export(model, (ids, mask), os.path.join(folder, "model.onnx"), input_names=["input_0", "add_0"],
+                          output_names=["logits"], opset_version=13,
+                          dynamic_axes={"input_0": {0: "batch"}, "add_0": {0: "batch"}, "logits": {0: "batch"}})
+        np.save(os.path.join(folder, "input_0.npy"), ids.numpy().astype(np.int64))
+        np.save(os.path.join(folder, "add_0.npy"), mask.numpy())
+        return ids, mask
+    x = torch.rand(batch, 3, size, size, generator=g) * 2 - 1
+    torch.onnx.export(model, (x,), os.path.join(folder, "model.onnx"), input_names=["input"], output_names=["logits"],
+                      opset_version=13, dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    np.save(os.path.join(folder, "input.npy"), x.numpy())
+    return x, None
+
+
+def embedding_output(folder):
+    """The ONNX name of the embedding's output: the Gather that reads input_0."""
+    import onnx
+    for n in onnx.load(os.path.join(folder, "model.onnx")).graph.node:
+        if n.op_type == "Gather" and "input_0" in n.input:
+            return n.output[0]
+    return None
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("out")
+    p.add_argument("--models", default=",".join(VISION + TOKENS))
+    p.add_argument("--size", type=int, default=224)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--steps", type=int, default=8)
+    a = p.parse_args()
+    torch.set_num_threads(os.cpu_count())
+    for name in a.models.split(","):
+        folder = os.path.join(a.out, name)
+        os.makedirs(folder, exist_ok=True)
+        model = build(name)
+        x, mask = export(name, model, folder, a.size, a.batch)
+        with torch.no_grad():
+            logits = model(x, mask) if name in TOKENS else model(x)
+        targets = logits.argmax(1)
+        np.save(os.path.join(folder, "logits.npy"), logits.numpy())
+        t0 = time.perf_counter()
+        f32 = attributions(name, model, torch.float32, x, mask, targets, a.steps)
+        seconds = time.perf_counter() - t0
+        f64 = attributions(name, build(name), torch.float64, x, mask, targets, a.steps)
+        cases = []
+        for cid, v in f32.items():
+            np.save(os.path.join(folder, cid + ".npy"), v.astype(np.float32))
+            np.save(os.path.join(folder, cid + "_f64.npy"), f64[cid])
+            diff = v.astype(np.float64) - f64[cid]
+            method = ("layer_integrated_gradients" if cid.startswith("layer_ig") else "integrated_gradients"
+                      if cid.startswith("ig_") else "saliency" if cid.startswith("saliency") else "input_x_gradient")
+            params = {"abs": True} if method == "saliency" else {}
+            if "ig" in cid:
+                params.update({"n_steps": a.steps, "method": "gausslegendre"})
+            if method == "layer_integrated_gradients":
+                params.update({"layer": embedding_output(folder), "baselines": ["zeros"]})
+            cases.append({"id": cid, "method": method, "params": params, "target": targets.tolist(),
+                          "attributions": cid + ".npy", "attributions_f64": cid + "_f64.npy",
+                          "f32_vs_f64": {"rel_l2": float(np.linalg.norm(diff) / max(np.linalg.norm(f64[cid]), 1e-300)),
+                                         "max_abs": float(np.abs(diff).max())}})
+        manifest = {"name": name, "model": "model.onnx", "targets": targets.tolist(), "outputs": {"logits": "logits.npy"},
+                    "cases": cases, "generator": "bench/zoo.py", "torch": torch.__version__}
+        if name in TOKENS:
+            manifest["inputs"] = [
+                {"name": "input_0", "file": "input_0.npy", "shape": list(x.shape), "dtype": "int64", "attributed": False},
+                {"name": "add_0", "file": "add_0.npy", "shape": list(mask.shape), "dtype": "float32",
+                 "attributed": False}]
+            manifest["input"] = "input_0.npy"
+        else:
+            manifest["input"] = "input.npy"
+        with open(os.path.join(folder, "manifest.json"), "w") as f:
+            json.dump(manifest, f, indent=1)
+        print(f"zoo: {name:22s} exported; torch float32 {', '.join(f32)}: {seconds:.2f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+// kernels/shape.cu: data movement with no arithmetic: strided copies (Transpose of up to 6 axes,
+// Expand's broadcast) and Select (Gather with constant indices, Slice along one axis) with its
+// backward. Every output element is written by one thread; nothing is rounded, so results equal
+// the CPU's bit for bit.
+#include "common.cuh"
+
+// Output dims o0..o5 (leading 1s), and for each output axis the input's element stride (0 where
+// the input is broadcast along it). y[e] = x[sum_d coord_d(e) * s_d].
+extern "C" __global__ void strided_copy6(float* __restrict__ y, const float* __restrict__ x, int o0, int o1,
+                                         int o2, int o3, int o4, int o5, long long s0, long long s1,
+                                         long long s2, long long s3, long long s4, long long s5)
+{
+    const kx_index n = (kx_index)o0 * o1 * o2 * o3 * o4 * o5;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        kx_index r = e;
+        kx_index src = (r % o5) * s5;
+        r /= o5;
+        src += (r % o4) * s4;
+        r /= o4;
+        src += (r % o3) * s3;
+        r /= o3;
+        src += (r % o2) * s2;
+        r /= o2;
+        src += (r % o1) * s1;
+        r /= o1;
+        src += r * s0;
+        y[e] = x[src];
+    }
+}
+
+// x viewed as [outer, dim, inner], y as [outer, count, inner]: y[o, j, i] = x[o, idx[j], i].
+extern "C" __global__ void select_forward(float* __restrict__ y, const float* __restrict__ x,
+                                          const int* __restrict__ idx, long long outer, int count, int dim,
+                                          long long inner)
+{
+    const kx_index n = (kx_index)outer * count * inner;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        const kx_index i = e % inner;
+        const kx_index r = e / inner;
+        const int j = (int)(r % count);
+        const kx_index o = r / count;
+        y[e] = x[(o * dim + idx[j]) * inner + i];
+    }
+}
+
+// dx[o, k, i] = sum over j with idx[j] == k of dy[o, j, i], in increasing j (indices may repeat):
+// one thread per dx element, no atomics, so the sum's order is fixed.
+extern "C" __global__ void select_backward(float* __restrict__ dx, const float* __restrict__ dy,
+                                           const int* __restrict__ idx, long long outer, int count, int dim,
+                                           long long inner)
+{
+    const kx_index n = (kx_index)outer * dim * inner;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        const kx_index i = e % inner;
+        const kx_index r = e / inner;
+        const int k = (int)(r % dim);
+        const kx_index o = r / dim;
+        float sum = 0.0f;
+        for (int j = 0; j < count; ++j)
+            if (idx[j] == k)
+                sum += dy[(o * count + j) * inner + i];
+        dx[e] = sum;
+    }
+}
+
+// A Gather's ids given per request (token ids into an embedding table): floats holding integers,
+// negative ones counting from the end. Ids are checked where requests enter; one out of range
+// that still arrives reads nothing and yields NaN rather than another row's data.
+__device__ __forceinline__ int kx_gather_id(const float* ids, int j, int dim)
+{
+    int id = (int)ids[j];
+    id = id < 0 ? id + dim : id;
+    return id >= 0 && id < dim ? id : -1;
+}
+
+// y[o, j, i] = x[o, ids[j], i], as select_forward with per-request ids.
+extern "C" __global__ void gather_forward(float* __restrict__ y, const float* __restrict__ x,
+                                          const float* __restrict__ ids, long long outer, int count, int dim,
+                                          long long inner)
+{
+    const kx_index n = (kx_index)outer * count * inner;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        const kx_index i = e % inner;
+        const kx_index r = e / inner;
+        const int id = kx_gather_id(ids, (int)(r % count), dim);
+        const kx_index o = r / count;
+        y[e] = id >= 0 ? x[(o * dim + id) * inner + i] : __int_as_float(0x7fc00000);
+    }
+}
+
+// The table's gradient: dx[o, k, i] = sum over j with ids[j] == k of dy[o, j, i], increasing j.
+extern "C" __global__ void gather_backward(float* __restrict__ dx, const float* __restrict__ dy,
+                                           const float* __restrict__ ids, long long outer, int count, int dim,
+                                           long long inner)
+{
+    const kx_index n = (kx_index)outer * dim * inner;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        const kx_index i = e % inner;
+        const kx_index r = e / inner;
+        const int k = (int)(r % dim);
+        const kx_index o = r / dim;
+        float sum = 0.0f;
+        for (int j = 0; j < count; ++j)
+            if (kx_gather_id(ids, j, dim) == k)
+                sum += dy[(o * count + j) * inner + i];
+        dx[e] = sum;
+    }
+}

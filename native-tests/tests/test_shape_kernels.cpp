@@ -1,0 +1,210 @@
+// test_shape_kernels.cpp: kernels/shape.cu through the fake driver, against references written
+// here. strided_copy6 as a transpose (permutations of 2 to 6 axes) and as a broadcast (stride 0
+// along the broadcast axes); select_forward/backward along the first, a middle and the last
+// axis, with repeated and reversed indices (Slice with a negative step) and a single index (a
+// Gather that drops the axis). Nothing is rounded in these kernels except select_backward's
+// float sum over repeated indices, which the reference does in the kernel's order (increasing
+// j): every comparison is bit for bit. gather_forward/backward (a Gather's per-request ids, float,
+// negative from the end, out of range → NaN) likewise. Launch geometries as in the other kernel tests.
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "device.h"
+#include "harness.h"
+#include "kernel_test_util.h"
+
+using namespace ktest;
+
+namespace {
+
+struct Copy6 {
+    std::vector<int> in;    // input shape (rank <= 6)
+    std::vector<int> perm;  // a transpose's permutation; empty for a broadcast
+    std::vector<int> out;   // a broadcast's output shape; empty for a transpose
+};
+
+std::string str(const std::vector<int>& v)
+{
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i)
+        s += (i ? "," : "") + std::to_string(v[i]);
+    return s + "]";
+}
+
+long long product(const std::vector<int>& v)
+{
+    long long n = 1;
+    for (int d : v)
+        n *= d;
+    return n;
+}
+
+void test_strided_copy6(const Copy6& c, const Geometry& g)
+{
+    const int rank = static_cast<int>(c.perm.empty() ? c.out.size() : c.in.size());
+    std::vector<long long> in_strides(c.in.size());
+    long long acc = 1;
+    for (int d = static_cast<int>(c.in.size()) - 1; d >= 0; --d) {
+        in_strides[d] = acc;
+        acc *= c.in[d];
+    }
+    std::vector<int> out(rank);
+    std::vector<long long> walk(rank);
+    for (int d = 0; d < rank; ++d) {
+        if (!c.perm.empty()) {
+            out[d] = c.in[c.perm[d]];
+            walk[d] = in_strides[c.perm[d]];
+        } else {
+            out[d] = c.out[d];
+            const int sd = d - (rank - static_cast<int>(c.in.size()));
+            walk[d] = sd < 0 || c.in[sd] == 1 ? 0 : in_strides[sd];
+        }
+    }
+    const long long n = product(out);
+    const Floats x = random_floats(product(c.in), -1.0f, 1.0f, 41);
+    // reference: walk the output's multi-index, reading the input where it maps
+    Doubles want(n);
+    std::vector<int> idx(rank, 0);
+    for (long long e = 0; e < n; ++e) {
+        long long src = 0;
+        for (int d = 0; d < rank; ++d)
+            src += idx[d] * walk[d];
+        want[e] = x[src];
+        for (int d = rank - 1; d >= 0 && ++idx[d] == out[d]; --d)
+            idx[d] = 0;
+    }
+    int o6[6];
+    long long s6[6];
+    for (int d = 0; d < 6; ++d) {
+        const int sd = d - (6 - rank);
+        o6[d] = sd < 0 ? 1 : out[sd];
+        s6[d] = sd < 0 ? 0 : walk[sd];
+    }
+    device::Buffer dy(n * 4), dx(x.size() * 4);
+    dx.upload(x);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("shape", "strided_copy6"), {grid_for(g, n)}, {g.block}, 0,
+                                          dy.ptr(), dx.ptr(), o6[0], o6[1], o6[2], o6[3], o6[4], o6[5], s6[0], s6[1],
+                                          s6[2], s6[3], s6[4], s6[5]));
+    expect_exact("y", dy.download<float>(n), want);
+}
+
+struct Select {
+    long long outer;
+    int dim;
+    long long inner;
+    std::vector<int> idx;
+    const char* what;
+};
+
+void test_select(const Select& c, const Geometry& g)
+{
+    const int count = static_cast<int>(c.idx.size());
+    const long long nx = c.outer * c.dim * c.inner, ny = c.outer * count * c.inner;
+    const Floats x = random_floats(nx, -1.0f, 1.0f, 42), dy = random_floats(ny, -1.0f, 1.0f, 43);
+    Doubles want_y(ny), want_dx(nx);
+    for (long long o = 0; o < c.outer; ++o)
+        for (int j = 0; j < count; ++j)
+            for (long long i = 0; i < c.inner; ++i)
+                want_y[(o * count + j) * c.inner + i] = x[(o * c.dim + c.idx[j]) * c.inner + i];
+    for (long long o = 0; o < c.outer; ++o)
+        for (int k = 0; k < c.dim; ++k)
+            for (long long i = 0; i < c.inner; ++i) {
+                float sum = 0.0f;  // float, in increasing j: the kernel's order
+                for (int j = 0; j < count; ++j)
+                    if (c.idx[j] == k)
+                        sum += dy[(o * count + j) * c.inner + i];
+                want_dx[(o * c.dim + k) * c.inner + i] = sum;
+            }
+    device::Buffer dyb(ny * 4), xb(nx * 4), ib(count * 4), out_y(ny * 4), out_dx(nx * 4);
+    xb.upload(x);
+    dyb.upload(dy);
+    ib.upload(c.idx);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("shape", "select_forward"), {grid_for(g, ny)}, {g.block}, 0,
+                                          out_y.ptr(), xb.ptr(), ib.ptr(), c.outer, count, c.dim, c.inner));
+    expect_exact("y", out_y.download<float>(ny), want_y);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("shape", "select_backward"), {grid_for(g, nx)}, {g.block}, 0,
+                                          out_dx.ptr(), dyb.ptr(), ib.ptr(), c.outer, count, c.dim, c.inner));
+    expect_exact("dx", out_dx.download<float>(nx), want_dx);
+}
+
+// gather_forward/backward: select with per-request float ids; negative ids count from the end, an
+// id out of range reads NaN in the forward pass and adds nothing in the backward.
+void test_gather(const Select& c, const std::vector<float>& ids, const Geometry& g)
+{
+    const int count = static_cast<int>(ids.size());
+    const long long nx = c.outer * c.dim * c.inner, ny = c.outer * count * c.inner;
+    const Floats x = random_floats(nx, -1.0f, 1.0f, 44), dy = random_floats(ny, -1.0f, 1.0f, 45);
+    std::vector<int> idx(count);
+    for (int j = 0; j < count; ++j) {
+        int id = static_cast<int>(ids[j]);
+        id = id < 0 ? id + c.dim : id;
+        idx[j] = id >= 0 && id < c.dim ? id : -1;
+    }
+    Doubles want_y(ny), want_dx(nx);
+    for (long long o = 0; o < c.outer; ++o)
+        for (int j = 0; j < count; ++j)
+            for (long long i = 0; i < c.inner; ++i)
+                want_y[(o * count + j) * c.inner + i] = idx[j] >= 0 ? x[(o * c.dim + idx[j]) * c.inner + i] : NAN;
+    for (long long o = 0; o < c.outer; ++o)
+        for (int k = 0; k < c.dim; ++k)
+            for (long long i = 0; i < c.inner; ++i) {
+                float sum = 0.0f;
+                for (int j = 0; j < count; ++j)
+                    if (idx[j] == k)
+                        sum += dy[(o * count + j) * c.inner + i];
+                want_dx[(o * c.dim + k) * c.inner + i] = sum;
+            }
+    device::Buffer dyb(ny * 4), xb(nx * 4), ib(count * 4), out_y(ny * 4), out_dx(nx * 4);
+    xb.upload(x);
+    dyb.upload(dy);
+    ib.upload(ids);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("shape", "gather_forward"), {grid_for(g, ny)}, {g.block}, 0,
+                                          out_y.ptr(), xb.ptr(), ib.ptr(), c.outer, count, c.dim, c.inner));
+    expect_exact("y", out_y.download<float>(ny), want_y);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("shape", "gather_backward"), {grid_for(g, nx)}, {g.block}, 0,
+                                          out_dx.ptr(), dyb.ptr(), ib.ptr(), c.outer, count, c.dim, c.inner));
+    expect_exact("dx", out_dx.download<float>(nx), want_dx);
+}
+
+}  // namespace
+
+SUITE(shape_kernels)
+{
+    device::use_primary_context();
+    std::printf("module image: %s\n", harness::ptx_is_from_nvcc("shape") ? "nvcc PTX"
+                                                                           : "signature-only PTX (no nvcc)");
+    const Copy6 kCopies[] = {
+        {{7, 33}, {1, 0}, {}},
+        {{2, 3, 4, 5}, {0, 3, 1, 2}, {}},
+        {{2, 3, 4, 5}, {3, 2, 1, 0}, {}},
+        {{2, 5, 3, 2, 4}, {2, 0, 3, 1, 4}, {}},  // a ViT's qkv split: [B, T, 3, heads, d] → [3, B, heads, T, d]
+        {{2, 3, 1, 4, 2, 3}, {5, 0, 4, 1, 3, 2}, {}},
+        {{1, 1, 16}, {}, {3, 1, 16}},            // a class token expanded to the batch
+        {{2, 1, 1, 12}, {}, {2, 2, 12, 12}},     // an attention mask expanded to the heads
+        {{5}, {}, {2, 3, 4, 5}},
+        {{3, 1, 2, 1, 4, 1}, {}, {3, 2, 2, 3, 4, 5}},
+    };
+    const Select kSelects[] = {
+        {1, 3, 80, {2}, "first axis, one index"},
+        {4, 7, 5, {0, 2, 4, 6}, "middle axis, step 2"},
+        {6, 9, 1, {8, 7, 6, 5, 4, 3, 2, 1, 0}, "last axis, reversed"},
+        {3, 4, 33, {1, 1, 3, 1, 0}, "repeated indices"},
+        {2, 300, 1, {299, 0}, "long axis"},
+    };
+    for (const Geometry& g : kGeometries) {
+        for (const Copy6& c : kCopies)
+            harness::run_case("strided_copy6 " + str(c.in) + (c.perm.empty() ? " → " + str(c.out) : " perm " + str(c.perm))
+                                  + " " + g.name,
+                              [&] { test_strided_copy6(c, g); });
+        for (const Select& c : kSelects)
+            harness::run_case(std::string("select_forward/backward ") + c.what + " " + g.name, [&] { test_select(c, g); });
+        // an embedding table [50, 16] read by 2 x 12 token ids (outer 1, inner 16)
+        const Select table{1, 50, 16, {}, "embedding"};
+        const std::vector<float> tokens = {3, 0, 0, 49, 7, 7, 1, 2, 0, 0, 0, 0, 12, 13, -1, -50, 5, 5, 5, 8, 9, 10, 11, 0};
+        harness::run_case(std::string("gather_forward/backward embedding ids (negative, repeated) ") + g.name,
+                          [&] { test_gather(table, tokens, g); });
+        harness::run_case(std::string("gather_forward/backward middle axis, ids out of range read NaN ") + g.name,
+                          [&] { test_gather(Select{3, 6, 5, {}, "middle"}, {5, -6, 6, -7, 2, 100}, g); });
+    }
+}

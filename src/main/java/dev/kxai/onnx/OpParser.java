@@ -1,0 +1,280 @@
+package dev.kxai.onnx;
+
+import ai.onnx.proto.OnnxMl;
+import dev.kxai.ModelException;
+import dev.kxai.UnsupportedOperatorException;
+import dev.kxai.graph.Op;
+import dev.kxai.tensor.Tensor;
+import java.util.List;
+
+/**
+ * One ONNX node's operator as a typed {@link Op}: attributes parsed and checked (arity, ranges,
+ * the opset's differences), values an operator folds into itself (pads, bounds, axes) read from
+ * load-time constants. What kxai cannot run is refused here, naming the file, node and operator.
+ */
+final class OpParser {
+    private final OnnxMl.GraphProto g;
+    private final String source;
+    private final long opset;
+    private final LoadTime lt;
+
+    OpParser(OnnxMl.GraphProto g, String source, long opset, LoadTime lt) {
+        this.g = g;
+        this.source = source;
+        this.opset = opset;
+        this.lt = lt;
+    }
+
+    void checkArity(String opType, String node, int n) {
+        int min;
+        int max;
+        switch (opType) {
+            case "Gemm" -> { min = 2; max = 3; }
+            case "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Reshape", "Expand", "Gather" -> { min = 2; max = 2; }
+            case "Conv" -> { min = 2; max = 3; }
+            case "BatchNormalization" -> { min = 5; max = 5; }
+            case "Concat" -> { min = 1; max = Integer.MAX_VALUE; }
+            case "Pad" -> { min = 1; max = 4; }
+            case "Clip", "Dropout" -> { min = 1; max = 3; }
+            case "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum" -> { min = 1; max = 2; }
+            default -> { min = 1; max = 1; }
+        }
+        if (n < min || n > max) {
+            throw new ModelException(source + ": node '" + node + "' (" + opType + ") has " + n
+                    + " inputs; expected " + (min == max ? "" + min : min + ".." + (max == Integer.MAX_VALUE ? "n" : max)));
+        }
+    }
+
+    Op op(OnnxMl.NodeProto n, String name) {
+        Attrs a = new Attrs(n, name, source);
+        return switch (n.getOpType()) {
+            case "Gemm" -> new Op.Gemm(a.f("alpha", 1f), a.f("beta", 1f), a.i("transA", 0) != 0, a.i("transB", 0) != 0);
+            case "MatMul" -> new Op.MatMul();
+            case "Add" -> new Op.Add();
+            case "Sub" -> new Op.Sub();
+            case "Mul" -> new Op.Mul();
+            case "Div" -> new Op.Div();
+            case "Pow" -> new Op.Pow();
+            case "Relu" -> new Op.Relu();
+            case "LeakyRelu" -> new Op.LeakyRelu(a.f("alpha", 0.01f));
+            case "Sigmoid" -> new Op.Sigmoid();
+            case "Tanh" -> new Op.Tanh();
+            // opsets 1-12: axis defaults to 1 and the input is flattened to 2-D there
+            case "Softmax" -> opset < 13 ? new Op.Softmax((int) a.i("axis", 1), true)
+                    : new Op.Softmax((int) a.i("axis", -1));
+            case "Flatten" -> new Op.Flatten((int) a.i("axis", 1));
+            case "Reshape" -> new Op.Reshape(a.i("allowzero", 0) != 0);
+            case "Identity" -> new Op.Identity();
+            case "Conv" -> {
+                int[] k = a.ints("kernel_shape", null);
+                Op.Conv c = new Op.Conv(k, a.ints("strides", new int[] {1, 1}), a.ints("pads", new int[] {0, 0, 0, 0}),
+                        a.ints("dilations", new int[] {1, 1}), (int) a.i("group", 1), a.s("auto_pad", "NOTSET"));
+                check2d(name, "Conv", c.strides(), c.pads(), c.dilations());
+                if (k != null && k.length != 2) {
+                    throw new ModelException(source + ": node '" + name + "': only 2-D Conv is supported, kernel_shape is "
+                            + java.util.Arrays.toString(k));
+                }
+                yield c;
+            }
+            case "MaxPool" -> {
+                int[] k = a.required("kernel_shape");
+                if (n.getOutputCount() > 1 && !n.getOutput(1).isEmpty()) {
+                    throw new ModelException(source + ": node '" + name + "': MaxPool with an Indices output is not supported");
+                }
+                if (a.i("storage_order", 0) != 0) {
+                    throw new ModelException(source + ": node '" + name + "': MaxPool storage_order=1 is not supported");
+                }
+                Op.MaxPool p = new Op.MaxPool(k, a.ints("strides", new int[] {1, 1}), a.ints("pads", new int[] {0, 0, 0, 0}),
+                        a.ints("dilations", new int[] {1, 1}), a.i("ceil_mode", 0) != 0, a.s("auto_pad", "NOTSET"));
+                check2d(name, "MaxPool", k, p.strides(), p.pads(), p.dilations());
+                yield p;
+            }
+            case "AveragePool" -> {
+                int[] k = a.required("kernel_shape");
+                Op.AveragePool p = new Op.AveragePool(k, a.ints("strides", new int[] {1, 1}),
+                        a.ints("pads", new int[] {0, 0, 0, 0}), a.i("count_include_pad", 0) != 0,
+                        a.i("ceil_mode", 0) != 0, a.s("auto_pad", "NOTSET"));
+                check2d(name, "AveragePool", k, p.strides(), p.pads());
+                yield p;
+            }
+            case "GlobalAveragePool" -> new Op.GlobalAveragePool();
+            case "BatchNormalization" -> {
+                if (a.i("training_mode", 0) != 0) {
+                    throw new ModelException(source + ": node '" + name + "': BatchNormalization in training mode is not supported");
+                }
+                yield new Op.BatchNormalization(a.f("epsilon", 1e-5f));
+            }
+            case "Concat" -> new Op.Concat(a.required("axis", "Concat"));
+            case "Pad" -> pad(n, a, name);
+            case "Clip" -> clip(n, a, name);
+            case "HardSigmoid" -> new Op.Unary(Op.Unary.Kind.HARD_SIGMOID, a.f("alpha", 0.2f), a.f("beta", 0.5f));
+            case "HardSwish" -> new Op.Unary(Op.Unary.Kind.HARD_SWISH);
+            case "Sqrt" -> new Op.Unary(Op.Unary.Kind.SQRT);
+            case "Exp" -> new Op.Unary(Op.Unary.Kind.EXP);
+            case "Log" -> new Op.Unary(Op.Unary.Kind.LOG);
+            case "Erf" -> new Op.Unary(Op.Unary.Kind.ERF);
+            case "Softplus" -> new Op.Unary(Op.Unary.Kind.SOFTPLUS);
+            case "Elu" -> new Op.Unary(Op.Unary.Kind.ELU, a.f("alpha", 1f), 0f);
+            case "Selu" -> new Op.Unary(Op.Unary.Kind.SELU, a.f("alpha", 1.67326319217681884765625f),
+                    a.f("gamma", 1.05070102214813232421875f));
+            case "Gelu" -> switch (a.s("approximate", "none")) {
+                case "none" -> new Op.Unary(Op.Unary.Kind.GELU);
+                case "tanh" -> new Op.Unary(Op.Unary.Kind.GELU_TANH);
+                default -> throw new ModelException(source + ": node '" + name + "' (Gelu): unknown approximate '"
+                        + a.s("approximate", "") + "' (none, tanh)");
+            };
+            case "Neg" -> new Op.Unary(Op.Unary.Kind.NEG);
+            case "Abs" -> new Op.Unary(Op.Unary.Kind.ABS);
+            case "Dropout" -> dropout(n, name);
+            case "Transpose" -> new Op.Transpose(a.ints("perm", null));
+            case "Squeeze" -> new Op.Squeeze(axes(n, a, name, 13));
+            case "Unsqueeze" -> {
+                int[] axes = axes(n, a, name, 13);
+                if (axes == null) {
+                    throw new ModelException(source + ": node '" + name + "' (Unsqueeze) has no axes");
+                }
+                yield new Op.Unsqueeze(axes);
+            }
+            case "ReduceMean", "ReduceSum" -> reduce(n, a, name);
+            case "Expand" -> new Op.Expand();
+            case "Cast" -> {
+                if (a.i("to", 1) != OnnxMl.TensorProto.DataType.FLOAT_VALUE) {
+                    throw new ModelException(source + ": node '" + name + "' (Cast) converts a value computed per request "
+                            + "to element type " + a.i("to", 1) + "; kxai computes in float32 (1) and casts only values "
+                            + "known at load");
+                }
+                yield new Op.Identity();
+            }
+            default -> {
+                if (ConstantFolding.FOLDABLE.contains(n.getOpType())) {
+                    throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + ") reads a value "
+                            + "computed per request; kxai evaluates " + n.getOpType() + " only at load, on constants "
+                            + "and shapes");
+                }
+                throw new UnsupportedOperatorException(source, n.getOpType(), name, OnnxImporter.SUPPORTED);
+            }
+        };
+    }
+
+    /**
+     * Pad: before opset 11 pads and value are attributes; from 11 inputs (pads, optional
+     * constant_value, from 18 optional axes), which must be constants here.
+     */
+    private Op.Pad pad(OnnxMl.NodeProto n, Attrs a, String name) {
+        String mode = a.s("mode", "constant");
+        if (!List.of("constant", "reflect", "edge", "wrap").contains(mode)) {
+            throw new ModelException(source + ": node '" + name + "' (Pad): unknown mode '" + mode
+                    + "' (constant, reflect, edge, wrap)");
+        }
+        if (opset < 11) {
+            int[] pads = a.ints(opset < 2 ? "paddings" : "pads", null);
+            if (pads == null) {
+                throw new ModelException(source + ": node '" + name + "' (Pad) lacks the required attribute pads");
+            }
+            return new Op.Pad(mode, pads, a.f("value", 0f), null);
+        }
+        float[] pads = constantInput(n, 1, name, "pads");
+        if (pads == null) {
+            throw new ModelException(source + ": node '" + name + "' (Pad) has no pads input");
+        }
+        float[] value = constantInput(n, 2, name, "constant_value");
+        if (value != null && value.length != 1) {
+            throw new ModelException(source + ": node '" + name + "' (Pad): constant_value must be one value, got "
+                    + value.length);
+        }
+        float[] axes = constantInput(n, 3, name, "axes");
+        return new Op.Pad(mode, toInts(pads), value == null ? 0f : value[0], axes == null ? null : toInts(axes));
+    }
+
+    /** Axes as an attribute before {@code inputFrom}, the (constant) second input from it; null if absent. */
+    private int[] axes(OnnxMl.NodeProto n, Attrs a, String name, long inputFrom) {
+        if (opset < inputFrom) {
+            return a.ints("axes", null);
+        }
+        float[] v = constantInput(n, 1, name, "axes");
+        return v == null ? null : toInts(v);
+    }
+
+    /**
+     * ReduceMean (axes an input from opset 18) and ReduceSum (from 13). Absent axes mean every
+     * axis, the batch axis included, which the plan refuses (it would mix examples), unless
+     * noop_with_empty_axes makes the node the identity.
+     */
+    private Op reduce(OnnxMl.NodeProto n, Attrs a, String name) {
+        boolean mean = n.getOpType().equals("ReduceMean");
+        int[] axes = axes(n, a, name, mean ? 18 : 13);
+        if (axes == null || axes.length == 0) {
+            if (a.i("noop_with_empty_axes", 0) != 0) {
+                return new Op.Identity();
+            }
+            axes = null;
+        }
+        return new Op.Reduce(mean ? Op.Reduce.Kind.MEAN : Op.Reduce.Kind.SUM, axes, a.i("keepdims", 1) != 0);
+    }
+
+    /** Clip: min and max as attributes before opset 11, as optional constant inputs from 11. */
+    private Op.Unary clip(OnnxMl.NodeProto n, Attrs a, String name) {
+        float lo = Float.NEGATIVE_INFINITY;
+        float hi = Float.POSITIVE_INFINITY;
+        if (opset < 11) {
+            lo = a.f("min", lo);
+            hi = a.f("max", hi);
+        } else {
+            float[] min = constantInput(n, 1, name, "min");
+            float[] max = constantInput(n, 2, name, "max");
+            for (float[] v : new float[][] {min, max}) {
+                if (v != null && v.length != 1) {
+                    throw new ModelException(source + ": node '" + name + "' (Clip): min and max must be single values, got "
+                            + v.length);
+                }
+            }
+            lo = min != null ? min[0] : lo;
+            hi = max != null ? max[0] : hi;
+        }
+        return new Op.Unary(Op.Unary.Kind.CLIP, lo, hi);
+    }
+
+    /** Dropout at inference is the identity; a constant training_mode of true, or a used mask output, is refused. */
+    private Op dropout(OnnxMl.NodeProto n, String name) {
+        float[] training = constantInput(n, 2, name, "training_mode");
+        if (training != null && training.length > 0 && training[0] != 0f) {
+            throw new ModelException(source + ": node '" + name + "' (Dropout): training_mode is true; kxai explains "
+                    + "models in inference");
+        }
+        if (n.getOutputCount() > 1 && !n.getOutput(1).isEmpty() && g.getNodeList().stream()
+                .anyMatch(o -> o.getInputList().contains(n.getOutput(1)))) {
+            throw new ModelException(source + ": node '" + name + "' (Dropout): its mask output is read by another node");
+        }
+        return new Op.Identity();
+    }
+
+    /** A node's j-th input as a constant's values, null when absent; a computed one is refused. */
+    float[] constantInput(OnnxMl.NodeProto n, int j, String name, String what) {
+        if (n.getInputCount() <= j || n.getInput(j).isEmpty()) {
+            return null;
+        }
+        Tensor t = lt.isConstant(n.getInput(j)) ? lt.valueAt(n.getInput(j), 0) : null;
+        if (t == null) {
+            throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + "): " + what + " '"
+                    + n.getInput(j) + "' is computed at run time; kxai needs it constant (an initializer or Constant node)");
+        }
+        return t.data();
+    }
+
+    private static int[] toInts(float[] v) {
+        int[] r = new int[v.length];
+        for (int i = 0; i < v.length; i++) {
+            r[i] = (int) v[i];
+        }
+        return r;
+    }
+
+    private void check2d(String node, String opType, int[]... lists) {
+        for (int[] l : lists) {
+            if (l.length != 2 && l.length != 4) {
+                throw new ModelException(source + ": node '" + node + "': only 2-D " + opType
+                        + " is supported (attribute of length " + l.length + ")");
+            }
+        }
+    }
+}
