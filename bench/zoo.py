@@ -70,12 +70,26 @@ class LstmClassifier(nn.Module):
 
 
 def build(name):
+    """The model with random weights (seed 0), in eval mode; batch norms after convolutions folded in.
+
+    torch.onnx.export folds such batch norms into the convolution's weights in float32, which makes
+    the ONNX file a slightly different model (at 1e-7) than the PyTorch one; in deep ReLU networks
+    that moves a few decisions and the attributions by up to 2e-3 relative (resnet18), in float64
+    as much as in float32. Folding first (torch.fx, where the model traces) makes the references
+    and the ONNX file the same model, so the comparison measures the engine, not the exporter.
+    """
     torch.manual_seed(0)
     if name == "text_transformer":
-        return TextTransformer()
+        return TextTransformer().eval()
     if name == "lstm_classifier":
-        return LstmClassifier()
-    return getattr(torchvision.models, name)(weights=None)
+        return LstmClassifier().eval()
+    m = getattr(torchvision.models, name)(weights=None).eval()
+    try:
+        from torch.fx.experimental.optimization import fuse
+        return fuse(m)
+    except Exception as e:  # noqa: BLE001 (not traceable: keep the model, the manifest says so)
+        print(f"zoo: {name}: batch norms not folded before export ({type(e).__name__})", flush=True)
+        return m
 
 
 def ig_gradients(forward, inputs, baselines, targets, step_sizes, alphas):
@@ -167,7 +181,11 @@ def main():
         folder = os.path.join(a.out, name)
         os.makedirs(folder, exist_ok=True)
         model = build(name)
-        x, mask = export(name, model, folder, a.size, a.batch)
+        try:
+            x, mask = export(name, model, folder, a.size, a.batch)
+        except Exception as e:  # noqa: BLE001 (the exporter refuses some models at some sizes: say so, go on)
+            print(f"zoo: {name:22s} NOT exported at size {a.size}: {str(e).splitlines()[0][:160]}", flush=True)
+            continue
         with torch.no_grad():
             logits = model(x, mask) if name in TOKENS else model(x)
         targets = logits.argmax(1)
@@ -193,7 +211,9 @@ def main():
                           "f32_vs_f64": {"rel_l2": float(np.linalg.norm(diff) / max(np.linalg.norm(f64[cid]), 1e-300)),
                                          "max_abs": float(np.abs(diff).max())}})
         manifest = {"name": name, "model": "model.onnx", "targets": targets.tolist(), "outputs": {"logits": "logits.npy"},
-                    "cases": cases, "generator": "bench/zoo.py", "torch": torch.__version__}
+                    "cases": cases, "generator": "bench/zoo.py", "torch": torch.__version__,
+                    "bn_folded_before_export": type(model).__name__ == "GraphModule",
+                    "torch_f32_seconds_all_cases": round(seconds, 3)}
         if name in TOKENS:
             manifest["inputs"] = [
                 {"name": "input_0", "file": "input_0.npy", "shape": list(x.shape), "dtype": "int64", "attributed": False},

@@ -503,4 +503,20 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
         System.arraycopy(x, a + 1, out, a + is.length, x.length - a - 1);
         return out;
     }
+
+    @Override
+    public int[] visit(Op.ConstantOfShape op, In c) {
+        Tensor spec = c.constants().get(c.node().inputs().get(0));
+        if (spec == null) {
+            throw c.bad("the shape must be known at load (a constant, or computed from shapes)");
+        }
+        int[] out = new int[spec.size()];
+        for (int i = 0; i < out.length; i++) {
+            out[i] = (int) spec.data()[i];
+            if (out[i] < 0) {
+                throw c.bad("negative dimension in the shape " + Arrays.toString(spec.data()));
+            }
+        }
+        return out;
+    }
 }

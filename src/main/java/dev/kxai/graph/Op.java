@@ -74,6 +74,8 @@ public sealed interface Op {
         R visit(Select op, C context);
 
         R visit(Gather op, C context);
+
+        R visit(ConstantOfShape op, C context);
     }
 
     /** Y = alpha * op(A) * op(B) + beta * C. */
@@ -410,6 +412,19 @@ public sealed interface Op {
      * reaches the ids; the table (first input) gets the output gradient added at each id.
      */
     record Gather(int axis) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+    }
+
+    /**
+     * A tensor of one value, of the shape given as input: computed per request only when that
+     * shape depends on the batch (an LSTM's zero initial state, {@code torch.zeros(x.size(0), ...)});
+     * otherwise folded at load. Its shape input is a load-time value ({@link Graph#perRow}); no
+     * gradient flows through it.
+     */
+    record ConstantOfShape(float value) implements Op {
         @Override
         public <C, R> R accept(Visitor<C, R> v, C context) {
             return v.visit(this, context);

@@ -30,7 +30,8 @@ public final class OnnxImporter {
             "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Flatten", "Reshape", "Identity", "Constant", "Conv",
             "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad", "Clip", "HardSigmoid",
             "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Dropout", "Div", "Pow", "Transpose", "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum", "Expand", "Gather", "Slice",
-            "Shape", "Size", "ConstantOfShape", "Cast", "Equal", "Less", "Greater", "Where", "Range", "Not", "Min", "Max");
+            "Shape", "Size", "ConstantOfShape", "Cast", "Equal", "Less", "Greater", "Where", "Range", "Not", "Min", "Max",
+            "LayerNormalization", "Split");
 
     private OnnxImporter() {
     }
@@ -86,6 +87,7 @@ public final class OnnxImporter {
 
         private final long opset;
         private final OpParser ops;
+        private final Decompositions.Sink sink;
 
         Builder(OnnxMl.GraphProto g, String source, long opset) {
             this.g = g;
@@ -94,6 +96,22 @@ public final class OnnxImporter {
             this.lt = new LoadTime(source);
             this.constants = lt.constants();
             this.ops = new OpParser(g, source, opset, lt);
+            this.sink = new Decompositions.Sink() {
+                @Override
+                public void node(Node n) {
+                    add(n);
+                }
+
+                @Override
+                public void constant(String name, Tensor t) {
+                    lt.putConstant(name, t, false);
+                }
+
+                @Override
+                public int[] shape(String value, String node) {
+                    return lt.shapeAt(value, 0, node);
+                }
+            };
         }
 
         Graph build() {
@@ -240,15 +258,24 @@ public final class OnnxImporter {
         private void addNodes(OnnxMl.NodeProto n, String name) {
             for (int j = 0; j < n.getInputCount(); j++) {
                 String v = n.getInput(j);
-                boolean shapeInput = j == 1 && (n.getOpType().equals("Reshape") || n.getOpType().equals("Expand"));
+                boolean shapeInput = j == 1 && (n.getOpType().equals("Reshape") || n.getOpType().equals("Expand"))
+                        || j == 0 && n.getOpType().equals("ConstantOfShape");
                 if (lt.isBatchDependent(v) && !shapeInput) {
                     throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + ") reads '" + v
                             + "', computed from the batch size; kxai takes such values only as the target shape of a "
-                            + "Reshape or Expand");
+                            + "Reshape, Expand or ConstantOfShape");
                 }
             }
             if (n.getOpType().equals("Gather") || n.getOpType().equals("Slice")) {
                 selectNodes(n, name);
+                return;
+            }
+            if (n.getOpType().equals("LayerNormalization")) {
+                Decompositions.layerNormalization(n, name, source, g, sink);
+                return;
+            }
+            if (n.getOpType().equals("Split")) {
+                Decompositions.split(n, name, source, opset, lt, sink);
                 return;
             }
             Op op = ops.op(n, name);

@@ -137,6 +137,15 @@ final class OpParser {
             }
             case "ReduceMean", "ReduceSum" -> reduce(n, a, name);
             case "Expand" -> new Op.Expand();
+            case "ConstantOfShape" -> {
+                Tensor v = null;
+                for (OnnxMl.AttributeProto at : n.getAttributeList()) {
+                    if (at.getName().equals("value")) {
+                        v = TensorReader.read(at.getT(), "attribute value of node '" + name + "'", source);
+                    }
+                }
+                yield new Op.ConstantOfShape(v == null || v.size() == 0 ? 0f : v.data()[0]);
+            }
             case "Cast" -> {
                 if (a.i("to", 1) != OnnxMl.TensorProto.DataType.FLOAT_VALUE) {
                     throw new ModelException(source + ": node '" + name + "' (Cast) converts a value computed per request "

@@ -219,6 +219,13 @@ public final class ReferenceValidator {
                     r = new CaseResult(model, id, method, Status.PASS, r64.attributions(), r64.delta(),
                             String.format("vs float64; vs float32 rel_l2=%.2e", r.attributions() == null ? Double.NaN
                                     : r.attributions().relL2()));
+                } else if (r64.attributions() != null) {
+                    // say how far from float64 this is, next to how far Captum's own float32 result is
+                    JsonNode own = c.path("f32_vs_f64").path("rel_l2");
+                    r = new CaseResult(model, id, method, Status.FAIL, r.attributions(), r.delta(), String.format(
+                            "vs float64 rel_l2=%.2e%s%s", r64.attributions().relL2(), own.isNumber()
+                                    ? String.format(", the float32 reference's own %.2e", own.asDouble()) : "",
+                            r.detail() == null ? "" : "; " + r.detail()));
                 }
             }
             return notRunOnDevice(r, a.device(), a.fallbackReason());

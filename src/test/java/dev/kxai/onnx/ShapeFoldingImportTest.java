@@ -81,6 +81,30 @@ class ShapeFoldingImportTest {
     }
 
     @Test
+    void constantOfShapeFromTheBatchRunsPerRequest() {
+        // torch.cat([x, torch.full((x.size(0), 3), 2.)], 1): an LSTM's zero state is written the same way
+        Graph g = graph(13, List.of(
+                n("Shape", "shape", "input").build(),
+                n("Gather", "b", "shape", "zero").addAttribute(intAttr("axis", 0)).build(),
+                n("Unsqueeze", "b1", "b", "axes0").build(),
+                n("Concat", "fill_shape", "b1", "three").addAttribute(intAttr("axis", 0)).build(),
+                n("ConstantOfShape", "twos", "fill_shape").addAttribute(OnnxMl.AttributeProto.newBuilder()
+                        .setName("value").setType(OnnxMl.AttributeProto.AttributeType.TENSOR)
+                        .setT(floats("v", new int[] {1}, 2f))).build(),
+                n("Concat", "output", "input", "twos").addAttribute(intAttr("axis", 1)).build()),
+                intScalar("zero", 0), ints("axes0", 0), ints("three", 3));
+        assertTrue(g.nodes().stream().anyMatch(x -> x.op() instanceof Op.ConstantOfShape));
+        try (Model m = Model.of(g, new CpuBackend())) {
+            for (int batch : new int[] {1, 3}) {
+                Tensor y = m.forward(new Tensor(new int[] {batch, 4}, new float[batch * 4]));
+                assertArrayEquals(new int[] {batch, 7}, y.shape());
+                assertEquals(2f, y.data()[y.size() - 1]);
+                assertEquals(0f, y.data()[y.size() - 4]);
+            }
+        }
+    }
+
+    @Test
     void aBatchDependentValueUsedAsDataIsRefusedWithTheNodeNamed() {
         ModelException e = assertThrows(ModelException.class, () -> graph(13, List.of(
                 n("Shape", "shape", "input").build(),

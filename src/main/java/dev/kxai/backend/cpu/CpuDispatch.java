@@ -247,6 +247,15 @@ final class CpuDispatch {
         }
 
         @Override
+        public Forward<Tensor> visit(Op.ConstantOfShape op, Fwd c) {
+            int[] out = c.out != null ? c.out : dev.kxai.exec.ShapeInference.outputShape(c.node, shapes(c.in),
+                    java.util.Map.of(c.node.inputs().get(0), c.in[0]));
+            float[] v = new float[Math.toIntExact(Shapes.size(out))];
+            java.util.Arrays.fill(v, op.value());
+            return plain(new Tensor(out, v));
+        }
+
+        @Override
         public Forward<Tensor> visit(Op.Gather op, Fwd c) {
             return plain(ShapeOps.select(c.in[0], ShapeOps.ids(c.node, op, c.in[0], c.in[1]),
                     dev.kxai.exec.ShapeInference.outputShape(c.node, shapes(c.in), null)));
@@ -414,6 +423,11 @@ final class CpuDispatch {
         @Override
         public Tensor[] visit(Op.Select op, Bwd c) {
             return one(ShapeOps.selectBackward(c.in[0].shape(), op, c.g));
+        }
+
+        @Override
+        public Tensor[] visit(Op.ConstantOfShape op, Bwd c) {
+            return new Tensor[] {null}; // its input is a shape: no gradient
         }
 
         @Override

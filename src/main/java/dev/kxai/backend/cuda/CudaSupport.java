@@ -210,4 +210,9 @@ final class CudaSupport implements Op.Visitor<CudaSupport.In, Support> {
     public Support visit(Op.Gather op, In c) {
         return Support.YES;
     }
+
+    @Override
+    public Support visit(Op.ConstantOfShape op, In c) {
+        return Support.YES;
+    }
 }

@@ -199,6 +199,19 @@ final class OpDispatch {
         }
 
         @Override
+        public Forward<DTensor> visit(Op.ConstantOfShape op, Fwd c) {
+            DTensor y = new DTensor(c.out.clone(), c.s.floats(dev.kxai.tensor.Shapes.size(c.out)));
+            if (op.value() == 0f) {
+                y.buf().zero();
+            } else {
+                float[] v = new float[(int) y.size()];
+                java.util.Arrays.fill(v, op.value());
+                y.buf().upload(v);
+            }
+            return plain(y);
+        }
+
+        @Override
         public Forward<DTensor> visit(Op.Gather op, Fwd c) {
             return plain(ShapeOps.gather(ops.kernels(), c.s, op, c.in[0], c.in[1], c.out));
         }
@@ -387,6 +400,11 @@ final class OpDispatch {
         @Override
         public DTensor[] visit(Op.Select op, Bwd c) {
             return one(ShapeOps.selectBackward(ops.kernels(), c.s, op, c.inShapes[0], c.g));
+        }
+
+        @Override
+        public DTensor[] visit(Op.ConstantOfShape op, Bwd c) {
+            return new DTensor[] {null}; // its input is a shape: no gradient
         }
 
         @Override

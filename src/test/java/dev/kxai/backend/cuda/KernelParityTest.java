@@ -499,6 +499,21 @@ class KernelParityTest {
     }
 
     @Test
+    void constantOfShapeFeedsTheGraph() {
+        // x · fill + x: the filled tensor (value 2, and 0 through the zeroed buffer) broadcast against x
+        for (float value : new float[] {2f, 0f}) {
+            G g = new G(3, 4);
+            String fill = g.op(new Op.ConstantOfShape(value), g.c(new Tensor(new int[] {3}, new float[] {1, 3, 4})));
+            String prod = g.op(new Op.Mul(), "x", fill);
+            g.op(new Op.Add(), prod, "x");
+            for (int batch : BATCHES) {
+                check("ConstantOfShape " + value + " batch " + batch, g, CudaTestKit.rand(new Random(7 + batch), -1, 1, batch, 3, 4),
+                        31 + batch);
+            }
+        }
+    }
+
+    @Test
     void divAndPow() {
         Random r = new Random(22);
         long seed = 23;

@@ -1,0 +1,60 @@
+package dev.kxai.onnx;
+
+import static dev.kxai.onnx.OnnxModels.floats;
+import static dev.kxai.onnx.OnnxModels.graph;
+import static dev.kxai.onnx.OnnxModels.intAttr;
+import static dev.kxai.onnx.OnnxModels.ints;
+import static dev.kxai.onnx.OnnxModels.n;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kxai.Model;
+import dev.kxai.ModelException;
+import dev.kxai.backend.cpu.CpuBackend;
+import dev.kxai.graph.Graph;
+import dev.kxai.tensor.Tensor;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** LayerNormalization (opset 17) and Split, run as compositions of kxai's own operators. */
+class DecompositionsImportTest {
+    @Test
+    void layerNormalizationThenSplit() {
+        Graph g = graph(17, List.of(
+                n("LayerNormalization", "ln", "input", "scale", "bias").addAttribute(intAttr("axis", -1)).build(),
+                n("Split", "first", "ln", "sizes").addOutput("output").addAttribute(intAttr("axis", 1)).build()),
+                floats("scale", new int[] {4}, 1, 2, 1, 1), floats("bias", new int[] {4}, 0, 0, 1, 0), ints("sizes", 1, 3));
+        try (Model m = Model.of(g, new CpuBackend())) {
+            Tensor y = m.forward(new Tensor(new int[] {2, 4}, new float[] {1, 2, 3, 6, 0, 0, 0, 4}));
+            assertArrayEquals(new int[] {2, 3}, y.shape());
+            double sd = Math.sqrt(3.5 + 1e-5); // row 0: mean 3, variance (4 + 1 + 0 + 9) / 4
+            double[] want0 = {2 * (2 - 3) / sd, (3 - 3) / sd + 1, (6 - 3) / sd};
+            double sd1 = Math.sqrt(3 + 1e-5); // row 1: mean 1, variance (1 + 1 + 1 + 9) / 4
+            double[] want1 = {2 * (0 - 1) / sd1, (0 - 1) / sd1 + 1, (4 - 1) / sd1};
+            for (int j = 0; j < 3; j++) {
+                assertEquals(want0[j], y.data()[j], 1e-6, "row 0, column " + j);
+                assertEquals(want1[j], y.data()[3 + j], 1e-6, "row 1, column " + j);
+            }
+        }
+    }
+
+    @Test
+    void equalPartsWithoutSizesAndRefusals() {
+        Graph g = graph(13, List.of(n("Split", "a", "input").addOutput("output").addAttribute(intAttr("axis", 1)).build()));
+        try (Model m = Model.of(g, new CpuBackend())) {
+            Tensor y = m.forward(new Tensor(new int[] {1, 4}, new float[] {1, 2, 3, 4}));
+            assertArrayEquals(new float[] {3, 4}, y.data());
+        }
+        ModelException batch = assertThrows(ModelException.class, () -> graph(17, List.of(
+                n("LayerNormalization", "output", "input", "scale").addAttribute(intAttr("axis", 0)).build()),
+                floats("scale", new int[] {4}, 1, 1, 1, 1)));
+        assertTrue(batch.getMessage().contains("output_node") && batch.getMessage().contains("batch axis"),
+                batch.getMessage());
+        ModelException sizes = assertThrows(ModelException.class, () -> graph(13, List.of(
+                n("Split", "a", "input", "sizes").addOutput("output").addAttribute(intAttr("axis", 1)).build()),
+                ints("sizes", 1, 2)));
+        assertTrue(sizes.getMessage().contains("do not split axis 1"), sizes.getMessage());
+    }
+}
