@@ -200,6 +200,38 @@ extern "C" __global__ void binary_grad(float* g, const float* __restrict__ gy, c
     }
 }
 
+// Where: out = c != 0 ? x : y, each operand broadcast (its strides over the 4-D output dims).
+// A selection, no arithmetic: -inf and NaN pass through as they are (masked attention scores).
+extern "C" __global__ void where_forward(float* __restrict__ out, const float* __restrict__ c,
+                                         const float* __restrict__ x, const float* __restrict__ y, int d0, int d1,
+                                         int d2, int d3, long long cs0, long long cs1, long long cs2, long long cs3,
+                                         long long xs0, long long xs1, long long xs2, long long xs3, long long ys0,
+                                         long long ys1, long long ys2, long long ys3)
+{
+    const kx_index n = (kx_index)d0 * d1 * d2 * d3;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        out[e] = c[kx_bcast(e, d1, d2, d3, cs0, cs1, cs2, cs3)] != 0.0f ? x[kx_bcast(e, d1, d2, d3, xs0, xs1, xs2, xs3)]
+                                                                        : y[kx_bcast(e, d1, d2, d3, ys0, ys1, ys2, ys3)];
+    }
+}
+
+// Where's backward for x (which 0) or y (which 1): g (zero-filled by the caller) += gy where the
+// condition picks that operand, summed onto the operand's broadcast dims with atomics.
+extern "C" __global__ void where_backward(float* g, const float* __restrict__ gy, const float* __restrict__ c,
+                                          int which, int d0, int d1, int d2, int d3, long long gs0, long long gs1,
+                                          long long gs2, long long gs3, long long cs0, long long cs1, long long cs2,
+                                          long long cs3)
+{
+    const kx_index n = (kx_index)d0 * d1 * d2 * d3;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        const bool picked = (c[kx_bcast(e, d1, d2, d3, cs0, cs1, cs2, cs3)] != 0.0f) == (which == 0);
+        if (picked)
+            atomicAdd(&g[kx_bcast(e, d1, d2, d3, gs0, gs1, gs2, gs3)], gy[e]);
+    }
+}
+
 extern "C" __global__ void scale_copy(float* __restrict__ dst, const float* __restrict__ src, long long n,
                                       float scale)
 {

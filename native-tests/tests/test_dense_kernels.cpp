@@ -347,6 +347,56 @@ void test_binary_backward(const Shape4& own, const Shape4& other_shape, bool wit
                  [&](size_t i) { return (terms[i] + 2) * FLT_EPSILON * magnitude[i]; });
 }
 
+// where_forward: out = c != 0 ? x : y (c of shape a, x of shape b, y of shape a: one broadcast pair
+// reused both ways), bit for bit; where_backward: gy summed where the condition picks the operand,
+// within the float-sum bound of binary_backward. Conditions are half zeros.
+void test_where(const BroadcastCase& bc, const Geometry& g)
+{
+    const Shape4 out = broadcast(bc.a, bc.b);
+    const long long n = out.size();
+    Floats c = random_floats(bc.a.size(), -1.0f, 1.0f, 31);
+    for (float& v : c)
+        v = v > 0.0f ? 1.0f : 0.0f;
+    const Floats x = random_floats(bc.b.size(), -2.0f, 2.0f, 32), y = random_floats(bc.a.size(), -2.0f, 2.0f, 33),
+                 gy = random_floats(n, -2.0f, 2.0f, 34);
+    Doubles want(n), want_gx(bc.b.size()), mag_gx(bc.b.size()), terms_gx(bc.b.size()), want_gy(bc.a.size()),
+        mag_gy(bc.a.size()), terms_gy(bc.a.size());
+    for_each_index(out, [&](long long e, const int i[4]) {
+        const bool pick = c[operand_index(bc.a, i)] != 0.0f;
+        want[e] = pick ? x[operand_index(bc.b, i)] : y[operand_index(bc.a, i)];
+        const long long k = pick ? operand_index(bc.b, i) : operand_index(bc.a, i);
+        (pick ? want_gx : want_gy)[k] += gy[e];
+        (pick ? mag_gx : mag_gy)[k] += std::fabs(gy[e]);
+        (pick ? terms_gx : terms_gy)[k] += 1;
+    });
+    const std::vector<long long> as = launcher_strides(bc.a, out), bs = launcher_strides(bc.b, out);
+    device::Buffer dout(n * 4), dc(c.size() * 4), dx(x.size() * 4), dy(y.size() * 4), dgy(n * 4), dgx(x.size() * 4),
+        dgyy(y.size() * 4);
+    dc.upload(c);
+    dx.upload(x);
+    dy.upload(y);
+    dgy.upload(gy);
+    CHECK_CU(CUDA_SUCCESS,
+             device::launch(device::function("dense", "where_forward"), {grid_for(g, n)}, {g.block}, 0, dout.ptr(),
+                            dc.ptr(), dx.ptr(), dy.ptr(), out.d[0], out.d[1], out.d[2], out.d[3], as[0], as[1], as[2],
+                            as[3], bs[0], bs[1], bs[2], bs[3], as[0], as[1], as[2], as[3]));
+    expect_exact("out", dout.download<float>(n), want);
+    zero(dgx);
+    zero(dgyy);
+    CHECK_CU(CUDA_SUCCESS,
+             device::launch(device::function("dense", "where_backward"), {grid_for(g, n)}, {g.block}, 0, dgx.ptr(),
+                            dgy.ptr(), dc.ptr(), 0, out.d[0], out.d[1], out.d[2], out.d[3], bs[0], bs[1], bs[2], bs[3],
+                            as[0], as[1], as[2], as[3]));
+    CHECK_CU(CUDA_SUCCESS,
+             device::launch(device::function("dense", "where_backward"), {grid_for(g, n)}, {g.block}, 0, dgyy.ptr(),
+                            dgy.ptr(), dc.ptr(), 1, out.d[0], out.d[1], out.d[2], out.d[3], as[0], as[1], as[2], as[3],
+                            as[0], as[1], as[2], as[3]));
+    expect_close("gx", dgx.download<float>(x.size()), want_gx,
+                 [&](size_t i) { return (terms_gx[i] + 2) * FLT_EPSILON * mag_gx[i]; });
+    expect_close("gy", dgyy.download<float>(y.size()), want_gy,
+                 [&](size_t i) { return (terms_gy[i] + 2) * FLT_EPSILON * mag_gy[i]; });
+}
+
 void test_scale_copy(long long n, float scale, const Geometry& g)
 {
     const Floats src = random_floats(n, -5.0f, 5.0f, 31);
@@ -634,6 +684,9 @@ SUITE(dense_kernels)
                                   [&] { test_scale_copy(n, scale, g); });
             harness::run_case(name_of("add_inplace", "n=" + std::to_string(n), "", g), [&] { test_add_inplace(n, g); });
         }
+        for (const BroadcastCase& bc : kBroadcastCases)
+            harness::run_case(name_of("where_forward/backward", bc.a.str() + " " + bc.b.str(), "condition of a's shape", g),
+                              [&] { test_where(bc, g); });
         for (const BroadcastCase& bc : kBroadcastCases) {
             const std::string shapes = bc.a.str() + " " + bc.b.str();
             for (int op : {3, 4})

@@ -519,4 +519,15 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
         }
         return out;
     }
+
+    @Override
+    public int[] visit(Op.Where op, In c) {
+        int[] cx = Shapes.broadcast(c.shapes[0], c.shapes[1]);
+        int[] out = cx == null ? null : Shapes.broadcast(cx, c.shapes[2]);
+        if (out == null) {
+            throw c.bad("condition " + Shapes.str(c.shapes[0]) + ", x " + Shapes.str(c.shapes[1]) + " and y "
+                    + Shapes.str(c.shapes[2]) + " do not broadcast");
+        }
+        return out;
+    }
 }

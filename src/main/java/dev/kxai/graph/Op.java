@@ -76,6 +76,8 @@ public sealed interface Op {
         R visit(Gather op, C context);
 
         R visit(ConstantOfShape op, C context);
+
+        R visit(Where op, C context);
     }
 
     /** Y = alpha * op(A) * op(B) + beta * C. */
@@ -425,6 +427,18 @@ public sealed interface Op {
      * gradient flows through it.
      */
     record ConstantOfShape(float value) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+    }
+
+    /**
+     * Where(condition, x, y) = condition ≠ 0 ? x : y with NumPy broadcasting of all three (a causal
+     * or padding mask applied to attention scores). A selection: −inf and NaN pass unchanged. The
+     * gradient goes to x where the condition holds and to y elsewhere; none to the condition.
+     */
+    record Where() implements Op {
         @Override
         public <C, R> R accept(Visitor<C, R> v, C context) {
             return v.visit(this, context);

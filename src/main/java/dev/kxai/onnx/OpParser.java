@@ -31,6 +31,7 @@ final class OpParser {
         switch (opType) {
             case "Gemm" -> { min = 2; max = 3; }
             case "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Reshape", "Expand", "Gather" -> { min = 2; max = 2; }
+            case "Where" -> { min = 3; max = 3; }
             case "Conv" -> { min = 2; max = 3; }
             case "BatchNormalization" -> { min = 5; max = 5; }
             case "Concat" -> { min = 1; max = Integer.MAX_VALUE; }
@@ -137,6 +138,7 @@ final class OpParser {
             }
             case "ReduceMean", "ReduceSum" -> reduce(n, a, name);
             case "Expand" -> new Op.Expand();
+            case "Where" -> new Op.Where();
             case "ConstantOfShape" -> {
                 Tensor v = null;
                 for (OnnxMl.AttributeProto at : n.getAttributeList()) {

@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ai.onnx.proto.OnnxMl;
 import dev.kxai.Model;
 import dev.kxai.ModelException;
 import dev.kxai.backend.cpu.CpuBackend;
@@ -37,6 +38,21 @@ class DecompositionsImportTest {
                 assertEquals(want0[j], y.data()[j], 1e-6, "row 0, column " + j);
                 assertEquals(want1[j], y.data()[3 + j], 1e-6, "row 1, column " + j);
             }
+        }
+    }
+
+    @Test
+    void whereMasksPerRequest() {
+        // GPT-2's causal masking: Where(constant mask, scores, large negative)
+        OnnxMl.TensorProto mask = OnnxMl.TensorProto.newBuilder().setName("mask").setDataType(
+                OnnxMl.TensorProto.DataType.BOOL_VALUE).addDims(4).addInt32Data(1).addInt32Data(0).addInt32Data(1)
+                .addInt32Data(1).build();
+        Graph g = graph(13, List.of(n("Where", "output", "mask", "input", "fill").build()), mask,
+                floats("fill", new int[0], -1e9f));
+        assertTrue(g.nodes().get(0).op() instanceof dev.kxai.graph.Op.Where);
+        try (Model m = Model.of(g, new CpuBackend())) {
+            Tensor y = m.forward(new Tensor(new int[] {1, 4}, new float[] {1, 2, 3, 4}));
+            assertArrayEquals(new float[] {1, -1e9f, 3, 4}, y.data());
         }
     }
 

@@ -247,6 +247,12 @@ final class CpuDispatch {
         }
 
         @Override
+        public Forward<Tensor> visit(Op.Where op, Fwd c) {
+            return plain(ElementwiseOps.where(c.in[0], c.in[1], c.in[2],
+                    dev.kxai.exec.ShapeInference.outputShape(c.node, shapes(c.in), null)));
+        }
+
+        @Override
         public Forward<Tensor> visit(Op.ConstantOfShape op, Fwd c) {
             int[] out = c.out != null ? c.out : dev.kxai.exec.ShapeInference.outputShape(c.node, shapes(c.in),
                     java.util.Map.of(c.node.inputs().get(0), c.in[0]));
@@ -423,6 +429,12 @@ final class CpuDispatch {
         @Override
         public Tensor[] visit(Op.Select op, Bwd c) {
             return one(ShapeOps.selectBackward(c.in[0].shape(), op, c.g));
+        }
+
+        @Override
+        public Tensor[] visit(Op.Where op, Bwd c) {
+            return new Tensor[] {null, c.need(1) ? ElementwiseOps.whereBackward(c.in[0], c.in[1].shape(), c.g, true) : null,
+                c.need(2) ? ElementwiseOps.whereBackward(c.in[0], c.in[2].shape(), c.g, false) : null};
         }
 
         @Override

@@ -119,6 +119,28 @@ public final class ElementwiseOps {
         return a == 0.0 && b >= 0.0 ? 0.0 : g * Math.pow(a, b) * Math.log(a);
     }
 
+    /** Where: c ≠ 0 ? x : y, all three broadcast to {@code out}. */
+    static Tensor where(Tensor c, Tensor x, Tensor y, int[] out) {
+        int[] ci = broadcastIndex(c.shape(), out);
+        int[] xi = broadcastIndex(x.shape(), out);
+        int[] yi = broadcastIndex(y.shape(), out);
+        float[] r = new float[ci.length];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = c.data()[ci[i]] != 0f ? x.data()[xi[i]] : y.data()[yi[i]];
+        }
+        return new Tensor(out, r);
+    }
+
+    /** Where's gradient for x ({@code forX}) or y: g where the condition picks it, summed onto its shape. */
+    static Tensor whereBackward(Tensor c, int[] shape, Tensor g, boolean forX) {
+        int[] ci = broadcastIndex(c.shape(), g.shape());
+        float[] picked = new float[g.size()];
+        for (int i = 0; i < picked.length; i++) {
+            picked[i] = (c.data()[ci[i]] != 0f) == forX ? g.data()[i] : 0f;
+        }
+        return reduceTo(picked, g.shape(), shape, 1f);
+    }
+
     /** Sums a gradient of the broadcast output shape back to an operand's shape. */
     static Tensor reduceTo(float[] g, int[] outShape, int[] shape, float scale) {
         float[] r = new float[Math.toIntExact(Shapes.size(shape))];

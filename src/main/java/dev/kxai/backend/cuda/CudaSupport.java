@@ -215,4 +215,10 @@ final class CudaSupport implements Op.Visitor<CudaSupport.In, Support> {
     public Support visit(Op.ConstantOfShape op, In c) {
         return Support.YES;
     }
+
+    @Override
+    public Support visit(Op.Where op, In c) {
+        int rank = c.plan().shape(c.node().output(), 1).length;
+        return rank <= 4 ? Support.YES : Support.no("a Where over " + rank + " dimensions (the kernel takes up to 4)");
+    }
 }

@@ -60,6 +60,25 @@ final class ElementwiseOps {
      * The gradients of a binary operator's operands. An operand the fused group did not
      * materialise (a MatMul's output under its absorbed bias Add) gets the gradient as it is.
      */
+    /** Where: c ≠ 0 ? x : y, broadcast to {@code out} (up to 4-D). */
+    DTensor where(DeviceScope s, DTensor c, DTensor x, DTensor y, int[] out) {
+        DTensor r = new DTensor(out.clone(), s.floats(Shapes.size(out)));
+        Broadcast cx = Broadcast.of(out, c.shape(), x.shape());
+        Broadcast yy = Broadcast.of(out, y.shape(), y.shape());
+        k.whereForward(r.buf(), c.buf(), x.buf(), y.buf(), cx.dims, cx.a, cx.b, yy.a);
+        return r;
+    }
+
+    /** Where's gradient for x (which 0) or y (which 1): gy where the condition picks it, onto its shape. */
+    DTensor whereBackward(DeviceScope s, DTensor c, int[] shape, DTensor gy, int which) {
+        int[] out = gy.shape();
+        Broadcast gc = Broadcast.of(out, shape, c.shape());
+        DTensor g = new DTensor(shape.clone(), s.floats(Shapes.size(shape)));
+        g.buf().zero();
+        k.whereBackward(g.buf(), gy.buf(), c.buf(), which, gc.dims, gc.a, gc.b);
+        return g;
+    }
+
     DTensor[] binaryBackward(DeviceScope s, int code, DTensor[] in, int[][] inShapes, DTensor gy, boolean[] need) {
         DTensor[] r = new DTensor[2];
         int[] out = gy.shape();

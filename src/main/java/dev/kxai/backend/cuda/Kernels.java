@@ -100,6 +100,21 @@ public final class Kernels {
                 bs[2], bs[3]);
     }
 
+    /** out = c != 0 ? x : y over 4-D output dims, each operand by its strides. */
+    void whereForward(DeviceBuffer out, DeviceBuffer c, DeviceBuffer x, DeviceBuffer y, int[] d, long[] cs, long[] xs,
+            long[] ys) {
+        long n = (long) d[0] * d[1] * d[2] * d[3];
+        launch1d("where_forward", n, out, c, x, y, d[0], d[1], d[2], d[3], cs[0], cs[1], cs[2], cs[3], xs[0], xs[1],
+                xs[2], xs[3], ys[0], ys[1], ys[2], ys[3]);
+    }
+
+    /** g (zeroed) += gy where the condition picks operand {@code which} (0: x, 1: y), onto its broadcast dims. */
+    void whereBackward(DeviceBuffer g, DeviceBuffer gy, DeviceBuffer c, int which, int[] d, long[] gs, long[] cs) {
+        long n = (long) d[0] * d[1] * d[2] * d[3];
+        launch1d("where_backward", n, g, gy, c, which, d[0], d[1], d[2], d[3], gs[0], gs[1], gs[2], gs[3], cs[0], cs[1],
+                cs[2], cs[3]);
+    }
+
     void binaryBackward(DeviceBuffer g, DeviceBuffer gy, DeviceBuffer other, float scale, int[] d, long[] gs, long[] os) {
         long n = (long) d[0] * d[1] * d[2] * d[3];
         launch1d("binary_backward", n, g, gy, other, scale, d[0], d[1], d[2], d[3], gs[0], gs[1], gs[2], gs[3], os[0],

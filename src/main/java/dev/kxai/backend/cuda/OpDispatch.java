@@ -199,6 +199,11 @@ final class OpDispatch {
         }
 
         @Override
+        public Forward<DTensor> visit(Op.Where op, Fwd c) {
+            return plain(ops.elementwise.where(c.s, c.in[0], c.in[1], c.in[2], c.out));
+        }
+
+        @Override
         public Forward<DTensor> visit(Op.ConstantOfShape op, Fwd c) {
             DTensor y = new DTensor(c.out.clone(), c.s.floats(dev.kxai.tensor.Shapes.size(c.out)));
             if (op.value() == 0f) {
@@ -400,6 +405,12 @@ final class OpDispatch {
         @Override
         public DTensor[] visit(Op.Select op, Bwd c) {
             return one(ShapeOps.selectBackward(ops.kernels(), c.s, op, c.inShapes[0], c.g));
+        }
+
+        @Override
+        public DTensor[] visit(Op.Where op, Bwd c) {
+            return new DTensor[] {null, c.need(1) ? ops.elementwise.whereBackward(c.s, c.in[0], c.inShapes[1], c.g, 0) : null,
+                c.need(2) ? ops.elementwise.whereBackward(c.s, c.in[0], c.inShapes[2], c.g, 1) : null};
         }
 
         @Override

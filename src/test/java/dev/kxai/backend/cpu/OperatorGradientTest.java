@@ -596,6 +596,20 @@ class OperatorGradientTest {
     }
 
     @Test
+    void whereAgainstFiniteDifferences() {
+        Random r = new Random(150);
+        long seed = 151;
+        for (dev.kxai.testing.WhereCases c : dev.kxai.testing.WhereCases.ALL) {
+            Tensor[] in = c.operands(c.input(r, 2));
+            checkGradients(c.label(), node(new Op.Where(), 3), in, need(false, c.inputIsX(), !c.inputIsX()), 1e-2, seed++);
+        }
+        // a selection: -inf and NaN pass through unchanged
+        Tensor y = CpuOpSet.run(node(new Op.Where(), 3), new Tensor[] {t(s(2), 1, 0), t(s(2), Float.NaN, 1),
+            t(s(2), 0, Float.NEGATIVE_INFINITY)}).output();
+        assertTrue(Float.isNaN(y.data()[0]) && y.data()[1] == Float.NEGATIVE_INFINITY);
+    }
+
+    @Test
     void divAndPowAgainstFiniteDifferences() {
         Random r = new Random(130);
         long seed = 131;

@@ -287,6 +287,19 @@ class BackwardFiniteDifferenceTest {
     }
 
     @Test
+    void where() {
+        Random r = new Random(40);
+        long seed = 41;
+        for (dev.kxai.testing.WhereCases c : dev.kxai.testing.WhereCases.ALL) {
+            G g = new G(c.example());
+            String cond = g.c(c.condition());
+            String other = g.c(c.other());
+            g.op(new Op.Where(), c.inputIsX() ? new String[] {cond, "x", other} : new String[] {cond, other, "x"});
+            check(c.label(), g, c.input(r, 2), 1e-2, seed++);
+        }
+    }
+
+    @Test
     void divAndPow() {
         Random r = new Random(90);
         long seed = 91;

@@ -514,6 +514,21 @@ class KernelParityTest {
     }
 
     @Test
+    void where() {
+        Random r = new Random(40);
+        long seed = 41;
+        for (dev.kxai.testing.WhereCases c : dev.kxai.testing.WhereCases.ALL) {
+            G g = new G(c.example());
+            String cond = g.c(c.condition());
+            String other = g.c(c.other());
+            g.op(new Op.Where(), c.inputIsX() ? new String[] {cond, "x", other} : new String[] {cond, other, "x"});
+            for (int batch : BATCHES) {
+                check(c.label() + " batch " + batch, g, c.input(r, batch), seed++);
+            }
+        }
+    }
+
+    @Test
     void divAndPow() {
         Random r = new Random(22);
         long seed = 23;
