@@ -9,13 +9,18 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
-@Command(name = "info", description = "Prints the version, the backend that would be chosen and why, BLAS and cores.")
+@Command(name = "info", description = {"Prints the version, the backend that would be chosen and why, BLAS and cores.",
+    "With --model: the model's inputs and output, and every value a node computes with its shape per example",
+    "(the names --layer takes), and which nodes the chosen backend would not run."})
 final class InfoCommand implements Callable<Integer> {
     @Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--device", description = "auto, cpu or cuda (default: KXAI_DEVICE, else auto).")
     String device;
+
+    @Option(names = "--model", paramLabel = "M.onnx", description = "Also describe this model: inputs, output, the values of its nodes.")
+    java.nio.file.Path model;
 
     /** Which shared library backs netlib's JNI BLAS, read from the process's own memory map. */
     private static String nativeBlasLibrary() {
@@ -53,6 +58,9 @@ final class InfoCommand implements Callable<Integer> {
         try {
             Backend b = Backends.select(requested);
             out.println("backend chosen: " + b.name() + " (" + b.description() + ")");
+            if (model != null) {
+                describe(out, b);
+            }
         } catch (KxaiException e) {
             out.println("backend chosen: none - " + e.getMessage());
             out.flush();
@@ -60,5 +68,22 @@ final class InfoCommand implements Callable<Integer> {
         }
         out.flush();
         return 0;
+    }
+
+    /** The model's inputs, output and node values (for --layer), on the chosen backend's plan. */
+    private void describe(java.io.PrintWriter out, Backend b) {
+        try (dev.kxai.Model m = dev.kxai.Model.of(dev.kxai.onnx.OnnxImporter.load(model), b)) {
+            dev.kxai.exec.ExecutionPlan plan = m.runner().plan();
+            out.println("model: " + model);
+            out.println("inputs: " + m.describeInputs());
+            out.println("output: " + m.graph().outputName() + " " + dev.kxai.tensor.Shapes.str(
+                    plan.shape(m.graph().outputName(), 1)).replaceFirst("^\\[1", "[batch"));
+            out.println("runs on: " + m.device());
+            out.println("values (node: op, output value, shape at batch 1):");
+            java.util.Map<String, String> d = plan.describe();
+            for (dev.kxai.graph.Node n : m.graph().nodes()) {
+                out.println("  " + n.name() + ": " + d.get(n.name()).replaceFirst(" ", " -> " + n.output() + " "));
+            }
+        }
     }
 }

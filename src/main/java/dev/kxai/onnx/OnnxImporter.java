@@ -31,7 +31,7 @@ public final class OnnxImporter {
             "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad", "Clip", "HardSigmoid",
             "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Dropout", "Div", "Pow", "Transpose", "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum", "Expand", "Gather", "Slice",
             "Shape", "Size", "ConstantOfShape", "Cast", "Equal", "Less", "Greater", "Where", "Range", "Not", "Min", "Max",
-            "LayerNormalization", "Split");
+            "LayerNormalization", "Split", "LSTM", "GRU");
 
     private OnnxImporter() {
     }
@@ -272,6 +272,10 @@ public final class OnnxImporter {
             }
             if (n.getOpType().equals("LayerNormalization")) {
                 Decompositions.layerNormalization(n, name, source, g, sink);
+                return;
+            }
+            if (n.getOpType().equals("LSTM") || n.getOpType().equals("GRU")) {
+                Recurrent.unroll(n, name, source, lt, sink);
                 return;
             }
             if (n.getOpType().equals("Split")) {

@@ -68,6 +68,14 @@ class SeveralInputsCliTest {
     }
 
     @Test
+    void infoListsTheInputsAndTheValuesLayerMethodsTake() {
+        CliTest.Run r = run("info", "--device", "cpu", "--model", f(TEXT, "model.onnx"));
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.out().contains("inputs: input_0 [batch, 12] (integer ids), add_0 [batch, 12]"), r.out());
+        assertTrue(r.out().contains("-> /embedding/Gather_output_0 [1, 12, 16]"), r.out());
+    }
+
+    @Test
     void badInputIsRefusedNamingTheInputAndTheValue(@TempDir Path dir) throws Exception {
         // an input missing
         CliTest.Run missing = run("explain", "--model", f(TABULAR, "model.onnx"), "--input",

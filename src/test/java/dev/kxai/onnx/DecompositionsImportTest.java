@@ -41,6 +41,42 @@ class DecompositionsImportTest {
         }
     }
 
+    /** A GRU in the form PyTorch never exports (linear_before_reset 0, layout 1), against the ONNX formulas by hand. */
+    @Test
+    void gruWithTheResetGateBeforeTheLinearMap() {
+        float[] w = {0.7f, -0.4f, 1.1f};
+        float[] r = {0.3f, 0.9f, -0.6f};
+        float[] b = {0.1f, -0.2f, 0.05f, 0.2f, 0.3f, -0.1f};
+        Graph g = graph(14, List.of(
+                n("Unsqueeze", "seq", "input", "axis2").build(),
+                n("GRU", "all", "seq", "W", "R", "B").addOutput("last").addAttribute(intAttr("hidden_size", 1))
+                        .addAttribute(intAttr("layout", 1)).build(),
+                n("Flatten", "output", "last").addAttribute(intAttr("axis", 1)).build()),
+                ints("axis2", 2), floats("W", new int[] {1, 3, 1}, w), floats("R", new int[] {1, 3, 1}, r),
+                floats("B", new int[] {1, 6}, b));
+        float[] x = {0.5f, -1f, 2f, 0.25f, -0.3f, 0.8f, 0f, 1.5f};
+        try (Model m = Model.of(g, new CpuBackend())) {
+            Tensor y = m.forward(new Tensor(new int[] {2, 4}, x));
+            for (int row = 0; row < 2; row++) {
+                double h = 0;
+                for (int t = 0; t < 4; t++) {
+                    double v = x[row * 4 + t];
+                    double z = 1 / (1 + Math.exp(-(w[0] * v + b[0] + b[3] + r[0] * h)));
+                    double rg = 1 / (1 + Math.exp(-(w[1] * v + b[1] + b[4] + r[1] * h)));
+                    double cand = Math.tanh(w[2] * v + b[2] + b[5] + r[2] * (rg * h));
+                    h = (1 - z) * cand + z * h;
+                }
+                assertEquals(h, y.data()[row], 1e-6, "row " + row);
+            }
+        }
+        ModelException peephole = assertThrows(ModelException.class, () -> graph(13, List.of(
+                n("Unsqueeze", "seq", "input", "axis2").build(),
+                n("LSTM", "output", "seq", "W", "R", "", "lens").addAttribute(intAttr("hidden_size", 1)).build()),
+                ints("axis2", 2), floats("W", new int[] {1, 4, 1}, 1, 1, 1, 1), floats("R", new int[] {1, 4, 1}, 1, 1, 1, 1),
+                ints("lens", 4, 4)));
+        assertTrue(peephole.getMessage().contains("sequence lengths"), peephole.getMessage());
+    }
+
     @Test
     void whereMasksPerRequest() {
         // GPT-2's causal masking: Where(constant mask, scores, large negative)
