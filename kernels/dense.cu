@@ -418,6 +418,61 @@ extern "C" __global__ void reduce_forward(float* __restrict__ y, const float* __
     }
 }
 
+// ReduceMax (kind 0) / ReduceMin (kind 1) over flagged axes: the extreme in float (exact, no
+// rounding); a NaN in the window makes the output NaN, as in PyTorch.
+extern "C" __global__ void reduce_extreme_forward(float* __restrict__ y, const float* __restrict__ x, int i0, int i1,
+                                                  int i2, int i3, int r0, int r1, int r2, int r3, int kind)
+{
+    const int o0 = r0 ? 1 : i0, o1 = r1 ? 1 : i1, o2 = r2 ? 1 : i2, o3 = r3 ? 1 : i3;
+    const kx_index n = (kx_index)o0 * o1 * o2 * o3;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        int c0, c1, c2, c3;
+        kx_coords4(e, o1, o2, o3, &c0, &c1, &c2, &c3);
+        float best = x[(((kx_index)c0 * i1 + c1) * i2 + c2) * i3 + c3];
+        for (int a = r0 ? 0 : c0; a < (r0 ? i0 : c0 + 1); ++a)
+            for (int b = r1 ? 0 : c1; b < (r1 ? i1 : c1 + 1); ++b)
+                for (int c = r2 ? 0 : c2; c < (r2 ? i2 : c2 + 1); ++c)
+                    for (int d = r3 ? 0 : c3; d < (r3 ? i3 : c3 + 1); ++d) {
+                        const float v = x[(((kx_index)a * i1 + b) * i2 + c) * i3 + d];
+                        if (v != v || (kind == 0 ? v > best : v < best))
+                            best = v;
+                        if (best != best)
+                            break;
+                    }
+        y[e] = best;
+    }
+}
+
+// Their backward (PyTorch's amax/amin rule): dy split evenly among the inputs equal to the output,
+// dx[i] = dy[o] / ties where x[i] == y[o], else 0 (and 0 everywhere where the output is NaN).
+extern "C" __global__ void reduce_extreme_backward(float* __restrict__ dx, const float* __restrict__ dy,
+                                                   const float* __restrict__ x, const float* __restrict__ y, int i0,
+                                                   int i1, int i2, int i3, int r0, int r1, int r2, int r3)
+{
+    const int o1 = r1 ? 1 : i1, o2 = r2 ? 1 : i2, o3 = r3 ? 1 : i3;
+    const kx_index n = (kx_index)i0 * i1 * i2 * i3;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        int c0, c1, c2, c3;
+        kx_coords4(e, i1, i2, i3, &c0, &c1, &c2, &c3);
+        const kx_index o = (((kx_index)(r0 ? 0 : c0) * o1 + (r1 ? 0 : c1)) * o2 + (r2 ? 0 : c2)) * o3 + (r3 ? 0 : c3);
+        const float best = y[o];
+        if (x[e] != best) {
+            dx[e] = 0.0f;
+            continue;
+        }
+        float ties = 0.0f;
+        for (int a = r0 ? 0 : c0; a < (r0 ? i0 : c0 + 1); ++a)
+            for (int b = r1 ? 0 : c1; b < (r1 ? i1 : c1 + 1); ++b)
+                for (int c = r2 ? 0 : c2; c < (r2 ? i2 : c2 + 1); ++c)
+                    for (int d = r3 ? 0 : c3; d < (r3 ? i3 : c3 + 1); ++d)
+                        ties += x[(((kx_index)(r0 ? a : c0) * i1 + (r1 ? b : c1)) * i2 + (r2 ? c : c2)) * i3
+                                  + (r3 ? d : c3)] == best ? 1.0f : 0.0f;
+        dx[e] = dy[o] / ties;
+    }
+}
+
 extern "C" __global__ void reduce_backward(float* __restrict__ dx, const float* __restrict__ dy, int i0, int i1,
                                            int i2, int i3, int r0, int r1, int r2, int r3, int mean)
 {

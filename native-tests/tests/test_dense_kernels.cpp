@@ -397,6 +397,38 @@ void test_where(const BroadcastCase& bc, const Geometry& g)
                  [&](size_t i) { return (terms_gy[i] + 2) * FLT_EPSILON * mag_gy[i]; });
 }
 
+// reduce_extreme_forward/backward (max: kind 0, min: kind 1) over flagged axes, on small integer
+// levels so that windows hold ties: the extreme exactly; dy split evenly among the tied inputs, as
+// one float division (the kernel's), bit for bit.
+void test_reduce_extreme(const Shape4& in, const int r[4], int kind, const Geometry& g)
+{
+    Shape4 out{};
+    for (int d = 0; d < 4; ++d)
+        out.d[d] = r[d] ? 1 : in.d[d];
+    const Floats x = random_levels(in.size(), -3, 3, 35), dy = random_floats(out.size(), -1.0f, 1.0f, 36);
+    Doubles best(out.size(), kind == 0 ? -1e30 : 1e30), ties(out.size(), 0.0), want_dx(in.size());
+    for_each_index(in, [&](long long e, const int i[4]) {
+        const long long o = operand_index(out, i);
+        best[o] = kind == 0 ? std::max(best[o], static_cast<double>(x[e])) : std::min(best[o], static_cast<double>(x[e]));
+    });
+    for_each_index(in, [&](long long e, const int i[4]) { ties[operand_index(out, i)] += x[e] == best[operand_index(out, i)]; });
+    for_each_index(in, [&](long long e, const int i[4]) {
+        const long long o = operand_index(out, i);
+        want_dx[e] = x[e] == best[o] ? dy[o] / static_cast<float>(ties[o]) : 0.0f;
+    });
+    device::Buffer yb(out.size() * 4), xb(in.size() * 4), dyb(out.size() * 4), dxb(in.size() * 4);
+    xb.upload(x);
+    dyb.upload(dy);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "reduce_extreme_forward"), {grid_for(g, out.size())},
+                                          {g.block}, 0, yb.ptr(), xb.ptr(), in.d[0], in.d[1], in.d[2], in.d[3], r[0],
+                                          r[1], r[2], r[3], kind));
+    expect_exact("y", yb.download<float>(out.size()), best);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("dense", "reduce_extreme_backward"), {grid_for(g, in.size())},
+                                          {g.block}, 0, dxb.ptr(), dyb.ptr(), xb.ptr(), yb.ptr(), in.d[0], in.d[1],
+                                          in.d[2], in.d[3], r[0], r[1], r[2], r[3]));
+    expect_exact("dx", dxb.download<float>(in.size()), want_dx);
+}
+
 void test_scale_copy(long long n, float scale, const Geometry& g)
 {
     const Floats src = random_floats(n, -5.0f, 5.0f, 31);
@@ -696,6 +728,12 @@ SUITE(dense_kernels)
                                       [&] { test_binary_grad(bc, op, operand, g); });
         }
         const int kReduced[][4] = {{0, 0, 0, 1}, {0, 1, 0, 0}, {0, 0, 1, 1}, {0, 1, 0, 1}, {0, 1, 1, 1}};
+        for (const int* r : kReduced)
+            for (int kind : {0, 1})
+                harness::run_case(name_of("reduce_extreme_forward/backward", Shape4{{2, 3, 4, 5}}.str(),
+                                          (std::string(kind == 0 ? "max" : "min") + " over " + std::to_string(r[0]) +
+                                           std::to_string(r[1]) + std::to_string(r[2]) + std::to_string(r[3])).c_str(), g),
+                                  [&] { test_reduce_extreme(Shape4{{2, 3, 4, 5}}, r, kind, g); });
         for (const int* r : kReduced)
             for (int mean : {0, 1})
                 harness::run_case(name_of("reduce_forward/backward", Shape4{{2, 3, 4, 5}}.str(),

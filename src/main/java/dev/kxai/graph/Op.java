@@ -355,7 +355,11 @@ public sealed interface Op {
      * {@code keepDims}. Sums are formed in double and rounded once.
      */
     record Reduce(Kind kind, int[] axes, boolean keepDims) implements Op {
-        public enum Kind { MEAN, SUM }
+        /**
+         * MEAN and SUM in double, rounded once; MAX and MIN exact, NaN propagating, their gradient
+         * split evenly among the inputs equal to the result (PyTorch's amax/amin rule).
+         */
+        public enum Kind { MEAN, SUM, MAX, MIN }
 
         @Override
         public <C, R> R accept(Visitor<C, R> v, C context) {

@@ -37,7 +37,7 @@ final class OpParser {
             case "Concat" -> { min = 1; max = Integer.MAX_VALUE; }
             case "Pad" -> { min = 1; max = 4; }
             case "Clip", "Dropout" -> { min = 1; max = 3; }
-            case "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum" -> { min = 1; max = 2; }
+            case "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin" -> { min = 1; max = 2; }
             default -> { min = 1; max = 1; }
         }
         if (n < min || n > max) {
@@ -136,7 +136,7 @@ final class OpParser {
                 }
                 yield new Op.Unsqueeze(axes);
             }
-            case "ReduceMean", "ReduceSum" -> reduce(n, a, name);
+            case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin" -> reduce(n, a, name);
             case "Expand" -> new Op.Expand();
             case "Where" -> new Op.Where();
             case "ConstantOfShape" -> {
@@ -207,20 +207,25 @@ final class OpParser {
     }
 
     /**
-     * ReduceMean (axes an input from opset 18) and ReduceSum (from 13). Absent axes mean every
+     * ReduceMean, ReduceMax, ReduceMin (axes an input from opset 18) and ReduceSum (from 13). Absent axes mean every
      * axis, the batch axis included, which the plan refuses (it would mix examples), unless
      * noop_with_empty_axes makes the node the identity.
      */
     private Op reduce(OnnxMl.NodeProto n, Attrs a, String name) {
-        boolean mean = n.getOpType().equals("ReduceMean");
-        int[] axes = axes(n, a, name, mean ? 18 : 13);
+        Op.Reduce.Kind kind = switch (n.getOpType()) {
+            case "ReduceMean" -> Op.Reduce.Kind.MEAN;
+            case "ReduceMax" -> Op.Reduce.Kind.MAX;
+            case "ReduceMin" -> Op.Reduce.Kind.MIN;
+            default -> Op.Reduce.Kind.SUM;
+        };
+        int[] axes = axes(n, a, name, kind == Op.Reduce.Kind.SUM ? 13 : 18);
         if (axes == null || axes.length == 0) {
             if (a.i("noop_with_empty_axes", 0) != 0) {
                 return new Op.Identity();
             }
             axes = null;
         }
-        return new Op.Reduce(mean ? Op.Reduce.Kind.MEAN : Op.Reduce.Kind.SUM, axes, a.i("keepdims", 1) != 0);
+        return new Op.Reduce(kind, axes, a.i("keepdims", 1) != 0);
     }
 
     /** Clip: min and max as attributes before opset 11, as optional constant inputs from 11. */

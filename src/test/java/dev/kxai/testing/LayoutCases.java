@@ -38,6 +38,10 @@ public record LayoutCases(String label, Op op, int[] example, Tensor constant, O
                     new int[] {3, 4, 5}),
             new LayoutCases("ReduceSum axes 1, 3", new Op.Reduce(Op.Reduce.Kind.SUM, new int[] {1, 3}, false),
                     new int[] {2, 3, 4}),
+            new LayoutCases("ReduceMax last axis, keepdims", new Op.Reduce(Op.Reduce.Kind.MAX, new int[] {-1}, true),
+                    new int[] {3, 5}),
+            new LayoutCases("ReduceMin axes 1, 3", new Op.Reduce(Op.Reduce.Kind.MIN, new int[] {1, 3}, false),
+                    new int[] {2, 3, 4}),
             new LayoutCases("Transpose [2, 0, 3, 1, 4] moving the batch (ViT's qkv split), then Gather k",
                     new Op.Transpose(new int[] {2, 0, 3, 1, 4}), new int[] {5, 3, 2, 4}, null,
                     new Op.Select(0, new int[] {1}, new int[0])),
@@ -59,6 +63,17 @@ public record LayoutCases(String label, Op op, int[] example, Tensor constant, O
         Tensor t = Tensor.zeros(s);
         for (int i = 0; i < t.size(); i++) {
             t.data()[i] = (float) (r.nextDouble() * 2 - 1);
+        }
+        if (op instanceof Op.Reduce red && (red.kind() == Op.Reduce.Kind.MAX || red.kind() == Op.Reduce.Kind.MIN)) {
+            // distinct values 0.37 apart, shuffled: no maximum within a finite-difference step of another
+            java.util.List<Integer> levels = new java.util.ArrayList<>();
+            for (int i = 0; i < t.size(); i++) {
+                levels.add(i);
+            }
+            java.util.Collections.shuffle(levels, r);
+            for (int i = 0; i < t.size(); i++) {
+                t.data()[i] = 0.37f * (levels.get(i) - t.size() / 2f);
+            }
         }
         return t;
     }

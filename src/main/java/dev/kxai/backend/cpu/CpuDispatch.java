@@ -225,8 +225,11 @@ final class CpuDispatch {
         @Override
         public Forward<Tensor> visit(Op.Reduce op, Fwd c) {
             Tensor x = c.in[0];
-            return plain(ShapeOps.reduce(x, op.reduced(x.rank()), op.kind() == Op.Reduce.Kind.MEAN,
-                    dev.kxai.exec.ShapeInference.outputShape(c.node, shapes(c.in), null)));
+            int[] out = dev.kxai.exec.ShapeInference.outputShape(c.node, shapes(c.in), null);
+            if (op.kind() == Op.Reduce.Kind.MAX || op.kind() == Op.Reduce.Kind.MIN) {
+                return plain(ShapeOps.reduceExtreme(x, op.reduced(x.rank()), op.kind() == Op.Reduce.Kind.MAX, out));
+            }
+            return plain(ShapeOps.reduce(x, op.reduced(x.rank()), op.kind() == Op.Reduce.Kind.MEAN, out));
         }
 
         @Override
@@ -414,6 +417,9 @@ final class CpuDispatch {
         @Override
         public Tensor[] visit(Op.Reduce op, Bwd c) {
             int[] in = c.in[0].shape();
+            if (op.kind() == Op.Reduce.Kind.MAX || op.kind() == Op.Reduce.Kind.MIN) {
+                return one(ShapeOps.reduceExtremeBackward(c.in[0], c.y, op.reduced(in.length), c.g));
+            }
             return one(ShapeOps.reduceBackward(in, op.reduced(in.length), op.kind() == Op.Reduce.Kind.MEAN, c.g));
         }
 

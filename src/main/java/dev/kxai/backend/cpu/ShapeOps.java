@@ -438,6 +438,40 @@ final class ShapeOps {
         return new Tensor(outShape, y);
     }
 
+    /** ReduceMax/ReduceMin: the extreme of each output's inputs, exact; NaN propagates. */
+    static Tensor reduceExtreme(Tensor x, boolean[] reduced, boolean max, int[] outShape) {
+        int[] outIndex = reducedIndex(x.shape(), reduced);
+        float[] y = new float[Math.toIntExact(Shapes.size(outShape))];
+        boolean[] seen = new boolean[y.length];
+        float[] xd = x.data();
+        for (int i = 0; i < xd.length; i++) {
+            int o = outIndex[i];
+            float v = xd[i];
+            if (!seen[o] || Float.isNaN(v) || (!Float.isNaN(y[o]) && (max ? v > y[o] : v < y[o]))) {
+                y[o] = v;
+                seen[o] = true;
+            }
+        }
+        return new Tensor(outShape, y);
+    }
+
+    /** Their backward: dy split evenly among the inputs equal to the output (none where it is NaN). */
+    static Tensor reduceExtremeBackward(Tensor x, Tensor y, boolean[] reduced, Tensor gOut) {
+        int[] outIndex = reducedIndex(x.shape(), reduced);
+        float[] ties = new float[y.size()];
+        float[] xd = x.data();
+        float[] yd = y.data();
+        for (int i = 0; i < xd.length; i++) {
+            ties[outIndex[i]] += xd[i] == yd[outIndex[i]] ? 1f : 0f;
+        }
+        float[] dx = new float[xd.length];
+        for (int i = 0; i < xd.length; i++) {
+            int o = outIndex[i];
+            dx[i] = xd[i] == yd[o] ? gOut.data()[o] / ties[o] : 0f;
+        }
+        return new Tensor(x.shape(), dx);
+    }
+
     /** dx[i] = dy[the output i reduces into], divided by the count for a mean. */
     static Tensor reduceBackward(int[] inShape, boolean[] reduced, boolean mean, Tensor gOut) {
         int[] outIndex = reducedIndex(inShape, reduced);

@@ -187,6 +187,24 @@ public final class Kernels {
                 flag(reduced[2]), flag(reduced[3]), flag(mean));
     }
 
+    /** ReduceMax ({@code max}) or ReduceMin over the flagged axes of a 4-D (leading 1s) input. */
+    void reduceExtremeForward(DeviceBuffer y, DeviceBuffer x, int[] in, boolean[] reduced, boolean max) {
+        long n = 1;
+        for (int d = 0; d < 4; d++) {
+            n *= reduced[d] ? 1 : in[d];
+        }
+        launch1d("reduce_extreme_forward", n, y, x, in[0], in[1], in[2], in[3], flag(reduced[0]), flag(reduced[1]),
+                flag(reduced[2]), flag(reduced[3]), max ? 0 : 1);
+    }
+
+    /** Their backward: dy split evenly among the inputs equal to the output. */
+    void reduceExtremeBackward(DeviceBuffer dx, DeviceBuffer dy, DeviceBuffer x, DeviceBuffer y, int[] in,
+            boolean[] reduced) {
+        long n = (long) in[0] * in[1] * in[2] * in[3];
+        launch1d("reduce_extreme_backward", n, dx, dy, x, y, in[0], in[1], in[2], in[3], flag(reduced[0]),
+                flag(reduced[1]), flag(reduced[2]), flag(reduced[3]));
+    }
+
     void reduceBackward(DeviceBuffer dx, DeviceBuffer dy, int[] in, boolean[] reduced, boolean mean) {
         long n = (long) in[0] * in[1] * in[2] * in[3];
         launch1d("reduce_backward", n, dx, dy, in[0], in[1], in[2], in[3], flag(reduced[0]), flag(reduced[1]),

@@ -390,7 +390,7 @@ final class OpDispatch {
 
         @Override
         public DTensor[] visit(Op.Reduce op, Bwd c) {
-            return one(ShapeOps.reduceBackward(ops.kernels(), c.s, op, c.inShapes[0], c.g));
+            return one(ShapeOps.reduceBackward(ops.kernels(), c.s, op, c.in[0], c.y, c.inShapes[0], c.g));
         }
 
         @Override

@@ -233,12 +233,20 @@ final class ShapeOps {
 
     static DTensor reduce(Kernels k, DeviceScope s, Op.Reduce op, DTensor x, int[] out) {
         DTensor y = new DTensor(out.clone(), s.floats(Shapes.size(out)));
+        if (op.kind() == Op.Reduce.Kind.MAX || op.kind() == Op.Reduce.Kind.MIN) {
+            k.reduceExtremeForward(y.buf(), x.buf(), four(x.shape()), reduced4(op, x.rank()), op.kind() == Op.Reduce.Kind.MAX);
+            return y;
+        }
         k.reduceForward(y.buf(), x.buf(), four(x.shape()), reduced4(op, x.rank()), op.kind() == Op.Reduce.Kind.MEAN);
         return y;
     }
 
-    static DTensor reduceBackward(Kernels k, DeviceScope s, Op.Reduce op, int[] in, DTensor gy) {
+    static DTensor reduceBackward(Kernels k, DeviceScope s, Op.Reduce op, DTensor x, DTensor y, int[] in, DTensor gy) {
         DTensor dx = new DTensor(in.clone(), s.floats(Shapes.size(in)));
+        if (op.kind() == Op.Reduce.Kind.MAX || op.kind() == Op.Reduce.Kind.MIN) {
+            k.reduceExtremeBackward(dx.buf(), gy.buf(), x.buf(), y.buf(), four(in), reduced4(op, in.length));
+            return dx;
+        }
         k.reduceBackward(dx.buf(), gy.buf(), four(in), reduced4(op, in.length), op.kind() == Op.Reduce.Kind.MEAN);
         return dx;
     }

@@ -590,6 +590,13 @@ class OperatorGradientTest {
         Tensor x = t(s(1, 2, 3), 1, 2, 3, 4, 5, 6);
         assertArrayEquals(new float[] {1, 4, 2, 5, 3, 6}, CpuDispatch.FORWARD.visit(new Op.Transpose(new int[] {0, 2, 1}),
                 new CpuDispatch.Fwd(node(new Op.Transpose(new int[] {0, 2, 1}), 1), new Tensor[] {x})).output().data());
+        // ReduceMax ties: the gradient is split evenly among the maxima (PyTorch's amax rule)
+        Op.Reduce max = new Op.Reduce(Op.Reduce.Kind.MAX, new int[] {-1}, false);
+        Tensor tied = t(s(1, 3), 2, 2, 1);
+        OpSet.Forward<Tensor> fm = CpuOpSet.run(node(max, 1), new Tensor[] {tied});
+        assertArrayEquals(new float[] {2}, fm.output().data());
+        assertArrayEquals(new float[] {0.5f, 0.5f, 0}, CpuOpSet.gradient(node(max, 1), new Tensor[] {tied}, fm,
+                t(s(1), 1), need(true))[0].data());
         Op.Reduce mean = new Op.Reduce(Op.Reduce.Kind.MEAN, new int[] {-1}, false);
         assertArrayEquals(new float[] {2, 5}, CpuOpSet.run(node(mean, 1), new Tensor[] {x}).output().data());
         assertArrayEquals(s(1, 2), CpuOpSet.run(node(mean, 1), new Tensor[] {x}).output().shape());
