@@ -140,4 +140,98 @@ final class Decompositions {
             }
         }
     }
+
+    /**
+     * MatMul with NumPy's rules where kxai's kernel does not take the operands as they are: a 1-D
+     * operand gets a unit axis (removed from the result again), and batch dimensions that differ
+     * are broadcast by Expand (its target a load-time value, batch-dependent where the batch is
+     * among them), so that the product is an equal-batch MatMul. Returns false when the operands
+     * need no rewriting ([..., M, K] × [K, N], or equal batch dimensions).
+     */
+    static boolean matMul(OnnxMl.NodeProto n, String name, String source, LoadTime lt, Sink out) {
+        String a = n.getInput(0);
+        String b = n.getInput(1);
+        int[] as = out.shape(a, name);
+        int[] bs = out.shape(b, name);
+        boolean twoDRight = as.length >= 2 && bs.length == 2;
+        boolean equalBatch = as.length == bs.length && as.length >= 3
+                && java.util.Arrays.equals(java.util.Arrays.copyOf(as, as.length - 2), java.util.Arrays.copyOf(bs, bs.length - 2));
+        if (twoDRight || equalBatch) {
+            return false;
+        }
+        if (as.length == 0 || bs.length == 0) {
+            throw new ModelException(source + ": node '" + name + "' (MatMul): a scalar operand");
+        }
+        String p = n.getOutput(0) + "/";
+        String a2 = a;
+        String b2 = b;
+        if (as.length == 1) {
+            a2 = p + "a_row";
+            out.node(new Node(name + "/a_row", "Unsqueeze", new Op.Unsqueeze(new int[] {0}), List.of(a), a2));
+        }
+        if (bs.length == 1) {
+            b2 = p + "b_column";
+            out.node(new Node(name + "/b_column", "Unsqueeze", new Op.Unsqueeze(new int[] {1}), List.of(b), b2));
+        }
+        int ra = Math.max(as.length, 2);
+        int rb = Math.max(bs.length, 2);
+        int rank = Math.max(ra, rb);
+        String product = p + "product";
+        if (rank == 2 || (rb == 2 && ra >= 2)) {
+            out.node(new Node(name + "/product", "MatMul", new Op.MatMul(), List.of(a2, b2), product));
+        } else {
+            // the broadcast batch dimensions, at each batch size (the batch may be among them)
+            Tensor[] ta = new Tensor[LoadTime.BATCHES];
+            Tensor[] tb = new Tensor[LoadTime.BATCHES];
+            for (int k = 0; k < LoadTime.BATCHES; k++) {
+                int[] x = matrixShape(lt.shapeAt(a, k, name), true);
+                int[] y = matrixShape(lt.shapeAt(b, k, name), false);
+                int[] batch = dev.kxai.tensor.Shapes.broadcast(java.util.Arrays.copyOf(x, x.length - 2),
+                        java.util.Arrays.copyOf(y, y.length - 2));
+                if (batch == null) {
+                    throw new ModelException(source + ": node '" + name + "' (MatMul): batch dimensions of "
+                            + dev.kxai.tensor.Shapes.str(x) + " and " + dev.kxai.tensor.Shapes.str(y) + " do not broadcast");
+                }
+                ta[k] = target(batch, x);
+                tb[k] = target(batch, y);
+            }
+            lt.putComputed(p + "a_target", ta, true);
+            lt.putComputed(p + "b_target", tb, true);
+            out.node(new Node(name + "/a_expand", "Expand", new Op.Expand(), List.of(a2, p + "a_target"), p + "a_expanded"));
+            out.node(new Node(name + "/b_expand", "Expand", new Op.Expand(), List.of(b2, p + "b_target"), p + "b_expanded"));
+            out.node(new Node(name + "/product", "MatMul", new Op.MatMul(), List.of(p + "a_expanded", p + "b_expanded"),
+                    product));
+        }
+        int outRank = bs.length == 1 && as.length == 1 ? 2 : Math.max(rank, 2);
+        java.util.List<Integer> drop = new java.util.ArrayList<>();
+        if (as.length == 1) {
+            drop.add(outRank - 2);
+        }
+        if (bs.length == 1) {
+            drop.add(outRank - 1);
+        }
+        Op last = drop.isEmpty() ? new Op.Identity()
+                : new Op.Squeeze(drop.stream().mapToInt(Integer::intValue).toArray());
+        out.node(new Node(name, "MatMul", last, List.of(product), n.getOutput(0)));
+        return true;
+    }
+
+    /** A MatMul operand as a matrix (a 1-D one as a row or a column). */
+    private static int[] matrixShape(int[] s, boolean left) {
+        if (s.length >= 2) {
+            return s;
+        }
+        return left ? new int[] {1, s[0]} : new int[] {s[0], 1};
+    }
+
+    /** The Expand target of an operand: the broadcast batch dimensions, then its own matrix dimensions. */
+    private static Tensor target(int[] batch, int[] matrix) {
+        float[] v = new float[batch.length + 2];
+        for (int i = 0; i < batch.length; i++) {
+            v[i] = batch[i];
+        }
+        v[batch.length] = matrix[matrix.length - 2];
+        v[batch.length + 1] = matrix[matrix.length - 1];
+        return new Tensor(new int[] {v.length}, v);
+    }
 }

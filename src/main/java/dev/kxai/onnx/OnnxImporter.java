@@ -274,6 +274,10 @@ public final class OnnxImporter {
                 Decompositions.layerNormalization(n, name, source, g, sink);
                 return;
             }
+            if (n.getOpType().equals("MatMul") && n.getInputCount() == 2
+                    && Decompositions.matMul(n, name, source, lt, sink)) {
+                return;
+            }
             if (n.getOpType().equals("LSTM") || n.getOpType().equals("GRU")) {
                 Recurrent.unroll(n, name, source, lt, sink);
                 return;
