@@ -135,7 +135,8 @@ __device__ __forceinline__ kx_index kx_bcast(kx_index e, int d1, int d2, int d3,
     return i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3;
 }
 
-// op: 0 add, 1 sub, 2 mul, 3 div, 4 pow (in double, rounded once).
+// op: 0 add, 1 sub, 2 mul, 3 div, 4 pow (in double, rounded once); comparisons giving 1 or 0:
+// 5 equal, 6 less, 7 greater, 8 not equal.
 extern "C" __global__ void binary_forward(float* __restrict__ out, const float* __restrict__ a,
                                           const float* __restrict__ b, int op, int d0, int d1, int d2,
                                           int d3, long long as0, long long as1, long long as2,
@@ -151,7 +152,11 @@ extern "C" __global__ void binary_forward(float* __restrict__ out, const float* 
                  : op == 1 ? p - q
                  : op == 2 ? p * q
                  : op == 3 ? p / q
-                           : (float)pow((double)p, (double)q);
+                 : op == 4 ? (float)pow((double)p, (double)q)
+                 : op == 5 ? (p == q ? 1.0f : 0.0f)
+                 : op == 6 ? (p < q ? 1.0f : 0.0f)
+                 : op == 7 ? (p > q ? 1.0f : 0.0f)
+                           : (p != q ? 1.0f : 0.0f);
     }
 }
 

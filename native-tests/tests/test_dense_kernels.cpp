@@ -301,7 +301,8 @@ void test_binary_forward(const BroadcastCase& bc, int op, const Geometry& g)
     Doubles want(n);
     for_each_index(out, [&](long long e, const int i[4]) {
         const float p = a[operand_index(bc.a, i)], q = b[operand_index(bc.b, i)];
-        want[e] = op == 0 ? p + q : op == 1 ? p - q : p * q;
+        want[e] = op == 0 ? p + q : op == 1 ? p - q : op == 2 ? p * q
+                : op == 5 ? (p == q) : op == 6 ? (p < q) : op == 7 ? (p > q) : (p != q);
     });
     const std::vector<long long> as = launcher_strides(bc.a, out), bs = launcher_strides(bc.b, out);
     device::Buffer dout(n * 4), da(a.size() * 4), db(b.size() * 4);
@@ -694,6 +695,10 @@ SUITE(dense_kernels)
             const std::string shapes = bc.a.str() + " " + bc.b.str();
             for (int op = 0; op < 3; ++op)
                 harness::run_case(name_of("binary_forward", shapes, kOpNames[op], g),
+                                  [&] { test_binary_forward(bc, op, g); });
+            const char* kCompareNames[] = {"equal", "less", "greater", "not equal"};
+            for (int op = 5; op <= 8; ++op)
+                harness::run_case(name_of("binary_forward", shapes, kCompareNames[op - 5], g),
                                   [&] { test_binary_forward(bc, op, g); });
             // Each operand's gradient, reduced onto its own (possibly broadcast) shape.
             for (int j = 0; j < 2; ++j) {

@@ -530,4 +530,9 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
         }
         return out;
     }
+
+    @Override
+    public int[] visit(Op.Compare op, In c) {
+        return broadcast(c);
+    }
 }

@@ -78,6 +78,8 @@ public sealed interface Op {
         R visit(ConstantOfShape op, C context);
 
         R visit(Where op, C context);
+
+        R visit(Compare op, C context);
     }
 
     /** Y = alpha * op(A) * op(B) + beta * C. */
@@ -443,6 +445,29 @@ public sealed interface Op {
      * gradient goes to x where the condition holds and to y elsewhere; none to the condition.
      */
     record Where() implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+    }
+
+    /**
+     * Equal, Less, Greater (and NotEqual, for Not and Cast to bool) with NumPy broadcasting, giving
+     * 1 or 0: masks computed per request from an input (PyTorch's {@code mask == 0} before a
+     * {@code masked_fill}). Piecewise constant: no gradient reaches either operand.
+     */
+    record Compare(Kind kind) implements Op {
+        public enum Kind {
+            EQUAL(5), LESS(6), GREATER(7), NOT_EQUAL(8);
+
+            /** The code of the broadcasting binary kernels. */
+            public final int code;
+
+            Kind(int code) {
+                this.code = code;
+            }
+        }
+
         @Override
         public <C, R> R accept(Visitor<C, R> v, C context) {
             return v.visit(this, context);

@@ -278,6 +278,16 @@ public final class OnnxImporter {
                     && Decompositions.matMul(n, name, source, lt, sink)) {
                 return;
             }
+            boolean toBool = n.getOpType().equals("Cast") && new Attrs(n, name, source).i("to", 1)
+                    == OnnxMl.TensorProto.DataType.BOOL_VALUE;
+            if (n.getOpType().equals("Not") || toBool) {
+                // x == 0 (Not) or x != 0 (Cast to bool), against a zero constant
+                String zero = name + "/zero";
+                lt.putConstant(zero, Tensor.scalar(0f), false);
+                add(new Node(name, n.getOpType(), new Op.Compare(toBool ? Op.Compare.Kind.NOT_EQUAL
+                        : Op.Compare.Kind.EQUAL), List.of(n.getInput(0), zero), n.getOutput(0)));
+                return;
+            }
             if (n.getOpType().equals("LSTM") || n.getOpType().equals("GRU")) {
                 Recurrent.unroll(n, name, source, lt, sink);
                 return;

@@ -32,6 +32,7 @@ final class OpParser {
             case "Gemm" -> { min = 2; max = 3; }
             case "MatMul", "Add", "Sub", "Mul", "Div", "Pow", "Reshape", "Expand", "Gather" -> { min = 2; max = 2; }
             case "Where" -> { min = 3; max = 3; }
+            case "Equal", "Less", "Greater" -> { min = 2; max = 2; }
             case "Conv" -> { min = 2; max = 3; }
             case "BatchNormalization" -> { min = 5; max = 5; }
             case "Concat" -> { min = 1; max = Integer.MAX_VALUE; }
@@ -139,6 +140,9 @@ final class OpParser {
             case "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin" -> reduce(n, a, name);
             case "Expand" -> new Op.Expand();
             case "Where" -> new Op.Where();
+            case "Equal" -> new Op.Compare(Op.Compare.Kind.EQUAL);
+            case "Less" -> new Op.Compare(Op.Compare.Kind.LESS);
+            case "Greater" -> new Op.Compare(Op.Compare.Kind.GREATER);
             case "ConstantOfShape" -> {
                 Tensor v = null;
                 for (OnnxMl.AttributeProto at : n.getAttributeList()) {

@@ -93,6 +93,21 @@ class DecompositionsImportTest {
     }
 
     @Test
+    void masksComputedPerRequest() {
+        // DistilBERT's masking: scores.masked_fill(mask == 0, -1e9), and Not / Cast to bool
+        Graph g = graph(13, List.of(
+                n("Equal", "is_pad", "input", "zero").build(),
+                n("Not", "kept", "is_pad").build(),
+                n("Cast", "kept_bool", "kept").addAttribute(intAttr("to", 9)).build(),
+                n("Where", "output", "kept_bool", "input", "fill").build()),
+                floats("zero", new int[0], 0f), floats("fill", new int[0], -1e9f));
+        try (Model m = Model.of(g, new CpuBackend())) {
+            Tensor y = m.forward(new Tensor(new int[] {1, 4}, new float[] {1, 0, 3, 0}));
+            assertArrayEquals(new float[] {1, -1e9f, 3, -1e9f}, y.data());
+        }
+    }
+
+    @Test
     void equalPartsWithoutSizesAndRefusals() {
         Graph g = graph(13, List.of(n("Split", "a", "input").addOutput("output").addAttribute(intAttr("axis", 1)).build()));
         try (Model m = Model.of(g, new CpuBackend())) {

@@ -250,6 +250,11 @@ final class CpuDispatch {
         }
 
         @Override
+        public Forward<Tensor> visit(Op.Compare op, Fwd c) {
+            return plain(binary(ElementwiseOps.Binary.valueOf(op.kind().name()), c));
+        }
+
+        @Override
         public Forward<Tensor> visit(Op.Where op, Fwd c) {
             return plain(ElementwiseOps.where(c.in[0], c.in[1], c.in[2],
                     dev.kxai.exec.ShapeInference.outputShape(c.node, shapes(c.in), null)));
@@ -435,6 +440,11 @@ final class CpuDispatch {
         @Override
         public Tensor[] visit(Op.Select op, Bwd c) {
             return one(ShapeOps.selectBackward(c.in[0].shape(), op, c.g));
+        }
+
+        @Override
+        public Tensor[] visit(Op.Compare op, Bwd c) {
+            return new Tensor[] {null, null}; // piecewise constant
         }
 
         @Override

@@ -17,7 +17,8 @@ public final class ElementwiseOps {
     private ElementwiseOps() {
     }
 
-    enum Binary { ADD, SUB, MUL, DIV, POW }
+    /** The arithmetic operators, and the comparisons (1 or 0, no gradient). */
+    enum Binary { ADD, SUB, MUL, DIV, POW, EQUAL, LESS, GREATER, NOT_EQUAL }
 
     static Tensor binary(Binary kind, Tensor a, Tensor b, int[] outShape) {
         float[] out = new float[Math.toIntExact(Shapes.size(outShape))];
@@ -77,6 +78,10 @@ public final class ElementwiseOps {
             case MUL -> p * q;
             case DIV -> p / q;
             case POW -> (float) Math.pow(p, q);
+            case EQUAL -> p == q ? 1f : 0f;
+            case LESS -> p < q ? 1f : 0f;
+            case GREATER -> p > q ? 1f : 0f;
+            case NOT_EQUAL -> p != q ? 1f : 0f;
         };
     }
 

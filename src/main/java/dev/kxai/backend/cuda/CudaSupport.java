@@ -221,4 +221,9 @@ final class CudaSupport implements Op.Visitor<CudaSupport.In, Support> {
         int rank = c.plan().shape(c.node().output(), 1).length;
         return rank <= 4 ? Support.YES : Support.no("a Where over " + rank + " dimensions (the kernel takes up to 4)");
     }
+
+    @Override
+    public Support visit(Op.Compare op, In c) {
+        return broadcast(c);
+    }
 }

@@ -199,6 +199,11 @@ final class OpDispatch {
         }
 
         @Override
+        public Forward<DTensor> visit(Op.Compare op, Fwd c) {
+            return binary(c, op.kind().code);
+        }
+
+        @Override
         public Forward<DTensor> visit(Op.Where op, Fwd c) {
             return plain(ops.elementwise.where(c.s, c.in[0], c.in[1], c.in[2], c.out));
         }
@@ -405,6 +410,11 @@ final class OpDispatch {
         @Override
         public DTensor[] visit(Op.Select op, Bwd c) {
             return one(ShapeOps.selectBackward(ops.kernels(), c.s, op, c.inShapes[0], c.g));
+        }
+
+        @Override
+        public DTensor[] visit(Op.Compare op, Bwd c) {
+            return new DTensor[] {null, null}; // piecewise constant
         }
 
         @Override

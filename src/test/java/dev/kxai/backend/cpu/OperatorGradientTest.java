@@ -614,6 +614,14 @@ class OperatorGradientTest {
         Tensor y = CpuOpSet.run(node(new Op.Where(), 3), new Tensor[] {t(s(2), 1, 0), t(s(2), Float.NaN, 1),
             t(s(2), 0, Float.NEGATIVE_INFINITY)}).output();
         assertTrue(Float.isNaN(y.data()[0]) && y.data()[1] == Float.NEGATIVE_INFINITY);
+        // the masks Where reads, computed per request: 1 or 0, broadcast, no gradient
+        Tensor m = CpuOpSet.run(node(new Op.Compare(Op.Compare.Kind.LESS), 2), new Tensor[] {t(s(2, 2), 1, -1, 0, 2),
+            t(s(2), 0.5f, 2)}).output();
+        assertArrayEquals(new float[] {0, 1, 1, 0}, m.data());
+        Tensor[] none = CpuOpSet.gradient(node(new Op.Compare(Op.Compare.Kind.EQUAL), 2), new Tensor[] {t(s(1), 1),
+            t(s(1), 1)}, CpuOpSet.run(node(new Op.Compare(Op.Compare.Kind.EQUAL), 2), new Tensor[] {t(s(1), 1), t(s(1), 1)}),
+            t(s(1), 1), need(true, true));
+        assertTrue(none[0] == null && none[1] == null, "a comparison passes no gradient");
     }
 
     @Test

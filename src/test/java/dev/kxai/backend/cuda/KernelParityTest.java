@@ -499,6 +499,26 @@ class KernelParityTest {
     }
 
     @Test
+    void comparisonsMaskTheGraph() {
+        // Where(x OP c, x, -x): the mask per request (no gradient through it), the gradient through Where
+        for (Op.Compare.Kind kind : Op.Compare.Kind.values()) {
+            G g = new G(3, 4);
+            String c = g.c(new Tensor(new int[] {4}, new float[] {0, 0.5f, -0.25f, 0}));
+            String mask = g.op(new Op.Compare(kind), "x", c);
+            String neg = g.op(new Op.Unary(Op.Unary.Kind.NEG), "x");
+            g.op(new Op.Where(), mask, "x", neg);
+            for (int batch : BATCHES) {
+                // levels in steps of 0.25 so that equality happens
+                Tensor x = CudaTestKit.rand(new Random(50 + batch), -1, 1, batch, 3, 4);
+                for (int i = 0; i < x.size(); i++) {
+                    x.data()[i] = Math.round(x.data()[i] * 4) / 4f;
+                }
+                check(kind + " batch " + batch, g, x, 60 + batch);
+            }
+        }
+    }
+
+    @Test
     void constantOfShapeFeedsTheGraph() {
         // x · fill + x: the filled tensor (value 2, and 0 through the zeroed buffer) broadcast against x
         for (float value : new float[] {2f, 0f}) {
