@@ -111,3 +111,53 @@ extern "C" __global__ void gather_backward(float* __restrict__ dx, const float* 
         dx[e] = sum;
     }
 }
+
+// Resize of NCHW's spatial axes: each output row oh reads input rows ih[2oh], ih[2oh+1] with weights
+// wh[2oh], wh[2oh+1] (nearest: the second weight 0), columns likewise; summed in double, rounded once.
+extern "C" __global__ void resize_forward(float* __restrict__ y, const float* __restrict__ x,
+                                          const int* __restrict__ ih, const float* __restrict__ wh,
+                                          const int* __restrict__ iw, const float* __restrict__ ww, long long planes,
+                                          int h, int w, int oh, int ow)
+{
+    const kx_index n = (kx_index)planes * oh * ow;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        const int j = (int)(e % ow);
+        const kx_index r = e / ow;
+        const int i = (int)(r % oh);
+        const kx_index p = r / oh;
+        double v = 0.0;
+        for (int a = 0; a < 2; ++a)
+            for (int b = 0; b < 2; ++b)
+                v += (double)wh[2 * i + a] * (double)ww[2 * j + b] * (double)x[(p * h + ih[2 * i + a]) * w + iw[2 * j + b]];
+        y[e] = (float)v;
+    }
+}
+
+// Its backward, gathered per input element (no atomics): the output rows that read input row i are
+// [lo_h[i], hi_h[i]) (taps are monotone), columns likewise; contributions summed in double in
+// output order, as the CPU twin scatters them.
+extern "C" __global__ void resize_backward(float* __restrict__ dx, const float* __restrict__ dy,
+                                           const int* __restrict__ ih, const float* __restrict__ wh,
+                                           const int* __restrict__ iw, const float* __restrict__ ww,
+                                           const int* __restrict__ lo_h, const int* __restrict__ hi_h,
+                                           const int* __restrict__ lo_w, const int* __restrict__ hi_w, long long planes,
+                                           int h, int w, int oh, int ow)
+{
+    const kx_index n = (kx_index)planes * h * w;
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        const int j = (int)(e % w);
+        const kx_index r = e / w;
+        const int i = (int)(r % h);
+        const kx_index p = r / h;
+        double v = 0.0;
+        for (int o = lo_h[i]; o < hi_h[i]; ++o)
+            for (int q = lo_w[j]; q < hi_w[j]; ++q)
+                for (int a = 0; a < 2; ++a)
+                    for (int b = 0; b < 2; ++b)
+                        if (ih[2 * o + a] == i && iw[2 * q + b] == j)
+                            v += (double)wh[2 * o + a] * (double)ww[2 * q + b] * (double)dy[(p * oh + o) * ow + q];
+        dx[e] = (float)v;
+    }
+}

@@ -5,8 +5,11 @@
 // Gather that drops the axis). Nothing is rounded in these kernels except select_backward's
 // float sum over repeated indices, which the reference does in the kernel's order (increasing
 // j): every comparison is bit for bit. gather_forward/backward (a Gather's per-request ids, float,
-// negative from the end, out of range → NaN) likewise. Launch geometries as in the other kernel tests.
+// negative from the end, out of range → NaN) likewise, and resize_forward/backward over random
+// monotone tap tables. Launch geometries as in the other kernel tests.
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -167,6 +170,83 @@ void test_gather(const Select& c, const std::vector<float>& ids, const Geometry&
     expect_exact("dx", out_dx.download<float>(nx), want_dx);
 }
 
+// resize_forward/backward with tap tables as the launcher gives them (two taps per output row and
+// column, monotone in the output, clamped into the input): random monotone tables, random weights
+// (float), the sums in double in the kernels' order, so bit for bit.
+void test_resize(long long planes, int h, int w, int oh, int ow, const Geometry& g)
+{
+    std::mt19937 rng(46);
+    auto table = [&](int in, int out, std::vector<int>& idx, Floats& wt) {
+        idx.resize(2 * out);
+        wt.resize(2 * out);
+        std::uniform_real_distribution<float> u(0.0f, 1.0f);
+        for (int o = 0; o < out; ++o) {
+            const int i0 = static_cast<int>(static_cast<long long>(o) * in / out);
+            idx[2 * o] = i0;
+            idx[2 * o + 1] = std::min(i0 + 1, in - 1);
+            wt[2 * o] = u(rng);
+            wt[2 * o + 1] = 1.0f - wt[2 * o];
+        }
+    };
+    std::vector<int> ih, iw;
+    Floats wh, ww;
+    table(h, oh, ih, wh);
+    table(w, ow, iw, ww);
+    auto ranges = [](const std::vector<int>& idx, int in, std::vector<int>& lo, std::vector<int>& hi) {
+        lo.assign(in, 1 << 30);
+        hi.assign(in, 0);
+        for (size_t k = 0; k < idx.size(); ++k) {
+            const int o = static_cast<int>(k / 2);
+            lo[idx[k]] = std::min(lo[idx[k]], o);
+            hi[idx[k]] = std::max(hi[idx[k]], o + 1);
+        }
+        for (int i = 0; i < in; ++i)
+            lo[i] = std::min(lo[i], hi[i]);
+    };
+    std::vector<int> loh, hih, low, hiw;
+    ranges(ih, h, loh, hih);
+    ranges(iw, w, low, hiw);
+    const long long nx = planes * h * w, ny = planes * oh * ow;
+    const Floats x = random_floats(nx, -1.0f, 1.0f, 47), dy = random_floats(ny, -1.0f, 1.0f, 48);
+    Doubles want_y(ny), want_dx(nx);
+    std::vector<double> acc(nx, 0.0);
+    for (long long p = 0; p < planes; ++p)
+        for (int i = 0; i < oh; ++i)
+            for (int j = 0; j < ow; ++j) {
+                double v = 0.0;
+                for (int a = 0; a < 2; ++a)
+                    for (int b = 0; b < 2; ++b)
+                        v += static_cast<double>(wh[2 * i + a]) * ww[2 * j + b] * x[(p * h + ih[2 * i + a]) * w + iw[2 * j + b]];
+                want_y[(p * oh + i) * ow + j] = static_cast<float>(v);
+                for (int a = 0; a < 2; ++a)
+                    for (int b = 0; b < 2; ++b)
+                        acc[(p * h + ih[2 * i + a]) * w + iw[2 * j + b]] +=
+                            static_cast<double>(wh[2 * i + a]) * ww[2 * j + b] * dy[(p * oh + i) * ow + j];
+            }
+    for (long long e = 0; e < nx; ++e)
+        want_dx[e] = static_cast<float>(acc[e]);
+    device::Buffer xb(nx * 4), yb(ny * 4), dyb(ny * 4), dxb(nx * 4), ihb(ih.size() * 4), iwb(iw.size() * 4),
+        whb(wh.size() * 4), wwb(ww.size() * 4), lohb(h * 4), hihb(h * 4), lowb(w * 4), hiwb(w * 4);
+    xb.upload(x);
+    dyb.upload(dy);
+    ihb.upload(ih);
+    iwb.upload(iw);
+    whb.upload(wh);
+    wwb.upload(ww);
+    lohb.upload(loh);
+    hihb.upload(hih);
+    lowb.upload(low);
+    hiwb.upload(hiw);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("shape", "resize_forward"), {grid_for(g, ny)}, {g.block}, 0,
+                                          yb.ptr(), xb.ptr(), ihb.ptr(), whb.ptr(), iwb.ptr(), wwb.ptr(), planes, h, w,
+                                          oh, ow));
+    expect_exact("y", yb.download<float>(ny), want_y);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("shape", "resize_backward"), {grid_for(g, nx)}, {g.block}, 0,
+                                          dxb.ptr(), dyb.ptr(), ihb.ptr(), whb.ptr(), iwb.ptr(), wwb.ptr(), lohb.ptr(),
+                                          hihb.ptr(), lowb.ptr(), hiwb.ptr(), planes, h, w, oh, ow));
+    expect_exact("dx", dxb.download<float>(nx), want_dx);
+}
+
 }  // namespace
 
 SUITE(shape_kernels)
@@ -204,6 +284,10 @@ SUITE(shape_kernels)
         const std::vector<float> tokens = {3, 0, 0, 49, 7, 7, 1, 2, 0, 0, 0, 0, 12, 13, -1, -50, 5, 5, 5, 8, 9, 10, 11, 0};
         harness::run_case(std::string("gather_forward/backward embedding ids (negative, repeated) ") + g.name,
                           [&] { test_gather(table, tokens, g); });
+        harness::run_case(std::string("resize_forward/backward 6 planes 5x4 -> 10x8 ") + g.name,
+                          [&] { test_resize(6, 5, 4, 10, 8, g); });
+        harness::run_case(std::string("resize_forward/backward 2 planes 9x7 -> 4x11 ") + g.name,
+                          [&] { test_resize(2, 9, 7, 4, 11, g); });
         harness::run_case(std::string("gather_forward/backward middle axis, ids out of range read NaN ") + g.name,
                           [&] { test_gather(Select{3, 6, 5, {}, "middle"}, {5, -6, 6, -7, 2, 100}, g); });
     }

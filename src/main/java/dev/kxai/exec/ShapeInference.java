@@ -535,4 +535,33 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
     public int[] visit(Op.Compare op, In c) {
         return broadcast(c);
     }
+
+    @Override
+    public int[] visit(Op.Resize op, In c) {
+        int[] x = c.x();
+        if (x.length != 4) {
+            throw c.bad("resizes NCHW tensors; got " + Shapes.str(x));
+        }
+        int[] out = new int[4];
+        if (op.scales() != null) {
+            for (int d = 0; d < 4; d++) {
+                out[d] = (int) Math.floor(x[d] * (double) op.scales()[d]);
+            }
+        } else {
+            Tensor sizes = c.node().inputs().size() > 1 ? c.constants().get(c.node().inputs().get(1)) : null;
+            if (sizes == null || sizes.size() != 4) {
+                throw c.bad("the output sizes must be 4 values known at load");
+            }
+            for (int d = 0; d < 4; d++) {
+                out[d] = (int) sizes.data()[d];
+            }
+        }
+        if (out[0] != x[0] || out[1] != x[1]) {
+            throw c.bad("resizing the batch or channel axis (" + Shapes.str(x) + " to " + Shapes.str(out) + ") is not supported");
+        }
+        if (out[2] <= 0 || out[3] <= 0) {
+            throw c.bad("empty output " + Shapes.str(out));
+        }
+        return out;
+    }
 }

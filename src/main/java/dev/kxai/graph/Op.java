@@ -80,6 +80,8 @@ public sealed interface Op {
         R visit(Where op, C context);
 
         R visit(Compare op, C context);
+
+        R visit(Resize op, C context);
     }
 
     /** Y = alpha * op(A) * op(B) + beta * C. */
@@ -471,6 +473,71 @@ public sealed interface Op {
         @Override
         public <C, R> R accept(Visitor<C, R> v, C context) {
             return v.visit(this, context);
+        }
+    }
+
+    /**
+     * ONNX Resize (and Upsample) of the two spatial axes of an NCHW tensor, nearest or linear, with
+     * ONNX's coordinate transformation modes. The output size comes from {@code scales} (per axis,
+     * N and C 1) or, where scales is null, from the sizes given as the second input (a load-time
+     * value, possibly batch-dependent). Each output row and column reads at most two input rows and
+     * columns with fixed weights ({@link #taps}), so the backward adds each output gradient back
+     * with the same weights.
+     *
+     * @param coordinateMode half_pixel, pytorch_half_pixel, align_corners, asymmetric, tf_half_pixel_for_nn
+     * @param nearestMode    round_prefer_floor, round_prefer_ceil, floor, ceil (nearest only)
+     */
+    record Resize(boolean linear, String coordinateMode, String nearestMode, float[] scales) implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
+
+        /**
+         * For each output coordinate along an axis of {@code in} input and {@code out} output
+         * elements: the two input indices read and their weights, as {i0, i1} and {w0, w1} per
+         * output (nearest: one tap of weight 1, the second of weight 0).
+         */
+        public Taps taps(int axis, int in, int out) {
+            double scale = scales != null ? scales[axis] : (double) out / in;
+            int[] idx = new int[2 * out];
+            double[] w = new double[2 * out];
+            for (int o = 0; o < out; o++) {
+                double x = switch (coordinateMode) {
+                    case "align_corners" -> out == 1 ? 0 : o * (double) (in - 1) / (out - 1);
+                    case "asymmetric" -> o / scale;
+                    case "pytorch_half_pixel" -> out > 1 ? (o + 0.5) / scale - 0.5 : 0;
+                    case "tf_half_pixel_for_nn" -> (o + 0.5) / scale;
+                    default -> (o + 0.5) / scale - 0.5; // half_pixel
+                };
+                if (linear) {
+                    x = Math.max(0, Math.min(in - 1, x));
+                    int i0 = (int) Math.floor(x);
+                    int i1 = Math.min(i0 + 1, in - 1);
+                    double l = x - i0;
+                    idx[2 * o] = i0;
+                    idx[2 * o + 1] = i1;
+                    w[2 * o] = 1 - l;
+                    w[2 * o + 1] = l;
+                } else {
+                    double r = switch (nearestMode) {
+                        case "floor" -> Math.floor(x);
+                        case "ceil" -> Math.ceil(x);
+                        case "round_prefer_ceil" -> Math.floor(x + 0.5);
+                        default -> x == Math.floor(x) + 0.5 ? Math.floor(x) : Math.rint(x); // round_prefer_floor
+                    };
+                    int i = (int) Math.max(0, Math.min(in - 1, r));
+                    idx[2 * o] = i;
+                    idx[2 * o + 1] = i;
+                    w[2 * o] = 1;
+                    w[2 * o + 1] = 0;
+                }
+            }
+            return new Taps(idx, w);
+        }
+
+        /** Two taps per output coordinate: indices and weights, interleaved. */
+        public record Taps(int[] index, double[] weight) {
         }
     }
 }

@@ -34,6 +34,19 @@ final class Attrs {
         return a == null ? dflt : a.getS().toStringUtf8();
     }
 
+    /** A floats attribute, or null. */
+    float[] fs(String name) {
+        OnnxMl.AttributeProto a = byName.get(name);
+        if (a == null) {
+            return null;
+        }
+        float[] v = new float[a.getFloatsCount()];
+        for (int k = 0; k < v.length; k++) {
+            v[k] = a.getFloats(k);
+        }
+        return v;
+    }
+
     int[] ints(String name, int[] dflt) {
         OnnxMl.AttributeProto a = byName.get(name);
         if (a == null) {

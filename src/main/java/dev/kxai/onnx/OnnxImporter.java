@@ -31,7 +31,7 @@ public final class OnnxImporter {
             "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad", "Clip", "HardSigmoid",
             "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Dropout", "Div", "Pow", "Transpose", "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "Expand", "Gather", "Slice",
             "Shape", "Size", "ConstantOfShape", "Cast", "Equal", "Less", "Greater", "Where", "Range", "Not", "Min", "Max",
-            "LayerNormalization", "Split", "LSTM", "GRU");
+            "LayerNormalization", "Split", "LSTM", "GRU", "Resize", "Upsample");
 
     private OnnxImporter() {
     }
@@ -259,6 +259,7 @@ public final class OnnxImporter {
             for (int j = 0; j < n.getInputCount(); j++) {
                 String v = n.getInput(j);
                 boolean shapeInput = j == 1 && (n.getOpType().equals("Reshape") || n.getOpType().equals("Expand"))
+                        || j == 3 && n.getOpType().equals("Resize")
                         || j == 0 && n.getOpType().equals("ConstantOfShape");
                 if (lt.isBatchDependent(v) && !shapeInput) {
                     throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + ") reads '" + v
@@ -286,6 +287,13 @@ public final class OnnxImporter {
                 lt.putConstant(zero, Tensor.scalar(0f), false);
                 add(new Node(name, n.getOpType(), new Op.Compare(toBool ? Op.Compare.Kind.NOT_EQUAL
                         : Op.Compare.Kind.EQUAL), List.of(n.getInput(0), zero), n.getOutput(0)));
+                return;
+            }
+            if (n.getOpType().equals("Resize") || n.getOpType().equals("Upsample")) {
+                Op.Resize r = ops.resize(n, name);
+                boolean bySizes = r.scales() == null;
+                add(new Node(name, n.getOpType(), r, bySizes ? List.of(n.getInput(0), n.getInput(3)) : List.of(n.getInput(0)),
+                        n.getOutput(0)));
                 return;
             }
             if (n.getOpType().equals("LSTM") || n.getOpType().equals("GRU")) {

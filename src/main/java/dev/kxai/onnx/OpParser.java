@@ -172,6 +172,52 @@ final class OpParser {
     }
 
     /**
+     * Resize (opset 10: scales input, asymmetric coordinates; from 11: roi, scales, sizes and the
+     * coordinate transformation mode) and Upsample (7: scales attribute, 9: input), nearest or
+     * linear over H and W. Scales must be constants; sizes may be a load-time value (the node's
+     * second input then). Cubic, tf_crop_and_resize, antialias and exclude_outside are refused.
+     */
+    Op.Resize resize(OnnxMl.NodeProto n, String name) {
+        Attrs a = new Attrs(n, name, source);
+        String mode = a.s("mode", "nearest");
+        boolean linear = switch (mode) {
+            case "nearest" -> false;
+            case "linear", "bilinear" -> true;
+            default -> throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + "): mode '" + mode
+                    + "' is not supported (nearest, linear)");
+        };
+        boolean upsample = n.getOpType().equals("Upsample");
+        String coordinates = upsample || opset < 11 ? "asymmetric" : a.s("coordinate_transformation_mode", "half_pixel");
+        if (!List.of("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn")
+                .contains(coordinates)) {
+            throw new ModelException(source + ": node '" + name + "' (Resize): coordinate_transformation_mode '"
+                    + coordinates + "' is not supported");
+        }
+        if (a.i("antialias", 0) != 0 || a.i("exclude_outside", 0) != 0 || a.ints("axes", null) != null) {
+            throw new ModelException(source + ": node '" + name + "' (Resize): antialias, exclude_outside and axes are "
+                    + "not supported");
+        }
+        String nearest = upsample || opset < 11 ? "floor" : a.s("nearest_mode", "round_prefer_floor");
+        float[] scales;
+        if (upsample && opset < 9) {
+            scales = a.fs("scales");
+        } else {
+            scales = constantInput(n, upsample || opset < 11 ? 1 : 2, name, "scales");
+        }
+        if (scales != null && scales.length == 0) {
+            scales = null;
+        }
+        if (scales == null && (n.getInputCount() < 4 || n.getInput(3).isEmpty())) {
+            throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + ") has neither scales nor sizes");
+        }
+        if (scales != null && (scales.length != 4 || scales[0] != 1f || scales[1] != 1f)) {
+            throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + "): scales "
+                    + java.util.Arrays.toString(scales) + "; kxai resizes the H and W of NCHW tensors");
+        }
+        return new Op.Resize(linear, coordinates, nearest, scales);
+    }
+
+    /**
      * Pad: before opset 11 pads and value are attributes; from 11 inputs (pads, optional
      * constant_value, from 18 optional axes), which must be constants here.
      */

@@ -12,7 +12,7 @@ import org.junit.jupiter.params.provider.ValueSource;
 /** Models exported from PyTorch, on the CPU, against PyTorch's logits and autograd gradients. */
 class ExportedModelsTest {
     @ParameterizedTest
-    @ValueSource(strings = {"layernorm_gelu", "recurrent"})
+    @ValueSource(strings = {"layernorm_gelu", "recurrent", "resize"})
     void matchesPyTorch(String name) {
         Path dir = TestData.exported(name);
         try (Model m = Model.of(OnnxImporter.load(dir.resolve("model.onnx")), new CpuBackend())) {

@@ -250,6 +250,13 @@ final class CpuDispatch {
         }
 
         @Override
+        public Forward<Tensor> visit(Op.Resize op, Fwd c) {
+            int[] out = c.out != null ? c.out : dev.kxai.exec.ShapeInference.outputShape(c.node, shapes(c.in),
+                    c.in.length > 1 ? java.util.Map.of(c.node.inputs().get(1), c.in[1]) : java.util.Map.of());
+            return plain(ResizeOps.forward(op, c.in[0], out));
+        }
+
+        @Override
         public Forward<Tensor> visit(Op.Compare op, Fwd c) {
             return plain(binary(ElementwiseOps.Binary.valueOf(op.kind().name()), c));
         }
@@ -440,6 +447,11 @@ final class CpuDispatch {
         @Override
         public Tensor[] visit(Op.Select op, Bwd c) {
             return one(ShapeOps.selectBackward(c.in[0].shape(), op, c.g));
+        }
+
+        @Override
+        public Tensor[] visit(Op.Resize op, Bwd c) {
+            return new Tensor[] {ResizeOps.backward(op, c.in[0].shape(), c.g), null};
         }
 
         @Override

@@ -226,4 +226,9 @@ final class CudaSupport implements Op.Visitor<CudaSupport.In, Support> {
     public Support visit(Op.Compare op, In c) {
         return broadcast(c);
     }
+
+    @Override
+    public Support visit(Op.Resize op, In c) {
+        return Support.YES;
+    }
 }

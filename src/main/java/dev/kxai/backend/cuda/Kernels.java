@@ -157,6 +157,19 @@ public final class Kernels {
                 strides[2], strides[3], strides[4], strides[5]);
     }
 
+    /** Resize of NCHW's spatial axes by two taps per output row and column. */
+    void resizeForward(DeviceBuffer y, DeviceBuffer x, DeviceBuffer ih, DeviceBuffer wh, DeviceBuffer iw,
+            DeviceBuffer ww, long planes, int h, int w, int oh, int ow) {
+        launch1d("resize_forward", planes * oh * ow, y, x, ih, wh, iw, ww, planes, h, w, oh, ow);
+    }
+
+    /** Its backward, gathered per input element over the output ranges that read it. */
+    void resizeBackward(DeviceBuffer dx, DeviceBuffer dy, DeviceBuffer ih, DeviceBuffer wh, DeviceBuffer iw,
+            DeviceBuffer ww, DeviceBuffer loH, DeviceBuffer hiH, DeviceBuffer loW, DeviceBuffer hiW, long planes, int h,
+            int w, int oh, int ow) {
+        launch1d("resize_backward", planes * h * w, dx, dy, ih, wh, iw, ww, loH, hiH, loW, hiW, planes, h, w, oh, ow);
+    }
+
     /** y[o, j, i] = x[o, idx[j], i]: x as [outer, dim, inner], y as [outer, count, inner]. */
     void selectForward(DeviceBuffer y, DeviceBuffer x, DeviceBuffer idx, long outer, int count, int dim, long inner) {
         launch1d("select_forward", outer * count * inner, y, x, idx, outer, count, dim, inner);

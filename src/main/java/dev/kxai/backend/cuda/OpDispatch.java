@@ -199,6 +199,11 @@ final class OpDispatch {
         }
 
         @Override
+        public Forward<DTensor> visit(Op.Resize op, Fwd c) {
+            return plain(ShapeOps.resize(ops.kernels(), c.s, op, c.in[0], c.out));
+        }
+
+        @Override
         public Forward<DTensor> visit(Op.Compare op, Fwd c) {
             return binary(c, op.kind().code);
         }
@@ -410,6 +415,11 @@ final class OpDispatch {
         @Override
         public DTensor[] visit(Op.Select op, Bwd c) {
             return one(ShapeOps.selectBackward(ops.kernels(), c.s, op, c.inShapes[0], c.g));
+        }
+
+        @Override
+        public DTensor[] visit(Op.Resize op, Bwd c) {
+            return new DTensor[] {ShapeOps.resizeBackward(ops.kernels(), c.s, op, c.inShapes[0], c.g), null};
         }
 
         @Override

@@ -215,6 +215,54 @@ final class ShapeOps {
         return dx;
     }
 
+    private static float[] floats(double[] w) {
+        float[] f = new float[w.length];
+        for (int i = 0; i < w.length; i++) {
+            f[i] = (float) w[i];
+        }
+        return f;
+    }
+
+    static DTensor resize(Kernels k, DeviceScope s, Op.Resize op, DTensor x, int[] out) {
+        Op.Resize.Taps th = op.taps(2, x.dim(2), out[2]);
+        Op.Resize.Taps tw = op.taps(3, x.dim(3), out[3]);
+        DTensor y = new DTensor(out.clone(), s.floats(Shapes.size(out)));
+        k.resizeForward(y.buf(), x.buf(), s.upload(th.index()), s.upload(floats(th.weight())), s.upload(tw.index()),
+                s.upload(floats(tw.weight())), (long) x.dim(0) * x.dim(1), x.dim(2), x.dim(3), out[2], out[3]);
+        return y;
+    }
+
+    /** For each input index, the output range [lo, hi) whose taps read it (taps are monotone in the output). */
+    private static int[][] ranges(Op.Resize.Taps t, int in) {
+        int[] lo = new int[in];
+        int[] hi = new int[in];
+        java.util.Arrays.fill(lo, Integer.MAX_VALUE);
+        int outs = t.index().length / 2;
+        for (int o = 0; o < outs; o++) {
+            for (int a = 0; a < 2; a++) {
+                int i = t.index()[2 * o + a];
+                lo[i] = Math.min(lo[i], o);
+                hi[i] = Math.max(hi[i], o + 1);
+            }
+        }
+        for (int i = 0; i < in; i++) {
+            lo[i] = Math.min(lo[i], hi[i]);
+        }
+        return new int[][] {lo, hi};
+    }
+
+    static DTensor resizeBackward(Kernels k, DeviceScope s, Op.Resize op, int[] in, DTensor gy) {
+        Op.Resize.Taps th = op.taps(2, in[2], gy.dim(2));
+        Op.Resize.Taps tw = op.taps(3, in[3], gy.dim(3));
+        int[][] rh = ranges(th, in[2]);
+        int[][] rw = ranges(tw, in[3]);
+        DTensor dx = new DTensor(in.clone(), s.floats(Shapes.size(in)));
+        k.resizeBackward(dx.buf(), gy.buf(), s.upload(th.index()), s.upload(floats(th.weight())), s.upload(tw.index()),
+                s.upload(floats(tw.weight())), s.upload(rh[0]), s.upload(rh[1]), s.upload(rw[0]), s.upload(rw[1]),
+                (long) in[0] * in[1], in[2], in[3], gy.dim(2), gy.dim(3));
+        return dx;
+    }
+
     static DTensor selectBackward(Kernels k, DeviceScope s, Op.Select op, int[] in, DTensor gy) {
         int axis = op.axis() < 0 ? op.axis() + in.length : op.axis();
         long[] oi = around(in, axis);
