@@ -1,6 +1,6 @@
 // kernels/shape.cu: data movement with no arithmetic: strided copies (Transpose of up to 6 axes,
-// Expand's broadcast) and Select (Gather with constant indices, Slice along one axis) with its
-// backward. Every output element is written by one thread; nothing is rounded, so results equal
+// Expand's broadcast), gathers along one axis (a Gather's per-request ids; Select's constant indices,
+// for Gather and Slice, passed the same way) and Resize over tap tables, with their backward. Every output element is written by one thread; nothing is rounded, so results equal
 // the CPU's bit for bit.
 #include "common.cuh"
 
@@ -29,44 +29,7 @@ extern "C" __global__ void strided_copy6(float* __restrict__ y, const float* __r
     }
 }
 
-// x viewed as [outer, dim, inner], y as [outer, count, inner]: y[o, j, i] = x[o, idx[j], i].
-extern "C" __global__ void select_forward(float* __restrict__ y, const float* __restrict__ x,
-                                          const int* __restrict__ idx, long long outer, int count, int dim,
-                                          long long inner)
-{
-    const kx_index n = (kx_index)outer * count * inner;
-    KX_GRID_STRIDE_LOOP(e, n)
-    {
-        const kx_index i = e % inner;
-        const kx_index r = e / inner;
-        const int j = (int)(r % count);
-        const kx_index o = r / count;
-        y[e] = x[(o * dim + idx[j]) * inner + i];
-    }
-}
-
-// dx[o, k, i] = sum over j with idx[j] == k of dy[o, j, i], in increasing j (indices may repeat):
-// one thread per dx element, no atomics, so the sum's order is fixed.
-extern "C" __global__ void select_backward(float* __restrict__ dx, const float* __restrict__ dy,
-                                           const int* __restrict__ idx, long long outer, int count, int dim,
-                                           long long inner)
-{
-    const kx_index n = (kx_index)outer * dim * inner;
-    KX_GRID_STRIDE_LOOP(e, n)
-    {
-        const kx_index i = e % inner;
-        const kx_index r = e / inner;
-        const int k = (int)(r % dim);
-        const kx_index o = r / dim;
-        float sum = 0.0f;
-        for (int j = 0; j < count; ++j)
-            if (idx[j] == k)
-                sum += dy[(o * count + j) * inner + i];
-        dx[e] = sum;
-    }
-}
-
-// A Gather's ids given per request (token ids into an embedding table): floats holding integers,
+// Ids along one axis (token ids into an embedding table, or a Select's constant indices): floats holding integers,
 // negative ones counting from the end. Ids are checked where requests enter; one out of range
 // that still arrives reads nothing and yields NaN rather than another row's data.
 __device__ __forceinline__ int kx_gather_id(const float* ids, int j, int dim)
@@ -76,7 +39,7 @@ __device__ __forceinline__ int kx_gather_id(const float* ids, int j, int dim)
     return id >= 0 && id < dim ? id : -1;
 }
 
-// y[o, j, i] = x[o, ids[j], i], as select_forward with per-request ids.
+// x viewed as [outer, dim, inner], y as [outer, count, inner]: y[o, j, i] = x[o, ids[j], i].
 extern "C" __global__ void gather_forward(float* __restrict__ y, const float* __restrict__ x,
                                           const float* __restrict__ ids, long long outer, int count, int dim,
                                           long long inner)

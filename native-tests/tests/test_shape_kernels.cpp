@@ -1,12 +1,12 @@
 // test_shape_kernels.cpp: kernels/shape.cu through the fake driver, against references written
 // here. strided_copy6 as a transpose (permutations of 2 to 6 axes) and as a broadcast (stride 0
-// along the broadcast axes); select_forward/backward along the first, a middle and the last
-// axis, with repeated and reversed indices (Slice with a negative step) and a single index (a
-// Gather that drops the axis). Nothing is rounded in these kernels except select_backward's
-// float sum over repeated indices, which the reference does in the kernel's order (increasing
-// j): every comparison is bit for bit. gather_forward/backward (a Gather's per-request ids, float,
-// negative from the end, out of range → NaN) likewise, and resize_forward/backward over random
-// monotone tap tables. Launch geometries as in the other kernel tests.
+// along the broadcast axes); gather_forward/backward with a Select's constant indices along the
+// first, a middle and the last axis (repeated, reversed as a Slice with a negative step, a single
+// index as a Gather that drops the axis) and with per-request ids (negative from the end, out of
+// range → NaN); resize_forward/backward over random monotone tap tables. Nothing is rounded in the
+// copies; gather_backward's float sum over repeated indices and Resize's double sums are done in
+// the kernels' order: every comparison is bit for bit. Launch geometries as in the other kernel
+// tests.
 #include <algorithm>
 #include <cmath>
 #include <random>
@@ -99,37 +99,6 @@ struct Select {
     std::vector<int> idx;
     const char* what;
 };
-
-void test_select(const Select& c, const Geometry& g)
-{
-    const int count = static_cast<int>(c.idx.size());
-    const long long nx = c.outer * c.dim * c.inner, ny = c.outer * count * c.inner;
-    const Floats x = random_floats(nx, -1.0f, 1.0f, 42), dy = random_floats(ny, -1.0f, 1.0f, 43);
-    Doubles want_y(ny), want_dx(nx);
-    for (long long o = 0; o < c.outer; ++o)
-        for (int j = 0; j < count; ++j)
-            for (long long i = 0; i < c.inner; ++i)
-                want_y[(o * count + j) * c.inner + i] = x[(o * c.dim + c.idx[j]) * c.inner + i];
-    for (long long o = 0; o < c.outer; ++o)
-        for (int k = 0; k < c.dim; ++k)
-            for (long long i = 0; i < c.inner; ++i) {
-                float sum = 0.0f;  // float, in increasing j: the kernel's order
-                for (int j = 0; j < count; ++j)
-                    if (c.idx[j] == k)
-                        sum += dy[(o * count + j) * c.inner + i];
-                want_dx[(o * c.dim + k) * c.inner + i] = sum;
-            }
-    device::Buffer dyb(ny * 4), xb(nx * 4), ib(count * 4), out_y(ny * 4), out_dx(nx * 4);
-    xb.upload(x);
-    dyb.upload(dy);
-    ib.upload(c.idx);
-    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("shape", "select_forward"), {grid_for(g, ny)}, {g.block}, 0,
-                                          out_y.ptr(), xb.ptr(), ib.ptr(), c.outer, count, c.dim, c.inner));
-    expect_exact("y", out_y.download<float>(ny), want_y);
-    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("shape", "select_backward"), {grid_for(g, nx)}, {g.block}, 0,
-                                          out_dx.ptr(), dyb.ptr(), ib.ptr(), c.outer, count, c.dim, c.inner));
-    expect_exact("dx", out_dx.download<float>(nx), want_dx);
-}
 
 // gather_forward/backward: select with per-request float ids; negative ids count from the end, an
 // id out of range reads NaN in the forward pass and adds nothing in the backward.
@@ -278,7 +247,8 @@ SUITE(shape_kernels)
                                   + " " + g.name,
                               [&] { test_strided_copy6(c, g); });
         for (const Select& c : kSelects)
-            harness::run_case(std::string("select_forward/backward ") + c.what + " " + g.name, [&] { test_select(c, g); });
+            harness::run_case(std::string("gather_forward/backward, Select's indices: ") + c.what + " " + g.name,
+                              [&] { test_gather(c, std::vector<float>(c.idx.begin(), c.idx.end()), g); });
         // an embedding table [50, 16] read by 2 x 12 token ids (outer 1, inner 16)
         const Select table{1, 50, 16, {}, "embedding"};
         const std::vector<float> tokens = {3, 0, 0, 49, 7, 7, 1, 2, 0, 0, 0, 0, 12, 13, -1, -50, 5, 5, 5, 8, 9, 10, 11, 0};

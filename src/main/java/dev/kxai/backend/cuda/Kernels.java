@@ -170,24 +170,18 @@ public final class Kernels {
         launch1d("resize_backward", planes * h * w, dx, dy, ih, wh, iw, ww, loH, hiH, loW, hiW, planes, h, w, oh, ow);
     }
 
-    /** y[o, j, i] = x[o, idx[j], i]: x as [outer, dim, inner], y as [outer, count, inner]. */
-    void selectForward(DeviceBuffer y, DeviceBuffer x, DeviceBuffer idx, long outer, int count, int dim, long inner) {
-        launch1d("select_forward", outer * count * inner, y, x, idx, outer, count, dim, inner);
-    }
-
-    /** As selectForward with per-request ids (floats holding integers, negative from the end). */
+    /**
+     * y[o, j, i] = x[o, ids[j], i] (x as [outer, dim, inner], y as [outer, count, inner]); ids are
+     * floats holding integers, negative from the end: a Gather's per-request ids, or a Select's
+     * constant indices.
+     */
     void gatherForward(DeviceBuffer y, DeviceBuffer x, DeviceBuffer ids, long outer, int count, int dim, long inner) {
         launch1d("gather_forward", outer * count * inner, y, x, ids, outer, count, dim, inner);
     }
 
-    /** As selectBackward with per-request ids. */
+    /** dx[o, k, i] = Σ_{j: ids[j] = k} dy[o, j, i]; every dx element written. */
     void gatherBackward(DeviceBuffer dx, DeviceBuffer dy, DeviceBuffer ids, long outer, int count, int dim, long inner) {
         launch1d("gather_backward", outer * dim * inner, dx, dy, ids, outer, count, dim, inner);
-    }
-
-    /** dx[o, k, i] = Σ_{j: idx[j] = k} dy[o, j, i]; every dx element written. */
-    void selectBackward(DeviceBuffer dx, DeviceBuffer dy, DeviceBuffer idx, long outer, int count, int dim, long inner) {
-        launch1d("select_backward", outer * dim * inner, dx, dy, idx, outer, count, dim, inner);
     }
 
     /** ReduceMean/ReduceSum over the flagged axes of a 4-D (leading 1s) input; y holds its outputs. */

@@ -191,11 +191,21 @@ final class ShapeOps {
         return new long[] {outer, shape[axis], inner};
     }
 
+    /** A Select's constant indices as the float ids the gather kernels read (exact below 2^24). */
+    private static DeviceBuffer ids(DeviceScope s, Op.Select op) {
+        float[] f = new float[op.indices().length];
+        for (int i = 0; i < f.length; i++) {
+            f[i] = op.indices()[i];
+        }
+        return s.upload(f);
+    }
+
+    /** Select (constant-index Gather, Slice along one axis) through the gather kernels. */
     static DTensor select(Kernels k, DeviceScope s, Op.Select op, DTensor x, int[] out) {
         int axis = op.axis() < 0 ? op.axis() + x.rank() : op.axis();
         long[] oi = around(x.shape(), axis);
         DTensor y = new DTensor(out.clone(), s.floats(Shapes.size(out)));
-        k.selectForward(y.buf(), x.buf(), s.upload(op.indices()), oi[0], op.indices().length, (int) oi[1], oi[2]);
+        k.gatherForward(y.buf(), x.buf(), ids(s, op), oi[0], op.indices().length, (int) oi[1], oi[2]);
         return y;
     }
 
@@ -267,7 +277,7 @@ final class ShapeOps {
         int axis = op.axis() < 0 ? op.axis() + in.length : op.axis();
         long[] oi = around(in, axis);
         DTensor dx = new DTensor(in.clone(), s.floats(Shapes.size(in)));
-        k.selectBackward(dx.buf(), gy.buf(), s.upload(op.indices()), oi[0], op.indices().length, (int) oi[1], oi[2]);
+        k.gatherBackward(dx.buf(), gy.buf(), ids(s, op), oi[0], op.indices().length, (int) oi[1], oi[2]);
         return dx;
     }
 
