@@ -484,23 +484,22 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
                 throw c.bad("index " + i + " is out of range for axis " + a + " of " + Shapes.str(x));
             }
         }
-        int[] is = op.indicesShape();
-        int[] out = new int[x.length - 1 + is.length];
-        System.arraycopy(x, 0, out, 0, a);
-        System.arraycopy(is, 0, out, a, is.length);
-        System.arraycopy(x, a + 1, out, a + is.length, x.length - a - 1);
-        return out;
+        return gathered(x, a, op.indicesShape());
     }
 
     @Override
     public int[] visit(Op.Gather op, In c) {
         int[] x = c.x();
         int a = axis(c, op.axis(), x.length, false);
-        int[] is = c.shapes[1];
-        int[] out = new int[x.length - 1 + is.length];
+        return gathered(x, a, c.shapes[1]);
+    }
+
+    /** ONNX Gather's output shape: axis {@code a} of {@code x} replaced by the indices' shape. */
+    private static int[] gathered(int[] x, int a, int[] indices) {
+        int[] out = new int[x.length - 1 + indices.length];
         System.arraycopy(x, 0, out, 0, a);
-        System.arraycopy(is, 0, out, a, is.length);
-        System.arraycopy(x, a + 1, out, a + is.length, x.length - a - 1);
+        System.arraycopy(indices, 0, out, a, indices.length);
+        System.arraycopy(x, a + 1, out, a + indices.length, x.length - a - 1);
         return out;
     }
 
