@@ -27,12 +27,12 @@ public record Attribution(Tensor attributions, Tensor convergenceDelta, String d
     }
 
     /** Attributions by name (in order), the first also as {@link #attributions}. */
-    static Attribution of(Map<String, Tensor> byInput, Tensor delta, String device, String fallbackReason) {
+    public static Attribution of(Map<String, Tensor> byInput, Tensor delta, String device, String fallbackReason) {
         return new Attribution(byInput.values().iterator().next(), delta, device, fallbackReason, byInput);
     }
 
     /** The same attributions, computed on {@code device} (for {@code fallbackReason}, where not null). */
-    Attribution ranOn(String device, String fallbackReason) {
+    public Attribution ranOn(String device, String fallbackReason) {
         return new Attribution(attributions, convergenceDelta, device, fallbackReason, byInput);
     }
 

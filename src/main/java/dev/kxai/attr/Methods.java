@@ -76,6 +76,90 @@ public final class Methods {
         }));
         register(new Entry("layer_integrated_gradients", List.of("layer_ig"), "layer, n_steps, method, baselines, "
                 + "internal_batch_size, multiply_by_inputs, return_convergence_delta", Methods::layerIntegratedGradients));
+        register(new Entry("occlusion", List.of(), "sliding_window_shapes, strides, baselines, perturbations_per_eval, "
+                + "internal_batch_size", (m, p) -> new dev.kxai.attr.perturbation.Occlusion(m, shapes(p, "sliding_window_shapes",
+                        true), shapes(p, "strides", false), perturbation(m, p))::attribute));
+        register(new Entry("feature_ablation", List.of(), "baselines, feature_mask, perturbations_per_eval, "
+                + "internal_batch_size", (m, p) -> new dev.kxai.attr.perturbation.FeatureAblation(m, perturbation(m, p))::attribute));
+        register(new Entry("feature_permutation", List.of(), "feature_mask, permutation, seed, perturbations_per_eval",
+                (m, p) -> new dev.kxai.attr.perturbation.FeaturePermutation(m, perturbation(m, p),
+                        (int[]) p.get("permutation", null))::attribute));
+        register(new Entry("shapley_values", List.of(), "baselines, feature_mask, perturbations_per_eval, internal_batch_size",
+                (m, p) -> dev.kxai.attr.perturbation.ShapleyValues.exact(m, perturbation(m, p))::attribute));
+        register(new Entry("shapley_value_sampling", List.of(), "n_samples, baselines, feature_mask, seed, permutations, "
+                + "perturbations_per_eval", (m, p) -> dev.kxai.attr.perturbation.ShapleyValues.sampling(m, perturbation(m, p),
+                        p.integer("n_samples", 25), permutations(p))::attribute));
+        register(new Entry("kernel_shap", List.of(), "n_samples, baselines, feature_mask, seed, samples, weights, "
+                + "perturbations_per_eval", (m, p) -> surrogate(dev.kxai.attr.perturbation.Lime.kernelShap(m, perturbation(m, p))
+                        .nSamples(p.integer("n_samples", 25)), p)::attribute));
+        register(new Entry("lime", List.of(), "n_samples, baselines, feature_mask, seed, interpretable_model, alpha, "
+                + "kernel_width, distance_mode, samples, weights, perturbations_per_eval", (m, p) -> {
+                    dev.kxai.attr.perturbation.Lime l = dev.kxai.attr.perturbation.Lime.lime(m, perturbation(m, p))
+                            .nSamples(p.integer("n_samples", 50))
+                            .surrogate(dev.kxai.attr.perturbation.Lime.Surrogate.parse((String) p.get("interpretable_model",
+                                    "lasso")), ((Number) p.get("alpha", 0.01)).doubleValue())
+                            .kernel(((Number) p.get("kernel_width", 1.0)).doubleValue(),
+                                    distanceMode((String) p.get("distance_mode", "cosine")));
+                    return surrogate(l, p)::attribute;
+                }));
+    }
+
+    /** The settings every perturbation method shares, from Captum's parameter names. */
+    private static dev.kxai.attr.perturbation.Settings perturbation(Model m, Params p) {
+        Object mask = p.get("feature_mask", null);
+        Map<String, Tensor> masks = new LinkedHashMap<>();
+        if (mask instanceof Tensor t) {
+            masks.put(m.graph().inputName(), t);
+        } else if (mask instanceof Map<?, ?> byName) {
+            byName.forEach((k, v) -> masks.put((String) k, (Tensor) v));
+        } else if (mask != null) {
+            throw new InvalidInputException("feature_mask: a tensor, or tensors by input name");
+        }
+        return dev.kxai.attr.perturbation.Settings.defaults().baselines(baselines(p)).featureMasks(masks)
+                .perturbationsPerEval((Integer) p.get("perturbations_per_eval", null))
+                .internalBatchSize((Integer) p.get("internal_batch_size", null))
+                .seed(((Number) p.get("seed", 0L)).longValue())
+                .progress((Progress) p.get("progress", Progress.NONE));
+    }
+
+    /** A window shape or stride: one int[] for every input, a list of one per input, or a single int (strides). */
+    private static List<int[]> shapes(Params p, String name, boolean required) {
+        Object v = p.get(name, null);
+        if (v == null) {
+            if (required) {
+                throw new InvalidInputException("occlusion needs " + name + " (the window's shape over one example's axes)");
+            }
+            return null;
+        }
+        if (v instanceof Integer i) {
+            return List.of(new int[] {i});
+        }
+        if (v instanceof int[] a) {
+            return List.<int[]>of(a);
+        }
+        if (v instanceof List<?> l) {
+            return l.stream().map(int[].class::cast).toList();
+        }
+        throw new InvalidInputException(name + ": expected integers per axis, got " + v);
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<int[]> permutations(Params p) {
+        return (List<int[]>) p.get("permutations", null);
+    }
+
+    private static boolean distanceMode(String mode) {
+        return switch (mode.toLowerCase(Locale.ROOT)) {
+            case "cosine" -> false;
+            case "euclidean" -> true;
+            default -> throw new InvalidInputException("distance_mode '" + mode + "': cosine or euclidean");
+        };
+    }
+
+    /** The caller's samples and weights, where given. */
+    private static dev.kxai.attr.perturbation.Lime surrogate(dev.kxai.attr.perturbation.Lime l, Params p) {
+        Tensor samples = (Tensor) p.get("samples", null);
+        return samples == null ? l : l.samples(samples, (Tensor) p.get("weights", null));
     }
 
     /** The {@code baselines} parameter: one {@link Baseline} for every input, or a list of one per input. */

@@ -188,6 +188,48 @@ public final class GraphRunner<T> implements ModelRunner {
     }
 
     @Override
+    public Tensor evaluatePerturbed(Perturbation p, int s0, int s1) {
+        batchOf(p.inputs());
+        int n = s1 - s0;
+        int[] home = java.util.Arrays.copyOfRange(p.home(), s0, s1);
+        return ops.onDevice(() -> {
+            try (Arena a = ops.arena()) {
+                Map<String, T> given = new HashMap<>();
+                T homeT = ops.indices(a, home);
+                for (Map.Entry<String, Tensor> e : p.inputs().entrySet()) {
+                    T x = ops.upload(a, e.getValue());
+                    Perturbation.Rule rule = p.rules().get(e.getKey());
+                    T out;
+                    if (rule == null) {
+                        // copied unchanged: ablation of no group
+                        int[] none = new int[n];
+                        java.util.Arrays.fill(none, -1);
+                        out = ops.perturbSingle(a, x, x, ops.indices(a, new int[e.getValue().rowSize()]), homeT,
+                                ops.indices(a, none));
+                    } else {
+                        T base = ops.upload(a, rule.baseline());
+                        if (rule instanceof Perturbation.Single r) {
+                            out = ops.perturbSingle(a, x, base, ops.indices(a, r.mask()), homeT,
+                                    ops.indices(a, java.util.Arrays.copyOfRange(r.group(), s0, s1)));
+                        } else if (rule instanceof Perturbation.Coalition r) {
+                            out = ops.perturbCoalition(a, x, base, ops.indices(a, r.mask()), homeT,
+                                    ops.indices(a, java.util.Arrays.copyOfRange(r.take(), s0 * r.groups(), s1 * r.groups())),
+                                    r.groups());
+                        } else {
+                            int axes = e.getValue().rank() - 1;
+                            out = ops.perturbBox(a, x, base, homeT, ops.indices(a, java.util.Arrays.copyOfRange(
+                                    ((Perturbation.Box) rule).boxes(), s0 * 2 * axes, s1 * 2 * axes)));
+                        }
+                    }
+                    given.put(e.getKey(), out);
+                }
+                Executor.Pass<T> pass = exec.forward(a, given, n, Set.of(), false);
+                return ops.download(pass.value(output()));
+            }
+        });
+    }
+
+    @Override
     public PathGradients openPath(PathInputs spec, float[] alphas, float[] weights, int[] targets,
             boolean affineFirstLayer) {
         Map<String, Tensor> all = new HashMap<>(spec.fixed());

@@ -79,6 +79,12 @@ public interface ModelRunner extends AutoCloseable {
      */
     PathGradients openPath(PathInputs p, float[] alphas, float[] weights, int[] targets, boolean affineFirstLayer);
 
+    /**
+     * The model's output for samples [s0, s1) of a {@link Perturbation}, the perturbed rows built
+     * where the backend computes: shape [s1 − s0, ...output row].
+     */
+    Tensor evaluatePerturbed(Perturbation p, int s0, int s1);
+
     /** Bytes one chunk of path steps may use: the free device memory, or the CPU's heap budget. */
     long chunkBudgetBytes();
 

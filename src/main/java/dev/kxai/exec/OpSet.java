@@ -112,6 +112,24 @@ public interface OpSet<T> {
         T interpolate(Arena a, T alphas, int k0, int k1);
     }
 
+    // ---------------------------------------------------------------- perturbed rows (dev.kxai.backend.Perturbation)
+
+    /**
+     * Samples of feature ablation, one per entry of {@code home} and {@code group} (uploaded with
+     * {@link #indices}): out[s, f] = mask[m(s), f] == group[s] ? base[b(s), f] : x[home[s], f],
+     * where m(s), b(s) are 0 for a mask or baseline of one row, else home[s] (kernels/perturb.cu).
+     */
+    T perturbSingle(Arena a, T x, T base, T mask, T home, T group);
+
+    /**
+     * Samples of coalitions: t = take[s·groups + mask[m(s), f]] (a feature of group −1 keeps its
+     * home row); out[s, f] = t ≥ 0 ? x[t, f] : base[b(s), f].
+     */
+    T perturbCoalition(Arena a, T x, T base, T mask, T home, T take, int groups);
+
+    /** Samples of occlusion: out[s, f] = f inside box s (boxes[s·2R ...], [start, end) per example axis) ? base[b(s), f] : x[home[s], f]. */
+    T perturbBox(Arena a, T x, T base, T home, T boxes);
+
     // ---------------------------------------------------------------- the device
 
     /**

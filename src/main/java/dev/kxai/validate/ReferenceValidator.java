@@ -188,6 +188,7 @@ public final class ReferenceValidator {
             if (params.has("internal_batch_size")) {
                 p.put("internal_batch_size", params.path("internal_batch_size").asInt());
             }
+            perturbationParams(folder, params, p);
             Attribution a = Methods.create(method, m, Methods.Params.of(p)).attribute(x, targets);
             List<Tensor> refs = new ArrayList<>();
             List<Tensor> got = new ArrayList<>();
@@ -273,6 +274,27 @@ public final class ReferenceValidator {
             off += per;
         }
         return new Tensor(new int[] {batch, width}, out);
+    }
+
+    /** The perturbation methods' parameters (Captum's names), where the case gives them. */
+    private static void perturbationParams(Path folder, JsonNode params, java.util.Map<String, Object> p) {
+        if (params.has("sliding_window_shapes")) {
+            p.put("sliding_window_shapes", ints(params.path("sliding_window_shapes")));
+        }
+        JsonNode strides = params.path("strides");
+        if (strides.isInt()) {
+            p.put("strides", strides.asInt());
+        } else if (strides.isArray()) {
+            p.put("strides", ints(strides));
+        }
+        if (params.has("feature_mask")) {
+            p.put("feature_mask", NpyIO.read(folder.resolve(params.path("feature_mask").asText())));
+        }
+        for (String k : List.of("n_samples", "perturbations_per_eval", "seed")) {
+            if (params.path(k).isInt()) {
+                p.put(k, params.path(k).asInt());
+            }
+        }
     }
 
     static List<Baseline> baselines(Path folder, JsonNode list) {

@@ -102,6 +102,12 @@ public final class CountingBackend implements Backend {
             }
 
             @Override
+            public Tensor evaluatePerturbed(dev.kxai.backend.Perturbation p, int s0, int s1) {
+                forwardRows.add(s1 - s0);
+                return r.evaluatePerturbed(p, s0, s1);
+            }
+
+            @Override
             public void close() {
                 r.close();
             }

@@ -1,6 +1,7 @@
 package dev.kxai.backend.cpu;
 
 import dev.kxai.backend.PathOps;
+import dev.kxai.backend.PerturbOps;
 import dev.kxai.exec.Arena;
 import dev.kxai.exec.ExecutionPlan;
 import dev.kxai.exec.FusionGroup;
@@ -177,6 +178,49 @@ final class CpuOpSet implements OpSet<Tensor> {
             o[i] = y.data()[(firstRow + i) * per + (int) targets.data()[i]];
         }
         return o;
+    }
+
+    // ---------------------------------------------------------------- perturbed rows
+
+    private static int[] ints(Tensor t) {
+        int[] v = new int[t.size()];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (int) t.data()[i];
+        }
+        return v;
+    }
+
+    private static Tensor samples(Tensor x, int n) {
+        int[] s = x.shape();
+        s[0] = n;
+        return new Tensor(s, new float[Math.toIntExact(Shapes.size(s))]);
+    }
+
+    @Override
+    public Tensor perturbSingle(Arena a, Tensor x, Tensor base, Tensor mask, Tensor home, Tensor group) {
+        Tensor out = samples(x, home.size());
+        int f = x.rowSize();
+        PerturbOps.single(out.data(), x.data(), base.data(), base.dim(0), ints(mask), mask.size() / f, ints(home),
+                ints(group), home.size(), f);
+        return out;
+    }
+
+    @Override
+    public Tensor perturbCoalition(Arena a, Tensor x, Tensor base, Tensor mask, Tensor home, Tensor take, int groups) {
+        Tensor out = samples(x, home.size());
+        int f = x.rowSize();
+        PerturbOps.coalition(out.data(), x.data(), base.data(), base.dim(0), ints(mask), mask.size() / f, ints(home),
+                ints(take), groups, home.size(), f);
+        return out;
+    }
+
+    @Override
+    public Tensor perturbBox(Arena a, Tensor x, Tensor base, Tensor home, Tensor boxes) {
+        Tensor out = samples(x, home.size());
+        int[] dims = java.util.Arrays.copyOfRange(x.shape(), 1, x.rank());
+        PerturbOps.box(out.data(), x.data(), base.data(), base.dim(0), ints(home), ints(boxes), dims, home.size(),
+                x.rowSize());
+        return out;
     }
 
     // ---------------------------------------------------------------- the path

@@ -251,6 +251,45 @@ final class CudaOpSet implements OpSet<DTensor> {
         return java.util.stream.IntStream.range(0, rows).mapToDouble(i -> v[i]).toArray();
     }
 
+    // ---------------------------------------------------------------- perturbed rows (perturb.cu)
+
+    private DTensor samples(Arena a, DTensor x, int n) {
+        int[] s = x.shape().clone();
+        s[0] = n;
+        return new DTensor(s, scope(a).floats(Shapes.size(s)));
+    }
+
+    @Override
+    public DTensor perturbSingle(Arena a, DTensor x, DTensor base, DTensor mask, DTensor home, DTensor group) {
+        int n = (int) home.size();
+        DTensor out = samples(a, x, n);
+        long f = x.size() / x.dim(0);
+        k.perturbSingle(out.buf(), x.buf(), base.buf(), base.dim(0), mask.buf(), (int) (mask.size() / f), home.buf(),
+                group.buf(), n, f);
+        return out;
+    }
+
+    @Override
+    public DTensor perturbCoalition(Arena a, DTensor x, DTensor base, DTensor mask, DTensor home, DTensor take,
+            int groups) {
+        int n = (int) home.size();
+        DTensor out = samples(a, x, n);
+        long f = x.size() / x.dim(0);
+        k.perturbCoalition(out.buf(), x.buf(), base.buf(), base.dim(0), mask.buf(), (int) (mask.size() / f),
+                home.buf(), take.buf(), groups, n, f);
+        return out;
+    }
+
+    @Override
+    public DTensor perturbBox(Arena a, DTensor x, DTensor base, DTensor home, DTensor boxes) {
+        int n = (int) home.size();
+        DTensor out = samples(a, x, n);
+        int[] dims = java.util.Arrays.copyOfRange(x.shape(), 1, x.shape().length);
+        k.perturbBox(out.buf(), x.buf(), base.buf(), base.dim(0), home.buf(), boxes.buf(), scope(a).upload(dims),
+                dims.length, n, x.size() / x.dim(0));
+        return out;
+    }
+
     // ---------------------------------------------------------------- the path
 
     private static int[] pathShape(int[] rowShape, int steps) {

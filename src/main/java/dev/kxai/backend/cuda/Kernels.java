@@ -37,6 +37,25 @@ public final class Kernels {
         Launch.run(rt.function(name), grid(n), BLOCK, 0, args);
     }
 
+    // ---- perturb.cu
+    void perturbSingle(DeviceBuffer out, DeviceBuffer x, DeviceBuffer base, int baseRows, DeviceBuffer mask,
+            int maskRows, DeviceBuffer home, DeviceBuffer group, int samples, long features) {
+        launch1d("perturb_single", samples * features, out, x, base, baseRows, mask, maskRows, home, group, samples,
+                features);
+    }
+
+    void perturbCoalition(DeviceBuffer out, DeviceBuffer x, DeviceBuffer base, int baseRows, DeviceBuffer mask,
+            int maskRows, DeviceBuffer home, DeviceBuffer take, int groups, int samples, long features) {
+        launch1d("perturb_coalition", samples * features, out, x, base, baseRows, mask, maskRows, home, take, groups,
+                samples, features);
+    }
+
+    void perturbBox(DeviceBuffer out, DeviceBuffer x, DeviceBuffer base, int baseRows, DeviceBuffer home,
+            DeviceBuffer boxes, DeviceBuffer dims, int rank, int samples, long features) {
+        launch1d("perturb_box", samples * features, out, x, base, baseRows, home, boxes, dims, rank, samples,
+                features);
+    }
+
     // ---- path.cu
     public void pathInterpolate(DeviceBuffer out, DeviceBuffer x, DeviceBuffer base, DeviceBuffer alphas, int steps, int batch,
             long features) {
