@@ -167,7 +167,7 @@ Floats reference_box(const Floats& x, const Floats& base, int baseRows, const In
             for (int d = rank - 1; d >= 0; d--) {
                 int c = rest % dims[d];
                 rest /= dims[d];
-                inside &= c >= boxes[bx + 2 * d] && c <= boxes[bx + 2 * d + 1];
+                inside &= c >= boxes[bx + 2 * d] && c < boxes[bx + 2 * d + 1];
             }
             out[dst + f] = inside ? base[b + f] : x[src + f];
             ++(inside ? used.base : used.home);

@@ -27,7 +27,10 @@ public final class PerturbOps {
         }
     }
 
-    /** t = take[s·groups + mask[m(s), f]]; out[s, f] = t ≥ 0 ? x[t, f] : base[b(s), f]. */
+    /**
+     * t = take[s·groups + mask[m(s), f]], or home[s] for a feature in no group (mask −1);
+     * out[s, f] = t ≥ 0 ? x[t, f] : base[b(s), f].
+     */
     public static void coalition(float[] out, float[] x, float[] base, int baseRows, int[] mask, int maskRows,
             int[] home, int[] take, int groups, int samples, int features) {
         for (int s = 0; s < samples; s++) {

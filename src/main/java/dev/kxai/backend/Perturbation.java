@@ -69,6 +69,13 @@ public record Perturbation(Map<String, Tensor> inputs, int[] home, Map<String, R
         public void check(String input, Tensor x, int samples) {
             checkBaseline(input, baseline, x);
             checkMask(input, mask, maskPerRow, x);
+            for (int g : mask) {
+                if (g < 0) {
+                    // a group of −1 must change nothing: no feature may be in group −1 here
+                    throw new IllegalArgumentException("feature mask of '" + input + "' holds group " + g
+                            + "; ablation masks hold groups from 0");
+                }
+            }
             if (group.length != samples) {
                 throw new IllegalArgumentException(group.length + " groups for " + samples + " samples");
             }
@@ -122,7 +129,7 @@ public record Perturbation(Map<String, Tensor> inputs, int[] home, Map<String, R
         }
     }
 
-    /** Axes of one example a box may have (the kernel's fixed arrays). */
+    /** Axes of one example a box may have (ample for images and volumes; keeps the box table small). */
     public static final int MAX_BOX_AXES = 6;
 
     /** A baseline of one row, or of one per row, of the input's example shape. */
@@ -145,7 +152,7 @@ public record Perturbation(Map<String, Tensor> inputs, int[] home, Map<String, R
         for (int g : mask) {
             if (g < -1 || g >= MAX_ID) {
                 throw new InvalidInputException("feature mask of '" + input + "' holds group " + g + " (valid: 0.."
-                        + (MAX_ID - 1) + ")");
+                        + (MAX_ID - 1) + ", or −1 for a feature in no group)");
             }
         }
     }

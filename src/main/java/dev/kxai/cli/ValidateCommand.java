@@ -21,10 +21,15 @@ final class ValidateCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto", description = "auto, cpu or cuda (default: ${DEFAULT-VALUE}).")
     String device;
 
+    @Option(names = "--method", paramLabel = "NAME", split = ",", description = "Only the cases of these methods "
+            + "(Captum's names, e.g. occlusion,shapley_values); every model's logits are still checked.")
+    java.util.List<String> methods;
+
     @Override
     public Integer call() {
         var out = spec.commandLine().getOut();
-        ReferenceValidator.Summary s = new ReferenceValidator(device).run(dir, r -> {
+        ReferenceValidator v = new ReferenceValidator(device).onlyMethods(methods == null ? java.util.List.of() : methods);
+        ReferenceValidator.Summary s = v.run(dir, r -> {
             out.println(r.line());
             out.flush();
         });

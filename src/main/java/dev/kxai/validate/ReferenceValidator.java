@@ -53,6 +53,7 @@ public final class ReferenceValidator {
 
     private final String device;
     private final java.util.function.Function<Path, Model> loader;
+    private final java.util.Set<String> methods;
 
     public ReferenceValidator(String device) {
         this(device, model -> Model.load(model, device));
@@ -60,8 +61,19 @@ public final class ReferenceValidator {
 
     /** With a loader of its own (tests: a model on a simulated device named {@code device}). */
     public ReferenceValidator(String device, java.util.function.Function<Path, Model> loader) {
+        this(device, loader, java.util.Set.of());
+    }
+
+    private ReferenceValidator(String device, java.util.function.Function<Path, Model> loader,
+            java.util.Set<String> methods) {
         this.device = device;
         this.loader = loader;
+        this.methods = methods;
+    }
+
+    /** Only the cases of these methods (Captum's names; empty = all); every model's logits are still checked. */
+    public ReferenceValidator onlyMethods(java.util.Collection<String> names) {
+        return new ReferenceValidator(device, loader, java.util.Set.copyOf(names));
     }
 
     /** Every manifest.json under dir (or dir itself if it holds one), in path order. */
@@ -137,6 +149,9 @@ public final class ReferenceValidator {
             }
             int[] defaultTargets = ints(m.path("targets"));
             for (JsonNode c : m.path("cases")) {
+                if (!methods.isEmpty() && !methods.contains(c.path("method").asText())) {
+                    continue;
+                }
                 out.add(runCase(name, folder, model, x, c, defaultTargets));
             }
         } finally {
