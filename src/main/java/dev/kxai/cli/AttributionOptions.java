@@ -6,7 +6,8 @@ import picocli.CommandLine.Option;
 final class AttributionOptions {
     @Option(names = "--method", defaultValue = "ig",
             description = "ig (integrated_gradients), saliency, input_x_gradient (ixg), layer_ig "
-                    + "(layer_integrated_gradients, with --layer) (default: ${DEFAULT-VALUE}).")
+                    + "(layer_integrated_gradients, with --layer), occlusion (with --sliding-window), feature_ablation, "
+                    + "feature_permutation, shapley_values, shapley_value_sampling, kernel_shap, lime (default: ${DEFAULT-VALUE}).")
     String method;
 
     @Option(names = "--steps", defaultValue = "50", description = "n_steps for Integrated Gradients (default: ${DEFAULT-VALUE}).")

@@ -54,6 +54,9 @@ final class ExplainCommand implements Callable<Integer> {
     @Mixin
     AttributionOptions run = new AttributionOptions();
 
+    @Mixin
+    PerturbationOptions perturbation = new PerturbationOptions();
+
 
 
 
@@ -110,6 +113,7 @@ final class ExplainCommand implements Callable<Integer> {
         if (layer != null) {
             params.put("layer", layer);
         }
+        perturbation.addTo(params, m);
         Attribution a = Methods.create(methodName, m, Methods.Params.of(params)).attribute(in, targets);
         double seconds = (System.nanoTime() - t0) / 1e9;
 

@@ -1,0 +1,105 @@
+package dev.kxai.cli;
+
+import dev.kxai.InvalidInputException;
+import dev.kxai.Model;
+import dev.kxai.io.NpyIO;
+import dev.kxai.tensor.Tensor;
+import java.nio.file.Path;
+import java.util.Map;
+import picocli.CommandLine.Option;
+
+/**
+ * The perturbation methods' options (a picocli mixin), turned into Captum's parameter names:
+ * occlusion's window and strides, a feature mask, sample counts, the seed, caller-given samples.
+ */
+final class PerturbationOptions {
+    @Option(names = "--sliding-window", paramLabel = "D0,D1,...", split = ",", description = "occlusion: "
+            + "sliding_window_shapes over one example's axes, e.g. 3,16,16 for an image [C, H, W].")
+    int[] slidingWindow;
+
+    @Option(names = "--strides", paramLabel = "S|S0,S1,...", split = ",", description = "occlusion: the window's step "
+            + "per axis, or one for all (default: 1).")
+    int[] strides;
+
+    @Option(names = "--feature-mask", paramLabel = "[NAME=]MASK.npy", description = {"feature_ablation, "
+            + "feature_permutation, shapley_values, shapley_value_sampling, kernel_shap, lime: integer group ids that "
+            + "move together", "(the example's shape, [1, ...] or one per row); default: every scalar alone. Repeat as "
+            + "NAME=FILE per input."})
+    java.util.List<String> featureMasks;
+
+    @Option(names = "--n-samples", description = "shapley_value_sampling (default 25), kernel_shap (25), lime (50): "
+            + "orderings or coalitions sampled per example.")
+    Integer nSamples;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Seed of the sampling methods (default: ${DEFAULT-VALUE}); "
+            + "the same seed gives the same result on every backend.")
+    long seed;
+
+    @Option(names = "--perturbations-per-eval", description = "At most this many perturbations of the batch per "
+            + "forward pass (default: as many as the memory budget allows).")
+    Integer perturbationsPerEval;
+
+    @Option(names = "--samples", paramLabel = "Z.npy", description = "kernel_shap, lime: the coalitions to use, "
+            + "[samples, groups] of 0/1, the same for every example (e.g. Captum's, to compare exactly).")
+    Path samples;
+
+    @Option(names = "--sample-weights", paramLabel = "W.npy", description = "kernel_shap, lime: a weight per sample "
+            + "of --samples (default: the method's kernel).")
+    Path sampleWeights;
+
+    @Option(names = "--interpretable-model", description = "lime: lasso (default, alpha 0.01) or linear_regression.")
+    String interpretableModel;
+
+    @Option(names = "--alpha", description = "lime: the Lasso's alpha (default 0.01).")
+    Double alpha;
+
+    @Option(names = "--kernel-width", description = "lime: width of the exponential similarity kernel (default 1.0).")
+    Double kernelWidth;
+
+    /** Adds the options given to a method's parameters. */
+    void addTo(Map<String, Object> params, Model m) {
+        if (slidingWindow != null) {
+            params.put("sliding_window_shapes", slidingWindow);
+        }
+        if (strides != null) {
+            params.put("strides", strides);
+        }
+        if (featureMasks != null) {
+            Map<String, Tensor> masks = new java.util.LinkedHashMap<>();
+            for (String arg : featureMasks) {
+                int eq = arg.indexOf('=');
+                String name = eq > 0 ? arg.substring(0, eq) : m.graph().inputName();
+                if (eq <= 0 && m.inputs().size() > 1) {
+                    throw new InvalidInputException("--feature-mask " + arg + ": the model has inputs " + m.describeInputs()
+                            + "; give NAME=FILE");
+                }
+                masks.put(name, NpyIO.read(Path.of(eq > 0 ? arg.substring(eq + 1) : arg)));
+            }
+            params.put("feature_mask", masks);
+        }
+        if (nSamples != null) {
+            params.put("n_samples", nSamples);
+        }
+        params.put("seed", seed);
+        if (perturbationsPerEval != null) {
+            params.put("perturbations_per_eval", perturbationsPerEval);
+        }
+        if (samples != null) {
+            params.put("samples", NpyIO.read(samples));
+            if (sampleWeights != null) {
+                params.put("weights", NpyIO.read(sampleWeights));
+            }
+        } else if (sampleWeights != null) {
+            throw new InvalidInputException("--sample-weights needs --samples (the weights belong to given samples)");
+        }
+        if (interpretableModel != null) {
+            params.put("interpretable_model", interpretableModel);
+        }
+        if (alpha != null) {
+            params.put("alpha", alpha);
+        }
+        if (kernelWidth != null) {
+            params.put("kernel_width", kernelWidth);
+        }
+    }
+}
