@@ -113,7 +113,7 @@ final class ExplainCommand implements Callable<Integer> {
         if (layer != null) {
             params.put("layer", layer);
         }
-        perturbation.addTo(params, m);
+        perturbation.addTo(params, m, in);
         Attribution a = Methods.create(methodName, m, Methods.Params.of(params)).attribute(in, targets);
         double seconds = (System.nanoTime() - t0) / 1e9;
 

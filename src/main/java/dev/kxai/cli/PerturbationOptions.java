@@ -27,6 +27,10 @@ final class PerturbationOptions {
             + "NAME=FILE per input."})
     java.util.List<String> featureMasks;
 
+    @Option(names = "--superpixels", paramLabel = "N", description = "A feature mask of N×N squares over each image, "
+            + "shared by its channels (for every attributed input without a --feature-mask).")
+    Integer superpixels;
+
     @Option(names = "--n-samples", description = "shapley_value_sampling (default 25), kernel_shap (25), lime (50): "
             + "orderings or coalitions sampled per example.")
     Integer nSamples;
@@ -56,16 +60,16 @@ final class PerturbationOptions {
     @Option(names = "--kernel-width", description = "lime: width of the exponential similarity kernel (default 1.0).")
     Double kernelWidth;
 
-    /** Adds the options given to a method's parameters. */
-    void addTo(Map<String, Object> params, Model m) {
+    /** Adds the options given to a method's parameters (superpixel masks for the attributed inputs of {@code in}). */
+    void addTo(Map<String, Object> params, Model m, dev.kxai.Inputs in) {
         if (slidingWindow != null) {
             params.put("sliding_window_shapes", slidingWindow);
         }
         if (strides != null) {
             params.put("strides", strides);
         }
+        Map<String, Tensor> masks = new java.util.LinkedHashMap<>();
         if (featureMasks != null) {
-            Map<String, Tensor> masks = new java.util.LinkedHashMap<>();
             for (String arg : featureMasks) {
                 int eq = arg.indexOf('=');
                 String name = eq > 0 ? arg.substring(0, eq) : m.graph().inputName();
@@ -75,6 +79,16 @@ final class PerturbationOptions {
                 }
                 masks.put(name, NpyIO.read(Path.of(eq > 0 ? arg.substring(eq + 1) : arg)));
             }
+        }
+        if (superpixels != null) {
+            for (String name : m.attributed(in)) {
+                if (!masks.containsKey(name)) {
+                    masks.put(name, dev.kxai.attr.perturbation.FeatureMasks.grid(
+                            m.runner().plan().exampleShape(name), superpixels));
+                }
+            }
+        }
+        if (!masks.isEmpty()) {
             params.put("feature_mask", masks);
         }
         if (nSamples != null) {
