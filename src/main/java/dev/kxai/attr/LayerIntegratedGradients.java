@@ -44,16 +44,24 @@ public final class LayerIntegratedGradients {
                 Progress.NONE);
     }
 
-    private LayerIntegratedGradients(Model model, String layer, boolean multiplyByInputs, int nSteps,
-            Quadrature.Rule method, List<Baseline> baselines, Integer internalBatchSize, boolean returnConvergenceDelta,
-            Progress progress) {
+    /** A layer method's layer: a value some node computes, else an error listing some. */
+    static void checkLayer(Model model, String layer, String method) {
         Graph g = model.graph();
+        if (layer == null) {
+            throw new InvalidInputException(method + " needs a layer: the name of a value a node computes (--layer NAME)");
+        }
         if (!g.valueNames().contains(layer)) {
             List<String> some = g.nodes().stream().map(n -> n.output()).limit(8).toList();
             throw new InvalidInputException("no value '" + layer + "' computed by a node of " + g.source()
                     + " (layer methods take a node's output; some: " + some + (g.nodes().size() > 8 ? ", ..." : "")
                     + "; 'kxai info' lists them all)");
         }
+    }
+
+    private LayerIntegratedGradients(Model model, String layer, boolean multiplyByInputs, int nSteps,
+            Quadrature.Rule method, List<Baseline> baselines, Integer internalBatchSize, boolean returnConvergenceDelta,
+            Progress progress) {
+        checkLayer(model, layer, "layer_integrated_gradients");
         this.model = model;
         this.layer = layer;
         this.multiplyByInputs = multiplyByInputs;

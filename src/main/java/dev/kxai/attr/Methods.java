@@ -76,6 +76,20 @@ public final class Methods {
         }));
         register(new Entry("layer_integrated_gradients", List.of("layer_ig"), "layer, n_steps, method, baselines, "
                 + "internal_batch_size, multiply_by_inputs, return_convergence_delta", Methods::layerIntegratedGradients));
+        register(new Entry("guided_backprop", List.of(), "", (m, p) -> GuidedBackprop.guided(m)::attribute));
+        register(new Entry("deconvolution", List.of(), "", (m, p) -> GuidedBackprop.deconvolution(m)::attribute));
+        register(new Entry("deeplift", List.of(), "baselines, multiply_by_inputs, return_convergence_delta, "
+                + "max_pool_rule", (m, p) -> new DeepLift(m).baselines(baselines(p))
+                        .multiplyByInputs(p.flag("multiply_by_inputs", true))
+                        .returnConvergenceDelta(p.flag("return_convergence_delta", false))
+                        .maxPoolRule(p.flag("max_pool_rule", false))::attribute));
+        register(new Entry("layer_grad_cam", List.of("grad_cam"), "layer, relu_attributions, attr_dim_summation",
+                (m, p) -> new LayerGradCam(m, (String) p.get("layer", null), p.flag("relu_attributions", false),
+                        p.flag("attr_dim_summation", true))::attribute));
+        register(new Entry("layer_conductance", List.of(), "layer, n_steps, method, baselines, internal_batch_size",
+                (m, p) -> new LayerConductance(m, (String) p.get("layer", null), p.integer("n_steps", 50),
+                        Quadrature.Rule.parse((String) p.get("method", "gausslegendre")), List.of(baselines(p)),
+                        (Integer) p.get("internal_batch_size", null))::attribute));
         register(new Entry("occlusion", List.of(), "sliding_window_shapes, strides, baselines, perturbations_per_eval, "
                 + "internal_batch_size", (m, p) -> new dev.kxai.attr.perturbation.Occlusion(m, shapes(p, "sliding_window_shapes",
                         true), shapes(p, "strides", false), perturbation(m, p))::attribute));

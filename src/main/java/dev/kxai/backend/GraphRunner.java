@@ -8,6 +8,7 @@ import dev.kxai.exec.Executor;
 import dev.kxai.exec.OpSet;
 import dev.kxai.graph.Graph;
 import dev.kxai.graph.Node;
+import dev.kxai.graph.Op;
 import dev.kxai.tensor.Shapes;
 import dev.kxai.tensor.Tensor;
 import java.util.HashMap;
@@ -183,6 +184,110 @@ public final class GraphRunner<T> implements ModelRunner {
                     out.put(output(), ops.download(y));
                 }
                 return out;
+            }
+        });
+    }
+
+    /** A Relu node for applying relu to a gradient through the op set's own kernel. */
+    private static final Node RELU = new Node("relu_of_gradient", "Relu", new Op.Relu(), java.util.List.of("g"), "relu_g");
+
+    @Override
+    public Map<String, Tensor> gradients(Map<String, Tensor> given, int[] targets, Set<String> wrt, ReluRule rule) {
+        return gradients(given, targets, wrt, BackwardRule.<T>forOp(Op.Relu.class, c -> {
+            T[] g = rule == ReluRule.GUIDED_BACKPROP ? c.gradient().get() : ops.array(1);
+            T base = rule == ReluRule.GUIDED_BACKPROP ? g[0] : c.gradOut();
+            T[] one = ops.array(1);
+            one[0] = base;
+            g[0] = ops.forward(c.arena(), RELU, one, ops.shape(base)).output();
+            return g;
+        }));
+    }
+
+    /** [a; b] along the batch axis. */
+    private static Tensor stacked(Tensor a, Tensor b) {
+        float[] d = java.util.Arrays.copyOf(a.data(), a.size() + b.size());
+        System.arraycopy(b.data(), 0, d, a.size(), b.size());
+        int[] s = a.shape();
+        s[0] += b.dim(0);
+        return new Tensor(s, d);
+    }
+
+    /** The operators DeepLift's rescale rule replaces (Captum's nonlinear modules), and the max-pool rule. */
+    private static boolean rescaled(Op op) {
+        return op instanceof Op.Relu || op instanceof Op.LeakyRelu || op instanceof Op.Sigmoid || op instanceof Op.Tanh
+                || (op instanceof Op.Unary u && (u.kind() == Op.Unary.Kind.ELU || u.kind() == Op.Unary.Kind.SOFTPLUS));
+    }
+
+    @Override
+    public DeepLiftResult deepLift(Map<String, Tensor> given, Map<String, Tensor> reference, int[] targets,
+            Set<String> wrt, boolean maxPoolRule) {
+        int batch = batchOf(given);
+        checkTargets(targets, plan.shape(output(), batch)[0]);
+        Map<String, Tensor> both = new HashMap<>();
+        given.forEach((k, v) -> {
+            Tensor ref = reference.get(k);
+            if (ref == null || !java.util.Arrays.equals(ref.shape(), v.shape())) {
+                throw new IllegalArgumentException("reference of '" + k + "' missing or of another shape");
+            }
+            both.put(k, stacked(v, ref));
+        });
+        int rows = 2 * batch;
+        // the inputs and outputs of every replaced node must exist (not fused away)
+        Set<String> keep = new java.util.HashSet<>();
+        for (Node n : plan.nodes()) {
+            if (rescaled(n.op()) || maxPoolRule && n.op() instanceof Op.MaxPool) {
+                keep.add(n.inputs().get(0));
+                keep.add(n.output());
+            } else if (n.op() instanceof Op.Softmax) {
+                throw new dev.kxai.InvalidInputException("DeepLift: node '" + n.name() + "' is a Softmax, whose rule "
+                        + "(Captum's softmax rule) kxai does not implement; explain the logits before it");
+            }
+        }
+        keep.removeIf(plan::isConstant);
+        return ops.onDevice(() -> {
+            try (Arena a = ops.arena()) {
+                Executor.Pass<T> p = exec.forward(a, upload(a, both), rows, keep, true);
+                T y = p.value(output());
+                Tensor yHost = ops.download(y);
+                int outs = yHost.rowSize();
+                float[] seed = new float[rows * outs];
+                double[] atInput = new double[batch];
+                double[] atRef = new double[batch];
+                for (int r = 0; r < batch; r++) {
+                    // both halves seeded, as Captum's stacked [x, x_ref] output is: the max-pool rule sums them
+                    seed[r * outs + targets[r]] = 1f;
+                    seed[(batch + r) * outs + targets[r]] = 1f;
+                    atInput[r] = yHost.data()[r * outs + targets[r]];
+                    atRef[r] = yHost.data()[(batch + r) * outs + targets[r]];
+                }
+                T seedT = ops.upload(a, new Tensor(yHost.shape(), seed));
+                BackwardRule<T> rule = c -> {
+                    Op op = c.node().op();
+                    boolean pool = maxPoolRule && op instanceof Op.MaxPool;
+                    if (!(rescaled(op) || pool) || !c.need()[0]) {
+                        return null;
+                    }
+                    T[] g = c.gradient().get();
+                    T num = ops.deepLiftScale(c.arena(), c.gradOut(), c.output(), pool);
+                    if (pool) {
+                        boolean[] first = new boolean[c.inputs().length];
+                        first[0] = true;
+                        num = ops.backward(c.arena(), c.node(), c.inputs(), plan.inputShapes(c.node(), rows), c.output(),
+                                c.saved(), num, first)[0];
+                    }
+                    g[0] = ops.deepLiftRescale(c.arena(), g[0], num, c.inputs()[0], pool);
+                    return g;
+                };
+                Map<String, T> g = exec.backward(a, p, output(), seedT, wrt, rule);
+                Map<String, Tensor> out = new HashMap<>();
+                g.forEach((k, v) -> {
+                    Tensor full = ops.download(v);
+                    int per = full.rowSize();
+                    int[] s = full.shape();
+                    s[0] = batch;
+                    out.put(k, new Tensor(s, java.util.Arrays.copyOf(full.data(), batch * per)));
+                });
+                return new DeepLiftResult(out, atInput, atRef);
             }
         });
     }

@@ -61,6 +61,36 @@ public interface ModelRunner extends AutoCloseable {
      */
     Map<String, Tensor> gradients(Map<String, Tensor> given, int[] targets, Set<String> wrt);
 
+    /** Backward rules that replace ReLU's gradient (Captum's module hooks), for {@link #gradients(Map, int[], Set, ReluRule)}. */
+    enum ReluRule {
+        /** Guided backprop: relu of the ReLU's ordinary input gradient. */
+        GUIDED_BACKPROP,
+        /** Deconvolution: relu of the gradient arriving at the ReLU's output, ignoring its input. */
+        DECONVOLUTION
+    }
+
+    /** As {@link #gradients(Map, int[], Set)} with every Relu node's backward replaced by {@code rule}. */
+    Map<String, Tensor> gradients(Map<String, Tensor> given, int[] targets, Set<String> wrt, ReluRule rule);
+
+    /**
+     * DeepLift's rescale rule (Captum's {@code DeepLift}): one pass over [given; reference] rows, the
+     * backward from the targets of both halves, each ReLU, LeakyRelu, Sigmoid, Tanh, Elu and Softplus
+     * node multiplying by Δout/Δin (its ordinary gradient where |Δin| < 1e-10); every other node its
+     * gradient. MaxPool takes its gradient too, which is what Captum 0.8.0 computes (its reference
+     * outputs on a max-pooling CNN match only that); with {@code maxPoolRule} it takes the max-pool
+     * rule Captum documents (the halves' changes routed through both halves' winners), which keeps
+     * Σ attributions = F(x) − F(reference).
+     *
+     * @param reference the reference value of each input of {@code given} (the same value for a fixed input)
+     * @return the multipliers at {@code wrt} for the given rows, and F_t at the given and reference rows
+     */
+    DeepLiftResult deepLift(Map<String, Tensor> given, Map<String, Tensor> reference, int[] targets, Set<String> wrt,
+            boolean maxPoolRule);
+
+    /** Multipliers (gradients under the rescale rule) and the targeted outputs at both ends. */
+    record DeepLiftResult(Map<String, Tensor> multipliers, double[] outputAtInput, double[] outputAtReference) {
+    }
+
     /**
      * A straight path from {@code base} to {@code x} with the quadrature's alphas and weights, for a
      * method's chunk loop (Integrated Gradients): the backend keeps the path where it computes (on

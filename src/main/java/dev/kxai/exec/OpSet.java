@@ -130,6 +130,14 @@ public interface OpSet<T> {
     /** Samples of occlusion: out[s, f] = f inside box s (boxes[s·2R ...], [start, end) per example axis) ? base[b(s), f] : x[home[s], f]. */
     T perturbBox(Arena a, T x, T base, T home, T boxes);
 
+    // ---------------------------------------------------------------- replaced backward rules (DeepLift)
+
+    /** DeepLift's numerator on [x; x_ref] rows: gy ⊙ Δout ({@code dev.kxai.backend.RuleOps#scale}, kernels/rules.cu). */
+    T deepLiftScale(Arena a, T gradOut, T out, boolean maxPool);
+
+    /** DeepLift's multiplier applied: |Δin| < eps ? plain : num / Δin ({@code dev.kxai.backend.RuleOps#rescale}). */
+    T deepLiftRescale(Arena a, T plain, T num, T in, boolean sumHalves);
+
     // ---------------------------------------------------------------- the device
 
     /**

@@ -305,6 +305,11 @@ public final class ReferenceValidator {
         if (params.has("feature_mask")) {
             p.put("feature_mask", NpyIO.read(folder.resolve(params.path("feature_mask").asText())));
         }
+        for (String k : List.of("relu_attributions", "attr_dim_summation")) {
+            if (params.path(k).isBoolean()) {
+                p.put(k, params.path(k).asBoolean());
+            }
+        }
         for (String k : List.of("n_samples", "perturbations_per_eval", "seed")) {
             if (params.path(k).isInt()) {
                 p.put(k, params.path(k).asInt());

@@ -102,6 +102,18 @@ public final class CountingBackend implements Backend {
             }
 
             @Override
+            public Map<String, Tensor> gradients(Map<String, Tensor> given, int[] targets, Set<String> wrt, ReluRule rule) {
+                return r.gradients(given, targets, wrt, rule);
+            }
+
+            @Override
+            public DeepLiftResult deepLift(Map<String, Tensor> given, Map<String, Tensor> reference, int[] targets,
+                    Set<String> wrt, boolean maxPoolRule) {
+                forwardRows.add(2 * given.values().iterator().next().dim(0));
+                return r.deepLift(given, reference, targets, wrt, maxPoolRule);
+            }
+
+            @Override
             public Tensor evaluatePerturbed(dev.kxai.backend.Perturbation p, int s0, int s1) {
                 forwardRows.add(s1 - s0);
                 return r.evaluatePerturbed(p, s0, s1);

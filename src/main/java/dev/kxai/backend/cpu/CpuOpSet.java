@@ -223,6 +223,19 @@ final class CpuOpSet implements OpSet<Tensor> {
         return out;
     }
 
+    // ---------------------------------------------------------------- replaced backward rules
+
+    @Override
+    public Tensor deepLiftScale(Arena a, Tensor gradOut, Tensor out, boolean maxPool) {
+        return new Tensor(out.shape(), dev.kxai.backend.RuleOps.scale(gradOut.data(), out.data(), maxPool));
+    }
+
+    @Override
+    public Tensor deepLiftRescale(Arena a, Tensor plain, Tensor num, Tensor in, boolean sumHalves) {
+        return new Tensor(in.shape(), dev.kxai.backend.RuleOps.rescale(plain.data(), num.data(), in.data(), sumHalves,
+                dev.kxai.backend.RuleOps.EPS));
+    }
+
     // ---------------------------------------------------------------- the path
 
     @Override

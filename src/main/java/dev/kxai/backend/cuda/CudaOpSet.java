@@ -290,6 +290,23 @@ final class CudaOpSet implements OpSet<DTensor> {
         return out;
     }
 
+    // ---------------------------------------------------------------- replaced backward rules (rules.cu)
+
+    @Override
+    public DTensor deepLiftScale(Arena a, DTensor gradOut, DTensor out, boolean maxPool) {
+        DTensor num = new DTensor(out.shape().clone(), scope(a).floats(out.size()));
+        k.deepLiftScale(num.buf(), gradOut.buf(), out.buf(), out.size() / 2, maxPool);
+        return num;
+    }
+
+    @Override
+    public DTensor deepLiftRescale(Arena a, DTensor plain, DTensor num, DTensor in, boolean sumHalves) {
+        DTensor gx = new DTensor(in.shape().clone(), scope(a).floats(in.size()));
+        k.deepLiftRescale(gx.buf(), plain.buf(), num.buf(), in.buf(), in.size() / 2, sumHalves,
+                dev.kxai.backend.RuleOps.EPS);
+        return gx;
+    }
+
     // ---------------------------------------------------------------- the path
 
     private static int[] pathShape(int[] rowShape, int steps) {

@@ -29,7 +29,7 @@ import jcuda.jcublas.cublasHandle;
  */
 public final class CudaRuntime {
     /** Kernel families, one PTX module each (kernels/*.cu). */
-    static final List<String> MODULES = List.of("path", "dense", "conv", "head", "shape", "perturb");
+    static final List<String> MODULES = List.of("path", "dense", "conv", "head", "shape", "perturb", "rules");
 
     private final CUcontext context;
     private final Map<String, CUfunction> functions;

@@ -37,6 +37,16 @@ public final class Kernels {
         Launch.run(rt.function(name), grid(n), BLOCK, 0, args);
     }
 
+    // ---- rules.cu
+    void deepLiftScale(DeviceBuffer num, DeviceBuffer gy, DeviceBuffer y, long half, boolean maxPool) {
+        launch1d("deeplift_scale", 2 * half, num, gy, y, half, maxPool ? 1 : 0);
+    }
+
+    void deepLiftRescale(DeviceBuffer gx, DeviceBuffer plain, DeviceBuffer num, DeviceBuffer x, long half,
+            boolean sumHalves, float eps) {
+        launch1d("deeplift_rescale", 2 * half, gx, plain, num, x, half, sumHalves ? 1 : 0, eps);
+    }
+
     // ---- perturb.cu
     void perturbSingle(DeviceBuffer out, DeviceBuffer x, DeviceBuffer base, int baseRows, DeviceBuffer mask,
             int maskRows, DeviceBuffer home, DeviceBuffer group, int samples, long features) {
