@@ -1,0 +1,58 @@
+package dev.kxai.backend.cuda;
+
+import static dev.kxai.backend.cuda.CudaTestKit.assertClose;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.kxai.Model;
+import dev.kxai.TestData;
+import dev.kxai.attr.Attribution;
+import dev.kxai.attr.Methods;
+import dev.kxai.backend.cuda.CudaTestKit.NoFallback;
+import dev.kxai.io.NpyIO;
+import dev.kxai.tensor.Tensor;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * The replaced backward rules on CUDA (the CPU emulation of the driver) against the CPU, on the
+ * paths the reference cases do not take: DeepLift's max-pool rule (kernels/rules.cu with the
+ * halves summed), deconvolution, and layer methods at a convolution's output.
+ */
+class RuleMethodsCudaTest {
+    @RegisterExtension
+    final NoFallback noFallback = new NoFallback();
+
+    private static void same(Model cpu, Model gpu, String method, Map<String, Object> params, Tensor x, int... t) {
+        Attribution a = Methods.create(method, cpu, Methods.Params.of(params)).attribute(cpu.inputs(x), t);
+        Attribution b = Methods.create(method, gpu, Methods.Params.of(params)).attribute(cpu.inputs(x), t);
+        assertEquals("cuda", b.device(), method + " ran on " + b.describeDevice());
+        assertClose(method, a.attributions().data(), b.attributions().data());
+        if (a.convergenceDelta() != null) {
+            // a delta is a small difference of large sums: compare it on the scale of the row's attributions
+            int per = a.attributions().rowSize();
+            for (int r = 0; r < a.convergenceDelta().size(); r++) {
+                double mass = 0;
+                for (int j = 0; j < per; j++) {
+                    mass += Math.abs(a.attributions().data()[r * per + j]);
+                }
+                assertEquals(a.convergenceDelta().data()[r], b.convergenceDelta().data()[r], 1e-5 * mass + 1e-6,
+                        method + " delta, row " + r);
+            }
+        }
+    }
+
+    @Test
+    void rulesMatchTheCpu() {
+        Path d = TestData.reference("tinyvgg");
+        try (Model cpu = Model.load(d.resolve("model.onnx"), "cpu"); Model gpu = Model.load(d.resolve("model.onnx"), "cuda")) {
+            Tensor x = NpyIO.read(d.resolve("input.npy"));
+            same(cpu, gpu, "deeplift", Map.of("max_pool_rule", true, "return_convergence_delta", true), x, 0, 1);
+            same(cpu, gpu, "deeplift", Map.of("return_convergence_delta", true), x, 1, 0);
+            same(cpu, gpu, "deconvolution", Map.of(), x, 0, 1);
+            same(cpu, gpu, "layer_grad_cam", Map.of("layer", "/block1/block1.2/Conv_output_0"), x, 0, 1);
+            same(cpu, gpu, "layer_conductance", Map.of("layer", "/block2/block2.4/MaxPool_output_0", "n_steps", 8), x, 0, 1);
+        }
+    }
+}
