@@ -108,7 +108,7 @@ Floats reference_rescale(const Floats& plain, const Floats& num, const Floats& x
         int h = e % half;
         float din = x[h] - x[h + half];
         float n = sumHalves ? num[h] + num[h + half] : num[e];
-        gx[e] = std::fabs(din) < eps ? plain[e] : n * (1.0f / din);
+        gx[e] = std::fabs(din) < eps ? plain[e] : n / din;
         ++(std::fabs(din) < eps ? plain_used : divided);
     }
     return gx;

@@ -6,7 +6,8 @@ import picocli.CommandLine.Option;
 final class AttributionOptions {
     @Option(names = "--method", defaultValue = "ig",
             description = "ig (integrated_gradients), saliency, input_x_gradient (ixg), layer_ig "
-                    + "(layer_integrated_gradients, with --layer), occlusion (with --sliding-window), feature_ablation, "
+                    + "(layer_integrated_gradients, with --layer), deeplift, guided_backprop, deconvolution, layer_grad_cam and "
+                    + "layer_conductance (with --layer), occlusion (with --sliding-window), feature_ablation, "
                     + "feature_permutation, shapley_values, shapley_value_sampling, kernel_shap, lime (default: ${DEFAULT-VALUE}).")
     String method;
 

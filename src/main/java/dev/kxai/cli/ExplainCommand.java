@@ -47,8 +47,8 @@ final class ExplainCommand implements Callable<Integer> {
             + "pass and never attributed (Captum's additional_forward_args: a mask, a feature switch). Repeatable.")
     java.util.List<String> additionalArgs;
 
-    @Option(names = "--layer", paramLabel = "NAME", description = "layer_integrated_gradients: the value (a node's output) "
-            + "to attribute at; 'kxai info' lists them.")
+    @Option(names = "--layer", paramLabel = "NAME", description = "layer_integrated_gradients, layer_grad_cam, "
+            + "layer_conductance: the value (a node's output) to attribute at; 'kxai info' lists them.")
     String layer;
 
     @Mixin
@@ -147,7 +147,7 @@ final class ExplainCommand implements Callable<Integer> {
                 Tensor x = in.get(e.getKey()); // null for a layer's attributions: no picture of the input then
                 int per = at.rowSize();
                 float[] row = java.util.Arrays.copyOfRange(at.data(), i * per, (i + 1) * per);
-                int[] chw = x != null ? chw(x.shape()) : new int[] {1, 1, per};
+                int[] chw = chw(x != null ? x.shape() : at.shape());
                 if (x != null) {
                     float[] img = java.util.Arrays.copyOfRange(x.data(), i * per, (i + 1) * per);
                     Path png = out.resolve(byName.size() == 1 ? String.format("example_%03d.png", i)
