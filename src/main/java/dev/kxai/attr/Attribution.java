@@ -36,6 +36,11 @@ public record Attribution(Tensor attributions, Tensor convergenceDelta, String d
         return new Attribution(attributions, convergenceDelta, device, fallbackReason, byInput);
     }
 
+    /** The attributions by input name; one a caller built without a name is {@code name}'s. */
+    public Map<String, Tensor> byInputOr(String name) {
+        return byInput.isEmpty() ? Map.of(name, attributions) : byInput;
+    }
+
     /** The device, with the fallback reason where there was one. */
     public String describeDevice() {
         return fallbackReason == null ? device : device + " (fell back: " + fallbackReason + ")";

@@ -104,18 +104,31 @@ public final class Methods {
                 + "perturbations_per_eval", (m, p) -> dev.kxai.attr.perturbation.ShapleyValues.sampling(m, perturbation(m, p),
                         p.integer("n_samples", 25), permutations(p))::attribute));
         register(new Entry("kernel_shap", List.of(), "n_samples, baselines, feature_mask, seed, samples, weights, "
-                + "perturbations_per_eval", (m, p) -> surrogate(dev.kxai.attr.perturbation.Lime.kernelShap(m, perturbation(m, p))
-                        .nSamples(p.integer("n_samples", 25)), p)::attribute));
+                + "perturbations_per_eval", (m, p) -> linearSurrogate("kernel_shap", m, p)::attribute));
         register(new Entry("lime", List.of(), "n_samples, baselines, feature_mask, seed, interpretable_model, alpha, "
-                + "kernel_width, distance_mode, samples, weights, perturbations_per_eval", (m, p) -> {
-                    dev.kxai.attr.perturbation.Lime l = dev.kxai.attr.perturbation.Lime.lime(m, perturbation(m, p))
-                            .nSamples(p.integer("n_samples", 50))
-                            .surrogate(dev.kxai.attr.perturbation.Lime.Surrogate.parse((String) p.get("interpretable_model",
-                                    "lasso")), ((Number) p.get("alpha", 0.01)).doubleValue())
-                            .kernel(((Number) p.get("kernel_width", 1.0)).doubleValue(),
-                                    distanceMode((String) p.get("distance_mode", "cosine")));
-                    return surrogate(l, p)::attribute;
-                }));
+                + "kernel_width, distance_mode, samples, weights, perturbations_per_eval",
+                (m, p) -> linearSurrogate("lime", m, p)::attribute));
+    }
+
+    /**
+     * The method object behind the "lime" and "kernel_shap" entries, from the same parameters (the
+     * metrics' lime_fidelity reads its fitted surrogates).
+     */
+    public static dev.kxai.attr.perturbation.Lime linearSurrogate(String name, Model m, Params p) {
+        dev.kxai.attr.perturbation.Lime l;
+        if (entry(name).name().equals("kernel_shap")) {
+            l = dev.kxai.attr.perturbation.Lime.kernelShap(m, perturbation(m, p)).nSamples(p.integer("n_samples", 25));
+        } else if (entry(name).name().equals("lime")) {
+            l = dev.kxai.attr.perturbation.Lime.lime(m, perturbation(m, p))
+                    .nSamples(p.integer("n_samples", 50))
+                    .surrogate(dev.kxai.attr.perturbation.Lime.Surrogate.parse((String) p.get("interpretable_model",
+                            "lasso")), ((Number) p.get("alpha", 0.01)).doubleValue())
+                    .kernel(((Number) p.get("kernel_width", 1.0)).doubleValue(),
+                            distanceMode((String) p.get("distance_mode", "cosine")));
+        } else {
+            throw new InvalidInputException("method '" + name + "' fits no linear surrogate; lime and kernel_shap do");
+        }
+        return surrogate(l, p);
     }
 
     /** The settings every perturbation method shares, from Captum's parameter names. */

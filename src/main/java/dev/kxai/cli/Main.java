@@ -7,14 +7,14 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code kxai}: explain, validate, info. Errors a user can cause print one line and exit with
+ * {@code kxai}: explain, metrics, validate, info, bench. Errors a user can cause print one line and exit with
  * status 2 (usage errors too); {@code --verbose} adds the stack trace.
  */
 // scope INHERIT: every subcommand takes --help and --version too (`kxai explain --help`)
 @Command(name = "kxai", mixinStandardHelpOptions = true, versionProvider = Version.Provider.class,
         scope = CommandLine.ScopeType.INHERIT,
         description = "Explainability engine for the JVM: Captum's attributions for ONNX models.",
-        subcommands = {ExplainCommand.class, ValidateCommand.class, InfoCommand.class, BenchCommand.class,
+        subcommands = {ExplainCommand.class, MetricsCommand.class, ValidateCommand.class, InfoCommand.class, BenchCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     /**

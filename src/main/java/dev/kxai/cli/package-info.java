@@ -1,2 +1,2 @@
-/** The {@code kxai} command line (picocli): explain, validate, info. */
+/** The {@code kxai} command line (picocli): explain, metrics, validate, info, bench. */
 package dev.kxai.cli;

@@ -6,9 +6,7 @@ import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import javax.imageio.ImageIO;
 
 /**
  * Renders one example's input next to its attribution heat map as a single picture.
@@ -28,10 +26,7 @@ import javax.imageio.ImageIO;
 public final class AttributionImage {
 
     static {
-        // Only default it: a caller that chose a mode explicitly knows better than we do.
-        if (System.getProperty("java.awt.headless") == null) {
-            System.setProperty("java.awt.headless", "true");
-        }
+        Png.init();
     }
 
     /** Smallest panel side in px after upscaling, so tiny inputs (8x8 digits) stay legible. */
@@ -81,15 +76,7 @@ public final class AttributionImage {
      */
     public static void writePng(Path file, float[] image, float[] attribution, int channels,
                                 int height, int width, String caption) throws IOException {
-        BufferedImage picture = render(image, attribution, channels, height, width, caption);
-        Path parent = file.toAbsolutePath().getParent();
-        if (parent != null) {
-            Files.createDirectories(parent);
-        }
-        if (!ImageIO.write(picture, "png", file.toFile())) {
-            // Only possible on a JDK stripped of its PNG writer; silently writing nothing is worse.
-            throw new IOException("no PNG writer available to write " + file);
-        }
+        Png.write(file, render(image, attribution, channels, height, width, caption));
     }
 
     /** Integer upscale factor that makes the smaller side at least {@link #MIN_PANEL_SIDE}. */

@@ -5,11 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.kxai.TestData;
-import dev.kxai.cli.Main;
 import dev.kxai.io.NpyIO;
 import dev.kxai.tensor.Tensor;
-import java.io.PrintWriter;
-import java.io.StringWriter;
+import dev.kxai.testing.CliRun;
 import java.nio.file.Path;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -21,14 +19,8 @@ class BenchCommandTest {
             "bench: median_s=[0-9.]+ attributions_per_s=[0-9.]+ gflop_per_s=[0-9.]+ peak_fraction=[0-9.]+");
     private static final Path MLP = TestData.reference("mlp_tabular");
 
-    record Run(int status, String out, String err) {
-    }
-
-    static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int status = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
-        return new Run(status, out.toString(), err.toString());
+    static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     private static String[] bench(String... extra) {
@@ -42,7 +34,7 @@ class BenchCommandTest {
 
     @Test
     void oneRepeatClosesWithTheBenchLine() {
-        Run r = run(bench("--repeats", "1", "--warmup", "0"));
+        CliRun r = run(bench("--repeats", "1", "--warmup", "0"));
         assertEquals(0, r.status(), r.out() + r.err());
         String[] lines = r.out().strip().split("\n");
         assertTrue(CLOSING.matcher(lines[lines.length - 1]).matches(), lines[lines.length - 1]);
@@ -58,7 +50,7 @@ class BenchCommandTest {
 
     @Test
     void repeatsThreadsAndOutWriteTheIgAttributions(@TempDir Path dir) {
-        Run r = run(bench("--repeats", "3", "--warmup", "1", "--threads", "1", "--steps", "16", "--delta",
+        CliRun r = run(bench("--repeats", "3", "--warmup", "1", "--threads", "1", "--steps", "16", "--delta",
                 "--rule", "riemann_left", "--out", dir.toString()));
         assertEquals(0, r.status(), r.out() + r.err());
         for (int i = 1; i <= 3; i++) {
@@ -80,16 +72,16 @@ class BenchCommandTest {
 
     @Test
     void userErrorsExitWithStatus2() {
-        Run zero = run(bench("--repeats", "0"));
+        CliRun zero = run(bench("--repeats", "0"));
         assertEquals(2, zero.status());
         assertTrue(zero.err().startsWith("kxai: error: --repeats must be at least 1"), zero.err());
-        Run threads = run(bench("--threads", "0"));
+        CliRun threads = run(bench("--threads", "0"));
         assertEquals(2, threads.status());
         assertTrue(threads.err().contains("--threads"), threads.err());
-        Run method = run(bench("--method", "deeplift"));
+        CliRun method = run(bench("--method", "deeplift"));
         assertEquals(2, method.status());
         assertTrue(method.err().contains("unknown method 'deeplift'"), method.err());
-        Run missing = run("bench", "--model", MLP.resolve("nope.onnx").toString(), "--input",
+        CliRun missing = run("bench", "--model", MLP.resolve("nope.onnx").toString(), "--input",
                 MLP.resolve("input.npy").toString());
         assertEquals(2, missing.status());
         assertTrue(missing.err().contains("nope.onnx"), missing.err());

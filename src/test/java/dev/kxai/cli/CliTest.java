@@ -7,9 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kxai.TestData;
 import dev.kxai.io.NpyIO;
 import dev.kxai.tensor.Tensor;
+import dev.kxai.testing.CliRun;
 import java.awt.image.BufferedImage;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.regex.Pattern;
@@ -19,31 +18,25 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** The commands end to end, through the same entry point as the jar. */
 class CliTest {
-    record Run(int status, String out, String err) {
-    }
-
-    static Run run(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        int status = Main.run(args, new PrintWriter(out, true), new PrintWriter(err, true));
-        return new Run(status, out.toString(), err.toString());
+    static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     @Test
     void everyCommandTakesHelp() {
-        for (String c : new String[] {"explain", "validate", "info", "bench"}) {
-            Run r = run(c, "--help");
+        for (String c : new String[] {"explain", "metrics", "validate", "info", "bench"}) {
+            CliRun r = run(c, "--help");
             assertEquals(0, r.status(), c + " --help: " + r.err());
             assertTrue(r.out().startsWith("Usage: kxai " + c), c + " --help printed: " + r.out());
         }
-        Run steps = run("explain", "--help");
+        CliRun steps = run("explain", "--help");
         assertTrue(steps.out().contains("--steps=<steps>") && steps.out().contains("--internal-batch-size"),
                 "the shared attribution options are listed: " + steps.out());
     }
 
     @Test
     void explainWithNoArgumentsExplainsTheBundledDigits(@TempDir Path dir) throws Exception {
-        Run r = run("explain", "--out", dir.toString());
+        CliRun r = run("explain", "--out", dir.toString());
         assertEquals(0, r.status(), r.err());
         Tensor attr = NpyIO.read(dir.resolve("attributions.npy"));
         assertArrayEquals(new int[] {10, 1, 8, 8}, attr.shape());
@@ -63,7 +56,7 @@ class CliTest {
     @Test
     void explainAUsersModelWithSaliencyAndATarget(@TempDir Path dir) {
         Path ref = TestData.reference("mlp_tabular");
-        Run r = run("explain", "--model", ref.resolve("model.onnx").toString(), "--input",
+        CliRun r = run("explain", "--model", ref.resolve("model.onnx").toString(), "--input",
                 ref.resolve("input.npy").toString(), "--method", "saliency", "--target", "2", "--out", dir.toString());
         assertEquals(0, r.status(), r.err());
         assertTrue(Files.exists(dir.resolve("attributions.npy")));
@@ -73,7 +66,7 @@ class CliTest {
 
     @Test
     void validateClosesWithTheCountsLine() {
-        Run r = run("validate", TestData.reference("mlp_tabular").toString(), "--device", "cpu");
+        CliRun r = run("validate", TestData.reference("mlp_tabular").toString(), "--device", "cpu");
         assertEquals(0, r.status(), r.out() + r.err());
         String[] lines = r.out().strip().split("\n");
         assertTrue(lines[lines.length - 1].matches("validate: \\d+ passed, 0 failed, \\d+ unsupported"),
@@ -95,14 +88,14 @@ class CliTest {
         Tensor sal = NpyIO.read(copy.resolve("saliency_abs.npy"));
         sal.data()[0] += 1f; // corrupt one reference value
         NpyIO.write(copy.resolve("saliency_abs.npy"), sal);
-        Run r = run("validate", dir.toString(), "--device", "cpu");
+        CliRun r = run("validate", dir.toString(), "--device", "cpu");
         assertEquals(1, r.status());
         assertTrue(r.out().contains("validate: ") && r.out().contains(" 1 failed"), r.out());
     }
 
     @Test
     void infoNamesTheBackendAndWhy() {
-        Run r = run("info");
+        CliRun r = run("info");
         assertEquals(0, r.status(), r.err());
         // cpu here, cuda where the run has the emulator (or a GPU) on its library path
         String chosen = dev.kxai.backend.Backends.select(null).name();

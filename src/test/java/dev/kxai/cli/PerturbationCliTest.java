@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kxai.TestData;
 import dev.kxai.io.NpyIO;
 import dev.kxai.tensor.Tensor;
+import dev.kxai.testing.CliRun;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -22,7 +23,7 @@ class PerturbationCliTest {
 
     @Test
     void occlusionThroughTheCliIsTheReferences(@TempDir Path out) {
-        CliTest.Run r = run("explain", "--model", TINY.resolve("model.onnx").toString(), "--input",
+        CliRun r = run("explain", "--model", TINY.resolve("model.onnx").toString(), "--input",
                 TINY.resolve("input.npy").toString(), "--method", "occlusion", "--sliding-window", "3,8,8", "--strides",
                 "3,4,4", "--baseline", "0", "--device", "cpu", "--out", out.toString());
         assertEquals(0, r.status(), r.err());
@@ -42,16 +43,16 @@ class PerturbationCliTest {
     @Test
     void superpixelsMakeExactShapleyValuesAffordableAndSeedsRepeat(@TempDir Path out) {
         // the bundled digits: 64 pixels are too many for exact Shapley values; 4×4 superpixels make 4 groups
-        CliTest.Run bad = run("explain", "--method", "shapley_values", "--device", "cpu", "--out", out.toString());
+        CliRun bad = run("explain", "--method", "shapley_values", "--device", "cpu", "--out", out.toString());
         assertEquals(2, bad.status());
         assertTrue(bad.err().contains("64 feature groups") && bad.err().contains("shapley_value_sampling"), bad.err());
-        CliTest.Run ok = run("explain", "--method", "shapley_values", "--superpixels", "4", "--device", "cpu", "--out",
+        CliRun ok = run("explain", "--method", "shapley_values", "--superpixels", "4", "--device", "cpu", "--out",
                 out.resolve("a").toString());
         assertEquals(0, ok.status(), ok.err());
         Tensor a = NpyIO.read(out.resolve("a/attributions.npy"));
         assertEquals(a.data()[0], a.data()[1 * 8 + 3], "pixels of one superpixel share its value");
         for (String dir : new String[] {"b", "c"}) {
-            CliTest.Run s = run("explain", "--method", "kernel_shap", "--superpixels", "2", "--n-samples", "60",
+            CliRun s = run("explain", "--method", "kernel_shap", "--superpixels", "2", "--n-samples", "60",
                     "--seed", "7", "--device", "cpu", "--out", out.resolve(dir).toString());
             assertEquals(0, s.status(), s.err());
         }
@@ -63,7 +64,7 @@ class PerturbationCliTest {
     void badPerturbationOptionsAreRefusedWithTheValueNamed(@TempDir Path out) {
         String model = TABULAR.resolve("model.onnx").toString();
         String input = TABULAR.resolve("input.npy").toString();
-        CliTest.Run r = run("explain", "--model", model, "--input", input, "--method", "occlusion", "--device", "cpu",
+        CliRun r = run("explain", "--model", model, "--input", input, "--method", "occlusion", "--device", "cpu",
                 "--out", out.toString());
         assertEquals(2, r.status());
         assertTrue(r.err().contains("sliding_window_shapes"), r.err());

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kxai.TestData;
 import dev.kxai.io.NpyIO;
 import dev.kxai.tensor.Tensor;
+import dev.kxai.testing.CliRun;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
@@ -37,7 +38,7 @@ class SeveralInputsCliTest {
 
     @Test
     void twoAttributedInputsAndAMaskGiveOneAttributionPerInput(@TempDir Path out) {
-        CliTest.Run r = run("explain", "--model", f(TABULAR, "model.onnx"), "--input", "input_0=" + f(TABULAR, "input_0.npy"),
+        CliRun r = run("explain", "--model", f(TABULAR, "model.onnx"), "--input", "input_0=" + f(TABULAR, "input_0.npy"),
                 "--input", "input_1=" + f(TABULAR, "input_1.npy"), "--additional", "add_0=" + f(TABULAR, "add_0.npy"),
                 "--baseline", "input_1=" + f(TABULAR, "baseline_input_1.npy"), "--steps", "32", "--target",
                 "1,2,1,2,2,2,1,2,0,0,2,2,2,2,2,0", "--device", "cpu", "--out", out.toString());
@@ -59,7 +60,7 @@ class SeveralInputsCliTest {
 
     @Test
     void tokenIdsAreExplainedAtTheEmbedding(@TempDir Path out) {
-        CliTest.Run r = run("explain", "--model", f(TEXT, "model.onnx"), "--input", "input_0=" + f(TEXT, "input_0.npy"),
+        CliRun r = run("explain", "--model", f(TEXT, "model.onnx"), "--input", "input_0=" + f(TEXT, "input_0.npy"),
                 "--additional", "add_0=" + f(TEXT, "add_0.npy"), "--method", "layer_ig", "--layer",
                 "/embedding/Gather_output_0", "--steps", "32", "--device", "cpu", "--out", out.toString());
         assertEquals(0, r.status(), r.err());
@@ -69,7 +70,7 @@ class SeveralInputsCliTest {
 
     @Test
     void infoListsTheInputsAndTheValuesLayerMethodsTake() {
-        CliTest.Run r = run("info", "--device", "cpu", "--model", f(TEXT, "model.onnx"));
+        CliRun r = run("info", "--device", "cpu", "--model", f(TEXT, "model.onnx"));
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("inputs: input_0 [batch, 12] (integer ids), add_0 [batch, 12]"), r.out());
         assertTrue(r.out().contains("-> /embedding/Gather_output_0 [1, 12, 16]"), r.out());
@@ -78,20 +79,20 @@ class SeveralInputsCliTest {
     @Test
     void badInputIsRefusedNamingTheInputAndTheValue(@TempDir Path dir) throws Exception {
         // an input missing
-        CliTest.Run missing = run("explain", "--model", f(TABULAR, "model.onnx"), "--input",
+        CliRun missing = run("explain", "--model", f(TABULAR, "model.onnx"), "--input",
                 "input_0=" + f(TABULAR, "input_0.npy"), "--input", "input_1=" + f(TABULAR, "input_1.npy"),
                 "--out", dir.toString());
         assertEquals(2, missing.status(), missing.err());
         assertTrue(missing.err().contains("input 'add_0' is missing"), missing.err());
         // one input without a name for a model with three
-        CliTest.Run unnamed = run("explain", "--model", f(TABULAR, "model.onnx"), "--input", f(TABULAR, "input_0.npy"),
+        CliRun unnamed = run("explain", "--model", f(TABULAR, "model.onnx"), "--input", f(TABULAR, "input_0.npy"),
                 "--out", dir.toString());
         assertEquals(2, unnamed.status(), unnamed.err());
         assertTrue(unnamed.err().contains("NAME=FILE"), unnamed.err());
         // a baseline of the wrong shape
         Path wrong = dir.resolve("b.npy");
         NpyIO.write(wrong, Tensor.zeros(16, 4));
-        CliTest.Run base = run("explain", "--model", f(TABULAR, "model.onnx"), "--input", "input_0=" + f(TABULAR, "input_0.npy"),
+        CliRun base = run("explain", "--model", f(TABULAR, "model.onnx"), "--input", "input_0=" + f(TABULAR, "input_0.npy"),
                 "--input", "input_1=" + f(TABULAR, "input_1.npy"), "--additional", "add_0=" + f(TABULAR, "add_0.npy"),
                 "--baseline", "input_1=" + wrong, "--out", dir.toString());
         assertEquals(2, base.status(), base.err());
@@ -102,13 +103,13 @@ class SeveralInputsCliTest {
         v[13] = 50;
         Path oov = dir.resolve("ids.npy");
         NpyIO.write(oov, new Tensor(ids.shape(), v));
-        CliTest.Run vocab = run("explain", "--model", f(TEXT, "model.onnx"), "--input", "input_0=" + oov, "--additional",
+        CliRun vocab = run("explain", "--model", f(TEXT, "model.onnx"), "--input", "input_0=" + oov, "--additional",
                 "add_0=" + f(TEXT, "add_0.npy"), "--method", "layer_ig", "--layer", "/embedding/Gather_output_0",
                 "--out", dir.toString());
         assertEquals(2, vocab.status(), vocab.err());
         assertTrue(vocab.err().contains("input 'input_0' holds id 50 at row 1, position 1"), vocab.err());
         // token ids cannot be attributed directly
-        CliTest.Run direct = run("explain", "--model", f(TEXT, "model.onnx"), "--input", "input_0=" + f(TEXT, "input_0.npy"),
+        CliRun direct = run("explain", "--model", f(TEXT, "model.onnx"), "--input", "input_0=" + f(TEXT, "input_0.npy"),
                 "--additional", "add_0=" + f(TEXT, "add_0.npy"), "--method", "saliency", "--out", dir.toString());
         assertEquals(2, direct.status(), direct.err());
         assertTrue(direct.err().contains("--layer"), direct.err());

@@ -203,7 +203,7 @@ class BadInputCliTest {
 
     @Test
     void unknownMethodListsKnownMethods() {
-        assertUserError(explain(digitsModel(), digitsInput(), "--method", "lime"), "'lime'", "ig", "saliency",
+        assertUserError(explain(digitsModel(), digitsInput(), "--method", "no_such_method"), "'no_such_method'", "ig", "saliency",
                 "input_x_gradient");
     }
 

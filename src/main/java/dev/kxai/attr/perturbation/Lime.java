@@ -116,6 +116,20 @@ public final class Lime {
     }
 
     public Attribution attribute(Inputs in, int... targets) {
+        return fit(in, targets).attribution();
+    }
+
+    /**
+     * Per example r: its coalitions {@code samples[r]} ([samples][groups], true = the group keeps its
+     * value), the model's outputs on them, their weights, and the fitted surrogate (coefficients per
+     * feature group and intercept); with the attributions {@link #attribute} returns.
+     */
+    public record Fitted(boolean[][][] samples, double[][] outputs, double[][] weights, LinearModels.Fit[] fits,
+            Attribution attribution) {
+    }
+
+    /** The fit behind {@link #attribute}: the samples, outputs, weights and surrogate of every example. */
+    public Fitted fit(Inputs in, int... targets) {
         FeatureGroups fg = FeatureGroups.of(model, in, settings.baselines(), settings.featureMasks(), true, name());
         int[] t = model.targets(targets, in.batch());
         int n = fg.groups;
@@ -136,10 +150,12 @@ public final class Lime {
             }
         }
         Perturbation p = c.perturbation(fg);
-        DevicePolicy.Ran<Attribution> ran = model.run(name().replace('_', ' '), runner -> {
+        DevicePolicy.Ran<Fitted> ran = model.run(name().replace('_', ' '), runner -> {
             double[] f = PerturbationLoop.evaluate(runner, p, t, settings.chunks(batch), settings.progress(),
                     PerturbationLoop.Output.TARGET);
             double[][] coef = new double[batch][];
+            double[][] outputs = new double[batch][];
+            LinearModels.Fit[] fits = new LinearModels.Fit[batch];
             for (int r = 0; r < batch; r++) {
                 boolean[][] rowZ = z[r];
                 double[][] xs = new double[m][n];
@@ -150,12 +166,15 @@ public final class Lime {
                     }
                     ys[s] = (float) f[r * m + s]; // the model's float32 output, as Captum fits it
                 }
-                LinearModels.Fit fit = fit(xs, ys, weights[r]);
-                coef[r] = fit.coef();
+                fits[r] = fit(xs, ys, weights[r]);
+                coef[r] = fits[r].coef();
+                outputs[r] = ys;
             }
-            return Attribution.of(fg.spread(coef), null, runner.device(), null);
+            return new Fitted(z, outputs, weights, fits, Attribution.of(fg.spread(coef), null, runner.device(), null));
         });
-        return ran.value().ranOn(ran.device(), ran.fallbackReason());
+        Fitted fitted = ran.value();
+        return new Fitted(fitted.samples(), fitted.outputs(), fitted.weights(), fitted.fits(),
+                fitted.attribution().ranOn(ran.device(), ran.fallbackReason()));
     }
 
     LinearModels.Fit fit(double[][] xs, double[] ys, double[] w) {

@@ -6,13 +6,15 @@ import dev.kxai.attr.Progress;
 import dev.kxai.backend.ModelRunner;
 import dev.kxai.backend.Perturbation;
 import dev.kxai.tensor.Tensor;
+import java.util.function.IntUnaryOperator;
 import java.util.logging.Logger;
 
 /**
  * The chunk loop of the perturbation methods: the targeted output of every sample of a
  * {@link Perturbation}, evaluated in chunks of rows sized by a {@link ChunkPolicy} (the runner's
  * memory budget, or {@code internal_batch_size}); a chunk that runs out of device memory is retried
- * with half the rows. The perturbed rows are built by the backend, chunk by chunk.
+ * with half the rows. The perturbed rows are built by the backend, chunk by chunk; or, for rows
+ * with no compact description (random noise: the metrics' infidelity), by the caller.
  */
 public final class PerturbationLoop {
     private static final Logger LOG = Logger.getLogger(PerturbationLoop.class.getName());
@@ -35,7 +37,22 @@ public final class PerturbationLoop {
      */
     public static double[] evaluate(ModelRunner runner, Perturbation p, int[] rowTargets, ChunkPolicy policy,
             Progress progress, Output output) {
-        int samples = p.samples();
+        return evaluate(runner, p.samples(), s -> rowTargets[p.home()[s]], (s0, s1) -> runner.evaluatePerturbed(p, s0, s1),
+                policy, progress, output);
+    }
+
+    /** The model's output rows for samples [s0, s1): shape [s1 − s0, ...output row]. */
+    @FunctionalInterface
+    public interface Chunk {
+        Tensor evaluate(int s0, int s1);
+    }
+
+    /**
+     * The same loop over samples that the caller evaluates chunk by chunk (rows that have no compact
+     * description, built on the host: random noise): out[s] = F_{target(s)}(sample s).
+     */
+    public static double[] evaluate(ModelRunner runner, int samples, IntUnaryOperator target, Chunk chunkOutputs,
+            ChunkPolicy policy, Progress progress, Output output) {
         double[] out = new double[samples];
         int chunk = policy.stepsPerChunk(runner, 1, samples);
         int s0 = 0;
@@ -43,7 +60,7 @@ public final class PerturbationLoop {
             int s1 = Math.min(samples, s0 + chunk);
             Tensor y;
             try {
-                y = runner.evaluatePerturbed(p, s0, s1);
+                y = chunkOutputs.evaluate(s0, s1);
             } catch (DeviceException e) {
                 if (e.outOfMemory() && s1 - s0 > 1) {
                     chunk = policy.afterOutOfMemory(s1 - s0);
@@ -55,7 +72,7 @@ public final class PerturbationLoop {
             int per = y.rowSize();
             float[] v = y.data();
             for (int s = s0; s < s1; s++) {
-                int t = rowTargets[p.home()[s]];
+                int t = target.applyAsInt(s);
                 int row = (s - s0) * per;
                 out[s] = output == Output.TARGET ? v[row + t] : softmaxAt(v, row, per, t);
             }

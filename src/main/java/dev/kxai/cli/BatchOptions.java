@@ -1,0 +1,252 @@
+package dev.kxai.cli;
+
+import dev.kxai.Inputs;
+import dev.kxai.InvalidInputException;
+import dev.kxai.KxaiException;
+import dev.kxai.Model;
+import dev.kxai.attr.Baseline;
+import dev.kxai.attr.Methods;
+import dev.kxai.attr.Progress;
+import dev.kxai.io.NpyIO;
+import dev.kxai.tensor.Tensor;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+
+/**
+ * The model, the batch and a method's options on it, which {@code explain} and {@code metrics}
+ * share (a picocli mixin): --model and --input (default: the bundled digits example), --additional,
+ * --baseline, --target and the gradient methods' switches; and the method's Captum-named
+ * parameters built from them.
+ */
+final class BatchOptions {
+    private static final String EXAMPLE = "/dev/kxai/examples/digits_cnn/";
+
+    @Option(names = "--model", paramLabel = "M.onnx", description = "ONNX model (default: bundled digits CNN).")
+    Path modelFile;
+
+    @Option(names = "--input", paramLabel = "[NAME=]X.npy", description = {"Batch to explain, .npy (default: bundled "
+            + "digits). Repeat as NAME=FILE for a model with several inputs; float inputs are attributed, integer ones",
+        "(token ids) are explained at a --layer that reads them."})
+    List<String> inputArgs;
+
+    @Option(names = "--additional", paramLabel = "NAME=X.npy", description = "An input given unchanged to every forward "
+            + "pass and never attributed (Captum's additional_forward_args: a mask, a feature switch). Repeatable.")
+    List<String> additionalArgs;
+
+    @Option(names = "--baseline", paramLabel = "[NAME=]B",
+            description = {"zeros (default), a number, or a .npy file (same shape as the input, or one example). With "
+                + "several inputs: NAME=B per input (token ids: ids; zeros = id 0); one without a name applies to all."})
+    List<String> baselineArgs;
+
+    @Option(names = "--target", split = ",", description = "Target output index, one or one per row (default: predicted class).")
+    int[] target;
+
+    @Option(names = "--first-layer-saving", description = "Integrated Gradients: run the first Conv/Gemm twice per "
+            + "example instead of n_steps times (faster; may differ from Captum at near-ties of max-pool/ReLU).")
+    boolean firstLayerSaving;
+
+    @Option(names = "--no-endpoint-reuse", description = "Integrated Gradients: compute F(x) and F(baseline) for the "
+            + "convergence delta with an extra forward pass even when the rule evaluates alpha = 0 and 1 on the path.")
+    boolean noEndpointReuse;
+
+    @Option(names = "--no-abs", description = "Saliency: keep the gradient's sign.")
+    boolean noAbs;
+
+    /** Whether the bundled example runs (neither --model nor --input given). */
+    boolean bundled() {
+        if ((modelFile == null) != (inputArgs == null)) {
+            throw new InvalidInputException("give both --model and --input, or neither (for the bundled example)");
+        }
+        return modelFile == null;
+    }
+
+    /** The model on a device (auto, cpu, cuda; null = the environment's choice). */
+    Model load(String device) throws IOException {
+        return Model.load(bundled() ? bundledFile("model.onnx") : modelFile, device);
+    }
+
+    /** What the model file is, for a report's first line. */
+    String describeModel() {
+        return bundled() ? "bundled digits CNN" : modelFile.toString();
+    }
+
+    /** --input / --additional as {@link Inputs}: FILE alone for a single-input model, NAME=FILE otherwise; checked. */
+    Inputs inputs(Model m) throws IOException {
+        List<String> given = bundled() ? List.of(bundledFile("input.npy").toString()) : inputArgs;
+        Inputs in = Inputs.empty();
+        for (String arg : given) {
+            String[] kv = named(arg, "--input");
+            if (kv[0] == null) {
+                if (given.size() > 1 || m.inputs().size() > 1) {
+                    throw new InvalidInputException("--input " + arg + ": the model has inputs " + m.describeInputs()
+                            + "; give each as --input NAME=FILE");
+                }
+                kv[0] = m.graph().inputName();
+            }
+            Tensor t = NpyIO.read(Path.of(kv[1]));
+            m.checkInput(kv[0], t, "input " + kv[1]);
+            in = in.and(kv[0], t);
+        }
+        for (String arg : additionalArgs != null ? additionalArgs : List.<String>of()) {
+            String[] kv = named(arg, "--additional");
+            if (kv[0] == null) {
+                throw new InvalidInputException("--additional " + arg + ": give it as NAME=FILE");
+            }
+            Tensor t = NpyIO.read(Path.of(kv[1]));
+            m.checkInput(kv[0], t, "input " + kv[1]);
+            in = in.additional(kv[0], t);
+        }
+        m.check(in);
+        return in;
+    }
+
+    /** What the batch is, for a report's first line. */
+    String describeInputs(Inputs in) {
+        return bundled() ? "bundled digits" : in.toString();
+    }
+
+    /** --target, or the predicted class of each row; checked against the model's outputs. */
+    int[] targets(Model m, Inputs in, int[] predicted) {
+        return m.targets(target != null ? target : predicted, in.batch());
+    }
+
+    /** {NAME, VALUE} of "NAME=VALUE", or {null, arg} when there is no name. */
+    private static String[] named(String arg, String option) {
+        int eq = arg.indexOf('=');
+        if (eq < 0) {
+            return new String[] {null, arg};
+        }
+        if (eq == 0 || eq == arg.length() - 1) {
+            throw new InvalidInputException(option + " " + arg + ": expected NAME=VALUE");
+        }
+        return new String[] {arg.substring(0, eq), arg.substring(eq + 1)};
+    }
+
+    /**
+     * --baseline as Captum's baselines: none (zeros), one for every input, or NAME=B per input
+     * (those not named get zeros), in the order the method takes them (the attributed inputs, or
+     * for a layer method every input that is not additional).
+     */
+    List<Baseline> baselines(Model m, Inputs in, boolean layerMethod) {
+        if (baselineArgs == null || baselineArgs.isEmpty()) {
+            return List.of(Baseline.zeros());
+        }
+        Map<String, Baseline> byName = new HashMap<>();
+        Baseline all = null;
+        for (String arg : baselineArgs) {
+            String[] kv = named(arg, "--baseline");
+            if (kv[0] == null) {
+                if (all != null || baselineArgs.size() > 1) {
+                    throw new InvalidInputException("--baseline " + arg + ": with several baselines name each: NAME=B");
+                }
+                all = parseBaseline(kv[1]);
+            } else {
+                if (in.get(kv[0]) == null || in.isAdditional(kv[0])) {
+                    throw new InvalidInputException("--baseline " + arg + ": '" + kv[0] + "' is not an input given with "
+                            + "--input (inputs: " + m.describeInputs() + ")");
+                }
+                byName.put(kv[0], parseBaseline(kv[1]));
+            }
+        }
+        if (all != null) {
+            return List.of(all);
+        }
+        List<Baseline> out = new ArrayList<>();
+        for (dev.kxai.graph.Graph.Input gi : m.inputs()) {
+            if (!in.isAdditional(gi.name()) && (layerMethod || !gi.integer())) {
+                out.add(byName.getOrDefault(gi.name(), Baseline.zeros()));
+            }
+        }
+        return out;
+    }
+
+    private static Baseline parseBaseline(String b) {
+        if (b.equals("zeros")) {
+            return Baseline.zeros();
+        }
+        try {
+            return Baseline.scalar(Float.parseFloat(b));
+        } catch (NumberFormatException e) {
+            Tensor t = NpyIO.read(Path.of(b));
+            int bad = t.firstNonFinite();
+            if (bad >= 0) {
+                throw new InvalidInputException("baseline " + b + " holds a non-finite value " + t.data()[bad]
+                        + " at flat index " + bad);
+            }
+            return Baseline.of(t);
+        }
+    }
+
+    /**
+     * The method's parameters (Captum's names) from the shared options: n_steps, method, baselines,
+     * the switches, internal_batch_size, the layer (where given) and the perturbation options.
+     */
+    Map<String, Object> params(AttributionOptions run, PerturbationOptions perturbation, Model m, Inputs in, String layer,
+            Progress progress) {
+        Map<String, Object> params = new HashMap<>(Map.of("n_steps", run.steps, "method", run.rule,
+                "baselines", baselines(m, in, layer != null), "return_convergence_delta", true, "progress", progress,
+                "affine_first_layer", firstLayerSaving, "reuse_endpoints", !noEndpointReuse, "abs", !noAbs));
+        if (run.internalBatchSize != null) {
+            params.put("internal_batch_size", run.internalBatchSize);
+        }
+        if (layer != null) {
+            params.put("layer", layer);
+        }
+        perturbation.addTo(params, m, in);
+        return params;
+    }
+
+    /** The method named by --method with {@link #params}. */
+    Methods.Method method(AttributionOptions run, PerturbationOptions perturbation, Model m, Inputs in, String layer,
+            Progress progress) {
+        return Methods.create(Methods.entry(run.method).name(), m,
+                Methods.Params.of(params(run, perturbation, m, in, layer, progress)));
+    }
+
+    /** Progress on stderr for long runs, only when a person is watching a terminal. */
+    static Progress progress(CommandSpec spec) {
+        if (System.console() == null) {
+            return Progress.NONE;
+        }
+        PrintWriter err = spec.commandLine().getErr();
+        return (done, total) -> {
+            err.printf("\rintegrating: %d/%d steps", done, total);
+            if (done == total) {
+                err.print("\r                                   \r");
+            }
+            err.flush();
+        };
+    }
+
+    /** Copies a bundled example file out of the jar (the readers need a file). */
+    private static Path bundledFile(String name) throws IOException {
+        try (InputStream in = BatchOptions.class.getResourceAsStream(EXAMPLE + name)) {
+            if (in == null) {
+                throw new KxaiException("bundled example " + name + " is missing from the jar");
+            }
+            Path dir = Files.createTempDirectory("kxai-example");
+            dir.toFile().deleteOnExit();
+            Path f = dir.resolve(name);
+            Files.copy(in, f, StandardCopyOption.REPLACE_EXISTING);
+            f.toFile().deleteOnExit();
+            return f;
+        }
+    }
+
+    /** Refuses an --out that exists and is not a folder. */
+    static void checkOut(Path out) {
+        if (Files.exists(out) && !Files.isDirectory(out)) {
+            throw new InvalidInputException("--out " + out + " exists and is not a folder");
+        }
+    }
+}
