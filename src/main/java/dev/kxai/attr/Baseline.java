@@ -65,6 +65,34 @@ public final class Baseline {
         return new Tensor(xs, d);
     }
 
+    /**
+     * The baseline as rows to draw from (GradientShap's distribution): [K, ...example] for a tensor
+     * of K rows, one row for a scalar or a single example.
+     */
+    public Tensor rows(int[] example) {
+        int per = 1;
+        for (int d : example) {
+            per *= d;
+        }
+        int[] one = new int[example.length + 1];
+        one[0] = 1;
+        System.arraycopy(example, 0, one, 1, example.length);
+        if (tensor == null) {
+            float[] d = new float[per];
+            Arrays.fill(d, scalar);
+            return new Tensor(one, d);
+        }
+        int[] bs = tensor.shape();
+        if (bs.length == example.length + 1 && Arrays.equals(Arrays.copyOfRange(bs, 1, bs.length), example)) {
+            return tensor;
+        }
+        if (Arrays.equals(bs, example)) {
+            return new Tensor(one, tensor.data());
+        }
+        throw new InvalidInputException("baselines of shape " + Shapes.str(bs) + " are not rows of examples of shape "
+                + Shapes.str(example));
+    }
+
     @Override
     public String toString() {
         return tensor == null ? (scalar == 0f ? "zeros" : "scalar " + scalar) : "tensor " + Shapes.str(tensor.shape());

@@ -90,6 +90,23 @@ public final class Methods {
                 (m, p) -> new LayerConductance(m, (String) p.get("layer", null), p.integer("n_steps", 50),
                         Quadrature.Rule.parse((String) p.get("method", "gausslegendre")), List.of(baselines(p)),
                         (Integer) p.get("internal_batch_size", null))::attribute));
+        register(new Entry("gradient_shap", List.of(), "n_samples, stdevs, baselines (rows to draw from), "
+                + "multiply_by_inputs, seed, internal_batch_size", (m, p) -> {
+                    GradientShap gs = new GradientShap(m, p.integer("n_samples", 5), stdevs(p, 0.0),
+                            p.flag("multiply_by_inputs", true), ((Number) p.get("seed", 0L)).longValue(),
+                            (Integer) p.get("internal_batch_size", null));
+                    Baseline[] b = baselines(p);
+                    return (in, t) -> {
+                        List<String> names = m.attributed(in);
+                        List<Tensor> dists = new java.util.ArrayList<>();
+                        for (int i = 0; i < names.size(); i++) {
+                            Baseline bi = b.length == 1 ? b[0] : b[Math.min(i, b.length - 1)];
+                            dists.add(bi.rows(java.util.Arrays.copyOfRange(in.get(names.get(i)).shape(), 1,
+                                    in.get(names.get(i)).rank())));
+                        }
+                        return gs.attribute(in, dists, t);
+                    };
+                }));
         register(new Entry("occlusion", List.of(), "sliding_window_shapes, strides, baselines, perturbations_per_eval, "
                 + "internal_batch_size", (m, p) -> new dev.kxai.attr.perturbation.Occlusion(m, shapes(p, "sliding_window_shapes",
                         true), shapes(p, "strides", false), perturbation(m, p))::attribute));
@@ -257,9 +274,30 @@ public final class Methods {
         return e;
     }
 
-    /** A method bound to a model and parameters. */
+    /**
+     * A method bound to a model and parameters; with {@code nt_type} (Captum's NoiseTunnel:
+     * {@code nt_samples} 5, {@code stdevs} 1.0, {@code nt_samples_batch_size}, {@code seed}) it runs
+     * wrapped in a {@link NoiseTunnel}.
+     */
     public static Method create(String name, Model model, Params params) {
-        return entry(name).factory().create(model, params);
+        Method inner = entry(name).factory().create(model, params);
+        Object nt = params.get("nt_type", null);
+        if (nt == null) {
+            return inner;
+        }
+        NoiseTunnel tunnel = new NoiseTunnel(model, inner, NoiseTunnel.Type.parse((String) nt),
+                params.integer("nt_samples", 5), stdevs(params, 1.0), (Integer) params.get("nt_samples_batch_size", null),
+                ((Number) params.get("seed", 0L)).longValue());
+        return tunnel::attribute;
+    }
+
+    /** {@code stdevs}: one number for every input, or a list of one per attributed input. */
+    private static List<Double> stdevs(Params p, double otherwise) {
+        Object v = p.get("stdevs", otherwise);
+        if (v instanceof List<?> l) {
+            return l.stream().map(o -> ((Number) o).doubleValue()).toList();
+        }
+        return List.of(((Number) v).doubleValue());
     }
 
     /** "ig (integrated_gradients), saliency, input_x_gradient (ixg)". */

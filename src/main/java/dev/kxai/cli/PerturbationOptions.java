@@ -60,6 +60,21 @@ final class PerturbationOptions {
     @Option(names = "--kernel-width", description = "lime: width of the exponential similarity kernel (default 1.0).")
     Double kernelWidth;
 
+    @Option(names = "--noise-tunnel", paramLabel = "TYPE", description = "Wrap the method in Captum's NoiseTunnel: "
+            + "smoothgrad, smoothgrad_sq or vargrad over --nt-samples noisy copies of each example.")
+    String noiseTunnel;
+
+    @Option(names = "--nt-samples", description = "Noise tunnel: noisy samples per example (default 5).")
+    Integer ntSamples;
+
+    @Option(names = "--nt-samples-batch-size", description = "Noise tunnel: samples per example explained in one call "
+            + "(default: all).")
+    Integer ntSamplesBatchSize;
+
+    @Option(names = "--stdevs", split = ",", description = "Noise tunnel (default 1.0) and gradient_shap (default 0.0): "
+            + "the noise's standard deviation, one for all attributed inputs or one per input.")
+    java.util.List<Double> stdevs;
+
     /** Adds the options given to a method's parameters (superpixel masks for the attributed inputs of {@code in}). */
     void addTo(Map<String, Object> params, Model m, dev.kxai.Inputs in) {
         if (slidingWindow != null) {
@@ -114,6 +129,18 @@ final class PerturbationOptions {
         }
         if (kernelWidth != null) {
             params.put("kernel_width", kernelWidth);
+        }
+        if (noiseTunnel != null) {
+            params.put("nt_type", noiseTunnel);
+        }
+        if (ntSamples != null) {
+            params.put("nt_samples", ntSamples);
+        }
+        if (ntSamplesBatchSize != null) {
+            params.put("nt_samples_batch_size", ntSamplesBatchSize);
+        }
+        if (stdevs != null) {
+            params.put("stdevs", stdevs);
         }
     }
 }
