@@ -107,6 +107,36 @@ public final class Methods {
                         return gs.attribute(in, dists, t);
                     };
                 }));
+        register(new Entry("guided_grad_cam", List.of(), "layer", (m, p) -> new GuidedGradCam(m,
+                (String) p.get("layer", null))::attribute));
+        register(new Entry("layer_activation", List.of(), "layer", (m, p) -> {
+            String layer = (String) p.get("layer", null);
+            return (in, t) -> LayerMethods.activation(m, layer, in);
+        }));
+        register(new Entry("layer_gradient_x_activation", List.of(), "layer, multiply_by_inputs", (m, p) -> {
+            String layer = (String) p.get("layer", null);
+            boolean mult = p.flag("multiply_by_inputs", true);
+            return (in, t) -> LayerMethods.gradientXActivation(m, layer, mult, in, t);
+        }));
+        register(new Entry("internal_influence", List.of(), "layer, n_steps, method, baselines, internal_batch_size",
+                (m, p) -> {
+                    String layer = (String) p.get("layer", null);
+                    Quadrature.Rule rule = Quadrature.Rule.parse((String) p.get("method", "gausslegendre"));
+                    return (in, t) -> LayerMethods.internalInfluence(m, layer, p.integer("n_steps", 50), rule,
+                            List.of(baselines(p)), (Integer) p.get("internal_batch_size", null), in, t);
+                }));
+        register(new Entry("neuron_gradient", List.of(), "layer, neuron", (m, p) -> {
+            String layer = (String) p.get("layer", null);
+            return (in, t) -> LayerMethods.neuronGradient(m, layer, neuron(m, p), in);
+        }));
+        register(new Entry("neuron_integrated_gradients", List.of("neuron_ig"), "layer, neuron, n_steps, method, "
+                + "baselines, internal_batch_size, multiply_by_inputs", (m, p) -> {
+                    String layer = (String) p.get("layer", null);
+                    Quadrature.Rule rule = Quadrature.Rule.parse((String) p.get("method", "gausslegendre"));
+                    return (in, t) -> LayerMethods.neuronIntegratedGradients(m, layer, neuron(m, p),
+                            p.integer("n_steps", 50), rule, List.of(baselines(p)), (Integer) p.get("internal_batch_size", null),
+                            p.flag("multiply_by_inputs", true), in);
+                }));
         register(new Entry("occlusion", List.of(), "sliding_window_shapes, strides, baselines, perturbations_per_eval, "
                 + "internal_batch_size", (m, p) -> new dev.kxai.attr.perturbation.Occlusion(m, shapes(p, "sliding_window_shapes",
                         true), shapes(p, "strides", false), perturbation(m, p))::attribute));
@@ -289,6 +319,19 @@ public final class Methods {
                 params.integer("nt_samples", 5), stdevs(params, 1.0), (Integer) params.get("nt_samples_batch_size", null),
                 ((Number) params.get("seed", 0L)).longValue());
         return tunnel::attribute;
+    }
+
+    /** Captum's {@code neuron_selector}: coordinates in the layer's example shape, or one flat index. */
+    private static int neuron(Model m, Params p) {
+        Object v = p.get("neuron", null);
+        if (v == null) {
+            throw new InvalidInputException("neuron methods need a neuron (--neuron I0,I1,...: its index in the layer's "
+                    + "example shape)");
+        }
+        int[] c = v instanceof Integer i ? new int[] {i} : (int[]) v;
+        String layer = (String) p.get("layer", null);
+        LayerIntegratedGradients.checkLayer(m, layer, "neuron methods");
+        return LayerMethods.flatNeuron(m, layer, c);
     }
 
     /** {@code stdevs}: one number for every input, or a list of one per attributed input. */

@@ -188,6 +188,39 @@ public final class GraphRunner<T> implements ModelRunner {
         });
     }
 
+    @Override
+    public Map<String, Tensor> neuronGradients(Map<String, Tensor> given, String value, int[] neuron, Set<String> wrt) {
+        int batch = batchOf(given);
+        int[] shape = plan.shape(value, batch);
+        int per = (int) (Shapes.size(shape) / shape[0]);
+        if (neuron.length != shape[0]) {
+            throw new IllegalArgumentException(neuron.length + " neurons for " + shape[0] + " rows");
+        }
+        for (int r = 0; r < neuron.length; r++) {
+            if (neuron[r] < 0 || neuron[r] >= per) {
+                throw new InvalidInputException("neuron " + neuron[r] + " of row " + r + " is outside '" + value + "' of "
+                        + per + " elements per example (" + Shapes.str(shape) + ")");
+            }
+        }
+        return ops.onDevice(() -> {
+            try (Arena a = ops.arena()) {
+                Executor.Pass<T> p = exec.forward(a, upload(a, given), batch, Set.of(value), true);
+                float[] seed = new float[shape[0] * per];
+                for (int r = 0; r < neuron.length; r++) {
+                    seed[r * per + neuron[r]] = 1f;
+                }
+                Set<String> grads = new java.util.HashSet<>(wrt);
+                grads.remove(value);
+                Map<String, T> g = exec.backward(a, p, value, ops.upload(a, new Tensor(shape, seed)), grads,
+                        BackwardRule.gradient());
+                Map<String, Tensor> out = new HashMap<>();
+                g.forEach((k, v) -> out.put(k, ops.download(v)));
+                out.put(value, ops.download(p.value(value)));
+                return out;
+            }
+        });
+    }
+
     /** A Relu node for applying relu to a gradient through the op set's own kernel. */
     private static final Node RELU = new Node("relu_of_gradient", "Relu", new Op.Relu(), java.util.List.of("g"), "relu_g");
 

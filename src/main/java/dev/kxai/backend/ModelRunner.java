@@ -61,6 +61,13 @@ public interface ModelRunner extends AutoCloseable {
      */
     Map<String, Tensor> gradients(Map<String, Tensor> given, int[] targets, Set<String> wrt);
 
+    /**
+     * A forward pass from {@code given}, then the gradient of one element of an intermediate value
+     * per row ({@code value}[r, flat index {@code neuron[r]}], a neuron) with respect to each of
+     * {@code wrt}; the value itself is returned under its own name too.
+     */
+    Map<String, Tensor> neuronGradients(Map<String, Tensor> given, String value, int[] neuron, Set<String> wrt);
+
     /** Backward rules that replace ReLU's gradient (Captum's module hooks), for {@link #gradients(Map, int[], Set, ReluRule)}. */
     enum ReluRule {
         /** Guided backprop: relu of the ReLU's ordinary input gradient. */

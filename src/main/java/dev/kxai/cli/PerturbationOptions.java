@@ -60,6 +60,10 @@ final class PerturbationOptions {
     @Option(names = "--kernel-width", description = "lime: width of the exponential similarity kernel (default 1.0).")
     Double kernelWidth;
 
+    @Option(names = "--neuron", paramLabel = "I0,I1,...", split = ",", description = "neuron_gradient, "
+            + "neuron_integrated_gradients: the neuron's index in the --layer's example shape (or one flat index).")
+    int[] neuron;
+
     @Option(names = "--noise-tunnel", paramLabel = "TYPE", description = "Wrap the method in Captum's NoiseTunnel: "
             + "smoothgrad, smoothgrad_sq or vargrad over --nt-samples noisy copies of each example.")
     String noiseTunnel;
@@ -129,6 +133,9 @@ final class PerturbationOptions {
         }
         if (kernelWidth != null) {
             params.put("kernel_width", kernelWidth);
+        }
+        if (neuron != null) {
+            params.put("neuron", neuron);
         }
         if (noiseTunnel != null) {
             params.put("nt_type", noiseTunnel);

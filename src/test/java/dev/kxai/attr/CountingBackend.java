@@ -114,6 +114,12 @@ public final class CountingBackend implements Backend {
             }
 
             @Override
+            public Map<String, Tensor> neuronGradients(Map<String, Tensor> given, String value, int[] neuron,
+                    Set<String> wrt) {
+                return r.neuronGradients(given, value, neuron, wrt);
+            }
+
+            @Override
             public Tensor evaluatePerturbed(dev.kxai.backend.Perturbation p, int s0, int s1) {
                 forwardRows.add(s1 - s0);
                 return r.evaluatePerturbed(p, s0, s1);
