@@ -18,7 +18,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * The replaced backward rules on CUDA (the CPU emulation of the driver) against the CPU, on the
  * paths the reference cases do not take: DeepLift's max-pool rule (kernels/rules.cu with the
- * halves summed), deconvolution, and layer methods at a convolution's output.
+ * halves summed), deconvolution, layer and neuron methods (the backward seeded inside the model),
+ * GradientShap and a noise tunnel.
  */
 class RuleMethodsCudaTest {
     @RegisterExtension
@@ -53,6 +54,12 @@ class RuleMethodsCudaTest {
             same(cpu, gpu, "deconvolution", Map.of(), x, 0, 1);
             same(cpu, gpu, "layer_grad_cam", Map.of("layer", "/block1/block1.2/Conv_output_0"), x, 0, 1);
             same(cpu, gpu, "layer_conductance", Map.of("layer", "/block2/block2.4/MaxPool_output_0", "n_steps", 8), x, 0, 1);
+            same(cpu, gpu, "guided_grad_cam", Map.of("layer", "/block2/block2.3/Relu_output_0"), x, 0, 1);
+            same(cpu, gpu, "internal_influence", Map.of("layer", "/block1/block1.4/MaxPool_output_0", "n_steps", 6), x, 1, 0);
+            same(cpu, gpu, "neuron_integrated_gradients", Map.of("layer", "/block2/block2.3/Relu_output_0",
+                    "neuron", new int[] {3, 4, 5}, "n_steps", 6), x, 0, 0);
+            same(cpu, gpu, "gradient_shap", Map.of("n_samples", 4, "stdevs", 0.1, "seed", 3L), x, 0, 1);
+            same(cpu, gpu, "saliency", Map.of("nt_type", "smoothgrad", "nt_samples", 3, "stdevs", 0.2, "seed", 3L), x, 0, 1);
         }
     }
 }
