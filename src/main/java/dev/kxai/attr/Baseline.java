@@ -66,6 +66,23 @@ public final class Baseline {
     }
 
     /**
+     * Captum's {@code baselines} for the attributed inputs {@code names} of a batch: one baseline
+     * for all, or one per input in order, each expanded to its input's shape.
+     */
+    public static java.util.Map<String, Tensor> forInputs(java.util.List<Baseline> baselines,
+            java.util.List<String> names, dev.kxai.Inputs in, String method) {
+        if (baselines.size() != 1 && baselines.size() != names.size()) {
+            throw new InvalidInputException(method + ": " + baselines.size() + " baselines for " + names.size()
+                    + " attributed inputs " + names + "; give one per input, in this order, or one for all");
+        }
+        java.util.Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < names.size(); i++) {
+            out.put(names.get(i), baselines.get(baselines.size() == 1 ? 0 : i).expand(in.get(names.get(i))));
+        }
+        return out;
+    }
+
+    /**
      * The baseline as rows to draw from (GradientShap's distribution): [K, ...example] for a tensor
      * of K rows, one row for a scalar or a single example.
      */

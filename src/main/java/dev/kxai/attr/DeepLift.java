@@ -68,19 +68,13 @@ public final class DeepLift {
     public Attribution attribute(Inputs in, int... targets) {
         model.check(in);
         List<String> names = model.attributed(in);
-        if (baselines.size() != 1 && baselines.size() != names.size()) {
-            throw new InvalidInputException("deeplift: " + baselines.size() + " baselines for " + names.size()
-                    + " attributed inputs " + names + "; give one per input, in this order, or one for all");
-        }
         int[] t = model.targets(targets, in.batch());
+        Map<String, Tensor> base = Baseline.forInputs(baselines, names, in, "deeplift");
         Map<String, Tensor> reference = new HashMap<>(in.values());
-        Map<String, Tensor> base = new LinkedHashMap<>();
-        for (int i = 0; i < names.size(); i++) {
-            Tensor b = baselines.get(baselines.size() == 1 ? 0 : i).expand(in.get(names.get(i)));
-            model.checkBatch(b, "baseline of '" + names.get(i) + "'");
-            base.put(names.get(i), b);
-            reference.put(names.get(i), b);
-        }
+        base.forEach((n, b) -> {
+            model.checkBatch(b, "baseline of '" + n + "'");
+            reference.put(n, b);
+        });
         DevicePolicy.Ran<Attribution> ran = model.run("deeplift", r -> {
             ModelRunner.DeepLiftResult d = r.deepLift(in.values(), reference, t, Set.copyOf(names), maxPoolRule);
             Map<String, Tensor> by = new LinkedHashMap<>();

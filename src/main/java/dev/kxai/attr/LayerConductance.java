@@ -48,17 +48,10 @@ public final class LayerConductance {
     public Attribution attribute(Inputs in, int... targets) {
         model.check(in);
         List<String> names = model.attributed(in);
-        if (baselines.size() != 1 && baselines.size() != names.size()) {
-            throw new InvalidInputException("layer_conductance: " + baselines.size() + " baselines for " + names.size()
-                    + " attributed inputs " + names);
-        }
         int batch = in.batch();
         int[] t = model.targets(targets, batch);
         float[] alphas = Quadrature.of(method, nSteps + 1).alphasF();
-        Map<String, Tensor> base = new HashMap<>();
-        for (int i = 0; i < names.size(); i++) {
-            base.put(names.get(i), baselines.get(baselines.size() == 1 ? 0 : i).expand(in.get(names.get(i))));
-        }
+        Map<String, Tensor> base = Baseline.forInputs(baselines, names, in, "layer_conductance");
         DevicePolicy.Ran<Attribution> ran = model.run("layer conductance", r -> {
             int steps = alphas.length;
             int chunk = new ChunkPolicy(internalBatchSize).stepsPerChunk(r, batch, steps);

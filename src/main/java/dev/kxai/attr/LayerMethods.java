@@ -98,16 +98,9 @@ public final class LayerMethods {
             Integer internalBatchSize, int[] targets, String layer, Integer neuron, boolean multiplyByInputs) {
         m.check(in);
         List<String> names = m.attributed(in);
-        if (baselines.size() != 1 && baselines.size() != names.size()) {
-            throw new InvalidInputException(what + ": " + baselines.size() + " baselines for " + names.size()
-                    + " attributed inputs " + names);
-        }
         int batch = in.batch();
         int[] t = neuron == null ? m.targets(targets, batch) : null;
-        Map<String, Tensor> base = new HashMap<>();
-        for (int i = 0; i < names.size(); i++) {
-            base.put(names.get(i), baselines.get(baselines.size() == 1 ? 0 : i).expand(in.get(names.get(i))));
-        }
+        Map<String, Tensor> base = Baseline.forInputs(baselines, names, in, what);
         float[] alphas = q.alphasF();
         float[] weights = q.weightsF();
         List<String> outs = neuron == null ? List.of(layer) : names;

@@ -52,18 +52,8 @@ final class Stats {
         return new SplittableRandom(seed * 1_000_003L + r);
     }
 
-    /** A uniformly random permutation of 0..n−1 (Fisher–Yates). */
+    /** A uniformly random permutation of 0..n−1. */
     static int[] permutation(int n, SplittableRandom rng) {
-        int[] p = new int[n];
-        for (int i = 0; i < n; i++) {
-            p[i] = i;
-        }
-        for (int i = n - 1; i > 0; i--) {
-            int j = rng.nextInt(i + 1);
-            int t = p[i];
-            p[i] = p[j];
-            p[j] = t;
-        }
-        return p;
+        return dev.kxai.attr.perturbation.RandomOrders.permutation(n, rng);
     }
 }

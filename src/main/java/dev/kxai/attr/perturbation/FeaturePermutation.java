@@ -76,16 +76,7 @@ public final class FeaturePermutation {
     private int[] draw(int batch) {
         java.util.SplittableRandom rng = new java.util.SplittableRandom(settings.seed());
         while (true) {
-            int[] p = new int[batch];
-            for (int i = 0; i < batch; i++) {
-                p[i] = i;
-            }
-            for (int i = batch - 1; i > 0; i--) {
-                int j = rng.nextInt(i + 1);
-                int t = p[i];
-                p[i] = p[j];
-                p[j] = t;
-            }
+            int[] p = RandomOrders.permutation(batch, rng);
             for (int i = 0; i < batch; i++) {
                 if (p[i] != i) {
                     return p;

@@ -165,17 +165,7 @@ public final class ShapleyValues {
         java.util.SplittableRandom rng = new java.util.SplittableRandom(settings.seed());
         int[][] o = new int[nSamples][];
         for (int k = 0; k < nSamples; k++) {
-            int[] p = new int[n];
-            for (int i = 0; i < n; i++) {
-                p[i] = i;
-            }
-            for (int i = n - 1; i > 0; i--) {
-                int j = rng.nextInt(i + 1);
-                int tmp = p[i];
-                p[i] = p[j];
-                p[j] = tmp;
-            }
-            o[k] = p;
+            o[k] = RandomOrders.permutation(n, rng);
         }
         return o;
     }
