@@ -22,13 +22,29 @@ public final class InputXGradient {
 
     /** One attribution per attributed input (float inputs that are not additional), from one backward pass. */
     public Attribution attribute(Inputs in, int... targets) {
+        return attribute(in, new int[][] {targets}).get(0);
+    }
+
+    /** Several targets from one forward pass and one backward per target set (Captum: a full pass each). */
+    public List<Attribution> attribute(Inputs in, int[][] targets) {
         model.check(in);
-        int[] t = model.targets(targets, in.batch());
+        int[][] t = new int[targets.length][];
+        for (int j = 0; j < t.length; j++) {
+            t[j] = model.targets(targets[j], in.batch());
+        }
         List<String> names = model.attributed(in);
         var ran = model.run("input_x_gradient", r -> r.gradients(in.values(), t, new HashSet<>(names)));
+        List<Attribution> all = new java.util.ArrayList<>();
+        for (Map<String, Tensor> g : ran.value()) {
+            all.add(Attribution.of(times(in, names, g), null, ran.device(), ran.fallbackReason()));
+        }
+        return all;
+    }
+
+    private static Map<String, Tensor> times(Inputs in, List<String> names, Map<String, Tensor> grads) {
         Map<String, Tensor> out = new LinkedHashMap<>();
         for (String name : names) {
-            float[] g = ran.value().get(name).data();
+            float[] g = grads.get(name).data();
             float[] xd = in.get(name).data();
             float[] a = new float[g.length];
             for (int i = 0; i < a.length; i++) {
@@ -36,6 +52,6 @@ public final class InputXGradient {
             }
             out.put(name, new Tensor(in.get(name).shape(), a));
         }
-        return Attribution.of(out, null, ran.device(), ran.fallbackReason());
+        return out;
     }
 }

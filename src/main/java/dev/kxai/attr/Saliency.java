@@ -26,13 +26,32 @@ public final class Saliency {
 
     /** One gradient per attributed input (float inputs that are not additional), from one backward pass. */
     public Attribution attribute(Inputs in, boolean abs, int... targets) {
+        return attribute(in, abs, new int[][] {targets}).get(0);
+    }
+
+    /**
+     * Several targets (each one for every row, or one per row) from one forward pass and one
+     * backward per target set; Captum runs a full forward and backward for each.
+     */
+    public List<Attribution> attribute(Inputs in, boolean abs, int[][] targets) {
         model.check(in);
-        int[] t = model.targets(targets, in.batch());
+        int[][] t = new int[targets.length][];
+        for (int j = 0; j < t.length; j++) {
+            t[j] = model.targets(targets[j], in.batch());
+        }
         List<String> names = model.attributed(in);
         var ran = model.run("saliency", r -> r.gradients(in.values(), t, new HashSet<>(names)));
+        List<Attribution> all = new java.util.ArrayList<>();
+        for (Map<String, Tensor> g : ran.value()) {
+            all.add(Attribution.of(gradients(in, names, g, abs), null, ran.device(), ran.fallbackReason()));
+        }
+        return all;
+    }
+
+    private static Map<String, Tensor> gradients(Inputs in, List<String> names, Map<String, Tensor> grads, boolean abs) {
         Map<String, Tensor> out = new LinkedHashMap<>();
         for (String name : names) {
-            float[] g = ran.value().get(name).data().clone();
+            float[] g = grads.get(name).data().clone();
             if (abs) {
                 for (int i = 0; i < g.length; i++) {
                     g[i] = Math.abs(g[i]);
@@ -40,6 +59,6 @@ public final class Saliency {
             }
             out.put(name, new Tensor(in.get(name).shape(), g));
         }
-        return Attribution.of(out, null, ran.device(), ran.fallbackReason());
+        return out;
     }
 }

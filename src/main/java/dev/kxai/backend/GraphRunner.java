@@ -189,6 +189,32 @@ public final class GraphRunner<T> implements ModelRunner {
     }
 
     @Override
+    public java.util.List<Map<String, Tensor>> gradients(Map<String, Tensor> given, int[][] targets, Set<String> wrt) {
+        int batch = batchOf(given);
+        for (int[] t : targets) {
+            checkTargets(t, plan.shape(output(), batch)[0]);
+        }
+        return ops.onDevice(() -> {
+            try (Arena a = ops.arena()) {
+                Executor.Pass<T> p = exec.forward(a, upload(a, given), batch, Set.of(), true);
+                T y = p.value(output());
+                java.util.List<Map<String, Tensor>> all = new java.util.ArrayList<>();
+                for (int[] t : targets) {
+                    try (Arena each = ops.arena()) {
+                        T seed = ops.seedOneHot(each, ops.shape(y), ops.indices(each, t));
+                        Map<String, T> g = exec.backward(each, p, output(), seed, new java.util.HashSet<>(wrt),
+                                BackwardRule.gradient());
+                        Map<String, Tensor> out = new HashMap<>();
+                        g.forEach((k, v) -> out.put(k, ops.download(v)));
+                        all.add(out);
+                    }
+                }
+                return all;
+            }
+        });
+    }
+
+    @Override
     public Map<String, Tensor> neuronGradients(Map<String, Tensor> given, String value, int[] neuron, Set<String> wrt) {
         int batch = batchOf(given);
         int[] shape = plan.shape(value, batch);

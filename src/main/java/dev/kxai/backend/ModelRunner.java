@@ -68,6 +68,13 @@ public interface ModelRunner extends AutoCloseable {
      */
     Map<String, Tensor> neuronGradients(Map<String, Tensor> given, String value, int[] neuron, Set<String> wrt);
 
+    /**
+     * Several targets from one forward pass: the forward runs once, then one backward per target set
+     * ({@code targets[j]}, one target per row), each giving the gradients at {@code wrt}. Captum
+     * needs a full forward and backward per target.
+     */
+    java.util.List<Map<String, Tensor>> gradients(Map<String, Tensor> given, int[][] targets, Set<String> wrt);
+
     /** Backward rules that replace ReLU's gradient (Captum's module hooks), for {@link #gradients(Map, int[], Set, ReluRule)}. */
     enum ReluRule {
         /** Guided backprop: relu of the ReLU's ordinary input gradient. */

@@ -120,6 +120,13 @@ public final class CountingBackend implements Backend {
             }
 
             @Override
+            public java.util.List<Map<String, Tensor>> gradients(Map<String, Tensor> given, int[][] targets,
+                    Set<String> wrt) {
+                forwardRows.add(given.values().iterator().next().dim(0));
+                return r.gradients(given, targets, wrt);
+            }
+
+            @Override
             public Tensor evaluatePerturbed(dev.kxai.backend.Perturbation p, int s0, int s1) {
                 forwardRows.add(s1 - s0);
                 return r.evaluatePerturbed(p, s0, s1);

@@ -1,0 +1,93 @@
+package dev.kxai.backend.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import dev.kxai.Model;
+import dev.kxai.TestData;
+import dev.kxai.attr.Attribution;
+import dev.kxai.attr.InputXGradient;
+import dev.kxai.attr.Saliency;
+import dev.kxai.backend.Backend;
+import dev.kxai.backend.GraphRunner;
+import dev.kxai.backend.ModelRunner;
+import dev.kxai.exec.ExecutionPlan;
+import dev.kxai.exec.OpSet;
+import dev.kxai.graph.Graph;
+import dev.kxai.io.NpyIO;
+import dev.kxai.onnx.OnnxImporter;
+import dev.kxai.tensor.Tensor;
+import java.lang.reflect.InvocationTargetException;
+import java.lang.reflect.Proxy;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Several targets from one forward pass: k targets cost one forward and k backward passes, counted
+ * at the op set (every node's forward and backward call), and give each target's own gradients.
+ */
+class MultiTargetTest {
+    private static final AtomicInteger FORWARDS = new AtomicInteger();
+    private static final AtomicInteger BACKWARDS = new AtomicInteger();
+
+    /** The CPU backend with its op set's forward and backward calls counted. */
+    private static final class Counting implements Backend {
+        @Override
+        public String name() {
+            return "cpu";
+        }
+
+        @Override
+        public String description() {
+            return "counting cpu";
+        }
+
+        @Override
+        @SuppressWarnings("unchecked")
+        public ModelRunner prepare(Graph graph) {
+            CpuOpSet real = new CpuOpSet(graph);
+            OpSet<Tensor> counted = (OpSet<Tensor>) Proxy.newProxyInstance(OpSet.class.getClassLoader(),
+                    new Class<?>[] {OpSet.class}, (proxy, method, args) -> {
+                        if (method.getName().equals("forward") || method.getName().equals("forwardFused")) {
+                            FORWARDS.incrementAndGet();
+                        } else if (method.getName().equals("backward")) {
+                            BACKWARDS.incrementAndGet();
+                        }
+                        try {
+                            return method.invoke(real, args);
+                        } catch (InvocationTargetException e) {
+                            throw e.getCause();
+                        }
+                    });
+            return new GraphRunner<>(this, ExecutionPlan.build(graph, counted, false), counted);
+        }
+    }
+
+    @Test
+    void kTargetsCostOneForwardAndKBackwards() {
+        Path d = TestData.reference("mlp_tabular");
+        Tensor x = NpyIO.read(d.resolve("input.npy"));
+        try (Model m = Model.of(OnnxImporter.load(d.resolve("model.onnx")), new Counting())) {
+            int nodes = m.graph().nodes().size();
+            FORWARDS.set(0);
+            BACKWARDS.set(0);
+            new Saliency(m).attribute(m.inputs(x), false, new int[] {0}); // one target: the unit of cost
+            int forwardOne = FORWARDS.get();
+            int backwardOne = BACKWARDS.get();
+            assertEquals(nodes, forwardOne, "one forward runs every node once");
+            FORWARDS.set(0);
+            BACKWARDS.set(0);
+            List<Attribution> three = new Saliency(m).attribute(m.inputs(x), false, new int[][] {{0}, {1}, {2}});
+            assertEquals(forwardOne, FORWARDS.get(), "three targets: still one forward");
+            assertEquals(3 * backwardOne, BACKWARDS.get(), "three targets: three backwards");
+            for (int t = 0; t < 3; t++) {
+                assertArrayEquals(new Saliency(m).attribute(x, false, t).attributions().data(),
+                        three.get(t).attributions().data(), "target " + t + " as alone");
+            }
+            List<Attribution> ixg = new InputXGradient(m).attribute(m.inputs(x), new int[][] {{2}, {1}});
+            assertArrayEquals(new InputXGradient(m).attribute(x, 1).attributions().data(), ixg.get(1).attributions().data());
+        }
+    }
+}
