@@ -76,6 +76,13 @@ public final class Methods {
         }));
         register(new Entry("layer_integrated_gradients", List.of("layer_ig"), "layer, n_steps, method, baselines, "
                 + "internal_batch_size, multiply_by_inputs, return_convergence_delta", Methods::layerIntegratedGradients));
+        register(new Entry("deeplift_shap", List.of(), "baselines (rows of a distribution), multiply_by_inputs, "
+                + "return_convergence_delta, max_pool_rule", (m, p) -> {
+                    DeepLiftShap d = new DeepLiftShap(m, p.flag("multiply_by_inputs", true), p.flag("max_pool_rule", false));
+                    Baseline[] b = baselines(p);
+                    boolean delta = p.flag("return_convergence_delta", false);
+                    return (in, t) -> d.attribute(in, distributions(m, in, b), delta, t);
+                }));
         register(new Entry("guided_backprop", List.of(), "", (m, p) -> GuidedBackprop.guided(m)::attribute));
         register(new Entry("deconvolution", List.of(), "", (m, p) -> GuidedBackprop.deconvolution(m)::attribute));
         register(new Entry("deeplift", List.of(), "baselines, multiply_by_inputs, return_convergence_delta, "
@@ -96,16 +103,7 @@ public final class Methods {
                             p.flag("multiply_by_inputs", true), ((Number) p.get("seed", 0L)).longValue(),
                             (Integer) p.get("internal_batch_size", null));
                     Baseline[] b = baselines(p);
-                    return (in, t) -> {
-                        List<String> names = m.attributed(in);
-                        List<Tensor> dists = new java.util.ArrayList<>();
-                        for (int i = 0; i < names.size(); i++) {
-                            Baseline bi = b.length == 1 ? b[0] : b[Math.min(i, b.length - 1)];
-                            dists.add(bi.rows(java.util.Arrays.copyOfRange(in.get(names.get(i)).shape(), 1,
-                                    in.get(names.get(i)).rank())));
-                        }
-                        return gs.attribute(in, dists, t);
-                    };
+                    return (in, t) -> gs.attribute(in, distributions(m, in, b), t);
                 }));
         register(new Entry("guided_grad_cam", List.of(), "layer", (m, p) -> new GuidedGradCam(m,
                 (String) p.get("layer", null))::attribute));
@@ -319,6 +317,18 @@ public final class Methods {
                 params.integer("nt_samples", 5), stdevs(params, 1.0), (Integer) params.get("nt_samples_batch_size", null),
                 ((Number) params.get("seed", 0L)).longValue());
         return tunnel::attribute;
+    }
+
+    /** Baseline distributions per attributed input: each {@link Baseline} as rows to draw from or average over. */
+    private static List<Tensor> distributions(Model m, Inputs in, Baseline[] b) {
+        List<String> names = m.attributed(in);
+        List<Tensor> dists = new java.util.ArrayList<>();
+        for (int i = 0; i < names.size(); i++) {
+            Tensor x = in.get(names.get(i));
+            dists.add(b[b.length == 1 ? 0 : Math.min(i, b.length - 1)].rows(java.util.Arrays.copyOfRange(x.shape(), 1,
+                    x.rank())));
+        }
+        return dists;
     }
 
     /** Captum's {@code neuron_selector}: coordinates in the layer's example shape, or one flat index. */

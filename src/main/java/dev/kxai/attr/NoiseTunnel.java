@@ -157,7 +157,7 @@ public final class NoiseTunnel {
         return new Tensor(new int[] {batch * samples}, d);
     }
 
-    /** Each row repeated m times in a row (repeat_interleave), with N(0, sd²) noise where sd > 0. */
+    /** Each row repeated m times in a row (repeat_interleave), with N(0, sd²) noise where sd > 0 (rng unused at 0). */
     static Tensor repeated(Tensor x, int m, double sd, SplittableRandom rng) {
         int per = x.rowSize();
         int rows = x.dim(0);

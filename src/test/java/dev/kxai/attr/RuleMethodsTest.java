@@ -70,6 +70,36 @@ class RuleMethodsTest {
     }
 
     @Test
+    void deepLiftShapAveragesDeepLiftOverTheDistributionAndIsComplete() {
+        Path d = TestData.reference("mlp_tabular");
+        try (Model m = Model.load(d.resolve("model.onnx"), "cpu")) {
+            Tensor x = NpyIO.read(d.resolve("input.npy"));
+            java.util.Random rnd = new java.util.Random(4);
+            float[] rows = new float[3 * 8];
+            for (int i = 0; i < rows.length; i++) {
+                rows[i] = (float) rnd.nextGaussian();
+            }
+            Tensor dist = new Tensor(new int[] {3, 8}, rows);
+            Attribution a = new DeepLiftShap(m, true, false).attribute(m.inputs(x), List.of(dist), true, 1);
+            Tensor fx = m.forward(x);
+            Tensor fb = m.forward(dist);
+            double meanB = (fb.data()[1] + fb.data()[4] + fb.data()[7]) / 3;
+            for (int r = 0; r < x.dim(0); r++) {
+                double sum = 0;
+                for (int f = 0; f < 8; f++) {
+                    sum += a.attributions().data()[r * 8 + f];
+                }
+                assertEquals(fx.data()[r * 3 + 1] - meanB, sum, 1e-5, "row " + r);
+            }
+            assertEquals(3 * x.dim(0), a.convergenceDelta().size(), "a delta per (example, baseline) pair");
+            Tensor one = new Tensor(new int[] {1, 8}, java.util.Arrays.copyOf(rows, 8));
+            assertArrayEquals(new DeepLift(m).baselines(Baseline.of(one)).attribute(x, 1).attributions().data(),
+                    new DeepLiftShap(m, true, false).attribute(m.inputs(x), List.of(one), false, 1).attributions().data(),
+                    1e-6f, "one baseline: DeepLift");
+        }
+    }
+
+    @Test
     void guidedBackpropAndDeconvolutionReplaceReluBackwardsAsDefined() {
         // y = w2 · relu(W1 x): z = (x1 − x2, −x1 + 2 x2, x1 + x2), at x = (1, 2): z = (−1, 3, 3), w2 = (1, −1, 2)
         float[] w1 = {1, -1, -1, 2, 1, 1};
