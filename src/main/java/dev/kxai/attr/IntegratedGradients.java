@@ -29,6 +29,8 @@ public final class IntegratedGradients {
     private final Progress progress;
     private final boolean affineFirstLayer;
     private final boolean reuseEndpoints;
+    /** User-given α's and weights ({@link #alphas}), or null for {@code method} with {@code n_steps}. */
+    private final Quadrature custom;
 
     public IntegratedGradients(Model model) {
         this(model, true);
@@ -36,12 +38,12 @@ public final class IntegratedGradients {
 
     public IntegratedGradients(Model model, boolean multiplyByInputs) {
         this(model, multiplyByInputs, 50, Quadrature.Rule.GAUSS_LEGENDRE, java.util.List.of(Baseline.zeros()), null, false,
-                Progress.NONE, false, true);
+                Progress.NONE, false, true, null);
     }
 
     private IntegratedGradients(Model model, boolean multiplyByInputs, int nSteps, Quadrature.Rule method,
             java.util.List<Baseline> baseline, Integer internalBatchSize, boolean returnConvergenceDelta, Progress progress,
-            boolean affineFirstLayer, boolean reuseEndpoints) {
+            boolean affineFirstLayer, boolean reuseEndpoints, Quadrature custom) {
         this.model = model;
         this.multiplyByInputs = multiplyByInputs;
         this.nSteps = nSteps;
@@ -52,16 +54,30 @@ public final class IntegratedGradients {
         this.progress = progress;
         this.affineFirstLayer = affineFirstLayer;
         this.reuseEndpoints = reuseEndpoints;
+        this.custom = custom;
     }
 
     public IntegratedGradients nSteps(int n) {
         return new IntegratedGradients(model, multiplyByInputs, n, method, baseline, internalBatchSize,
-                returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints);
+                returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints, custom);
+    }
+
+    /**
+     * Integrated gradients over user-given, possibly non-uniform points α_k ∈ [0, 1] with weights
+     * w_k (Σ_k w_k ∇F(b + α_k(x − b)) ⊙ (x − b)): dense where the output changes fast, e.g. near
+     * the saturation that Miglani et al. ("Investigating Saturation Effects in Integrated Gradients",
+     * 2020) and Kapishnikov et al. point to. Weights null: each α's share of [0, 1] up to the
+     * midpoints between neighbours ({@link Quadrature#custom}). Replaces {@code method} and
+     * {@code n_steps}.
+     */
+    public IntegratedGradients alphas(double[] alphas, double[] weights) {
+        return new IntegratedGradients(model, multiplyByInputs, nSteps, method, baseline, internalBatchSize,
+                returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints, Quadrature.custom(alphas, weights));
     }
 
     public IntegratedGradients method(Quadrature.Rule rule) {
         return new IntegratedGradients(model, multiplyByInputs, nSteps, rule, baseline, internalBatchSize,
-                returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints);
+                returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints, custom);
     }
 
     /**
@@ -73,24 +89,24 @@ public final class IntegratedGradients {
             throw new InvalidInputException("no baseline given");
         }
         return new IntegratedGradients(model, multiplyByInputs, nSteps, method, java.util.List.of(perInput),
-                internalBatchSize, returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints);
+                internalBatchSize, returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints, custom);
     }
 
     /** Rows (steps × examples) per forward/backward pass, as in Captum; null = memory budget. */
     public IntegratedGradients internalBatchSize(Integer rows) {
         new ChunkPolicy(rows); // refuses rows < 1 now, not at the first call
         return new IntegratedGradients(model, multiplyByInputs, nSteps, method, baseline, rows,
-                returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints);
+                returnConvergenceDelta, progress, affineFirstLayer, reuseEndpoints, custom);
     }
 
     public IntegratedGradients returnConvergenceDelta(boolean on) {
         return new IntegratedGradients(model, multiplyByInputs, nSteps, method, baseline, internalBatchSize, on,
-                progress, affineFirstLayer, reuseEndpoints);
+                progress, affineFirstLayer, reuseEndpoints, custom);
     }
 
     public IntegratedGradients progress(Progress p) {
         return new IntegratedGradients(model, multiplyByInputs, nSteps, method, baseline, internalBatchSize,
-                returnConvergenceDelta, p, affineFirstLayer, reuseEndpoints);
+                returnConvergenceDelta, p, affineFirstLayer, reuseEndpoints, custom);
     }
 
     /**
@@ -103,7 +119,7 @@ public final class IntegratedGradients {
      */
     public IntegratedGradients affineFirstLayer(boolean on) {
         return new IntegratedGradients(model, multiplyByInputs, nSteps, method, baseline, internalBatchSize,
-                returnConvergenceDelta, progress, on, reuseEndpoints);
+                returnConvergenceDelta, progress, on, reuseEndpoints, custom);
     }
 
     /**
@@ -117,7 +133,7 @@ public final class IntegratedGradients {
      */
     public IntegratedGradients reuseEndpoints(boolean on) {
         return new IntegratedGradients(model, multiplyByInputs, nSteps, method, baseline, internalBatchSize,
-                returnConvergenceDelta, progress, affineFirstLayer, on);
+                returnConvergenceDelta, progress, affineFirstLayer, on, custom);
     }
 
     /** Steps per chunk for a batch on the model's backend ({@link ChunkPolicy}). */
@@ -137,7 +153,7 @@ public final class IntegratedGradients {
     public Attribution attribute(Inputs in, int... targets) {
         model.check(in);
         java.util.List<String> names = model.attributed(in);
-        Quadrature q = Quadrature.of(method, nSteps);
+        Quadrature q = custom != null ? custom : Quadrature.of(method, nSteps);
         int[] t = model.targets(targets, in.batch());
         java.util.List<Tensor> xs = new java.util.ArrayList<>();
         java.util.List<Tensor> bases = new java.util.ArrayList<>();

@@ -64,7 +64,7 @@ public final class Methods {
 
     static {
         register(new Entry("integrated_gradients", List.of("ig"), "n_steps, method, baselines, internal_batch_size, "
-                + "multiply_by_inputs, return_convergence_delta", Methods::integratedGradients));
+                + "multiply_by_inputs, return_convergence_delta, alphas, alpha_weights", Methods::integratedGradients));
         register(new Entry("saliency", List.of(), "abs", (m, p) -> {
             Saliency s = new Saliency(m);
             boolean abs = p.flag("abs", true);
@@ -153,6 +153,55 @@ public final class Methods {
         register(new Entry("lime", List.of(), "n_samples, baselines, feature_mask, seed, interpretable_model, alpha, "
                 + "kernel_width, distance_mode, samples, weights, perturbations_per_eval",
                 (m, p) -> linearSurrogate("lime", m, p)::attribute));
+        // beyond Captum: path methods from later papers (each cites its paper)
+        register(new Entry("guided_integrated_gradients", List.of("guided_ig"), "n_steps, fraction, max_dist, baselines, "
+                + "internal_batch_size", (m, p) -> new GuidedIntegratedGradients(m, p.integer("n_steps", 200),
+                        number(p, "fraction", 0.25), number(p, "max_dist", 0.02), oneBaseline("guided_ig", p),
+                        (Integer) p.get("internal_batch_size", null))::attribute));
+        register(new Entry("blur_integrated_gradients", List.of("blur_ig"), "n_steps, max_sigma, grad_step, sqrt, "
+                + "internal_batch_size", (m, p) -> new BlurIntegratedGradients(m, p.integer("n_steps", 100),
+                        number(p, "max_sigma", 50.0), number(p, "grad_step", 0.01), p.flag("sqrt", false),
+                        (Integer) p.get("internal_batch_size", null))::attribute));
+        register(new Entry("idgi", List.of("integrated_decision_gradients"), "n_steps, alphas, baselines, "
+                + "internal_batch_size", (m, p) -> new Idgi(m, p.integer("n_steps", 50), doubles(p, "alphas"),
+                        oneBaseline("idgi", p), (Integer) p.get("internal_batch_size", null))::attribute));
+    }
+
+    /** A real-valued parameter, or its default. */
+    private static double number(Params p, String name, double otherwise) {
+        Object v = p.get(name, otherwise);
+        if (!(v instanceof Number n)) {
+            throw new InvalidInputException(name + ": a number, got " + v);
+        }
+        return n.doubleValue();
+    }
+
+    /** A list of reals (double[] or a list of numbers), or null where not given. */
+    static double[] doubles(Params p, String name) {
+        Object v = p.get(name, null);
+        if (v == null || v instanceof double[]) {
+            return (double[]) v;
+        }
+        if (v instanceof List<?> l) {
+            double[] d = new double[l.size()];
+            for (int i = 0; i < d.length; i++) {
+                if (!(l.get(i) instanceof Number n)) {
+                    throw new InvalidInputException(name + ": numbers, got " + l.get(i) + " at position " + i);
+                }
+                d[i] = n.doubleValue();
+            }
+            return d;
+        }
+        throw new InvalidInputException(name + ": a list of numbers, got " + v);
+    }
+
+    /** The single baseline of a single-input path method (zeros where none is given). */
+    private static Baseline oneBaseline(String method, Params p) {
+        Baseline[] b = baselines(p);
+        if (b.length != 1) {
+            throw new InvalidInputException(method + ": one baseline, got " + b.length);
+        }
+        return b[0];
     }
 
     /**
@@ -280,6 +329,12 @@ public final class Methods {
                 .affineFirstLayer(p.flag("affine_first_layer", false))
                 .reuseEndpoints(p.flag("reuse_endpoints", true))
                 .progress((Progress) p.get("progress", Progress.NONE));
+        double[] alphas = doubles(p, "alphas");
+        if (alphas != null) {
+            ig = ig.alphas(alphas, doubles(p, "alpha_weights"));
+        } else if (p.get("alpha_weights", null) != null) {
+            throw new InvalidInputException("alpha_weights: given without alphas");
+        }
         return ig::attribute;
     }
 

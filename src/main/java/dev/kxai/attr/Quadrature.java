@@ -23,7 +23,9 @@ public record Quadrature(Rule rule, double[] alphas, double[] weights) {
         RIEMANN_RIGHT("riemann_right"),
         RIEMANN_MIDDLE("riemann_middle"),
         RIEMANN_TRAPEZOID("riemann_trapezoid"),
-        GAUSS_LEGENDRE("gausslegendre");
+        GAUSS_LEGENDRE("gausslegendre"),
+        /** User-given α's and weights ({@link Quadrature#custom}); not a name {@link #parse} accepts. */
+        CUSTOM("custom");
 
         private final String captumName;
 
@@ -36,14 +38,14 @@ public record Quadrature(Rule rule, double[] alphas, double[] weights) {
         }
 
         public boolean isRiemann() {
-            return this != GAUSS_LEGENDRE;
+            return this != GAUSS_LEGENDRE && this != CUSTOM;
         }
 
         /** Parses Captum's name (also accepting upper case and {@code gauss_legendre}). */
         public static Rule parse(String name) {
             String n = name.trim().toLowerCase(Locale.ROOT).replace("gauss_legendre", "gausslegendre");
             for (Rule r : values()) {
-                if (r.captumName.equals(n)) {
+                if (r != CUSTOM && r.captumName.equals(n)) {
                     return r;
                 }
             }
@@ -53,6 +55,9 @@ public record Quadrature(Rule rule, double[] alphas, double[] weights) {
     }
 
     public static Quadrature of(Rule rule, int n) {
+        if (rule == Rule.CUSTOM) {
+            throw new InvalidInputException("custom integration points are given as alphas (and weights), not as n_steps");
+        }
         if (rule.isRiemann() && n < 2) {
             throw new InvalidInputException("n_steps must be at least 2 for " + rule.captumName() + ", got " + n);
         }
@@ -87,6 +92,47 @@ public record Quadrature(Rule rule, double[] alphas, double[] weights) {
             }
         }
         return new Quadrature(rule, alphas, weights);
+    }
+
+    /**
+     * User-given points α_k ∈ [0, 1] (increasing) and their weights; weights null gives each α the
+     * part of [0, 1] closer to it than to its neighbours (cells bounded by the midpoints, the first
+     * from 0 and the last to 1: they sum to 1, and uniform midpoints get 1/n each, as riemann_middle).
+     */
+    public static Quadrature custom(double[] alphas, double[] weights) {
+        if (alphas == null || alphas.length == 0) {
+            throw new InvalidInputException("alphas: give at least one integration point in [0, 1]");
+        }
+        for (int k = 0; k < alphas.length; k++) {
+            if (!(alphas[k] >= 0 && alphas[k] <= 1)) {
+                throw new InvalidInputException("alphas: alpha[" + k + "] = " + alphas[k] + " is outside [0, 1]");
+            }
+            if (k > 0 && !(alphas[k] > alphas[k - 1])) {
+                throw new InvalidInputException("alphas: the points must increase; alpha[" + k + "] = " + alphas[k]
+                        + " follows " + alphas[k - 1]);
+            }
+        }
+        double[] w;
+        if (weights == null) {
+            w = new double[alphas.length];
+            for (int k = 0; k < alphas.length; k++) {
+                double lo = k == 0 ? 0 : (alphas[k - 1] + alphas[k]) / 2;
+                double hi = k == alphas.length - 1 ? 1 : (alphas[k] + alphas[k + 1]) / 2;
+                w[k] = hi - lo;
+            }
+        } else {
+            if (weights.length != alphas.length) {
+                throw new InvalidInputException("alphas: " + alphas.length + " points but " + weights.length
+                        + " weights; give one weight per point");
+            }
+            for (int k = 0; k < weights.length; k++) {
+                if (!Double.isFinite(weights[k])) {
+                    throw new InvalidInputException("alphas: weight[" + k + "] = " + weights[k] + " is not finite");
+                }
+            }
+            w = weights.clone();
+        }
+        return new Quadrature(Rule.CUSTOM, alphas.clone(), w);
     }
 
     /**
