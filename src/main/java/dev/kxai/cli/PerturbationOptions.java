@@ -13,6 +13,9 @@ import picocli.CommandLine.Option;
  * occlusion's window and strides, a feature mask, sample counts, the seed, caller-given samples.
  */
 final class PerturbationOptions {
+    @picocli.CommandLine.Mixin
+    PathMethodOptions paths = new PathMethodOptions();
+
     @Option(names = "--sliding-window", paramLabel = "D0,D1,...", split = ",", description = "occlusion: "
             + "sliding_window_shapes over one example's axes, e.g. 3,16,16 for an image [C, H, W].")
     int[] slidingWindow;
@@ -81,6 +84,7 @@ final class PerturbationOptions {
 
     /** Adds the options given to a method's parameters (superpixel masks for the attributed inputs of {@code in}). */
     void addTo(Map<String, Object> params, Model m, dev.kxai.Inputs in) {
+        paths.addTo(params);
         if (slidingWindow != null) {
             params.put("sliding_window_shapes", slidingWindow);
         }

@@ -62,4 +62,16 @@ class RuleMethodsCudaTest {
             same(cpu, gpu, "saliency", Map.of("nt_type", "smoothgrad", "nt_samples", 3, "stdevs", 0.2, "seed", 3L), x, 0, 1);
         }
     }
+
+    @Test
+    void pathMethodsBeyondCaptumMatchTheCpu() {
+        Path d = TestData.reference("tinyvgg");
+        try (Model cpu = Model.load(d.resolve("model.onnx"), "cpu"); Model gpu = Model.load(d.resolve("model.onnx"), "cuda")) {
+            Tensor x = NpyIO.read(d.resolve("input.npy"));
+            same(cpu, gpu, "idgi", Map.of("n_steps", 6), x, 0, 1);
+            same(cpu, gpu, "blur_ig", Map.of("n_steps", 6, "max_sigma", 4.0), x, 1, 0);
+            same(cpu, gpu, "guided_ig", Map.of("n_steps", 6), x, 0, 1);
+            same(cpu, gpu, "integrated_gradients", Map.of("alphas", new double[] {0.1, 0.3, 0.9}), x, 0, 1);
+        }
+    }
 }
