@@ -30,6 +30,9 @@ public final class Tcav {
         }
     }
 
+    /** Singular values below this share of the largest are dropped from the CAV's fit. */
+    static final double RCOND = 1e-5;
+
     private final Model model;
     private final String layer;
 
@@ -95,7 +98,9 @@ public final class Tcav {
             ys[i] = i < np ? 1 : -1;
             w[i] = 1;
         }
-        double[] coef = LinearModels.leastSquares(xs, ys, w).coef();
+        // rcond 1e-5: activations are float, so a unit that is exactly the sum of others differs from
+        // it only by rounding; without a cut the fit would read the labels from that noise
+        double[] coef = LinearModels.leastSquares(xs, ys, w, RCOND).coef();
         double norm = 0;
         for (double c : coef) {
             norm += c * c;

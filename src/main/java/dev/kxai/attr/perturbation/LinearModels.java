@@ -39,6 +39,17 @@ public final class LinearModels {
 
     /** Weighted least squares with an intercept. */
     public static Fit leastSquares(double[][] x, double[] y, double[] w) {
+        return leastSquares(x, y, w, 0);
+    }
+
+    /**
+     * Weighted least squares as {@link #leastSquares(double[][], double[], double[])}, with singular
+     * values below {@code rcond}·σ_max treated as 0 (NumPy's {@code lstsq} rcond): for features
+     * computed in float, whose exact linear dependencies survive only to float rounding (a layer's
+     * unit that is the sum of two others), rcond ≈ 1e-5 keeps the rounding noise from becoming a
+     * direction. 0: Commons Math's own threshold (double precision).
+     */
+    public static Fit leastSquares(double[][] x, double[] y, double[] w, double rcond) {
         Centred c = new Centred(x, y, w);
         if (c.p == 0) {
             return new Fit(new double[0], c.yMean);
@@ -52,7 +63,18 @@ public final class LinearModels {
             }
             b[i] = s * c.yc[i];
         }
-        RealVector beta = new SingularValueDecomposition(a).getSolver().solve(new ArrayRealVector(b, false));
+        SingularValueDecomposition svd = new SingularValueDecomposition(a);
+        if (rcond <= 0) {
+            return c.fit(svd.getSolver().solve(new ArrayRealVector(b, false)).toArray());
+        }
+        // β = V · diag(1/σ_k for σ_k > rcond·σ_max) · Uᵀ b
+        double[] sv = svd.getSingularValues();
+        double cut = rcond * (sv.length > 0 ? sv[0] : 0);
+        RealVector utb = svd.getUT().operate(new ArrayRealVector(b, false));
+        for (int k = 0; k < sv.length; k++) {
+            utb.setEntry(k, sv[k] > cut ? utb.getEntry(k) / sv[k] : 0);
+        }
+        RealVector beta = svd.getV().operate(utb);
         return c.fit(beta.toArray());
     }
 
