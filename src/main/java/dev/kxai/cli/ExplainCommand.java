@@ -83,10 +83,16 @@ final class ExplainCommand implements Callable<Integer> {
                 a.describeDevice(), seconds);
         int pngs = 0;
         int outs = logits.rowSize();
+        // activation maximisation: the model's output at the optimised inputs, beside the batch's
+        Tensor reached = optimised ? m.forward(replaced(in, byName)) : null;
         for (int i = 0; i < n; i++) {
             StringBuilder line = new StringBuilder(String.format("example %d: predicted %d (output %.3f), target %d%s",
                     i, predicted[i], logits.data()[i * outs + predicted[i]], targets[i], a.convergenceDelta() == null ? ""
                             : String.format(", delta %+.2e", a.convergenceDelta().data()[i])));
+            if (reached != null) {
+                line.append(String.format(", optimised input: output %d %.3f, predicted %d", targets[i],
+                        reached.data()[i * outs + targets[i]], argmax(reached.data(), i * outs, outs)));
+            }
             for (java.util.Map.Entry<String, Tensor> e : byName.entrySet()) {
                 Tensor at = e.getValue();
                 Tensor x = in.get(e.getKey()); // null for a layer's attributions: no picture of the input then
@@ -120,6 +126,26 @@ final class ExplainCommand implements Callable<Integer> {
         }
         return layer + (activationMax.channel != null ? " channel " + activationMax.channel
                 : " neuron " + java.util.Arrays.toString(perturbation.neuron));
+    }
+
+    /** The batch with the given inputs replaced (additional ones stay additional). */
+    private static Inputs replaced(Inputs in, java.util.Map<String, Tensor> by) {
+        Inputs out = Inputs.empty();
+        for (java.util.Map.Entry<String, Tensor> e : in.values().entrySet()) {
+            Tensor t = by.getOrDefault(e.getKey(), e.getValue());
+            out = in.isAdditional(e.getKey()) ? out.additional(e.getKey(), t) : out.and(e.getKey(), t);
+        }
+        return out;
+    }
+
+    private static int argmax(float[] v, int o, int n) {
+        int best = 0;
+        for (int j = 1; j < n; j++) {
+            if (v[o + j] > v[o + best]) {
+                best = j;
+            }
+        }
+        return best;
     }
 
     /** [c, h, w] for a picture of one example of an input of this shape. */

@@ -98,6 +98,16 @@ class ActivationMaximizationTest {
     }
 
     @Test
+    void theSchedulesRates() {
+        assertEquals(0.05, Schedule.CONSTANT.rate(0.05, 30, 40));
+        assertEquals(0.05, Schedule.LINEAR.rate(0.05, 0, 40));
+        assertEquals(0.025, Schedule.LINEAR.rate(0.05, 20, 40), 1e-15);
+        assertEquals(0.05, Schedule.COSINE.rate(0.05, 0, 40));
+        assertEquals(0.025, Schedule.COSINE.rate(0.05, 20, 40), 1e-15);
+        assertTrue(Schedule.COSINE.rate(0.05, 39, 40) > 0 && Schedule.LINEAR.rate(0.05, 39, 40) > 0, "never a zero step");
+    }
+
+    @Test
     void l2AndTotalVariationPenaltiesShrinkWhatTheyPenalise() {
         Settings base = Settings.defaults().iterations(60);
         Result free = run(Objective.target(), base, 7);

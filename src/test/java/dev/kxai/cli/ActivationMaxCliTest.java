@@ -21,6 +21,8 @@ class ActivationMaxCliTest {
                 "--device", "cpu", "--out", dir.toString());
         assertEquals(0, r.status(), r.err());
         assertTrue(r.out().contains("method activation_max"), r.out());
+        assertEquals(10, r.out().lines().filter(l -> l.matches("example \\d: .*, optimised input: output 3 [0-9.]+, "
+                + "predicted 3; mass .*")).count(), r.out());
         Tensor x = NpyIO.read(dir.resolve("attributions.npy"));
         assertArrayEquals(new int[] {10, 1, 8, 8}, x.shape());
         for (int i = 0; i < 10; i++) {
