@@ -150,6 +150,9 @@ public final class Methods {
                         p.integer("n_samples", 25), permutations(p))::attribute));
         register(new Entry("kernel_shap", List.of(), "n_samples, baselines, feature_mask, seed, samples, weights, "
                 + "perturbations_per_eval", (m, p) -> linearSurrogate("kernel_shap", m, p)::attribute));
+        register(new Entry("activation_max", List.of("activation_maximization"), "iterations, lr, lr_schedule, l2, tv, "
+                + "jitter, blur_every, blur_sigma, init, noise_std, seed, layer + channel or neuron (else the target)",
+                (m, p) -> new ActivationMaximization(m, objective(m, p), activationSettings(p))::attribute));
         register(new Entry("lime", List.of(), "n_samples, baselines, feature_mask, seed, interpretable_model, alpha, "
                 + "kernel_width, distance_mode, samples, weights, perturbations_per_eval",
                 (m, p) -> linearSurrogate("lime", m, p)::attribute));
@@ -397,6 +400,43 @@ public final class Methods {
         String layer = (String) p.get("layer", null);
         LayerIntegratedGradients.checkLayer(m, layer, "neuron methods");
         return LayerMethods.flatNeuron(m, layer, c);
+    }
+
+    /** Activation maximisation's objective: layer + channel, layer + neuron, or (no layer) the target output. */
+    private static ActivationMaximization.Objective objective(Model m, Params p) {
+        String layer = (String) p.get("layer", null);
+        Object channel = p.get("channel", null);
+        if (layer == null) {
+            if (channel != null || p.get("neuron", null) != null) {
+                throw new InvalidInputException("activation_max: a channel or a neuron needs its layer (--layer NAME)");
+            }
+            return ActivationMaximization.Objective.target();
+        }
+        if (channel != null && p.get("neuron", null) != null) {
+            throw new InvalidInputException("activation_max: give a channel or a neuron at '" + layer + "', not both");
+        }
+        if (channel != null) {
+            LayerIntegratedGradients.checkLayer(m, layer, "activation_max");
+            return ActivationMaximization.Objective.channel(layer, ((Number) channel).intValue());
+        }
+        if (p.get("neuron", null) == null) {
+            throw new InvalidInputException("activation_max at layer '" + layer + "' needs a channel (--channel C) or a "
+                    + "neuron (--neuron I0,I1,...)");
+        }
+        return ActivationMaximization.Objective.neuron(layer, neuron(m, p));
+    }
+
+    private static ActivationMaximization.Settings activationSettings(Params p) {
+        ActivationMaximization.Settings d = ActivationMaximization.Settings.defaults();
+        return new ActivationMaximization.Settings(p.integer("iterations", d.iterations()), real(p, "lr", d.lr()),
+                ActivationMaximization.Schedule.parse((String) p.get("lr_schedule", "constant")), real(p, "l2", d.l2()),
+                real(p, "tv", d.tv()), p.integer("jitter", d.jitter()), p.integer("blur_every", d.blurEvery()),
+                real(p, "blur_sigma", d.blurSigma()), ActivationMaximization.Init.parse((String) p.get("init", "noise")),
+                real(p, "noise_std", d.noiseStd()), ((Number) p.get("seed", 0L)).longValue());
+    }
+
+    private static double real(Params p, String name, double otherwise) {
+        return ((Number) p.get(name, otherwise)).doubleValue();
     }
 
     /** {@code stdevs}: one number for every input, or a list of one per attributed input. */

@@ -228,17 +228,27 @@ public final class GraphRunner<T> implements ModelRunner {
                         + per + " elements per example (" + Shapes.str(shape) + ")");
             }
         }
+        float[] seed = new float[shape[0] * per];
+        for (int r = 0; r < neuron.length; r++) {
+            seed[r * per + neuron[r]] = 1f;
+        }
+        return seededGradients(given, value, new Tensor(shape, seed), wrt);
+    }
+
+    @Override
+    public Map<String, Tensor> seededGradients(Map<String, Tensor> given, String value, Tensor seed, Set<String> wrt) {
+        int batch = batchOf(given);
+        int[] shape = plan.shape(value, batch);
+        if (!java.util.Arrays.equals(shape, seed.shape())) {
+            throw new IllegalArgumentException("seed of shape " + Shapes.str(seed.shape()) + " for '" + value
+                    + "' of shape " + Shapes.str(shape));
+        }
         return ops.onDevice(() -> {
             try (Arena a = ops.arena()) {
                 Executor.Pass<T> p = exec.forward(a, upload(a, given), batch, Set.of(value), true);
-                float[] seed = new float[shape[0] * per];
-                for (int r = 0; r < neuron.length; r++) {
-                    seed[r * per + neuron[r]] = 1f;
-                }
                 Set<String> grads = new java.util.HashSet<>(wrt);
                 grads.remove(value);
-                Map<String, T> g = exec.backward(a, p, value, ops.upload(a, new Tensor(shape, seed)), grads,
-                        BackwardRule.gradient());
+                Map<String, T> g = exec.backward(a, p, value, ops.upload(a, seed), grads, BackwardRule.gradient());
                 Map<String, Tensor> out = new HashMap<>();
                 g.forEach((k, v) -> out.put(k, ops.download(v)));
                 out.put(value, ops.download(p.value(value)));

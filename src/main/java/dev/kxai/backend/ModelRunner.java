@@ -69,6 +69,16 @@ public interface ModelRunner extends AutoCloseable {
     Map<String, Tensor> neuronGradients(Map<String, Tensor> given, String value, int[] neuron, Set<String> wrt);
 
     /**
+     * A forward pass from {@code given}, then the gradient of Σ seed ⊙ {@code value} (summed per row)
+     * with respect to each of {@code wrt}: {@code value} is the model output or any intermediate value,
+     * {@code seed} has its shape at this batch. A one-hot seed on a row's logit is that class's
+     * gradient, one on a flat index a neuron's ({@link #neuronGradients} is this), 1/(H·W) on a
+     * channel the gradient of the channel's mean (activation maximisation's objectives). The value
+     * itself is returned under its own name too.
+     */
+    Map<String, Tensor> seededGradients(Map<String, Tensor> given, String value, Tensor seed, Set<String> wrt);
+
+    /**
      * Several targets from one forward pass: the forward runs once, then one backward per target set
      * ({@code targets[j]}, one target per row), each giving the gradients at {@code wrt}. Captum
      * needs a full forward and backward per target.

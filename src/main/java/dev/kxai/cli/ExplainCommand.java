@@ -30,7 +30,8 @@ final class ExplainCommand implements Callable<Integer> {
     BatchOptions batch = new BatchOptions();
 
     @Option(names = "--layer", paramLabel = "NAME", description = "layer_integrated_gradients, layer_grad_cam, "
-            + "layer_conductance: the value (a node's output) to attribute at; 'kxai info' lists them.")
+            + "layer_conductance: the value (a node's output) to attribute at; activation_max: the layer of --channel or "
+            + "--neuron; 'kxai info' lists them.")
     String layer;
 
     @Mixin
@@ -38,6 +39,9 @@ final class ExplainCommand implements Callable<Integer> {
 
     @Mixin
     PerturbationOptions perturbation = new PerturbationOptions();
+
+    @Mixin
+    ActivationMaxOptions activationMax = new ActivationMaxOptions();
 
     @Option(names = "--out", defaultValue = "kxai-out", description = "Output folder (default: ./${DEFAULT-VALUE}).")
     Path out;
@@ -54,7 +58,10 @@ final class ExplainCommand implements Callable<Integer> {
         int n = in.batch();
         int[] targets = batch.targets(m, in, predicted);
         String methodName = Methods.entry(run.method).name();
-        Attribution a = batch.method(run, perturbation, m, in, layer, BatchOptions.progress(spec)).attribute(in, targets);
+        java.util.Map<String, Object> params = batch.params(run, perturbation, m, in, layer, BatchOptions.progress(spec));
+        activationMax.addTo(params);
+        boolean optimised = methodName.equals("activation_max");
+        Attribution a = Methods.create(methodName, m, Methods.Params.of(params)).attribute(in, targets);
         double seconds = (System.nanoTime() - t0) / 1e9;
 
         java.util.Map<String, Tensor> byName = a.byInputOr(m.graph().inputName());
@@ -76,10 +83,16 @@ final class ExplainCommand implements Callable<Integer> {
                 a.describeDevice(), seconds);
         int pngs = 0;
         int outs = logits.rowSize();
+        // activation maximisation: the model's output at the optimised inputs, beside the batch's
+        Tensor reached = optimised ? m.forward(replaced(in, byName)) : null;
         for (int i = 0; i < n; i++) {
             StringBuilder line = new StringBuilder(String.format("example %d: predicted %d (output %.3f), target %d%s",
                     i, predicted[i], logits.data()[i * outs + predicted[i]], targets[i], a.convergenceDelta() == null ? ""
                             : String.format(", delta %+.2e", a.convergenceDelta().data()[i])));
+            if (reached != null) {
+                line.append(String.format(", optimised input: output %d %.3f, predicted %d", targets[i],
+                        reached.data()[i * outs + targets[i]], argmax(reached.data(), i * outs, outs)));
+            }
             for (java.util.Map.Entry<String, Tensor> e : byName.entrySet()) {
                 Tensor at = e.getValue();
                 Tensor x = in.get(e.getKey()); // null for a layer's attributions: no picture of the input then
@@ -87,10 +100,12 @@ final class ExplainCommand implements Callable<Integer> {
                 float[] row = java.util.Arrays.copyOfRange(at.data(), i * per, (i + 1) * per);
                 int[] chw = chw(x != null ? x.shape() : at.shape());
                 if (x != null) {
-                    float[] img = java.util.Arrays.copyOfRange(x.data(), i * per, (i + 1) * per);
+                    // activation maximisation's result is an input: shown as an image beside its signed values
+                    float[] img = optimised ? row : java.util.Arrays.copyOfRange(x.data(), i * per, (i + 1) * per);
                     Path png = out.resolve(byName.size() == 1 ? String.format("example_%03d.png", i)
                             : String.format("example_%03d_%s.png", i, fileSafe(e.getKey())));
-                    String caption = String.format("#%d predicted %d, target %d", i, predicted[i], targets[i]);
+                    String caption = optimised ? String.format("#%d maximises %s", i, objectiveName(targets[i]))
+                            : String.format("#%d predicted %d, target %d", i, predicted[i], targets[i]);
                     AttributionImage.writePng(png, img, row, chw[0], chw[1], chw[2], caption);
                     pngs++;
                 }
@@ -102,6 +117,35 @@ final class ExplainCommand implements Callable<Integer> {
         w.printf("wrote %s and %d PNG(s) to %s%n", String.join(", ", written), pngs, out.toAbsolutePath());
         w.flush();
         return 0;
+    }
+
+    /** What activation maximisation maximised: the target, or a channel or neuron of --layer. */
+    private String objectiveName(int target) {
+        if (layer == null) {
+            return "target " + target;
+        }
+        return layer + (activationMax.channel != null ? " channel " + activationMax.channel
+                : " neuron " + java.util.Arrays.toString(perturbation.neuron));
+    }
+
+    /** The batch with the given inputs replaced (additional ones stay additional). */
+    private static Inputs replaced(Inputs in, java.util.Map<String, Tensor> by) {
+        Inputs out = Inputs.empty();
+        for (java.util.Map.Entry<String, Tensor> e : in.values().entrySet()) {
+            Tensor t = by.getOrDefault(e.getKey(), e.getValue());
+            out = in.isAdditional(e.getKey()) ? out.additional(e.getKey(), t) : out.and(e.getKey(), t);
+        }
+        return out;
+    }
+
+    private static int argmax(float[] v, int o, int n) {
+        int best = 0;
+        for (int j = 1; j < n; j++) {
+            if (v[o + j] > v[o + best]) {
+                best = j;
+            }
+        }
+        return best;
     }
 
     /** [c, h, w] for a picture of one example of an input of this shape. */

@@ -120,6 +120,12 @@ public final class CountingBackend implements Backend {
             }
 
             @Override
+            public Map<String, Tensor> seededGradients(Map<String, Tensor> given, String value, Tensor seed,
+                    Set<String> wrt) {
+                return r.seededGradients(given, value, seed, wrt);
+            }
+
+            @Override
             public java.util.List<Map<String, Tensor>> gradients(Map<String, Tensor> given, int[][] targets,
                     Set<String> wrt) {
                 forwardRows.add(given.values().iterator().next().dim(0));
