@@ -8,7 +8,8 @@ final class AttributionOptions {
             description = "ig (integrated_gradients), saliency, input_x_gradient (ixg), layer_ig "
                     + "(layer_integrated_gradients, with --layer), deeplift, guided_backprop, deconvolution, layer_grad_cam and "
                     + "layer_conductance (with --layer), occlusion (with --sliding-window), feature_ablation, "
-                    + "feature_permutation, shapley_values, shapley_value_sampling, kernel_shap, lime (default: ${DEFAULT-VALUE}).")
+                    + "feature_permutation, shapley_values, shapley_value_sampling, kernel_shap, lime, lrp and layer_lrp "
+                    + "(--lrp-rule; with --layer) (default: ${DEFAULT-VALUE}).")
     String method;
 
     @Option(names = "--steps", defaultValue = "50", description = "n_steps for Integrated Gradients (default: ${DEFAULT-VALUE}).")
