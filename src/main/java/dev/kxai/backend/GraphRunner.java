@@ -463,8 +463,13 @@ public final class GraphRunner<T> implements ModelRunner {
                         + "Concat" + (op instanceof Op.Softmax ? "; explain the logits before the Softmax" : ""));
             }
             roles[i] = role;
-            if (role == LrpRole.MATMUL_OF_PAIR && wrt.contains(n.output())) {
-                throw new InvalidInputException("LayerLRP at '" + n.output() + "': the output of MatMul '" + n.name()
+        }
+        for (String w : wrt) {
+            int i = plan.producer(w);
+            Node n = i >= 0 ? plan.node(i) : null;
+            if (n != null && n.op() instanceof Op.MatMul && plan.readers(w).size() == 1
+                    && pairedMatMul(plan.node(plan.readers(w).get(0))) == i) {
+                throw new InvalidInputException("LayerLRP at '" + w + "': the output of MatMul '" + n.name()
                         + "' before its bias Add, inside one linear layer; take the Add's output");
             }
         }

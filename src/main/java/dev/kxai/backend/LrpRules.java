@@ -94,7 +94,12 @@ public final class LrpRules {
                 continue;
             }
             String key = item.substring(0, eq).trim();
-            LrpRule rule = LrpRule.parse(item.substring(eq + 1));
+            LrpRule rule;
+            try {
+                rule = LrpRule.parse(item.substring(eq + 1));
+            } catch (InvalidInputException e) {
+                throw new InvalidInputException("LRP rule for '" + key + "': " + e.getMessage());
+            }
             if (key.isEmpty()) {
                 throw new InvalidInputException("LRP rule '" + item + "': no op type or node name before '='");
             }

@@ -205,13 +205,50 @@ class LrpTest {
             e = assertThrows(InvalidInputException.class, () -> new Lrp(m).rules("fc2=epsilon"));
             assertTrue(e.getMessage().contains("'fc2'"), e.getMessage());
             e = assertThrows(InvalidInputException.class, () -> LrpRules.parse("Conv=gama:0.25"));
-            assertTrue(e.getMessage().contains("gama:0.25"), e.getMessage());
+            assertTrue(e.getMessage().contains("'Conv'") && e.getMessage().contains("gama:0.25"), e.getMessage());
             e = assertThrows(InvalidInputException.class, () -> LrpRules.parse("Conv=epsilon:x"));
             assertTrue(e.getMessage().contains("epsilon:x"), e.getMessage());
         }
         assertEquals(LrpRule.gamma(0.5, true), LrpRule.parse("gamma:0.5:zero_bias"));
         assertEquals(LrpRule.epsilon(1e-9), LrpRule.parse("epsilon"));
         assertEquals(LrpRule.alpha1Beta0(false), LrpRule.parse(LrpRule.alpha1Beta0(false).toString()));
+    }
+
+    @Test
+    void matMulWithItsBiasAddIsOneLayerAsGemmIs() {
+        // the same two-layer network as Gemm nodes and as MatMul + Add (how exporters write Linear on 3-D inputs)
+        float[] w0 = {0.5f, -1f, 2f, 0.25f, 1.5f, -0.75f};   // [3, 2] (out, in)
+        float[] w0t = {0.5f, 2f, 1.5f, -1f, 0.25f, -0.75f};  // [2, 3]
+        float[] b0 = {0.1f, -0.2f, 0.3f};
+        float[] w1 = {1f, -2f, 0.5f};                        // [1, 3]
+        Map<String, Tensor> gc = Map.of("w0", new Tensor(new int[] {3, 2}, w0), "b0", new Tensor(new int[] {3}, b0),
+                "w1", new Tensor(new int[] {1, 3}, w1), "b1", new Tensor(new int[] {1}, new float[] {0.05f}));
+        List<Node> gemm = List.of(new Node("fc0", "Gemm", new Op.Gemm(1f, 1f, false, true), List.of("x", "w0", "b0"), "z0"),
+                new Node("r0", "Relu", new Op.Relu(), List.of("z0"), "h0"),
+                new Node("fc1", "Gemm", new Op.Gemm(1f, 1f, false, true), List.of("h0", "w1", "b1"), "y"));
+        Map<String, Tensor> mc = Map.of("w0", new Tensor(new int[] {2, 3}, w0t), "b0", new Tensor(new int[] {3}, b0),
+                "w1", new Tensor(new int[] {3, 1}, w1), "b1", new Tensor(new int[] {1}, new float[] {0.05f}));
+        List<Node> matmul = List.of(new Node("mm0", "MatMul", new Op.MatMul(), List.of("x", "w0"), "m0"),
+                new Node("add0", "Add", new Op.Add(), List.of("m0", "b0"), "z0"),
+                new Node("r0", "Relu", new Op.Relu(), List.of("z0"), "h0"),
+                new Node("mm1", "MatMul", new Op.MatMul(), List.of("h0", "w1"), "m1"),
+                new Node("add1", "Add", new Op.Add(), List.of("b1", "m1"), "y"));
+        Tensor x = new Tensor(new int[] {2, 2}, new float[] {1f, 2f, -0.5f, 3f});
+        try (Model g = Model.of(new Graph("gemm", "x", new int[] {-1, 2}, "y", gemm, gc), new CpuBackend());
+                Model m = Model.of(new Graph("matmul", "x", new int[] {-1, 2}, "y", matmul, mc), new CpuBackend())) {
+            for (String[] spec : new String[][] {{"", ""}, {"Gemm=gamma:0.25:zero_bias", "MatMul=gamma:0.25:zero_bias"},
+                    {"fc0=alpha1_beta0,fc1=epsilon:0.1", "add0=alpha1_beta0,mm1=epsilon:0.1"}}) {
+                Tensor a = new Lrp(g).rules(spec[0]).attribute(x, 0, 0).attributions();
+                Tensor b = new Lrp(m).rules(spec[1]).attribute(x, 0, 0).attributions();
+                assertArrayEquals(a.data(), b.data(), 1e-5f, spec[1]);
+                Tensor la = Lrp.layer(g, "z0").rules(spec[0]).attribute(x, 0, 0).attributions();
+                Tensor lb = Lrp.layer(m, "z0").rules(spec[1]).attribute(x, 0, 0).attributions();
+                assertArrayEquals(la.data(), lb.data(), 1e-5f, "LayerLRP " + spec[1]);
+            }
+            InvalidInputException e = assertThrows(InvalidInputException.class,
+                    () -> Lrp.layer(m, "m0").attribute(x, 0, 0));
+            assertTrue(e.getMessage().contains("'mm0'"), e.getMessage());
+        }
     }
 
     @Test
