@@ -23,6 +23,12 @@
 // second half and the nonlinearity's num in the first, and with y_x < y_ref the mirror image;
 // where |Δin| < eps the output is g_plain's bits.
 //
+// lrp_stabilize (LRP's z-rule division, RuleOps.lrpStabilize): out = r / (z + (z < 0 ? −eps : eps))
+// over z = +0 and −0 (both take +eps, Captum's sign(0) = 1), ±eps exactly (the sign, not the
+// magnitude, picks the side), tiny and ordinary values of both signs, large values, a NaN in z and
+// in r, with eps 1e-9f and 1e-3f; bit for bit against the reference, in place (out == r) too; and
+// by meaning: where |z| ≥ 1, out·(z + s·eps) = r within one rounding.
+//
 // Results come from the CPU emulator: they prove the kernels' logic and indexing, not speed.
 // NaN payloads survive on the CPU; a GPU returns its canonical NaN instead, which these
 // bitwise comparisons would not accept (the Java side compares NaN as NaN).
@@ -382,6 +388,74 @@ void test_maxpool_meaning(long long half, bool x_wins, const Geometry& g)
               half);
 }
 
+// ---- lrp_stabilize ---------------------------------------------------------------------------
+
+Floats reference_lrp_stabilize(const Floats& r, const Floats& z, float eps)
+{
+    Floats out(r.size());
+    for (size_t e = 0; e < out.size(); e++) {
+        float zz = z[e];
+        out[e] = r[e] / (zz + (zz < 0.0f ? -eps : eps));
+    }
+    return out;
+}
+
+Floats make_lrp_z(long long n, float eps, unsigned seed)
+{
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<float> dist(-4.0f, 4.0f);
+    Floats z(n);
+    for (long long e = 0; e < n; ++e) {
+        switch (e % 11) {
+        case 0: z[e] = dist(rng); break;
+        case 1: z[e] = 0.0f; break;                      // sign(0) = 1: +eps
+        case 2: z[e] = -0.0f; break;                     // −0 too
+        case 3: z[e] = eps; break;
+        case 4: z[e] = -eps; break;                      // −eps − eps: finite
+        case 5: z[e] = 3e-10f; break;                    // below 1e-9
+        case 6: z[e] = -3e-10f; break;
+        case 7: z[e] = 2.5e4f + static_cast<float>(e); break;
+        case 8: z[e] = -1.25f - static_cast<float>(e % 7); break;
+        case 9: z[e] = from_bits(kNanX); break;          // NaN in z
+        default: z[e] = dist(rng); break;
+        }
+    }
+    return z;
+}
+
+void test_lrp_stabilize(long long n, float eps, bool in_place, const Geometry& g)
+{
+    const Floats z = make_lrp_z(n, eps, 101);
+    Floats r = random_floats(n, -3.0f, 3.0f, 102);
+    sprinkle_zeros(r, 13, 103);
+    if (n > 21)
+        r[21] = from_bits(kNanGy1);  // NaN in r where z is ordinary (e % 11 = 10)
+    const Floats want = reference_lrp_stabilize(r, z, eps);
+    device::Buffer dout(n * 4), dr(n * 4), dz(n * 4);
+    dr.upload(r);
+    dz.upload(z);
+    const device::Buffer& target = in_place ? dr : dout;
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("rules", "lrp_stabilize"), {grid_for(g, n)}, {g.block}, 0,
+                                          target.ptr(), dr.ptr(), dz.ptr(), n, eps));
+    const Floats got = target.download<float>(n);
+    expect_bits(in_place ? "out (in place)" : "out", got, want, n);
+    // meaning: where |z| >= 1 the quotient times the denominator gives r back within one rounding
+    size_t off = 0;
+    for (long long e = 0; e < n; ++e) {
+        if (!(std::fabs(z[e]) >= 1.0f) || std::isnan(r[e]))
+            continue;
+        const double den = static_cast<double>(z[e]) + (z[e] < 0 ? -eps : eps);
+        const double back = static_cast<double>(got[e]) * den;
+        if (std::fabs(back - r[e]) > std::fabs(r[e]) * 1.2e-7 + 1e-30)
+            ++off;
+    }
+    CHECK_MSG(off == 0, "%zu elements: out·(z + s·eps) differs from r by more than one rounding", off);
+    // ±0 in z divides by +eps: r / eps, never −r / eps
+    for (long long e = 1; e < n && e < 3; ++e)
+        if (!std::isnan(r[e]) && r[e] != 0.0f)
+            CHECK_MSG((got[e] > 0) == (r[e] > 0), "z = %s0: sign of out flipped", e == 1 ? "+" : "-");
+}
+
 }  // namespace
 
 SUITE(rules_kernels)
@@ -405,4 +479,11 @@ SUITE(rules_kernels)
                                       " meaning" + at,
                                   [&] { test_maxpool_meaning(half, x_wins, g); });
         }
+    for (const Geometry& g : kRulesGeometries)
+        for (long long n : kHalves)
+            for (float eps : {1e-9f, 1e-3f})
+                for (bool in_place : {false, true})
+                    harness::run_case("lrp_stabilize n=" + std::to_string(n) + (eps < 1e-6f ? " eps=1e-9" : " eps=1e-3") +
+                                          (in_place ? " out=r " : " ") + g.name,
+                                      [&] { test_lrp_stabilize(n, eps, in_place, g); });
 }

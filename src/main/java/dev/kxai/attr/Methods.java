@@ -90,6 +90,17 @@ public final class Methods {
                         .multiplyByInputs(p.flag("multiply_by_inputs", true))
                         .returnConvergenceDelta(p.flag("return_convergence_delta", false))
                         .maxPoolRule(p.flag("max_pool_rule", false))::attribute));
+        register(new Entry("lrp", List.of(), "rules (epsilon 1e-9 everywhere; KEY=RULE,... by op type or node name), "
+                + "return_convergence_delta", (m, p) -> new Lrp(m).rules(lrpRules(p))
+                        .returnConvergenceDelta(p.flag("return_convergence_delta", false))::attribute));
+        register(new Entry("layer_lrp", List.of(), "layer, rules, return_convergence_delta", (m, p) -> {
+            Object layer = p.get("layer", null);
+            if (layer == null) {
+                throw new InvalidInputException("layer_lrp needs a layer: the name of a value a node computes (--layer NAME)");
+            }
+            return Lrp.layer(m, (String) layer).rules(lrpRules(p))
+                    .returnConvergenceDelta(p.flag("return_convergence_delta", false))::attribute;
+        }));
         register(new Entry("layer_grad_cam", List.of("grad_cam"), "layer, relu_attributions, attr_dim_summation",
                 (m, p) -> new LayerGradCam(m, (String) p.get("layer", null), p.flag("relu_attributions", false),
                         p.flag("attr_dim_summation", true))::attribute));
@@ -284,6 +295,21 @@ public final class Methods {
     private static dev.kxai.attr.perturbation.Lime surrogate(dev.kxai.attr.perturbation.Lime l, Params p) {
         Tensor samples = (Tensor) p.get("samples", null);
         return samples == null ? l : l.samples(samples, (Tensor) p.get("weights", null));
+    }
+
+    /** The {@code rules} parameter: {@link dev.kxai.backend.LrpRules}, or their text ({@code Conv=gamma:0.25,...}). */
+    private static dev.kxai.backend.LrpRules lrpRules(Params p) {
+        Object r = p.get("rules", null);
+        if (r == null) {
+            return dev.kxai.backend.LrpRules.captum();
+        }
+        if (r instanceof dev.kxai.backend.LrpRules rules) {
+            return rules;
+        }
+        if (r instanceof String spec) {
+            return dev.kxai.backend.LrpRules.parse(spec);
+        }
+        throw new InvalidInputException("rules: LrpRules or their text (KEY=RULE,...), got " + r);
     }
 
     /** The {@code baselines} parameter: one {@link Baseline} for every input, or a list of one per input. */

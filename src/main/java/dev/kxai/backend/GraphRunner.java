@@ -361,6 +361,303 @@ public final class GraphRunner<T> implements ModelRunner {
         });
     }
 
+    // ---------------------------------------------------------------- LRP
+
+    /** How a node treats relevance: a layer with a rule, the two halves of MatMul + bias Add, passed on, moved. */
+    private enum LrpRole {
+        LAYER, MATMUL_OF_PAIR, BIAS_OF_PAIR, PASS, MOVE
+    }
+
+    /** R_in = a ⊙ g through the op set's own Mul (no new kernel). */
+    private static final Node MUL = new Node("lrp_times_input", "Mul", new Op.Mul(), java.util.List.of("a", "g"), "r");
+
+    private static boolean moves(Op op) {
+        return op instanceof Op.Flatten || op instanceof Op.Reshape || op instanceof Op.Transpose
+                || op instanceof Op.Squeeze || op instanceof Op.Unsqueeze || op instanceof Op.Concat;
+    }
+
+    private static boolean hasWeight(Op op) {
+        return op instanceof Op.Conv || op instanceof Op.Gemm || op instanceof Op.MatMul
+                || op instanceof Op.BatchNormalization;
+    }
+
+    private String lrpWhere(Node n) {
+        return "LRP: node '" + n.name() + "' (" + n.opType() + ")";
+    }
+
+    /** Whether the node's inputs after the first are all constants (weights), the first not. */
+    private boolean weightsConstant(Node n) {
+        if (plan.isConstant(n.inputs().get(0))) {
+            return false;
+        }
+        for (int j = 1; j < n.inputs().size(); j++) {
+            if (!plan.isConstant(n.inputs().get(j))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** The MatMul an Add with one constant operand completes (its bias), or -1. */
+    private int pairedMatMul(Node add) {
+        if (!(add.op() instanceof Op.Add) || add.inputs().size() != 2) {
+            return -1;
+        }
+        boolean c0 = plan.isConstant(add.inputs().get(0));
+        boolean c1 = plan.isConstant(add.inputs().get(1));
+        if (c0 == c1) {
+            return -1;
+        }
+        String act = add.inputs().get(c0 ? 1 : 0);
+        int mm = plan.producer(act);
+        if (mm < 0 || !(plan.node(mm).op() instanceof Op.MatMul) || plan.readers(act).size() != 1
+                || !weightsConstant(plan.node(mm))
+                || !java.util.Arrays.equals(plan.shape(act, 1), plan.shape(add.output(), 1))) {
+            return -1;
+        }
+        return mm;
+    }
+
+    /** The role of every node the relevance crosses (null elsewhere), each checked against its rule. */
+    private LrpRole[] lrpRoles(Set<String> wrt, LrpRules rules) {
+        int count = plan.nodes().size();
+        Set<String> flow = new java.util.HashSet<>(wrt);
+        for (Node n : plan.nodes()) {
+            if (n.inputs().stream().anyMatch(flow::contains)) {
+                flow.add(n.output());
+            }
+        }
+        Set<String> up = new java.util.HashSet<>(Set.of(output()));
+        for (int i = count - 1; i >= 0; i--) {
+            if (up.contains(plan.node(i).output())) {
+                up.addAll(plan.node(i).inputs());
+            }
+        }
+        LrpRole[] roles = new LrpRole[count];
+        for (int i = 0; i < count; i++) {
+            Node n = plan.node(i);
+            if (!up.contains(n.output()) || n.inputs().stream().noneMatch(flow::contains)) {
+                continue;
+            }
+            Op op = n.op();
+            LrpRole role;
+            if (op instanceof Op.Relu || op instanceof Op.Tanh || op instanceof Op.Identity) {
+                role = LrpRole.PASS;
+            } else if (moves(op)) {
+                role = LrpRole.MOVE;
+            } else if (op instanceof Op.MaxPool || op instanceof Op.AveragePool || op instanceof Op.GlobalAveragePool) {
+                role = LrpRole.LAYER;
+            } else if (op instanceof Op.Conv || op instanceof Op.Gemm || op instanceof Op.MatMul
+                    || op instanceof Op.BatchNormalization) {
+                if (!weightsConstant(n) || (op instanceof Op.Gemm gm && gm.transA())) {
+                    throw new InvalidInputException(lrpWhere(n) + ": LRP needs an activation as the first input and "
+                            + "constant weights (and no transA) after it");
+                }
+                int reader = plan.readers(n.output()).size() == 1 ? plan.readers(n.output()).get(0) : -1;
+                role = op instanceof Op.MatMul && reader >= 0 && pairedMatMul(plan.node(reader)) == i
+                        ? LrpRole.MATMUL_OF_PAIR : LrpRole.LAYER;
+            } else if (op instanceof Op.Add && n.inputs().size() == 2) {
+                boolean constants = plan.isConstant(n.inputs().get(0)) || plan.isConstant(n.inputs().get(1));
+                if (!constants) {
+                    role = LrpRole.LAYER; // Captum's Addition_Module
+                } else if (pairedMatMul(n) >= 0) {
+                    role = LrpRole.BIAS_OF_PAIR;
+                } else {
+                    throw new InvalidInputException(lrpWhere(n) + " adds a constant to a value no MatMul computes: LRP "
+                            + "takes Add as the bias of a MatMul (a linear layer) or as the sum of two activations");
+                }
+            } else {
+                throw new InvalidInputException(lrpWhere(n) + " has no LRP rule: Captum's LRP propagates through "
+                        + new java.util.TreeSet<>(LrpRules.LAYER_OPS) + " with a rule, passes relevance through Relu, Tanh, "
+                        + "Dropout and Identity and moves it through Flatten, Reshape, Transpose, Squeeze, Unsqueeze, "
+                        + "Concat" + (op instanceof Op.Softmax ? "; explain the logits before the Softmax" : ""));
+            }
+            roles[i] = role;
+        }
+        for (String w : wrt) {
+            int i = plan.producer(w);
+            Node n = i >= 0 ? plan.node(i) : null;
+            if (n != null && n.op() instanceof Op.MatMul && plan.readers(w).size() == 1
+                    && pairedMatMul(plan.node(plan.readers(w).get(0))) == i) {
+                throw new InvalidInputException("LayerLRP at '" + w + "': the output of MatMul '" + n.name()
+                        + "' before its bias Add, inside one linear layer; take the Add's output");
+            }
+        }
+        for (int i = 0; i < count; i++) {
+            if (roles[i] == LrpRole.LAYER && lrpRule(i, rules).kind() == LrpRule.Kind.IDENTITY) {
+                Node n = plan.node(i);
+                for (String act : n.inputs()) {
+                    if (!plan.isConstant(act) && !java.util.Arrays.equals(plan.shape(act, 1), plan.shape(n.output(), 1))) {
+                        throw new InvalidInputException(lrpWhere(n) + ": the identity rule needs input and output of one "
+                                + "shape, here " + Shapes.str(plan.shape(act, 1)) + " -> "
+                                + Shapes.str(plan.shape(n.output(), 1)));
+                    }
+                }
+            }
+            if (roles[i] == LrpRole.BIAS_OF_PAIR && lrpRule(i, rules).kind() == LrpRule.Kind.IDENTITY) {
+                Node mm = plan.node(pairedMatMul(plan.node(i)));
+                if (!java.util.Arrays.equals(plan.shape(mm.inputs().get(0), 1), plan.shape(mm.output(), 1))) {
+                    throw new InvalidInputException(lrpWhere(mm) + ": the identity rule needs input and output of one "
+                            + "shape, here " + Shapes.str(plan.shape(mm.inputs().get(0), 1)) + " -> "
+                            + Shapes.str(plan.shape(mm.output(), 1)));
+                }
+            }
+        }
+        return roles;
+    }
+
+    /**
+     * A node's rule; the two nodes of a MatMul + bias Add pair take one rule: the Add's if it is named,
+     * else the MatMul's (by name, or the MatMul op type).
+     */
+    private LrpRule lrpRule(int i, LrpRules rules) {
+        Node n = plan.node(i);
+        int add = -1;
+        int mm = pairedMatMul(n);
+        if (mm >= 0) {
+            add = i;
+        } else if (n.op() instanceof Op.MatMul && plan.readers(n.output()).size() == 1
+                && pairedMatMul(plan.node(plan.readers(n.output()).get(0))) == i) {
+            add = plan.readers(n.output()).get(0);
+            mm = i;
+        }
+        if (add < 0) {
+            return rules.ruleFor(n);
+        }
+        LrpRule named = rules.named(plan.node(add));
+        return named != null ? named : rules.ruleFor(plan.node(mm));
+    }
+
+    /** The node's inputs with the rule's weight (and bias) uploaded in place of the constants. */
+    private T[] modifiedInputs(Arena a, Node n, T[] in, LrpRule rule) {
+        T[] out = in.clone();
+        Tensor w = plan.graph().constants().get(n.inputs().get(1));
+        float[] wd = new float[w.size()];
+        for (int k = 0; k < wd.length; k++) {
+            wd[k] = rule.weight(w.data()[k]);
+        }
+        out[1] = ops.upload(a, new Tensor(w.shape(), wd));
+        if (rule.zeroBias() && in.length > 2 && !(n.op() instanceof Op.MatMul)) {
+            Tensor b = plan.graph().constants().get(n.inputs().get(2));
+            out[2] = ops.zeros(a, b.shape());
+        }
+        return out;
+    }
+
+    @Override
+    public LrpResult lrp(Map<String, Tensor> given, int[] targets, Set<String> wrt, LrpRules rules) {
+        int batch = batchOf(given);
+        checkTargets(targets, plan.shape(output(), batch)[0]);
+        rules.check(plan.graph());
+        for (String w : wrt) {
+            if (!plan.hasValue(w)) {
+                throw new InvalidInputException("no value '" + w + "' in " + plan.graph().source());
+            }
+        }
+        LrpRole[] roles = lrpRoles(wrt, rules);
+        // the inputs and outputs of every layer must exist (not fused away)
+        Set<String> keep = new java.util.HashSet<>();
+        for (int i = 0; i < roles.length; i++) {
+            if (roles[i] != null && roles[i] != LrpRole.PASS && roles[i] != LrpRole.MOVE) {
+                keep.addAll(plan.node(i).inputs());
+                keep.add(plan.node(i).output());
+            }
+        }
+        keep.removeIf(plan::isConstant);
+        keep.removeAll(given.keySet());
+        return ops.onDevice(() -> {
+            try (Arena a = ops.arena()) {
+                Executor.Pass<T> p = exec.forward(a, upload(a, given), batch, keep, true);
+                T y = p.value(output());
+                T targetsT = ops.indices(a, targets);
+                double[] atTarget = ops.gatherTargets(a, y, targetsT, 0, batch);
+                T seed = ops.seedOneHot(a, ops.shape(y), targetsT);
+                BackwardRule<T> rule = c -> {
+                    LrpRole role = roles[c.index()];
+                    if (role == null || role == LrpRole.MOVE) {
+                        return null;
+                    }
+                    Node n = c.node();
+                    T[] g = ops.array(c.need().length);
+                    if (role == LrpRole.PASS) {
+                        g[0] = c.gradOut();
+                        return g;
+                    }
+                    LrpRule r = lrpRule(c.index(), rules);
+                    Arena ar = c.arena();
+                    if (role == LrpRole.BIAS_OF_PAIR) {
+                        int act = plan.isConstant(n.inputs().get(0)) ? 1 : 0;
+                        T z = c.output();
+                        if (r.modifiesWeights()) {
+                            Node mm = plan.node(pairedMatMul(n));
+                            T[] mmIn = ops.array(2);
+                            mmIn[0] = p.value(mm.inputs().get(0));
+                            mmIn[1] = ops.constant(mm.inputs().get(1));
+                            mmIn = modifiedInputs(ar, mm, mmIn, r);
+                            T[] addIn = c.inputs().clone();
+                            addIn[act] = ops.forward(ar, mm, mmIn, ops.shape(c.inputs()[act])).output();
+                            if (r.zeroBias()) {
+                                addIn[1 - act] = ops.zeros(ar, ops.shape(c.inputs()[1 - act]));
+                            }
+                            z = ops.forward(ar, n, addIn, ops.shape(c.output())).output();
+                        }
+                        g[act] = r.kind() == LrpRule.Kind.IDENTITY ? c.gradOut()
+                                : ops.lrpStabilize(ar, c.gradOut(), z, r.epsilon());
+                        return g;
+                    }
+                    if (r.kind() == LrpRule.Kind.IDENTITY) {
+                        for (int j = 0; j < g.length; j++) {
+                            g[j] = c.need()[j] ? c.gradOut() : null;
+                        }
+                        return g;
+                    }
+                    T[] in = c.inputs();
+                    T z = c.output();
+                    Object saved = c.saved();
+                    if (r.modifiesWeights() && hasWeight(n.op())) {
+                        in = modifiedInputs(ar, n, in, r);
+                        OpSet.Forward<T> f = ops.forward(ar, n, in, ops.shape(c.output()));
+                        z = f.output();
+                        saved = f.saved();
+                    }
+                    T gz = role == LrpRole.LAYER ? ops.lrpStabilize(ar, c.gradOut(), z, r.epsilon()) : c.gradOut();
+                    T[] gi = ops.backward(ar, n, in, plan.inputShapes(n, batch), z, saved, gz, c.need());
+                    for (int j = 0; j < gi.length; j++) {
+                        if (c.need()[j] && gi[j] != null) {
+                            T[] two = ops.array(2);
+                            two[0] = c.inputs()[j];
+                            two[1] = gi[j];
+                            gi[j] = ops.forward(ar, MUL, two, ops.shape(gi[j])).output();
+                        }
+                    }
+                    return gi;
+                };
+                Set<String> grads = new java.util.HashSet<>(wrt);
+                boolean atOutput = grads.remove(output());
+                Map<String, T> g = exec.backward(a, p, output(), seed, grads, rule);
+                Map<String, Tensor> out = new HashMap<>();
+                g.forEach((k, v) -> out.put(k, scaledRows(ops.download(v), atTarget)));
+                if (atOutput) {
+                    out.put(output(), scaledRows(ops.download(seed), atTarget));
+                }
+                return new LrpResult(out, atTarget);
+            }
+        });
+    }
+
+    /** Each row times its target output (Captum's {@code normalized_relevance * output}, in float). */
+    private static Tensor scaledRows(Tensor t, double[] perRow) {
+        float[] d = t.data().clone();
+        int per = d.length / perRow.length;
+        for (int r = 0; r < perRow.length; r++) {
+            float f = (float) perRow[r];
+            for (int k = r * per; k < (r + 1) * per; k++) {
+                d[k] = d[k] * f;
+            }
+        }
+        return new Tensor(t.shape(), d);
+    }
+
     @Override
     public Tensor evaluatePerturbed(Perturbation p, int s0, int s1) {
         batchOf(p.inputs());

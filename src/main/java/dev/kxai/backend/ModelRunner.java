@@ -116,6 +116,24 @@ public interface ModelRunner extends AutoCloseable {
     }
 
     /**
+     * Layer-wise relevance propagation as Captum 0.8.0's {@code LRP} computes it: a forward pass of
+     * the model, then a backward pass from a seed of 1 at each row's target in which every layer node
+     * (Conv, Gemm, MatMul with its constant bias Add, MaxPool, AveragePool, GlobalAveragePool,
+     * BatchNormalization, Add of two activations) applies its {@link LrpRule} from {@code rules},
+     * Relu, Tanh, Dropout and Identity pass relevance on unchanged and Flatten, Reshape, Transpose,
+     * Squeeze, Unsqueeze and Concat move it (their gradient); any other node on the way is refused
+     * with its name. The relevance at each value of {@code wrt} (the input: LRP; any node's output:
+     * LayerLRP) is returned multiplied by the row's target output, as Captum does.
+     *
+     * @return the relevance at each value of {@code wrt} and each row's target output
+     */
+    LrpResult lrp(Map<String, Tensor> given, int[] targets, Set<String> wrt, LrpRules rules);
+
+    /** Relevance per value, and F_t per row (the relevance the propagation starts from). */
+    record LrpResult(Map<String, Tensor> relevance, double[] output) {
+    }
+
+    /**
      * A straight path from {@code base} to {@code x} with the quadrature's alphas and weights, for a
      * method's chunk loop (Integrated Gradients): the backend keeps the path where it computes (on
      * CUDA on the device from interpolation to accumulation). With {@code affineFirstLayer} and a

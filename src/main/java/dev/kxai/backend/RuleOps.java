@@ -1,9 +1,10 @@
 package dev.kxai.backend;
 
 /**
- * DeepLift's rescale rule on host arrays: the CPU twins of {@code kernels/rules.cu}, written in
- * the same float expression order. Tensors are [x rows; reference rows], {@code half} elements
- * each; element h of the first half pairs with h + half of the second.
+ * DeepLift's rescale rule and LRP's stabilised division on host arrays: the CPU twins of
+ * {@code kernels/rules.cu}, written in the same float expression order. DeepLift's tensors are
+ * [x rows; reference rows], {@code half} elements each; element h of the first half pairs with
+ * h + half of the second.
  */
 public final class RuleOps {
     /** Captum's threshold below which |x − x_ref| counts as no change (the ordinary gradient is used). */
@@ -46,5 +47,18 @@ public final class RuleOps {
             gx[e] = Math.abs(din) < eps ? plain[e] : n / din;
         }
         return gx;
+    }
+
+    /**
+     * LRP's z-rule denominator (Captum's {@code _backward_hook_output}): out = r / (z + sign(z)·eps)
+     * with sign(0) = 1, i.e. −eps where z &lt; 0 and +eps elsewhere.
+     */
+    public static float[] lrpStabilize(float[] r, float[] z, float eps) {
+        float[] out = new float[r.length];
+        for (int e = 0; e < out.length; e++) {
+            float zz = z[e];
+            out[e] = r[e] / (zz + (zz < 0f ? -eps : eps));
+        }
+        return out;
     }
 }

@@ -8,10 +8,10 @@ final class AttributionOptions {
             description = "ig (integrated_gradients), saliency, input_x_gradient (ixg), layer_ig "
                     + "(layer_integrated_gradients, with --layer), deeplift, guided_backprop, deconvolution, layer_grad_cam and "
                     + "layer_conductance (with --layer), occlusion (with --sliding-window), feature_ablation, "
-                    + "feature_permutation, shapley_values, shapley_value_sampling, kernel_shap, lime, activation_max "
-                    + "(activation_maximization: the input that maximises the target, or a --layer's --channel or "
-                    + "--neuron); beyond Captum: guided_ig, blur_ig, idgi; 'kxai explain --help' lists every option "
-                    + "(default: ${DEFAULT-VALUE}).")
+                    + "feature_permutation, shapley_values, shapley_value_sampling, kernel_shap, lime, lrp and layer_lrp "
+                    + "(--lrp-rule; with --layer), activation_max (activation_maximization: the input that maximises the "
+                    + "target, or a --layer's --channel or --neuron); beyond Captum: guided_ig, blur_ig, idgi; "
+                    + "'kxai explain --help' lists every option (default: ${DEFAULT-VALUE}).")
     String method;
 
     @Option(names = "--steps", defaultValue = "50", description = "n_steps for Integrated Gradients (default: ${DEFAULT-VALUE}).")

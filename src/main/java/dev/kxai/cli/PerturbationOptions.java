@@ -67,6 +67,14 @@ final class PerturbationOptions {
             + "neuron_integrated_gradients: the neuron's index in the --layer's example shape (or one flat index).")
     int[] neuron;
 
+    @Option(names = "--lrp-rule", paramLabel = "KEY=RULE,...", description = {"lrp, layer_lrp: rules per layer over "
+            + "Captum's default (epsilon 1e-9 everywhere). KEY: an op type (Conv, Gemm, MatMul, MaxPool, AveragePool, "
+            + "GlobalAveragePool, BatchNormalization, Add) or a node or value name ('kxai info --model' lists them); "
+            + "RULE: epsilon[:EPS], gamma[:GAMMA][:zero_bias], alpha1_beta0[:zero_bias], identity. A bare word is a "
+            + "composite to start from: captum, epsilon_plus, epsilon_gamma.",
+            "e.g. --lrp-rule Conv=gamma:0.25,/6/Gemm=epsilon:1e-6"})
+    String lrpRule;
+
     @Option(names = "--noise-tunnel", paramLabel = "TYPE", description = "Wrap the method in Captum's NoiseTunnel: "
             + "smoothgrad, smoothgrad_sq or vargrad over --nt-samples noisy copies of each example.")
     String noiseTunnel;
@@ -140,6 +148,9 @@ final class PerturbationOptions {
         }
         if (neuron != null) {
             params.put("neuron", neuron);
+        }
+        if (lrpRule != null) {
+            params.put("rules", lrpRule);
         }
         if (noiseTunnel != null) {
             params.put("nt_type", noiseTunnel);

@@ -138,6 +138,12 @@ public interface OpSet<T> {
     /** DeepLift's multiplier applied: |Δin| < eps ? plain : num / Δin ({@code dev.kxai.backend.RuleOps#rescale}). */
     T deepLiftRescale(Arena a, T plain, T num, T in, boolean sumHalves);
 
+    /**
+     * LRP's z-rule division: r / (z + sign(z)·eps), sign(0) = 1 ({@code dev.kxai.backend.RuleOps#lrpStabilize},
+     * kernels/rules.cu {@code lrp_stabilize}); r and z of one shape.
+     */
+    T lrpStabilize(Arena a, T r, T z, float eps);
+
     // ---------------------------------------------------------------- the device
 
     /**

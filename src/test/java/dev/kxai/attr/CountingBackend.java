@@ -114,6 +114,13 @@ public final class CountingBackend implements Backend {
             }
 
             @Override
+            public LrpResult lrp(Map<String, Tensor> given, int[] targets, Set<String> wrt,
+                    dev.kxai.backend.LrpRules rules) {
+                forwardRows.add(given.values().iterator().next().dim(0));
+                return r.lrp(given, targets, wrt, rules);
+            }
+
+            @Override
             public Map<String, Tensor> neuronGradients(Map<String, Tensor> given, String value, int[] neuron,
                     Set<String> wrt) {
                 return r.neuronGradients(given, value, neuron, wrt);

@@ -236,6 +236,11 @@ final class CpuOpSet implements OpSet<Tensor> {
                 dev.kxai.backend.RuleOps.EPS));
     }
 
+    @Override
+    public Tensor lrpStabilize(Arena a, Tensor r, Tensor z, float eps) {
+        return new Tensor(z.shape(), dev.kxai.backend.RuleOps.lrpStabilize(r.data(), z.data(), eps));
+    }
+
     // ---------------------------------------------------------------- the path
 
     @Override

@@ -307,6 +307,13 @@ final class CudaOpSet implements OpSet<DTensor> {
         return gx;
     }
 
+    @Override
+    public DTensor lrpStabilize(Arena a, DTensor r, DTensor z, float eps) {
+        DTensor out = new DTensor(z.shape().clone(), scope(a).floats(z.size()));
+        k.lrpStabilize(out.buf(), r.buf(), z.buf(), z.size(), eps);
+        return out;
+    }
+
     // ---------------------------------------------------------------- the path
 
     private static int[] pathShape(int[] rowShape, int steps) {

@@ -47,6 +47,10 @@ public final class Kernels {
         launch1d("deeplift_rescale", 2 * half, gx, plain, num, x, half, sumHalves ? 1 : 0, eps);
     }
 
+    void lrpStabilize(DeviceBuffer out, DeviceBuffer r, DeviceBuffer z, long n, float eps) {
+        launch1d("lrp_stabilize", n, out, r, z, n, eps);
+    }
+
     // ---- perturb.cu
     void perturbSingle(DeviceBuffer out, DeviceBuffer x, DeviceBuffer base, int baseRows, DeviceBuffer mask,
             int maskRows, DeviceBuffer home, DeviceBuffer group, int samples, long features) {
