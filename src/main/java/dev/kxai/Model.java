@@ -50,9 +50,17 @@ public final class Model implements AutoCloseable {
         return runner;
     }
 
-    /** The backend chosen at load. */
+    /**
+     * The backend the next call runs on: the one chosen at load, or the CPU's where the model falls
+     * back (a node the device lacks, a device that failed); never a device the work does not reach.
+     */
     public Backend backend() {
-        return runner.backend();
+        return policy.backend();
+    }
+
+    /** Whether {@link #close()} was called: every computing call then throws {@link ModelClosedException}. */
+    public boolean isClosed() {
+        return policy.isClosed();
     }
 
     /** Where the next call will run: the backend's device, or "cpu (why)" where it falls back. */
@@ -115,6 +123,7 @@ public final class Model implements AutoCloseable {
      * the message ("input", "baseline").
      */
     public void checkBatch(Tensor x, String what) {
+        policy.checkOpen();
         checkTensor(x, what, graph.inputName());
     }
 
@@ -148,6 +157,7 @@ public final class Model implements AutoCloseable {
      * tables they index. Errors name the input and the value at fault.
      */
     public void check(Inputs in) {
+        policy.checkOpen();
         for (String name : in.values().keySet()) {
             if (graph.inputs().stream().noneMatch(i -> i.name().equals(name))) {
                 throw new InvalidInputException("the model has no input '" + name + "'; its inputs: " + describeInputs());
@@ -278,6 +288,10 @@ public final class Model implements AutoCloseable {
         return t;
     }
 
+    /**
+     * Frees the model's weights (on CUDA, its device memory); idempotent. Later calls throw
+     * {@link ModelClosedException}; other models and later loads are not affected.
+     */
     @Override
     public void close() {
         policy.close();

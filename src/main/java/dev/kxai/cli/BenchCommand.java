@@ -159,7 +159,7 @@ final class BenchCommand implements Callable<Integer> {
         });
         if (!fellBack.isEmpty()) {
             w.println("warning: " + fellBack.size() + " of " + repeats + " timed runs fell back to the CPU, not run on "
-                    + model.backend().name() + ": " + fellBack.get(0));
+                    + model.runner().backend().name() + ": " + fellBack.get(0));
         }
         if (out != null) {
             Files.createDirectories(out);
