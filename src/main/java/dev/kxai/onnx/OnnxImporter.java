@@ -218,7 +218,24 @@ public final class OnnxImporter {
             List<OnnxMl.TensorShapeProto.Dimension> dims = in.getType().getTensorType().getShape().getDimList();
             int[] shape = new int[dims.size()];
             for (int i = 0; i < dims.size(); i++) {
-                shape[i] = dims.get(i).hasDimValue() ? Math.toIntExact(dims.get(i).getDimValue()) : -1;
+                if (!dims.get(i).hasDimValue()) {
+                    shape[i] = -1; // a symbolic or unknown dim (the batch axis)
+                    continue;
+                }
+                long d = dims.get(i).getDimValue();
+                if (d < 0 || d > Integer.MAX_VALUE) {
+                    throw new ModelException(source + ": input '" + in.getName() + "' declares dimension " + d + " at axis "
+                            + i + ", " + (d < 0 ? "negative" : "beyond the " + Integer.MAX_VALUE + " kxai takes per axis"));
+                }
+                shape[i] = (int) d;
+            }
+            long elements = 1;
+            for (int i = 1; i < shape.length; i++) {
+                elements *= Math.max(1, shape[i]); // each factor < 2^31: checked after every step, no overflow
+                if (elements > TensorReader.MAX_ELEMENTS) {
+                    throw new ModelException(source + ": input '" + in.getName() + "' declares " + Shapes.str(shape)
+                            + ": more than " + TensorReader.MAX_ELEMENTS + " elements per example");
+                }
             }
             if (shape.length == 0) {
                 throw new ModelException(source + ": input '" + in.getName() + "' has no batch axis (rank 0)");

@@ -66,6 +66,14 @@ class MalformedModelTest {
                 .setElemType(OnnxMl.TensorProto.DataType.FLOAT_VALUE).setShape(s)).build();
     }
 
+    /** A type with dim {@code axis} set to {@code value} as a dim_value (negative values too). */
+    static OnnxMl.TypeProto withDim(OnnxMl.TypeProto t, int axis, long value) {
+        OnnxMl.TypeProto.Builder b = t.toBuilder();
+        b.getTensorTypeBuilder().getShapeBuilder().setDim(axis,
+                OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimValue(value));
+        return b.build();
+    }
+
     static OnnxMl.NodeProto.Builder node(String op, String name, String out, String... ins) {
         OnnxMl.NodeProto.Builder b = OnnxMl.NodeProto.newBuilder().setOpType(op).setName(name).addOutput(out);
         for (String i : ins) {
@@ -174,6 +182,30 @@ class MalformedModelTest {
                         "'relu'", "graph input 'x'"),
                 c("a node output shadows an initializer", g -> g.getNodeBuilder(1).setOutput(0, "W"),
                         "'relu'", "initializer 'W'"),
+                // ---- sizes beyond int range, declared sizes against the data
+                c("input dim beyond int range", g -> g.setInput(0, OnnxMl.ValueInfoProto.newBuilder().setName("x")
+                        .setType(type(-1, 2, (1L << 32) + 6, 6))), "input 'x'", "4294967302", "axis 2"),
+                c("input dim negative", g -> g.setInput(0, OnnxMl.ValueInfoProto.newBuilder().setName("x")
+                        .setType(withDim(type(-1, 2, 6, 6), 3, -6))), "input 'x'", "-6", "negative"),
+                c("input example beyond a tensor", g -> g.setInput(0, OnnxMl.ValueInfoProto.newBuilder().setName("x")
+                        .setType(type(-1, 2, 65536, 65536))), "input 'x'", "elements per example"),
+                c("initializer dim beyond int range", g -> g.setInitializer(1, OnnxMl.TensorProto.newBuilder().setName("B")
+                        .setDataType(OnnxMl.TensorProto.DataType.FLOAT_VALUE).addDims((1L << 32) + 4)
+                        .addAllFloatData(List.of(1f, 2f, 3f, 4f)).build()), "initializer B", "4294967300"),
+                c("initializer declaring 4 GiB with 4 bytes of data", g -> g.setInitializer(1, OnnxMl.TensorProto.newBuilder()
+                        .setName("B").setDataType(OnnxMl.TensorProto.DataType.FLOAT_VALUE).addDims(1L << 30)
+                        .setRawData(com.google.protobuf.ByteString.copyFrom(new byte[4])).build()), "initializer B",
+                        "1073741824 elements", "4294967296 bytes", "stores 4 bytes"),
+                c("initializer declaring 2^20 floats with 4 typed values", g -> g.setInitializer(1, OnnxMl.TensorProto
+                        .newBuilder().setName("B").setDataType(OnnxMl.TensorProto.DataType.FLOAT_VALUE).addDims(1L << 20)
+                        .addAllFloatData(List.of(1f, 2f, 3f, 4f)).build()), "initializer B", "1048576 elements", "stores 4"),
+                c("initializer element count beyond 64 bits", g -> g.setInitializer(1, OnnxMl.TensorProto.newBuilder()
+                        .setName("B").setDataType(OnnxMl.TensorProto.DataType.FLOAT_VALUE).addDims(Integer.MAX_VALUE)
+                        .addDims(Integer.MAX_VALUE).addDims(Integer.MAX_VALUE).build()), "initializer B", "64-bit"),
+                c("initializer raw data not a whole number of floats", g -> g.setInitializer(1, OnnxMl.TensorProto
+                        .newBuilder().setName("B").setDataType(OnnxMl.TensorProto.DataType.FLOAT_VALUE).addDims(4)
+                        .setRawData(com.google.protobuf.ByteString.copyFrom(new byte[15])).build()), "initializer B",
+                        "16 bytes", "stores 15 bytes"),
                 c("two initializers of one name", g -> g.addInitializer(OnnxModels.floats("B", new int[] {4}, 1, 1, 1, 1)),
                         "two initializers", "'B'"));
     }
