@@ -30,16 +30,22 @@ public final class Inputs {
 
     /** One input by name. */
     public static Inputs of(String name, Tensor x) {
+        dev.kxai.Args.notNull(name, "name");
+        dev.kxai.Args.notNull(x, "x");
         return empty().and(name, x);
     }
 
     /** Adds an input (attributed when it holds floats). */
     public Inputs and(String name, Tensor x) {
+        dev.kxai.Args.notNull(name, "name");
+        dev.kxai.Args.notNull(x, "x");
         return with(name, x, false);
     }
 
     /** Adds an additional forward argument: given to the model as it is, never attributed, no baseline. */
     public Inputs additional(String name, Tensor x) {
+        dev.kxai.Args.notNull(name, "name");
+        dev.kxai.Args.notNull(x, "x");
         return with(name, x, true);
     }
 
@@ -65,10 +71,12 @@ public final class Inputs {
     }
 
     public Tensor get(String name) {
+        dev.kxai.Args.notNull(name, "name");
         return values.get(name);
     }
 
     public boolean isAdditional(String name) {
+        dev.kxai.Args.notNull(name, "name");
         return additional.contains(name);
     }
 

@@ -28,16 +28,20 @@ public final class Model implements AutoCloseable {
 
     /** Loads an ONNX file on the backend chosen by {@code KXAI_DEVICE} (default auto). */
     public static Model load(Path onnx) {
+        dev.kxai.Args.notNull(onnx, "onnx");
         return load(onnx, null);
     }
 
     /** Loads an ONNX file on a device: {@code auto}, {@code cpu}, {@code cuda}; null = environment. */
     public static Model load(Path onnx, String device) {
+        dev.kxai.Args.notNull(onnx, "onnx");
         Graph g = OnnxImporter.load(onnx);
         return of(g, Backends.select(device));
     }
 
     public static Model of(Graph graph, Backend backend) {
+        dev.kxai.Args.notNull(graph, "graph");
+        dev.kxai.Args.notNull(backend, "backend");
         return new Model(graph, DevicePolicy.prepare(graph, backend));
     }
 
@@ -50,9 +54,17 @@ public final class Model implements AutoCloseable {
         return runner;
     }
 
-    /** The backend chosen at load. */
+    /**
+     * The backend the next call runs on: the one chosen at load, or the CPU's where the model falls
+     * back (a node the device lacks, a device that failed); never a device the work does not reach.
+     */
     public Backend backend() {
-        return runner.backend();
+        return policy.backend();
+    }
+
+    /** Whether {@link #close()} was called: every computing call then throws {@link ModelClosedException}. */
+    public boolean isClosed() {
+        return policy.isClosed();
     }
 
     /** Where the next call will run: the backend's device, or "cpu (why)" where it falls back. */
@@ -65,6 +77,8 @@ public final class Model implements AutoCloseable {
      * (a node the backend lacks, a device failure); the result says where it ran.
      */
     public <R> DevicePolicy.Ran<R> run(String what, java.util.function.Function<ModelRunner, R> work) {
+        dev.kxai.Args.notNull(what, "what");
+        dev.kxai.Args.notNull(work, "work");
         return policy.run(what, work);
     }
 
@@ -75,23 +89,27 @@ public final class Model implements AutoCloseable {
 
     /** The model's output for a batch. */
     public Tensor forward(Tensor x) {
+        dev.kxai.Args.notNull(x, "x");
         checkBatch(x, "input");
         return run("forward", r -> r.forward(x)).value();
     }
 
     /** The model's output for a batch of several inputs (checked as {@link #check} does). */
     public Tensor forward(Inputs in) {
+        dev.kxai.Args.notNull(in, "in");
         check(in);
         return run("forward", r -> r.evaluate(in.values(), java.util.Set.of()).get(graph.outputName())).value();
     }
 
     /** Per-row argmax of the output: the predicted class. */
     public int[] predict(Tensor x) {
+        dev.kxai.Args.notNull(x, "x");
         return argmax(forward(x));
     }
 
     /** Per-row argmax of the output for a batch of several inputs. */
     public int[] predict(Inputs in) {
+        dev.kxai.Args.notNull(in, "in");
         return argmax(forward(in));
     }
 
@@ -115,6 +133,9 @@ public final class Model implements AutoCloseable {
      * the message ("input", "baseline").
      */
     public void checkBatch(Tensor x, String what) {
+        dev.kxai.Args.notNull(x, "x");
+        dev.kxai.Args.notNull(what, "what");
+        policy.checkOpen();
         checkTensor(x, what, graph.inputName());
     }
 
@@ -125,6 +146,7 @@ public final class Model implements AutoCloseable {
 
     /** A single-input model's batch as {@link Inputs}; a model with several inputs needs each by name. */
     public Inputs inputs(Tensor x) {
+        dev.kxai.Args.notNull(x, "x");
         if (graph.inputs().size() != 1) {
             throw new InvalidInputException(graph.source() + " has " + graph.inputs().size() + " inputs (" + describeInputs()
                     + "): give each by name");
@@ -148,6 +170,8 @@ public final class Model implements AutoCloseable {
      * tables they index. Errors name the input and the value at fault.
      */
     public void check(Inputs in) {
+        dev.kxai.Args.notNull(in, "in");
+        policy.checkOpen();
         for (String name : in.values().keySet()) {
             if (graph.inputs().stream().noneMatch(i -> i.name().equals(name))) {
                 throw new InvalidInputException("the model has no input '" + name + "'; its inputs: " + describeInputs());
@@ -201,6 +225,7 @@ public final class Model implements AutoCloseable {
 
     /** The inputs a gradient method attributes: float inputs that are not additional, in the model's order. */
     public java.util.List<String> attributed(Inputs in) {
+        dev.kxai.Args.notNull(in, "in");
         java.util.List<String> out = new java.util.ArrayList<>();
         for (Graph.Input gi : graph.inputs()) {
             if (!gi.integer() && !in.isAdditional(gi.name())) {
@@ -219,6 +244,9 @@ public final class Model implements AutoCloseable {
      * in the message (the file it came from).
      */
     public void checkInput(String input, Tensor x, String what) {
+        dev.kxai.Args.notNull(input, "input");
+        dev.kxai.Args.notNull(x, "x");
+        dev.kxai.Args.notNull(what, "what");
         if (graph.inputs().stream().noneMatch(i -> i.name().equals(input))) {
             throw new InvalidInputException("the model has no input '" + input + "'; its inputs: " + describeInputs());
         }
@@ -258,6 +286,7 @@ public final class Model implements AutoCloseable {
      * Targets per row: one value for every row, or one per row; each checked against the output range.
      */
     public int[] targets(int[] targets, int batch) {
+        dev.kxai.Args.notNull(targets, "targets");
         int[] t;
         if (targets.length == 1) {
             t = new int[batch];
@@ -278,6 +307,10 @@ public final class Model implements AutoCloseable {
         return t;
     }
 
+    /**
+     * Frees the model's weights (on CUDA, its device memory); idempotent. Later calls throw
+     * {@link ModelClosedException}; other models and later loads are not affected.
+     */
     @Override
     public void close() {
         policy.close();

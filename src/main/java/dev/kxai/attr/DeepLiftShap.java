@@ -27,6 +27,9 @@ public final class DeepLiftShap {
 
     /** @param distributions per attributed input, baseline rows [K, ...example] (the same K for all) */
     public Attribution attribute(Inputs in, List<Tensor> distributions, boolean returnConvergenceDelta, int... targets) {
+        dev.kxai.Args.notNull(in, "in");
+        dev.kxai.Args.notNull(distributions, "distributions");
+        dev.kxai.Args.notNull(targets, "targets");
         model.check(in);
         List<String> names = model.attributed(in);
         if (distributions.size() != names.size()) {

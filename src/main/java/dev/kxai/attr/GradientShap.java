@@ -47,6 +47,9 @@ public final class GradientShap {
      * @param distributions per attributed input (in the model's order), baseline rows [K, ...example] to draw from
      */
     public Attribution attribute(Inputs in, List<Tensor> distributions, int... targets) {
+        dev.kxai.Args.notNull(in, "in");
+        dev.kxai.Args.notNull(distributions, "distributions");
+        dev.kxai.Args.notNull(targets, "targets");
         model.check(in);
         List<String> names = model.attributed(in);
         if (distributions.size() != names.size()) {

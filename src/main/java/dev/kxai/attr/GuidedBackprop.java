@@ -35,10 +35,14 @@ public final class GuidedBackprop {
     }
 
     public Attribution attribute(Tensor x, int... targets) {
+        dev.kxai.Args.notNull(x, "x");
+        dev.kxai.Args.notNull(targets, "targets");
         return attribute(model.inputs(x), targets);
     }
 
     public Attribution attribute(Inputs in, int... targets) {
+        dev.kxai.Args.notNull(in, "in");
+        dev.kxai.Args.notNull(targets, "targets");
         model.check(in);
         List<String> names = model.attributed(in);
         int[] t = model.targets(targets, in.batch());

@@ -25,6 +25,8 @@ public final class GuidedGradCam {
     }
 
     public Attribution attribute(Inputs in, int... targets) {
+        dev.kxai.Args.notNull(in, "in");
+        dev.kxai.Args.notNull(targets, "targets");
         Attribution cam = new LayerGradCam(model, layer, true, true).attribute(in, targets);
         Attribution guided = GuidedBackprop.guided(model).attribute(in, targets);
         Tensor c = cam.attributions();

@@ -17,16 +17,22 @@ public final class InputXGradient {
     }
 
     public Attribution attribute(Tensor x, int... targets) {
+        dev.kxai.Args.notNull(x, "x");
+        dev.kxai.Args.notNull(targets, "targets");
         return attribute(model.inputs(x), targets);
     }
 
     /** One attribution per attributed input (float inputs that are not additional), from one backward pass. */
     public Attribution attribute(Inputs in, int... targets) {
+        dev.kxai.Args.notNull(in, "in");
+        dev.kxai.Args.notNull(targets, "targets");
         return attribute(in, new int[][] {targets}).get(0);
     }
 
     /** Several targets from one forward pass and one backward per target set (Captum: a full pass each). */
     public List<Attribution> attribute(Inputs in, int[][] targets) {
+        dev.kxai.Args.notNull(in, "in");
+        dev.kxai.Args.notNull(targets, "targets");
         model.check(in);
         int[][] t = new int[targets.length][];
         for (int j = 0; j < t.length; j++) {

@@ -142,6 +142,8 @@ public final class IntegratedGradients {
     }
 
     public Attribution attribute(Tensor x, int... targets) {
+        dev.kxai.Args.notNull(x, "x");
+        dev.kxai.Args.notNull(targets, "targets");
         return attribute(model.inputs(x), targets);
     }
 
@@ -151,6 +153,8 @@ public final class IntegratedGradients {
      * the attributions of all inputs.
      */
     public Attribution attribute(Inputs in, int... targets) {
+        dev.kxai.Args.notNull(in, "in");
+        dev.kxai.Args.notNull(targets, "targets");
         model.check(in);
         java.util.List<String> names = model.attributed(in);
         Quadrature q = custom != null ? custom : Quadrature.of(method, nSteps);

@@ -71,6 +71,8 @@ public final class NoiseTunnel {
     }
 
     public Attribution attribute(Inputs in, int... targets) {
+        dev.kxai.Args.notNull(in, "in");
+        dev.kxai.Args.notNull(targets, "targets");
         model.check(in);
         List<String> names = model.attributed(in);
         if (stdevs.size() != 1 && stdevs.size() != names.size()) {

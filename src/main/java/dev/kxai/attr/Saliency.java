@@ -17,15 +17,21 @@ public final class Saliency {
     }
 
     public Attribution attribute(Tensor x, int... targets) {
+        dev.kxai.Args.notNull(x, "x");
+        dev.kxai.Args.notNull(targets, "targets");
         return attribute(x, true, targets);
     }
 
     public Attribution attribute(Tensor x, boolean abs, int... targets) {
+        dev.kxai.Args.notNull(x, "x");
+        dev.kxai.Args.notNull(targets, "targets");
         return attribute(model.inputs(x), abs, targets);
     }
 
     /** One gradient per attributed input (float inputs that are not additional), from one backward pass. */
     public Attribution attribute(Inputs in, boolean abs, int... targets) {
+        dev.kxai.Args.notNull(in, "in");
+        dev.kxai.Args.notNull(targets, "targets");
         return attribute(in, abs, new int[][] {targets}).get(0);
     }
 
@@ -34,6 +40,8 @@ public final class Saliency {
      * backward per target set; Captum runs a full forward and backward for each.
      */
     public List<Attribution> attribute(Inputs in, boolean abs, int[][] targets) {
+        dev.kxai.Args.notNull(in, "in");
+        dev.kxai.Args.notNull(targets, "targets");
         model.check(in);
         int[][] t = new int[targets.length][];
         for (int j = 0; j < t.length; j++) {

@@ -1,6 +1,7 @@
 package dev.kxai.backend;
 
 import dev.kxai.DeviceException;
+import dev.kxai.ModelClosedException;
 import dev.kxai.graph.Graph;
 import java.util.List;
 import java.util.function.Function;
@@ -25,6 +26,7 @@ public final class DevicePolicy implements AutoCloseable {
     /** Why the primary never runs this model (nodes it lacks), or null. */
     private final String notRun;
     private volatile ModelRunner cpu;
+    private volatile boolean closed;
 
     private DevicePolicy(Graph graph, ModelRunner primary, String notRun) {
         this.graph = graph;
@@ -70,6 +72,7 @@ public final class DevicePolicy implements AutoCloseable {
      * the work in the warning a fallback logs.
      */
     public <R> Ran<R> run(String what, Function<ModelRunner, R> work) {
+        checkOpen();
         String why = fallbackReason();
         if (why == null) {
             try {
@@ -84,10 +87,28 @@ public final class DevicePolicy implements AutoCloseable {
         return new Ran<>(work.apply(host), host.device(), why);
     }
 
+    /** Throws {@link ModelClosedException} once {@link #close()} was called. */
+    public void checkOpen() {
+        if (closed) {
+            throw new ModelClosedException("model " + graph.source() + " is closed: its weights are freed; load it again");
+        }
+    }
+
+    /** Whether {@link #close()} was called. */
+    public boolean isClosed() {
+        return closed;
+    }
+
+    /** The backend the next call runs on: the chosen one, or the CPU's where this policy falls back. */
+    public Backend backend() {
+        return fallbackReason() == null ? primary.backend() : Backends.cpu();
+    }
+
     private ModelRunner cpu() {
         ModelRunner c = cpu;
         if (c == null) {
             synchronized (this) {
+                checkOpen();
                 if (cpu == null) {
                     cpu = Backends.cpu().prepare(graph);
                 }
@@ -97,10 +118,21 @@ public final class DevicePolicy implements AutoCloseable {
         return c;
     }
 
+    /**
+     * Frees the runners (idempotent). A call made afterwards throws {@link ModelClosedException}; a
+     * call in flight on the device finishes first (the runner closes under the device's lock).
+     */
     @Override
     public void close() {
+        ModelRunner c;
+        synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            c = cpu;
+        }
         primary.close();
-        ModelRunner c = cpu;
         if (c != null && c != primary) {
             c.close();
         }

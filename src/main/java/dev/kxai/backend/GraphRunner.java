@@ -1,6 +1,7 @@
 package dev.kxai.backend;
 
 import dev.kxai.InvalidInputException;
+import dev.kxai.ModelClosedException;
 import dev.kxai.exec.Arena;
 import dev.kxai.exec.BackwardRule;
 import dev.kxai.exec.ExecutionPlan;
@@ -27,6 +28,8 @@ public final class GraphRunner<T> implements ModelRunner {
     private final ExecutionPlan plan;
     private final OpSet<T> ops;
     private final Executor<T> exec;
+    /** Set by {@link #close()} (under the op set's device lock): later calls are refused, never run on freed weights. */
+    private volatile boolean closed;
 
     public GraphRunner(Backend backend, ExecutionPlan plan, OpSet<T> ops) {
         this.backend = backend;
@@ -137,7 +140,7 @@ public final class GraphRunner<T> implements ModelRunner {
     @Override
     public Map<String, Tensor> evaluate(Map<String, Tensor> given, Set<String> taps) {
         int batch = batchOf(given);
-        return ops.onDevice(() -> {
+        return live(() -> {
             try (Arena a = ops.arena()) {
                 Executor.Pass<T> p = exec.forward(a, upload(a, given), batch, taps, false);
                 Map<String, Tensor> out = new HashMap<>();
@@ -170,7 +173,7 @@ public final class GraphRunner<T> implements ModelRunner {
             BackwardRule<T> rule) {
         int batch = batchOf(given);
         checkTargets(targets, plan.shape(output(), batch)[0]);
-        return ops.onDevice(() -> {
+        return live(() -> {
             try (Arena a = ops.arena()) {
                 Executor.Pass<T> p = exec.forward(a, upload(a, given), batch, Set.of(), true);
                 T y = p.value(output());
@@ -194,7 +197,7 @@ public final class GraphRunner<T> implements ModelRunner {
         for (int[] t : targets) {
             checkTargets(t, plan.shape(output(), batch)[0]);
         }
-        return ops.onDevice(() -> {
+        return live(() -> {
             try (Arena a = ops.arena()) {
                 Executor.Pass<T> p = exec.forward(a, upload(a, given), batch, Set.of(), true);
                 T y = p.value(output());
@@ -243,7 +246,7 @@ public final class GraphRunner<T> implements ModelRunner {
             throw new IllegalArgumentException("seed of shape " + Shapes.str(seed.shape()) + " for '" + value
                     + "' of shape " + Shapes.str(shape));
         }
-        return ops.onDevice(() -> {
+        return live(() -> {
             try (Arena a = ops.arena()) {
                 Executor.Pass<T> p = exec.forward(a, upload(a, given), batch, Set.of(value), true);
                 Set<String> grads = new java.util.HashSet<>(wrt);
@@ -313,7 +316,7 @@ public final class GraphRunner<T> implements ModelRunner {
             }
         }
         keep.removeIf(plan::isConstant);
-        return ops.onDevice(() -> {
+        return live(() -> {
             try (Arena a = ops.arena()) {
                 Executor.Pass<T> p = exec.forward(a, upload(a, both), rows, keep, true);
                 T y = p.value(output());
@@ -565,7 +568,7 @@ public final class GraphRunner<T> implements ModelRunner {
         }
         keep.removeIf(plan::isConstant);
         keep.removeAll(given.keySet());
-        return ops.onDevice(() -> {
+        return live(() -> {
             try (Arena a = ops.arena()) {
                 Executor.Pass<T> p = exec.forward(a, upload(a, given), batch, keep, true);
                 T y = p.value(output());
@@ -663,7 +666,7 @@ public final class GraphRunner<T> implements ModelRunner {
         batchOf(p.inputs());
         int n = s1 - s0;
         int[] home = java.util.Arrays.copyOfRange(p.home(), s0, s1);
-        return ops.onDevice(() -> {
+        return live(() -> {
             try (Arena a = ops.arena()) {
                 Map<String, T> given = new HashMap<>();
                 T homeT = ops.indices(a, home);
@@ -711,7 +714,7 @@ public final class GraphRunner<T> implements ModelRunner {
         checkTargets(targets, batch);
         boolean firstInputOnly = spec.names().equals(java.util.List.of(input())) && spec.fixed().isEmpty();
         int first = affineFirstLayer && firstInputOnly ? plan.affineFirstNode() : -1;
-        return ops.onDevice(() -> new Path(spec, batch, alphas, weights, targets, first));
+        return live(() -> new Path(spec, batch, alphas, weights, targets, first));
     }
 
     /** The path of one call: what lives for the whole path in one arena, each chunk in its own. */
@@ -766,7 +769,7 @@ public final class GraphRunner<T> implements ModelRunner {
 
         @Override
         public void run(int k0, int k1) {
-            ops.onDevice(() -> {
+            live(() -> {
                 int rows = (k1 - k0) * batch;
                 try (Arena a = ops.arena()) {
                     Map<String, T> given = new HashMap<>();
@@ -806,7 +809,7 @@ public final class GraphRunner<T> implements ModelRunner {
 
         @Override
         public Result result() {
-            return ops.onDevice(() -> {
+            return live(() -> {
                 java.util.List<Tensor> sums = new java.util.ArrayList<>();
                 for (int i = 0; i < accs.size(); i++) {
                     T sum = accs.get(i);
@@ -842,11 +845,42 @@ public final class GraphRunner<T> implements ModelRunner {
         }
     }
 
+    /** Frees the backend's copy of the model (idempotent); later calls throw {@link ModelClosedException}. */
     @Override
     public void close() {
         ops.onDevice(() -> {
-            ops.close();
+            if (!closed) {
+                closed = true;
+                ops.close();
+            }
             return null;
         });
+    }
+
+    /** Whether {@link #close()} was called. */
+    public boolean isClosed() {
+        return closed;
+    }
+
+    /**
+     * Work under the op set's device lock, refused once the runner is closed: on CUDA its weights are
+     * freed, and a kernel reading them would fault and leave the context (shared by every model of the
+     * process) unusable.
+     */
+    private <R> R live(java.util.function.Supplier<R> work) {
+        if (closed) {
+            throw closedError();
+        }
+        return ops.onDevice(() -> {
+            if (closed) {
+                throw closedError();
+            }
+            return work.get();
+        });
+    }
+
+    private ModelClosedException closedError() {
+        return new ModelClosedException("model " + plan.graph().source() + " is closed (on " + plan.device()
+                + "): its weights are freed; load it again");
     }
 }

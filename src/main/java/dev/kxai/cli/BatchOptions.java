@@ -243,10 +243,38 @@ final class BatchOptions {
         }
     }
 
-    /** Refuses an --out that exists and is not a folder. */
+    /**
+     * Checks, before any work, that the results can be written under {@code --out}: it is a folder, or
+     * its nearest existing ancestor is a folder, and a file can be created there (a probe file, deleted at
+     * once: permissions, read-only mounts and ACLs all show). The error names the path at fault.
+     */
     static void checkOut(Path out) {
-        if (Files.exists(out) && !Files.isDirectory(out)) {
+        if (out == null) {
+            return;
+        }
+        Path abs = out.toAbsolutePath().normalize();
+        if (Files.exists(abs) && !Files.isDirectory(abs)) {
             throw new InvalidInputException("--out " + out + " exists and is not a folder");
+        }
+        Path dir = abs;
+        while (dir != null && !Files.exists(dir)) {
+            dir = dir.getParent();
+        }
+        if (dir == null) {
+            throw new InvalidInputException("--out " + out + ": no part of the path exists");
+        }
+        if (!Files.isDirectory(dir)) {
+            throw new InvalidInputException("--out " + out + ": cannot create the folder, " + dir + " is a file, not a folder");
+        }
+        try {
+            Path probe = Files.createTempFile(dir, ".kxai-write-check", ".tmp");
+            Files.deleteIfExists(probe);
+        } catch (IOException | SecurityException e) {
+            throw new InvalidInputException("--out " + out + ": cannot write into " + dir
+                    + (dir.equals(abs) ? "" : " (to create the folder)") + ": "
+                    + (e instanceof java.nio.file.AccessDeniedException ? "permission denied"
+                    : e instanceof java.nio.file.FileSystemException fs && fs.getReason() != null ? fs.getReason()
+                    : String.valueOf(e.getMessage())));
         }
     }
 }

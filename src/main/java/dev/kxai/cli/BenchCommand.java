@@ -98,9 +98,7 @@ final class BenchCommand implements Callable<Integer> {
         if (sgemmSize < 1) {
             throw new InvalidInputException("--sgemm-size must be at least 1, got " + sgemmSize);
         }
-        if (out != null && Files.exists(out) && !Files.isDirectory(out)) {
-            throw new InvalidInputException("--out " + out + " exists and is not a folder");
-        }
+        BatchOptions.checkOut(out);
         String m = Methods.entry(run.method).name();
         boolean ig = m.equals("integrated_gradients");
         Quadrature q = ig ? Quadrature.of(Quadrature.Rule.parse(run.rule), run.steps) : null;
@@ -159,7 +157,7 @@ final class BenchCommand implements Callable<Integer> {
         });
         if (!fellBack.isEmpty()) {
             w.println("warning: " + fellBack.size() + " of " + repeats + " timed runs fell back to the CPU, not run on "
-                    + model.backend().name() + ": " + fellBack.get(0));
+                    + model.runner().backend().name() + ": " + fellBack.get(0));
         }
         if (out != null) {
             Files.createDirectories(out);

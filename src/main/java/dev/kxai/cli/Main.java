@@ -64,6 +64,23 @@ public final class Main implements Runnable {
             err.flush();
             return 1;
         });
+        cl.setParameterExceptionHandler((ex, a) -> usageError(ex, err));
         return cl.execute(args);
+    }
+
+    /**
+     * A command line picocli cannot parse (unknown option, missing or malformed value): one
+     * {@code kxai: error:} line, picocli's suggestions for a misspelt option or command, and where the
+     * usage is; exit status 2. The full usage (dozens of lines) only with {@code --help}.
+     */
+    static int usageError(CommandLine.ParameterException ex, PrintWriter err) {
+        err.println("kxai: error: " + ex.getMessage());
+        if (ex instanceof CommandLine.UnmatchedArgumentException u && !u.getSuggestions().isEmpty()) {
+            err.println("did you mean: " + String.join(", ", u.getSuggestions()) + "?");
+        }
+        CommandLine cmd = ex.getCommandLine();
+        err.println("usage: " + cmd.getCommandSpec().qualifiedName() + " --help");
+        err.flush();
+        return 2;
     }
 }

@@ -117,7 +117,7 @@ public final class ExecutionPlan {
             floats += 2L * Shapes.size(shapesAt1.get(n.output())); // activation and its gradient
         }
         workingFloatsPerExample = floats;
-        outputsPerExample = (int) Shapes.size(shapesAt1.get(graph.outputName()));
+        outputsPerExample = Shapes.intSize(shapesAt1.get(graph.outputName()));
 
         support = new Support[nodes.size()];
         for (int i = 0; i < nodes.size(); i++) {
@@ -224,7 +224,12 @@ public final class ExecutionPlan {
         int[] b = shapesAt2.get(value);
         int[] s = new int[a.length];
         for (int d = 0; d < a.length; d++) {
-            s[d] = Math.toIntExact(a[d] + (long) (b[d] - a[d]) * (batch - 1));
+            long v = a[d] + (long) (b[d] - a[d]) * (batch - 1);
+            if (v > Integer.MAX_VALUE) {
+                throw new InvalidInputException("value '" + value + "' of " + graph.source() + " would have " + v
+                        + " entries on axis " + d + " at a batch of " + batch + " rows; at most " + Integer.MAX_VALUE);
+            }
+            s[d] = (int) v;
         }
         return s;
     }

@@ -3,22 +3,24 @@ package dev.kxai.io;
 import dev.kxai.InvalidInputException;
 import dev.kxai.tensor.Shapes;
 import dev.kxai.tensor.Tensor;
+import java.io.BufferedInputStream;
 import java.io.File;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipFile;
 import org.openlca.npy.Npy;
-import org.openlca.npy.NpyArray;
 import org.openlca.npy.NpyFloatArray;
-import org.openlca.npy.Npz;
 
 /**
- * NumPy {@code .npy} / {@code .npz} files as float32 tensors, through the openLCA npy library.
- * Any numeric dtype is read (and converted to float32); Fortran-ordered arrays are reordered to
- * row-major on read. Writes are always float32, C order.
+ * NumPy {@code .npy} / {@code .npz} files as float32 tensors. Reads go through {@link NpyReader}
+ * (format versions 1.0, 2.0, 3.0; every declared size checked before allocation); any numeric dtype
+ * is converted to float32; Fortran-ordered arrays are reordered to row-major. Writes (through the
+ * openLCA npy library) are always float32, C order.
  */
 public final class NpyIO {
     private NpyIO() {
@@ -26,31 +28,46 @@ public final class NpyIO {
 
     public static Tensor read(Path file) {
         checkReadable(file);
-        checkComplete(file);
-        NpyArray<?> array;
-        try {
-            array = Npy.read(file.toFile());
-        } catch (RuntimeException e) {
+        try (InputStream in = new BufferedInputStream(Files.newInputStream(file), 1 << 16)) {
+            return read(in, file.toString(), Files.size(file));
+        } catch (IOException e) {
             throw new InvalidInputException("cannot read " + file + " as a NumPy .npy file: " + reason(e), e);
         }
-        return toTensor(array, file.toString());
     }
 
     /** All arrays of an {@code .npz} archive, in archive order, keyed by name without ".npy". */
     public static Map<String, Tensor> readNpz(Path file) {
         checkReadable(file);
         Map<String, Tensor> out = new LinkedHashMap<>();
-        try {
-            List<String> entries = Npz.entries(file.toFile());
-            for (String entry : entries) {
-                NpyArray<?> array = Npz.read(file.toFile(), entry);
-                String key = entry.endsWith(".npy") ? entry.substring(0, entry.length() - 4) : entry;
-                out.put(key, toTensor(array, file + ":" + entry));
+        try (ZipFile zip = new ZipFile(file.toFile())) {
+            for (ZipEntry entry : java.util.Collections.list(zip.entries())) {
+                if (entry.isDirectory()) {
+                    continue;
+                }
+                String name = entry.getName();
+                String key = name.endsWith(".npy") ? name.substring(0, name.length() - 4) : name;
+                try (InputStream in = new BufferedInputStream(zip.getInputStream(entry), 1 << 16)) {
+                    out.put(key, read(in, file + ":" + name, entry.getSize()));
+                }
             }
-        } catch (RuntimeException e) {
+        } catch (IOException | RuntimeException e) {
+            if (e instanceof InvalidInputException iie) {
+                throw iie;
+            }
             throw new InvalidInputException("cannot read " + file + " as a NumPy .npz archive: " + reason(e), e);
         }
         return out;
+    }
+
+    /** One array from a stream of {@code available} bytes (-1: unknown), checked before any allocation. */
+    private static Tensor read(InputStream in, String where, long available) throws IOException {
+        NpyReader.Header h = NpyReader.header(in, where, available);
+        float[] values = NpyReader.data(in, h, where);
+        int[] shape = h.shape();
+        if (h.fortran() && shape.length > 1) {
+            values = fortranToC(values, shape);
+        }
+        return new Tensor(shape, values);
     }
 
     public static void write(Path file, Tensor t) {
@@ -65,24 +82,6 @@ public final class NpyIO {
         }
     }
 
-    /** The reader fills missing data with zeros; a short file must be an error instead. */
-    private static void checkComplete(Path file) {
-        try (var in = Files.newInputStream(file)) {
-            org.openlca.npy.NpyHeader h = org.openlca.npy.NpyHeader.read(in);
-            long need = h.dataOffset() + h.dict().dataSize();
-            long have = Files.size(file);
-            if (have < need) {
-                throw new InvalidInputException(file + ": truncated .npy: header shape " + Shapes.str(h.dict().shape())
-                        + " needs " + h.dict().dataSize() + " data bytes, the file holds " + Math.max(0, have - h.dataOffset()));
-            }
-        } catch (IOException | RuntimeException e) {
-            if (e instanceof InvalidInputException iie) {
-                throw iie;
-            }
-            throw new InvalidInputException("cannot read " + file + " as a NumPy .npy file: " + reason(e), e);
-        }
-    }
-
     private static void checkReadable(Path file) {
         File f = file.toFile();
         if (!f.exists()) {
@@ -91,24 +90,6 @@ public final class NpyIO {
         if (!f.isFile() || !f.canRead()) {
             throw new InvalidInputException("not a readable file: " + file);
         }
-    }
-
-    private static Tensor toTensor(NpyArray<?> array, String where) {
-        int[] shape = array.shape();
-        float[] values;
-        try {
-            values = array.asFloatArray().data();
-        } catch (RuntimeException e) {
-            throw new InvalidInputException(where + ": dtype " + array.dataType() + " cannot be read as float32", e);
-        }
-        if (array.hasColumnOrder() && shape.length > 1) {
-            values = fortranToC(values, shape);
-        }
-        if (Shapes.size(shape) != values.length) {
-            throw new InvalidInputException(where + ": header shape " + Shapes.str(shape) + " does not match "
-                    + values.length + " stored elements");
-        }
-        return new Tensor(shape, values);
     }
 
     /** Reorders column-major (Fortran) data of the given shape to row-major. */

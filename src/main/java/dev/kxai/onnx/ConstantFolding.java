@@ -94,7 +94,7 @@ final class ConstantFolding {
     }
 
     private static Tensor gatherInto(int[] outShape, float[] src, Source source) {
-        float[] out = new float[Math.toIntExact(Shapes.size(outShape))];
+        float[] out = new float[Shapes.intSize(outShape)];
         int[] idx = new int[outShape.length];
         for (int e = 0; e < out.length; e++) {
             out[e] = src[source.of(idx)];
@@ -117,7 +117,7 @@ final class ConstantFolding {
         int[] s = ints(shape);
         Tensor v = n.tensorAttr("value");
         float fill = v == null ? 0f : v.data()[0];
-        float[] out = new float[Math.toIntExact(Shapes.size(s))];
+        float[] out = new float[Shapes.intSize(s)];
         Arrays.fill(out, fill);
         return new Tensor(s, out);
     }
@@ -133,7 +133,7 @@ final class ConstantFolding {
             }
             out[a] += t.dim(a);
         }
-        float[] all = new float[Math.toIntExact(Shapes.size(out))];
+        float[] all = new float[Shapes.intSize(out)];
         int[] offsets = new int[in.size()];
         int off = 0;
         for (int j = 0; j < in.size(); j++) {

@@ -134,12 +134,16 @@ public final class OnnxImporter {
                 lt.addInput(in.name(), in.shape(), in.integer());
                 known.add(in.name());
             }
+            checkSingleAssignment(inputs);
             int index = 0;
             for (OnnxMl.NodeProto n : g.getNodeList()) {
                 String name = n.getName().isEmpty() ? n.getOpType() + "_" + index : n.getName();
                 index++;
                 if (n.getOutputCount() < 1) {
                     throw new ModelException(source + ": node '" + name + "' has no output");
+                }
+                if (n.getOutput(0).isEmpty()) {
+                    throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + ") has an empty output name");
                 }
                 for (String s : n.getInputList()) {
                     if (!s.isEmpty() && !known.contains(s) && !lt.isLoadTime(s)) {
@@ -168,6 +172,40 @@ public final class OnnxImporter {
             return new Graph(source, inputs, out, nodes, constants, perRow);
         }
 
+        /**
+         * ONNX graphs are in single static assignment form: every value is written once, by one node, or is a
+         * graph input or initializer. A second writer (two nodes with one output name, or a node output that
+         * shadows an input or initializer) makes readers see one of two values; refused, naming both.
+         */
+        private void checkSingleAssignment(List<Graph.Input> inputs) {
+            Map<String, String> writer = new java.util.HashMap<>();
+            for (OnnxMl.TensorProto t : g.getInitializerList()) {
+                String was = writer.putIfAbsent(t.getName(), "initializer '" + t.getName() + "'");
+                if (was != null) {
+                    throw new ModelException(source + ": two initializers are named '" + t.getName() + "'; ONNX values "
+                            + "are written once");
+                }
+            }
+            for (Graph.Input in : inputs) {
+                writer.putIfAbsent(in.name(), "graph input '" + in.name() + "'");
+            }
+            int index = 0;
+            for (OnnxMl.NodeProto n : g.getNodeList()) {
+                String name = n.getName().isEmpty() ? n.getOpType() + "_" + index : n.getName();
+                index++;
+                for (String out : n.getOutputList()) {
+                    if (out.isEmpty()) {
+                        continue; // an omitted optional output
+                    }
+                    String was = writer.putIfAbsent(out, "node '" + name + "' (" + n.getOpType() + ")");
+                    if (was != null) {
+                        throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + ") writes '" + out
+                                + "', which " + was + " already writes; an ONNX value has one writer (single assignment)");
+                    }
+                }
+            }
+        }
+
         /** A graph input: float32 (attributable), or int32/int64 (token ids, read by a Gather). */
         private Graph.Input input(OnnxMl.ValueInfoProto in) {
             int elemType = in.getType().getTensorType().getElemType();
@@ -180,7 +218,24 @@ public final class OnnxImporter {
             List<OnnxMl.TensorShapeProto.Dimension> dims = in.getType().getTensorType().getShape().getDimList();
             int[] shape = new int[dims.size()];
             for (int i = 0; i < dims.size(); i++) {
-                shape[i] = dims.get(i).hasDimValue() ? Math.toIntExact(dims.get(i).getDimValue()) : -1;
+                if (!dims.get(i).hasDimValue()) {
+                    shape[i] = -1; // a symbolic or unknown dim (the batch axis)
+                    continue;
+                }
+                long d = dims.get(i).getDimValue();
+                if (d < 0 || d > Integer.MAX_VALUE) {
+                    throw new ModelException(source + ": input '" + in.getName() + "' declares dimension " + d + " at axis "
+                            + i + ", " + (d < 0 ? "negative" : "beyond the " + Integer.MAX_VALUE + " kxai takes per axis"));
+                }
+                shape[i] = (int) d;
+            }
+            long elements = 1;
+            for (int i = 1; i < shape.length; i++) {
+                elements *= Math.max(1, shape[i]); // each factor < 2^31: checked after every step, no overflow
+                if (elements > TensorReader.MAX_ELEMENTS) {
+                    throw new ModelException(source + ": input '" + in.getName() + "' declares " + Shapes.str(shape)
+                            + ": more than " + TensorReader.MAX_ELEMENTS + " elements per example");
+                }
             }
             if (shape.length == 0) {
                 throw new ModelException(source + ": input '" + in.getName() + "' has no batch axis (rank 0)");

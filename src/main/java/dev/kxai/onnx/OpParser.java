@@ -62,20 +62,20 @@ final class OpParser {
             case "Sigmoid" -> new Op.Sigmoid();
             case "Tanh" -> new Op.Tanh();
             // opsets 1-12: axis defaults to 1 and the input is flattened to 2-D there
-            case "Softmax" -> opset < 13 ? new Op.Softmax((int) a.i("axis", 1), true)
-                    : new Op.Softmax((int) a.i("axis", -1));
-            case "Flatten" -> new Op.Flatten((int) a.i("axis", 1));
+            case "Softmax" -> opset < 13 ? new Op.Softmax(a.i32("axis", 1), true)
+                    : new Op.Softmax(a.i32("axis", -1));
+            case "Flatten" -> new Op.Flatten(a.i32("axis", 1));
             case "Reshape" -> new Op.Reshape(a.i("allowzero", 0) != 0);
             case "Identity" -> new Op.Identity();
             case "Conv" -> {
                 int[] k = a.ints("kernel_shape", null);
                 Op.Conv c = new Op.Conv(k, a.ints("strides", new int[] {1, 1}), a.ints("pads", new int[] {0, 0, 0, 0}),
-                        a.ints("dilations", new int[] {1, 1}), (int) a.i("group", 1), a.s("auto_pad", "NOTSET"));
-                check2d(name, "Conv", c.strides(), c.pads(), c.dilations());
-                if (k != null && k.length != 2) {
-                    throw new ModelException(source + ": node '" + name + "': only 2-D Conv is supported, kernel_shape is "
-                            + java.util.Arrays.toString(k));
+                        a.ints("dilations", new int[] {1, 1}), a.i32("group", 1), a.s("auto_pad", "NOTSET"));
+                checkWindow(a, "Conv", k, c.strides(), c.pads(), c.dilations(), c.autoPad());
+                if (c.group() < 1) {
+                    throw a.bad("Conv", "group", c.group(), "group >= 1");
                 }
+                checkConvWeights(n, a, name, c);
                 yield c;
             }
             case "MaxPool" -> {
@@ -87,16 +87,20 @@ final class OpParser {
                     throw new ModelException(source + ": node '" + name + "': MaxPool storage_order=1 is not supported");
                 }
                 Op.MaxPool p = new Op.MaxPool(k, a.ints("strides", new int[] {1, 1}), a.ints("pads", new int[] {0, 0, 0, 0}),
-                        a.ints("dilations", new int[] {1, 1}), a.i("ceil_mode", 0) != 0, a.s("auto_pad", "NOTSET"));
-                check2d(name, "MaxPool", k, p.strides(), p.pads(), p.dilations());
+                        a.ints("dilations", new int[] {1, 1}), bool(a, "MaxPool", "ceil_mode"), a.s("auto_pad", "NOTSET"));
+                checkWindow(a, "MaxPool", k, p.strides(), p.pads(), p.dilations(), p.autoPad());
                 yield p;
             }
             case "AveragePool" -> {
                 int[] k = a.required("kernel_shape");
+                if (a.has("dilations") && !java.util.Arrays.equals(a.ints("dilations", null), new int[] {1, 1})) {
+                    throw new ModelException(source + ": node '" + name + "' (AveragePool): dilations "
+                            + java.util.Arrays.toString(a.ints("dilations", null)) + " are not supported (only 1)");
+                }
                 Op.AveragePool p = new Op.AveragePool(k, a.ints("strides", new int[] {1, 1}),
-                        a.ints("pads", new int[] {0, 0, 0, 0}), a.i("count_include_pad", 0) != 0,
-                        a.i("ceil_mode", 0) != 0, a.s("auto_pad", "NOTSET"));
-                check2d(name, "AveragePool", k, p.strides(), p.pads());
+                        a.ints("pads", new int[] {0, 0, 0, 0}), bool(a, "AveragePool", "count_include_pad"),
+                        bool(a, "AveragePool", "ceil_mode"), a.s("auto_pad", "NOTSET"));
+                checkWindow(a, "AveragePool", k, p.strides(), p.pads(), null, p.autoPad());
                 yield p;
             }
             case "GlobalAveragePool" -> new Op.GlobalAveragePool();
@@ -104,7 +108,12 @@ final class OpParser {
                 if (a.i("training_mode", 0) != 0) {
                     throw new ModelException(source + ": node '" + name + "': BatchNormalization in training mode is not supported");
                 }
-                yield new Op.BatchNormalization(a.f("epsilon", 1e-5f));
+                float eps = a.f("epsilon", 1e-5f);
+                if (!(eps >= 0f) || Float.isInfinite(eps)) {
+                    throw a.bad("BatchNormalization", "epsilon", eps, "a finite epsilon >= 0 (it is added to the "
+                            + "variance under a square root)");
+                }
+                yield new Op.BatchNormalization(eps);
             }
             case "Concat" -> new Op.Concat(a.required("axis", "Concat"));
             case "Pad" -> pad(n, a, name);
@@ -335,12 +344,99 @@ final class OpParser {
         return r;
     }
 
-    private void check2d(String node, String opType, int[]... lists) {
-        for (int[] l : lists) {
-            if (l.length != 2 && l.length != 4) {
-                throw new ModelException(source + ": node '" + node + "': only 2-D " + opType
-                        + " is supported (attribute of length " + l.length + ")");
+    /** A 0/1 flag attribute (ceil_mode, count_include_pad): any other value is refused. */
+    private static boolean bool(Attrs a, String opType, String attr) {
+        long v = a.i(attr, 0);
+        if (v != 0 && v != 1) {
+            throw a.bad(opType, attr, v, attr + " is 0 or 1");
+        }
+        return v == 1;
+    }
+
+    /**
+     * The window attributes of a 2-D Conv or pool, as the ONNX spec has them: kernel_shape (when given)
+     * two values >= 1, strides two values >= 1, dilations two values >= 1, pads four values >= 0
+     * (begin H, begin W, end H, end W), auto_pad one of NOTSET, VALID, SAME_UPPER, SAME_LOWER, and no
+     * explicit pads beside an auto_pad other than NOTSET. Each refusal names the node, attribute, value
+     * and rule: computing with a 0 stride, a 0 kernel or a negative dilation gives numbers, not errors.
+     */
+    private void checkWindow(Attrs a, String opType, int[] kernel, int[] strides, int[] pads, int[] dilations,
+            String autoPad) {
+        if (kernel != null) {
+            if (kernel.length != 2) {
+                throw new ModelException(source + ": node '" + nodeOf(a) + "': only 2-D " + opType
+                        + " is supported, kernel_shape is " + java.util.Arrays.toString(kernel));
             }
+            positive(a, opType, "kernel_shape", kernel);
+        }
+        if (strides.length != 2) {
+            throw a.bad(opType, "strides", strides, "one stride per spatial axis (2 for a 2-D " + opType + ")");
+        }
+        positive(a, opType, "strides", strides);
+        if (dilations != null) {
+            if (dilations.length != 2) {
+                throw a.bad(opType, "dilations", dilations, "one dilation per spatial axis (2 for a 2-D " + opType + ")");
+            }
+            positive(a, opType, "dilations", dilations);
+        }
+        if (pads.length != 4) {
+            throw a.bad(opType, "pads", pads, "a begin and an end pad per spatial axis (4 for a 2-D " + opType + ")");
+        }
+        for (int p : pads) {
+            if (p < 0) {
+                throw a.bad(opType, "pads", pads, "pads >= 0");
+            }
+        }
+        if (!List.of("NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER").contains(autoPad)) {
+            throw a.bad(opType, "auto_pad", "'" + autoPad + "'", "one of NOTSET, VALID, SAME_UPPER, SAME_LOWER");
+        }
+        if (!autoPad.equals("NOTSET") && a.has("pads")) {
+            throw a.bad(opType, "pads", pads, "explicit pads only with auto_pad NOTSET (auto_pad is " + autoPad + ")");
+        }
+    }
+
+    private static void positive(Attrs a, String opType, String attr, int[] v) {
+        for (int x : v) {
+            if (x < 1) {
+                throw a.bad(opType, attr, v, attr + " >= 1");
+            }
+        }
+    }
+
+    private static String nodeOf(Attrs a) {
+        return a.node();
+    }
+
+    /**
+     * Conv against its weights and input where their shapes are known at load: 4-D weights [M, C/group, kH, kW],
+     * kernel_shape equal to the weights' spatial dims, group dividing the input channels and M.
+     */
+    private void checkConvWeights(OnnxMl.NodeProto n, Attrs a, String name, Op.Conv c) {
+        int[] w = n.getInputCount() > 1 ? lt.knownShape(n.getInput(1)) : null;
+        if (w == null) {
+            return;
+        }
+        if (w.length != 4) {
+            throw new ModelException(source + ": node '" + name + "' (Conv): weights '" + n.getInput(1) + "' of shape "
+                    + java.util.Arrays.toString(w) + "; a 2-D Conv takes 4-D weights [M, C/group, kH, kW]");
+        }
+        if (c.kernel() != null && (c.kernel()[0] != w[2] || c.kernel()[1] != w[3])) {
+            throw a.bad("Conv", "kernel_shape", c.kernel(), "kernel_shape equals the weights' spatial dims ["
+                    + w[2] + ", " + w[3] + "] (weights '" + n.getInput(1) + "' " + java.util.Arrays.toString(w) + ")");
+        }
+        if (w[2] < 1 || w[3] < 1) {
+            throw new ModelException(source + ": node '" + name + "' (Conv): weights '" + n.getInput(1) + "' of shape "
+                    + java.util.Arrays.toString(w) + " have an empty kernel");
+        }
+        if (w[0] % c.group() != 0) {
+            throw a.bad("Conv", "group", c.group(), "group divides the " + w[0] + " output channels of the weights '"
+                    + n.getInput(1) + "' " + java.util.Arrays.toString(w));
+        }
+        int[] x = lt.knownShape(n.getInput(0));
+        if (x != null && x.length == 4 && x[1] >= 0 && (x[1] % c.group() != 0 || x[1] / c.group() != w[1])) {
+            throw a.bad("Conv", "group", c.group(), "group divides the input's " + x[1] + " channels into groups of "
+                    + "the weights' " + w[1] + " (input '" + n.getInput(0) + "' " + java.util.Arrays.toString(x)
+                    + ", weights " + java.util.Arrays.toString(w) + ")");
         }
     }
 }

@@ -9,6 +9,9 @@ import java.nio.ByteOrder;
 
 /** ONNX TensorProtos (initializers, Constant values, attributes) as float32 tensors, checked against their declared size. */
 final class TensorReader {
+    /** The most elements a Java float array holds. */
+    static final long MAX_ELEMENTS = Integer.MAX_VALUE - 8L;
+
     private TensorReader() {
     }
 
@@ -17,16 +20,55 @@ final class TensorReader {
         int[] shape = new int[t.getDimsCount()];
         long n = 1;
         for (int i = 0; i < shape.length; i++) {
-            shape[i] = Math.toIntExact(t.getDims(i));
-            n *= shape[i];
+            long d = t.getDims(i);
+            if (d < 0 || d > Integer.MAX_VALUE) {
+                throw new ModelException(source + ": " + what + " declares dims " + t.getDimsList() + ": dimension " + d
+                        + " at axis " + i + " is " + (d < 0 ? "negative" : "beyond the " + Integer.MAX_VALUE
+                        + " kxai takes per axis"));
+            }
+            shape[i] = (int) d;
+            try {
+                n = Math.multiplyExact(n, d);
+            } catch (ArithmeticException e) {
+                throw new ModelException(source + ": " + what + " declares dims " + t.getDimsList()
+                        + ": more elements than a 64-bit count");
+            }
+        }
+        if (n > MAX_ELEMENTS) {
+            throw new ModelException(source + ": " + what + " declares dims " + t.getDimsList() + ", " + n
+                    + " elements; at most " + MAX_ELEMENTS + " fit a float32 tensor");
         }
         if (t.hasDataLocation() && t.getDataLocation() == OnnxMl.TensorProto.DataLocation.EXTERNAL) {
             throw new ModelException(source + ": " + what + " uses external data, which kxai does not read");
         }
-        float[] v = new float[Math.toIntExact(n)];
         ByteString raw = t.getRawData();
         ByteBuffer bb = raw.asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN);
         int type = t.getDataType();
+        // the declared size against the bytes present, before the tensor is allocated
+        int width = switch (type) {
+            case OnnxMl.TensorProto.DataType.FLOAT_VALUE, OnnxMl.TensorProto.DataType.INT32_VALUE -> 4;
+            case OnnxMl.TensorProto.DataType.DOUBLE_VALUE, OnnxMl.TensorProto.DataType.INT64_VALUE -> 8;
+            case OnnxMl.TensorProto.DataType.BOOL_VALUE -> 1;
+            default -> throw new ModelException(source + ": " + what + " has element type " + type
+                    + "; kxai reads float, double, int32, int64 and bool tensors");
+        };
+        if (!raw.isEmpty() && (long) raw.size() != n * width) {
+            throw new ModelException(source + ": " + what + " declares dims " + t.getDimsList() + " (" + n + " elements of "
+                    + width + " bytes, " + n * width + " bytes) but stores " + raw.size() + " bytes of raw data");
+        }
+        if (raw.isEmpty()) {
+            long typed = switch (type) {
+                case OnnxMl.TensorProto.DataType.FLOAT_VALUE -> t.getFloatDataCount();
+                case OnnxMl.TensorProto.DataType.DOUBLE_VALUE -> t.getDoubleDataCount();
+                case OnnxMl.TensorProto.DataType.INT64_VALUE -> t.getInt64DataCount();
+                default -> t.getInt32DataCount();
+            };
+            if (typed != n) {
+                throw new ModelException(source + ": " + what + " declares dims " + t.getDimsList() + " (" + n
+                        + " elements) but stores " + typed + " (truncated file?)");
+            }
+        }
+        float[] v = new float[(int) n];
         int stored;
         switch (type) {
             case OnnxMl.TensorProto.DataType.FLOAT_VALUE -> {

@@ -9,13 +9,35 @@ public final class Shapes {
 
     public static long size(int[] shape) {
         long n = 1;
-        for (int d : shape) {
+        for (int i = 0; i < shape.length; i++) {
+            int d = shape[i];
             if (d < 0) {
-                throw new IllegalArgumentException("negative dimension in " + str(shape));
+                throw new dev.kxai.InvalidInputException("shape " + str(shape) + " has a negative dimension " + d
+                        + " at axis " + i);
             }
-            n *= d;
+            try {
+                n = Math.multiplyExact(n, d);
+            } catch (ArithmeticException e) {
+                throw new dev.kxai.InvalidInputException("shape " + str(shape) + " holds more elements than a 64-bit count");
+            }
         }
         return n;
+    }
+
+    /** The most elements one float array (a tensor) holds. */
+    public static final long MAX_ELEMENTS = Integer.MAX_VALUE - 8L;
+
+    /**
+     * {@link #size} of a shape that must fit one Java array: beyond {@link #MAX_ELEMENTS} an
+     * {@link dev.kxai.InvalidInputException} naming the shape, never a wrapped int.
+     */
+    public static int intSize(int[] shape) {
+        long n = size(shape);
+        if (n > MAX_ELEMENTS) {
+            throw new dev.kxai.InvalidInputException("shape " + str(shape) + " holds " + n + " elements; at most "
+                    + MAX_ELEMENTS + " fit one tensor");
+        }
+        return (int) n;
     }
 
     public static String str(int[] shape) {

@@ -21,7 +21,7 @@ public final class Tensor {
     }
 
     public static Tensor zeros(int... shape) {
-        return new Tensor(shape, new float[Math.toIntExact(Shapes.size(shape))]);
+        return new Tensor(shape, new float[Shapes.intSize(shape)]);
     }
 
     public static Tensor scalar(float v) {

@@ -2,6 +2,7 @@ package dev.kxai.attr;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.kxai.InvalidInputException;
@@ -108,5 +109,49 @@ class QuadratureTest {
             assertEquals(r, Quadrature.Rule.parse(r.captumName()));
         }
         assertThrows(InvalidInputException.class, () -> Quadrature.Rule.parse("simpson"));
+    }
+
+    /**
+     * Large n_steps (issue 13): the nodes beyond the ends come from an O(1)-per-node asymptotic
+     * expansion; they must agree with the O(n²) recurrence, and still integrate polynomials exactly.
+     */
+    @Test
+    void gaussLegendreForLargeNAgreesWithTheRecurrence() {
+        for (int n : new int[] {401, 1000, 2001, 5000}) {
+            double[][] fast = GaussLegendre.nodesAndWeights(n, true);
+            double[][] slow = GaussLegendre.nodesAndWeights(n, false);
+            double dx = 0;
+            double dw = 0;
+            for (int i = 0; i < n; i++) {
+                dx = Math.max(dx, Math.abs(fast[0][i] - slow[0][i]));
+                dw = Math.max(dw, Math.abs(fast[1][i] - slow[1][i]) / slow[1][i]);
+            }
+            System.out.printf("gauss-legendre n=%d: max |node diff| %.2e, max relative weight diff %.2e%n", n, dx, dw);
+            assertTrue(dx < 1e-15, "n=" + n + ": nodes differ by " + dx);
+            assertTrue(dw < 1e-12, "n=" + n + ": weights differ (relative) by " + dw);
+        }
+    }
+
+    @Test
+    void gaussLegendreAtTenToTheFiveStepsIsAccurate() {
+        for (int n : new int[] {10_000, 100_000, 100_001}) {
+            long t0 = System.nanoTime();
+            Quadrature q = Quadrature.of(Quadrature.Rule.GAUSS_LEGENDRE, n);
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            System.out.printf("gauss-legendre set-up at n=%d: %.3f s%n", n, seconds);
+            // Σw = 1 and ∫0^1 x^k = 1/(k+1) for low degrees; nodes ascending inside (0, 1), symmetric
+            for (int k = 0; k <= 12; k++) {
+                double s = 0;
+                for (int i = 0; i < n; i++) {
+                    s += q.weights()[i] * Math.pow(q.alphas()[i], k);
+                }
+                assertEquals(1.0 / (k + 1), s, 1e-12, "n=" + n + " degree " + k);
+            }
+            for (int i = 0; i < n; i++) {
+                assertTrue(q.alphas()[i] > 0 && q.alphas()[i] < 1 && q.weights()[i] > 0, "node " + i);
+                assertTrue(i == 0 || q.alphas()[i] > q.alphas()[i - 1], "ascending at " + i);
+                assertEquals(1.0, q.alphas()[i] + q.alphas()[n - 1 - i], 1e-15, "symmetric at " + i);
+            }
+        }
     }
 }

@@ -274,6 +274,45 @@ class BadInputCliTest {
         assertNoTrace(r);
     }
 
+    /** Was: picocli's 43 lines of usage without a {@code kxai: error:} line (issue 13). */
+    @Test
+    void usageErrorsAreOneErrorLineAndAHint() {
+        for (Cli r : new Cli[] {explain(digitsModel(), digitsInput(), "--bogus-option"),
+                explain(digitsModel(), digitsInput(), "--steps", "many"), cli("explode"), cli("explain", "--steps")}) {
+            assertEquals(2, r.status(), r.err());
+            assertTrue(r.err().startsWith("kxai: error: "), r.err());
+            assertTrue(r.err().contains("--help"), r.err());
+            assertTrue(r.err().lines().count() <= 3, "a short message, not the usage: " + r.err());
+            assertNoTrace(r);
+        }
+        Cli typo = explain(digitsModel(), digitsInput(), "--step", "5");
+        assertTrue(typo.err().contains("--steps"), "a suggestion: " + typo.err());
+    }
+
+    /** Was: the work ran, then writing failed (issue 13): an unwritable --out is refused first, naming the path. */
+    @Test
+    void anUnwritableOutIsRefusedBeforeTheWork() throws Exception {
+        Path file = java.nio.file.Files.writeString(tmp.resolve("a_file.txt"), "x");
+        Path out = file.resolve("sub");
+        long t0 = System.nanoTime();
+        Cli r = cli("explain", "--model", digitsModel().toString(), "--input", digitsInput().toString(), "--out",
+                out.toString());
+        assertUserError(r, "--out", "a_file.txt", "not a folder");
+        assertFalse(r.out().contains("ran on"), "no work was done: " + r.out());
+        if (!"root".equals(System.getProperty("user.name"))) {
+            Path ro = java.nio.file.Files.createDirectory(tmp.resolve("read_only"));
+            ro.toFile().setWritable(false);
+            try {
+                assertUserError(cli("explain", "--model", digitsModel().toString(), "--input",
+                        digitsInput().toString(), "--out", ro.resolve("x").toString()),
+                        "--out", "read_only", "cannot write");
+            } finally {
+                ro.toFile().setWritable(true);
+            }
+        }
+        System.out.printf("unwritable --out refused in %.2f s%n", (System.nanoTime() - t0) / 1e9);
+    }
+
     // ---- --verbose ----
 
     @Test

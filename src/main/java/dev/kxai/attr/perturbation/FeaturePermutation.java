@@ -27,10 +27,14 @@ public final class FeaturePermutation {
     }
 
     public Attribution attribute(Tensor x, int... targets) {
+        dev.kxai.Args.notNull(x, "x");
+        dev.kxai.Args.notNull(targets, "targets");
         return attribute(model.inputs(x), targets);
     }
 
     public Attribution attribute(Inputs in, int... targets) {
+        dev.kxai.Args.notNull(in, "in");
+        dev.kxai.Args.notNull(targets, "targets");
         int batch = in.batch();
         if (batch < 2) {
             throw new InvalidInputException("feature_permutation permutes features across the rows of a batch: it needs "

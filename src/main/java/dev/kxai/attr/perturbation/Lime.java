@@ -112,10 +112,14 @@ public final class Lime {
     }
 
     public Attribution attribute(Tensor x, int... targets) {
+        dev.kxai.Args.notNull(x, "x");
+        dev.kxai.Args.notNull(targets, "targets");
         return attribute(model.inputs(x), targets);
     }
 
     public Attribution attribute(Inputs in, int... targets) {
+        dev.kxai.Args.notNull(in, "in");
+        dev.kxai.Args.notNull(targets, "targets");
         return fit(in, targets).attribution();
     }
 

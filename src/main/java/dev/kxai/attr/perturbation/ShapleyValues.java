@@ -57,10 +57,14 @@ public final class ShapleyValues {
     }
 
     public Attribution attribute(Tensor x, int... targets) {
+        dev.kxai.Args.notNull(x, "x");
+        dev.kxai.Args.notNull(targets, "targets");
         return attribute(model.inputs(x), targets);
     }
 
     public Attribution attribute(Inputs in, int... targets) {
+        dev.kxai.Args.notNull(in, "in");
+        dev.kxai.Args.notNull(targets, "targets");
         String what = sampling ? "shapley_value_sampling" : "shapley_values";
         FeatureGroups fg = FeatureGroups.of(model, in, settings.baselines(), settings.featureMasks(), true, what);
         int[] t = model.targets(targets, in.batch());

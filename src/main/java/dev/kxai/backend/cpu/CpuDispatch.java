@@ -271,7 +271,7 @@ final class CpuDispatch {
         public Forward<Tensor> visit(Op.ConstantOfShape op, Fwd c) {
             int[] out = c.out != null ? c.out : dev.kxai.exec.ShapeInference.outputShape(c.node, shapes(c.in),
                     java.util.Map.of(c.node.inputs().get(0), c.in[0]));
-            float[] v = new float[Math.toIntExact(Shapes.size(out))];
+            float[] v = new float[Shapes.intSize(out)];
             java.util.Arrays.fill(v, op.value());
             return plain(new Tensor(out, v));
         }

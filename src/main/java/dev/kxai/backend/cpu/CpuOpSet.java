@@ -161,7 +161,7 @@ final class CpuOpSet implements OpSet<Tensor> {
 
     @Override
     public Tensor seedOneHot(Arena a, int[] outShape, Tensor targets) {
-        float[] seed = new float[Math.toIntExact(Shapes.size(outShape))];
+        float[] seed = new float[Shapes.intSize(outShape)];
         int rows = outShape[0];
         int per = seed.length / rows;
         for (int r = 0; r < rows; r++) {
@@ -193,7 +193,7 @@ final class CpuOpSet implements OpSet<Tensor> {
     private static Tensor samples(Tensor x, int n) {
         int[] s = x.shape();
         s[0] = n;
-        return new Tensor(s, new float[Math.toIntExact(Shapes.size(s))]);
+        return new Tensor(s, new float[Shapes.intSize(s)]);
     }
 
     @Override
@@ -248,7 +248,7 @@ final class CpuOpSet implements OpSet<Tensor> {
         int batch = x.dim(0);
         int[] s = x.shape();
         s[0] = (k1 - k0) * batch;
-        float[] out = new float[Math.toIntExact(Shapes.size(s))];
+        float[] out = new float[Shapes.intSize(s)];
         PathOps.interpolate(out, x.data(), base.data(), alphas.data(), k0, k1, batch, x.rowSize());
         return new Tensor(s, out);
     }

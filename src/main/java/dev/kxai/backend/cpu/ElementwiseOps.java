@@ -21,7 +21,7 @@ public final class ElementwiseOps {
     enum Binary { ADD, SUB, MUL, DIV, POW, EQUAL, LESS, GREATER, NOT_EQUAL }
 
     static Tensor binary(Binary kind, Tensor a, Tensor b, int[] outShape) {
-        float[] out = new float[Math.toIntExact(Shapes.size(outShape))];
+        float[] out = new float[Shapes.intSize(outShape)];
         float[] x = a.data();
         float[] y = b.data();
         if (x.length == out.length && y.length == out.length) {
@@ -87,7 +87,7 @@ public final class ElementwiseOps {
 
     /** For each element of outShape (row-major), the offset of the element of shape it reads. */
     static int[] broadcastIndex(int[] shape, int[] outShape) {
-        int n = Math.toIntExact(Shapes.size(outShape));
+        int n = Shapes.intSize(outShape);
         int r = outShape.length;
         int[] strides = new int[r];
         int[] own = Shapes.strides(shape);
@@ -148,7 +148,7 @@ public final class ElementwiseOps {
 
     /** Sums a gradient of the broadcast output shape back to an operand's shape. */
     static Tensor reduceTo(float[] g, int[] outShape, int[] shape, float scale) {
-        float[] r = new float[Math.toIntExact(Shapes.size(shape))];
+        float[] r = new float[Shapes.intSize(shape)];
         if (r.length == g.length) {
             for (int i = 0; i < g.length; i++) {
                 r[i] = scale * g[i];

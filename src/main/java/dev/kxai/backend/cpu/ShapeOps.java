@@ -128,7 +128,7 @@ final class ShapeOps {
         int[] oi = around(x.shape(), op.axis());
         int[] idx = op.indices();
         float[] xv = x.data();
-        float[] y = new float[Math.toIntExact(Shapes.size(out))];
+        float[] y = new float[Shapes.intSize(out)];
         int inner = oi[2];
         for (int o = 0; o < oi[0]; o++) {
             for (int j = 0; j < idx.length; j++) {
@@ -143,7 +143,7 @@ final class ShapeOps {
         int[] oi = around(inShape, op.axis());
         int[] idx = op.indices();
         float[] gv = g.data();
-        float[] gx = new float[Math.toIntExact(Shapes.size(inShape))];
+        float[] gx = new float[Shapes.intSize(inShape)];
         int inner = oi[2];
         for (int o = 0; o < oi[0]; o++) {
             for (int j = 0; j < idx.length; j++) {
@@ -184,7 +184,7 @@ final class ShapeOps {
         for (int d = 0; d < a; d++) {
             outer *= out[d];
         }
-        float[] y = new float[Math.toIntExact(Shapes.size(out))];
+        float[] y = new float[Shapes.intSize(out)];
         int outRow = y.length / Math.max(1, outer);
         int at = 0;
         for (Tensor p : parts) {
@@ -310,7 +310,7 @@ final class ShapeOps {
         int[] in = x.shape();
         int[] inStrides = Shapes.strides(in);
         float[] xd = x.data();
-        float[] y = new float[Math.toIntExact(Shapes.size(outShape))];
+        float[] y = new float[Shapes.intSize(outShape)];
         int[] o = new int[rank];
         for (int e = 0; e < y.length; e++) {
             int src = 0;
@@ -359,7 +359,7 @@ final class ShapeOps {
             }
         }
         float[] g = gOut.data();
-        float[] dx = new float[Math.toIntExact(Shapes.size(inShape))];
+        float[] dx = new float[Shapes.intSize(inShape)];
         int[] i = new int[rank];
         for (int e = 0; e < dx.length; e++) {
             dx[e] = gather(g, readers, outStrides, i, 0, 0, 0f);
@@ -425,7 +425,7 @@ final class ShapeOps {
     static Tensor reduce(Tensor x, boolean[] reduced, boolean mean, int[] outShape) {
         int[] in = x.shape();
         int[] outIndex = reducedIndex(in, reduced);
-        double[] sums = new double[Math.toIntExact(Shapes.size(outShape))];
+        double[] sums = new double[Shapes.intSize(outShape)];
         float[] xd = x.data();
         for (int i = 0; i < xd.length; i++) {
             sums[outIndex[i]] += xd[i];
@@ -441,7 +441,7 @@ final class ShapeOps {
     /** ReduceMax/ReduceMin: the extreme of each output's inputs, exact; NaN propagates. */
     static Tensor reduceExtreme(Tensor x, boolean[] reduced, boolean max, int[] outShape) {
         int[] outIndex = reducedIndex(x.shape(), reduced);
-        float[] y = new float[Math.toIntExact(Shapes.size(outShape))];
+        float[] y = new float[Shapes.intSize(outShape)];
         boolean[] seen = new boolean[y.length];
         float[] xd = x.data();
         for (int i = 0; i < xd.length; i++) {
@@ -493,7 +493,7 @@ final class ShapeOps {
             outStride[d] = reduced[d] ? 0 : acc;
             acc *= reduced[d] ? 1 : in[d];
         }
-        int[] idx = new int[Math.toIntExact(Shapes.size(in))];
+        int[] idx = new int[Shapes.intSize(in)];
         int[] c = new int[rank];
         int off = 0;
         for (int e = 0; e < idx.length; e++) {

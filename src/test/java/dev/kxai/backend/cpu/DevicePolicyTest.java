@@ -125,7 +125,9 @@ class DevicePolicyTest {
             assertTrue(later.fallbackReason().contains("unusable"), later.fallbackReason());
             assertEquals(calls, gpu.forwards.get(), "no call reached the broken device");
             assertTrue(m.device().startsWith("cpu ("), m.device());
-            assertEquals("fakegpu", m.backend().name(), "the backend chosen at load is still named as such");
+            // issue 13: backend() names where the work runs, never a device it no longer reaches
+            assertEquals("cpu", m.backend().name(), "a broken device is not claimed as the backend");
+            assertEquals("fakegpu", m.runner().backend().name(), "the runner chosen at load");
         }
     }
 
