@@ -11,7 +11,6 @@ import dev.kxai.io.NpyIO;
 import dev.kxai.tensor.Tensor;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -39,6 +38,23 @@ final class BatchOptions {
         "(token ids) are explained at a --layer that reads them."})
     List<String> inputArgs;
 
+    @Option(names = "--image", paramLabel = "FILE|DIR", description = {"PNG or JPEG image(s) to explain instead of "
+            + "--input (a folder: its .png/.jpg/.jpeg files in name order). Repeatable. Preprocessed by --preprocess, or by",
+        "M.preprocess.json beside the model."})
+    List<Path> imageArgs;
+
+    @Option(names = "--preprocess", paramLabel = "imagenet|none|SPEC.json", description = "How --image files become the "
+            + "model's input: a preset (imagenet: resize 256, crop 224, ImageNet mean/std; none: as they are, in [0, 1]) or a "
+            + "JSON spec (resize, crop, mean, std, channel_order, scale, channels). Default: M.preprocess.json beside the model.")
+    String preprocessArg;
+
+    /** After {@link #inputs}: the images as the model saw them before normalisation (null without --image). */
+    List<java.awt.image.BufferedImage> shownImages;
+    /** After {@link #inputs}: the image files (null without --image). */
+    List<Path> imageFiles;
+    /** After {@link #inputs}: the preprocessing used (null without --image). */
+    dev.kxai.image.Preprocess preprocess;
+
     @Option(names = "--additional", paramLabel = "NAME=X.npy", description = "An input given unchanged to every forward "
             + "pass and never attributed (Captum's additional_forward_args: a mask, a feature switch). Repeatable.")
     List<String> additionalArgs;
@@ -64,8 +80,15 @@ final class BatchOptions {
 
     /** Whether the bundled example runs (neither --model nor --input given). */
     boolean bundled() {
-        if ((modelFile == null) != (inputArgs == null)) {
-            throw new InvalidInputException("give both --model and --input, or neither (for the bundled example)");
+        if (inputArgs != null && imageArgs != null) {
+            throw new InvalidInputException("give --input or --image, not both");
+        }
+        if (preprocessArg != null && imageArgs == null) {
+            throw new InvalidInputException("--preprocess applies to --image files; give --image");
+        }
+        if ((modelFile == null) != (inputArgs == null && imageArgs == null)) {
+            throw new InvalidInputException(imageArgs != null ? "--image needs --model"
+                    : "give both --model and --input, or neither (for the bundled example)");
         }
         return modelFile == null;
     }
@@ -82,6 +105,14 @@ final class BatchOptions {
 
     /** --input / --additional as {@link Inputs}: FILE alone for a single-input model, NAME=FILE otherwise; checked. */
     Inputs inputs(Model m) throws IOException {
+        return inputs(m, Progress.NONE);
+    }
+
+    /** {@link #inputs(Model)}, reporting images read to {@code progress}. */
+    Inputs inputs(Model m, Progress progress) throws IOException {
+        if (!bundled() && imageArgs != null) {
+            return imageInputs(m, progress);
+        }
         List<String> given = bundled() ? List.of(bundledFile("input.npy").toString()) : inputArgs;
         Inputs in = Inputs.empty();
         for (String arg : given) {
@@ -110,9 +141,54 @@ final class BatchOptions {
         return in;
     }
 
+    /** --image files through the preprocessing spec into the model's (only) input. */
+    private Inputs imageInputs(Model m, Progress progress) {
+        if (m.inputs().size() != 1) {
+            throw new InvalidInputException("--image needs a model with one input; this one has " + m.describeInputs());
+        }
+        preprocess = preprocessArg != null ? dev.kxai.image.Preprocess.parse(preprocessArg)
+                : dev.kxai.image.Preprocess.besideModel(modelFile);
+        if (preprocess == null) {
+            throw new InvalidInputException("--image: give --preprocess (imagenet, none, or a JSON spec) or put "
+                    + dev.kxai.image.Preprocess.besideModelFile(modelFile) + " beside the model");
+        }
+        imageFiles = dev.kxai.image.Images.list(imageArgs);
+        shownImages = new ArrayList<>();
+        List<Tensor> rows = new ArrayList<>();
+        int[] first = null;
+        for (int i = 0; i < imageFiles.size(); i++) {
+            Path f = imageFiles.get(i);
+            java.awt.image.BufferedImage shown = preprocess.geometry(dev.kxai.image.Images.read(f));
+            float[] row = preprocess.normalise(shown);
+            int[] chw = {preprocess.channels(), shown.getHeight(), shown.getWidth()};
+            if (first == null) {
+                first = chw;
+            } else if (!java.util.Arrays.equals(first, chw)) {
+                throw new InvalidInputException("image " + f + " comes out " + java.util.Arrays.toString(chw) + " after "
+                        + "preprocessing, " + imageFiles.get(0) + " " + java.util.Arrays.toString(first)
+                        + ": give a crop in the preprocessing spec");
+            }
+            shownImages.add(shown);
+            rows.add(new Tensor(new int[] {1, chw[0], chw[1], chw[2]}, row));
+            progress.stepsDone(i + 1, imageFiles.size());
+        }
+        int per = rows.get(0).data().length;
+        float[] data = new float[Math.multiplyExact(per, rows.size())];
+        for (int i = 0; i < rows.size(); i++) {
+            System.arraycopy(rows.get(i).data(), 0, data, i * per, per);
+        }
+        Tensor x = new Tensor(new int[] {rows.size(), first[0], first[1], first[2]}, data);
+        String name = m.graph().inputName();
+        m.checkInput(name, x, "images " + (imageFiles.size() == 1 ? imageFiles.get(0) : imageFiles.size() + " files")
+                + " preprocessed by " + preprocess);
+        Inputs in = Inputs.of(name, x);
+        m.check(in);
+        return in;
+    }
+
     /** What the batch is, for a report's first line. */
     String describeInputs(Inputs in) {
-        return bundled() ? "bundled digits" : in.toString();
+        return bundled() ? "bundled digits" : imageFiles != null ? imageFiles.size() + " image(s) " + in : in.toString();
     }
 
     /** --target, or the predicted class of each row; checked against the model's outputs. */
@@ -213,19 +289,18 @@ final class BatchOptions {
                 Methods.Params.of(params(run, perturbation, m, in, layer, progress)));
     }
 
-    /** Progress on stderr for long runs, only when a person is watching a terminal. */
-    static Progress progress(CommandSpec spec) {
-        if (System.console() == null) {
-            return Progress.NONE;
-        }
-        PrintWriter err = spec.commandLine().getErr();
-        return (done, total) -> {
-            err.printf("\rintegrating: %d/%d steps", done, total);
-            if (done == total) {
-                err.print("\r                                   \r");
-            }
-            err.flush();
-        };
+    @Option(names = "--progress", paramLabel = "MODE", description = "auto (default: a bar on a terminal, plain lines "
+            + "otherwise; KXAI_PROGRESS sets it), bar, lines or off. On stderr.")
+    String progressMode;
+
+    /** Progress of the path integration on stderr (see {@link ProgressBar}). */
+    Progress progress(CommandSpec spec) {
+        return progress(spec, "integrating", "steps");
+    }
+
+    /** A progress reporter on stderr for {@code what}, counted in {@code unit}. */
+    ProgressBar progress(CommandSpec spec, String what, String unit) {
+        return ProgressBar.of(spec.commandLine().getErr(), what, unit, progressMode);
     }
 
     /** Copies a bundled example file out of the jar (the readers need a file). */

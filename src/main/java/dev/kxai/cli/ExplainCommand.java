@@ -7,6 +7,10 @@ import dev.kxai.attr.Methods;
 import dev.kxai.io.NpyIO;
 import dev.kxai.report.AttributionImage;
 import dev.kxai.report.AttributionSummary;
+import dev.kxai.report.Heatmap;
+import dev.kxai.report.HtmlReport;
+import dev.kxai.report.Png;
+import dev.kxai.report.TopKBars;
 import dev.kxai.tensor.Tensor;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -46,19 +50,44 @@ final class ExplainCommand implements Callable<Integer> {
     @Option(names = "--out", defaultValue = "kxai-out", description = "Output folder (default: ./${DEFAULT-VALUE}).")
     Path out;
 
+    @Option(names = "--report", paramLabel = "FILE.html", description = "Also write a self-contained HTML report: per "
+            + "example the image, the signed and absolute overlays (or the top-k bar chart of a tabular model), the "
+            + "prediction, the delta and the method's parameters; images embedded, no network needed to open it.")
+    Path report;
+
+    @Option(names = "--top-k", paramLabel = "K", defaultValue = "20", description = "Tabular inputs: the bar chart "
+            + "(PNG and report) shows the K largest |attributions| (default: ${DEFAULT-VALUE}, at most 50).")
+    int topK;
+
+    @Option(names = "--overlay-alpha", paramLabel = "A", defaultValue = "0.7", description = "Overlays: the colour's "
+            + "opacity at the largest attribution (0..1; default: ${DEFAULT-VALUE}).")
+    double overlayAlpha;
+
     @Override
     public Integer call() throws IOException {
         PrintWriter w = spec.commandLine().getOut();
         BatchOptions.checkOut(out);
+        if (report != null) {
+            if (Files.isDirectory(report)) {
+                throw new dev.kxai.InvalidInputException("--report " + report + " is a folder; give a file name (.html)");
+            }
+            BatchOptions.checkOut(report.toAbsolutePath().getParent());
+        }
+        if (topK < 1 || topK > TopKBars.MAX_K) {
+            throw new dev.kxai.InvalidInputException("--top-k must be in 1.." + TopKBars.MAX_K + ", got " + topK);
+        }
+        if (!(overlayAlpha >= 0 && overlayAlpha <= 1)) {
+            throw new dev.kxai.InvalidInputException("--overlay-alpha must be in [0, 1], got " + overlayAlpha);
+        }
         long t0 = System.nanoTime();
         Model m = batch.load(run.device);
-        Inputs in = batch.inputs(m);
+        Inputs in = batch.inputs(m, batch.progress(spec, "reading images", "images"));
         Tensor logits = m.forward(in);
         int[] predicted = m.predict(in);
         int n = in.batch();
         int[] targets = batch.targets(m, in, predicted);
         String methodName = Methods.entry(run.method).name();
-        java.util.Map<String, Object> params = batch.params(run, perturbation, m, in, layer, BatchOptions.progress(spec));
+        java.util.Map<String, Object> params = batch.params(run, perturbation, m, in, layer, batch.progress(spec));
         activationMax.addTo(params);
         boolean optimised = methodName.equals("activation_max");
         Attribution a = Methods.create(methodName, m, Methods.Params.of(params)).attribute(in, targets);
@@ -85,6 +114,8 @@ final class ExplainCommand implements Callable<Integer> {
         int outs = logits.rowSize();
         // activation maximisation: the model's output at the optimised inputs, beside the batch's
         Tensor reached = optimised ? m.forward(replaced(in, byName)) : null;
+        HtmlReport html = report == null ? null : newReport(m, in, methodName, params, a, seconds);
+        ProgressBar rendering = batch.progress(spec, "rendering", "examples");
         for (int i = 0; i < n; i++) {
             StringBuilder line = new StringBuilder(String.format("example %d: predicted %d (output %.3f), target %d%s",
                     i, predicted[i], logits.data()[i * outs + predicted[i]], targets[i], a.convergenceDelta() == null ? ""
@@ -93,30 +124,106 @@ final class ExplainCommand implements Callable<Integer> {
                 line.append(String.format(", optimised input: output %d %.3f, predicted %d", targets[i],
                         reached.data()[i * outs + targets[i]], argmax(reached.data(), i * outs, outs)));
             }
+            java.util.List<HtmlReport.Picture> pictures = new java.util.ArrayList<>();
+            java.util.Map<String, String> facts = new java.util.LinkedHashMap<>();
+            if (batch.imageFiles != null) {
+                facts.put("image", batch.imageFiles.get(i).toString());
+            }
+            facts.put("prediction", String.format(java.util.Locale.ROOT, "class %d (output %.4g)", predicted[i],
+                    logits.data()[i * outs + predicted[i]]));
+            facts.put("target", String.format(java.util.Locale.ROOT, "%d (output %.4g)", targets[i],
+                    logits.data()[i * outs + targets[i]]));
+            if (a.convergenceDelta() != null) {
+                facts.put("delta", String.format(java.util.Locale.ROOT, "%+.3e", a.convergenceDelta().data()[i]));
+            }
             for (java.util.Map.Entry<String, Tensor> e : byName.entrySet()) {
                 Tensor at = e.getValue();
                 Tensor x = in.get(e.getKey()); // null for a layer's attributions: no picture of the input then
                 int per = at.rowSize();
                 float[] row = java.util.Arrays.copyOfRange(at.data(), i * per, (i + 1) * per);
                 int[] chw = chw(x != null ? x.shape() : at.shape());
-                if (x != null) {
+                String suffix = byName.size() == 1 ? "" : "_" + fileSafe(e.getKey());
+                String label = byName.size() == 1 ? "" : e.getKey() + ": ";
+                boolean tabular = chw[1] == 1;
+                if (x != null && tabular && !optimised) {
+                    // a row of features: a bounded bar chart of the largest, not a 1-pixel-high map
+                    java.awt.image.BufferedImage bars = TopKBars.render(row, null, topK, String.format(
+                            "#%d %stop %d of %d features, target %d", i, label, Math.min(topK, per), per, targets[i]));
+                    Png.write(out.resolve(String.format("example_%03d%s.png", i, suffix)), bars);
+                    pngs++;
+                    pictures.add(new HtmlReport.Picture(label + "top " + Math.min(topK, per) + " |attributions|", bars));
+                } else if (x != null) {
                     // activation maximisation's result is an input: shown as an image beside its signed values
                     float[] img = optimised ? row : java.util.Arrays.copyOfRange(x.data(), i * per, (i + 1) * per);
-                    Path png = out.resolve(byName.size() == 1 ? String.format("example_%03d.png", i)
-                            : String.format("example_%03d_%s.png", i, fileSafe(e.getKey())));
+                    Path png = out.resolve(String.format("example_%03d%s.png", i, suffix));
                     String caption = optimised ? String.format("#%d maximises %s", i, objectiveName(targets[i]))
                             : String.format("#%d predicted %d, target %d", i, predicted[i], targets[i]);
                     AttributionImage.writePng(png, img, row, chw[0], chw[1], chw[2], caption);
                     pngs++;
+                    boolean fromFile = batch.shownImages != null && !optimised;
+                    if (fromFile || html != null) {
+                        java.awt.image.BufferedImage base = fromFile ? batch.shownImages.get(i)
+                                : Heatmap.imageOf(img, chw[0], chw[1], chw[2]);
+                        java.awt.image.BufferedImage signed = Heatmap.render(base, row, chw[0], chw[1], chw[2],
+                                Heatmap.Sign.SIGNED, overlayAlpha, "#" + i + " signed, target " + targets[i]);
+                        if (fromFile) {
+                            Png.write(out.resolve(String.format("overlay_%03d%s.png", i, suffix)), signed);
+                            pngs++;
+                        }
+                        if (html != null) {
+                            pictures.add(new HtmlReport.Picture(label + (optimised ? "optimised input" : "input"),
+                                    Heatmap.fitted(base)));
+                            pictures.add(new HtmlReport.Picture(label + "signed attribution (red +, blue \u2212)", signed));
+                            pictures.add(new HtmlReport.Picture(label + "|attribution|", Heatmap.render(base, row, chw[0],
+                                    chw[1], chw[2], Heatmap.Sign.ABSOLUTE, overlayAlpha, "#" + i + " absolute")));
+                        }
+                    }
                 }
-                line.append(byName.size() == 1 ? "; " : "; " + e.getKey() + ": ")
-                        .append(AttributionSummary.of(row, chw[0], chw[1], chw[2]).describe());
+                String summary = AttributionSummary.of(row, chw[0], chw[1], chw[2]).describe();
+                line.append(byName.size() == 1 ? "; " : "; " + e.getKey() + ": ").append(summary);
+                facts.put(label + "summary", summary);
             }
             w.println(line);
+            if (html != null) {
+                html.add(new HtmlReport.Example("Example " + i + (batch.imageFiles != null
+                        ? ": " + batch.imageFiles.get(i).getFileName() : ""), pictures, facts));
+            }
+            rendering.stepsDone(i + 1, n);
+        }
+        if (html != null) {
+            html.write(report);
+            w.printf("wrote report %s (%d example(s))%n", report.toAbsolutePath(), html.size());
         }
         w.printf("wrote %s and %d PNG(s) to %s%n", String.join(", ", written), pngs, out.toAbsolutePath());
         w.flush();
         return 0;
+    }
+
+    /** The report with the run's parameters at the top. */
+    private HtmlReport newReport(Model m, Inputs in, String methodName, java.util.Map<String, Object> params,
+            Attribution a, double seconds) {
+        HtmlReport html = new HtmlReport("kxai explain: " + methodName);
+        html.param("model", batch.describeModel()).param("inputs", batch.describeInputs(in)).param("method", methodName);
+        if (batch.preprocess != null) {
+            html.param("preprocessing", batch.preprocess.describe());
+        }
+        java.util.Map<String, Object> shown = new java.util.TreeMap<>();
+        for (java.util.Map.Entry<String, Object> p : params.entrySet()) {
+            Object v = p.getValue();
+            if (v instanceof Number || v instanceof String || v instanceof Boolean) {
+                shown.put(p.getKey(), v);
+            } else if (v instanceof int[] iv) {
+                shown.put(p.getKey(), java.util.Arrays.toString(iv));
+            }
+        }
+        shown.put("baselines", batch.baselineArgs == null ? "zeros" : String.join(" ", batch.baselineArgs));
+        shown.put("target", batch.target == null ? "predicted class" : java.util.Arrays.toString(batch.target));
+        for (java.util.Map.Entry<String, Object> p : shown.entrySet()) {
+            html.param(p.getKey(), p.getValue());
+        }
+        html.param("ran on", a.describeDevice()).param("time", String.format(java.util.Locale.ROOT, "%.2f s", seconds))
+                .param("kxai", Version.get());
+        return html;
     }
 
     /** What activation maximisation maximised: the target, or a channel or neuron of --layer. */

@@ -7,7 +7,7 @@ import java.nio.file.Path;
 import javax.imageio.ImageIO;
 
 /** Writing the pictures: headless, as PNG, creating missing parent folders. */
-final class Png {
+public final class Png {
     static {
         // Only default it: a caller that chose a mode explicitly knows better than we do.
         if (System.getProperty("java.awt.headless") == null) {
@@ -22,7 +22,7 @@ final class Png {
     static void init() {
     }
 
-    static void write(Path file, BufferedImage picture) throws IOException {
+    public static void write(Path file, BufferedImage picture) throws IOException {
         Path parent = file.toAbsolutePath().getParent();
         if (parent != null) {
             Files.createDirectories(parent);

@@ -1,0 +1,155 @@
+package dev.kxai.image;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kxai.InvalidInputException;
+import dev.kxai.tensor.Tensor;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Images through the preprocessing specs, checked against values computed here independently. */
+class PreprocessTest {
+    static int r(int x, int y) {
+        return (x * 7 + y) % 256;
+    }
+
+    static int g(int x, int y) {
+        return (3 * x + 5 * y) % 256;
+    }
+
+    static int b(int x, int y) {
+        return (x ^ y) & 0xFF;
+    }
+
+    /** A width x height PNG whose pixel (x, y) is (r, g, b) above, written and read back through the file. */
+    static Path pattern(Path dir, String name, int width, int height) throws Exception {
+        BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < height; y++) {
+            for (int x = 0; x < width; x++) {
+                img.setRGB(x, y, (r(x, y) << 16) | (g(x, y) << 8) | b(x, y));
+            }
+        }
+        Path f = dir.resolve(name);
+        ImageIO.write(img, "png", f.toFile());
+        return f;
+    }
+
+    @Test
+    void imagenetPresetNormalisesKnownPixels(@TempDir Path dir) throws Exception {
+        // 300 x 256: the shorter side is already 256, so the resize is the identity; the 224 crop starts at
+        // top (256 - 224) / 2 = 16, left (300 - 224) / 2 = 38
+        BufferedImage img = Images.read(pattern(dir, "p.png", 300, 256));
+        Tensor t = Preprocess.imagenet().apply(img);
+        assertArrayEquals(new int[] {1, 3, 224, 224}, t.shape());
+        float[] mean = {0.485f, 0.456f, 0.406f};
+        float[] std = {0.229f, 0.224f, 0.225f};
+        int[][] at = {{0, 0}, {223, 223}, {17, 101}, {200, 3}, {112, 112}};
+        for (int[] p : at) {
+            int y = p[0];
+            int x = p[1];
+            int[] rgb = {r(x + 38, y + 16), g(x + 38, y + 16), b(x + 38, y + 16)};
+            for (int c = 0; c < 3; c++) {
+                float expected = (rgb[c] / 255f - mean[c]) / std[c];
+                assertEquals(expected, t.data()[(c * 224 + y) * 224 + x], 1e-6, "channel " + c + " at " + y + "," + x);
+            }
+        }
+    }
+
+    @Test
+    void bgrOrderScale255AndGrey(@TempDir Path dir) throws Exception {
+        BufferedImage img = Images.read(pattern(dir, "p.png", 10, 6));
+        Preprocess bgr = Preprocess.fromJson("{\"channel_order\": \"BGR\", \"scale\": 255, \"mean\": [1, 2, 3]}", "t");
+        Tensor t = bgr.apply(img);
+        assertArrayEquals(new int[] {1, 3, 6, 10}, t.shape());
+        assertEquals(b(4, 5) - 1f, t.data()[(0 * 6 + 5) * 10 + 4], 0f);
+        assertEquals(g(4, 5) - 2f, t.data()[(1 * 6 + 5) * 10 + 4], 0f);
+        assertEquals(r(4, 5) - 3f, t.data()[(2 * 6 + 5) * 10 + 4], 0f);
+        Tensor grey = Preprocess.fromJson("{\"channels\": 1}", "t").apply(img);
+        assertArrayEquals(new int[] {1, 1, 6, 10}, grey.shape());
+        double l = Math.round(0.299 * r(2, 3) + 0.587 * g(2, 3) + 0.114 * b(2, 3));
+        assertEquals(l / 255, grey.data()[3 * 10 + 2], 1e-6);
+    }
+
+    @Test
+    void resizeIsAntialiasedBilinear() {
+        // a ramp v = x over 256 columns halved to 128: output i averages 2i-1..2i+2 with weights 1/8, 3/8, 3/8, 1/8
+        // (the triangle of support 2 around 2i + 1), i.e. 2i + 0.5, rounded half up: 2i + 1
+        BufferedImage ramp = new BufferedImage(256, 4, BufferedImage.TYPE_INT_RGB);
+        for (int x = 0; x < 256; x++) {
+            for (int y = 0; y < 4; y++) {
+                ramp.setRGB(x, y, (x << 16) | (x << 8) | x);
+            }
+        }
+        BufferedImage half = Images.resizeBilinear(ramp, 128, 2);
+        for (int i = 1; i < 127; i++) {
+            assertEquals(2 * i + 1, half.getRGB(i, 1) & 0xFF, "column " + i);
+        }
+        // upscaling a constant image keeps it constant; the shorter side goes to `resize`, the longer truncated
+        Preprocess p = Preprocess.fromJson("{\"resize\": 7}", "t");
+        assertArrayEquals(new int[] {3, 7, 17}, p.outputShape(256, 100)); // int(7 * 256 / 100) = int(17.92)
+        BufferedImage c = new BufferedImage(3, 5, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < 5; y++) {
+            for (int x = 0; x < 3; x++) {
+                c.setRGB(x, y, 0x336699);
+            }
+        }
+        BufferedImage big = p.geometry(c);
+        assertEquals(7, big.getWidth());
+        assertEquals(11, big.getHeight()); // int(7 * 5 / 3)
+        for (int y = 0; y < 11; y++) {
+            for (int x = 0; x < 7; x++) {
+                assertEquals(0x336699, big.getRGB(x, y) & 0xFFFFFF);
+            }
+        }
+    }
+
+    @Test
+    void aJsonSpecBesideTheModelIsFound(@TempDir Path dir) throws Exception {
+        Files.writeString(dir.resolve("net.preprocess.json"), "{\"resize\": 64, \"crop\": [64, 32], \"mean\": 0.5, \"std\": 0.25}");
+        Preprocess p = Preprocess.besideModel(dir.resolve("net.onnx"));
+        assertArrayEquals(new int[] {3, 64, 32}, p.outputShape(100, 80));
+        assertEquals(null, Preprocess.besideModel(dir.resolve("other.onnx")));
+        Tensor t = p.apply(List.of(new BufferedImage(90, 70, BufferedImage.TYPE_INT_RGB),
+                new BufferedImage(70, 90, BufferedImage.TYPE_INT_ARGB)));
+        assertArrayEquals(new int[] {2, 3, 64, 32}, t.shape());
+        assertEquals((0f - 0.5f) / 0.25f, t.data()[5], 0f);
+    }
+
+    @Test
+    void badSpecsNameTheFieldAndBadFilesTheFile(@TempDir Path dir) throws Exception {
+        assertMessage(() -> Preprocess.fromJson("{\"resize\": 256, \"mena\": [0.5]}", "spec.json"), "spec.json", "'mena'");
+        assertMessage(() -> Preprocess.fromJson("{\"std\": [0.2, 0, 0.2]}", "spec.json"), "'std'", "positive");
+        assertMessage(() -> Preprocess.fromJson("{\"mean\": [0.1, 0.2]}", "s"), "'mean'", "1 or 3 values");
+        assertMessage(() -> Preprocess.fromJson("{\"crop\": [1, 2, 3]}", "s"), "'crop'");
+        assertMessage(() -> Preprocess.fromJson("{\"resize\": -3}", "s"), "'resize'");
+        assertMessage(() -> Preprocess.fromJson("{\"channel_order\": \"RBG\"}", "s"), "'channel_order'", "RBG");
+        assertMessage(() -> Preprocess.fromJson("{\"layout\": \"NHWC\"}", "s"), "'layout'", "NCHW");
+        assertMessage(() -> Preprocess.fromJson("{\"scale\": 2}", "s"), "'scale'");
+        Path broken = dir.resolve("broken.json");
+        Files.writeString(broken, "{\"resize\": 256,");
+        assertMessage(() -> Preprocess.parse(broken.toString()), broken.toString(), "not valid JSON");
+        assertMessage(() -> Preprocess.parse("imagenett"), "imagenett", "no such file");
+        Path notImage = dir.resolve("cat.png");
+        Files.writeString(notImage, "this is text, not a PNG");
+        assertMessage(() -> Images.read(notImage), notImage.toString(), "cannot decode");
+        assertMessage(() -> Images.read(dir.resolve("missing.jpg")), "missing.jpg", "no such image file");
+        assertMessage(() -> Images.list(List.of(Files.createDirectory(dir.resolve("empty")))), "empty", "holds no");
+        assertMessage(() -> Preprocess.identity().apply(new BufferedImage(4, 4, BufferedImage.TYPE_INT_RGB),
+                new BufferedImage(5, 4, BufferedImage.TYPE_INT_RGB)), "image 1", "crop");
+    }
+
+    private static void assertMessage(org.junit.jupiter.api.function.Executable e, String... parts) {
+        InvalidInputException x = assertThrows(InvalidInputException.class, e);
+        for (String p : parts) {
+            assertTrue(x.getMessage().contains(p), "'" + p + "' in: " + x.getMessage());
+        }
+    }
+}
