@@ -31,6 +31,8 @@ public final class AttributionImage {
 
     /** Smallest panel side in px after upscaling, so tiny inputs (8x8 digits) stay legible. */
     static final int MIN_PANEL_SIDE = 160;
+    /** Largest panel side in px: larger inputs are subsampled (nearest) so the PNG stays bounded. */
+    static final int MAX_PANEL_SIDE = 1024;
     /** White space between the input panel and the heat panel. */
     static final int GAP = 8;
     static final int CAPTION_HEIGHT = 20;
@@ -52,6 +54,18 @@ public final class AttributionImage {
         Chw.checkLength("image", image, channels, height, width);
         Chw.checkLength("attribution", attribution, channels, height, width);
 
+        int[] input = inputPixels(image, channels, height, width);
+        int[] heat = heatPixels(attribution, channels, height, width);
+        // a picture larger than MAX_PANEL_SIDE is subsampled every `step` pixels: the PNG stays bounded
+        int step = stepFor(height, width);
+        if (step > 1) {
+            int h2 = (height + step - 1) / step;
+            int w2 = (width + step - 1) / step;
+            input = subsample(input, height, width, step, h2, w2);
+            heat = subsample(heat, height, width, step, h2, w2);
+            height = h2;
+            width = w2;
+        }
         int scale = scaleFor(height, width);
         int panelW = Math.multiplyExact(width, scale);
         int panelH = Math.multiplyExact(height, scale);
@@ -61,8 +75,6 @@ public final class AttributionImage {
         BufferedImage out = new BufferedImage(totalW, totalH, BufferedImage.TYPE_INT_RGB);
         fill(out, 0, 0, totalW, totalH, WHITE);
 
-        int[] input = inputPixels(image, channels, height, width);
-        int[] heat = heatPixels(attribution, channels, height, width);
         blitScaled(out, input, height, width, scale, 0, 0);
         blitScaled(out, heat, height, width, scale, panelW + GAP, 0);
 
@@ -79,10 +91,30 @@ public final class AttributionImage {
         Png.write(file, render(image, attribution, channels, height, width, caption));
     }
 
-    /** Integer upscale factor that makes the smaller side at least {@link #MIN_PANEL_SIDE}. */
+    /**
+     * Integer upscale factor that makes the smaller side at least {@link #MIN_PANEL_SIDE}, without the
+     * larger side passing {@link #MAX_PANEL_SIDE} (a 1 x 4000 row is not drawn 160 px high).
+     */
     static int scaleFor(int height, int width) {
         int smaller = Math.min(height, width);
-        return Math.max(1, (MIN_PANEL_SIDE + smaller - 1) / smaller);
+        int larger = Math.max(height, width);
+        return Math.max(1, Math.min((MIN_PANEL_SIDE + smaller - 1) / smaller, MAX_PANEL_SIDE / larger));
+    }
+
+    /** Subsampling step that brings the larger side to at most {@link #MAX_PANEL_SIDE}. */
+    static int stepFor(int height, int width) {
+        int larger = Math.max(height, width);
+        return (larger + MAX_PANEL_SIDE - 1) / MAX_PANEL_SIDE;
+    }
+
+    private static int[] subsample(int[] rgb, int height, int width, int step, int h2, int w2) {
+        int[] out = new int[h2 * w2];
+        for (int y = 0; y < h2; y++) {
+            for (int x = 0; x < w2; x++) {
+                out[y * w2 + x] = rgb[Math.min(height - 1, y * step) * width + Math.min(width - 1, x * step)];
+            }
+        }
+        return out;
     }
 
     /** One RGB value per pixel for the input panel, min-max normalised over the whole image. */
