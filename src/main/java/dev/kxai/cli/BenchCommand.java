@@ -77,6 +77,10 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--out", paramLabel = "DIR", description = "Write the last repeat's attributions to DIR/attributions.npy.")
     Path out;
 
+    @Option(names = "--progress", paramLabel = "MODE", description = "auto (default: a bar on a terminal, plain lines "
+            + "otherwise), bar, lines or off: warm-up and timed runs, on stderr.")
+    String progressMode;
+
     @Option(names = "--sgemm-size", hidden = true, defaultValue = "1024", description = "Side of the sgemm measured.")
     int sgemmSize;
 
@@ -136,11 +140,13 @@ final class BenchCommand implements Callable<Integer> {
 
         double[] times = new double[repeats];
         java.util.List<String> fellBack = new java.util.ArrayList<>();
+        ProgressBar progress = ProgressBar.of(spec.commandLine().getErr(), "bench", "runs", progressMode);
         Attribution last = inPool(() -> {
             // the default target (the predicted class), computed outside the timed runs
             Supplier<Attribution> once = attribution(model, x, ig, m, q, model.predict(x));
             for (int i = 0; i < warmup; i++) {
                 once.get();
+                progress.stepsDone(i + 1, warmup + repeats);
             }
             Attribution a = null;
             for (int i = 0; i < repeats; i++) {
@@ -150,8 +156,10 @@ final class BenchCommand implements Callable<Integer> {
                 if (a.fallbackReason() != null) {
                     fellBack.add(a.fallbackReason());
                 }
+                progress.clear();
                 w.printf(Locale.ROOT, "repeat %d: %.3f s on %s%n", i + 1, times[i], a.device());
                 w.flush();
+                progress.stepsDone(warmup + i + 1, warmup + repeats);
             }
             return a;
         });

@@ -183,7 +183,9 @@ final class ExplainCommand implements Callable<Integer> {
                 line.append(byName.size() == 1 ? "; " : "; " + e.getKey() + ": ").append(summary);
                 facts.put(label + "summary", summary);
             }
+            rendering.clear();
             w.println(line);
+            w.flush();
             if (html != null) {
                 html.add(new HtmlReport.Example("Example " + i + (batch.imageFiles != null
                         ? ": " + batch.imageFiles.get(i).getFileName() : ""), pictures, facts));

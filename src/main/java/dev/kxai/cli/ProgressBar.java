@@ -33,6 +33,8 @@ final class ProgressBar implements Progress {
     private int lastTenth = -1;
     private boolean printed;
     private boolean finished;
+    private boolean drawn;
+    private int lastDone;
 
     ProgressBar(PrintWriter err, String what, String unit, Mode mode, LongSupplier clock) {
         this.err = err;
@@ -65,6 +67,12 @@ final class ProgressBar implements Progress {
 
     @Override
     public synchronized void stepsDone(int done, int total) {
+        if (done < lastDone) {
+            // a new pass of the same work (metrics rerun a method): count it afresh
+            finished = false;
+            lastTenth = -1;
+        }
+        lastDone = done;
         if (mode == Mode.OFF || total <= 0 || finished) {
             return;
         }
@@ -75,6 +83,7 @@ final class ProgressBar implements Progress {
             int filled = (int) ((long) WIDTH * Math.min(done, total) / total);
             err.printf(Locale.ROOT, "\r%s [%s%s] %3d%% %d/%d %s %.1f s", what, "#".repeat(filled), ".".repeat(WIDTH - filled),
                     (int) (100L * Math.min(done, total) / total), done, total, unit, secs);
+            drawn = true;
             if (last) {
                 err.println();
                 finished = true;
@@ -94,6 +103,18 @@ final class ProgressBar implements Progress {
         }
         if (last) {
             finished = true;
+        }
+    }
+
+    /**
+     * Erases a bar drawn on the terminal, so a line written to stdout next does not land after it;
+     * the next {@link #stepsDone} draws it again. Nothing to do in the other modes.
+     */
+    synchronized void clear() {
+        if (mode == Mode.BAR && drawn && !finished) {
+            err.print("\r" + " ".repeat(what.length() + WIDTH + unit.length() + 40) + "\r");
+            err.flush();
+            drawn = false;
         }
     }
 

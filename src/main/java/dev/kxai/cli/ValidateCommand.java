@@ -25,14 +25,27 @@ final class ValidateCommand implements Callable<Integer> {
             + "(Captum's names, e.g. occlusion,shapley_values); every model's logits are still checked.")
     java.util.List<String> methods;
 
+    @Option(names = "--progress", paramLabel = "MODE", description = "auto (default: a bar on a terminal, plain lines "
+            + "otherwise), bar, lines or off: models validated, on stderr.")
+    String progressMode;
+
     @Override
     public Integer call() {
         var out = spec.commandLine().getOut();
         ReferenceValidator v = new ReferenceValidator(device).onlyMethods(methods == null ? java.util.List.of() : methods);
-        ReferenceValidator.Summary s = v.run(dir, r -> {
-            out.println(r.line());
-            out.flush();
-        });
+        java.util.List<java.nio.file.Path> manifests = ReferenceValidator.manifests(dir);
+        ProgressBar progress = ProgressBar.of(spec.commandLine().getErr(), "validate", "models", progressMode);
+        java.util.List<ReferenceValidator.CaseResult> all = new java.util.ArrayList<>();
+        for (int i = 0; i < manifests.size(); i++) {
+            for (ReferenceValidator.CaseResult r : v.runModel(manifests.get(i))) {
+                progress.clear();
+                out.println(r.line());
+                out.flush();
+                all.add(r);
+            }
+            progress.stepsDone(i + 1, manifests.size());
+        }
+        ReferenceValidator.Summary s = ReferenceValidator.Summary.of(all);
         out.println(s.line());
         out.flush();
         return s.failed() == 0 ? 0 : 1;

@@ -49,6 +49,21 @@ public final class ReferenceValidator {
         public String line() {
             return "validate: " + passed + " passed, " + failed + " failed, " + unsupported + " unsupported";
         }
+
+        /** The counts of these results. */
+        public static Summary of(List<CaseResult> all) {
+            int p = 0;
+            int f = 0;
+            int u = 0;
+            for (CaseResult r : all) {
+                switch (r.status()) {
+                    case PASS -> p++;
+                    case FAIL -> f++;
+                    case UNSUPPORTED -> u++;
+                }
+            }
+            return new Summary(p, f, u, all);
+        }
     }
 
     private final String device;
@@ -100,17 +115,7 @@ public final class ReferenceValidator {
                 all.add(r);
             }
         }
-        int p = 0;
-        int f = 0;
-        int u = 0;
-        for (CaseResult r : all) {
-            switch (r.status()) {
-                case PASS -> p++;
-                case FAIL -> f++;
-                case UNSUPPORTED -> u++;
-            }
-        }
-        return new Summary(p, f, u, all);
+        return Summary.of(all);
     }
 
     /** The cases of one model folder; a model that cannot load fails every case with the reason. */

@@ -28,6 +28,8 @@ class ProgressBarTest {
         long[] now = {0};
         ProgressBar p = new ProgressBar(new PrintWriter(s), "integrating", "steps", ProgressBar.Mode.BAR, () -> now[0]);
         p.stepsDone(5, 10);
+        p.clear(); // before a line on stdout: the bar is erased, then drawn again by the next step
+        assertTrue(s.toString().endsWith(" \r"), s.toString());
         now[0] = 1_500_000_000L;
         p.stepsDone(10, 10);
         String out = s.toString();
