@@ -123,6 +123,94 @@ class ImageReportCliTest {
         assertEquals(16, count(html, "<img "), "one chart per example");
     }
 
+    /**
+     * The issue's command, {@code explain --image cat.png --model M.onnx --preprocess imagenet --report r.html}, on a
+     * small model of ImageNet's input shape built here: [batch, 3, 224, 224] → Conv 3→4 (3x3, pad 1) → Relu →
+     * GlobalAveragePool → Flatten → Gemm 4→5.
+     */
+    @Test
+    void theImagenetCommandWorksEndToEnd(@TempDir Path dir) throws Exception {
+        Path model = imagenetShapedModel(dir.resolve("resnet_tiny.onnx"));
+        Path cat = picture(dir, "cat.png", 320, 240, 0xD09050);
+        Path report = dir.resolve("r.html");
+        CliRun r = CliRun.of("explain", "--image", cat.toString(), "--model", model.toString(), "--preprocess", "imagenet",
+                "--report", report.toString(), "--out", dir.resolve("out").toString());
+        assertEquals(0, r.status(), r.err());
+        assertArrayEquals(new int[] {1, 3, 224, 224}, NpyIO.read(dir.resolve("out/attributions.npy")).shape());
+        String html = Files.readString(report);
+        assertEquals(3, count(html, "src=\"data:image/png;base64,"), "image, signed and absolute overlay");
+        assertTrue(html.contains("cat.png") && html.contains("&quot;crop&quot;: [224, 224]"), "file and preset shown");
+        assertTrue(r.out().contains("wrote report"), r.out());
+    }
+
+    static Path imagenetShapedModel(Path file) throws Exception {
+        java.util.Random rnd = new java.util.Random(7);
+        float[] w = new float[4 * 3 * 3 * 3];
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) rnd.nextGaussian() * 0.3f;
+        }
+        float[] fc = new float[5 * 4];
+        for (int i = 0; i < fc.length; i++) {
+            fc[i] = (float) rnd.nextGaussian();
+        }
+        ai.onnx.proto.OnnxMl.GraphProto.Builder g = ai.onnx.proto.OnnxMl.GraphProto.newBuilder().setName("tiny")
+                .addInput(value("input", -1, 3, 224, 224)).addOutput(value("output", -1, 5))
+                .addInitializer(tensor("w", new int[] {4, 3, 3, 3}, w)).addInitializer(tensor("b", new int[] {4}, new float[4]))
+                .addInitializer(tensor("fc", new int[] {5, 4}, fc)).addInitializer(tensor("fb", new int[] {5}, new float[5]))
+                .addNode(node("Conv", "c", "input", "w", "b").addAttribute(ints("pads", 1, 1, 1, 1))
+                        .addAttribute(ints("kernel_shape", 3, 3)))
+                .addNode(node("Relu", "r", "c")).addNode(node("GlobalAveragePool", "p", "r"))
+                .addNode(node("Flatten", "f", "p")).addNode(node("Gemm", "output", "f", "fc", "fb")
+                        .addAttribute(ai.onnx.proto.OnnxMl.AttributeProto.newBuilder().setName("transB").setI(1)
+                                .setType(ai.onnx.proto.OnnxMl.AttributeProto.AttributeType.INT)));
+        byte[] bytes = ai.onnx.proto.OnnxMl.ModelProto.newBuilder().setIrVersion(8)
+                .addOpsetImport(ai.onnx.proto.OnnxMl.OperatorSetIdProto.newBuilder().setDomain("").setVersion(13))
+                .setGraph(g).build().toByteArray();
+        Files.write(file, bytes);
+        return file;
+    }
+
+    private static ai.onnx.proto.OnnxMl.ValueInfoProto value(String name, int... dims) {
+        ai.onnx.proto.OnnxMl.TensorShapeProto.Builder s = ai.onnx.proto.OnnxMl.TensorShapeProto.newBuilder();
+        for (int d : dims) {
+            s.addDim(d < 0 ? ai.onnx.proto.OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimParam("batch")
+                    : ai.onnx.proto.OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimValue(d));
+        }
+        return ai.onnx.proto.OnnxMl.ValueInfoProto.newBuilder().setName(name).setType(ai.onnx.proto.OnnxMl.TypeProto
+                .newBuilder().setTensorType(ai.onnx.proto.OnnxMl.TypeProto.Tensor.newBuilder()
+                        .setElemType(ai.onnx.proto.OnnxMl.TensorProto.DataType.FLOAT_VALUE).setShape(s))).build();
+    }
+
+    private static ai.onnx.proto.OnnxMl.TensorProto tensor(String name, int[] dims, float[] v) {
+        ai.onnx.proto.OnnxMl.TensorProto.Builder t = ai.onnx.proto.OnnxMl.TensorProto.newBuilder().setName(name)
+                .setDataType(ai.onnx.proto.OnnxMl.TensorProto.DataType.FLOAT_VALUE);
+        for (int d : dims) {
+            t.addDims(d);
+        }
+        for (float x : v) {
+            t.addFloatData(x);
+        }
+        return t.build();
+    }
+
+    private static ai.onnx.proto.OnnxMl.NodeProto.Builder node(String op, String out, String... in) {
+        ai.onnx.proto.OnnxMl.NodeProto.Builder n = ai.onnx.proto.OnnxMl.NodeProto.newBuilder().setOpType(op).setName(out)
+                .addOutput(out);
+        for (String i : in) {
+            n.addInput(i);
+        }
+        return n;
+    }
+
+    private static ai.onnx.proto.OnnxMl.AttributeProto ints(String name, long... v) {
+        ai.onnx.proto.OnnxMl.AttributeProto.Builder a = ai.onnx.proto.OnnxMl.AttributeProto.newBuilder().setName(name)
+                .setType(ai.onnx.proto.OnnxMl.AttributeProto.AttributeType.INTS);
+        for (long x : v) {
+            a.addInts(x);
+        }
+        return a.build();
+    }
+
     static int count(String s, String what) {
         int n = 0;
         for (int i = s.indexOf(what); i >= 0; i = s.indexOf(what, i + 1)) {

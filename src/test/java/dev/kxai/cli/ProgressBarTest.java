@@ -38,6 +38,21 @@ class ProgressBarTest {
     }
 
     @Test
+    void explainAndValidateReportProgressOnStderr(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        dev.kxai.testing.CliRun r = dev.kxai.testing.CliRun.of("explain", "--progress", "bar", "--out", dir.toString());
+        assertEquals(0, r.status(), r.err());
+        assertTrue(r.err().contains("integrating [" + "#".repeat(30) + "] 100% 50/50 steps"), r.err());
+        assertTrue(r.err().contains("rendering [" + "#".repeat(30) + "] 100% 10/10 examples"), r.err());
+        assertTrue(!r.out().contains("\r"), "stdout stays clean");
+        dev.kxai.testing.CliRun v = dev.kxai.testing.CliRun.of("validate", dev.kxai.TestData.reference("mlp_tabular")
+                .toString(), "--device", "cpu", "--progress", "bar");
+        assertEquals(0, v.status(), v.err());
+        assertTrue(v.err().contains("validate [" + "#".repeat(30) + "] 100% 1/1 models"), v.err());
+        dev.kxai.testing.CliRun off = dev.kxai.testing.CliRun.of("explain", "--progress", "off", "--out", dir.toString());
+        assertEquals("", off.err().replaceAll("(?m)^WARNING.*\\n?", ""));
+    }
+
+    @Test
     void linesAreQuietForShortRunsThenOneEachTenth() {
         StringWriter s = new StringWriter();
         long[] now = {0};
