@@ -100,9 +100,10 @@ public final class Images {
     }
 
     /**
-     * Resizes an RGB image to {@code width} x {@code height} with PIL's bilinear filter: horizontal
-     * pass, then vertical, each a triangle filter of support max(1, in/out) around pixel centres,
-     * weights normalised, values rounded half up to 8 bits after each pass. Same size: the image.
+     * Resizes an RGB image to {@code width} x {@code height} with Pillow's bilinear filter, as
+     * {@code Image.resize(size, BILINEAR)} computes it: horizontal pass, then vertical, each a triangle
+     * filter of support max(1, in/out) around pixel centres, weights in 22-bit fixed point, values
+     * rounded half up to 8 bits after each pass. Same size: the image.
      */
     public static BufferedImage resizeBilinear(BufferedImage rgb, int width, int height) {
         int w0 = rgb.getWidth();
@@ -138,14 +139,20 @@ public final class Images {
         return img;
     }
 
-    /** The per-output-pixel windows and weights of one axis (PIL's precompute_coeffs for the bilinear filter). */
-    private record Filter(int[] start, double[][] weights) {
+    /**
+     * The per-output-pixel windows and weights of one axis, as Pillow's {@code precompute_coeffs} and
+     * {@code normalize_coeffs_8bpc}: triangle weights normalised in double, then fixed point with 22
+     * fraction bits (rounded half away from zero).
+     */
+    private record Filter(int[] start, int[][] weights) {
+        static final int PRECISION_BITS = 32 - 8 - 2;
+
         static Filter of(int in, int out) {
             double scale = (double) in / out;
             double filterScale = Math.max(scale, 1.0);
             double support = filterScale; // the triangle's support is 1
             int[] start = new int[out];
-            double[][] weights = new double[out][];
+            int[][] weights = new int[out][];
             for (int i = 0; i < out; i++) {
                 double center = (i + 0.5) * scale;
                 int min = Math.max((int) (center - support + 0.5), 0);
@@ -157,33 +164,35 @@ public final class Images {
                     k[j] = t < 1 ? 1 - t : 0;
                     sum += k[j];
                 }
+                int[] fixed = new int[k.length];
                 for (int j = 0; j < k.length; j++) {
-                    k[j] = sum != 0 ? k[j] / sum : 0;
+                    double w = (sum != 0 ? k[j] / sum : 0) * (1 << PRECISION_BITS);
+                    fixed[j] = (int) (w < 0 ? w - 0.5 : w + 0.5);
                 }
                 start[i] = min;
-                weights[i] = k;
+                weights[i] = fixed;
             }
             return new Filter(start, weights);
         }
 
-        /** Output pixel i from src[base + (start + j) * stride], per channel, rounded half up. */
+        /** Output pixel i from src[base + (start + j) * stride], per channel: Σ w·v + ½, shifted, clipped to 8 bits. */
         int apply(int[] src, int base, int stride, int i) {
-            double r = 0;
-            double g = 0;
-            double b = 0;
-            double[] k = weights[i];
+            long r = 1L << (PRECISION_BITS - 1);
+            long g = r;
+            long b = r;
+            int[] k = weights[i];
             int o = base + start[i] * stride;
             for (int j = 0; j < k.length; j++) {
                 int v = src[o + j * stride];
-                r += k[j] * ((v >> 16) & 0xFF);
-                g += k[j] * ((v >> 8) & 0xFF);
-                b += k[j] * (v & 0xFF);
+                r += (long) k[j] * ((v >> 16) & 0xFF);
+                g += (long) k[j] * ((v >> 8) & 0xFF);
+                b += (long) k[j] * (v & 0xFF);
             }
             return (clip(r) << 16) | (clip(g) << 8) | clip(b);
         }
 
-        private static int clip(double v) {
-            return (int) Math.max(0, Math.min(255, Math.floor(v + 0.5)));
+        private static int clip(long acc) {
+            return (int) Math.max(0, Math.min(255, acc >> PRECISION_BITS));
         }
     }
 

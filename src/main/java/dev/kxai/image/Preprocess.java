@@ -24,10 +24,10 @@ import java.util.Set;
  * <p>Resizing is <b>bilinear with antialiasing</b>: a triangle filter whose support widens with the
  * downscale factor (the filter PIL's {@code Image.resize(BILINEAR)} uses, and so torchvision's
  * {@code Resize} on PIL images and on tensors with {@code antialias=True}, its default since 0.17),
- * pixel centres aligned (half-pixel), applied separably in double on the 8-bit values, each pass
- * rounded to 8 bits as PIL does; upscaling is plain bilinear interpolation. It can differ from PIL
- * by one grey level where PIL's fixed-point weights round differently. A resize to the current size
- * is the identity.
+ * pixel centres aligned (half-pixel), applied separably (horizontal, then vertical) on the 8-bit values
+ * with Pillow's 22-bit fixed-point weights, each pass rounded to 8 bits: bit for bit Pillow's result
+ * ({@code PreprocessTest} holds pixels from Pillow 12.3.0). Upscaling is plain bilinear
+ * interpolation. A resize to the current size is the identity.
  *
  * <p>Immutable and thread-safe. JSON form (every field optional except mean/std defaults):
  * <pre>{"resize": 256, "crop": 224, "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],

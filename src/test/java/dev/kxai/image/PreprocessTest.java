@@ -81,7 +81,7 @@ class PreprocessTest {
     @Test
     void resizeIsAntialiasedBilinear() {
         // a ramp v = x over 256 columns halved to 128: output i averages 2i-1..2i+2 with weights 1/8, 3/8, 3/8, 1/8
-        // (the triangle of support 2 around 2i + 1), i.e. 2i + 0.5, rounded half up: 2i + 1
+        // (the triangle of support 2 around pixel centre 2i + 1), i.e. 2i + 0.5, rounded half up: 2i + 1
         BufferedImage ramp = new BufferedImage(256, 4, BufferedImage.TYPE_INT_RGB);
         for (int x = 0; x < 256; x++) {
             for (int y = 0; y < 4; y++) {
@@ -108,6 +108,41 @@ class PreprocessTest {
             for (int x = 0; x < 7; x++) {
                 assertEquals(0x336699, big.getRGB(x, y) & 0xFFFFFF);
             }
+        }
+    }
+
+    /** (x² + 3y, xy + 7, 5x + y²) mod 256: high-frequency content in every direction. */
+    static BufferedImage wild(int w, int h) {
+        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < h; y++) {
+            for (int x = 0; x < w; x++) {
+                img.setRGB(x, y, ((x * x + 3 * y) % 256) << 16 | ((x * y + 7) % 256) << 8 | (5 * x + y * y) % 256);
+            }
+        }
+        return img;
+    }
+
+    /**
+     * Pixels Pillow 12.3.0 computes for the same images ({@code Image.resize(size, Image.BILINEAR)}, and
+     * torchvision's Resize(256) + CenterCrop(224) on a PIL image): equal, bit for bit.
+     */
+    @Test
+    void resizeAndCropMatchPillowAndTorchvision() {
+        BufferedImage src = wild(53, 41);
+        BufferedImage down = Images.resizeBilinear(src, 20, 15);
+        int[][] d = {{0, 0, 0x050807}, {7, 3, 0x92B6B4}, {19, 14, 0x64AC9E}, {11, 9, 0x80865C}};
+        for (int[] p : d) {
+            assertEquals(p[2], down.getRGB(p[0], p[1]) & 0xFFFFFF, "53x41 -> 20x15 at " + p[0] + "," + p[1]);
+        }
+        BufferedImage up = Images.resizeBilinear(src, 97, 64);
+        int[][] u = {{0, 0, 0x000700}, {50, 33, 0x1D3F3E}, {96, 63, 0x082744}, {13, 41, 0x7DBBCB}};
+        for (int[] p : u) {
+            assertEquals(p[2], up.getRGB(p[0], p[1]) & 0xFFFFFF, "53x41 -> 97x64 at " + p[0] + "," + p[1]);
+        }
+        BufferedImage seen = Preprocess.imagenet().geometry(wild(320, 240)); // 341x256, then the centre 224x224
+        int[][] c = {{0, 0, 0xBC3AF0}, {223, 223, 0xDB122C}, {100, 57, 0x678AC5}, {31, 200, 0x9A924B}};
+        for (int[] p : c) {
+            assertEquals(p[2], seen.getRGB(p[0], p[1]) & 0xFFFFFF, "imagenet geometry at " + p[0] + "," + p[1]);
         }
     }
 
