@@ -81,10 +81,35 @@ public final class Images {
         return EXTENSIONS.stream().anyMatch(n::endsWith);
     }
 
-    /** An 8-bit RGB copy (alpha dropped, as PIL's convert("RGB")); the image itself when it already is one. */
+    /**
+     * An 8-bit RGB copy (alpha dropped, as PIL's convert("RGB")); the image itself when it already is one.
+     * Grey images (PNG grey, grey + alpha, 1 to 16 bits) take their stored grey level in all three
+     * channels, as PIL does: Java's own getRGB would first treat the level as linear light and
+     * gamma-encode it (grey 64 would become 137). Levels of more than 8 bits keep their top 8 bits,
+     * of fewer are stretched to 0..255.
+     */
     public static BufferedImage toRgb(BufferedImage img) {
         if (img.getType() == BufferedImage.TYPE_INT_RGB) {
             return img;
+        }
+        java.awt.image.ColorModel cm = img.getColorModel();
+        if (!(cm instanceof java.awt.image.IndexColorModel)
+                && cm.getColorSpace().getType() == java.awt.color.ColorSpace.TYPE_GRAY) {
+            java.awt.image.Raster r = img.getRaster();
+            int bits = cm.getComponentSize(0);
+            BufferedImage out = new BufferedImage(img.getWidth(), img.getHeight(), BufferedImage.TYPE_INT_RGB);
+            int w = img.getWidth();
+            int[] samples = new int[w];
+            int[] row = new int[w];
+            for (int y = 0; y < img.getHeight(); y++) {
+                r.getSamples(0, y, w, 1, 0, samples);
+                for (int x = 0; x < w; x++) {
+                    int v = bits >= 8 ? samples[x] >> (bits - 8) : samples[x] * 255 / ((1 << bits) - 1);
+                    row[x] = v << 16 | v << 8 | v;
+                }
+                out.setRGB(0, y, w, 1, row, 0, w);
+            }
+            return out;
         }
         BufferedImage out = new BufferedImage(img.getWidth(), img.getHeight(), BufferedImage.TYPE_INT_RGB);
         int w = img.getWidth();

@@ -18,8 +18,8 @@ import java.util.Set;
  * How an image becomes a model input: torchvision's {@code Resize(size)} (the shorter side to
  * {@code resize}, the longer in proportion, truncated as torchvision does), {@code CenterCrop},
  * {@code ToTensor} ({@code scale} 1: values in [0, 1]; 255: [0, 255]) and {@code Normalize(mean, std)},
- * channels in {@code RGB} or {@code BGR} order (or 1 channel: the luma L = 0.299 R + 0.587 G + 0.114 B,
- * PIL's "L"), layout NCHW.
+ * channels in {@code RGB} or {@code BGR} order (or 1 channel: the luma L = 0.299 R + 0.587 G + 0.114 B
+ * in PIL's fixed point, its convert("L")), layout NCHW.
  *
  * <p>Resizing is <b>bilinear with antialiasing</b>: a triangle filter whose support widens with the
  * downscale factor (the filter PIL's {@code Image.resize(BILINEAR)} uses, and so torchvision's
@@ -284,7 +284,8 @@ public final class Preprocess {
                 int v = px[p];
                 float value;
                 if (channels == 1) {
-                    value = (float) Math.round(0.299 * ((v >> 16) & 0xFF) + 0.587 * ((v >> 8) & 0xFF) + 0.114 * (v & 0xFF));
+                    // PIL's convert("L"), in its fixed point: (19595 R + 38470 G + 7471 B + 2^15) >> 16
+                    value = (((v >> 16) & 0xFF) * 19595 + ((v >> 8) & 0xFF) * 38470 + (v & 0xFF) * 7471 + 0x8000) >> 16;
                 } else {
                     int source = order == ChannelOrder.RGB ? c : 2 - c; // 0 = R, 1 = G, 2 = B
                     value = (v >> (16 - 8 * source)) & 0xFF;

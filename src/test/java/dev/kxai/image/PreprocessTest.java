@@ -74,7 +74,8 @@ class PreprocessTest {
         assertEquals(r(4, 5) - 3f, t.data()[(2 * 6 + 5) * 10 + 4], 0f);
         Tensor grey = Preprocess.fromJson("{\"channels\": 1}", "t").apply(img);
         assertArrayEquals(new int[] {1, 1, 6, 10}, grey.shape());
-        double l = Math.round(0.299 * r(2, 3) + 0.587 * g(2, 3) + 0.114 * b(2, 3));
+        // PIL's L = R * 299/1000 + G * 587/1000 + B * 114/1000, in 16-bit fixed point, rounded
+        double l = (r(2, 3) * 19595 + g(2, 3) * 38470 + b(2, 3) * 7471 + 32768) / 65536;
         assertEquals(l / 255, grey.data()[3 * 10 + 2], 1e-6);
     }
 
@@ -143,6 +144,28 @@ class PreprocessTest {
         int[][] c = {{0, 0, 0xBC3AF0}, {223, 223, 0xDB122C}, {100, 57, 0x678AC5}, {31, 200, 0x9A924B}};
         for (int[] p : c) {
             assertEquals(p[2], seen.getRGB(p[0], p[1]) & 0xFFFFFF, "imagenet geometry at " + p[0] + "," + p[1]);
+        }
+    }
+
+    /** Grey PNGs keep their stored levels (PIL's convert("RGB")), not Java's gamma-encoded getRGB. */
+    @Test
+    void greyImagesKeepTheirLevels(@TempDir Path dir) throws Exception {
+        int[] levels = {0, 64, 128, 200};
+        BufferedImage g8 = new BufferedImage(4, 1, BufferedImage.TYPE_BYTE_GRAY);
+        BufferedImage g16 = new BufferedImage(4, 1, BufferedImage.TYPE_USHORT_GRAY);
+        for (int x = 0; x < 4; x++) {
+            g8.getRaster().setSample(x, 0, 0, levels[x]);
+            g16.getRaster().setSample(x, 0, 0, levels[x] << 8 | 0x7F);
+        }
+        ImageIO.write(g8, "png", dir.resolve("g8.png").toFile());
+        ImageIO.write(g16, "png", dir.resolve("g16.png").toFile());
+        for (String f : new String[] {"g8.png", "g16.png"}) {
+            BufferedImage rgb = Images.toRgb(Images.read(dir.resolve(f)));
+            for (int x = 0; x < 4; x++) {
+                assertEquals(levels[x] * 0x010101, rgb.getRGB(x, 0) & 0xFFFFFF, f + " at " + x);
+            }
+            Tensor t = Preprocess.fromJson("{\"channels\": 1}", "t").apply(Images.read(dir.resolve(f)));
+            assertEquals(64 / 255f, t.data()[1], 1e-7, f);
         }
     }
 
