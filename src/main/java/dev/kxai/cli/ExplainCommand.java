@@ -59,6 +59,10 @@ final class ExplainCommand implements Callable<Integer> {
             + "(PNG and report) shows the K largest |attributions| (default: ${DEFAULT-VALUE}, at most 50).")
     int topK;
 
+    @Option(names = "--feature-names", paramLabel = "FILE", description = "Tabular inputs: one feature name a line, "
+            + "for the bar charts (default: feature 0, feature 1, ...).")
+    Path featureNamesFile;
+
     @Option(names = "--overlay-alpha", paramLabel = "A", defaultValue = "0.7", description = "Overlays: the colour's "
             + "opacity at the largest attribution (0..1; default: ${DEFAULT-VALUE}).")
     double overlayAlpha;
@@ -78,6 +82,15 @@ final class ExplainCommand implements Callable<Integer> {
         }
         if (!(overlayAlpha >= 0 && overlayAlpha <= 1)) {
             throw new dev.kxai.InvalidInputException("--overlay-alpha must be in [0, 1], got " + overlayAlpha);
+        }
+        String[] featureNames = null;
+        if (featureNamesFile != null) {
+            try {
+                featureNames = Files.readAllLines(featureNamesFile).stream().map(String::strip).toArray(String[]::new);
+            } catch (IOException e) {
+                throw new dev.kxai.InvalidInputException("--feature-names " + featureNamesFile + ": cannot read: "
+                        + e.getMessage(), e);
+            }
         }
         long t0 = System.nanoTime();
         Model m = batch.load(run.device);
@@ -146,8 +159,12 @@ final class ExplainCommand implements Callable<Integer> {
                 String label = byName.size() == 1 ? "" : e.getKey() + ": ";
                 boolean tabular = chw[1] == 1;
                 if (x != null && tabular && !optimised) {
+                    if (featureNames != null && featureNames.length != per) {
+                        throw new dev.kxai.InvalidInputException("--feature-names " + featureNamesFile + " has "
+                                + featureNames.length + " names, input " + e.getKey() + " has " + per + " features");
+                    }
                     // a row of features: a bounded bar chart of the largest, not a 1-pixel-high map
-                    java.awt.image.BufferedImage bars = TopKBars.render(row, null, topK, String.format(
+                    java.awt.image.BufferedImage bars = TopKBars.render(row, featureNames, topK, String.format(
                             "#%d %stop %d of %d features, target %d", i, label, Math.min(topK, per), per, targets[i]));
                     Png.write(out.resolve(String.format("example_%03d%s.png", i, suffix)), bars);
                     pngs++;
@@ -212,10 +229,12 @@ final class ExplainCommand implements Callable<Integer> {
         java.util.Map<String, Object> shown = new java.util.TreeMap<>();
         for (java.util.Map.Entry<String, Object> p : params.entrySet()) {
             Object v = p.getValue();
+            // Captum's IG calls its quadrature rule "method": shown apart from the attribution method
+            String key = p.getKey().equals("method") ? "method (integration rule)" : p.getKey();
             if (v instanceof Number || v instanceof String || v instanceof Boolean) {
-                shown.put(p.getKey(), v);
+                shown.put(key, v);
             } else if (v instanceof int[] iv) {
-                shown.put(p.getKey(), java.util.Arrays.toString(iv));
+                shown.put(key, java.util.Arrays.toString(iv));
             }
         }
         shown.put("baselines", batch.baselineArgs == null ? "zeros" : String.join(" ", batch.baselineArgs));

@@ -121,6 +121,16 @@ class ImageReportCliTest {
         assertTrue(bars.getHeight() < 200, "5 bars: " + bars.getHeight());
         String html = Files.readString(report);
         assertEquals(16, count(html, "<img "), "one chart per example");
+        Path names = dir.resolve("names.txt");
+        Files.writeString(names, "age\nincome\nb\nc\nd\ne\nf\n");
+        CliRun wrong = CliRun.of("explain", "--model", ref.resolve("model.onnx").toString(), "--input",
+                ref.resolve("input.npy").toString(), "--feature-names", names.toString(), "--out", out.toString());
+        assertEquals(2, wrong.status());
+        assertTrue(wrong.err().contains("names.txt has 7 names, input input has 8 features"), wrong.err());
+        Files.writeString(names, "age\nincome\nb\nc\nd\ne\nf\ng\n");
+        CliRun named = CliRun.of("explain", "--model", ref.resolve("model.onnx").toString(), "--input",
+                ref.resolve("input.npy").toString(), "--feature-names", names.toString(), "--out", out.toString());
+        assertEquals(0, named.status(), named.err());
     }
 
     /**
