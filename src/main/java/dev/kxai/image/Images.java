@@ -27,6 +27,12 @@ public final class Images {
     private Images() {
     }
 
+    /**
+     * The most pixels an image may have (Pillow's MAX_IMAGE_PIXELS, its decompression-bomb limit):
+     * checked from the header, before the pixels are decoded.
+     */
+    public static final long MAX_PIXELS = 89_478_485L;
+
     /** Decodes a PNG or JPEG file; errors name the file. */
     public static BufferedImage read(Path file) {
         if (!Files.exists(file)) {
@@ -35,20 +41,58 @@ public final class Images {
         if (!Files.isRegularFile(file) || !Files.isReadable(file)) {
             throw new InvalidInputException("not a readable image file: " + file);
         }
-        BufferedImage img;
-        try {
-            img = ImageIO.read(file.toFile());
-        } catch (IOException | RuntimeException e) {
+        try (javax.imageio.stream.ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            return decode(in, "image " + file);
+        } catch (IOException e) {
             throw new InvalidInputException("cannot decode image " + file + ": " + e.getMessage(), e);
         }
-        if (img == null) {
-            throw new InvalidInputException("cannot decode image " + file + ": not a PNG or JPEG file (no ImageIO reader"
+    }
+
+    /** Decodes a PNG or JPEG held in memory (a request body); errors name {@code where}. */
+    public static BufferedImage decode(byte[] bytes, String where) {
+        try (javax.imageio.stream.ImageInputStream in = ImageIO.createImageInputStream(
+                new java.io.ByteArrayInputStream(bytes))) {
+            return decode(in, where);
+        } catch (IOException e) {
+            throw new InvalidInputException("cannot decode " + where + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static BufferedImage decode(javax.imageio.stream.ImageInputStream in, String where) throws IOException {
+        java.util.Iterator<javax.imageio.ImageReader> readers = in == null ? java.util.Collections.emptyIterator()
+                : ImageIO.getImageReaders(in);
+        if (!readers.hasNext()) {
+            throw new InvalidInputException("cannot decode " + where + ": not a PNG or JPEG file (no ImageIO reader"
                     + " recognises it)");
         }
-        if (img.getWidth() < 1 || img.getHeight() < 1) {
-            throw new InvalidInputException("image " + file + " is empty (" + img.getWidth() + "x" + img.getHeight() + ")");
+        javax.imageio.ImageReader reader = readers.next();
+        try {
+            reader.setInput(in, true, true);
+            int w;
+            int h;
+            BufferedImage img;
+            try {
+                w = reader.getWidth(0);
+                h = reader.getHeight(0);
+                if (w < 1 || h < 1) {
+                    throw new InvalidInputException(where + " is empty (" + w + "x" + h + ")");
+                }
+                if ((long) w * h > MAX_PIXELS) {
+                    throw new InvalidInputException(where + " is " + w + "x" + h + " = " + (long) w * h
+                            + " pixels, more than the " + MAX_PIXELS + " allowed (a decompression bomb?)");
+                }
+                img = reader.read(0);
+            } catch (IOException | RuntimeException e) {
+                if (e instanceof InvalidInputException iie) {
+                    throw iie;
+                }
+                throw new InvalidInputException("cannot decode " + where + " (" + reader.getFormatName() + "): "
+                        + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()), e);
+            }
+            return img;
+        } finally {
+            reader.dispose();
         }
-        return img;
     }
 
     /**

@@ -199,6 +199,18 @@ class PreprocessTest {
         Files.writeString(notImage, "this is text, not a PNG");
         assertMessage(() -> Images.read(notImage), notImage.toString(), "cannot decode");
         assertMessage(() -> Images.read(dir.resolve("missing.jpg")), "missing.jpg", "no such image file");
+        assertMessage(() -> Images.decode(new byte[] {1, 2, 3}, "request body"), "request body", "not a PNG or JPEG");
+        // a truncated PNG: the header names a size, the pixels are missing
+        byte[] png = Files.readAllBytes(pattern(dir, "t.png", 40, 30));
+        assertMessage(() -> Images.decode(java.util.Arrays.copyOf(png, 60), "body"), "cannot decode body");
+        assertEquals(40, Images.decode(png, "body").getWidth());
+        // a header announcing 100000 x 100000 pixels is refused before any pixel is decoded
+        byte[] bomb = png.clone();
+        java.nio.ByteBuffer.wrap(bomb, 16, 8).putInt(100_000).putInt(100_000);
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        crc.update(bomb, 12, 17);
+        java.nio.ByteBuffer.wrap(bomb, 29, 4).putInt((int) crc.getValue());
+        assertMessage(() -> Images.decode(bomb, "upload"), "upload", "100000x100000", "decompression bomb");
         assertMessage(() -> Images.list(List.of(Files.createDirectory(dir.resolve("empty")))), "empty", "holds no");
         assertMessage(() -> Preprocess.identity().apply(new BufferedImage(4, 4, BufferedImage.TYPE_INT_RGB),
                 new BufferedImage(5, 4, BufferedImage.TYPE_INT_RGB)), "image 1", "crop");
