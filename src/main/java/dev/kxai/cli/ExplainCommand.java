@@ -168,7 +168,7 @@ final class ExplainCommand implements Callable<Integer> {
                             "#%d %stop %d of %d features, target %d", i, label, Math.min(topK, per), per, targets[i]));
                     Png.write(out.resolve(String.format("example_%03d%s.png", i, suffix)), bars);
                     pngs++;
-                    pictures.add(new HtmlReport.Picture(label + "top " + Math.min(topK, per) + " |attributions|", bars));
+                    pictures.add(HtmlReport.Picture.of(label + "top " + Math.min(topK, per) + " |attributions|", bars));
                 } else if (x != null) {
                     // activation maximisation's result is an input: shown as an image beside its signed values
                     float[] img = optimised ? row : java.util.Arrays.copyOfRange(x.data(), i * per, (i + 1) * per);
@@ -188,10 +188,10 @@ final class ExplainCommand implements Callable<Integer> {
                             pngs++;
                         }
                         if (html != null) {
-                            pictures.add(new HtmlReport.Picture(label + (optimised ? "optimised input" : "input"),
+                            pictures.add(HtmlReport.Picture.of(label + (optimised ? "optimised input" : "input"),
                                     Heatmap.fitted(base)));
-                            pictures.add(new HtmlReport.Picture(label + "signed attribution (red +, blue \u2212)", signed));
-                            pictures.add(new HtmlReport.Picture(label + "|attribution|", Heatmap.render(base, row, chw[0],
+                            pictures.add(HtmlReport.Picture.of(label + "signed attribution (red +, blue \u2212)", signed));
+                            pictures.add(HtmlReport.Picture.of(label + "|attribution|", Heatmap.render(base, row, chw[0],
                                     chw[1], chw[2], Heatmap.Sign.ABSOLUTE, overlayAlpha, "#" + i + " absolute")));
                         }
                     }

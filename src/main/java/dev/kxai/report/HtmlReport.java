@@ -26,8 +26,15 @@ public final class HtmlReport {
         Png.init();
     }
 
-    /** One picture with its caption. */
-    public record Picture(String caption, BufferedImage image) {
+    /**
+     * One picture with its caption, already encoded (PNG, base64): a report over many examples holds
+     * compressed bytes, not decoded pixels.
+     */
+    public record Picture(String caption, int width, int height, String pngBase64) {
+        public static Picture of(String caption, BufferedImage image) {
+            return new Picture(caption, image.getWidth(), image.getHeight(),
+                    Base64.getEncoder().encodeToString(png(image)));
+        }
     }
 
     /** One example: a title, its pictures and (label, value) facts (prediction, delta, summary). */
@@ -78,9 +85,9 @@ public final class HtmlReport {
         for (Example e : examples) {
             b.append("<section class=\"example\">\n<h2>").append(esc(e.title())).append("</h2>\n<div>\n");
             for (Picture p : e.pictures()) {
-                b.append("<figure><img alt=\"").append(esc(p.caption())).append("\" width=\"").append(p.image().getWidth())
-                        .append("\" height=\"").append(p.image().getHeight()).append("\" src=\"data:image/png;base64,")
-                        .append(Base64.getEncoder().encodeToString(png(p.image()))).append("\"><figcaption>")
+                b.append("<figure><img alt=\"").append(esc(p.caption())).append("\" width=\"").append(p.width())
+                        .append("\" height=\"").append(p.height()).append("\" src=\"data:image/png;base64,")
+                        .append(p.pngBase64()).append("\"><figcaption>")
                         .append(esc(p.caption())).append("</figcaption></figure>\n");
             }
             b.append("</div>\n<dl>\n");

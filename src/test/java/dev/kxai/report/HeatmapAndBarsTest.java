@@ -97,7 +97,7 @@ class HeatmapAndBarsTest {
     @Test
     void theHtmlEscapesTextAndEmbedsPngs() {
         HtmlReport r = new HtmlReport("<t>").param("a&b", "\"q\"");
-        r.add(new HtmlReport.Example("e", java.util.List.of(new HtmlReport.Picture("c", new BufferedImage(3, 2,
+        r.add(new HtmlReport.Example("e", java.util.List.of(HtmlReport.Picture.of("c", new BufferedImage(3, 2,
                 BufferedImage.TYPE_INT_RGB))), java.util.Map.of("k", "<v>")));
         String html = r.html();
         assertTrue(html.contains("<title>&lt;t&gt;</title>") && html.contains("a&amp;b") && html.contains("&quot;q&quot;")

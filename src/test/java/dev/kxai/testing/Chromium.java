@@ -63,7 +63,7 @@ public final class Chromium {
         Path stdout = Files.createTempFile("kxai-chromium", ".out");
         try {
             List<String> cmd = List.of(binary.toString(), "--headless", "--disable-gpu", "--no-sandbox",
-                    "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--hide-scrollbars",
+                    "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check", "--disable-extensions", "--hide-scrollbars",
                     "--force-device-scale-factor=1", "--user-data-dir=" + profile, "--window-size=" + width + "," + height,
                     "--virtual-time-budget=5000", what, html.toAbsolutePath().toUri().toString());
             Process p = new ProcessBuilder(cmd).redirectError(log.toFile()).redirectOutput(stdout.toFile()).start();
