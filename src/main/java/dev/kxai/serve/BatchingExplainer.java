@@ -488,7 +488,7 @@ public final class BatchingExplainer implements AutoCloseable {
      * The model is the caller's: it is not closed.
      */
     @Override
-    public void close() {
+    public synchronized void close() {
         lock.lock();
         try {
             closing = true;
@@ -505,7 +505,13 @@ public final class BatchingExplainer implements AutoCloseable {
             }
         }
         timer.shutdownNow();
+        if (settings.batchInvariant() && !released) {
+            released = true;
+            dev.kxai.backend.cpu.CpuBackend.batchInvariant(false);
+        }
     }
+
+    private boolean released;
 
     /** Parameters as a comparable key: arrays and tensors by content. */
     static String canonical(Map<String, Object> params) {

@@ -63,6 +63,9 @@ public final class Blas {
         });
     }
 
+    /** Holders of the batch-invariant mode (explainers that batch; {@link #batchInvariant(boolean)}). */
+    private static final java.util.concurrent.atomic.AtomicInteger INVARIANT_HOLDERS =
+            new java.util.concurrent.atomic.AtomicInteger();
     private static volatile boolean batchInvariant;
 
     /**
@@ -74,10 +77,12 @@ public final class Blas {
      * rounds once, so a row's value no longer depends on the others (up to double rounding, far below
      * a float ulp); dense layers then cost about twice as much. Convolutions need nothing: they run
      * image by image and already accumulate the forward in double. For services that batch
-     * requests ({@code BatchingExplainer}).
+     * requests ({@code BatchingExplainer}). Counted: each {@code true} holds the mode until its
+     * {@code false}, so one explainer closing does not switch it off under another.
      */
     public static void batchInvariant(boolean on) {
-        batchInvariant = on;
+        int holders = on ? INVARIANT_HOLDERS.incrementAndGet() : INVARIANT_HOLDERS.updateAndGet(h -> Math.max(0, h - 1));
+        batchInvariant = holders > 0;
     }
 
     public static boolean batchInvariant() {

@@ -34,7 +34,8 @@ public final class CpuBackend implements Backend {
     /**
      * Batch-invariant dense GEMMs for the whole process (see {@link Blas#batchInvariant(boolean)}): a
      * row's result then does not depend on the rows computed with it, at about twice the cost of
-     * dense layers. {@code BatchingExplainer} turns it on.
+     * dense layers. {@code BatchingExplainer} holds it on while open (each {@code true} is released by one
+     * {@code false}).
      */
     public static void batchInvariant(boolean on) {
         Blas.batchInvariant(on);
