@@ -410,9 +410,11 @@ public final class BatchingExplainer implements AutoCloseable {
             for (Pending p : batch) {
                 Attribution mine = batch.size() == 1 ? all : slice(all, off, p.rows, rows);
                 off += p.rows;
+                completed.incrementAndGet(); // counted before the caller can see the answer
                 if (p.future.complete(mine)) {
-                    completed.incrementAndGet();
                     observer.done(System.nanoTime() - p.arrived, true);
+                } else {
+                    completed.decrementAndGet(); // cancelled or past its deadline meanwhile
                 }
             }
         } catch (RuntimeException e) {
@@ -420,9 +422,11 @@ public final class BatchingExplainer implements AutoCloseable {
                     : new KxaiException("internal error while explaining a batch of " + batch.size() + " request(s): "
                             + e, e);
             for (Pending p : batch) {
+                failed.incrementAndGet();
                 if (p.future.completeExceptionally(failure)) {
-                    failed.incrementAndGet();
                     observer.done(System.nanoTime() - p.arrived, false);
+                } else {
+                    failed.decrementAndGet();
                 }
             }
         }
