@@ -113,7 +113,17 @@ public final class Blas {
                 }
             }
         }
-        if (k > 0) {
+        int parts = Parallel.parallelism();
+        if (k > 0 && parts > 1 && (long) m * n * k >= SPLIT_MIN_MACS && m >= 2 * parts) {
+            // rows split over the cores as gemmRows does; in double the split changes no float result
+            int block = Math.max(16, ((m + parts - 1) / parts + 15) / 16 * 16);
+            int blocks = (m + block - 1) / block;
+            Parallel.forEach(blocks, p -> {
+                int r0 = p * block;
+                int rows = Math.min(block, m - r0);
+                dgemm(transA, transB, rows, n, k, alpha, ad, transA ? r0 : r0 * lda, lda, bd, 0, ldb, beta, y, r0 * n, n);
+            });
+        } else if (k > 0) {
             dgemm(transA, transB, m, n, k, alpha, ad, 0, lda, bd, 0, ldb, beta, y, 0, n);
         } else {
             for (int i = 0; i < y.length; i++) {
