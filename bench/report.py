@@ -150,6 +150,16 @@ table gives the median of those over the rounds. Threads: {a.threads}.
   kxai and torch differ by more than 1e-4, these say which side carries the rounding error.
 {detail}
 """
+    # sections other scripts or people keep in this file (bench/startup.sh's numbers, kxai loadtest's,
+    # each between "<!-- NAME -->" and "<!-- /NAME -->") survive a rewrite
+    try:
+        with open(a.results) as f:
+            previous = f.read()
+        import re
+        for m in re.finditer(r"<!-- ([a-z_-]+) -->.*?<!-- /\1 -->", previous, re.S):
+            text = text.rstrip("\n") + "\n\n" + m.group(0) + "\n"
+    except FileNotFoundError:
+        pass
     with open(a.results, "w") as f:
         f.write(text)
     print(f"wrote {a.results}")

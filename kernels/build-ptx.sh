@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Compiles every kernels/*.cu to PTX for compute_75 (JIT-compiled by the driver on any newer GPU)
-# into OUT_DIR, which the Maven build packs into the jar under dev/kxai/kernels/.
+# Compiles every kernels/*.cu to PTX for compute_75, declared at PTX ISA 8.0 (compile-ptx.sh: every
+# CUDA 12.0+ driver JIT-compiles it for the GPU at hand, sm_75 or newer), into OUT_DIR, which the
+# Maven build packs into the jar under dev/kxai/kernels/.
 # Without nvcc it builds nothing and says so: the CUDA backend then reports "no PTX in the jar".
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,9 +16,9 @@ mkdir -p "$out"
 for cu in "$here"/*.cu; do
   name="$(basename "$cu" .cu)"
   ptx="$out/$name.ptx"
-  if [ ! -f "$ptx" ] || [ "$cu" -nt "$ptx" ] || [ "$here/common.cuh" -nt "$ptx" ]; then
-    # -fmad=false: no fused multiply-add, so kernels round like their CPU twins
-    "$nvcc" -ptx -arch=compute_75 -fmad=false -o "$ptx" "$cu"
+  if [ ! -f "$ptx" ] || [ "$cu" -nt "$ptx" ] || [ "$here/common.cuh" -nt "$ptx" ] \
+      || [ "$here/compile-ptx.sh" -nt "$ptx" ]; then
+    NVCC="$nvcc" sh "$here/compile-ptx.sh" "$cu" "$ptx"
   fi
 done
-echo "kernels: PTX for $(ls "$out" | wc -l) kernel files in $out"
+echo "kernels: PTX (ISA 8.0, compute_75) for $(ls "$out" | wc -l) kernel files in $out"

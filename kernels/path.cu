@@ -7,7 +7,7 @@
 //   path_interpolate_f64  the same from DOUBLE endpoints, evaluated in double and rounded once
 //                       to float (the first-layer saving: x, base are the first layer's outputs
 //                       z_x, z_b at the two ends of the path, kept unrounded)
-//   path_accumulate     acc[i,f] += sum_k weights[k] * grads[k*batch + i, f]
+//   path_accumulate     acc[i,f] = (...(acc[i,f] + w_k0 g_k0) + ...) + w_k1-1 g_k1-1, step by step
 //   attribution_finish  attr[i,f] = acc[i,f] * (x[i,f] - base[i,f])   (or acc, see flag)
 //   row_sum             out[r] = sum_c a[r, c]   (completeness delta: sum of attributions)
 //
@@ -26,7 +26,7 @@
 //   multiply-add (nvcc -fmad=false, g++ -ffp-contract=off), so a CPU twin reproduces
 //   path_interpolate, path_accumulate and attribution_finish bit for bit, and
 //   path_interpolate_f64 too (double arithmetic, alpha widened from float, one rounding).
-//   path_accumulate sums over k in float, in increasing k. row_sum accumulates in float too
+//   path_accumulate adds each step to acc in float, in increasing k (chunking-invariant). row_sum accumulates in float too
 //   (per-thread strided sums, then a tree), so its error grows like log2(cols) * eps * sum |a|.
 #include "common.cuh"
 
@@ -69,12 +69,15 @@ extern "C" __global__ void path_accumulate(float* __restrict__ acc, const float*
                                            long long features)
 {
     const kx_index plane = (kx_index)batch * features;
+    // Each step is added to the running sum itself, in increasing k: the result is the same
+    // however the steps are split into chunks (and batches), which a chunk-local sum added at the
+    // end is not (the split would regroup the float additions).
     KX_GRID_STRIDE_LOOP(e, plane)
     {
-        float sum = 0.0f;
+        float sum = acc[e];
         for (int k = 0; k < steps; ++k)
             sum += weights[k] * grads[k * plane + e];
-        acc[e] += sum;
+        acc[e] = sum;
     }
 }
 

@@ -97,14 +97,18 @@ const DeviceAttribute kDeviceAttributes[] = {
     {CU_DEVICE_ATTRIBUTE_MAX_BLOCKS_PER_MULTIPROCESSOR, 16},
 };
 
-// Newest PTX ISA each driver release can JIT (CUDA release notes, "PTX ISA version").
+// Newest PTX ISA each driver release can JIT: the PTX ISA's release history (PTX ISA manual,
+// "Release Notes"; the same table as cuda-python's get_minimal_required_cuda_ver_from_ptx_ver).
+// A version between rows takes the row at or below it (12.6 -> 8.5); below 11.0 nothing loads.
 struct PtxSupport {
     int driver_version;
     int ptx_major, ptx_minor;
 };
-const PtxSupport kPtxSupport[] = {{12000, 8, 0}, {12010, 8, 1}, {12020, 8, 2}, {12030, 8, 3},
-                                  {12040, 8, 4}, {12050, 8, 5}, {12080, 8, 7}, {12090, 8, 8},
-                                  {13000, 9, 0}};
+const PtxSupport kPtxSupport[] = {
+    {11000, 7, 0}, {11010, 7, 1}, {11020, 7, 2}, {11030, 7, 3}, {11040, 7, 4}, {11050, 7, 5},
+    {11060, 7, 6}, {11070, 7, 7}, {11080, 7, 8}, {12000, 8, 0}, {12010, 8, 1}, {12020, 8, 2},
+    {12030, 8, 3}, {12040, 8, 4}, {12050, 8, 5}, {12070, 8, 6}, {12080, 8, 7}, {12090, 8, 8},
+    {13000, 9, 0}, {13010, 9, 1}};
 
 struct ErrorName {
     CUresult code;
@@ -463,15 +467,19 @@ CUresult load_kernel_libraries(Driver& d)
 
 // ---- module loading --------------------------------------------------------------------------
 
+// The newest PTX ISA (major * 10 + minor) a driver of this version JIT-compiles; 0 for none.
+int newest_ptx_isa(int driver_version)
+{
+    int newest = 0;
+    for (const PtxSupport& s : kPtxSupport)
+        if (s.driver_version <= driver_version)
+            newest = s.ptx_major * 10 + s.ptx_minor;
+    return newest;
+}
+
 bool ptx_supported(int driver_version, int major, int minor)
 {
-    int max_major = 0, max_minor = 0;
-    for (const PtxSupport& s : kPtxSupport)
-        if (s.driver_version <= driver_version) {
-            max_major = s.ptx_major;
-            max_minor = s.ptx_minor;
-        }
-    return major < max_major || (major == max_major && minor <= max_minor);
+    return major * 10 + minor <= newest_ptx_isa(driver_version);
 }
 
 std::string describe_params(const kxai_emu::PtxEntry& e)
@@ -520,9 +528,11 @@ CUresult load_module(CUmodule* module, const void* image, const char* call, std:
     if (!log->empty())
         return report(CUDA_ERROR_INVALID_IMAGE, call, "%s", log->c_str());
     if (!ptx_supported(d.settings.driver_version, m->ptx.version_major, m->ptx.version_minor)) {
+        const int newest = newest_ptx_isa(d.settings.driver_version);
         *log = "PTX ISA " + std::to_string(m->ptx.version_major) + "." + std::to_string(m->ptx.version_minor) +
-               " is newer than driver " + std::to_string(d.settings.driver_version) +
-               " can compile (KXAI_EMU_DRIVER_VERSION)";
+               " is newer than driver " + std::to_string(d.settings.driver_version) + " can compile: it JITs PTX ISA " +
+               (newest == 0 ? std::string("none") : "up to " + std::to_string(newest / 10) + "." + std::to_string(newest % 10)) +
+               " (KXAI_EMU_DRIVER_VERSION)";
         return report(CUDA_ERROR_UNSUPPORTED_PTX_VERSION, call, "%s", log->c_str());
     }
     if (m->ptx.target_sm > kComputeMajor * 10 + kComputeMinor) {

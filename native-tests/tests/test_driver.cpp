@@ -347,6 +347,53 @@ CHILD_MODE(fail_launch)
                : 1;
 }
 
+// A CUDA 12.0 driver (R525): reports 12000, JIT-compiles PTX up to ISA 8.0 and refuses 8.1 and
+// newer with CUDA_ERROR_UNSUPPORTED_PTX_VERSION, the error naming both versions; the engine's
+// kernels (built at ISA 8.0 by kernels/compile-ptx.sh) load.
+CHILD_MODE(driver_12_0)
+{
+    int version = 0;
+    cuDriverGetVersion(&version);
+    device::use_primary_context();
+    CUmodule m = nullptr;
+    const CUresult at80 = cuModuleLoadData(&m, ptx_with_entry("row_sum", ".param .u64 a", "8.0").c_str());
+    char log[256] = {};
+    CUjit_option options[] = {CU_JIT_ERROR_LOG_BUFFER, CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES};
+    void* values[] = {log, reinterpret_cast<void*>(sizeof log)};
+    const CUresult at81 =
+        cuModuleLoadDataEx(&m, ptx_with_entry("row_sum", ".param .u64 a", "8.1").c_str(), 2, options, values);
+    const CUresult at90 = cuModuleLoadData(&m, ptx_with_entry("row_sum", ".param .u64 a", "9.0").c_str());
+    int engine_failures = 0;
+    const char* modules[] = {"path", "dense", "conv", "head", "shape", "perturb", "rules"};
+    for (const char* module : modules) {
+        const std::string ptx = harness::read_file(harness::ptx_path(module));
+        const CUresult r = cuModuleLoadData(&m, ptx.c_str());
+        if (r != CUDA_SUCCESS && harness::ptx_is_from_nvcc(module)) {
+            std::printf("kernels/%s.cu: %d\n", module, r);
+            ++engine_failures;
+        }
+    }
+    std::printf("version %d; PTX 8.0: %d, 8.1: %d, 9.0: %d; log \"%s\"; engine modules refused: %d\n", version, at80,
+                at81, at90, log, engine_failures);
+    return version == 12000 && at80 == CUDA_SUCCESS && at81 == CUDA_ERROR_UNSUPPORTED_PTX_VERSION &&
+                   at90 == CUDA_ERROR_UNSUPPORTED_PTX_VERSION && std::strstr(log, "8.1") != nullptr &&
+                   std::strstr(log, "12000") != nullptr && std::strstr(log, "up to 8.0") != nullptr &&
+                   engine_failures == 0
+               ? 0
+               : 1;
+}
+
+// Between the table's rows the newest row at or below the version applies: 12.6 takes 8.5.
+CHILD_MODE(driver_12_6)
+{
+    device::use_primary_context();
+    CUmodule m = nullptr;
+    const CUresult at85 = cuModuleLoadData(&m, ptx_with_entry("row_sum", ".param .u64 a", "8.5").c_str());
+    const CUresult at86 = cuModuleLoadData(&m, ptx_with_entry("row_sum", ".param .u64 a", "8.6").c_str());
+    std::printf("driver 12.6: PTX 8.5: %d, 8.6: %d\n", at85, at86);
+    return at85 == CUDA_SUCCESS && at86 == CUDA_ERROR_UNSUPPORTED_PTX_VERSION ? 0 : 1;
+}
+
 }  // namespace
 
 SUITE(driver)
@@ -369,4 +416,8 @@ SUITE(driver)
                  {"KXAI_EMU_MEM_BYTES=1048576"}, nullptr);
     harness::expect_child("KXAI_EMU_FAIL_LAUNCH=2: sticky failure, recovery by primary context reset", "fail_launch",
                  {"KXAI_EMU_FAIL_LAUNCH=2"}, "injected: launch 2");
+    harness::expect_child("KXAI_EMU_DRIVER_VERSION=12000: PTX ISA 8.0 and the engine's kernels load, 8.1 and 9.0 refused",
+                 "driver_12_0", {"KXAI_EMU_DRIVER_VERSION=12000"}, "version 12000");
+    harness::expect_child("KXAI_EMU_DRIVER_VERSION=12060: PTX ISA 8.5 loads, 8.6 refused", "driver_12_6",
+                 {"KXAI_EMU_DRIVER_VERSION=12060"}, nullptr);
 }

@@ -138,10 +138,10 @@ void test_accumulate(int steps, int batch, long long features, const Geometry& g
     const Floats acc0 = random_floats(plane, -1, 1, 6);
     std::vector<double> want(plane);
     for (size_t e = 0; e < plane; ++e) {
-        float sum = 0.0f;
+        float sum = acc0[e]; // each step added to the running sum, in increasing k
         for (int k = 0; k < steps; ++k)
             sum += weights[k] * grads[k * plane + e];
-        want[e] = acc0[e] + sum;
+        want[e] = sum;
     }
     device::Buffer acc(plane * 4), dg(rows * 4), dw(steps * 4);
     acc.upload(acc0);
@@ -150,6 +150,17 @@ void test_accumulate(int steps, int batch, long long features, const Geometry& g
     CHECK_CU(CUDA_SUCCESS, device::launch(device::function("path", "path_accumulate"), {grid_for(g, plane)},
                                           {g.block}, 0, acc.ptr(), dg.ptr(), dw.ptr(), steps, batch, features));
     expect_close("acc", acc.download<float>(plane), want, [](size_t) { return 0.0; });
+    // the same steps in two chunks give the same bits: the sum does not depend on the chunking
+    if (steps > 1) {
+        const int split = steps / 2;
+        acc.upload(acc0);
+        CHECK_CU(CUDA_SUCCESS, device::launch(device::function("path", "path_accumulate"), {grid_for(g, plane)},
+                                              {g.block}, 0, acc.ptr(), dg.ptr(), dw.ptr(), split, batch, features));
+        CHECK_CU(CUDA_SUCCESS, device::launch(device::function("path", "path_accumulate"), {grid_for(g, plane)},
+                                              {g.block}, 0, acc.ptr(), dg.ptr() + split * plane * 4,
+                                              dw.ptr() + split * 4, steps - split, batch, features));
+        expect_close("acc in two chunks", acc.download<float>(plane), want, [](size_t) { return 0.0; });
+    }
 }
 
 void test_finish(int batch, long long features, int multiply, bool in_place, const Geometry& g)

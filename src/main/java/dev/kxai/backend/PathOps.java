@@ -27,21 +27,22 @@ public final class PathOps {
     }
 
     /**
-     * acc[i,f] += Σ_{k in [k0,k1)} w_k · g[(k−k0)·B + i, f]: the chunk's sum is formed in float from
-     * zero in ascending k, then added to acc, exactly as the kernel does.
+     * acc[i,f] += Σ_{k in [k0,k1)} w_k · g[(k−k0)·B + i, f], each step added to the running sum in
+     * float in ascending k, exactly as the kernel does: the result does not depend on how the steps
+     * are split into chunks (a chunk-local sum added at the end would regroup the additions, and a
+     * request batched with others, chunked differently, would not come out bit for bit as alone).
      */
     public static void accumulate(float[] acc, float[] grads, float[] weights, int k0, int k1, int batch,
             int features) {
         int plane = batch * features;
         // Blocks of elements, steps inside: each block's running sums stay in cache while the
         // steps stream through it (the element-outer loop read k1 − k0 interleaved streams). Each
-        // element still sums from zero in ascending k and is then added to acc: the same float
-        // operations in the same order as before and as the kernel.
+        // element starts from acc and adds the steps in ascending k: the kernel's float operations.
         int blocks = (plane + ACCUMULATE_BLOCK - 1) / ACCUMULATE_BLOCK;
         java.util.stream.IntStream.range(0, blocks).parallel().forEach(blk -> {
             int e0 = blk * ACCUMULATE_BLOCK;
             int n = Math.min(ACCUMULATE_BLOCK, plane - e0);
-            float[] sum = new float[n];
+            float[] sum = java.util.Arrays.copyOfRange(acc, e0, e0 + n);
             for (int k = k0; k < k1; k++) {
                 float w = weights[k];
                 int g = (k - k0) * plane + e0;
@@ -49,9 +50,7 @@ public final class PathOps {
                     sum[j] += w * grads[g + j];
                 }
             }
-            for (int j = 0; j < n; j++) {
-                acc[e0 + j] += sum[j];
-            }
+            System.arraycopy(sum, 0, acc, e0, n);
         });
     }
 

@@ -304,7 +304,7 @@ final class BatchOptions {
     }
 
     /** Copies a bundled example file out of the jar (the readers need a file). */
-    private static Path bundledFile(String name) throws IOException {
+    static Path bundledFile(String name) throws IOException {
         try (InputStream in = BatchOptions.class.getResourceAsStream(EXAMPLE + name)) {
             if (in == null) {
                 throw new KxaiException("bundled example " + name + " is missing from the jar");

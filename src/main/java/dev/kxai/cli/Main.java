@@ -14,7 +14,7 @@ import picocli.CommandLine.Option;
 @Command(name = "kxai", mixinStandardHelpOptions = true, versionProvider = Version.Provider.class,
         scope = CommandLine.ScopeType.INHERIT,
         description = "Explainability engine for the JVM: Captum's attributions for ONNX models.",
-        subcommands = {ExplainCommand.class, ConceptsCommand.class, MetricsCommand.class, ValidateCommand.class, InfoCommand.class, BenchCommand.class,
+        subcommands = {ExplainCommand.class, ServeCommand.class, LoadTestCommand.class, ConceptsCommand.class, MetricsCommand.class, ValidateCommand.class, InfoCommand.class, BenchCommand.class,
             CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     /**

@@ -35,6 +35,15 @@ public final class NpyIO {
         }
     }
 
+    /** An {@code .npy} held in memory (an HTTP body), {@code where} naming it in errors. */
+    public static Tensor read(byte[] npy, String where) {
+        try {
+            return read(new java.io.ByteArrayInputStream(npy), where, npy.length);
+        } catch (IOException e) {
+            throw new InvalidInputException("cannot read " + where + " as a NumPy .npy array: " + reason(e), e);
+        }
+    }
+
     /** All arrays of an {@code .npz} archive, in archive order, keyed by name without ".npy". */
     public static Map<String, Tensor> readNpz(Path file) {
         checkReadable(file);

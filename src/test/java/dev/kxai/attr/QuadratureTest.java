@@ -106,9 +106,14 @@ class QuadratureTest {
     @Test
     void parsesCaptumNames() {
         for (Quadrature.Rule r : Quadrature.Rule.values()) {
-            assertEquals(r, Quadrature.Rule.parse(r.captumName()));
+            if (r != Quadrature.Rule.CUSTOM) {
+                assertEquals(r, Quadrature.Rule.parse(r.captumName()));
+            }
         }
         assertThrows(InvalidInputException.class, () -> Quadrature.Rule.parse("simpson"));
+        // user-given points are not a name: they come as alphas
+        assertThrows(InvalidInputException.class, () -> Quadrature.Rule.parse("custom"));
+        assertThrows(InvalidInputException.class, () -> Quadrature.of(Quadrature.Rule.CUSTOM, 8));
     }
 
     /**

@@ -24,7 +24,7 @@ class CliTest {
 
     @Test
     void everyCommandTakesHelp() {
-        for (String c : new String[] {"explain", "metrics", "validate", "info", "bench"}) {
+        for (String c : new String[] {"explain", "serve", "concepts", "metrics", "validate", "info", "bench"}) {
             CliRun r = run(c, "--help");
             assertEquals(0, r.status(), c + " --help: " + r.err());
             assertTrue(r.out().startsWith("Usage: kxai " + c), c + " --help printed: " + r.out());

@@ -43,6 +43,10 @@ public final class Blas {
      */
     static void gemmRows(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, int offA,
             int lda, float[] b, int offB, int ldb, float beta, float[] c, int offC, int ldc) {
+        if (batchInvariant) {
+            gemmRowsInvariant(transA, transB, m, n, k, alpha, a, offA, lda, b, offB, ldb, beta, c, offC, ldc);
+            return;
+        }
         int parts = Parallel.parallelism();
         if (parts < 2 || (long) m * n * k < SPLIT_MIN_MACS || m < 2 * parts) {
             gemm(transA, transB, m, n, k, alpha, a, offA, lda, b, offB, ldb, beta, c, offC, ldc);
@@ -57,6 +61,80 @@ public final class Blas {
             int aRow = transA ? offA + r0 : offA + r0 * lda;
             gemm(transA, transB, rows, n, k, alpha, a, aRow, lda, b, offB, ldb, beta, c, offC + r0 * ldc, ldc);
         });
+    }
+
+    /** Holders of the batch-invariant mode (explainers that batch; {@link #batchInvariant(boolean)}). */
+    private static final java.util.concurrent.atomic.AtomicInteger INVARIANT_HOLDERS =
+            new java.util.concurrent.atomic.AtomicInteger();
+    private static volatile boolean batchInvariant;
+
+    /**
+     * Batch-invariant dense GEMMs for the whole process (off by default): OpenBLAS picks its kernels
+     * and blockings by the matrices' shapes, so a row of C can round differently in a GEMM of 5 rows
+     * than in one of 40 (measured: most rows of a 256×128 product differ in the last bit), and a
+     * request answered inside a batch would not be bit for bit the request answered alone. On,
+     * every row-split GEMM (Gemm and 2-D MatMul, forward and backward) accumulates in double and
+     * rounds once, so a row's value no longer depends on the others (up to double rounding, far below
+     * a float ulp); dense layers then cost about twice as much. Convolutions need nothing: they run
+     * image by image and already accumulate the forward in double. For services that batch
+     * requests ({@code BatchingExplainer}). Counted: each {@code true} holds the mode until its
+     * {@code false}, so one explainer closing does not switch it off under another.
+     */
+    public static void batchInvariant(boolean on) {
+        int holders = on ? INVARIANT_HOLDERS.incrementAndGet() : INVARIANT_HOLDERS.updateAndGet(h -> Math.max(0, h - 1));
+        batchInvariant = holders > 0;
+    }
+
+    public static boolean batchInvariant() {
+        return batchInvariant;
+    }
+
+    /** {@link #gemmRows} accumulated in double and rounded once (see {@link #batchInvariant(boolean)}). */
+    private static void gemmRowsInvariant(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a,
+            int offA, int lda, float[] b, int offB, int ldb, float beta, float[] c, int offC, int ldc) {
+        if (m == 0 || n == 0) {
+            return;
+        }
+        int aLen = transA ? (k - 1) * lda + m : (m - 1) * lda + k;
+        int bLen = transB ? (n - 1) * ldb + k : (k - 1) * ldb + n;
+        double[] ad = new double[k == 0 ? 0 : aLen];
+        double[] bd = new double[k == 0 ? 0 : bLen];
+        for (int i = 0; i < ad.length; i++) {
+            ad[i] = a[offA + i];
+        }
+        for (int i = 0; i < bd.length; i++) {
+            bd[i] = b[offB + i];
+        }
+        double[] y = new double[m * n];
+        if (beta != 0f) {
+            for (int r = 0; r < m; r++) {
+                for (int j = 0; j < n; j++) {
+                    y[r * n + j] = c[offC + r * ldc + j];
+                }
+            }
+        }
+        int parts = Parallel.parallelism();
+        if (k > 0 && parts > 1 && (long) m * n * k >= SPLIT_MIN_MACS && m >= 2 * parts) {
+            // rows split over the cores as gemmRows does; in double the split changes no float result
+            int block = Math.max(16, ((m + parts - 1) / parts + 15) / 16 * 16);
+            int blocks = (m + block - 1) / block;
+            Parallel.forEach(blocks, p -> {
+                int r0 = p * block;
+                int rows = Math.min(block, m - r0);
+                dgemm(transA, transB, rows, n, k, alpha, ad, transA ? r0 : r0 * lda, lda, bd, 0, ldb, beta, y, r0 * n, n);
+            });
+        } else if (k > 0) {
+            dgemm(transA, transB, m, n, k, alpha, ad, 0, lda, bd, 0, ldb, beta, y, 0, n);
+        } else {
+            for (int i = 0; i < y.length; i++) {
+                y[i] *= beta;
+            }
+        }
+        for (int r = 0; r < m; r++) {
+            for (int j = 0; j < n; j++) {
+                c[offC + r * ldc + j] = (float) y[r * n + j];
+            }
+        }
     }
 
     /** Double-precision twin of {@link #gemm}, same row-major conventions. */

@@ -31,6 +31,16 @@ public final class CpuBackend implements Backend {
         return new GraphRunner<>(this, ExecutionPlan.build(graph, ops, fuse), ops);
     }
 
+    /**
+     * Batch-invariant dense GEMMs for the whole process (see {@link Blas#batchInvariant(boolean)}): a
+     * row's result then does not depend on the rows computed with it, at about twice the cost of
+     * dense layers. {@code BatchingExplainer} holds it on while open (each {@code true} is released by one
+     * {@code false}).
+     */
+    public static void batchInvariant(boolean on) {
+        Blas.batchInvariant(on);
+    }
+
     /** The loops of the direct convolution: SIMD (jdk.incubator.vector) or scalar, and why. */
     public static String simdLoops() {
         return SimdLoops.get().describe();

@@ -24,6 +24,19 @@ abstract class SimdLoops {
     /** System property that forces the scalar loops (for comparison): {@code -Dkxai.simd=false}. */
     static final String DISABLE_PROPERTY = "kxai.simd";
 
+    /**
+     * System property: how many multiply-adds (and elements of the other loops) a process runs
+     * through the scalar loops before it switches to the SIMD loops ({@link Warming}); 0 switches
+     * at once. Default {@value #DEFAULT_WARMUP}.
+     */
+    static final String WARMUP_PROPERTY = "kxai.simd.warmup";
+    /**
+     * 2^28 multiply-adds: about 0.05 s of the scalar loops once compiled. The bundled digits
+     * example (50 steps of IG over 10 images) stays below it and never pays for the vector loops'
+     * compilation; any workload where SIMD matters passes it within its first fraction of a second.
+     */
+    static final long DEFAULT_WARMUP = 1L << 28;
+
     private static final SimdLoops INSTANCE = pick();
 
     static SimdLoops get() {
@@ -63,6 +76,26 @@ abstract class SimdLoops {
         if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
             return new Scalar("scalar loops (start the JVM with --add-modules jdk.incubator.vector for SIMD)");
         }
+        long warmup = warmup();
+        return warmup == 0 ? vectorOrScalar() : new Warming(warmup);
+    }
+
+    private static long warmup() {
+        String v = System.getProperty(WARMUP_PROPERTY);
+        if (v == null) {
+            return DEFAULT_WARMUP;
+        }
+        try {
+            return Math.max(0, Long.parseLong(v.trim()));
+        } catch (NumberFormatException e) {
+            Logger.getLogger(SimdLoops.class.getName()).warning("-D" + WARMUP_PROPERTY + "=" + v
+                    + " is not a number of multiply-adds; using " + DEFAULT_WARMUP);
+            return DEFAULT_WARMUP;
+        }
+    }
+
+    /** The SIMD loops where the CPU and the JVM support them, else the scalar ones with the reason. */
+    static SimdLoops vectorOrScalar() {
         try {
             // below 256-bit vectors the loops gain little over scalar code and the JIT's support is thinnest
             // (by reflection: this class must load where the incubator module is absent)
@@ -75,6 +108,88 @@ abstract class SimdLoops {
         } catch (ReflectiveOperationException | LinkageError e) {
             Logger.getLogger(SimdLoops.class.getName()).warning("SIMD loops unavailable, using scalar ones: " + e);
             return new Scalar("scalar loops (SIMD failed to load: " + e + ")");
+        }
+    }
+
+    /**
+     * The scalar loops first, then the SIMD loops. In a fresh JVM the vector loops run interpreted
+     * (every Vector API operation an allocation) until C2 compiles them, which on the bundled
+     * digits example costs over a second, 30 times the attribution itself; the scalar loops are
+     * fast as soon as C1 compiles them. So a process runs its first {@code threshold}
+     * multiply-adds scalar and only then loads and uses the vector loops: short runs never pay
+     * for their warm-up, long ones pay it as before. Both give the same bits (see the class
+     * comment), so where the switch falls changes nothing in the results. The work count is
+     * shared by all threads and updated without synchronisation: it only has to be about right.
+     */
+    static final class Warming extends SimdLoops {
+        private final long threshold;
+        private final SimdLoops scalar = new Scalar("scalar");
+        private long work;
+        private volatile SimdLoops hot;
+
+        Warming(long threshold) {
+            this.threshold = threshold;
+        }
+
+        /** The loops for a call of {@code n} units of work. */
+        private SimdLoops loops(long n) {
+            SimdLoops h = hot;
+            if (h != null) {
+                return h;
+            }
+            long w = work + n;
+            work = w;
+            if (w < threshold) {
+                return scalar;
+            }
+            return hot = Holder.VECTOR;
+        }
+
+        /** Whether the SIMD loops have taken over (tests). */
+        boolean switched() {
+            return hot != null;
+        }
+
+        @Override
+        void add(double[] acc, int a, int stride, int planes, double[] x, int p, int span, double[] w, int[] off) {
+            loops((long) planes * span * off.length).add(acc, a, stride, planes, x, p, span, w, off);
+        }
+
+        @Override
+        void add(float[] acc, int a, int stride, int planes, float[] x, int p, int span, float[] w, int[] off) {
+            loops((long) planes * span * off.length).add(acc, a, stride, planes, x, p, span, w, off);
+        }
+
+        @Override
+        void widen(float[] src, int s, double[] dst, int d, int n) {
+            loops(n).widen(src, s, dst, d, n);
+        }
+
+        @Override
+        void narrow(double[] src, int s, float[] dst, int d, int n) {
+            loops(n).narrow(src, s, dst, d, n);
+        }
+
+        @Override
+        void relu(float[] in, float[] out, int from, int to) {
+            loops(to - from).relu(in, out, from, to);
+        }
+
+        @Override
+        void reluBackward(float[] y, float[] g, float[] gi, int from, int to) {
+            loops(to - from).reluBackward(y, g, gi, from, to);
+        }
+
+        @Override
+        String describe() {
+            String v = Holder.VECTOR.describe();
+            return v.startsWith("SIMD") ? v + ", after the first " + threshold + " multiply-adds of a process (scalar "
+                    + "while the JIT would still be compiling them; -D" + WARMUP_PROPERTY + "=0: from the start)" : v;
+        }
+
+        /** Loaded on first use: the vector classes cost start-up time that short runs need not pay. */
+        private static final class Holder {
+            static final SimdLoops VECTOR = vectorOrScalar();
         }
     }
 

@@ -107,8 +107,12 @@ public final class CudaRuntime {
                 try {
                     JCudaDriver.cuModuleLoadData(module, nullTerminated(ptx.get(m)));
                 } catch (CudaException e) {
-                    return new Probe(null, "the driver refused the PTX of kernels/" + m + ".cu (" + e.getMessage()
-                            + "); an older driver than the PTX needs?");
+                    String error = firstLine(e);
+                    if (error.contains("CUDA_ERROR_UNSUPPORTED_PTX_VERSION")) {
+                        return new Probe(null, PtxIsa.refusal(m, version[0], ptx.get(m)));
+                    }
+                    return new Probe(null, "the CUDA driver " + PtxIsa.driver(version[0]) + " refused the PTX of kernels/" + m
+                            + ".cu (PTX ISA " + PtxIsa.declared(ptx.get(m)) + "): " + error);
                 }
                 for (String fn : KernelNames.in(ptx.get(m))) {
                     CUfunction f = new CUfunction();
@@ -121,7 +125,8 @@ public final class CudaRuntime {
             String deviceName = cString(name);
             boolean emulated = System.getenv("KXAI_CUDA_EMULATOR") != null || deviceName.toLowerCase().contains("emulat");
             return new Probe(new CudaRuntime(ctx, Map.copyOf(functions), h, deviceName, version[0], emulated),
-                    "device 0: " + deviceName);
+                    "device 0: " + deviceName + ", driver " + PtxIsa.driver(version[0]) + " (kernels: PTX ISA "
+                            + PtxIsa.declared(ptx.get(MODULES.get(0))) + ")");
         } catch (LinkageError e) {
             return new Probe(null, "the CUDA driver library could not be loaded (" + driverCause(e) + ")");
         } catch (CudaException e) {

@@ -1,0 +1,10 @@
+package dev.kxai.serve;
+
+import dev.kxai.KxaiException;
+
+/** A request the {@link BatchingExplainer} refused or gave up on (see its class comment). */
+public final class DeadlineExceededException extends KxaiException {
+    public DeadlineExceededException(String message) {
+        super(message);
+    }
+}
