@@ -153,12 +153,29 @@ public final class IntegratedGradients {
      * the attributions of all inputs.
      */
     public Attribution attribute(Inputs in, int... targets) {
+        dev.kxai.Args.notNull(targets, "targets");
+        return attribute(in, new int[][] {targets}).get(0);
+    }
+
+    /**
+     * Several targets (each one for every row, or one per row) along one path: each chunk runs one
+     * forward pass and one backward per target set, where Captum runs the whole path per target.
+     * One attribution per set, each equal to the single-target call's.
+     */
+    public java.util.List<Attribution> attribute(Inputs in, int[][] targets) {
         dev.kxai.Args.notNull(in, "in");
         dev.kxai.Args.notNull(targets, "targets");
+        if (targets.length == 0) {
+            throw new InvalidInputException("no target sets given");
+        }
         model.check(in);
         java.util.List<String> names = model.attributed(in);
         Quadrature q = custom != null ? custom : Quadrature.of(method, nSteps);
-        int[] t = model.targets(targets, in.batch());
+        int[][] ts = new int[targets.length][];
+        for (int j = 0; j < ts.length; j++) {
+            dev.kxai.Args.notNull(targets[j], "targets[" + j + "]");
+            ts[j] = model.targets(targets[j], in.batch());
+        }
         java.util.List<Tensor> xs = new java.util.ArrayList<>();
         java.util.List<Tensor> bases = new java.util.ArrayList<>();
         for (int i = 0; i < names.size(); i++) {
@@ -170,24 +187,33 @@ public final class IntegratedGradients {
         PathInputs spec = new PathInputs(names, xs, bases, fixed);
         ChunkPolicy chunks = new ChunkPolicy(internalBatchSize);
         // the whole computation on one runner, so that a fallback reruns all of it on the CPU
-        DevicePolicy.Ran<Attribution> ran = model.run("integrated gradients", runner -> {
-            PathGradients.Result r = PathLoop.integrate(runner, spec, q.alphasF(), q.weightsF(), t, chunks, progress,
-                    affineFirstLayer);
-            java.util.Map<String, Tensor> byInput = new java.util.LinkedHashMap<>();
-            for (int i = 0; i < names.size(); i++) {
-                float[] attr = PathOps.finish(r.gradientSums().get(i).data(), xs.get(i).data(), bases.get(i).data(),
-                        multiplyByInputs);
-                byInput.put(names.get(i), new Tensor(xs.get(i).shape(), attr));
+        DevicePolicy.Ran<java.util.List<Attribution>> ran = model.run("integrated gradients", runner -> {
+            java.util.List<PathGradients.Result> rs = PathLoop.integrate(runner, spec, q.alphasF(), q.weightsF(), ts,
+                    chunks, progress, affineFirstLayer);
+            java.util.List<Attribution> out = new java.util.ArrayList<>();
+            for (int j = 0; j < rs.size(); j++) {
+                PathGradients.Result r = rs.get(j);
+                java.util.Map<String, Tensor> byInput = new java.util.LinkedHashMap<>();
+                for (int i = 0; i < names.size(); i++) {
+                    float[] attr = PathOps.finish(r.gradientSums().get(i).data(), xs.get(i).data(), bases.get(i).data(),
+                            multiplyByInputs);
+                    byInput.put(names.get(i), new Tensor(xs.get(i).shape(), attr));
+                }
+                Tensor delta = null;
+                if (returnConvergenceDelta) {
+                    double[][] ends = reuseEndpoints && r.outputAtBase() != null && r.outputAtInput() != null
+                            ? new double[][] {r.outputAtInput(), r.outputAtBase()} : endpoints(runner, spec, ts[j]);
+                    delta = convergenceDelta(byInput.values(), ends[0], ends[1]);
+                }
+                out.add(Attribution.of(byInput, delta, runner.device(), null));
             }
-            Tensor delta = null;
-            if (returnConvergenceDelta) {
-                double[][] ends = reuseEndpoints && r.outputAtBase() != null && r.outputAtInput() != null
-                        ? new double[][] {r.outputAtInput(), r.outputAtBase()} : endpoints(runner, spec, t);
-                delta = convergenceDelta(byInput.values(), ends[0], ends[1]);
-            }
-            return Attribution.of(byInput, delta, runner.device(), null);
+            return out;
         });
-        return ran.value().ranOn(ran.device(), ran.fallbackReason());
+        java.util.List<Attribution> all = new java.util.ArrayList<>();
+        for (Attribution a : ran.value()) {
+            all.add(a.ranOn(ran.device(), ran.fallbackReason()));
+        }
+        return all;
     }
 
     private Baseline baselineFor(int i, java.util.List<String> names) {

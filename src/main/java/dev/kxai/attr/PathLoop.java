@@ -28,9 +28,20 @@ public final class PathLoop {
     /** The loop over a general path: several values interpolated together, others fixed ({@link PathInputs}). */
     public static PathGradients.Result integrate(ModelRunner runner, PathInputs spec, float[] alphas,
             float[] weights, int[] targets, ChunkPolicy policy, Progress progress, boolean affineFirstLayer) {
+        return integrate(runner, spec, alphas, weights, new int[][] {targets}, policy, progress, affineFirstLayer).get(0);
+    }
+
+    /**
+     * The loop for several target sets: one forward per chunk and a backward per set; one result per
+     * set. The chunk is sized for the forward and one backward (the backwards run one after another).
+     */
+    public static java.util.List<PathGradients.Result> integrate(ModelRunner runner, PathInputs spec, float[] alphas,
+            float[] weights, int[][] targets, ChunkPolicy policy, Progress progress, boolean affineFirstLayer) {
         int steps = alphas.length;
         int chunk = policy.stepsPerChunk(runner, spec.batch(), steps);
-        PathGradients path = runner.openPath(spec, alphas, weights, targets, affineFirstLayer);
+        PathGradients path = targets.length == 1
+                ? runner.openPath(spec, alphas, weights, targets[0], affineFirstLayer)
+                : runner.openPath(spec, alphas, weights, targets, affineFirstLayer);
         try {
             int k0 = 0;
             while (k0 < steps) {
@@ -48,7 +59,7 @@ public final class PathLoop {
                 progress.stepsDone(k1, steps);
                 k0 = k1;
             }
-            return path.result();
+            return targets.length == 1 ? java.util.List.of(path.result()) : path.results();
         } finally {
             try {
                 path.close();

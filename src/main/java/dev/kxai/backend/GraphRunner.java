@@ -706,15 +706,26 @@ public final class GraphRunner<T> implements ModelRunner {
     @Override
     public PathGradients openPath(PathInputs spec, float[] alphas, float[] weights, int[] targets,
             boolean affineFirstLayer) {
+        return openPath(spec, alphas, weights, new int[][] {targets}, affineFirstLayer);
+    }
+
+    @Override
+    public PathGradients openPath(PathInputs spec, float[] alphas, float[] weights, int[][] targetSets,
+            boolean affineFirstLayer) {
         Map<String, Tensor> all = new HashMap<>(spec.fixed());
         for (int i = 0; i < spec.names().size(); i++) {
             all.put(spec.names().get(i), spec.inputs().get(i));
         }
         int batch = batchOf(all);
-        checkTargets(targets, batch);
+        if (targetSets.length == 0) {
+            throw new IllegalArgumentException("no target sets");
+        }
+        for (int[] t : targetSets) {
+            checkTargets(t, batch);
+        }
         boolean firstInputOnly = spec.names().equals(java.util.List.of(input())) && spec.fixed().isEmpty();
         int first = affineFirstLayer && firstInputOnly ? plan.affineFirstNode() : -1;
-        return live(() -> new Path(spec, batch, alphas, weights, targets, first));
+        return live(() -> new Path(spec, batch, alphas, weights, targetSets, first));
     }
 
     /** The path of one call: what lives for the whole path in one arena, each chunk in its own. */
@@ -729,15 +740,16 @@ public final class GraphRunner<T> implements ModelRunner {
         private final Map<String, T> fixed = new HashMap<>();
         private final T alphasT;
         private final T weightsT;
-        private final T targets;
-        private final java.util.List<T> accs = new java.util.ArrayList<>();
+        /** Per target set: the row targets, and the accumulator of each start value. */
+        private final java.util.List<T> targets = new java.util.ArrayList<>();
+        private final java.util.List<java.util.List<T>> accs = new java.util.ArrayList<>();
         private final OpSet.AffineEndpoints<T> endpoints;
         /** The values the path runs in: the path values, or the first layer's output. */
         private final java.util.List<String> starts;
-        private double[] atBase;
-        private double[] atInput;
+        private final double[][] atBase;
+        private final double[][] atInput;
 
-        Path(PathInputs spec, int batch, float[] alphas, float[] weights, int[] hostTargets, int first) {
+        Path(PathInputs spec, int batch, float[] alphas, float[] weights, int[][] hostTargets, int first) {
             this.batch = batch;
             this.spec = spec;
             this.alphas = alphas;
@@ -749,17 +761,25 @@ public final class GraphRunner<T> implements ModelRunner {
                 spec.fixed().forEach((k, v) -> fixed.put(k, ops.upload(keep, v)));
                 alphasT = ops.upload(keep, new Tensor(new int[] {alphas.length}, alphas));
                 weightsT = ops.upload(keep, new Tensor(new int[] {weights.length}, weights));
-                int[] rowTargets = new int[alphas.length * batch];
-                for (int r = 0; r < rowTargets.length; r++) {
-                    rowTargets[r] = hostTargets[r % batch];
+                for (int[] set : hostTargets) {
+                    int[] rowTargets = new int[alphas.length * batch];
+                    for (int r = 0; r < rowTargets.length; r++) {
+                        rowTargets[r] = set[r % batch];
+                    }
+                    targets.add(ops.indices(keep, rowTargets));
                 }
-                targets = ops.indices(keep, rowTargets);
+                atBase = new double[hostTargets.length][];
+                atInput = new double[hostTargets.length][];
                 layer = first >= 0 ? plan.node(first) : null;
                 starts = layer != null ? java.util.List.of(layer.output()) : spec.names();
                 endpoints = layer != null ? ops.affineEndpoints(keep, layer, xs.get(0), bases.get(0),
                         plan.shape(layer.output(), batch)) : null;
-                for (String s : starts) {
-                    accs.add(ops.zeros(keep, plan.shape(s, batch)));
+                for (int j = 0; j < hostTargets.length; j++) {
+                    java.util.List<T> perStart = new java.util.ArrayList<>();
+                    for (String s : starts) {
+                        perStart.add(ops.zeros(keep, plan.shape(s, batch)));
+                    }
+                    accs.add(perStart);
                 }
             } catch (RuntimeException e) {
                 keep.close();
@@ -782,26 +802,32 @@ public final class GraphRunner<T> implements ModelRunner {
                     }
                     // a fixed value repeated for each step: b + α(b − b) is b exactly
                     fixed.forEach((k, v) -> given.put(k, ops.interpolate(a, v, v, alphasT, k0, k1)));
+                    // one forward for every target set, then a backward per set (Captum: a call per target)
                     Executor.Pass<T> p = exec.forward(a, given, rows, Set.of(), true);
                     T y = p.value(output());
-                    T seed = ops.seedOneHot(a, ops.shape(y), targets);
-                    Map<String, T> g = exec.backward(a, p, output(), seed, new java.util.HashSet<>(starts),
-                            BackwardRule.gradient());
-                    double[] chunkBase = null;
-                    double[] chunkInput = null;
-                    for (int k = k0; k < k1; k++) {
-                        if (alphas[k] == 0f) {
-                            chunkBase = ops.gatherTargets(a, y, targets, (k - k0) * batch, batch);
-                        } else if (alphas[k] == 1f) {
-                            chunkInput = ops.gatherTargets(a, y, targets, (k - k0) * batch, batch);
+                    int sets = targets.size();
+                    java.util.List<Map<String, T>> gs = new java.util.ArrayList<>();
+                    double[][] chunkBase = new double[sets][];
+                    double[][] chunkInput = new double[sets][];
+                    for (int j = 0; j < sets; j++) {
+                        T seed = ops.seedOneHot(a, ops.shape(y), targets.get(j));
+                        gs.add(exec.backward(a, p, output(), seed, new java.util.HashSet<>(starts), BackwardRule.gradient()));
+                        for (int k = k0; k < k1; k++) {
+                            if (alphas[k] == 0f) {
+                                chunkBase[j] = ops.gatherTargets(a, y, targets.get(j), (k - k0) * batch, batch);
+                            } else if (alphas[k] == 1f) {
+                                chunkInput[j] = ops.gatherTargets(a, y, targets.get(j), (k - k0) * batch, batch);
+                            }
                         }
                     }
                     // last, so that an out-of-memory retry of this chunk never finds it accumulated already
-                    for (int i = 0; i < starts.size(); i++) {
-                        ops.accumulate(accs.get(i), g.get(starts.get(i)), weightsT, k0, k1);
+                    for (int j = 0; j < sets; j++) {
+                        for (int i = 0; i < starts.size(); i++) {
+                            ops.accumulate(accs.get(j).get(i), gs.get(j).get(starts.get(i)), weightsT, k0, k1);
+                        }
+                        atBase[j] = chunkBase[j] != null ? chunkBase[j] : atBase[j];
+                        atInput[j] = chunkInput[j] != null ? chunkInput[j] : atInput[j];
                     }
-                    atBase = chunkBase != null ? chunkBase : atBase;
-                    atInput = chunkInput != null ? chunkInput : atInput;
                 }
                 return null;
             });
@@ -809,10 +835,23 @@ public final class GraphRunner<T> implements ModelRunner {
 
         @Override
         public Result result() {
+            return results().get(0);
+        }
+
+        @Override
+        public java.util.List<Result> results() {
+            java.util.List<Result> out = new java.util.ArrayList<>();
+            for (int j = 0; j < accs.size(); j++) {
+                out.add(result(j));
+            }
+            return out;
+        }
+
+        private Result result(int j) {
             return live(() -> {
                 java.util.List<Tensor> sums = new java.util.ArrayList<>();
-                for (int i = 0; i < accs.size(); i++) {
-                    T sum = accs.get(i);
+                for (int i = 0; i < accs.get(j).size(); i++) {
+                    T sum = accs.get(j).get(i);
                     if (layer != null) {
                         // Σ_k w_k Wᵀ g_k = Wᵀ Σ_k w_k g_k: the layer's transpose once per example
                         T[] in = layerInputs();
@@ -823,7 +862,7 @@ public final class GraphRunner<T> implements ModelRunner {
                     Tensor g = ops.download(sum);
                     sums.add(new Tensor(spec.inputs().get(i).shape(), g.data()));
                 }
-                return new Result(sums, atBase, atInput);
+                return new Result(sums, atBase[j], atInput[j]);
             });
         }
 

@@ -152,6 +152,19 @@ public interface ModelRunner extends AutoCloseable {
     PathGradients openPath(PathInputs p, float[] alphas, float[] weights, int[] targets, boolean affineFirstLayer);
 
     /**
+     * A path for several target sets at once: each chunk runs one forward pass and one backward per
+     * set, and {@link PathGradients#results} gives one sum per set (Captum runs the whole path per
+     * target). A runner that cannot takes one set only.
+     */
+    default PathGradients openPath(PathInputs p, float[] alphas, float[] weights, int[][] targets,
+            boolean affineFirstLayer) {
+        if (targets.length != 1) {
+            throw new UnsupportedOperationException(getClass().getSimpleName() + " runs one target set per path");
+        }
+        return openPath(p, alphas, weights, targets[0], affineFirstLayer);
+    }
+
+    /**
      * The model's output for samples [s0, s1) of a {@link Perturbation}, the perturbed rows built
      * where the backend computes: shape [s1 − s0, ...output row].
      */

@@ -18,6 +18,12 @@ public interface PathGradients extends AutoCloseable {
     /** The accumulated sum, in the input's space (with the first-layer saving, its transpose applied). */
     Result result();
 
+    /** One result per target set of a path opened for several ({@link ModelRunner#openPath(PathInputs,
+     * float[], float[], int[][], boolean)}), in their order. */
+    default java.util.List<Result> results() {
+        return java.util.List.of(result());
+    }
+
     @Override
     void close();
 

@@ -102,6 +102,13 @@ public final class CountingBackend implements Backend {
             }
 
             @Override
+            public PathGradients openPath(dev.kxai.backend.PathInputs p, float[] alphas, float[] weights,
+                    int[][] targets, boolean affineFirstLayer) {
+                paths.add(alphas.length);
+                return r.openPath(p, alphas, weights, targets, affineFirstLayer);
+            }
+
+            @Override
             public Map<String, Tensor> gradients(Map<String, Tensor> given, int[] targets, Set<String> wrt, ReluRule rule) {
                 return r.gradients(given, targets, wrt, rule);
             }

@@ -90,4 +90,32 @@ class MultiTargetTest {
             assertArrayEquals(new InputXGradient(m).attribute(x, 1).attributions().data(), ixg.get(1).attributions().data());
         }
     }
+
+    @Test
+    void integratedGradientsForKTargetsRunsThePathForwardOnce() {
+        Path d = TestData.reference("digits_cnn");
+        Tensor x = NpyIO.read(d.resolve("input.npy"));
+        try (Model m = Model.of(OnnxImporter.load(d.resolve("model.onnx")), new Counting())) {
+            dev.kxai.attr.IntegratedGradients ig = new dev.kxai.attr.IntegratedGradients(m).nSteps(12)
+                    .internalBatchSize(40).returnConvergenceDelta(true);
+            int[] perRow = m.predict(x);
+            FORWARDS.set(0);
+            BACKWARDS.set(0);
+            Attribution one = ig.attribute(m.inputs(x), 4);
+            int forwardOne = FORWARDS.get();
+            int backwardOne = BACKWARDS.get();
+            FORWARDS.set(0);
+            BACKWARDS.set(0);
+            List<Attribution> three = ig.attribute(m.inputs(x), new int[][] {{4}, perRow, {0}});
+            // the path's forwards run once for all three; the delta's endpoint forward (gausslegendre) runs per set
+            int endpointForward = m.graph().nodes().size();
+            assertEquals(forwardOne + 2 * endpointForward, FORWARDS.get(), "three targets: one path forward");
+            assertEquals(3 * backwardOne, BACKWARDS.get(), "three targets: three backwards per chunk");
+            assertArrayEquals(one.attributions().data(), three.get(0).attributions().data(), "target 4 as alone");
+            assertArrayEquals(one.convergenceDelta().data(), three.get(0).convergenceDelta().data());
+            assertArrayEquals(ig.attribute(m.inputs(x), perRow).attributions().data(), three.get(1).attributions().data(),
+                    "per-row targets as alone");
+            assertArrayEquals(ig.attribute(m.inputs(x), 0).attributions().data(), three.get(2).attributions().data());
+        }
+    }
 }

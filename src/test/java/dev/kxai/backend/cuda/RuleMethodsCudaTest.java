@@ -64,6 +64,24 @@ class RuleMethodsCudaTest {
     }
 
     @Test
+    void integratedGradientsForSeveralTargetsMatchesTheCpu() {
+        Path d = TestData.reference("tinyvgg");
+        try (Model cpu = Model.load(d.resolve("model.onnx"), "cpu"); Model gpu = Model.load(d.resolve("model.onnx"), "cuda")) {
+            Tensor x = NpyIO.read(d.resolve("input.npy"));
+            dev.kxai.attr.IntegratedGradients a = new dev.kxai.attr.IntegratedGradients(cpu).nSteps(8).internalBatchSize(6);
+            dev.kxai.attr.IntegratedGradients b = new dev.kxai.attr.IntegratedGradients(gpu).nSteps(8).internalBatchSize(6);
+            java.util.List<Attribution> ca = a.attribute(cpu.inputs(x), new int[][] {{0}, {1, 0}});
+            java.util.List<Attribution> cb = b.attribute(gpu.inputs(x), new int[][] {{0}, {1, 0}});
+            for (int j = 0; j < 2; j++) {
+                assertEquals("cuda", cb.get(j).device());
+                assertClose("ig target set " + j, ca.get(j).attributions().data(), cb.get(j).attributions().data());
+            }
+            assertClose("ig target set 1 alone", b.attribute(gpu.inputs(x), 1, 0).attributions().data(),
+                    cb.get(1).attributions().data());
+        }
+    }
+
+    @Test
     void pathMethodsBeyondCaptumMatchTheCpu() {
         Path d = TestData.reference("tinyvgg");
         try (Model cpu = Model.load(d.resolve("model.onnx"), "cpu"); Model gpu = Model.load(d.resolve("model.onnx"), "cuda")) {
