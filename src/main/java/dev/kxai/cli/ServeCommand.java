@@ -71,6 +71,10 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "64", description = "HTTP handler threads (default: ${DEFAULT-VALUE}).")
     int threads;
 
+    @Option(names = "--preprocess", paramLabel = "NAME=SPEC", description = "Image bodies for model NAME: a preset "
+            + "(imagenet, none) or a JSON spec (default: NAME's M.preprocess.json beside the model, if any).")
+    List<String> preprocessSpecs;
+
     @Option(names = "--no-batching", description = "Explain each request on its own (for comparison).")
     boolean noBatching;
 
@@ -78,6 +82,7 @@ final class ServeCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         PrintWriter w = spec.commandLine().getOut();
         Map<String, Model> loaded = new LinkedHashMap<>();
+        Map<String, dev.kxai.image.Preprocess> specs = new LinkedHashMap<>();
         try {
             for (String spec : models) {
                 int eq = spec.indexOf('=');
@@ -92,14 +97,28 @@ final class ServeCommand implements Callable<Integer> {
                 if (loaded.containsKey(name)) {
                     throw new InvalidInputException("--model " + spec + ": the name '" + name + "' is given twice");
                 }
-                loaded.put(name, Model.load(Path.of(spec.substring(eq + 1)), device));
+                Path file = Path.of(spec.substring(eq + 1));
+                loaded.put(name, Model.load(file, device));
+                dev.kxai.image.Preprocess beside = dev.kxai.image.Preprocess.besideModel(file);
+                if (beside != null) {
+                    specs.put(name, beside);
+                }
+            }
+            for (String p : preprocessSpecs != null ? preprocessSpecs : List.<String>of()) {
+                int eq = p.indexOf('=');
+                if (eq <= 0 || !loaded.containsKey(p.substring(0, eq))) {
+                    throw new InvalidInputException("--preprocess " + p + ": give NAME=SPEC for a NAME given with --model "
+                            + loaded.keySet());
+                }
+                specs.put(p.substring(0, eq), dev.kxai.image.Preprocess.parse(p.substring(eq + 1)));
             }
             BatchingExplainer.Settings s = BatchingExplainer.Settings.defaults().maxBatchRows(maxBatch)
                     .maxDelay(Duration.ofMillis(maxDelayMs)).maxQueue(maxQueue).deadline(Duration.ofMillis(timeoutMs));
             if (noBatching) {
                 s = s.unbatched();
             }
-            ExplainServer server = new ExplainServer(loaded, s, new ExplainServer.Limits(maxBody, maxInstances, maxSteps),
+            ExplainServer server = new ExplainServer(loaded, specs, s, new ExplainServer.Limits(maxBody, maxInstances,
+                    maxSteps),
                     new InetSocketAddress(host, port), threads).start();
             CountDownLatch stopped = new CountDownLatch(1);
             Thread hook = new Thread(() -> {

@@ -44,6 +44,9 @@ import java.util.concurrent.TimeUnit;
  * the parameters in the query string; answers {@code {"explanations": [{"target", "attributions",
  * "convergence_delta"}], ...}}.</li>
  * <li>{@code POST /v1/models/NAME:predict}: {@code {"predictions": [[outputs], ...]}}.</li>
+ * <li>A PNG or JPEG body ({@code Content-Type: image/png}, {@code image/jpeg}) for either, turned into
+ * the input by the model's preprocessing spec ({@code dev.kxai.image.Preprocess}); parameters in
+ * the query string.</li>
  * <li>{@code GET /v1/models/NAME} (ready), {@code GET /v1/models}, {@code /v2/health/live},
  * {@code /v2/health/ready}, {@code /metrics} (Prometheus text format).</li>
  * </ul>
@@ -75,6 +78,7 @@ public final class ExplainServer implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Map<String, Model> models;
+    private final Map<String, dev.kxai.image.Preprocess> preprocess;
     private final Map<String, BatchingExplainer> explainers = new LinkedHashMap<>();
     private final Limits limits;
     private final HttpServer http;
@@ -93,6 +97,17 @@ public final class ExplainServer implements AutoCloseable {
      */
     public ExplainServer(Map<String, Model> models, BatchingExplainer.Settings batching, Limits limits,
             InetSocketAddress address, int threads) throws IOException {
+        this(models, Map.of(), batching, limits, address, threads);
+    }
+
+    /**
+     * @param preprocess per model name, the spec that turns a PNG/JPEG body into the model's input
+     *                   (models without one refuse image bodies with 415)
+     */
+    public ExplainServer(Map<String, Model> models, Map<String, dev.kxai.image.Preprocess> preprocess,
+            BatchingExplainer.Settings batching, Limits limits, InetSocketAddress address, int threads)
+            throws IOException {
+        this.preprocess = Map.copyOf(preprocess);
         if (models == null || models.isEmpty()) {
             throw new InvalidInputException("serve: no models given (--model NAME=PATH.onnx)");
         }
@@ -190,7 +205,7 @@ public final class ExplainServer implements AutoCloseable {
                 } else if (verb.equals("explain")) {
                     code = explain(ex, model, m);
                 } else if (verb.equals("predict")) {
-                    code = predict(ex, m);
+                    code = predict(ex, model, m);
                 } else {
                     code = error(ex, 404, "verb", "unknown verb ':" + verb + "'; use :explain or :predict");
                 }
@@ -265,10 +280,21 @@ public final class ExplainServer implements AutoCloseable {
     private record Parsed(Inputs inputs, Map<String, JsonNode> parameters) {
     }
 
-    private Parsed parse(HttpExchange ex, Model m) throws IOException {
+    private Parsed parse(HttpExchange ex, String name, Model m) throws IOException {
         byte[] body = body(ex);
         Map<String, JsonNode> params = query(ex);
         String type = ex.getRequestHeaders().getFirst("Content-Type");
+        if (type != null && type.startsWith("image/")) {
+            dev.kxai.image.Preprocess spec = preprocess.get(name);
+            if (spec == null) {
+                throw new RequestParser.BadRequest(415, "Content-Type", "model '" + name + "' has no preprocessing spec "
+                        + "for image bodies: start kxai serve with --preprocess " + name + "=imagenet|SPEC.json, or put "
+                        + name + ".preprocess.json beside the model; or send JSON instances or an .npy body");
+            }
+            Tensor x = spec.apply(dev.kxai.image.Images.decode(body, "the request's " + type + " body"));
+            m.checkInput(m.graph().inputName(), x, "the request's image after " + spec.describe());
+            return new Parsed(Inputs.of(m.graph().inputName(), x), params);
+        }
         if (type != null && (type.startsWith("application/x-npy") || type.startsWith("application/octet-stream"))) {
             if (m.inputs().size() != 1) {
                 throw new RequestParser.BadRequest(400, "body", "an .npy body carries one input; this model takes "
@@ -305,7 +331,7 @@ public final class ExplainServer implements AutoCloseable {
     }
 
     private int explain(HttpExchange ex, String name, Model m) throws IOException {
-        Parsed req = parse(ex, m);
+        Parsed req = parse(ex, name, m);
         String method = RequestParser.method(req.parameters().get("method"));
         Map<String, Object> params = RequestParser.parameters(req.parameters(), limits.maxSteps());
         if (method.equals("integrated_gradients") || method.equals("layer_integrated_gradients")) {
@@ -366,8 +392,8 @@ public final class ExplainServer implements AutoCloseable {
         }
     }
 
-    private int predict(HttpExchange ex, Model m) throws IOException {
-        Parsed req = parse(ex, m);
+    private int predict(HttpExchange ex, String name, Model m) throws IOException {
+        Parsed req = parse(ex, name, m);
         Tensor y = m.forward(req.inputs());
         ObjectNode o = JSON.createObjectNode();
         ArrayNode list = o.putArray("predictions");

@@ -142,6 +142,36 @@ class ExplainServerTest {
         }
     }
 
+    @Test
+    void anImageBodyIsPreprocessedWithTheModelsSpec() throws Exception {
+        // an 8×8 grey PNG whose pixels are the first digit's values (0–16) scaled to 0–255
+        java.awt.image.BufferedImage img = new java.awt.image.BufferedImage(8, 8, java.awt.image.BufferedImage.TYPE_BYTE_GRAY);
+        for (int y = 0; y < 8; y++) {
+            for (int c = 0; c < 8; c++) {
+                img.getRaster().setSample(c, y, 0, Math.round(x.data()[y * 8 + c] * 255 / 16f));
+            }
+        }
+        java.io.ByteArrayOutputStream png = new java.io.ByteArrayOutputStream();
+        javax.imageio.ImageIO.write(img, "png", png);
+        dev.kxai.image.Preprocess spec = dev.kxai.image.Preprocess.fromJson("{\"channels\": 1, \"scale\": 1}", "test");
+        try (ExplainServer s = new ExplainServer(Map.of("digits", digits), Map.of("digits", spec),
+                BatchingExplainer.Settings.defaults(), ExplainServer.Limits.defaults(), new InetSocketAddress("127.0.0.1", 0),
+                8).start()) {
+            HttpResponse<String> r = post(s, "/v1/models/digits:explain?method=saliency&target=2", "image/png",
+                    png.toByteArray());
+            assertEquals(200, r.statusCode(), r.body());
+            Tensor in = spec.apply(img);
+            Attribution alone = Methods.create("saliency", digits, Methods.Params.of(Map.of())).attribute(digits.inputs(in),
+                    new int[] {2});
+            assertEquals(java.util.Arrays.toString(alone.attributions().data()),
+                    java.util.Arrays.toString(attributions(JSON.readTree(r.body()))));
+            assertError(post(s, "/v1/models/digits:explain", "image/png", "not a png".getBytes()), 400, "request");
+        }
+        try (ExplainServer s = server(BatchingExplainer.Settings.defaults(), ExplainServer.Limits.defaults())) {
+            assertError(post(s, "/v1/models/digits:explain", "image/png", png.toByteArray()), 415, "Content-Type");
+        }
+    }
+
     private static void assertError(HttpResponse<String> r, int code, String field) throws Exception {
         assertEquals(code, r.statusCode(), r.body());
         JsonNode e = JSON.readTree(r.body()).get("error");
