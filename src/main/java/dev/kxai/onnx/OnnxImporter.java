@@ -294,6 +294,41 @@ public final class OnnxImporter {
             return true; // computed now: costs nothing per request
         }
 
+        /**
+         * Element-wise Max/Min of 1 or more inputs (NumPy broadcasting) per request, as a chain of
+         * selections: r = x0, then r = Where(xi > r, xi, r) (Min: xi < r). The forward is the exact
+         * max/min; the gradient goes to the selected operand, on a tie to the earlier one (PyTorch's
+         * maximum splits a tie's gradient in halves: a measure-zero difference).
+         */
+        private void minMax(OnnxMl.NodeProto n, String name) {
+            List<String> ins = new ArrayList<>();
+            for (String s : n.getInputList()) {
+                if (!s.isEmpty()) {
+                    ins.add(s);
+                }
+            }
+            if (ins.isEmpty()) {
+                throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + ") has no inputs");
+            }
+            boolean max = n.getOpType().equals("Max");
+            if (ins.size() == 1) {
+                add(new Node(name, n.getOpType(), new Op.Identity(), ins, n.getOutput(0)));
+                return;
+            }
+            String r = ins.get(0);
+            for (int i = 1; i < ins.size(); i++) {
+                boolean last = i == ins.size() - 1;
+                String p = n.getOutput(0) + "/" + i + "/";
+                add(new Node(name + "/" + i + "/compare", max ? "Greater" : "Less",
+                        new Op.Compare(max ? Op.Compare.Kind.GREATER : Op.Compare.Kind.LESS), List.of(ins.get(i), r),
+                        p + "takes"));
+                String out = last ? n.getOutput(0) : p + "result";
+                add(new Node(last ? name : name + "/" + i, "Where", new Op.Where(), List.of(p + "takes", ins.get(i), r),
+                        out));
+                r = out;
+            }
+        }
+
         /** The element type of a folded result: integer or bool where ONNX's would be. */
         private boolean resultIsInteger(OnnxMl.NodeProto n, boolean integerIn) {
             return switch (n.getOpType()) {
@@ -357,6 +392,10 @@ public final class OnnxImporter {
             }
             if (n.getOpType().equals("Split")) {
                 Decompositions.split(n, name, source, opset, lt, sink);
+                return;
+            }
+            if (n.getOpType().equals("Max") || n.getOpType().equals("Min")) {
+                minMax(n, name);
                 return;
             }
             Op op = ops.op(n, name);
