@@ -5,7 +5,6 @@ import dev.kxai.InvalidInputException;
 import dev.kxai.Model;
 import dev.kxai.tensor.Shapes;
 import dev.kxai.tensor.Tensor;
-import java.util.Map;
 
 /**
  * Blur Integrated Gradients (Xu, Venugopalan and Sundararajan, "Attribution in Scale and Space",
@@ -71,8 +70,6 @@ public final class BlurIntegratedGradients {
         int w = x.dim(x.rank() - 1);
         int[] t = model.targets(targets, batch);
         double[] sigma = sigmas();
-        float[] attr = new float[x.size()];
-        float[] delta = new float[batch];
         // the fully blurred image, for the delta's F(x(max_sigma)); x itself is the point at σ_0 = 0
         float[] end = new float[x.size()];
         double[] blurred = GaussianBlur.blur(x.data(), h, w, sigma[steps]);
@@ -114,17 +111,8 @@ public final class BlurIntegratedGradients {
                 }
             }
             double[] atBlurred = PathPoints.at(runner, new Tensor(x.shape(), end), t, chunks).outputs();
-            for (int i = 0; i < batch; i++) {
-                double sum = 0;
-                for (int f = 0; f < per; f++) {
-                    attr[i * per + f] = (float) acc[i * per + f];
-                    sum += attr[i * per + f];
-                }
-                delta[i] = (float) (sum - (atInput[i] - atBlurred[i]));
-            }
-            return runner.device();
+            return PathPoints.finish(name, x.shape(), acc, atInput, atBlurred, runner.device());
         });
-        return Attribution.of(Map.of(name, new Tensor(x.shape(), attr)), new Tensor(new int[] {batch}, delta),
-                ran.device(), ran.fallbackReason());
+        return ran.value().ranOn(ran.device(), ran.fallbackReason());
     }
 }

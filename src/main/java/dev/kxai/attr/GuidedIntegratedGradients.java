@@ -5,7 +5,6 @@ import dev.kxai.InvalidInputException;
 import dev.kxai.Model;
 import dev.kxai.tensor.Tensor;
 import java.util.Arrays;
-import java.util.Map;
 
 /**
  * Guided Integrated Gradients (Kapishnikov, Venugopalan, Avci, Wedin, Terry and Birdal, "Guided
@@ -60,8 +59,6 @@ public final class GuidedIntegratedGradients {
         int[] t = model.targets(targets, batch);
         float[] xf = input.data();
         float[] bf = baseline.expand(input).data();
-        float[] attr = new float[input.size()];
-        float[] delta = new float[batch];
         var ran = model.run("guided integrated gradients", runner -> {
             double[] x = new double[input.size()];
             for (int k = 0; k < x.length; k++) {
@@ -83,18 +80,9 @@ public final class GuidedIntegratedGradients {
                 }
             }
             double[] atInput = PathPoints.at(runner, input, t, chunks).outputs();
-            for (int i = 0; i < batch; i++) {
-                double sum = 0;
-                for (int f = 0; f < per; f++) {
-                    attr[i * per + f] = (float) acc[i * per + f];
-                    sum += attr[i * per + f];
-                }
-                delta[i] = (float) (sum - (atInput[i] - atBase[i]));
-            }
-            return runner.device();
+            return PathPoints.finish(name, input.shape(), acc, atInput, atBase, runner.device());
         });
-        return Attribution.of(Map.of(name, new Tensor(input.shape(), attr)), new Tensor(new int[] {batch}, delta),
-                ran.device(), ran.fallbackReason());
+        return ran.value().ranOn(ran.device(), ran.fallbackReason());
     }
 
     /** One step of one example (features off … off + per): moves x and adds Δx ⊙ gradient to acc. */

@@ -4,7 +4,6 @@ import dev.kxai.Inputs;
 import dev.kxai.InvalidInputException;
 import dev.kxai.Model;
 import dev.kxai.tensor.Tensor;
-import java.util.Map;
 
 /**
  * Integrated Decision Gradients / IDGI (Yang, Wang and Bilen, "IDGI: A Framework to Eliminate
@@ -85,8 +84,6 @@ public final class Idgi {
         Tensor b = baseline.expand(x);
         int per = x.rowSize();
         int points = alphas.length;
-        float[] attr = new float[x.size()];
-        float[] delta = new float[batch];
         var ran = model.run("idgi", runner -> {
             // points in blocks that fit the memory budget, rows point-major (point j of example i at
             // (j − j0)·batch + i); step j − 1 is settled once F(p_j) is known, from p_{j−1}'s gradient
@@ -127,17 +124,8 @@ public final class Idgi {
                     }
                 }
             }
-            for (int i = 0; i < batch; i++) {
-                double sum = 0;
-                for (int f = 0; f < per; f++) {
-                    attr[i * per + f] = (float) acc[i * per + f];
-                    sum += attr[i * per + f];
-                }
-                delta[i] = (float) (sum - (prevOut[i] - first[i]));
-            }
-            return runner.device();
+            return PathPoints.finish(name, x.shape(), acc, prevOut, first, runner.device());
         });
-        return Attribution.of(Map.of(name, new Tensor(x.shape(), attr)), new Tensor(new int[] {batch}, delta),
-                ran.device(), ran.fallbackReason());
+        return ran.value().ranOn(ran.device(), ran.fallbackReason());
     }
 }

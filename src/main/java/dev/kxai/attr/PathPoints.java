@@ -47,6 +47,27 @@ final class PathPoints {
     }
 
     /**
+     * The attribution from its double accumulator, rounded once, with the convergence delta
+     * Σ attr − (F(x) − F(start)) per row.
+     */
+    static Attribution finish(String name, int[] shape, double[] acc, double[] atInput, double[] atStart, String device) {
+        int batch = shape[0];
+        int per = acc.length / batch;
+        float[] attr = new float[acc.length];
+        float[] delta = new float[batch];
+        for (int i = 0; i < batch; i++) {
+            double sum = 0;
+            for (int f = 0; f < per; f++) {
+                attr[i * per + f] = (float) acc[i * per + f];
+                sum += attr[i * per + f];
+            }
+            delta[i] = (float) (sum - (atInput[i] - atStart[i]));
+        }
+        return Attribution.of(java.util.Map.of(name, new Tensor(shape, attr)), new Tensor(new int[] {batch}, delta),
+                device, null);
+    }
+
+    /**
      * The one attributed input of a single-input model: these methods move the input along a path
      * of their own, which is defined for one tensor (a model with additional inputs is refused, with
      * the method named).

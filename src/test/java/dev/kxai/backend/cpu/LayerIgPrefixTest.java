@@ -6,18 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import dev.kxai.Model;
 import dev.kxai.TestData;
 import dev.kxai.attr.LayerIntegratedGradients;
-import dev.kxai.backend.Backend;
-import dev.kxai.backend.GraphRunner;
-import dev.kxai.backend.ModelRunner;
-import dev.kxai.exec.ExecutionPlan;
-import dev.kxai.exec.OpSet;
-import dev.kxai.graph.Graph;
 import dev.kxai.graph.Node;
 import dev.kxai.io.NpyIO;
 import dev.kxai.onnx.OnnxImporter;
 import dev.kxai.tensor.Tensor;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Proxy;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.Set;
@@ -34,36 +26,13 @@ import org.junit.jupiter.api.Test;
 class LayerIgPrefixTest {
     private static final Map<String, AtomicInteger> RUNS = new ConcurrentHashMap<>();
 
-    /** The CPU backend with each node's forward executions counted (unfused, so every node is seen). */
-    private static final class Counting implements Backend {
-        @Override
-        public String name() {
-            return "cpu";
-        }
-
-        @Override
-        public String description() {
-            return "counting cpu";
-        }
-
-        @Override
-        @SuppressWarnings("unchecked")
-        public ModelRunner prepare(Graph graph) {
-            CpuOpSet real = new CpuOpSet(graph);
-            OpSet<Tensor> counted = (OpSet<Tensor>) Proxy.newProxyInstance(OpSet.class.getClassLoader(),
-                    new Class<?>[] {OpSet.class}, (proxy, method, args) -> {
-                        if (method.getName().equals("forward") && args != null && args.length > 1
-                                && args[1] instanceof Node n) {
-                            RUNS.computeIfAbsent(n.name(), k -> new AtomicInteger()).incrementAndGet();
-                        }
-                        try {
-                            return method.invoke(real, args);
-                        } catch (InvocationTargetException e) {
-                            throw e.getCause();
-                        }
-                    });
-            return new GraphRunner<>(this, ExecutionPlan.build(graph, counted, false), counted);
-        }
+    /** The CPU backend with each node's forward executions counted. */
+    private static CountingOpSetBackend counting() {
+        return new CountingOpSetBackend((method, args) -> {
+            if (method.getName().equals("forward") && args != null && args.length > 1 && args[1] instanceof Node n) {
+                RUNS.computeIfAbsent(n.name(), k -> new AtomicInteger()).incrementAndGet();
+            }
+        });
     }
 
     private static final String LAYER = "/blocks/blocks.1/relu2/Relu_output_0";
@@ -72,7 +41,7 @@ class LayerIgPrefixTest {
     void thePrefixRunsTwiceNotNStepsTimes() {
         Path d = TestData.reference("resnet_mini");
         Tensor x = NpyIO.read(d.resolve("input.npy"));
-        try (Model m = Model.of(OnnxImporter.load(d.resolve("model.onnx")), new Counting())) {
+        try (Model m = Model.of(OnnxImporter.load(d.resolve("model.onnx")), counting())) {
             RUNS.clear();
             new LayerIntegratedGradients(m, LAYER).nSteps(50).internalBatchSize(8).attribute(m.inputs(x), 0);
             // the stem conv is in the prefix; the head (GlobalAveragePool) after the layer runs on the path

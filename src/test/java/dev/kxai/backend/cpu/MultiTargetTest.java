@@ -8,17 +8,9 @@ import dev.kxai.TestData;
 import dev.kxai.attr.Attribution;
 import dev.kxai.attr.InputXGradient;
 import dev.kxai.attr.Saliency;
-import dev.kxai.backend.Backend;
-import dev.kxai.backend.GraphRunner;
-import dev.kxai.backend.ModelRunner;
-import dev.kxai.exec.ExecutionPlan;
-import dev.kxai.exec.OpSet;
-import dev.kxai.graph.Graph;
 import dev.kxai.io.NpyIO;
 import dev.kxai.onnx.OnnxImporter;
 import dev.kxai.tensor.Tensor;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Proxy;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -33,43 +25,21 @@ class MultiTargetTest {
     private static final AtomicInteger BACKWARDS = new AtomicInteger();
 
     /** The CPU backend with its op set's forward and backward calls counted. */
-    private static final class Counting implements Backend {
-        @Override
-        public String name() {
-            return "cpu";
-        }
-
-        @Override
-        public String description() {
-            return "counting cpu";
-        }
-
-        @Override
-        @SuppressWarnings("unchecked")
-        public ModelRunner prepare(Graph graph) {
-            CpuOpSet real = new CpuOpSet(graph);
-            OpSet<Tensor> counted = (OpSet<Tensor>) Proxy.newProxyInstance(OpSet.class.getClassLoader(),
-                    new Class<?>[] {OpSet.class}, (proxy, method, args) -> {
-                        if (method.getName().equals("forward") || method.getName().equals("forwardFused")) {
-                            FORWARDS.incrementAndGet();
-                        } else if (method.getName().equals("backward")) {
-                            BACKWARDS.incrementAndGet();
-                        }
-                        try {
-                            return method.invoke(real, args);
-                        } catch (InvocationTargetException e) {
-                            throw e.getCause();
-                        }
-                    });
-            return new GraphRunner<>(this, ExecutionPlan.build(graph, counted, false), counted);
-        }
+    private static CountingOpSetBackend counting() {
+        return new CountingOpSetBackend((method, args) -> {
+            if (method.getName().equals("forward") || method.getName().equals("forwardFused")) {
+                FORWARDS.incrementAndGet();
+            } else if (method.getName().equals("backward")) {
+                BACKWARDS.incrementAndGet();
+            }
+        });
     }
 
     @Test
     void kTargetsCostOneForwardAndKBackwards() {
         Path d = TestData.reference("mlp_tabular");
         Tensor x = NpyIO.read(d.resolve("input.npy"));
-        try (Model m = Model.of(OnnxImporter.load(d.resolve("model.onnx")), new Counting())) {
+        try (Model m = Model.of(OnnxImporter.load(d.resolve("model.onnx")), counting())) {
             int nodes = m.graph().nodes().size();
             FORWARDS.set(0);
             BACKWARDS.set(0);
@@ -95,7 +65,7 @@ class MultiTargetTest {
     void integratedGradientsForKTargetsRunsThePathForwardOnce() {
         Path d = TestData.reference("digits_cnn");
         Tensor x = NpyIO.read(d.resolve("input.npy"));
-        try (Model m = Model.of(OnnxImporter.load(d.resolve("model.onnx")), new Counting())) {
+        try (Model m = Model.of(OnnxImporter.load(d.resolve("model.onnx")), counting())) {
             dev.kxai.attr.IntegratedGradients ig = new dev.kxai.attr.IntegratedGradients(m).nSteps(12)
                     .internalBatchSize(40).returnConvergenceDelta(true);
             int[] perRow = m.predict(x);
