@@ -25,7 +25,7 @@ public final class CudaBackend implements Backend {
     @Override
     public String description() {
         return (rt.emulated() ? "CUDA on the CPU EMULATOR (native-tests), not a GPU: " : "CUDA ") + rt.deviceName()
-                + ", driver " + rt.driverVersion();
+                + ", driver " + PtxIsa.driver(rt.driverVersion());
     }
 
     /**
