@@ -353,6 +353,12 @@ __device__ __forceinline__ double kx_unary(int kind, double a, double b, double 
     case 10: return 0.5 * x * (1.0 + erf(x / KX_SQRT_2));
     case 11: return 0.5 * x * (1.0 + tanh(KX_SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
     case 12: return -x;
+    case 14: return trunc(x);
+    case 15: return floor(x);
+    case 16: return ceil(x);
+    case 17: return rint(x); // half to even in the default rounding mode, as ONNX's Round
+    case 18: return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0);
+    case 19: return 1.0 / x;
     default: return fabs(x);
     }
 }
@@ -379,6 +385,12 @@ __device__ __forceinline__ double kx_unary_grad(int kind, double a, double b, do
         return g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * KX_SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x));
     }
     case 12: return -g;
+    case 14:
+    case 15:
+    case 16:
+    case 17:
+    case 18: return 0.0;
+    case 19: return -g / (x * x);
     default: return x > 0 ? g : (x < 0 ? -g : 0.0);
     }
 }

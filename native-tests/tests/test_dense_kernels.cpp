@@ -541,6 +541,12 @@ double unary_reference(int kind, double a, double b, double x, double* grad)
     case 7: y = std::log1p(std::exp(-std::fabs(x))) + std::max(x, 0.0); d = 1.0 / (1.0 + std::exp(-x)); break;
     case 8: y = x > 0 ? x : a * std::expm1(x); d = x > 0 ? 1.0 : a * std::exp(x); break;
     case 12: y = -x; d = -1.0; break;
+    case 14: y = std::trunc(x); d = 0.0; break;
+    case 15: y = std::floor(x); d = 0.0; break;
+    case 16: y = std::ceil(x); d = 0.0; break;
+    case 17: y = std::nearbyint(x); d = 0.0; break;
+    case 18: y = x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); d = 0.0; break;
+    case 19: y = 1.0 / x; d = -1.0 / (x * x); break;
     default: y = std::fabs(x); d = x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); break;
     }
     *grad = d;
@@ -754,7 +760,10 @@ SUITE(dense_kernels)
                       {4, 0.0f, 0.0f, -5.0f, 5.0f, "Exp"},         {5, 0.0f, 0.0f, 0.1f, 9.0f, "Log"},
                       {6, 0.0f, 0.0f, -4.0f, 4.0f, "Erf"},         {7, 0.0f, 0.0f, -8.0f, 8.0f, "Softplus"},
                       {8, 1.3f, 0.0f, -3.0f, 3.0f, "Elu(1.3)"},    {12, 0.0f, 0.0f, -3.0f, 3.0f, "Neg"},
-                      {13, 0.0f, 0.0f, -3.0f, 3.0f, "Abs"}};
+                      {13, 0.0f, 0.0f, -3.0f, 3.0f, "Abs"},        {14, 0.0f, 0.0f, -5.0f, 5.0f, "Trunc (Cast)"},
+                      {15, 0.0f, 0.0f, -5.0f, 5.0f, "Floor"},      {16, 0.0f, 0.0f, -5.0f, 5.0f, "Ceil"},
+                      {17, 0.0f, 0.0f, -5.0f, 5.0f, "Round"},      {18, 0.0f, 0.0f, -3.0f, 3.0f, "Sign"},
+                      {19, 0.0f, 0.0f, 0.5f, 4.0f, "Reciprocal"}};
         for (const auto& u : kUnary)
             for (long long n : {1LL, 1000LL})
                 harness::run_case(name_of("unary_forward/backward", "n=" + std::to_string(n), u.name, g),

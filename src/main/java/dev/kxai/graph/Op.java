@@ -291,7 +291,11 @@ public sealed interface Op {
         /** The functions, with the codes the kernels take (kernels/dense.cu, unary_forward). */
         public enum Kind {
             CLIP(0), HARD_SIGMOID(1), HARD_SWISH(2), SQRT(3), EXP(4), LOG(5), ERF(6), SOFTPLUS(7), ELU(8), SELU(9),
-            GELU(10), GELU_TANH(11), NEG(12), ABS(13);
+            GELU(10), GELU_TANH(11), NEG(12), ABS(13),
+            /** Cast of a float to an integer type (truncation toward zero), Floor, Ceil, Round (half to even), Sign:
+             * piecewise constant, gradient 0 (PyTorch's). */
+            TRUNC(14), FLOOR(15), CEIL(16), ROUND(17), SIGN(18),
+            RECIPROCAL(19);
 
             public final int code;
 

@@ -136,6 +136,11 @@ final class OpParser {
             };
             case "Neg" -> new Op.Unary(Op.Unary.Kind.NEG);
             case "Abs" -> new Op.Unary(Op.Unary.Kind.ABS);
+            case "Floor" -> new Op.Unary(Op.Unary.Kind.FLOOR);
+            case "Ceil" -> new Op.Unary(Op.Unary.Kind.CEIL);
+            case "Round" -> new Op.Unary(Op.Unary.Kind.ROUND);
+            case "Sign" -> new Op.Unary(Op.Unary.Kind.SIGN);
+            case "Reciprocal" -> new Op.Unary(Op.Unary.Kind.RECIPROCAL);
             case "Dropout" -> dropout(n, name);
             case "Transpose" -> new Op.Transpose(a.ints("perm", null));
             case "Squeeze" -> new Op.Squeeze(axes(n, a, name, 13));
@@ -162,10 +167,15 @@ final class OpParser {
                 yield new Op.ConstantOfShape(v == null || v.size() == 0 ? 0f : v.data()[0]);
             }
             case "Cast" -> {
-                if (a.i("to", 1) != OnnxMl.TensorProto.DataType.FLOAT_VALUE) {
+                long to = a.i("to", 1);
+                if (ConstantFolding.INTEGER_TYPES.contains(to)) {
+                    // float → integer truncates toward zero (NumPy, PyTorch); the value stays a float holding it
+                    yield new Op.Unary(Op.Unary.Kind.TRUNC);
+                }
+                if (to != OnnxMl.TensorProto.DataType.FLOAT_VALUE && to != OnnxMl.TensorProto.DataType.DOUBLE_VALUE) {
                     throw new ModelException(source + ": node '" + name + "' (Cast) converts a value computed per request "
-                            + "to element type " + a.i("to", 1) + "; kxai computes in float32 (1) and casts only values "
-                            + "known at load");
+                            + "to element type " + to + "; per request kxai casts to float32 (1), float64 (11, computed "
+                            + "in float32) and integer types (truncated toward zero); other types only at load");
                 }
                 yield new Op.Identity();
             }

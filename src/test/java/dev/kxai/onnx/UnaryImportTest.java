@@ -80,6 +80,24 @@ class UnaryImportTest {
     }
 
     @Test
+    void roundingSignReciprocalAndCastPerRequest() {
+        assertArrayEquals(new float[] {-3, 2, 0, -1}, run(oneNode(13, node("Floor", "input").build()), -2.5f, 2.5f, 0.25f, -0.75f));
+        assertArrayEquals(new float[] {-2, 3, 1, -0f}, run(oneNode(13, node("Ceil", "input").build()), -2.5f, 2.5f, 0.25f, -0.75f));
+        // ONNX Round: half to even
+        assertArrayEquals(new float[] {-2, 2, 0, -1}, run(oneNode(13, node("Round", "input").build()), -2.5f, 2.5f, 0.25f, -0.75f));
+        assertArrayEquals(new float[] {-1, 1, 1, 0}, run(oneNode(13, node("Sign", "input").build()), -2.5f, 2.5f, 0.25f, 0f));
+        assertArrayEquals(new float[] {-0.4f, 0.4f, 4, -2}, run(oneNode(13, node("Reciprocal", "input").build()), -2.5f, 2.5f,
+                0.25f, -0.5f));
+        // Cast of a value computed per request: to int64 truncates toward zero; to float16 is refused
+        Graph cast = oneNode(13, node("Cast", "input").addAttribute(OnnxModels.intAttr("to", 7)).build());
+        assertEquals(new Op.Unary(Kind.TRUNC), op(cast));
+        assertArrayEquals(new float[] {-2, 2, 0, -0f}, run(cast, -2.5f, 2.5f, 0.25f, -0.75f));
+        ModelException e = assertThrows(ModelException.class, () -> oneNode(13,
+                node("Cast", "input").addAttribute(OnnxModels.intAttr("to", 10)).build()));
+        assertTrue(e.getMessage().contains("element type 10"), e.getMessage());
+    }
+
+    @Test
     void dropoutIsTheIdentityAtInference() {
         Graph d = oneNode(13, node("Dropout", "input", "ratio").build(), scalar("ratio", 0.5f));
         assertTrue(op(d) instanceof Op.Identity);

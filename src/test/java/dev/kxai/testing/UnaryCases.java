@@ -34,6 +34,18 @@ public final class UnaryCases {
             return t;
         }
 
+        /**
+         * Steps only (Floor, Ceil, Round, Sign, Trunc): the gradient is 0 and so are the finite
+         * differences away from the steps, so a finite-difference check proves nothing there;
+         * forward and backward parity do (KernelParityTest).
+         */
+        public boolean piecewiseConstant() {
+            return switch (op.kind()) {
+                case TRUNC, FLOOR, CEIL, ROUND, SIGN -> true;
+                default -> false;
+            };
+        }
+
         private boolean nearKink(double v) {
             for (double k : kinks) {
                 if (Math.abs(v - k) < MARGIN) {
@@ -61,5 +73,13 @@ public final class UnaryCases {
             new Case("Gelu", new Op.Unary(Kind.GELU), -4, 4),
             new Case("Gelu(tanh)", new Op.Unary(Kind.GELU_TANH), -4, 4),
             new Case("Neg", new Op.Unary(Kind.NEG), -3, 3),
-            new Case("Abs", new Op.Unary(Kind.ABS), -3, 3, 0));
+            new Case("Abs", new Op.Unary(Kind.ABS), -3, 3, 0),
+            // piecewise constant: the value steps at each integer (Round: at each half), the gradient is 0
+            new Case("Trunc (Cast to int)", new Op.Unary(Kind.TRUNC), -3, 3, -3, -2, -1, 0, 1, 2, 3),
+            new Case("Floor", new Op.Unary(Kind.FLOOR), -3, 3, -3, -2, -1, 0, 1, 2, 3),
+            new Case("Ceil", new Op.Unary(Kind.CEIL), -3, 3, -3, -2, -1, 0, 1, 2, 3),
+            new Case("Round", new Op.Unary(Kind.ROUND), -3, 3, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5),
+            new Case("Sign", new Op.Unary(Kind.SIGN), -3, 3, 0),
+            new Case("Reciprocal", new Op.Unary(Kind.RECIPROCAL), 0.5, 4),
+            new Case("Reciprocal (negative)", new Op.Unary(Kind.RECIPROCAL), -4, -0.5));
 }

@@ -380,6 +380,12 @@ public final class ElementwiseOps {
             case GELU_TANH -> 0.5 * x * (1.0 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
             case NEG -> -x;
             case ABS -> Math.abs(x);
+            case TRUNC -> x < 0 ? Math.ceil(x) : Math.floor(x);
+            case FLOOR -> Math.floor(x);
+            case CEIL -> Math.ceil(x);
+            case ROUND -> Math.rint(x);
+            case SIGN -> Math.signum(x);
+            case RECIPROCAL -> 1.0 / x;
         };
     }
 
@@ -419,6 +425,8 @@ public final class ElementwiseOps {
             }
             case NEG -> -g;
             case ABS -> x > 0 ? g : x < 0 ? -g : 0.0;
+            case TRUNC, FLOOR, CEIL, ROUND, SIGN -> 0.0;
+            case RECIPROCAL -> -g / (x * x);
         };
     }
 }

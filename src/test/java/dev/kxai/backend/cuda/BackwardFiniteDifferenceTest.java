@@ -314,6 +314,9 @@ class BackwardFiniteDifferenceTest {
         Random r = new Random(80);
         long seed = 81;
         for (dev.kxai.testing.UnaryCases.Case c : dev.kxai.testing.UnaryCases.ALL) {
+            if (c.piecewiseConstant()) {
+                continue; // gradient 0 = finite differences 0: nothing to prove here; KernelParityTest checks both passes
+            }
             G g = new G(13);
             g.then(c.op());
             check(c.label(), g, c.input(r, 2, 13), 1e-2, seed++);
