@@ -75,7 +75,7 @@ def integrated_gradients(model, x, targets, step_sizes, alphas, internal_batch_s
         per = max(internal_batch_size // batch, 1)
         grads = torch.cat([path_gradients(model, x, baseline, alphas[i:i + per], targets)
                            for i in range(0, n, per)], dim=0)
-    scaled_grads = grads.contiguous().view(n, -1) * torch.tensor(step_sizes, dtype=x.dtype).view(n, 1)
+    scaled_grads = grads.contiguous().view(n, -1) * torch.tensor(step_sizes, dtype=x.dtype, device=x.device).view(n, 1)
     total = torch.sum(scaled_grads.reshape((n, batch) + tuple(x.shape[1:])), dim=0)
     return total * (x - baseline)
 
@@ -90,6 +90,7 @@ def main():
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--internal-batch-size", type=int)
     p.add_argument("--out")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (the GPU kit's comparison on the device machine)")
     p.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                    help="float64 runs the model in double precision: a reference for both engines' rounding")
     a = p.parse_args()
@@ -104,28 +105,32 @@ def main():
     model = build(meta["name"])
     model.load_state_dict(torch.load(os.path.join(a.workload, "weights.pt")))
     dtype = torch.float64 if a.dtype == "float64" else torch.float32
-    model = model.to(dtype).eval()
-    x = torch.from_numpy(np.load(os.path.join(a.workload, "input.npy"))).to(dtype)
+    model = model.to(dtype).to(a.device).eval()
+    x = torch.from_numpy(np.load(os.path.join(a.workload, "input.npy"))).to(dtype).to(a.device)
     with torch.no_grad():
         targets = model(x).argmax(dim=1)
     step_sizes, alphas = alphas_and_step_sizes(rule, steps)
     print(f"torch_ig: {meta['name']} {list(x.shape)}, ig ({rule}, {steps} steps), torch {torch.__version__}, "
-          f"{a.dtype}, threads {torch.get_num_threads()}", flush=True)
+          f"{a.dtype}, threads {torch.get_num_threads()}, device {a.device}", flush=True)
 
     for _ in range(a.warmup):
         integrated_gradients(model, x, targets, step_sizes, alphas, a.internal_batch_size)
     times = []
     attr = None
     for i in range(a.repeats):
+        if a.device != "cpu":
+            torch.cuda.synchronize()
         t0 = time.perf_counter()
         attr = integrated_gradients(model, x, targets, step_sizes, alphas, a.internal_batch_size)
+        if a.device != "cpu":
+            torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
         print(f"repeat {i + 1}: {times[-1]:.3f} s", flush=True)
     if a.out:
         os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-        np.save(a.out, attr.detach().numpy().astype(np.float32))
+        np.save(a.out, attr.detach().cpu().numpy().astype(np.float32))
         np.save(a.out[:-4] + "_targets.npy" if a.out.endswith(".npy") else a.out + "_targets.npy",
-                targets.numpy())
+                targets.cpu().numpy())
         print(f"wrote {a.out}")
     med = statistics.median(times)
     print(f"torch: median_s={med:.6f} attributions_per_s={x.shape[0] / med:.3f} threads={torch.get_num_threads()}")
