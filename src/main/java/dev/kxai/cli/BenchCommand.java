@@ -125,6 +125,14 @@ final class BenchCommand implements Callable<Integer> {
                 threads == null ? "common pool (" + ForkJoinPool.getCommonPoolParallelism() + ")" : threads, loadSeconds);
         if (!forwardOnly) {
             printWork(w, count, gradientRows, forwardRows, flopsPerRun);
+        } else {
+            dev.kxai.backend.ModelRunner r = model.runner();
+            long row = java.util.Arrays.stream(r.exampleShape()).asLongStream().reduce(1, (p, d) -> p * d);
+            w.printf(Locale.ROOT, "chunks: budget %d MiB; per row %d floats forward-only peak (+ %d the row), "
+                    + "%d floats forward+backward working set: %d or %d rows per call by the budget%n",
+                    r.chunkBudgetBytes() >> 20, r.forwardFloatsPerExample(), row, r.workingFloatsPerExample(),
+                    new dev.kxai.attr.ChunkPolicy(null).rowsPerForwardChunk(r, Integer.MAX_VALUE),
+                    new dev.kxai.attr.ChunkPolicy(null).stepsPerChunk(r, 1, Integer.MAX_VALUE));
         }
         if (ig && firstLayerSaving) {
             w.println(savedNode != null ? "first-layer saving: node '" + savedNode + "' runs at the endpoints only"
