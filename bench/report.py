@@ -150,14 +150,14 @@ table gives the median of those over the rounds. Threads: {a.threads}.
   kxai and torch differ by more than 1e-4, these say which side carries the rounding error.
 {detail}
 """
-    # sections other scripts keep in this file (bench/startup.sh's numbers, between
-    # "<!-- startup -->" and "<!-- /startup -->") survive a rewrite
+    # sections other scripts keep in this file survive a rewrite: every "<!-- NAME -->" ...
+    # "<!-- /NAME -->" block (bench/startup.sh's "startup", bench/occlusion.sh's "occlusion"), in order
     try:
         with open(a.results) as f:
             previous = f.read()
-        start, end = previous.find("<!-- startup -->"), previous.find("<!-- /startup -->")
-        if 0 <= start < end:
-            text = text.rstrip("\n") + "\n\n" + previous[start:end + len("<!-- /startup -->")] + "\n"
+        import re
+        for m in re.finditer(r"<!-- ([A-Za-z0-9_-]+) -->.*?<!-- /\1 -->", previous, flags=re.S):
+            text = text.rstrip("\n") + "\n\n" + m.group(0) + "\n"
     except FileNotFoundError:
         pass
     with open(a.results, "w") as f:
