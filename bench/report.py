@@ -150,13 +150,13 @@ table gives the median of those over the rounds. Threads: {a.threads}.
   kxai and torch differ by more than 1e-4, these say which side carries the rounding error.
 {detail}
 """
-    # sections other scripts or people keep in this file (bench/startup.sh's numbers, kxai loadtest's,
-    # each between "<!-- NAME -->" and "<!-- /NAME -->") survive a rewrite
+    # sections other scripts keep in this file survive a rewrite: every "<!-- NAME -->" ...
+    # "<!-- /NAME -->" block (bench/startup.sh's "startup", bench/occlusion.sh's "occlusion"), in order
     try:
         with open(a.results) as f:
             previous = f.read()
         import re
-        for m in re.finditer(r"<!-- ([a-z_-]+) -->.*?<!-- /\1 -->", previous, re.S):
+        for m in re.finditer(r"<!-- ([A-Za-z0-9_-]+) -->.*?<!-- /\1 -->", previous, flags=re.S):
             text = text.rstrip("\n") + "\n\n" + m.group(0) + "\n"
     except FileNotFoundError:
         pass

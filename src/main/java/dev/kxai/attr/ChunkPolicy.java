@@ -32,6 +32,22 @@ public record ChunkPolicy(Integer internalBatchSize) {
         return (int) Math.max(1, Math.min(steps, want));
     }
 
+    /**
+     * Rows per chunk for a loop of forward passes only (the perturbation methods): the same rule,
+     * but the budget divided by a forward pass's peak per row ({@link ModelRunner#forwardFloatsPerExample()}:
+     * no gradients, and each activation dropped after its last reader) instead of the
+     * forward+backward working set, so a perturbation loop runs fewer, larger passes.
+     */
+    public int rowsPerForwardChunk(ModelRunner runner, int rows) {
+        long perRow = Math.max(1, 4L * (runner.forwardFloatsPerExample() + rowFloats(runner)));
+        long fit = Math.max(1, runner.chunkBudgetBytes() / perRow);
+        long want = internalBatchSize != null ? internalBatchSize : fit;
+        if (internalBatchSize != null && !runner.device().equals("cpu")) {
+            want = Math.min(want, fit);
+        }
+        return (int) Math.max(1, Math.min(rows, want));
+    }
+
     /** The path row itself (one example's input), besides the working set. */
     private static long rowFloats(ModelRunner runner) {
         long n = 1;

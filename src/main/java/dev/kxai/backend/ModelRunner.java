@@ -39,6 +39,11 @@ public interface ModelRunner extends AutoCloseable {
         return plan().workingFloatsPerExample();
     }
 
+    /** Floats of activations one example needs at the peak of a forward-only pass. */
+    default long forwardFloatsPerExample() {
+        return plan().forwardFloatsPerExample();
+    }
+
     /** The model's output for a batch. */
     Tensor forward(Tensor x);
 

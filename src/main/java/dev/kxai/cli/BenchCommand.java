@@ -33,7 +33,10 @@ import picocli.CommandLine.Spec;
     "  bench: median_s=... attributions_per_s=... gflop_per_s=... peak_fraction=...",
     "gflop_per_s counts 2 x the Conv/Gemm/MatMul multiply-adds of the forward and",
     "input-gradient passes (see bench/README.md); peak_fraction is gflop_per_s",
-    "divided by the sgemm GFLOP/s."})
+    "divided by the sgemm GFLOP/s. The perturbation methods (occlusion, ...) take",
+    "explain's options (--sliding-window, --strides, --perturbations-per-eval, ...)",
+    "and count forward rows only; every method that runs in chunks reports its",
+    "passes per run (batched model calls) and rows per pass."})
 final class BenchCommand implements Callable<Integer> {
     @Spec
     picocli.CommandLine.Model.CommandSpec spec;
@@ -47,9 +50,8 @@ final class BenchCommand implements Callable<Integer> {
     @Mixin
     AttributionOptions run = new AttributionOptions();
 
-
-
-
+    @Mixin
+    PerturbationOptions perturbation = new PerturbationOptions();
 
     @Option(names = "--repeats", defaultValue = "5", description = "Timed runs (default: ${DEFAULT-VALUE}).")
     int repeats;
@@ -105,6 +107,7 @@ final class BenchCommand implements Callable<Integer> {
         BatchOptions.checkOut(out);
         String m = Methods.entry(run.method).name();
         boolean ig = m.equals("integrated_gradients");
+        boolean forwardOnly = PERTURBATION.contains(m);
         Quadrature q = ig ? Quadrature.of(Quadrature.Rule.parse(run.rule), run.steps) : null;
 
         long t0 = System.nanoTime();
@@ -114,7 +117,7 @@ final class BenchCommand implements Callable<Integer> {
         double loadSeconds = (System.nanoTime() - t0) / 1e9;
         int batch = x.dim(0);
         FlopCounter.Count count = FlopCounter.count(model.runner().plan());
-        long gradientRows = ig ? (long) run.steps * batch : batch;
+        long gradientRows = ig ? (long) run.steps * batch : forwardOnly ? 0 : batch;
         long forwardRows = ig && delta && (noEndpointReuse || !evaluatesBothEnds(q)) ? 2L * batch : 0;
         // with the first-layer saving the node it applies to runs for 2 rows per example, not per step
         String savedNode = ig && firstLayerSaving ? model.runner().affineFirstLayerNode() : null;
@@ -124,9 +127,17 @@ final class BenchCommand implements Callable<Integer> {
                 inputFile, Shapes.str(x.shape()), ig ? "ig (" + q.rule().captumName() + ", " + run.steps + " steps"
                         + (delta ? ", with delta" : "") + ")" : m, model.backend().name(),
                 threads == null ? "common pool (" + ForkJoinPool.getCommonPoolParallelism() + ")" : threads, loadSeconds);
-        w.printf(Locale.ROOT, "work: %.3f MMAC forward + %.3f MMAC backward per row; %d gradient rows + %d forward rows"
-                + " = %.6f GFLOP per run%n", count.forwardMacs() / 1e6, count.backwardMacs() / 1e6, gradientRows,
-                forwardRows, flopsPerRun / 1e9);
+        if (!forwardOnly) {
+            printWork(w, count, gradientRows, forwardRows, flopsPerRun);
+        } else {
+            dev.kxai.backend.ModelRunner r = model.runner();
+            long row = java.util.Arrays.stream(r.exampleShape()).asLongStream().reduce(1, (p, d) -> p * d);
+            w.printf(Locale.ROOT, "chunks: budget %d MiB; per row %d floats forward-only peak (+ %d the row), "
+                    + "%d floats forward+backward working set: %d or %d rows per call by the budget%n",
+                    r.chunkBudgetBytes() >> 20, r.forwardFloatsPerExample(), row, r.workingFloatsPerExample(),
+                    new dev.kxai.attr.ChunkPolicy(null).rowsPerForwardChunk(r, Integer.MAX_VALUE),
+                    new dev.kxai.attr.ChunkPolicy(null).stepsPerChunk(r, 1, Integer.MAX_VALUE));
+        }
         if (ig && firstLayerSaving) {
             w.println(savedNode != null ? "first-layer saving: node '" + savedNode + "' runs at the endpoints only"
                     + " (counted for 2 rows per example forward, 1 backward)"
@@ -141,15 +152,19 @@ final class BenchCommand implements Callable<Integer> {
         double[] times = new double[repeats];
         java.util.List<String> fellBack = new java.util.ArrayList<>();
         ProgressBar progress = ProgressBar.of(spec.commandLine().getErr(), "bench", "runs", progressMode);
+        Passes passes = new Passes();
         Attribution last = inPool(() -> {
             // the default target (the predicted class), computed outside the timed runs
-            Supplier<Attribution> once = attribution(model, x, ig, m, q, model.predict(x));
+            int[] targets = model.predict(x);
+            w.println("targets: " + java.util.Arrays.toString(targets));
+            Supplier<Attribution> once = attribution(model, x, ig, m, q, targets, passes);
             for (int i = 0; i < warmup; i++) {
                 once.get();
                 progress.stepsDone(i + 1, warmup + repeats);
             }
             Attribution a = null;
             for (int i = 0; i < repeats; i++) {
+                passes.reset();
                 long s = System.nanoTime();
                 a = once.get();
                 times[i] = (System.nanoTime() - s) / 1e9;
@@ -163,6 +178,21 @@ final class BenchCommand implements Callable<Integer> {
             }
             return a;
         });
+        if (passes.calls > 0 && forwardOnly) {
+            w.printf(Locale.ROOT, "passes: %d forward calls per run, %d rows in all, at most %d rows per call%n",
+                    passes.calls, passes.rows, passes.maxRows);
+        } else if (passes.calls > 0) {
+            w.printf(Locale.ROOT, "passes: %d per run, at most %d path steps of the batch per pass%n", passes.calls,
+                    passes.maxRows);
+        } else {
+            w.println("passes: not reported by " + m);
+        }
+        if (forwardOnly) {
+            // a perturbation method runs forward passes only, over the rows its loop evaluated
+            forwardRows = passes.rows;
+            flopsPerRun = count.flops(0, forwardRows);
+            printWork(w, count, gradientRows, forwardRows, flopsPerRun);
+        }
         if (!fellBack.isEmpty()) {
             w.println("warning: " + fellBack.size() + " of " + repeats + " timed runs fell back to the CPU, not run on "
                     + model.runner().backend().name() + ": " + fellBack.get(0));
@@ -190,8 +220,46 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** The methods that only run forward passes over perturbed rows. */
+    private static final java.util.Set<String> PERTURBATION = java.util.Set.of("occlusion", "feature_ablation",
+            "feature_permutation", "shapley_values", "shapley_value_sampling", "kernel_shap", "lime");
+
+    private static void printWork(PrintWriter w, FlopCounter.Count count, long gradientRows, long forwardRows,
+            double flopsPerRun) {
+        w.printf(Locale.ROOT, "work: %.3f MMAC forward + %.3f MMAC backward per row; %d gradient rows + %d forward rows"
+                + " = %.6f GFLOP per run%n", count.forwardMacs() / 1e6, count.backwardMacs() / 1e6, gradientRows,
+                forwardRows, flopsPerRun / 1e9);
+    }
+
+    /**
+     * The batched model calls of one run, counted from the method's progress reports: the chunk
+     * loops (path methods, the perturbation loop) report once after each pass, with the rows done.
+     */
+    static final class Passes implements dev.kxai.attr.Progress {
+        int calls;
+        long rows;
+        int maxRows;
+        private int lastDone;
+
+        void reset() {
+            calls = 0;
+            rows = 0;
+            maxRows = 0;
+            lastDone = 0;
+        }
+
+        @Override
+        public void stepsDone(int done, int total) {
+            int n = done - lastDone;
+            lastDone = done == total ? 0 : done; // a method may run several loops
+            calls++;
+            rows += n;
+            maxRows = Math.max(maxRows, n);
+        }
+    }
+
     private Supplier<Attribution> attribution(Model model, Tensor x, boolean ig, String m, Quadrature q,
-            int[] targets) {
+            int[] targets, dev.kxai.attr.Progress progress) {
         java.util.Map<String, Object> params = new java.util.HashMap<>(java.util.Map.of("abs", true,
                 "return_convergence_delta", delta, "affine_first_layer", firstLayerSaving,
                 "reuse_endpoints", !noEndpointReuse));
@@ -202,8 +270,10 @@ final class BenchCommand implements Callable<Integer> {
         if (run.internalBatchSize != null) {
             params.put("internal_batch_size", run.internalBatchSize);
         }
-        Methods.Method method = Methods.create(m, model, Methods.Params.of(params));
         dev.kxai.Inputs in = model.inputs(x);
+        perturbation.addTo(params, model, in);
+        params.put("progress", progress);
+        Methods.Method method = Methods.create(m, model, Methods.Params.of(params));
         return () -> method.attribute(in, targets);
     }
 

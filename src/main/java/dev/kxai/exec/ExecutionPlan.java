@@ -42,6 +42,7 @@ public final class ExecutionPlan {
     private final Map<String, Integer> lastUse;
     private final int affineFirstNode;
     private final long workingFloatsPerExample;
+    private final long forwardFloatsPerExample;
     private final int[] exampleShape;
     private final int outputsPerExample;
     private final Support[] support;
@@ -117,6 +118,7 @@ public final class ExecutionPlan {
             floats += 2L * Shapes.size(shapesAt1.get(n.output())); // activation and its gradient
         }
         workingFloatsPerExample = floats;
+        forwardFloatsPerExample = forwardPeak(graph, nodes, shapesAt1, last);
         outputsPerExample = Shapes.intSize(shapesAt1.get(graph.outputName()));
 
         support = new Support[nodes.size()];
@@ -275,6 +277,39 @@ public final class ExecutionPlan {
     /** Floats of activations and gradients one example needs in a forward and backward pass. */
     public long workingFloatsPerExample() {
         return workingFloatsPerExample;
+    }
+
+    /**
+     * Floats of activations one example needs at the peak of a forward-only pass, in which the
+     * executor drops each value after its last reader: the most that is alive at once, walking the
+     * nodes in order (the inputs alive until their last reader, each output from its node to its
+     * last reader, the graph's output to the end). No gradients, so a fraction of
+     * {@link #workingFloatsPerExample()}.
+     */
+    public long forwardFloatsPerExample() {
+        return forwardFloatsPerExample;
+    }
+
+    private static long forwardPeak(Graph graph, List<Node> nodes, Map<String, int[]> shapes, Map<String, Integer> last) {
+        long live = 0;
+        Map<Integer, Long> freedAfter = new HashMap<>();
+        for (Graph.Input in : graph.inputs()) {
+            long f = Shapes.size(Arrays.copyOfRange(in.shape(), 1, in.shape().length));
+            live += f;
+            freedAfter.merge(last.getOrDefault(in.name(), -1), f, Long::sum);
+        }
+        live -= freedAfter.getOrDefault(-1, 0L); // an input no node reads
+        long peak = live;
+        for (int i = 0; i < nodes.size(); i++) {
+            Node n = nodes.get(i);
+            long f = Shapes.size(shapes.get(n.output()));
+            live += f; // the output exists while the node's inputs are still alive
+            peak = Math.max(peak, live);
+            int end = last.getOrDefault(n.output(), i); // never read: dropped at once
+            freedAfter.merge(end, f, Long::sum);
+            live -= freedAfter.getOrDefault(i, 0L);
+        }
+        return Math.max(1, peak);
     }
 
     /** Whether this backend runs node i, and why not. */

@@ -70,6 +70,47 @@ class BenchCommandTest {
         }
     }
 
+    private static final Path DIGITS = TestData.reference("digits_cnn");
+
+    private static String[] occlusion(Path out, String... extra) {
+        String[] base = {"bench", "--model", DIGITS.resolve("model.onnx").toString(), "--input",
+            DIGITS.resolve("input.npy").toString(), "--sgemm-size", "16", "--sgemm-seconds", "0.01", "--method",
+            "occlusion", "--sliding-window", "1,4,4", "--repeats", "2", "--warmup", "0", "--out", out.toString()};
+        String[] all = new String[base.length + extra.length];
+        System.arraycopy(base, 0, all, 0, base.length);
+        System.arraycopy(extra, 0, all, base.length, extra.length);
+        return all;
+    }
+
+    @Test
+    void occlusionReportsItsForwardCalls(@TempDir Path dir) {
+        Tensor x = NpyIO.read(DIGITS.resolve("input.npy"));
+        int batch = x.dim(0);
+        int windows = 5 * 5; // a 4x4 window at stride 1 over 8x8: 5 positions per axis
+        int rows = (windows + 1) * batch; // the unperturbed rows are evaluated in the same loop
+        // perturbations_per_eval 4: 4 x batch rows per forward call
+        CliRun tuned = run(occlusion(dir.resolve("ppe4"), "--perturbations-per-eval", "4"));
+        assertEquals(0, tuned.status(), tuned.out() + tuned.err());
+        int perCall = 4 * batch;
+        assertTrue(tuned.out().contains("passes: " + (rows + perCall - 1) / perCall + " forward calls per run, " + rows
+                + " rows in all, at most " + perCall + " rows per call"), tuned.out());
+        assertTrue(tuned.out().contains(rows + " forward rows"), tuned.out());
+        assertEquals(2, tuned.out().lines().filter(l -> l.startsWith("repeat ")).count(), tuned.out());
+        // the default: as many rows as a forward pass's working set fits in the budget, here all in one call
+        CliRun whole = run(occlusion(dir.resolve("default"), "--strides", "1"));
+        assertEquals(0, whole.status(), whole.out() + whole.err());
+        assertTrue(whole.out().contains("passes: 1 forward calls per run, " + rows + " rows in all, at most " + rows
+                + " rows per call"), whole.out());
+        String[] lines = whole.out().strip().split("\n");
+        assertTrue(CLOSING.matcher(lines[lines.length - 1]).matches(), lines[lines.length - 1]);
+        Tensor a = NpyIO.read(dir.resolve("ppe4/attributions.npy"));
+        Tensor b = NpyIO.read(dir.resolve("default/attributions.npy"));
+        assertArrayEquals(x.shape(), a.shape());
+        for (int i = 0; i < a.size(); i++) {
+            assertEquals(b.data()[i], a.data()[i], 1e-5f * (1 + Math.abs(b.data()[i])), "element " + i);
+        }
+    }
+
     @Test
     void userErrorsExitWithStatus2() {
         CliRun zero = run(bench("--repeats", "0"));

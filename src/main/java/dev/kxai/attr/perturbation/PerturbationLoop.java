@@ -12,7 +12,7 @@ import java.util.logging.Logger;
 /**
  * The chunk loop of the perturbation methods: the targeted output of every sample of a
  * {@link Perturbation}, evaluated in chunks of rows sized by a {@link ChunkPolicy} (the runner's
- * memory budget, or {@code internal_batch_size}); a chunk that runs out of device memory is retried
+ * memory budget at a forward-only pass's peak per row, or {@code internal_batch_size}); a chunk that runs out of device memory is retried
  * with half the rows. The perturbed rows are built by the backend, chunk by chunk; or, for rows
  * with no compact description (random noise: the metrics' infidelity), by the caller.
  */
@@ -54,7 +54,7 @@ public final class PerturbationLoop {
     public static double[] evaluate(ModelRunner runner, int samples, IntUnaryOperator target, Chunk chunkOutputs,
             ChunkPolicy policy, Progress progress, Output output) {
         double[] out = new double[samples];
-        int chunk = policy.stepsPerChunk(runner, 1, samples);
+        int chunk = policy.rowsPerForwardChunk(runner, samples);
         int s0 = 0;
         while (s0 < samples) {
             int s1 = Math.min(samples, s0 + chunk);
