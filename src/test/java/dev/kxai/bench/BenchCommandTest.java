@@ -34,7 +34,7 @@ class BenchCommandTest {
 
     @Test
     void oneRepeatClosesWithTheBenchLine() {
-        CliRun r = run(bench("--repeats", "1", "--warmup", "0"));
+        CliRun r = run(bench("--repeats", "1", "--warmup", "0", "--device", "cpu"));
         assertEquals(0, r.status(), r.out() + r.err());
         String[] lines = r.out().strip().split("\n");
         assertTrue(CLOSING.matcher(lines[lines.length - 1]).matches(), lines[lines.length - 1]);
