@@ -89,6 +89,8 @@ public final class ExplainServer implements AutoCloseable {
     private final Histogram batchRows;
     private final Gauge queueDepth;
     private volatile boolean ready;
+    private volatile boolean closing;
+    private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
 
     /**
      * @param models   by the name clients use in the URL (the caller keeps them; {@link #close} does not close them)
@@ -167,6 +169,19 @@ public final class ExplainServer implements AutoCloseable {
     }
 
     private void handle(HttpExchange ex) {
+        inFlight.incrementAndGet();
+        try {
+            if (closing) {
+                error(ex, 503, "server", "shutting down: no new requests");
+                return;
+            }
+            serve(ex);
+        } finally {
+            inFlight.decrementAndGet();
+        }
+    }
+
+    private void serve(HttpExchange ex) {
         long t0 = System.nanoTime();
         String path = ex.getRequestURI().getPath();
         String model = "";
@@ -469,7 +484,19 @@ public final class ExplainServer implements AutoCloseable {
      */
     public void close(Duration grace) {
         ready = false;
-        http.stop((int) Math.max(0, Math.min(Integer.MAX_VALUE, grace.toSeconds())));
+        closing = true;
+        // JDK 17's HttpServer.stop(delay) waits the whole delay even when nothing is in flight
+        // (JDK-8304065, fixed in 21): wait for the requests in flight here, then stop at once
+        long until = System.nanoTime() + grace.toNanos();
+        while (inFlight.get() > 0 && System.nanoTime() < until) {
+            try {
+                Thread.sleep(5);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        http.stop(0);
         explainers.values().forEach(BatchingExplainer::close);
         handlers.shutdown();
         try {
