@@ -101,9 +101,32 @@ public final class Methods {
             return Lrp.layer(m, (String) layer).rules(lrpRules(p))
                     .returnConvergenceDelta(p.flag("return_convergence_delta", false))::attribute;
         }));
-        register(new Entry("layer_grad_cam", List.of("grad_cam"), "layer, relu_attributions, attr_dim_summation",
-                (m, p) -> new LayerGradCam(m, (String) p.get("layer", null), p.flag("relu_attributions", false),
-                        p.flag("attr_dim_summation", true))::attribute));
+        register(new Entry("layer_grad_cam", List.of("grad_cam"), "layer, relu_attributions, attr_dim_summation, "
+                + "upsample_to_input", (m, p) -> {
+                    String layer = (String) p.get("layer", null);
+                    LayerGradCam cam = new LayerGradCam(m, layer, p.flag("relu_attributions", false),
+                            p.flag("attr_dim_summation", true));
+                    if (!p.flag("upsample_to_input", false)) {
+                        return cam::attribute;
+                    }
+                    // Captum's LayerAttribution.interpolate(attr, input.shape[2:]) (nearest): an overlay-ready map
+                    return (in, t) -> {
+                        Attribution a = cam.attribute(in, t);
+                        Tensor map = a.byInput().get(layer);
+                        if (map.dim(1) != 1) {
+                            throw new InvalidInputException("layer_grad_cam: upsample_to_input needs the channel sum "
+                                    + "(attr_dim_summation true)");
+                        }
+                        Tensor x = in.get(m.attributed(in).get(0));
+                        if (x.rank() != map.rank()) {
+                            throw new InvalidInputException("layer_grad_cam: the layer's map " + java.util.Arrays.toString(
+                                    map.shape()) + " and the input " + java.util.Arrays.toString(x.shape())
+                                    + " have different ranks; nothing to upsample to");
+                        }
+                        Tensor up = GuidedGradCam.upsampled(map, x.shape());
+                        return Attribution.of(Map.of(layer + "@input", up), null, a.device(), a.fallbackReason());
+                    };
+                }));
         register(new Entry("layer_conductance", List.of(), "layer, n_steps, method, baselines, internal_batch_size",
                 (m, p) -> new LayerConductance(m, (String) p.get("layer", null), p.integer("n_steps", 50),
                         Quadrature.Rule.parse((String) p.get("method", "gausslegendre")), List.of(baselines(p)),

@@ -39,7 +39,14 @@ final class PathMethodOptions {
             + "--alphas: a weight per point (default: each point's share of [0, 1] up to the midpoints).")
     String alphaWeights;
 
+    @Option(names = "--upsample-to-input", description = "layer_grad_cam: bring the map to the input's spatial size "
+            + "(nearest, Captum's LayerAttribution.interpolate) for overlays.")
+    boolean upsampleToInput;
+
     void addTo(Map<String, Object> params) {
+        if (upsampleToInput) {
+            params.put("upsample_to_input", true);
+        }
         if (fraction != null) {
             params.put("fraction", fraction);
         }

@@ -98,6 +98,14 @@ class LayerMethodsTest {
         for (int i = 0; i < ggc.size(); i++) {
             assertEquals(gb.data()[i] * c.data()[i], ggc.data()[i], 1e-7, "the same spatial size: a plain product");
         }
+        // Grad-CAM at the 4×4 max-pool brought to the 8×8 input for overlays (Captum's LayerAttribution.interpolate)
+        Tensor small = run("layer_grad_cam", Map.of("layer", "/4/MaxPool_output_0"), 1);
+        Tensor big = run("layer_grad_cam", Map.of("layer", "/4/MaxPool_output_0", "upsample_to_input", true), 1);
+        assertEquals(List.of(10, 1, 8, 8), java.util.Arrays.stream(big.shape()).boxed().toList());
+        assertArrayEquals(GuidedGradCam.upsampled(small, new int[] {10, 1, 8, 8}).data(), big.data());
+        assertEquals(small.data()[16 + 5], big.data()[64 + 2 * 8 + 3], "input (2, 3) shows map cell (1, 1)");
+        assertThrows(InvalidInputException.class, () -> run("layer_grad_cam", Map.of("layer", "/4/MaxPool_output_0",
+                "upsample_to_input", true, "attr_dim_summation", false), 1));
         assertThrows(InvalidInputException.class, () -> run("neuron_gradient", Map.of("layer", RELU2,
                 "neuron", new int[] {16, 0, 0}), 0));
         assertTrue(run("layer_activation", Map.of("layer", RELU2)).rank() == 4);
