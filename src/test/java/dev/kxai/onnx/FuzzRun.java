@@ -1,0 +1,55 @@
+package dev.kxai.onnx;
+
+import dev.kxai.Inputs;
+import dev.kxai.KxaiException;
+import dev.kxai.Model;
+import dev.kxai.backend.Backends;
+import dev.kxai.graph.Graph;
+import dev.kxai.tensor.Tensor;
+
+/** Shared by the ONNX fuzz targets: parse, and where a graph loads and is small, one forward pass. */
+final class FuzzRun {
+    private FuzzRun() {
+    }
+
+    /** Elements of all inputs at batch 1 above which the forward pass is skipped (time per input). */
+    static final long MAX_FORWARD_ELEMENTS = 1 << 14;
+
+    static void parseAndRun(byte[] bytes) {
+        Graph g;
+        try {
+            g = OnnxImporter.parse(bytes, "fuzz.onnx");
+        } catch (KxaiException expected) {
+            dev.kxai.io.FuzzChecks.named(expected);
+            return;
+        }
+        Inputs in = Inputs.empty();
+        long total = 0;
+        for (Graph.Input i : g.inputs()) {
+            int[] s = i.shape();
+            long n = 1;
+            for (int k = 0; k < s.length; k++) {
+                if (k == 0 || s[k] < 0) {
+                    s[k] = 1; // batch 1, dynamic dims 1
+                }
+                n *= Math.max(s[k], 0);
+                if (n > MAX_FORWARD_ELEMENTS) {
+                    return;
+                }
+            }
+            total += n;
+            if (total > MAX_FORWARD_ELEMENTS) {
+                return;
+            }
+            in = in.and(i.name(), new Tensor(s, new float[(int) n])); // zeros: valid ids for integer inputs too
+        }
+        try (Model m = Model.of(g, Backends.cpu())) {
+            Tensor out = m.forward(in);
+            if (out == null) {
+                throw new AssertionError("forward returned null");
+            }
+        } catch (KxaiException expected) {
+            dev.kxai.io.FuzzChecks.named(expected);
+        }
+    }
+}

@@ -1,0 +1,17 @@
+package dev.kxai.onnx;
+
+import com.code_intelligence.jazzer.junit.FuzzTest;
+
+/**
+ * Coverage-guided fuzz target (Jazzer) for the ONNX importer on raw bytes, seeded with reference
+ * models ({@code OnnxImporterFuzzTestInputs/parse/}): any byte string loads (and, when small, runs
+ * one forward pass on the CPU) or is refused with a {@code KxaiException}; never another exception,
+ * an OutOfMemoryError or a hang. Regression-only without {@code JAZZER_FUZZ}; the {@code fuzz-onnx}
+ * surefire execution and {@code bench/fuzz.sh} fuzz it. See also {@link OnnxStructureFuzzTest}.
+ */
+class OnnxImporterFuzzTest {
+    @FuzzTest(maxDuration = "30s")
+    void parse(byte[] bytes) {
+        FuzzRun.parseAndRun(bytes);
+    }
+}
