@@ -115,6 +115,19 @@ public final class OnnxImporter {
         }
 
         Graph build() {
+            // a name declared twice is two values under one name (found by fuzzing: a repeated graph input)
+            java.util.Set<String> declared = new java.util.HashSet<>();
+            for (OnnxMl.ValueInfoProto vi : g.getInputList()) {
+                if (!declared.add(vi.getName())) {
+                    throw new ModelException(source + ": the graph declares input '" + vi.getName() + "' twice");
+                }
+            }
+            declared.clear();
+            for (OnnxMl.TensorProto t : g.getInitializerList()) {
+                if (!declared.add(t.getName())) {
+                    throw new ModelException(source + ": the graph has two initializers named '" + t.getName() + "'");
+                }
+            }
             for (OnnxMl.TensorProto t : g.getInitializerList()) {
                 lt.putConstant(t.getName(), tensor(t, "initializer " + t.getName()), isIntegerType(t.getDataType()));
             }
