@@ -93,9 +93,9 @@ class OnnxStructureFuzzTest {
                 OnnxMl.AttributeProto.Builder a = n.getAttributeBuilder(d.consumeInt(0, n.getAttributeCount() - 1));
                 a.setF(d.pickValue(new float[] {Float.NaN, Float.POSITIVE_INFINITY, -1f, 0f, 1e30f, d.consumeFloat()}));
                 if (d.consumeBoolean()) {
-                    a.setType(OnnxMl.AttributeProto.AttributeType.forNumber(d.consumeInt(0, 14)) == null
-                            ? OnnxMl.AttributeProto.AttributeType.FLOAT
-                            : OnnxMl.AttributeProto.AttributeType.forNumber(d.consumeInt(0, 14)));
+                    OnnxMl.AttributeProto.AttributeType type = OnnxMl.AttributeProto.AttributeType.forNumber(
+                            d.consumeInt(0, 14));
+                    a.setType(type == null ? OnnxMl.AttributeProto.AttributeType.FLOAT : type);
                 }
             }
             case 2 -> { // an initializer's dims

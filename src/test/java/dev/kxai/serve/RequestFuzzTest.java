@@ -68,7 +68,7 @@ class RequestFuzzTest {
     @AfterAll
     static void stop() {
         if (server != null) {
-            server.close();
+            server.close(Duration.ofMillis(100));
         }
         if (model != null) {
             model.close();
