@@ -35,6 +35,13 @@ final class Recurrent {
         this.lstm = n.getOpType().equals("LSTM");
     }
 
+    /**
+     * Sequence steps an LSTM/GRU may unroll to (about 20 graph nodes each per direction): a model
+     * declaring a sequence of 65536 used to build 3.5 million nodes in 20 s and gigabytes (found by
+     * fuzzing). {@code -Dkxai.max.recurrent.steps} raises it.
+     */
+    static final int MAX_STEPS = Integer.getInteger("kxai.max.recurrent.steps", 4096);
+
     static void unroll(OnnxMl.NodeProto n, String name, String source, LoadTime lt, Decompositions.Sink out) {
         new Recurrent(n, name, source, lt, out).unroll();
     }
@@ -167,6 +174,10 @@ final class Recurrent {
         }
         int timeAxis = layout == 0 ? 0 : 1;
         int steps = xs[timeAxis];
+        if (steps > MAX_STEPS) {
+            throw bad("sequence length " + steps + " exceeds the limit of " + MAX_STEPS + " steps: kxai unrolls the "
+                    + "recurrence into nodes per step (raise it with -Dkxai.max.recurrent.steps=N)");
+        }
         if (steps < 1) {
             throw bad("sequence length " + steps + " (axis " + timeAxis + " of input " + dev.kxai.tensor.Shapes.str(xs)
                     + "): kxai unrolls the recurrence and needs a fixed length of at least 1");

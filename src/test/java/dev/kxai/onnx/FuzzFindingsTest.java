@@ -104,6 +104,9 @@ class FuzzFindingsTest {
                 .getDimBuilder(1).setDimParam("seq"), op);
         refused("recurrent", g -> setInt(first(g, op), "hidden_size", (1L << 32) + 8), "hidden_size 4294967304");
         refused("recurrent", g -> setInt(first(g, op), "layout", 2), "layout 2");
+        // a sequence of 65536 steps: used to unroll into 3.5 million nodes (20 s, gigabytes)
+        refused("recurrent", g -> g.getInputBuilder(0).getTypeBuilder().getTensorTypeBuilder().getShapeBuilder()
+                .getDimBuilder(1).setDimValue(65536), "sequence length 65536 exceeds the limit of 4096");
     }
 
     private static void setInt(OnnxMl.NodeProto.Builder n, String name, long v) {
