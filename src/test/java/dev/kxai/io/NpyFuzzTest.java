@@ -2,6 +2,8 @@ package dev.kxai.io;
 
 import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Timeout;
 import dev.kxai.KxaiException;
 import dev.kxai.tensor.Tensor;
 
@@ -14,6 +16,7 @@ import dev.kxai.tensor.Tensor;
  */
 class NpyFuzzTest {
     @FuzzTest(maxDuration = "30s")
+    @Timeout(value = 10, unit = TimeUnit.SECONDS) // per input while fuzzing (libFuzzer -timeout): a hang is a finding
     @DictionaryEntries({"\u0093NUMPY", "{'descr': '", "<f4", "<f8", ">f4", ">f8", "|u1", "<i8", "<i4", "|b1", "<f2",
             "'fortran_order': False", "'fortran_order': True", "'shape': (", "), }", ",)", "4294967306",
             "1099511627776", "-1", "9223372036854775807"})

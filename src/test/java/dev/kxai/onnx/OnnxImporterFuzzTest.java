@@ -1,6 +1,8 @@
 package dev.kxai.onnx;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Timeout;
 
 /**
  * Coverage-guided fuzz target (Jazzer) for the ONNX importer on raw bytes, seeded with reference
@@ -11,6 +13,7 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
  */
 class OnnxImporterFuzzTest {
     @FuzzTest(maxDuration = "30s")
+    @Timeout(value = 10, unit = TimeUnit.SECONDS) // per input while fuzzing (libFuzzer -timeout): a hang is a finding
     void parse(byte[] bytes) {
         FuzzRun.parseAndRun(bytes);
     }

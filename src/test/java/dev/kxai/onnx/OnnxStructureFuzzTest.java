@@ -3,6 +3,8 @@ package dev.kxai.onnx;
 import ai.onnx.proto.OnnxMl;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Timeout;
 import com.google.protobuf.ByteString;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -45,6 +47,7 @@ class OnnxStructureFuzzTest {
     }
 
     @FuzzTest(maxDuration = "30s")
+    @Timeout(value = 10, unit = TimeUnit.SECONDS) // per input while fuzzing (libFuzzer -timeout): a hang is a finding
     void mutate(FuzzedDataProvider d) {
         OnnxMl.ModelProto seed = SEEDS.get(d.consumeInt(0, SEEDS.size() - 1));
         OnnxMl.ModelProto.Builder m = seed.toBuilder();

@@ -3,6 +3,8 @@ package dev.kxai.serve;
 import com.code_intelligence.jazzer.api.BugDetectors;
 import com.code_intelligence.jazzer.api.FuzzedDataProvider;
 import com.code_intelligence.jazzer.junit.FuzzTest;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Timeout;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.kxai.Model;
@@ -116,6 +118,7 @@ class RequestFuzzTest {
     }
 
     @FuzzTest(maxDuration = "30s")
+    @Timeout(value = 10, unit = TimeUnit.SECONDS) // per input while fuzzing (libFuzzer -timeout): a hang is a finding
     void request(FuzzedDataProvider d) throws Exception {
         allowLoopback();
         String path = d.pickValue(new String[] {"/v1/models/m:explain", "/v1/models/m:predict", "/v1/models/m",
