@@ -239,6 +239,7 @@ struct Settings {
     unsigned long long memory_bytes;
     unsigned long long fail_alloc;   // 1-based index of the cuMemAlloc to fail; 0: none
     unsigned long long fail_launch;  // 1-based index of the cuLaunchKernel to fail; 0: none
+    unsigned long long fail_copy;    // 1-based index of the host<->device copy (HtoD or DtoH) to fail; 0: none
 };
 
 struct Driver {
@@ -259,6 +260,7 @@ struct Driver {
     std::set<CUevent> events;
     unsigned long long alloc_calls = 0;
     unsigned long long launch_calls = 0;
+    unsigned long long copy_calls = 0;
     std::set<int> unemulated_attributes_reported;
 };
 
@@ -277,6 +279,7 @@ const Settings& settings_from_environment()
         env_number("KXAI_EMU_MEM_BYTES", kDefaultMemoryBytes),
         env_number("KXAI_EMU_FAIL_ALLOC", 0),
         env_number("KXAI_EMU_FAIL_LAUNCH", 0),
+        env_number("KXAI_EMU_FAIL_COPY", 0),
     };
     return s;
 }
@@ -556,6 +559,8 @@ CUresult copy_htod(const char* call, CUdeviceptr dst, const void* src, size_t n,
     REQUIRE_CONTEXT(d, ctx, call);
     if (CUresult r = check_stream(d, call, ctx, stream); r != CUDA_SUCCESS)
         return r;
+    if (++d.copy_calls == d.settings.fail_copy)
+        return report(CUDA_ERROR_UNKNOWN, call, "injected: copy %llu (KXAI_EMU_FAIL_COPY)", d.copy_calls);
     if (n == 0)
         return CUDA_SUCCESS;
     if (CUresult r = check_device_range(d, call, "destination", dst, n); r != CUDA_SUCCESS)
@@ -573,6 +578,8 @@ CUresult copy_dtoh(const char* call, void* dst, CUdeviceptr src, size_t n, CUstr
     REQUIRE_CONTEXT(d, ctx, call);
     if (CUresult r = check_stream(d, call, ctx, stream); r != CUDA_SUCCESS)
         return r;
+    if (++d.copy_calls == d.settings.fail_copy)
+        return report(CUDA_ERROR_UNKNOWN, call, "injected: copy %llu (KXAI_EMU_FAIL_COPY)", d.copy_calls);
     if (n == 0)
         return CUDA_SUCCESS;
     if (CUresult r = check_device_range(d, call, "source", src, n); r != CUDA_SUCCESS)

@@ -45,13 +45,32 @@ final class ConstantFolding {
         boolean integer();
     }
 
+    /** Inputs each folded operator needs (ONNX's required ones), checked before any is read. */
+    static int requiredInputs(Node n) {
+        return switch (n.opType()) {
+            case "Reshape", "Gather", "Expand", "Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater" -> 2;
+            case "Where", "Range" -> 3;
+            case "Slice" -> n.opset() < 10 ? 1 : 3;
+            default -> 1; // Min/Max take 1 or more; the rest one
+        };
+    }
+
     static Tensor fold(Node n, List<Tensor> in) {
+        int need = requiredInputs(n);
+        if (in.size() < need) {
+            throw bad(n, "takes at least " + need + " input(s), got " + in.size());
+        }
+        for (int i = 0; i < need; i++) {
+            if (in.get(i) == null) {
+                throw bad(n, "required input " + i + " is empty");
+            }
+        }
         return switch (n.opType()) {
             case "ConstantOfShape" -> constantOfShape(n, in.get(0));
             case "Concat" -> concat(n, in, (int) n.intAttr("axis", 0));
             case "Reshape" -> reshape(n, in.get(0), in.get(1), n.intAttr("allowzero", 0) != 0);
             case "Slice" -> slice(n, in);
-            case "Transpose" -> transpose(in.get(0), n.intsAttr("perm"));
+            case "Transpose" -> transpose(n, in.get(0), n.intsAttr("perm"));
             case "Cast" -> cast(in.get(0), n.intAttr("to", 1));
             case "Unsqueeze" -> unsqueeze(n, in.get(0), axes(n, in));
             case "Squeeze" -> squeeze(n, in.get(0), axes(n, in));
@@ -220,9 +239,23 @@ final class ConstantFolding {
         return r;
     }
 
-    private static Tensor transpose(Tensor x, int[] perm) {
+    private static Tensor transpose(Node n, Tensor x, int[] perm) {
         int rank = x.rank();
         int[] p = perm;
+        if (p != null) {
+            boolean[] seen = new boolean[rank];
+            boolean ok = p.length == rank;
+            for (int d = 0; ok && d < rank; d++) {
+                ok = p[d] >= 0 && p[d] < rank && !seen[p[d]];
+                if (ok) {
+                    seen[p[d]] = true;
+                }
+            }
+            if (!ok) {
+                throw bad(n, "perm " + Arrays.toString(p) + " is not a permutation of the " + rank + " axes of "
+                        + Shapes.str(x.shape()));
+            }
+        }
         if (p == null) {
             p = new int[rank];
             for (int d = 0; d < rank; d++) {
@@ -468,11 +501,17 @@ final class ConstantFolding {
         int[] axes;
         double[] steps;
         if (n.opset() < 10) {
+            if (n.intsAttr("starts") == null || n.intsAttr("ends") == null) {
+                throw bad(n, "needs the attributes 'starts' and 'ends' (opset " + n.opset() + ")");
+            }
             starts = Arrays.stream(n.intsAttr("starts")).asDoubleStream().toArray();
             ends = Arrays.stream(n.intsAttr("ends")).asDoubleStream().toArray();
             axes = n.intsAttr("axes");
             steps = null;
         } else {
+            if (in.size() < 3 || in.get(1) == null || in.get(2) == null) {
+                throw bad(n, "needs the inputs 'starts' and 'ends' (opset " + n.opset() + ")");
+            }
             starts = doubles(in.get(1));
             ends = doubles(in.get(2));
             axes = in.size() > 3 && in.get(3) != null ? ints(in.get(3)) : null;

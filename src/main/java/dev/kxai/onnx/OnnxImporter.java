@@ -115,6 +115,19 @@ public final class OnnxImporter {
         }
 
         Graph build() {
+            // a name declared twice is two values under one name (found by fuzzing: a repeated graph input)
+            java.util.Set<String> declared = new java.util.HashSet<>();
+            for (OnnxMl.ValueInfoProto vi : g.getInputList()) {
+                if (!declared.add(vi.getName())) {
+                    throw new ModelException(source + ": the graph declares input '" + vi.getName() + "' twice");
+                }
+            }
+            declared.clear();
+            for (OnnxMl.TensorProto t : g.getInitializerList()) {
+                if (!declared.add(t.getName())) {
+                    throw new ModelException(source + ": the graph has two initializers named '" + t.getName() + "'");
+                }
+            }
             for (OnnxMl.TensorProto t : g.getInitializerList()) {
                 lt.putConstant(t.getName(), tensor(t, "initializer " + t.getName()), isIntegerType(t.getDataType()));
             }
@@ -144,6 +157,10 @@ public final class OnnxImporter {
                 }
                 if (n.getOutput(0).isEmpty()) {
                     throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + ") has an empty output name");
+                }
+                // every operator but Constant reads a first input (found by fuzzing: a Gather without one)
+                if (!n.getOpType().equals("Constant") && (n.getInputCount() < 1 || n.getInput(0).isEmpty())) {
+                    throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + ") has no first input");
                 }
                 for (String s : n.getInputList()) {
                     if (!s.isEmpty() && !known.contains(s) && !lt.isLoadTime(s)) {
@@ -283,6 +300,12 @@ public final class OnnxImporter {
                     }
                 } catch (ModelException e) {
                     throw new ModelException(source + ": " + e.getMessage(), e);
+                } catch (IndexOutOfBoundsException | NegativeArraySizeException | ArithmeticException
+                        | IllegalArgumentException | NullPointerException e) {
+                    // a constant sub-graph whose values or attributes no rule above caught (found by
+                    // fuzzing): refused with the node named, never a raw exception
+                    throw new ModelException(source + ": node '" + name + "' (" + op + "): cannot evaluate it at load "
+                            + "time, its constant inputs or attributes are inconsistent (" + e + ")", e);
                 }
             }
             for (int b = 1; b < LoadTime.BATCHES; b++) {

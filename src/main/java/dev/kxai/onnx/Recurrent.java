@@ -35,6 +35,13 @@ final class Recurrent {
         this.lstm = n.getOpType().equals("LSTM");
     }
 
+    /**
+     * Sequence steps an LSTM/GRU may unroll to (about 20 graph nodes each per direction): a model
+     * declaring a sequence of 65536 used to build 3.5 million nodes in 20 s and gigabytes (found by
+     * fuzzing). {@code -Dkxai.max.recurrent.steps} raises it.
+     */
+    static final int MAX_STEPS = Integer.getInteger("kxai.max.recurrent.steps", 4096);
+
     static void unroll(OnnxMl.NodeProto n, String name, String source, LoadTime lt, Decompositions.Sink out) {
         new Recurrent(n, name, source, lt, out).unroll();
     }
@@ -115,12 +122,20 @@ final class Recurrent {
     private void unroll() {
         Attrs a = new Attrs(n, name, source);
         int gates = lstm ? 4 : 3;
-        int hidden = (int) a.i("hidden_size", -1);
+        long hiddenSize = a.i("hidden_size", -1);
         String direction = a.s("direction", "forward");
-        int layout = (int) a.i("layout", 0);
-        if (hidden <= 0) {
+        long layoutAttr = a.i("layout", 0);
+        if (hiddenSize == -1) {
             throw bad("hidden_size is missing");
         }
+        if (hiddenSize < 1 || hiddenSize > (1 << 24)) {
+            throw bad("hidden_size " + hiddenSize + " is out of range [1, 2^24]");
+        }
+        if (layoutAttr != 0 && layoutAttr != 1) {
+            throw bad("layout " + layoutAttr + " is neither 0 nor 1");
+        }
+        int hidden = (int) hiddenSize;
+        int layout = (int) layoutAttr;
         if (!List.of("forward", "reverse", "bidirectional").contains(direction)) {
             throw bad("unknown direction '" + direction + "'");
         }
@@ -143,10 +158,14 @@ final class Recurrent {
         Tensor r = constant(2, "R");
         Tensor b = constant(3, "B");
         if (w == null || r == null || w.rank() != 3 || r.rank() != 3 || w.dim(0) != dirs || w.dim(1) != gates * hidden
-                || r.dim(1) != gates * hidden || r.dim(2) != hidden) {
+                || r.dim(0) != dirs || r.dim(1) != gates * hidden || r.dim(2) != hidden) {
             throw bad("weights of shapes W " + (w == null ? "-" : dev.kxai.tensor.Shapes.str(w.shape())) + ", R "
                     + (r == null ? "-" : dev.kxai.tensor.Shapes.str(r.shape())) + " do not fit " + dirs + " direction(s) × "
                     + gates + " gates × hidden_size " + hidden);
+        }
+        if (b != null && (b.rank() != 2 || b.dim(0) != dirs || b.dim(1) != 2 * gates * hidden)) {
+            throw bad("bias B of shape " + dev.kxai.tensor.Shapes.str(b.shape()) + " is not [" + dirs + ", "
+                    + 2 * gates * hidden + "] (directions, 2 × gates × hidden_size)");
         }
         String x = n.getInput(0);
         int[] xs = out.shape(x, name);
@@ -155,6 +174,14 @@ final class Recurrent {
         }
         int timeAxis = layout == 0 ? 0 : 1;
         int steps = xs[timeAxis];
+        if (steps > MAX_STEPS) {
+            throw bad("sequence length " + steps + " exceeds the limit of " + MAX_STEPS + " steps: kxai unrolls the "
+                    + "recurrence into nodes per step (raise it with -Dkxai.max.recurrent.steps=N)");
+        }
+        if (steps < 1) {
+            throw bad("sequence length " + steps + " (axis " + timeAxis + " of input " + dev.kxai.tensor.Shapes.str(xs)
+                    + "): kxai unrolls the recurrence and needs a fixed length of at least 1");
+        }
         for (int bi = 1; bi < LoadTime.BATCHES; bi++) {
             if (lt.shapeAt(x, bi, name)[timeAxis] != steps) {
                 throw bad("the sequence axis " + timeAxis + " changes with the batch: is the batch axis where layout "

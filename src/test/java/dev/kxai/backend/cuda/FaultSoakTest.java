@@ -1,0 +1,113 @@
+package dev.kxai.backend.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kxai.TestData;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Soak under injected device faults on the emulator: {@link FaultSoakProbe} in a child JVM per
+ * fault (the emulator reads its switches once per process), 8 threads on one shared CUDA model for
+ * a few seconds (-Dkxai.faultsoak.seconds), with the N-th allocation, launch or host-device copy
+ * failing, N drawn (seeded) from the middle of the run. Every request must return the CPU's result
+ * (after an out-of-memory retry or a reported fallback to the CPU) or a typed error; none a wrong
+ * number, an untyped exception or a hang; device memory back to its baseline after the model
+ * closes (where the fault leaves a context to ask: a failed launch is sticky).
+ */
+class FaultSoakTest {
+    private static final Path MODEL = TestData.reference("digits_cnn");
+
+    @ParameterizedTest
+    @ValueSource(strings = {"NONE", "ALLOC", "LAUNCH", "COPY"})
+    void everyRequestIsRightOrATypedError(String kind) throws Exception {
+        double seconds = Double.parseDouble(System.getProperty("kxai.faultsoak.seconds", "4"));
+        Random rnd = new Random(kind.hashCode() ^ Long.getLong("kxai.faultsoak.seed", 13L));
+        int n = switch (kind) {
+            case "ALLOC" -> 100 + rnd.nextInt(400);
+            case "LAUNCH" -> 200 + rnd.nextInt(1500);
+            case "COPY" -> 50 + rnd.nextInt(300);
+            default -> 0;
+        };
+        Map<String, String> r = fork(kind, n, seconds);
+        String out = "KXAI_EMU_FAIL_" + kind + "=" + n + ":\n" + r.get("output");
+        System.out.printf("fault soak %s=%d: requests %s, ok %s, mismatches %s, typed errors %s, untyped %s, "
+                + "ran on cpu %s, leaked device bytes %s, device after: %s%n", kind, n, r.get("requests"), r.get("ok"),
+                r.get("mismatches"), r.get("typed_errors"), r.get("untyped_errors"), r.get("ran_on_cpu"),
+                r.get("leaked_device_bytes"), r.get("model_device_after"));
+        assertEquals("ok", r.get("done"), out);
+        assertEquals("0", r.get("mismatches"), out);
+        assertEquals("0", r.get("untyped_errors"), out);
+        long requests = Long.parseLong(r.get("requests"));
+        assertTrue(requests > 0, out);
+        assertEquals(requests, Long.parseLong(r.get("ok")) + Long.parseLong(r.get("typed_errors")), out);
+        if (kind.equals("NONE")) {
+            assertEquals("0", r.get("ran_on_cpu"), out);
+            assertEquals("0", r.get("typed_errors"), out);
+        } else {
+            assertTrue(r.get("output").contains("injected:"), "the fault did not fire: " + out);
+        }
+        String leaked = r.get("leaked_device_bytes");
+        assertTrue(leaked.equals("0") || kind.equals("LAUNCH") && leaked.startsWith("unknown"), out);
+    }
+
+    private static Map<String, String> fork(String kind, int n, double seconds) throws Exception {
+        Path tmp = Files.createTempDirectory("kxai-fault-soak");
+        try {
+            List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                    "-Xmx512m", "--add-modules", "jdk.incubator.vector", "-Djava.io.tmpdir=" + tmp, "-cp",
+                    System.getProperty("java.class.path"), FaultSoakProbe.class.getName(), MODEL.toString(),
+                    Double.toString(seconds), "8"));
+            ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
+            for (String k : new String[] {"ALLOC", "LAUNCH", "COPY"}) {
+                pb.environment().remove("KXAI_EMU_FAIL_" + k);
+            }
+            if (!kind.equals("NONE")) {
+                pb.environment().put("KXAI_EMU_FAIL_" + kind, Integer.toString(n));
+            }
+            Process p = pb.start();
+            ByteArrayOutputStream buf = new ByteArrayOutputStream();
+            Thread reader = new Thread(() -> {
+                try (InputStream in = p.getInputStream()) {
+                    in.transferTo(buf);
+                } catch (java.io.IOException ignored) {
+                    // the child died: its exit status says so
+                }
+            });
+            reader.start();
+            boolean exited = p.waitFor((long) seconds + 180, TimeUnit.SECONDS);
+            if (!exited) {
+                p.destroyForcibly();
+            }
+            reader.join(10_000);
+            String text = buf.toString(StandardCharsets.UTF_8);
+            assertTrue(exited, "the soak hung:\n" + text);
+            assertEquals(0, p.exitValue(), text);
+            Map<String, String> kv = new LinkedHashMap<>();
+            for (String line : text.split("\n")) {
+                int eq = line.indexOf('=');
+                if (eq > 0 && line.substring(0, eq).matches("[a-z_]+")) {
+                    kv.putIfAbsent(line.substring(0, eq), line.substring(eq + 1));
+                }
+            }
+            kv.put("output", text);
+            return kv;
+        } finally {
+            try (var walk = Files.walk(tmp)) {
+                walk.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
+    }
+}
