@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from workloads_def import ORDER, WORKLOADS, build  # noqa: E402
+from workloads_def import ORDER, WORKLOADS, ZOO, build  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workloads")
 FILES = ("model.onnx", "input.npy", "weights.pt", "workload.json")
@@ -59,7 +59,7 @@ def main(argv):
     names = [a for a in argv if not a.startswith("--")] or ORDER
     for n in names:
         if n not in WORKLOADS:
-            sys.exit(f"make_workloads.py: unknown workload '{n}'; known: {', '.join(ORDER)}")
+            sys.exit(f"make_workloads.py: unknown workload '{n}'; known: {', '.join(ORDER + ZOO)}")
         have = all(os.path.exists(os.path.join(ROOT, n, f)) for f in FILES)
         if have and not force:
             print(f"{n}: present (use --force to regenerate)")

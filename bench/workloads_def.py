@@ -11,8 +11,15 @@ WORKLOADS = {
     "mlp_wide": ((64,), 128, 50, "gausslegendre", 11),
     "tinyvgg_course": ((3, 64, 64), 16, 50, "gausslegendre", 12),
     "resnet18": ((3, 224, 224), 1, 16, "gausslegendre", 13),
+    # the models users bring (torchvision's zoo, random weights): `bench/compare.sh resnet50 ...`
+    "resnet50": ((3, 224, 224), 1, 8, "gausslegendre", 14),
+    "mobilenet_v2": ((3, 224, 224), 1, 8, "gausslegendre", 15),
+    "efficientnet_b0": ((3, 224, 224), 1, 8, "gausslegendre", 16),
+    "vgg11_bn": ((3, 224, 224), 1, 8, "gausslegendre", 17),
+    "vit_b_16": ((3, 224, 224), 1, 8, "gausslegendre", 18),
 }
 ORDER = ["mlp_wide", "tinyvgg_course", "resnet18"]
+ZOO = ["resnet50", "mobilenet_v2", "efficientnet_b0", "vgg11_bn", "vit_b_16"]
 
 
 class TinyVGG(nn.Module):
@@ -43,9 +50,10 @@ def build(name):
         m = nn.Sequential(nn.Linear(64, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
     elif name == "tinyvgg_course":
         m = TinyVGG()
-    elif name == "resnet18":
+    elif name == "resnet18" or name in ZOO:
         import torchvision
-        m = torchvision.models.resnet18(weights=None) if _has_weights_arg() else torchvision.models.resnet18()
+        ctor = getattr(torchvision.models, name)
+        m = ctor(weights=None) if _has_weights_arg() else ctor()
     else:
         raise KeyError(name)
     return m.eval()

@@ -187,6 +187,11 @@ final class BenchCommand implements Callable<Integer> {
         } else {
             w.println("passes: not reported by " + m);
         }
+        long[] decisions = dev.kxai.backend.cpu.CpuBackend.exactDecisionCounts();
+        if (decisions[0] > 0) {
+            w.printf(Locale.ROOT, "exact decisions: %d tested on float convolution outputs, %d recomputed in double "
+                    + "(%.4f%%)%n", decisions[0], decisions[1], 100.0 * decisions[1] / decisions[0]);
+        }
         if (forwardOnly) {
             // a perturbation method runs forward passes only, over the rows its loop evaluated
             forwardRows = passes.rows;

@@ -9,8 +9,14 @@ import java.util.Arrays;
 public final class Tensor {
     private final int[] shape;
     private final float[] data;
+    /** How far the elements may lie from the exact path's values, or null (see {@link ExactValues}). */
+    private final ExactValues exact;
 
     public Tensor(int[] shape, float[] data) {
+        this(shape, data, null);
+    }
+
+    private Tensor(int[] shape, float[] data, ExactValues exact) {
         long n = Shapes.size(shape);
         if (n != data.length) {
             throw new IllegalArgumentException("shape " + Shapes.str(shape) + " needs " + n
@@ -18,6 +24,21 @@ public final class Tensor {
         }
         this.shape = shape.clone();
         this.data = data;
+        this.exact = exact;
+    }
+
+    /**
+     * This tensor's data with the bound and exact values of {@code e} attached: the backend that
+     * computed it in float says how far each element may be from the all-double value, so that
+     * the operators deciding on it (ReLU, max-pool) can recompute the few near a decision.
+     */
+    public Tensor withExact(ExactValues e) {
+        return new Tensor(shape, data, e);
+    }
+
+    /** The attached {@link ExactValues}, or null when the data are the exact path's values. */
+    public ExactValues exact() {
+        return exact;
     }
 
     public static Tensor zeros(int... shape) {

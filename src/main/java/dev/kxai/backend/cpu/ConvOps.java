@@ -44,7 +44,12 @@ public final class ConvOps {
      * The backward takes no decisions, so it stays in float.
      */
     static Tensor forward(Node node, Op.Conv op, Tensor x, Tensor w, Tensor bias) {
-        return new Tensor(outputShape(node, op, x, w), (float[]) forward(node, op, x, w, bias, false));
+        return asTensor(outputShape(node, op, x, w), forward(node, op, x, w, bias, false));
+    }
+
+    /** The float paths' result: a Tensor from the float sgemm path (it carries bounds), or the exact path's floats. */
+    private static Tensor asTensor(int[] shape, Object r) {
+        return r instanceof Tensor t ? t : new Tensor(shape, (float[]) r);
     }
 
     /**
@@ -54,8 +59,8 @@ public final class ConvOps {
      */
     static Tensor forwardRelu(Node node, Op.Conv op, Tensor x, Tensor w, Tensor bias) {
         Window win = window(node, op, x, w);
-        float[] y = (float[]) forward(node, op, x, w, bias, false, direct(w.dim(0) / op.group(), win), true);
-        return new Tensor(outputShape(node, op, x, w), y);
+        return asTensor(outputShape(node, op, x, w),
+                forward(node, op, x, w, bias, false, direct(w.dim(0) / op.group(), win), true));
     }
 
     /** The forward's double accumulators before rounding (the first-layer saving interpolates these). */
@@ -81,6 +86,9 @@ public final class ConvOps {
     private static Object forward(Node node, Op.Conv op, Tensor x, Tensor w, Tensor bias, boolean asDouble,
             boolean direct, boolean relu) {
         Window win = window(node, op, x, w);
+        if (!asDouble && !direct && !ExactDecisions.exactPath) {
+            return forwardFloat(op, x, w, bias, win, relu);
+        }
         int n = x.dim(0);
         int c = x.dim(1);
         int m = w.dim(0);
@@ -132,6 +140,235 @@ public final class ConvOps {
             }
         });
         return asDouble ? yd : y;
+    }
+
+    /**
+     * The forward in float: im2col (none for a 1×1, stride-1, unpadded layer: the input planes are
+     * the columns) + sgemm per image and group, at twice dgemm's rate. The result carries a bound
+     * per image and output channel, γ_{k+1}·(|b| + Σ_c Σ_taps |w|·max|x_c|) (any summation order,
+     * see {@link ExactDecisions}), and the exact path's value of each element on demand; a fused
+     * ReLU recomputes the elements within their bound of 0 before it clamps.
+     */
+    private static Tensor forwardFloat(Op.Conv op, Tensor x, Tensor w, Tensor bias, Window win, boolean relu) {
+        int n = x.dim(0);
+        int c = x.dim(1);
+        int m = w.dim(0);
+        int groups = op.group();
+        int cg = c / groups;
+        int mg = m / groups;
+        int kk = cg * win.kh() * win.kw();
+        int hw = win.outH() * win.outW();
+        int inPlane = x.dim(2) * x.dim(3);
+        float[] xd = x.data();
+        float[] wf = w.data();
+        float[] bd = bias == null ? null : bias.data();
+        float[] y = new float[n * m * hw];
+        boolean pointwise = pointwise(win);
+        float[] absTaps = ABS_TAPS.computeIfAbsent(wf, f -> absTapSums(f, m, cg, win.kh() * win.kw()));
+        int blocks = (kk + K_BLOCK - 1) / K_BLOCK;
+        float[] wBlocks = blocks > 1 ? K_BLOCKED.computeIfAbsent(wf, f -> kBlocked(f, m, kk)) : null;
+        double gamma = ExactDecisions.gamma(Math.min(kk, K_BLOCK) + 1L);
+        float[] planeBound = new float[n * m];
+        Exact exact = new Exact(xd, c, x.dim(2), x.dim(3), wf, bd, win, groups, m, planeBound, relu);
+        Parallel.forEach(n, img -> {
+            Scratch s = Scratch.get();
+            double[] maxAbs = s.doubles(1, cg);
+            double[] acc = blocks > 1 ? s.doubles(0, mg * hw) : null;
+            for (int g = 0; g < groups; g++) {
+                int xOff = (img * c + g * cg) * inPlane;
+                int yOff = (img * m + g * mg) * hw;
+                float[] cols = pointwise ? xd : s.floats(0, kk * hw);
+                int colsOff = pointwise ? xOff : 0;
+                if (!pointwise) {
+                    im2col(xd, xOff, cg, win, cols);
+                }
+                if (blocks == 1) {
+                    gemmBlock(wf, g * mg * kk, kk, cols, colsOff, hw, mg, kk, bd, g * mg, y, yOff);
+                } else {
+                    // each block of K_BLOCK products summed by sgemm, the blocks added in double
+                    float[] part = s.floats(1, mg * hw);
+                    for (int oc = 0; oc < mg; oc++) {
+                        java.util.Arrays.fill(acc, oc * hw, (oc + 1) * hw, bd == null ? 0.0 : bd[g * mg + oc]);
+                    }
+                    for (int k0 = 0; k0 < kk; k0 += K_BLOCK) {
+                        int kb = Math.min(K_BLOCK, kk - k0);
+                        Blas.gemm(false, false, mg, hw, kb, 1f, wBlocks, m * k0 + g * mg * kb, kb, cols,
+                                colsOff + k0 * hw, hw, 0f, part, 0, hw);
+                        SimdLoops.get().addTo(part, 0, acc, 0, mg * hw);
+                    }
+                    SimdLoops.get().narrow(acc, 0, y, yOff, mg * hw);
+                }
+                for (int ch = 0; ch < cg; ch++) {
+                    maxAbs[ch] = maxAbs(xd, xOff + ch * inPlane, inPlane);
+                }
+                for (int oc = g * mg; oc < (g + 1) * mg; oc++) {
+                    double sum = bd == null ? 0 : Math.abs(bd[oc]);
+                    for (int ch = 0; ch < cg; ch++) {
+                        sum += absTaps[oc * cg + ch] * maxAbs[ch];
+                    }
+                    planeBound[img * m + oc] = (float) (gamma * sum * (1 + 1e-6) + Float.MIN_NORMAL);
+                }
+                if (relu) {
+                    ExactDecisions.repairKinks(y, yOff, yOff + mg * hw, exact, 0f);
+                    SimdLoops.get().relu(y, y, yOff, yOff + mg * hw);
+                }
+            }
+        });
+        return new Tensor(new int[] {n, m, win.outH(), win.outW()}, y).withExact(exact);
+    }
+
+    /**
+     * Products per sgemm call of the float forward. Each call's sum of at most K_BLOCK products
+     * lies within γ_{K_BLOCK+1}·Σ|terms| of the exact one whatever its order; the calls' results are
+     * added in double. The bound is then set by K_BLOCK, not by the layer's k (4608 in resnet18's
+     * last stage), and so is the share of outputs near a decision that must be recomputed.
+     */
+    static final int K_BLOCK = 256;
+
+    /**
+     * The weights [m, kk] as consecutive column blocks [m, K_BLOCK] (the last one narrower), each
+     * a dense matrix: BLAS bindings check a sub-matrix's extent as offset + lda·rows, which a
+     * column block of the row-major weights would overrun.
+     */
+    private static float[] kBlocked(float[] w, int m, int kk) {
+        float[] out = new float[m * kk];
+        for (int k0 = 0; k0 < kk; k0 += K_BLOCK) {
+            int kb = Math.min(K_BLOCK, kk - k0);
+            for (int oc = 0; oc < m; oc++) {
+                System.arraycopy(w, oc * kk + k0, out, m * k0 + oc * kb, kb);
+            }
+        }
+        return out;
+    }
+
+    private static final java.util.Map<float[], float[]> K_BLOCKED =
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+    /** One sgemm over all of k into y (bias first): layers with k ≤ K_BLOCK. */
+    private static void gemmBlock(float[] w, int wOff, int lda, float[] cols, int colsOff, int hw, int mg, int kk,
+            float[] bias, int oc0, float[] y, int yOff) {
+        float beta = 0f;
+        if (bias != null) {
+            for (int oc = 0; oc < mg; oc++) {
+                java.util.Arrays.fill(y, yOff + oc * hw, yOff + (oc + 1) * hw, bias[oc0 + oc]);
+            }
+            beta = 1f;
+        }
+        Blas.gemm(false, false, mg, hw, kk, 1f, w, wOff, lda, cols, colsOff, hw, beta, y, yOff, hw);
+    }
+
+    /** A 1×1, stride-1, unpadded window: im2col's columns would be the input planes themselves. */
+    static boolean pointwise(Window win) {
+        return win.kh() == 1 && win.kw() == 1 && win.sh() == 1 && win.sw() == 1 && win.padTop() == 0
+                && win.padLeft() == 0 && win.padBottom() == 0 && win.padRight() == 0;
+    }
+
+    /** max |x| over [off, off + len); NaN if any element is NaN (the bound then decides nothing). */
+    private static double maxAbs(float[] x, int off, int len) {
+        float mx = 0f;
+        for (int i = off; i < off + len; i++) {
+            float a = Math.abs(x[i]);
+            mx = a > mx || a != a ? a : mx;
+        }
+        return mx;
+    }
+
+    /** Σ over the taps of |w| per (output channel, input channel of its group), once per weight array. */
+    private static float[] absTapSums(float[] w, int m, int cg, int taps) {
+        float[] a = new float[m * cg];
+        for (int oc = 0; oc < m; oc++) {
+            for (int ch = 0; ch < cg; ch++) {
+                double sum = 0;
+                int base = (oc * cg + ch) * taps;
+                for (int t = 0; t < taps; t++) {
+                    sum += Math.abs(w[base + t]);
+                }
+                a[oc * cg + ch] = (float) (sum * (1 + 1e-6));
+            }
+        }
+        return a;
+    }
+
+    private static final java.util.Map<float[], float[]> ABS_TAPS =
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
+    /**
+     * A float convolution's bounds (per image and output channel, plus the rounding of the value
+     * itself) and the exact path's value of one output: the double sum of bias and products, rounded
+     * once (ReLU'd for a fused Conv+Relu).
+     */
+    static final class Exact implements dev.kxai.tensor.ExactValues {
+        private final float[] x;
+        private final int c;
+        private final int inH;
+        private final int inW;
+        private final float[] w;
+        private final float[] b;
+        private final Window win;
+        private final int m;
+        private final int cg;
+        private final int mg;
+        private final int hw;
+        private final float[] planeBound;
+        private final boolean relu;
+
+        Exact(float[] x, int c, int inH, int inW, float[] w, float[] b, Window win, int groups, int m,
+                float[] planeBound, boolean relu) {
+            this.x = x;
+            this.c = c;
+            this.inH = inH;
+            this.inW = inW;
+            this.w = w;
+            this.b = b;
+            this.win = win;
+            this.m = m;
+            this.cg = c / groups;
+            this.mg = m / groups;
+            this.hw = win.outH() * win.outW();
+            this.planeBound = planeBound;
+            this.relu = relu;
+        }
+
+        @Override
+        public float bound(int i, float value) {
+            if (relu && value == 0f) {
+                // a ReLU'd 0 is exact: its input was below −bound, or was recomputed before the clamp
+                return 0f;
+            }
+            return planeBound[i / hw] + (float) (2 * ExactDecisions.U * Math.abs(value));
+        }
+
+        @Override
+        public float exact(int i) {
+            int plane = i / hw;
+            int img = plane / m;
+            int oc = plane % m;
+            int pos = i % hw;
+            int oy = pos / win.outW();
+            int ox = pos % win.outW();
+            int g = oc / mg;
+            int kh = win.kh();
+            int kw = win.kw();
+            double acc = b == null ? 0 : b[oc];
+            for (int ch = 0; ch < cg; ch++) {
+                int xPlane = (img * c + g * cg + ch) * inH * inW;
+                int wBase = (oc * cg + ch) * kh * kw;
+                for (int ki = 0; ki < kh; ki++) {
+                    int iy = oy * win.sh() - win.padTop() + ki * win.dh();
+                    if (iy < 0 || iy >= inH) {
+                        continue;
+                    }
+                    for (int kj = 0; kj < kw; kj++) {
+                        int ix = ox * win.sw() - win.padLeft() + kj * win.dw();
+                        if (ix >= 0 && ix < inW) {
+                            acc += (double) w[wBase + ki * kw + kj] * x[xPlane + iy * inW + ix];
+                        }
+                    }
+                }
+            }
+            float v = (float) acc;
+            return relu && !(v > 0) ? 0f : v;
+        }
     }
 
     /**
@@ -343,6 +580,9 @@ public final class ConvOps {
                     for (int row = 0; row < cg * win.inH(); row++) {
                         System.arraycopy(dxp, row * wg, dx, dxOff + row * win.inW(), win.inW());
                     }
+                } else if (pointwise(win)) {
+                    // a 1×1, stride-1, unpadded layer's columns are the input planes: dX_g = W_gᵀ · dY_g directly
+                    Blas.gemm(true, false, kk, hw, mg, 1f, wd, gr * mg * kk, kk, g, gOff, hw, 0f, dx, dxOff, hw);
                 } else {
                     float[] cols = s.floats(0, kk * hw);
                     // dcols[kk, hw] = W_gᵀ[kk, mg] · dY_g[mg, hw]
@@ -373,6 +613,14 @@ public final class ConvOps {
      * zero-fills the rest, with no test per element.
      */
     public static void im2col(float[] x, int xOff, int channels, Window w, double[] cols) {
+        int len = channels * w.kh() * w.kw() * w.outH() * w.outW();
+        float[] f = Scratch.get().floats(0, len);
+        im2col(x, xOff, channels, w, f);
+        SimdLoops.get().widen(f, 0, cols, 0, len);
+    }
+
+    /** im2col into float columns (the forward's sgemm). */
+    public static void im2col(float[] x, int xOff, int channels, Window w, float[] cols) {
         int h = w.inH();
         int wid = w.inW();
         int oh = w.outH();
@@ -391,11 +639,11 @@ public final class ConvOps {
                         int iy = oy * w.sh() - w.padTop() + i * w.dh();
                         int dst = base + oy * ow;
                         if (iy < 0 || iy >= h) {
-                            java.util.Arrays.fill(cols, dst, dst + ow, 0.0);
+                            java.util.Arrays.fill(cols, dst, dst + ow, 0f);
                             continue;
                         }
                         int src = plane + iy * wid + shift;
-                        java.util.Arrays.fill(cols, dst, dst + lo, 0.0);
+                        java.util.Arrays.fill(cols, dst, dst + lo, 0f);
                         if (sw == 1) {
                             for (int ox = lo; ox < hi; ox++) {
                                 cols[dst + ox] = x[src + ox];
@@ -405,7 +653,7 @@ public final class ConvOps {
                                 cols[dst + ox] = x[src + ox * sw];
                             }
                         }
-                        java.util.Arrays.fill(cols, dst + hi, dst + ow, 0.0);
+                        java.util.Arrays.fill(cols, dst + hi, dst + ow, 0f);
                     }
                 }
             }

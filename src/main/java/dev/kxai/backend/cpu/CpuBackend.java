@@ -65,4 +65,24 @@ public final class CpuBackend implements Backend {
     public static String blasImplementation() {
         return Blas.implementation();
     }
+
+    /**
+     * Decisions taken on float convolution outputs since start-up: elements and pool windows
+     * tested against a boundary, and elements recomputed in double because they were within their
+     * error bound of it ({@code kxai bench} prints the share).
+     */
+    public static long[] exactDecisionCounts() {
+        return new long[] {ExactDecisions.CHECKED.sum(), ExactDecisions.RECOMPUTED.sum()};
+    }
+
+    /**
+     * Process-wide: convolutions accumulate in double and round once (the exact path, what the CUDA
+     * kernels compute) instead of float sgemm with exact decisions. For comparisons and tests; also
+     * {@code -Dkxai.exact=true}. Returns the previous setting.
+     */
+    public static boolean exactPath(boolean on) {
+        boolean was = ExactDecisions.exactPath;
+        ExactDecisions.exactPath = on;
+        return was;
+    }
 }

@@ -44,6 +44,18 @@ final class CpuDispatch {
         return s;
     }
 
+    /** The inputs at which a unary operator's derivative jumps (its decisions). */
+    private static float[] kinks(Op.Unary op) {
+        return switch (op.kind()) {
+            case CLIP -> new float[] {op.alpha(), op.beta()};
+            case HARD_SIGMOID -> op.alpha() == 0f ? new float[0]
+                    : new float[] {-op.beta() / op.alpha(), (1f - op.beta()) / op.alpha()};
+            case HARD_SWISH -> new float[] {-3f, 3f};
+            case ABS -> new float[] {0f};
+            default -> new float[0];
+        };
+    }
+
     private static Forward<Tensor> plain(Tensor t) {
         return new Forward<>(t, null);
     }
@@ -95,7 +107,9 @@ final class CpuDispatch {
 
         @Override
         public Forward<Tensor> visit(Op.Add op, Fwd c) {
-            return plain(binary(ElementwiseOps.Binary.ADD, c));
+            Tensor y = binary(ElementwiseOps.Binary.ADD, c);
+            dev.kxai.tensor.ExactValues e = ExactDecisions.sum(c.in[0], c.in[1], y.data());
+            return plain(e == null ? y : y.withExact(e)); // a residual sum before its ReLU keeps the bounds
         }
 
         @Override
@@ -110,11 +124,13 @@ final class CpuDispatch {
 
         @Override
         public Forward<Tensor> visit(Op.Relu op, Fwd c) {
+            ExactDecisions.repairKinks(c.in[0], 0f);
             return plain(activation(ElementwiseOps.Activation.RELU, 0f, c));
         }
 
         @Override
         public Forward<Tensor> visit(Op.LeakyRelu op, Fwd c) {
+            ExactDecisions.repairKinks(c.in[0], 0f);
             return plain(activation(ElementwiseOps.Activation.LEAKY_RELU, op.alpha(), c));
         }
 
@@ -234,6 +250,10 @@ final class CpuDispatch {
 
         @Override
         public Forward<Tensor> visit(Op.Unary op, Fwd c) {
+            float[] kinks = kinks(op);
+            if (kinks.length > 0) {
+                ExactDecisions.repairKinks(c.in[0], kinks);
+            }
             return plain(ElementwiseOps.unary(op, c.in[0]));
         }
 

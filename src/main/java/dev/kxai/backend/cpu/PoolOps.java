@@ -38,6 +38,7 @@ public final class PoolOps {
         check4d(node, x);
         Window w = Window.of(node.name(), op.kernel(), op.strides(), op.pads(), op.dilations(), op.autoPad(),
                 op.ceilMode(), x.dim(2), x.dim(3));
+        ExactDecisions.repairPoolTies(x, w); // float convolution outputs: near-ties recomputed first
         int planes = x.dim(0) * x.dim(1);
         int h = x.dim(2);
         int wid = x.dim(3);

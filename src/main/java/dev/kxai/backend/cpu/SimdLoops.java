@@ -60,6 +60,9 @@ abstract class SimdLoops {
     /** dst[d + i] = (float) src[s + i] (round to nearest), i in [0, n). */
     abstract void narrow(double[] src, int s, float[] dst, int d, int n);
 
+    /** dst[d + i] += src[s + i] in double, i in [0, n): the float forward's blocks summed. */
+    abstract void addTo(float[] src, int s, double[] dst, int d, int n);
+
     /** out[i] = in[i] &gt; 0 ? in[i] : 0 for i in [from, to) (NaN and −0 give 0). */
     abstract void relu(float[] in, float[] out, int from, int to);
 
@@ -171,6 +174,11 @@ abstract class SimdLoops {
         }
 
         @Override
+        void addTo(float[] src, int s, double[] dst, int d, int n) {
+            loops(n).addTo(src, s, dst, d, n);
+        }
+
+        @Override
         void relu(float[] in, float[] out, int from, int to) {
             loops(to - from).relu(in, out, from, to);
         }
@@ -242,6 +250,13 @@ abstract class SimdLoops {
         void narrow(double[] src, int s, float[] dst, int d, int n) {
             for (int i = 0; i < n; i++) {
                 dst[d + i] = (float) src[s + i];
+            }
+        }
+
+        @Override
+        void addTo(float[] src, int s, double[] dst, int d, int n) {
+            for (int i = 0; i < n; i++) {
+                dst[d + i] += src[s + i];
             }
         }
 

@@ -483,6 +483,11 @@ final class VectorLoops extends SimdLoops {
     }
 
     @Override
+    void addTo(float[] src, int s, double[] dst, int d, int n) {
+        tail.addTo(src, s, dst, d, n); // the JIT vectorises the scalar loop
+    }
+
+    @Override
     void relu(float[] in, float[] out, int from, int to) {
         int i = from;
         for (int bound = from + F.loopBound(to - from); i < bound; i += F.length()) {

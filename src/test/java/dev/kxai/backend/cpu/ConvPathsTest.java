@@ -55,8 +55,17 @@ class ConvPathsTest {
             assertEquals(gemm[i], direct[i], 1e-12 * (1 + Math.abs(gemm[i])), "forward element " + i);
         }
         float[] directF = (float[]) ConvOps.forward(node, op, x, wt, b, false, true);
-        float[] gemmF = (float[]) ConvOps.forward(node, op, x, wt, b, false, false);
-        assertArrayEquals(gemmF, directF, "float outputs are the double sums rounded once");
+        Tensor gemmT = (Tensor) ConvOps.forward(node, op, x, wt, b, false, false);
+        float[] gemmF = gemmT.data();
+        // the im2col path runs in float (sgemm): within its stated bound of the exact values,
+        // and the bound's exact values are the direct path's (the double sums rounded once)
+        for (int i = 0; i < gemmF.length; i++) {
+            assertEquals(directF[i], gemmT.exact().exact(i), "exact value of element " + i);
+            float bound = gemmT.exact().bound(i, gemmF[i]);
+            assertTrue(Math.abs(gemmF[i] - directF[i]) <= bound, "element " + i + ": float " + gemmF[i]
+                    + " vs exact " + directF[i] + " beyond the bound " + bound);
+            assertTrue(bound < 1e-3f * (1 + Math.abs(directF[i])) , "bound " + bound + " is useless");
+        }
 
         Tensor g = random(r, n, m, win.outH(), win.outW());
         float[] dDirect = ConvOps.inputGradient(node, op, x, wt, g, true).data();

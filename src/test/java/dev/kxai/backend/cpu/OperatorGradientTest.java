@@ -783,7 +783,13 @@ class OperatorGradientTest {
                 new ConvCase("SAME_UPPER stride 1 even kernel", s(1, 1, 5, 5), s(2, 1, 2, 2),
                         conv(s(2, 2), one, s(0, 0, 0, 0), one, 1, "SAME_UPPER"), false, s(0, 0, 1, 1), s(5, 5)),
                 new ConvCase("1x1 stride 2", s(2, 3, 5, 5), s(4, 3, 1, 1),
-                        conv(s(1, 1), s(2, 2), s(0, 0, 0, 0), one, 1, "NOTSET"), true, s(0, 0, 0, 0), s(3, 3)));
+                        conv(s(1, 1), s(2, 2), s(0, 0, 0, 0), one, 1, "NOTSET"), true, s(0, 0, 0, 0), s(3, 3)),
+                // the float sgemm paths (more than 16 outputs per group): 1x1 reading the planes as
+                // columns, forward and backward; and k = 288 summed as two sgemm blocks
+                new ConvCase("1x1 pointwise, 20 outputs per group, groups 2", s(2, 6, 3, 4), s(40, 3, 1, 1),
+                        conv(s(1, 1), one, s(0, 0, 0, 0), one, 2, "NOTSET"), true, s(0, 0, 0, 0), s(3, 4)),
+                new ConvCase("3x3, k = 288 in two sgemm blocks", s(1, 32, 4, 4), s(18, 32, 3, 3),
+                        conv(s(3, 3), one, s(1, 1, 1, 1), one, 1, "NOTSET"), true, s(1, 1, 1, 1), s(4, 4)));
     }
 
     /** Direct convolution in double, straight from the definition. */
@@ -840,9 +846,15 @@ class OperatorGradientTest {
             double[] ref = naiveConv(x, w, b, cc.op().strides(), cc.resolvedPads(), cc.op().dilations(), cc.op().group(),
                     cc.outHW()[0], cc.outHW()[1]);
             for (int i = 0; i < ref.length; i++) {
-                // the forward accumulates in double and rounds once: at most one float ulp off
+                // the exact path accumulates in double and rounds once: at most one float ulp off; the
+                // float (sgemm) path is within the bound it states, and gives the exact value on demand
                 float want = (float) ref[i];
-                assertEquals(want, y.data()[i], Math.ulp(want), cc.label() + " y[" + i + "]");
+                if (y.exact() == null) {
+                    assertEquals(want, y.data()[i], Math.ulp(want), cc.label() + " y[" + i + "]");
+                } else {
+                    assertEquals(want, y.exact().exact(i), Math.ulp(want), cc.label() + " exact y[" + i + "]");
+                    assertEquals(ref[i], y.data()[i], y.exact().bound(i, y.data()[i]), cc.label() + " y[" + i + "]");
+                }
             }
         }
     }

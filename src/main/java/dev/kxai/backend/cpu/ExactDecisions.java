@@ -1,0 +1,176 @@
+package dev.kxai.backend.cpu;
+
+import dev.kxai.graph.Window;
+import dev.kxai.tensor.ExactValues;
+import dev.kxai.tensor.Tensor;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Exact decisions on float values. Convolutions run in float (sgemm); the discrete decisions taken
+ * on their outputs — a ReLU's or Clip's side of a kink, a max-pool's winner — must be those of the
+ * all-double path (each output accumulated in double and rounded once), or a near-tie resolves by
+ * the BLAS's summation order and moves the gradient to another pixel (tinyvgg's α = 0.25 case).
+ * A float sum of k terms lies within γ_k·Σ|terms| of the exact sum whatever the order
+ * (γ_k = k·u / (1 − k·u), u = 2⁻²⁴): an element farther than that from a decision boundary is
+ * decided as the exact path decides it, and the few within it are recomputed in double, in place,
+ * before the decision — so every reader, the backward included, sees the same values.
+ */
+final class ExactDecisions {
+    private ExactDecisions() {
+    }
+
+    /** Unit roundoff of float. */
+    static final double U = 0x1p-24;
+
+    /** Elements tested against a decision boundary, and those recomputed (for tests and the bench). */
+    static final LongAdder CHECKED = new LongAdder();
+    static final LongAdder RECOMPUTED = new LongAdder();
+
+    /**
+     * Off: every convolution accumulates in double (the exact path itself), for tests that compare
+     * the two and for runs that want it ({@code -Dkxai.exact=true}).
+     */
+    static volatile boolean exactPath = Boolean.getBoolean("kxai.exact");
+
+    /** γ_n of Higham's error analysis, doubled as a margin for the roundings outside the sum. */
+    static double gamma(long terms) {
+        double nu = terms * U;
+        return nu >= 0.5 ? Double.POSITIVE_INFINITY : 2 * nu / (1 - nu);
+    }
+
+    /** Whether a float value may lie on the other side of {@code kink} than its exact value. */
+    private static boolean near(float v, float kink, ExactValues e, int i) {
+        return Math.abs(v - kink) <= e.bound(i, v);
+    }
+
+    /**
+     * Replaces, in place, the elements [from, to) of {@code y} that lie within their bound of one of
+     * the kinks by their exact values. NaNs and infinities are left as they are.
+     */
+    static void repairKinks(float[] y, int from, int to, ExactValues e, float... kinks) {
+        long recomputed = 0;
+        for (int i = from; i < to; i++) {
+            float v = y[i];
+            for (float k : kinks) {
+                if (near(v, k, e, i)) {
+                    y[i] = e.exact(i);
+                    recomputed++;
+                    break;
+                }
+            }
+        }
+        CHECKED.add(to - from);
+        if (recomputed > 0) {
+            RECOMPUTED.add(recomputed);
+        }
+    }
+
+    /** {@link #repairKinks(float[], int, int, ExactValues, float...)} over a whole tensor, if it carries bounds. */
+    static void repairKinks(Tensor x, float... kinks) {
+        ExactValues e = x.exact();
+        if (e == null) {
+            return;
+        }
+        float[] d = x.data();
+        Parallel.forRange(d.length, (from, to) -> repairKinks(d, from, to, e, kinks));
+    }
+
+    /**
+     * Before a max-pool: in every window whose best float value has a rival within the two bounds,
+     * recomputes the best and its rivals in place. The exact winner is among them (every other
+     * element is below the best's exact value even at its bound), so the pool's ordinary float
+     * comparison then picks the exact path's winner, first index on ties.
+     */
+    static void repairPoolTies(Tensor x, Window w) {
+        ExactValues e = x.exact();
+        if (e == null) {
+            return;
+        }
+        float[] d = x.data();
+        int h = w.inH();
+        int wid = w.inW();
+        int planes = x.size() / Math.max(1, h * wid);
+        Parallel.forEach(planes, p -> {
+            int in0 = p * h * wid;
+            long recomputed = 0;
+            for (int oy = 0; oy < w.outH(); oy++) {
+                for (int ox = 0; ox < w.outW(); ox++) {
+                    int y0 = oy * w.sh() - w.padTop();
+                    int x0 = ox * w.sw() - w.padLeft();
+                    int best = -1;
+                    for (int i = 0; i < w.kh(); i++) {
+                        int iy = y0 + i * w.dh();
+                        for (int j = 0; j < w.kw(); j++) {
+                            int ix = x0 + j * w.dw();
+                            if (iy >= 0 && iy < h && ix >= 0 && ix < wid) {
+                                int k = in0 + iy * wid + ix;
+                                if (best < 0 || d[k] > d[best]) {
+                                    best = k;
+                                }
+                            }
+                        }
+                    }
+                    if (best < 0 || !Float.isFinite(d[best])) {
+                        continue;
+                    }
+                    float top = d[best];
+                    float topBound = e.bound(best, top);
+                    boolean rival = false;
+                    for (int i = 0; i < w.kh(); i++) {
+                        int iy = y0 + i * w.dh();
+                        for (int j = 0; j < w.kw(); j++) {
+                            int ix = x0 + j * w.dw();
+                            if (iy >= 0 && iy < h && ix >= 0 && ix < wid) {
+                                int k = in0 + iy * wid + ix;
+                                float v = d[k];
+                                float b = e.bound(k, v);
+                                // two exact values compare exactly (a tie keeps the first, as on the exact path)
+                                if (k != best && (b > 0f || topBound > 0f) && v >= top - topBound - b) {
+                                    d[k] = e.exact(k);
+                                    recomputed++;
+                                    rival = true;
+                                }
+                            }
+                        }
+                    }
+                    if (rival) {
+                        d[best] = e.exact(best);
+                        recomputed++;
+                    }
+                }
+            }
+            CHECKED.add((long) w.outH() * w.outW());
+            if (recomputed > 0) {
+                RECOMPUTED.add(recomputed);
+            }
+        });
+    }
+
+    /**
+     * The bounds and exact values of a + b (same shape) when either carries them: the exact path
+     * adds the exact values in float, and the float sum moves by at most both bounds plus the
+     * roundings of the two additions.
+     */
+    static ExactValues sum(Tensor a, Tensor b, float[] out) {
+        ExactValues ea = a.exact();
+        ExactValues eb = b.exact();
+        if (ea == null && eb == null || a.size() != b.size() || a.size() != out.length) {
+            return null;
+        }
+        float[] ad = a.data();
+        float[] bd = b.data();
+        return new ExactValues() {
+            @Override
+            public float bound(int i, float value) {
+                double ba = ea == null ? 0 : ea.bound(i, ad[i]);
+                double bb = eb == null ? 0 : eb.bound(i, bd[i]);
+                return (float) ((ba + bb + 4 * U * (Math.abs(value) + ba + bb)) * (1 + 4 * U));
+            }
+
+            @Override
+            public float exact(int i) {
+                return (ea == null ? ad[i] : ea.exact(i)) + (eb == null ? bd[i] : eb.exact(i));
+            }
+        };
+    }
+}

@@ -1,0 +1,19 @@
+package dev.kxai.tensor;
+
+/**
+ * The values of a tensor computed in float where the exact path accumulates in double: a bound on
+ * each element's distance from the exact path's value, and that value on demand. Operators that
+ * take a discrete decision on an element (a ReLU's sign, a max-pool's winner) decide directly where
+ * the float value is farther than its bound from the decision boundary, and recompute the element
+ * otherwise, so that every decision is the one the all-double path would take on the same inputs.
+ */
+public interface ExactValues {
+    /**
+     * An upper bound on |{@code value} − {@link #exact}(i)|, where {@code value} is the tensor's
+     * element i as computed (the bound may grow with the magnitude of the value).
+     */
+    float bound(int i, float value);
+
+    /** The exact path's value of element i (double accumulation rounded once to float). */
+    float exact(int i);
+}

@@ -1,0 +1,189 @@
+package dev.kxai.backend.cpu;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import dev.kxai.graph.Node;
+import dev.kxai.graph.Op;
+import dev.kxai.tensor.Tensor;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The float convolution takes the exact path's decisions (see {@link ExactDecisions}). Each case
+ * plants outputs whose exact value is a tiny term beside two large ones that cancel, summed so that
+ * float loses the tiny term: (1e4 + t) − 1e4 = 0 in float, t exactly. The raw float outputs are
+ * checked to be wrong there (else the case tests nothing), then the ReLU's and the max-pool's
+ * decisions are compared with those of the all-double path on the same inputs.
+ */
+class NearTieTest {
+    private static final int C = 24;   // input channels (k = 24 per output: one sgemm block)
+    private static final int M = 32;   // output channels: more than the direct path takes
+    private static final int H = 8;
+    private static final int W = 8;
+
+    @AfterEach
+    void floatPath() {
+        ExactDecisions.exactPath = false;
+    }
+
+    private static final Op.Conv POINTWISE = new Op.Conv(new int[] {1, 1}, new int[] {1, 1}, new int[] {0, 0, 0, 0},
+            new int[] {1, 1}, 1, "NOTSET");
+
+    /**
+     * x: channel 0 and 2 all ones, channel 1 the tiny terms, channel 3 the base values, the rest
+     * random; w[oc]: 1e4, 1, −1e4, 1 on channels 0..3 (so the tiny term is added to 1e4 first and
+     * lost in float), small random weights on the others scaled to 0 for the planted channels.
+     */
+    private static Tensor[] planted(float[] tiny, float[] base) {
+        float[] x = new float[C * H * W];
+        for (int p = 0; p < H * W; p++) {
+            x[p] = 1f;
+            x[H * W + p] = tiny[p];
+            x[2 * H * W + p] = 1f;
+            x[3 * H * W + p] = base[p];
+        }
+        float[] w = new float[M * C];
+        for (int oc = 0; oc < M; oc++) {
+            w[oc * C] = 1e4f;
+            w[oc * C + 1] = 1f;
+            w[oc * C + 2] = -1e4f;
+            w[oc * C + 3] = 1f;
+        }
+        return new Tensor[] {new Tensor(new int[] {1, C, H, W}, x), new Tensor(new int[] {M, C, 1, 1}, w)};
+    }
+
+    private static Node conv() {
+        return new Node("conv", "Conv", POINTWISE, List.of("x", "w"), "y");
+    }
+
+    @Test
+    void reluTakesTheExactSideOfZero() {
+        Random r = new Random(3);
+        float[] tiny = new float[H * W];
+        float[] base = new float[H * W];
+        for (int p = 0; p < H * W; p++) {
+            tiny[p] = (r.nextBoolean() ? 1 : -1) * (1e-6f + r.nextFloat() * 1e-6f); // exact value ±t
+        }
+        Tensor[] in = planted(tiny, base);
+        Tensor raw = ConvOps.forward(conv(), POINTWISE, in[0], in[1], null);
+        assertNotNull(raw.exact(), "the im2col path runs in float and states its bounds");
+        int wrong = 0;
+        for (int i = 0; i < raw.size(); i++) {
+            if (Math.signum(raw.data()[i]) != Math.signum(raw.exact().exact(i))) {
+                wrong++;
+            }
+        }
+        assumeTrue(wrong > 0, "this BLAS kept the tiny terms: nothing planted to repair");
+
+        long before = ExactDecisions.RECOMPUTED.sum();
+        Tensor fused = ConvOps.forwardRelu(conv(), POINTWISE, in[0], in[1], null);
+        ExactDecisions.exactPath = true;
+        Tensor exact = ConvOps.forwardRelu(conv(), POINTWISE, in[0], in[1], null);
+        assertEquals(null, exact.exact(), "the exact path's values need no bounds");
+        for (int i = 0; i < exact.size(); i++) {
+            assertEquals(exact.data()[i] > 0, fused.data()[i] > 0, "ReLU decision at " + i);
+            if (Math.abs(raw.data()[i]) <= raw.exact().bound(i, raw.data()[i])) {
+                assertEquals(exact.data()[i], fused.data()[i], "recomputed element " + i + " is the exact value");
+            }
+        }
+        assertTrue(ExactDecisions.RECOMPUTED.sum() - before >= wrong, "every wrong sign was recomputed");
+
+        // the same decisions through a standalone Relu after a residual Add (resnet's block end)
+        ExactDecisions.exactPath = false;
+        Tensor y = ConvOps.forward(conv(), POINTWISE, in[0], in[1], null);
+        Tensor zero = Tensor.zeros(y.shape());
+        Tensor sum = CpuOpSet.run(new Node("add", "Add", new Op.Add(), List.of("y", "z"), "s"), new Tensor[] {y, zero})
+                .output();
+        Tensor relu = CpuOpSet.run(new Node("relu", "Relu", new Op.Relu(), List.of("s"), "r"), new Tensor[] {sum})
+                .output();
+        for (int i = 0; i < exact.size(); i++) {
+            assertEquals(exact.data()[i] > 0, relu.data()[i] > 0, "Add → Relu decision at " + i);
+        }
+    }
+
+    @Test
+    void maxPoolPicksTheExactWinner() {
+        // in every 2x2 window the first element is base, the second base + t: tied in float,
+        // the second wins exactly
+        float[] tiny = new float[H * W];
+        float[] base = new float[H * W];
+        Random r = new Random(5);
+        for (int oy = 0; oy < H / 2; oy++) {
+            for (int ox = 0; ox < W / 2; ox++) {
+                float b = 0.5f + r.nextFloat();
+                int p0 = 2 * oy * W + 2 * ox;
+                base[p0] = b;
+                base[p0 + 1] = b;
+                base[p0 + W] = b - 0.25f;
+                base[p0 + W + 1] = b - 0.25f;
+                tiny[p0 + 1] = 2e-6f * b;
+            }
+        }
+        Tensor[] in = planted(tiny, base);
+        Op.MaxPool pool = new Op.MaxPool(new int[] {2, 2}, new int[] {2, 2}, new int[] {0, 0, 0, 0},
+                new int[] {1, 1}, false, "NOTSET");
+        Node poolNode = new Node("pool", "MaxPool", pool, List.of("y"), "p");
+
+        Tensor raw = ConvOps.forward(conv(), POINTWISE, in[0], in[1], null);
+        int[] rawWinners = PoolOps.maxForward(poolNode, pool, new Tensor(raw.shape(), raw.data().clone())).argmax();
+        ExactDecisions.exactPath = true;
+        Tensor exactY = ConvOps.forward(conv(), POINTWISE, in[0], in[1], null);
+        int[] exactWinners = PoolOps.maxForward(poolNode, pool, exactY).argmax();
+        int differ = 0;
+        for (int o = 0; o < exactWinners.length; o++) {
+            differ += rawWinners[o] != exactWinners[o] ? 1 : 0;
+        }
+        assumeTrue(differ > 0, "this BLAS kept the tiny terms: no tie planted");
+
+        ExactDecisions.exactPath = false;
+        Tensor y = ConvOps.forward(conv(), POINTWISE, in[0], in[1], null);
+        PoolOps.MaxResult repaired = PoolOps.maxForward(poolNode, pool, y);
+        for (int o = 0; o < exactWinners.length; o++) {
+            assertEquals(exactWinners[o], repaired.argmax()[o], "winner of window " + o);
+            assertEquals(exactY.data()[exactWinners[o]], repaired.output().data()[o], "value of window " + o);
+        }
+    }
+
+    @Test
+    void boundsHoldOnRandomLayersAndAreTight() {
+        // random layers of several k (one and several sgemm blocks): every float output within its
+        // bound of the exact value, and the bound far below the outputs' scale (else all recompute)
+        Random r = new Random(11);
+        for (int c : new int[] {3, 64, 300}) {
+            Op.Conv op = new Op.Conv(new int[] {3, 3}, new int[] {1, 1}, new int[] {1, 1, 1, 1}, new int[] {1, 1}, 1,
+                    "NOTSET");
+            float[] x = new float[2 * c * 10 * 10];
+            float[] w = new float[M * c * 9];
+            float[] b = new float[M];
+            for (int i = 0; i < x.length; i++) {
+                x[i] = Math.max(0f, (float) r.nextGaussian()); // post-ReLU activations
+            }
+            for (int i = 0; i < w.length; i++) {
+                w[i] = (float) (r.nextGaussian() / Math.sqrt(c * 9));
+            }
+            for (int i = 0; i < b.length; i++) {
+                b[i] = (float) r.nextGaussian() * 0.1f;
+            }
+            Node node = new Node("conv", "Conv", op, List.of("x", "w", "b"), "y");
+            Tensor xt = new Tensor(new int[] {2, c, 10, 10}, x);
+            Tensor wt = new Tensor(new int[] {M, c, 3, 3}, w);
+            Tensor bt = new Tensor(new int[] {M}, b);
+            Tensor y = ConvOps.forward(node, op, xt, wt, bt);
+            double scale = 0;
+            double worstBound = 0;
+            for (int i = 0; i < y.size(); i++) {
+                float exact = y.exact().exact(i);
+                float bound = y.exact().bound(i, y.data()[i]);
+                assertTrue(Math.abs(y.data()[i] - exact) <= bound, "k=" + c * 9 + " element " + i);
+                scale = Math.max(scale, Math.abs(exact));
+                worstBound = Math.max(worstBound, bound);
+            }
+            assertTrue(worstBound < 5e-3 * scale, "k=" + c * 9 + ": bound " + worstBound + " vs scale " + scale);
+        }
+    }
+}
