@@ -338,6 +338,32 @@ public final class ConvOps {
             return planeBound[i / hw] + (float) (2 * ExactDecisions.U * Math.abs(value));
         }
 
+        /**
+         * {@link ExactDecisions#repairKinks} for one kink, plane by plane: the bound's per-plane part
+         * read once per plane rather than divided out per element.
+         */
+        void repairKink(float[] y, int from, int to, float kink) {
+            long recomputed = 0;
+            for (int p0 = from; p0 < to; ) {
+                int plane = p0 / hw;
+                int end = Math.min(to, (plane + 1) * hw);
+                float pb = planeBound[plane];
+                for (int i = p0; i < end; i++) {
+                    float v = y[i];
+                    float dist = Math.abs(v - kink);
+                    if (dist <= pb + (float) (2 * ExactDecisions.U) * Math.abs(v)) {
+                        y[i] = exact(i);
+                        recomputed++;
+                    }
+                }
+                p0 = end;
+            }
+            ExactDecisions.CHECKED.add(to - from);
+            if (recomputed > 0) {
+                ExactDecisions.RECOMPUTED.add(recomputed);
+            }
+        }
+
         @Override
         public float exact(int i) {
             int plane = i / hw;

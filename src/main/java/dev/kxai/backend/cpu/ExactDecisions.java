@@ -48,6 +48,10 @@ final class ExactDecisions {
      * the kinks by their exact values. NaNs and infinities are left as they are.
      */
     static void repairKinks(float[] y, int from, int to, ExactValues e, float... kinks) {
+        if (e instanceof ConvOps.Exact c && kinks.length == 1) {
+            c.repairKink(y, from, to, kinks[0]);
+            return;
+        }
         long recomputed = 0;
         for (int i = from; i < to; i++) {
             float v = y[i];
@@ -92,51 +96,46 @@ final class ExactDecisions {
         int planes = x.size() / Math.max(1, h * wid);
         Parallel.forEach(planes, p -> {
             int in0 = p * h * wid;
+            // the plane's largest bound: a window whose runner-up is farther than twice it below the
+            // best has no rival, and needs no bound per element (the common case, one pass)
+            float planeBound = 0f;
+            for (int i = in0; i < in0 + h * wid; i++) {
+                planeBound = Math.max(planeBound, e.bound(i, d[i]));
+            }
+            if (!(planeBound > 0f)) {
+                return; // exact values (or NaN bounds, which decide nothing)
+            }
             long recomputed = 0;
             for (int oy = 0; oy < w.outH(); oy++) {
                 for (int ox = 0; ox < w.outW(); ox++) {
                     int y0 = oy * w.sh() - w.padTop();
                     int x0 = ox * w.sw() - w.padLeft();
                     int best = -1;
+                    float second = Float.NEGATIVE_INFINITY;
                     for (int i = 0; i < w.kh(); i++) {
                         int iy = y0 + i * w.dh();
+                        if (iy < 0 || iy >= h) {
+                            continue;
+                        }
                         for (int j = 0; j < w.kw(); j++) {
                             int ix = x0 + j * w.dw();
-                            if (iy >= 0 && iy < h && ix >= 0 && ix < wid) {
+                            if (ix >= 0 && ix < wid) {
                                 int k = in0 + iy * wid + ix;
-                                if (best < 0 || d[k] > d[best]) {
+                                if (best < 0) {
                                     best = k;
+                                } else if (d[k] > d[best]) {
+                                    second = d[best];
+                                    best = k;
+                                } else if (d[k] > second) {
+                                    second = d[k];
                                 }
                             }
                         }
                     }
-                    if (best < 0 || !Float.isFinite(d[best])) {
+                    if (best < 0 || !Float.isFinite(d[best]) || second < d[best] - 2 * planeBound) {
                         continue;
                     }
-                    float top = d[best];
-                    float topBound = e.bound(best, top);
-                    boolean rival = false;
-                    for (int i = 0; i < w.kh(); i++) {
-                        int iy = y0 + i * w.dh();
-                        for (int j = 0; j < w.kw(); j++) {
-                            int ix = x0 + j * w.dw();
-                            if (iy >= 0 && iy < h && ix >= 0 && ix < wid) {
-                                int k = in0 + iy * wid + ix;
-                                float v = d[k];
-                                float b = e.bound(k, v);
-                                // two exact values compare exactly (a tie keeps the first, as on the exact path)
-                                if (k != best && (b > 0f || topBound > 0f) && v >= top - topBound - b) {
-                                    d[k] = e.exact(k);
-                                    recomputed++;
-                                    rival = true;
-                                }
-                            }
-                        }
-                    }
-                    if (rival) {
-                        d[best] = e.exact(best);
-                        recomputed++;
-                    }
+                    recomputed += repairWindow(d, e, w, in0, y0, x0, best);
                 }
             }
             CHECKED.add((long) w.outH() * w.outW());
@@ -144,6 +143,36 @@ final class ExactDecisions {
                 RECOMPUTED.add(recomputed);
             }
         });
+    }
+
+    /** One window with a possible rival: its best and every element within the two bounds recomputed. */
+    private static int repairWindow(float[] d, ExactValues e, Window w, int in0, int y0, int x0, int best) {
+        int h = w.inH();
+        int wid = w.inW();
+        float top = d[best];
+        float topBound = e.bound(best, top);
+        int recomputed = 0;
+        for (int i = 0; i < w.kh(); i++) {
+            int iy = y0 + i * w.dh();
+            for (int j = 0; j < w.kw(); j++) {
+                int ix = x0 + j * w.dw();
+                if (iy >= 0 && iy < h && ix >= 0 && ix < wid) {
+                    int k = in0 + iy * wid + ix;
+                    float v = d[k];
+                    float b = e.bound(k, v);
+                    // two exact values compare exactly (a tie keeps the first, as on the exact path)
+                    if (k != best && (b > 0f || topBound > 0f) && v >= top - topBound - b) {
+                        d[k] = e.exact(k);
+                        recomputed++;
+                    }
+                }
+            }
+        }
+        if (recomputed > 0) {
+            d[best] = e.exact(best);
+            recomputed++;
+        }
+        return recomputed;
     }
 
     /**
