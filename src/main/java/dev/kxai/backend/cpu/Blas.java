@@ -76,7 +76,7 @@ public final class Blas {
      * every row-split GEMM (Gemm and 2-D MatMul, forward and backward) accumulates in double and
      * rounds once, so a row's value no longer depends on the others (up to double rounding, far below
      * a float ulp); dense layers then cost about twice as much. Convolutions need nothing: they run
-     * image by image and already accumulate the forward in double. For services that batch
+     * image by image, with the same GEMM shapes whatever the batch. For services that batch
      * requests ({@code BatchingExplainer}). Counted: each {@code true} holds the mode until its
      * {@code false}, so one explainer closing does not switch it off under another.
      */

@@ -45,8 +45,91 @@ final class DenseOps {
         }
         Blas.gemmRows(op.transA(), op.transB(), m, n, k, op.alpha(), a.data(), 0, a.dim(1), b.data(), 0, b.dim(1), beta,
                 y, 0, n);
-        return new Tensor(outShape, y);
+        Tensor out = new Tensor(outShape, y);
+        if (op.transA() || Blas.batchInvariant() || ExactDecisions.exactPath) {
+            return out; // accumulated in double already (or a layout no decision follows in practice)
+        }
+        return out.withExact(new GemmExact(op, a, b, c, m, n, k));
     }
+
+    /**
+     * A float Gemm's bound per element, γ_{k+1}·(|α|·max_j|a_rj|·Σ_j|op(B)_jo| + |β·c|), the first
+     * sum of |B| once per weight array, and the exact value (double sum, rounded once) on demand:
+     * the ReLU after a dense layer decides as the all-double path would (see {@link ExactDecisions}).
+     */
+    private static final class GemmExact implements dev.kxai.tensor.ExactValues {
+        private final Op.Gemm op;
+        private final float[] a;
+        private final float[] b;
+        private final float[] c;
+        private final int n;
+        private final int k;
+        private final int ldb;
+        private final float[] rowMax;
+        private final float[] colAbs;
+        private final double gamma;
+
+        GemmExact(Op.Gemm op, Tensor a, Tensor b, Tensor c, int m, int n, int k) {
+            this.op = op;
+            this.a = a.data();
+            this.b = b.data();
+            this.c = c == null || op.beta() == 0f ? null : c.data();
+            this.n = n;
+            this.k = k;
+            this.ldb = b.dim(1);
+            this.gamma = ExactDecisions.gamma(k + 1L);
+            this.rowMax = new float[m];
+            for (int r = 0; r < m; r++) {
+                float mx = 0f;
+                for (int j = r * k; j < (r + 1) * k; j++) {
+                    float v = Math.abs(this.a[j]);
+                    mx = v > mx || v != v ? v : mx;
+                }
+                rowMax[r] = mx;
+            }
+            boolean tb = op.transB();
+            this.colAbs = COL_ABS.computeIfAbsent(b.data(), d -> columnAbsSums(d, tb, n, k, ldb));
+        }
+
+        @Override
+        public float bound(int i, float value) {
+            int r = i / n;
+            int o = i - r * n;
+            double cTerm = c == null ? 0 : Math.abs(op.beta() * c[c.length == n ? o : i]);
+            return (float) (gamma * (Math.abs(op.alpha()) * (double) rowMax[r] * colAbs[o] + cTerm) * (1 + 1e-6)
+                    + 2 * ExactDecisions.U * Math.abs(value)) + Float.MIN_NORMAL;
+        }
+
+        @Override
+        public float exact(int i) {
+            int r = i / n;
+            int o = i - r * n;
+            double sum = 0;
+            for (int j = 0; j < k; j++) {
+                sum += (double) a[r * k + j] * (op.transB() ? b[o * ldb + j] : b[j * ldb + o]);
+            }
+            double v = op.alpha() * sum + (c == null ? 0 : op.beta() * (double) c[c.length == n ? o : i]);
+            return (float) v;
+        }
+    }
+
+    /** Σ_j |op(B)_jo| per output column o (rounded up). */
+    private static float[] columnAbsSums(float[] b, boolean transB, int n, int k, int ldb) {
+        double[] s = new double[n];
+        for (int j = 0; j < k; j++) {
+            for (int o = 0; o < n; o++) {
+                s[o] += Math.abs(transB ? b[o * ldb + j] : b[j * ldb + o]);
+            }
+        }
+        float[] out = new float[n];
+        for (int o = 0; o < n; o++) {
+            out[o] = (float) (s[o] * (1 + 1e-6));
+        }
+        return out;
+    }
+
+    private static final java.util.Map<float[], float[]> COL_ABS =
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
     /** Gemm (transA = false, C a bias of [N] or [M, N] or absent) in double, not rounded. */
     static double[] gemmDouble(Op.Gemm op, Tensor a, Tensor b, Tensor c) {

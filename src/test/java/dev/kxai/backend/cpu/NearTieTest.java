@@ -186,4 +186,42 @@ class NearTieTest {
             assertTrue(worstBound < 5e-3 * scale, "k=" + c * 9 + ": bound " + worstBound + " vs scale " + scale);
         }
     }
+
+    @Test
+    void reluAfterGemmTakesTheExactSideOfZero() {
+        // rows [1, t, 1, 0...] against weight rows [1e4, 1, -1e4, small...]: exact value t, float 0
+        int rows = 40;
+        int k = 300;
+        int n = 24;
+        Random r = new Random(17);
+        float[] a = new float[rows * k];
+        for (int row = 0; row < rows; row++) {
+            a[row * k] = 1f;
+            a[row * k + 1] = (r.nextBoolean() ? 1 : -1) * (1e-6f + r.nextFloat() * 1e-6f);
+            a[row * k + 2] = 1f;
+        }
+        float[] b = new float[n * k];
+        for (int o = 0; o < n; o++) {
+            b[o * k] = 1e4f;
+            b[o * k + 1] = 1f;
+            b[o * k + 2] = -1e4f;
+        }
+        Op.Gemm op = new Op.Gemm(1f, 1f, false, true);
+        Node gemm = new Node("fc", "Gemm", op, List.of("a", "b"), "y");
+        Tensor[] in = {new Tensor(new int[] {rows, k}, a), new Tensor(new int[] {n, k}, b)};
+        Tensor raw = CpuOpSet.run(gemm, in).output();
+        assertNotNull(raw.exact(), "a float Gemm states its bounds");
+        int wrong = 0;
+        for (int i = 0; i < raw.size(); i++) {
+            wrong += Math.signum(raw.data()[i]) != Math.signum(raw.exact().exact(i)) ? 1 : 0;
+            assertTrue(Math.abs(raw.data()[i] - raw.exact().exact(i)) <= raw.exact().bound(i, raw.data()[i]),
+                    "element " + i + " within its bound");
+        }
+        assumeTrue(wrong > 0, "this BLAS kept the tiny terms: nothing planted to repair");
+        Node relu = new Node("relu", "Relu", new Op.Relu(), List.of("y"), "r");
+        Tensor repaired = CpuOpSet.run(relu, new Tensor[] {CpuOpSet.run(gemm, in).output()}).output();
+        for (int i = 0; i < raw.size(); i++) {
+            assertEquals(raw.exact().exact(i) > 0, repaired.data()[i] > 0, "ReLU decision at " + i);
+        }
+    }
 }
