@@ -65,6 +65,7 @@ public final class OnnxImporter {
         if (model.getIrVersion() <= 0 || !model.hasGraph() || model.getGraph().getNodeCount() == 0) {
             throw new ModelException(source + " is not an ONNX model (no IR version or no graph nodes)");
         }
+        ImportChecks.model(model, source);
         // the default domain's opset decides operator versions (Softmax changed at 13)
         long opset = model.getOpsetImportList().stream()
                 .filter(o -> o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx"))
@@ -177,6 +178,8 @@ public final class OnnxImporter {
                 throw new ModelException(source + ": graph output '" + out + "' is "
                         + (lt.isLoadTime(out) ? "a constant: it does not depend on the input" : "produced by no node"));
             }
+            ImportChecks.declaredOutput(g.getOutput(0), lt.knowsShape(out) ? lt.shapeAt(out, 0, "graph output") : null,
+                    source);
             Map<String, Tensor> perRow = new LinkedHashMap<>();
             for (Node node : nodes) {
                 for (String v : node.inputs()) {
