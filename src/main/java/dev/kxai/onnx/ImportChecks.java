@@ -7,8 +7,7 @@ import java.util.Arrays;
 /**
  * Model-level rules of the ONNX checker that the importer's per-node parsing does not see (issue 13's
  * hostile-input table found each accepted): the default domain's opset within the versions kxai knows,
- * nodes only of the default domain, no subgraph attributes, and a declared graph output shape that
- * agrees with the computed one.
+ * nodes only of the default domain, and no subgraph attributes.
  */
 final class ImportChecks {
     /**
@@ -45,33 +44,6 @@ final class ImportChecks {
                             + "attribute '" + a.getName() + "'; kxai runs no control flow or subgraphs");
                 }
             }
-        }
-    }
-
-    /**
-     * The graph output's declared dims (those given as numbers, past the batch axis) against the shape
-     * computed at batch 1; {@code computed} null where the shape is not known at load.
-     */
-    static void declaredOutput(OnnxMl.ValueInfoProto out, int[] computed, String source) {
-        if (computed == null || !out.hasType() || !out.getType().hasTensorType()
-                || !out.getType().getTensorType().hasShape()) {
-            return;
-        }
-        OnnxMl.TensorShapeProto declared = out.getType().getTensorType().getShape();
-        boolean mismatch = declared.getDimCount() != computed.length;
-        for (int i = 1; i < declared.getDimCount() && !mismatch; i++) {
-            OnnxMl.TensorShapeProto.Dimension d = declared.getDim(i);
-            mismatch = d.hasDimValue() && d.getDimValue() != computed[i];
-        }
-        if (mismatch) {
-            StringBuilder s = new StringBuilder("[");
-            for (int i = 0; i < declared.getDimCount(); i++) {
-                OnnxMl.TensorShapeProto.Dimension d = declared.getDim(i);
-                s.append(i > 0 ? ", " : "").append(d.hasDimValue() ? String.valueOf(d.getDimValue())
-                        : d.getDimParam().isEmpty() ? "?" : d.getDimParam());
-            }
-            throw new ModelException(source + ": graph output '" + out.getName() + "' is declared " + s.append(']')
-                    + " but the graph computes " + Arrays.toString(computed) + " at batch 1");
         }
     }
 }

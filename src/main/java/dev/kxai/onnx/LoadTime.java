@@ -102,11 +102,6 @@ final class LoadTime {
         return t != null ? t.shape() : shapesAt.get(0).get(v);
     }
 
-    /** Whether the shape of {@code v} is known at load (at every batch size evaluated). */
-    boolean knowsShape(String v) {
-        return valueAt(v, 0) != null || shapesAt.get(0).get(v) != null;
-    }
-
     int[] shapeAt(String v, int b, String node) {
         Tensor t = valueAt(v, b);
         if (t != null) {

@@ -178,8 +178,6 @@ public final class OnnxImporter {
                 throw new ModelException(source + ": graph output '" + out + "' is "
                         + (lt.isLoadTime(out) ? "a constant: it does not depend on the input" : "produced by no node"));
             }
-            ImportChecks.declaredOutput(g.getOutput(0), lt.knowsShape(out) ? lt.shapeAt(out, 0, "graph output") : null,
-                    source);
             Map<String, Tensor> perRow = new LinkedHashMap<>();
             for (Node node : nodes) {
                 for (String v : node.inputs()) {

@@ -1,12 +1,7 @@
 package dev.kxai.backend.cuda;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-
 import dev.kxai.errors.HostileCases;
-import dev.kxai.testing.HostileInputs;
 import java.nio.file.Path;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -18,12 +13,6 @@ class HostileInputsCudaTest {
     @Test
     void everyHostileInputIsRefusedCleanlyOnTheDevice() throws Exception {
         CudaTestKit.cuda();
-        HostileInputs h = new HostileInputs("cuda");
-        HostileCases.addAll(h, tmp);
-        List<HostileInputs.Result> results = h.run(60);
-        System.out.print(HostileInputs.table("cuda", results));
-        List<String> bad = HostileInputs.bad(results);
-        assertTrue(results.size() >= 300, "only " + results.size() + " cases");
-        assertEquals(List.of(), bad, bad.size() + " bad of " + results.size() + ":\n" + String.join("\n", bad));
+        HostileCases.assertAllRefused("cuda", tmp, 60);
     }
 }
