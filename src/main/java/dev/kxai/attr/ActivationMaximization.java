@@ -124,6 +124,7 @@ public final class ActivationMaximization {
             if (iterations < 1) {
                 throw bad("iterations", iterations, "at least 1");
             }
+            Limits.iterations("activation_max", iterations);
             if (!(lr > 0) || Double.isInfinite(lr)) {
                 throw bad("lr", lr, "a finite number above 0");
             }

@@ -33,6 +33,7 @@ public final class BlurIntegratedGradients {
         if (steps < 1) {
             throw new InvalidInputException("blur_ig: n_steps must be at least 1, got " + steps);
         }
+        Quadrature.checkSteps("blur_ig", steps);
         if (!(maxSigma > 0) || Double.isInfinite(maxSigma)) {
             throw new InvalidInputException("blur_ig: max_sigma must be a positive number, got " + maxSigma);
         }

@@ -34,6 +34,7 @@ public final class GradientShap {
         if (samples < 1) {
             throw new InvalidInputException("gradient_shap: n_samples must be at least 1, got " + samples);
         }
+        Limits.samples("gradient_shap", "n_samples", samples);
         this.model = model;
         this.samples = samples;
         this.stdevs = List.copyOf(stdevs);

@@ -37,6 +37,7 @@ public final class GuidedIntegratedGradients {
         if (steps < 1) {
             throw new InvalidInputException("guided_ig: n_steps must be at least 1, got " + steps);
         }
+        Quadrature.checkSteps("guided_ig", steps);
         if (!(fraction > 0 && fraction <= 1)) {
             throw new InvalidInputException("guided_ig: fraction must be in (0, 1], got " + fraction);
         }

@@ -40,6 +40,7 @@ public final class Idgi {
         if (n < 1) {
             throw new InvalidInputException("idgi: n_steps must be at least 1, got " + n);
         }
+        Quadrature.checkSteps("idgi", n);
         double[] a = new double[n + 1];
         for (int j = 0; j <= n; j++) {
             a[j] = (double) j / n;

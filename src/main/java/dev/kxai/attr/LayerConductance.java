@@ -32,6 +32,7 @@ public final class LayerConductance {
         if (nSteps < 1) {
             throw new InvalidInputException("layer_conductance: n_steps must be at least 1, got " + nSteps);
         }
+        Quadrature.checkSteps("layer_conductance", nSteps + 1L);
         this.model = model;
         this.layer = layer;
         this.nSteps = nSteps;

@@ -40,6 +40,15 @@ public final class Methods {
      */
     public record Params(Map<String, Object> values) {
         public Params {
+            if (values == null) {
+                throw new InvalidInputException("method parameters: null (give an empty map for the defaults)");
+            }
+            for (Map.Entry<String, Object> e : values.entrySet()) {
+                if (e.getKey() == null || e.getValue() == null) {
+                    throw new InvalidInputException("method parameters: " + (e.getKey() == null ? "a null name"
+                            : "parameter '" + e.getKey() + "' is null") + " (leave a parameter out for its default)");
+                }
+            }
             values = Map.copyOf(values);
         }
 
@@ -51,12 +60,87 @@ public final class Methods {
             return values.getOrDefault(name, otherwise);
         }
 
+        /**
+         * A parameter of a type, or {@code otherwise} where absent; a value of another type is an
+         * {@link InvalidInputException} naming the parameter, the type expected and the type given (never a
+         * ClassCastException, issue 13).
+         */
+        public <T> T get(String name, Class<T> type, T otherwise) {
+            Object v = values.get(name);
+            if (v == null) {
+                return otherwise;
+            }
+            if (!type.isInstance(v)) {
+                throw wrongType(name, type.getSimpleName(), v);
+            }
+            return type.cast(v);
+        }
+
+        /** The error for a parameter of the wrong type. */
+        static InvalidInputException wrongType(String name, String expected, Object given) {
+            String shown = given instanceof int[] a ? java.util.Arrays.toString(a)
+                    : given instanceof double[] d ? java.util.Arrays.toString(d) : String.valueOf(given);
+            if (shown.length() > 60) {
+                shown = shown.substring(0, 57) + "...";
+            }
+            return new InvalidInputException("parameter '" + name + "': expected " + expected + ", got "
+                    + given.getClass().getSimpleName() + " " + shown);
+        }
+
+        String string(String name, String otherwise) {
+            return get(name, String.class, otherwise);
+        }
+
+        /** An integer (Integer, Long, Short or Byte) in int range. */
         int integer(String name, int otherwise) {
-            return ((Number) get(name, otherwise)).intValue();
+            Integer v = optInt(name);
+            return v == null ? otherwise : v;
+        }
+
+        /** An integer in int range, or null where absent. */
+        Integer optInt(String name) {
+            Object v = values.get(name);
+            if (v == null) {
+                return null;
+            }
+            if (!(v instanceof Integer || v instanceof Long || v instanceof Short || v instanceof Byte)) {
+                throw wrongType(name, "Integer", v);
+            }
+            long l = ((Number) v).longValue();
+            if (l != (int) l) {
+                throw new InvalidInputException("parameter '" + name + "': " + l + " is beyond int range");
+            }
+            return (int) l;
+        }
+
+        long longInteger(String name, long otherwise) {
+            Object v = values.get(name);
+            if (v == null) {
+                return otherwise;
+            }
+            if (!(v instanceof Integer || v instanceof Long || v instanceof Short || v instanceof Byte)) {
+                throw wrongType(name, "Long", v);
+            }
+            return ((Number) v).longValue();
+        }
+
+        double real(String name, double otherwise) {
+            return get(name, Number.class, otherwise).doubleValue();
         }
 
         boolean flag(String name, boolean otherwise) {
-            return (Boolean) get(name, otherwise);
+            return get(name, Boolean.class, otherwise);
+        }
+
+        /** A list whose elements are all of a type (an element of another type is named with its position). */
+        <T> List<T> listOf(String name, Class<T> type, List<?> l) {
+            for (int i = 0; i < l.size(); i++) {
+                if (!type.isInstance(l.get(i))) {
+                    throw l.get(i) == null ? new InvalidInputException("parameter '" + name + "': element " + i + " is null")
+                            : wrongType(name + "[" + i + "]", type.getSimpleName(), l.get(i));
+                }
+            }
+            return l.stream().map(type::cast).toList();
         }
     }
 
@@ -94,16 +178,16 @@ public final class Methods {
                 + "return_convergence_delta", (m, p) -> new Lrp(m).rules(lrpRules(p))
                         .returnConvergenceDelta(p.flag("return_convergence_delta", false))::attribute));
         register(new Entry("layer_lrp", List.of(), "layer, rules, return_convergence_delta", (m, p) -> {
-            Object layer = p.get("layer", null);
+            String layer = p.string("layer", null);
             if (layer == null) {
                 throw new InvalidInputException("layer_lrp needs a layer: the name of a value a node computes (--layer NAME)");
             }
-            return Lrp.layer(m, (String) layer).rules(lrpRules(p))
+            return Lrp.layer(m, layer).rules(lrpRules(p))
                     .returnConvergenceDelta(p.flag("return_convergence_delta", false))::attribute;
         }));
         register(new Entry("layer_grad_cam", List.of("grad_cam"), "layer, relu_attributions, attr_dim_summation, "
                 + "upsample_to_input", (m, p) -> {
-                    String layer = (String) p.get("layer", null);
+                    String layer = p.string("layer", null);
                     LayerGradCam cam = new LayerGradCam(m, layer, p.flag("relu_attributions", false),
                             p.flag("attr_dim_summation", true));
                     if (!p.flag("upsample_to_input", false)) {
@@ -128,45 +212,45 @@ public final class Methods {
                     };
                 }));
         register(new Entry("layer_conductance", List.of(), "layer, n_steps, method, baselines, internal_batch_size",
-                (m, p) -> new LayerConductance(m, (String) p.get("layer", null), p.integer("n_steps", 50),
-                        Quadrature.Rule.parse((String) p.get("method", "gausslegendre")), List.of(baselines(p)),
-                        (Integer) p.get("internal_batch_size", null))::attribute));
+                (m, p) -> new LayerConductance(m, p.string("layer", null), p.integer("n_steps", 50),
+                        Quadrature.Rule.parse(p.string("method", "gausslegendre")), List.of(baselines(p)),
+                        p.optInt("internal_batch_size"))::attribute));
         register(new Entry("gradient_shap", List.of(), "n_samples, stdevs, baselines (rows to draw from), "
                 + "multiply_by_inputs, seed, internal_batch_size", (m, p) -> {
                     GradientShap gs = new GradientShap(m, p.integer("n_samples", 5), stdevs(p, 0.0),
-                            p.flag("multiply_by_inputs", true), ((Number) p.get("seed", 0L)).longValue(),
-                            (Integer) p.get("internal_batch_size", null));
+                            p.flag("multiply_by_inputs", true), p.longInteger("seed", 0L),
+                            p.optInt("internal_batch_size"));
                     Baseline[] b = baselines(p);
                     return (in, t) -> gs.attribute(in, distributions(m, in, b), t);
                 }));
         register(new Entry("guided_grad_cam", List.of(), "layer", (m, p) -> new GuidedGradCam(m,
-                (String) p.get("layer", null))::attribute));
+                p.string("layer", null))::attribute));
         register(new Entry("layer_activation", List.of(), "layer", (m, p) -> {
-            String layer = (String) p.get("layer", null);
+            String layer = p.string("layer", null);
             return (in, t) -> LayerMethods.activation(m, layer, in);
         }));
         register(new Entry("layer_gradient_x_activation", List.of(), "layer, multiply_by_inputs", (m, p) -> {
-            String layer = (String) p.get("layer", null);
+            String layer = p.string("layer", null);
             boolean mult = p.flag("multiply_by_inputs", true);
             return (in, t) -> LayerMethods.gradientXActivation(m, layer, mult, in, t);
         }));
         register(new Entry("internal_influence", List.of(), "layer, n_steps, method, baselines, internal_batch_size",
                 (m, p) -> {
-                    String layer = (String) p.get("layer", null);
-                    Quadrature.Rule rule = Quadrature.Rule.parse((String) p.get("method", "gausslegendre"));
+                    String layer = p.string("layer", null);
+                    Quadrature.Rule rule = Quadrature.Rule.parse(p.string("method", "gausslegendre"));
                     return (in, t) -> LayerMethods.internalInfluence(m, layer, p.integer("n_steps", 50), rule,
-                            List.of(baselines(p)), (Integer) p.get("internal_batch_size", null), in, t);
+                            List.of(baselines(p)), p.optInt("internal_batch_size"), in, t);
                 }));
         register(new Entry("neuron_gradient", List.of(), "layer, neuron", (m, p) -> {
-            String layer = (String) p.get("layer", null);
+            String layer = p.string("layer", null);
             return (in, t) -> LayerMethods.neuronGradient(m, layer, neuron(m, p), in);
         }));
         register(new Entry("neuron_integrated_gradients", List.of("neuron_ig"), "layer, neuron, n_steps, method, "
                 + "baselines, internal_batch_size, multiply_by_inputs", (m, p) -> {
-                    String layer = (String) p.get("layer", null);
-                    Quadrature.Rule rule = Quadrature.Rule.parse((String) p.get("method", "gausslegendre"));
+                    String layer = p.string("layer", null);
+                    Quadrature.Rule rule = Quadrature.Rule.parse(p.string("method", "gausslegendre"));
                     return (in, t) -> LayerMethods.neuronIntegratedGradients(m, layer, neuron(m, p),
-                            p.integer("n_steps", 50), rule, List.of(baselines(p)), (Integer) p.get("internal_batch_size", null),
+                            p.integer("n_steps", 50), rule, List.of(baselines(p)), p.optInt("internal_batch_size"),
                             p.flag("multiply_by_inputs", true), in);
                 }));
         register(new Entry("occlusion", List.of(), "sliding_window_shapes, strides, baselines, perturbations_per_eval, "
@@ -176,7 +260,7 @@ public final class Methods {
                 + "internal_batch_size", (m, p) -> new dev.kxai.attr.perturbation.FeatureAblation(m, perturbation(m, p))::attribute));
         register(new Entry("feature_permutation", List.of(), "feature_mask, permutation, seed, perturbations_per_eval",
                 (m, p) -> new dev.kxai.attr.perturbation.FeaturePermutation(m, perturbation(m, p),
-                        (int[]) p.get("permutation", null))::attribute));
+                        p.get("permutation", int[].class, null))::attribute));
         register(new Entry("shapley_values", List.of(), "baselines, feature_mask, perturbations_per_eval, internal_batch_size",
                 (m, p) -> dev.kxai.attr.perturbation.ShapleyValues.exact(m, perturbation(m, p))::attribute));
         register(new Entry("shapley_value_sampling", List.of(), "n_samples, baselines, feature_mask, seed, permutations, "
@@ -193,24 +277,15 @@ public final class Methods {
         // beyond Captum: path methods from later papers (each cites its paper)
         register(new Entry("guided_integrated_gradients", List.of("guided_ig"), "n_steps, fraction, max_dist, baselines, "
                 + "internal_batch_size", (m, p) -> new GuidedIntegratedGradients(m, p.integer("n_steps", 200),
-                        number(p, "fraction", 0.25), number(p, "max_dist", 0.02), oneBaseline("guided_ig", p),
-                        (Integer) p.get("internal_batch_size", null))::attribute));
+                        p.real("fraction", 0.25), p.real("max_dist", 0.02), oneBaseline("guided_ig", p),
+                        p.optInt("internal_batch_size"))::attribute));
         register(new Entry("blur_integrated_gradients", List.of("blur_ig"), "n_steps, max_sigma, grad_step, sqrt, "
                 + "internal_batch_size", (m, p) -> new BlurIntegratedGradients(m, p.integer("n_steps", 100),
-                        number(p, "max_sigma", 50.0), number(p, "grad_step", 0.01), p.flag("sqrt", false),
-                        (Integer) p.get("internal_batch_size", null))::attribute));
+                        p.real("max_sigma", 50.0), p.real("grad_step", 0.01), p.flag("sqrt", false),
+                        p.optInt("internal_batch_size"))::attribute));
         register(new Entry("idgi", List.of("integrated_decision_gradients"), "n_steps, alphas, baselines, "
                 + "internal_batch_size", (m, p) -> new Idgi(m, p.integer("n_steps", 50), doubles(p, "alphas"),
-                        oneBaseline("idgi", p), (Integer) p.get("internal_batch_size", null))::attribute));
-    }
-
-    /** A real-valued parameter, or its default. */
-    private static double number(Params p, String name, double otherwise) {
-        Object v = p.get(name, otherwise);
-        if (!(v instanceof Number n)) {
-            throw new InvalidInputException(name + ": a number, got " + v);
-        }
-        return n.doubleValue();
+                        oneBaseline("idgi", p), p.optInt("internal_batch_size"))::attribute));
     }
 
     /** A list of reals (double[] or a list of numbers), or null where not given. */
@@ -252,10 +327,10 @@ public final class Methods {
         } else if (entry(name).name().equals("lime")) {
             l = dev.kxai.attr.perturbation.Lime.lime(m, perturbation(m, p))
                     .nSamples(p.integer("n_samples", 50))
-                    .surrogate(dev.kxai.attr.perturbation.Lime.Surrogate.parse((String) p.get("interpretable_model",
-                            "lasso")), ((Number) p.get("alpha", 0.01)).doubleValue())
-                    .kernel(((Number) p.get("kernel_width", 1.0)).doubleValue(),
-                            distanceMode((String) p.get("distance_mode", "cosine")));
+                    .surrogate(dev.kxai.attr.perturbation.Lime.Surrogate.parse(p.string("interpretable_model",
+                            "lasso")), p.real("alpha", 0.01))
+                    .kernel(p.real("kernel_width", 1.0),
+                            distanceMode(p.string("distance_mode", "cosine")));
         } else {
             throw new InvalidInputException("method '" + name + "' fits no linear surrogate; lime and kernel_shap do");
         }
@@ -269,15 +344,20 @@ public final class Methods {
         if (mask instanceof Tensor t) {
             masks.put(m.graph().inputName(), t);
         } else if (mask instanceof Map<?, ?> byName) {
-            byName.forEach((k, v) -> masks.put((String) k, (Tensor) v));
+            byName.forEach((k, v) -> {
+                if (!(k instanceof String name) || !(v instanceof Tensor t)) {
+                    throw Params.wrongType("feature_mask", "Map<String, Tensor>", byName);
+                }
+                masks.put(name, t);
+            });
         } else if (mask != null) {
             throw new InvalidInputException("feature_mask: a tensor, or tensors by input name");
         }
         return dev.kxai.attr.perturbation.Settings.defaults().baselines(baselines(p)).featureMasks(masks)
-                .perturbationsPerEval((Integer) p.get("perturbations_per_eval", null))
-                .internalBatchSize((Integer) p.get("internal_batch_size", null))
-                .seed(((Number) p.get("seed", 0L)).longValue())
-                .progress((Progress) p.get("progress", Progress.NONE));
+                .perturbationsPerEval(p.optInt("perturbations_per_eval"))
+                .internalBatchSize(p.optInt("internal_batch_size"))
+                .seed(p.longInteger("seed", 0L))
+                .progress(p.get("progress", Progress.class, Progress.NONE));
     }
 
     /** A window shape or stride: one int[] for every input, a list of one per input, or a single int (strides). */
@@ -296,14 +376,14 @@ public final class Methods {
             return List.<int[]>of(a);
         }
         if (v instanceof List<?> l) {
-            return l.stream().map(int[].class::cast).toList();
+            return p.listOf(name, int[].class, l);
         }
         throw new InvalidInputException(name + ": expected integers per axis, got " + v);
     }
 
-    @SuppressWarnings("unchecked")
     private static List<int[]> permutations(Params p) {
-        return (List<int[]>) p.get("permutations", null);
+        List<?> l = p.get("permutations", List.class, null);
+        return l == null ? null : p.listOf("permutations", int[].class, l);
     }
 
     private static boolean distanceMode(String mode) {
@@ -316,8 +396,8 @@ public final class Methods {
 
     /** The caller's samples and weights, where given. */
     private static dev.kxai.attr.perturbation.Lime surrogate(dev.kxai.attr.perturbation.Lime l, Params p) {
-        Tensor samples = (Tensor) p.get("samples", null);
-        return samples == null ? l : l.samples(samples, (Tensor) p.get("weights", null));
+        Tensor samples = p.get("samples", Tensor.class, null);
+        return samples == null ? l : l.samples(samples, p.get("weights", Tensor.class, null));
     }
 
     /** The {@code rules} parameter: {@link dev.kxai.backend.LrpRules}, or their text ({@code Conv=gamma:0.25,...}). */
@@ -339,25 +419,28 @@ public final class Methods {
     private static Baseline[] baselines(Params p) {
         Object b = p.get("baselines", Baseline.zeros());
         if (b instanceof List<?> l) {
-            return l.stream().map(Baseline.class::cast).toArray(Baseline[]::new);
+            return p.listOf("baselines", Baseline.class, l).toArray(Baseline[]::new);
         }
-        return new Baseline[] {(Baseline) b};
+        if (!(b instanceof Baseline one)) {
+            throw Params.wrongType("baselines", "Baseline or List<Baseline>", b);
+        }
+        return new Baseline[] {one};
     }
 
     private static Method layerIntegratedGradients(Model m, Params p) {
-        Object layer = p.get("layer", null);
+        String layer = p.string("layer", null);
         if (layer == null) {
             throw new InvalidInputException("layer_integrated_gradients needs a layer: the name of a value a node "
                     + "computes (--layer NAME)");
         }
-        LayerIntegratedGradients lig = new LayerIntegratedGradients(m, (String) layer)
+        LayerIntegratedGradients lig = new LayerIntegratedGradients(m, layer)
                 .multiplyByInputs(p.flag("multiply_by_inputs", true))
                 .nSteps(p.integer("n_steps", 50))
-                .method(Quadrature.Rule.parse((String) p.get("method", "gausslegendre")))
+                .method(Quadrature.Rule.parse(p.string("method", "gausslegendre")))
                 .baselines(baselines(p))
-                .internalBatchSize((Integer) p.get("internal_batch_size", null))
+                .internalBatchSize(p.optInt("internal_batch_size"))
                 .returnConvergenceDelta(p.flag("return_convergence_delta", false))
-                .progress((Progress) p.get("progress", Progress.NONE));
+                .progress(p.get("progress", Progress.class, Progress.NONE));
         return lig::attribute;
     }
 
@@ -374,13 +457,13 @@ public final class Methods {
     private static Method integratedGradients(Model m, Params p) {
         IntegratedGradients ig = new IntegratedGradients(m, p.flag("multiply_by_inputs", true))
                 .nSteps(p.integer("n_steps", 50))
-                .method(Quadrature.Rule.parse((String) p.get("method", "gausslegendre")))
+                .method(Quadrature.Rule.parse(p.string("method", "gausslegendre")))
                 .baselines(baselines(p))
-                .internalBatchSize((Integer) p.get("internal_batch_size", null))
+                .internalBatchSize(p.optInt("internal_batch_size"))
                 .returnConvergenceDelta(p.flag("return_convergence_delta", false))
                 .affineFirstLayer(p.flag("affine_first_layer", false))
                 .reuseEndpoints(p.flag("reuse_endpoints", true))
-                .progress((Progress) p.get("progress", Progress.NONE));
+                .progress(p.get("progress", Progress.class, Progress.NONE));
         double[] alphas = doubles(p, "alphas");
         if (alphas != null) {
             ig = ig.alphas(alphas, doubles(p, "alpha_weights"));
@@ -392,6 +475,7 @@ public final class Methods {
 
     /** The entry for a name or alias, or null. */
     public static Entry find(String name) {
+        dev.kxai.Args.notNull(name, "name");
         return BY_NAME.get(name.toLowerCase(Locale.ROOT));
     }
 
@@ -415,14 +499,17 @@ public final class Methods {
      * wrapped in a {@link NoiseTunnel}.
      */
     public static Method create(String name, Model model, Params params) {
+        dev.kxai.Args.notNull(name, "name");
+        dev.kxai.Args.notNull(model, "model");
+        dev.kxai.Args.notNull(params, "params");
         Method inner = entry(name).factory().create(model, params);
-        Object nt = params.get("nt_type", null);
+        String nt = params.string("nt_type", null);
         if (nt == null) {
             return inner;
         }
-        NoiseTunnel tunnel = new NoiseTunnel(model, inner, NoiseTunnel.Type.parse((String) nt),
-                params.integer("nt_samples", 5), stdevs(params, 1.0), (Integer) params.get("nt_samples_batch_size", null),
-                ((Number) params.get("seed", 0L)).longValue());
+        NoiseTunnel tunnel = new NoiseTunnel(model, inner, NoiseTunnel.Type.parse(nt),
+                params.integer("nt_samples", 5), stdevs(params, 1.0), params.optInt("nt_samples_batch_size"),
+                params.longInteger("seed", 0L));
         return tunnel::attribute;
     }
 
@@ -445,16 +532,19 @@ public final class Methods {
             throw new InvalidInputException("neuron methods need a neuron (--neuron I0,I1,...: its index in the layer's "
                     + "example shape)");
         }
-        int[] c = v instanceof Integer i ? new int[] {i} : (int[]) v;
-        String layer = (String) p.get("layer", null);
+        if (!(v instanceof int[] || v instanceof Integer || v instanceof Long)) {
+            throw Params.wrongType("neuron", "int[] or Integer", v);
+        }
+        int[] c = v instanceof int[] a ? a : new int[] {p.integer("neuron", 0)};
+        String layer = p.string("layer", null);
         LayerIntegratedGradients.checkLayer(m, layer, "neuron methods");
         return LayerMethods.flatNeuron(m, layer, c);
     }
 
     /** Activation maximisation's objective: layer + channel, layer + neuron, or (no layer) the target output. */
     private static ActivationMaximization.Objective objective(Model m, Params p) {
-        String layer = (String) p.get("layer", null);
-        Object channel = p.get("channel", null);
+        String layer = p.string("layer", null);
+        Integer channel = p.optInt("channel");
         if (layer == null) {
             if (channel != null || p.get("neuron", null) != null) {
                 throw new InvalidInputException("activation_max: a channel or a neuron needs its layer (--layer NAME)");
@@ -466,7 +556,7 @@ public final class Methods {
         }
         if (channel != null) {
             LayerIntegratedGradients.checkLayer(m, layer, "activation_max");
-            return ActivationMaximization.Objective.channel(layer, ((Number) channel).intValue());
+            return ActivationMaximization.Objective.channel(layer, channel);
         }
         if (p.get("neuron", null) == null) {
             throw new InvalidInputException("activation_max at layer '" + layer + "' needs a channel (--channel C) or a "
@@ -477,24 +567,20 @@ public final class Methods {
 
     private static ActivationMaximization.Settings activationSettings(Params p) {
         ActivationMaximization.Settings d = ActivationMaximization.Settings.defaults();
-        return new ActivationMaximization.Settings(p.integer("iterations", d.iterations()), real(p, "lr", d.lr()),
-                ActivationMaximization.Schedule.parse((String) p.get("lr_schedule", "constant")), real(p, "l2", d.l2()),
-                real(p, "tv", d.tv()), p.integer("jitter", d.jitter()), p.integer("blur_every", d.blurEvery()),
-                real(p, "blur_sigma", d.blurSigma()), ActivationMaximization.Init.parse((String) p.get("init", "noise")),
-                real(p, "noise_std", d.noiseStd()), ((Number) p.get("seed", 0L)).longValue());
-    }
-
-    private static double real(Params p, String name, double otherwise) {
-        return ((Number) p.get(name, otherwise)).doubleValue();
+        return new ActivationMaximization.Settings(p.integer("iterations", d.iterations()), p.real("lr", d.lr()),
+                ActivationMaximization.Schedule.parse(p.string("lr_schedule", "constant")), p.real("l2", d.l2()),
+                p.real("tv", d.tv()), p.integer("jitter", d.jitter()), p.integer("blur_every", d.blurEvery()),
+                p.real("blur_sigma", d.blurSigma()), ActivationMaximization.Init.parse(p.string("init", "noise")),
+                p.real("noise_std", d.noiseStd()), p.longInteger("seed", 0L));
     }
 
     /** {@code stdevs}: one number for every input, or a list of one per attributed input. */
     private static List<Double> stdevs(Params p, double otherwise) {
         Object v = p.get("stdevs", otherwise);
         if (v instanceof List<?> l) {
-            return l.stream().map(o -> ((Number) o).doubleValue()).toList();
+            return p.listOf("stdevs", Number.class, l).stream().map(Number::doubleValue).toList();
         }
-        return List.of(((Number) v).doubleValue());
+        return List.of(p.real("stdevs", otherwise));
     }
 
     /** "ig (integrated_gradients), saliency, input_x_gradient (ixg)". */

@@ -53,6 +53,7 @@ public final class NoiseTunnel {
         if (samples < 1) {
             throw new InvalidInputException("noise tunnel: nt_samples must be at least 1, got " + samples);
         }
+        Limits.samples("noise tunnel", "nt_samples", samples);
         if (samplesBatchSize != null && samplesBatchSize < 1) {
             throw new InvalidInputException("noise tunnel: nt_samples_batch_size must be at least 1, got " + samplesBatchSize);
         }

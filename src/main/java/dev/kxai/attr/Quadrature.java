@@ -54,7 +54,25 @@ public record Quadrature(Rule rule, double[] alphas, double[] weights) {
         }
     }
 
+    /**
+     * The most integration steps a call may take: a path method keeps its α's and weights (16 bytes a
+     * step), so 10^7 steps would need 160 MB before any model runs and the 96 MiB heap the README
+     * quotes runs out (issue 13). 10^6 steps (16 MB) is far beyond any converged integral (the delta
+     * shrinks like 1/n² with Gauss–Legendre); {@code -Dkxai.max.steps=N} raises it.
+     */
+    public static final int MAX_STEPS = Integer.getInteger("kxai.max.steps", 1_000_000);
+
+    /** Refuses {@code n} steps beyond {@link #MAX_STEPS}, naming the method. */
+    public static void checkSteps(String method, long n) {
+        if (n > MAX_STEPS) {
+            throw new InvalidInputException(method + ": n_steps " + n + " exceeds the limit of " + MAX_STEPS
+                    + " steps (its integration points alone would take " + (16 * n >> 20) + " MiB; raise the limit with "
+                    + "-Dkxai.max.steps=N)");
+        }
+    }
+
     public static Quadrature of(Rule rule, int n) {
+        checkSteps(rule.captumName(), n);
         if (rule == Rule.CUSTOM) {
             throw new InvalidInputException("custom integration points are given as alphas (and weights), not as n_steps");
         }
@@ -103,6 +121,7 @@ public record Quadrature(Rule rule, double[] alphas, double[] weights) {
         if (alphas == null || alphas.length == 0) {
             throw new InvalidInputException("alphas: give at least one integration point in [0, 1]");
         }
+        checkSteps("alphas", alphas.length);
         for (int k = 0; k < alphas.length; k++) {
             if (!(alphas[k] >= 0 && alphas[k] <= 1)) {
                 throw new InvalidInputException("alphas: alpha[" + k + "] = " + alphas[k] + " is outside [0, 1]");

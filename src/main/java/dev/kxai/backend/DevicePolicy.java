@@ -79,7 +79,7 @@ public final class DevicePolicy implements AutoCloseable {
                 return new Ran<>(work.apply(primary), primary.device(), null);
             } catch (DeviceException e) {
                 why = primary.device() + " failed during " + what + ": " + e.getMessage();
-                LOG.warning(why + (e.outOfMemory() ? "; computing this call on the CPU"
+                LOG.warning(why + (primary.unusableReason() == null ? "; computing this call on the CPU"
                         : "; the device is unusable for the rest of this process: computing on the CPU from now on"));
             }
         }

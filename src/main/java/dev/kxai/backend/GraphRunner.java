@@ -740,8 +740,11 @@ public final class GraphRunner<T> implements ModelRunner {
         private final Map<String, T> fixed = new HashMap<>();
         private final T alphasT;
         private final T weightsT;
-        /** Per target set: the row targets, and the accumulator of each start value. */
-        private final java.util.List<T> targets = new java.util.ArrayList<>();
+        /**
+         * Per target set: the example targets (made row targets per chunk, so that nothing of the path is
+         * n_steps × batch long: flat memory in n_steps, issue 13), and the accumulator of each start value.
+         */
+        private final int[][] targets;
         private final java.util.List<java.util.List<T>> accs = new java.util.ArrayList<>();
         private final OpSet.AffineEndpoints<T> endpoints;
         /** The values the path runs in: the path values, or the first layer's output. */
@@ -761,13 +764,7 @@ public final class GraphRunner<T> implements ModelRunner {
                 spec.fixed().forEach((k, v) -> fixed.put(k, ops.upload(keep, v)));
                 alphasT = ops.upload(keep, new Tensor(new int[] {alphas.length}, alphas));
                 weightsT = ops.upload(keep, new Tensor(new int[] {weights.length}, weights));
-                for (int[] set : hostTargets) {
-                    int[] rowTargets = new int[alphas.length * batch];
-                    for (int r = 0; r < rowTargets.length; r++) {
-                        rowTargets[r] = set[r % batch];
-                    }
-                    targets.add(ops.indices(keep, rowTargets));
-                }
+                targets = hostTargets;
                 atBase = new double[hostTargets.length][];
                 atInput = new double[hostTargets.length][];
                 layer = first >= 0 ? plan.node(first) : null;
@@ -805,18 +802,23 @@ public final class GraphRunner<T> implements ModelRunner {
                     // one forward for every target set, then a backward per set (Captum: a call per target)
                     Executor.Pass<T> p = exec.forward(a, given, rows, Set.of(), true);
                     T y = p.value(output());
-                    int sets = targets.size();
+                    int sets = targets.length;
                     java.util.List<Map<String, T>> gs = new java.util.ArrayList<>();
                     double[][] chunkBase = new double[sets][];
                     double[][] chunkInput = new double[sets][];
                     for (int j = 0; j < sets; j++) {
-                        T seed = ops.seedOneHot(a, ops.shape(y), targets.get(j));
+                        int[] rowTargets = new int[rows];
+                        for (int r = 0; r < rows; r++) {
+                            rowTargets[r] = targets[j][r % batch];
+                        }
+                        T rowT = ops.indices(a, rowTargets);
+                        T seed = ops.seedOneHot(a, ops.shape(y), rowT);
                         gs.add(exec.backward(a, p, output(), seed, new java.util.HashSet<>(starts), BackwardRule.gradient()));
                         for (int k = k0; k < k1; k++) {
                             if (alphas[k] == 0f) {
-                                chunkBase[j] = ops.gatherTargets(a, y, targets.get(j), (k - k0) * batch, batch);
+                                chunkBase[j] = ops.gatherTargets(a, y, rowT, (k - k0) * batch, batch);
                             } else if (alphas[k] == 1f) {
-                                chunkInput[j] = ops.gatherTargets(a, y, targets.get(j), (k - k0) * batch, batch);
+                                chunkInput[j] = ops.gatherTargets(a, y, rowT, (k - k0) * batch, batch);
                             }
                         }
                     }

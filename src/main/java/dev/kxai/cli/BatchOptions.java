@@ -276,6 +276,12 @@ final class BatchOptions {
             params.put("internal_batch_size", run.internalBatchSize);
         }
         if (layer != null) {
+            // a layer the method never reads was silently ignored (issue 13's hostile inputs)
+            dev.kxai.attr.Methods.Entry e = dev.kxai.attr.Methods.find(run.method);
+            if (e != null && !e.parameters().contains("layer")) {
+                throw new dev.kxai.InvalidInputException("--layer " + layer + ": method " + e.name()
+                        + " takes no layer (layer methods: layer_ig, layer_grad_cam, layer_conductance, ...)");
+            }
             params.put("layer", layer);
         }
         perturbation.addTo(params, m, in);

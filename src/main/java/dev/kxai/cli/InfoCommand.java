@@ -64,6 +64,9 @@ final class InfoCommand implements Callable<Integer> {
         } catch (KxaiException e) {
             out.println("backend chosen: none - " + e.getMessage());
             out.flush();
+            // the report goes on; the error is also the one line on stderr every failing command prints
+            spec.commandLine().getErr().println("kxai: error: " + e.getMessage());
+            spec.commandLine().getErr().flush();
             return 2;
         }
         out.flush();

@@ -124,6 +124,14 @@ final class MetricsCommand implements Callable<Integer> {
         if (!METRICS.contains(which)) {
             throw new InvalidInputException("--metric " + metric + ": unknown; known: " + String.join(", ", METRICS));
         }
+        // counts checked before the attributions are computed (they were refused only after them)
+        for (Object[] c : new Object[][] {{"--n-perturb-samples", "n_perturb_samples", nPerturbSamples},
+            {"--curve-steps", "curve_steps", curveSteps}, {"--n-runs", "n_runs", nRuns}}) {
+            if ((int) c[2] < 1) {
+                throw new InvalidInputException(c[0] + ": " + c[1] + " must be at least 1, got " + c[2]);
+            }
+            dev.kxai.attr.Limits.samples("metrics", (String) c[0], (int) c[2]);
+        }
         BatchOptions.checkOut(out);
         boolean probability = output(which);
         long t0 = System.nanoTime();

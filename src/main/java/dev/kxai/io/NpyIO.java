@@ -27,6 +27,7 @@ public final class NpyIO {
     }
 
     public static Tensor read(Path file) {
+        dev.kxai.Args.notNull(file, "file");
         checkReadable(file);
         try (InputStream in = new BufferedInputStream(Files.newInputStream(file), 1 << 16)) {
             return read(in, file.toString(), Files.size(file));
@@ -37,6 +38,7 @@ public final class NpyIO {
 
     /** An {@code .npy} held in memory (an HTTP body), {@code where} naming it in errors. */
     public static Tensor read(byte[] npy, String where) {
+        dev.kxai.Args.notNull(npy, "npy");
         try {
             return read(new java.io.ByteArrayInputStream(npy), where, npy.length);
         } catch (IOException e) {
@@ -46,6 +48,7 @@ public final class NpyIO {
 
     /** All arrays of an {@code .npz} archive, in archive order, keyed by name without ".npy". */
     public static Map<String, Tensor> readNpz(Path file) {
+        dev.kxai.Args.notNull(file, "file");
         checkReadable(file);
         Map<String, Tensor> out = new LinkedHashMap<>();
         try (ZipFile zip = new ZipFile(file.toFile())) {
@@ -80,6 +83,8 @@ public final class NpyIO {
     }
 
     public static void write(Path file, Tensor t) {
+        dev.kxai.Args.notNull(file, "file");
+        dev.kxai.Args.notNull(t, "t");
         try {
             Path parent = file.toAbsolutePath().getParent();
             if (parent != null) {

@@ -78,6 +78,17 @@ final class NpyReader {
             throw new InvalidInputException(where + ": the .npy header is not a dict of descr, fortran_order and shape: "
                     + abbreviate(h.trim()));
         }
+        // nothing else may be in the dict: a stray quote or key (issue 13: descr '<f4'}' was read as '<f4')
+        StringBuilder rest = new StringBuilder(h);
+        Matcher[] ms = {d, f, s};
+        java.util.Arrays.sort(ms, (a, b) -> Integer.compare(b.start(), a.start()));
+        for (Matcher m : ms) {
+            rest.replace(m.start(), m.end(), ",");
+        }
+        if (!rest.toString().matches("(?s)\\s*\\{[\\s,]*\\}[\\s\\x00]*")) {
+            throw new InvalidInputException(where + ": the .npy header holds more than a dict of descr, fortran_order and "
+                    + "shape: " + abbreviate(h.trim()));
+        }
         String descr = d.group(1);
         if (descr.length() < 3) {
             throw new InvalidInputException(where + ": dtype '" + descr + "' is not a numeric NumPy dtype");

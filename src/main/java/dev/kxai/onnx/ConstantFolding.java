@@ -24,7 +24,30 @@ final class ConstantFolding {
     /** ONNX TensorProto data types that are integers or bool (Cast truncates to them). */
     static final Set<Long> INTEGER_TYPES = Set.of(2L, 3L, 4L, 5L, 6L, 7L, 9L, 12L, 13L);
 
+    /**
+     * The most elements a folded constant may hold (issue 13: a ConstantOfShape of 19 M elements made a
+     * 7 KiB file take seconds to refuse). Folding is for shape and index arithmetic; real weights come as
+     * initializers. {@code -Dkxai.max.folded.elements} raises it.
+     */
+    static final long MAX_FOLDED_ELEMENTS = Long.getLong("kxai.max.folded.elements", 1L << 22);
+
     private ConstantFolding() {
+    }
+
+    /** The element count of a folded result of {@code shape}, refused beyond {@link #MAX_FOLDED_ELEMENTS}. */
+    private static int foldedSize(Node n, int[] shape) {
+        long size = 1;
+        for (int d : shape) {
+            if (d < 0) {
+                throw bad(n, "negative dimension " + d + " in the shape " + Arrays.toString(shape));
+            }
+            size = d == 0 ? 0 : Math.min(size * d, MAX_FOLDED_ELEMENTS + 1);
+        }
+        if (size > MAX_FOLDED_ELEMENTS) {
+            throw bad(n, "would fold into a constant of shape " + Arrays.toString(shape) + ", more than "
+                    + MAX_FOLDED_ELEMENTS + " elements (raise it with -Dkxai.max.folded.elements=N)");
+        }
+        return (int) size;
     }
 
     /** Attribute access and the node's name, for messages. */
@@ -136,7 +159,7 @@ final class ConstantFolding {
         int[] s = ints(shape);
         Tensor v = n.tensorAttr("value");
         float fill = v == null ? 0f : v.data()[0];
-        float[] out = new float[Shapes.intSize(s)];
+        float[] out = new float[foldedSize(n, s)];
         Arrays.fill(out, fill);
         return new Tensor(s, out);
     }
@@ -152,7 +175,7 @@ final class ConstantFolding {
             }
             out[a] += t.dim(a);
         }
-        float[] all = new float[Shapes.intSize(out)];
+        float[] all = new float[foldedSize(n, out)];
         int[] offsets = new int[in.size()];
         int off = 0;
         for (int j = 0; j < in.size(); j++) {
@@ -472,6 +495,7 @@ final class ConstantFolding {
     private static Tensor expand(Node n, Tensor x, Tensor shape) {
         int[] target = ints(shape);
         int[] out = broadcastShape(n, x.shape(), target);
+        foldedSize(n, out);
         return new Tensor(out, broadcastTo(x, out));
     }
 
@@ -481,7 +505,8 @@ final class ConstantFolding {
         if (d == 0) {
             throw bad(n, "delta 0");
         }
-        int count = (int) Math.max(0, Math.ceil((limit.data()[0] - s) / d));
+        double steps = Math.max(0, Math.ceil((limit.data()[0] - s) / d));
+        int count = foldedSize(n, new int[] {(int) Math.min(steps, Integer.MAX_VALUE)});
         float[] r = new float[count];
         for (int i = 0; i < count; i++) {
             r[i] = (float) (s + i * d);

@@ -65,6 +65,7 @@ public final class OnnxImporter {
         if (model.getIrVersion() <= 0 || !model.hasGraph() || model.getGraph().getNodeCount() == 0) {
             throw new ModelException(source + " is not an ONNX model (no IR version or no graph nodes)");
         }
+        ImportChecks.model(model, source);
         // the default domain's opset decides operator versions (Softmax changed at 13)
         long opset = model.getOpsetImportList().stream()
                 .filter(o -> o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx"))

@@ -52,6 +52,10 @@ final class TensorReader {
             default -> throw new ModelException(source + ": " + what + " has element type " + type
                     + "; kxai reads float, double, int32, int64 and bool tensors");
         };
+        if (!raw.isEmpty() && t.getFloatDataCount() + t.getDoubleDataCount() + t.getInt32DataCount()
+                + t.getInt64DataCount() > 0) {
+            throw new ModelException(source + ": " + what + " stores both raw_data and typed data; ONNX allows one");
+        }
         if (!raw.isEmpty() && (long) raw.size() != n * width) {
             throw new ModelException(source + ": " + what + " declares dims " + t.getDimsList() + " (" + n + " elements of "
                     + width + " bytes, " + n * width + " bytes) but stores " + raw.size() + " bytes of raw data");

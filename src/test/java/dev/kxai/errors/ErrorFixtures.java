@@ -15,7 +15,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 
 /** Bad-input fixtures shared by the API and CLI error tests, all built in a temp folder. */
-final class ErrorFixtures {
+public final class ErrorFixtures {
     private ErrorFixtures() {
     }
 
@@ -23,11 +23,11 @@ final class ErrorFixtures {
         return TestData.reference("digits_cnn");
     }
 
-    static Path digitsModel() {
+    public static Path digitsModel() {
         return digits().resolve("model.onnx");
     }
 
-    static Path digitsInput() {
+    public static Path digitsInput() {
         return digits().resolve("input.npy");
     }
 
@@ -54,7 +54,7 @@ final class ErrorFixtures {
      * A one-input model: input [batch, 4] → node {@code opType} named {@code nodeName} → Gemm
      * (W [4, 3], B [3]) → output [batch, 3]. With a supported op (Relu) it loads and runs.
      */
-    static byte[] modelWithOp(String opType, String nodeName) {
+    public static byte[] modelWithOp(String opType, String nodeName) {
         OnnxMl.TensorShapeProto inShape = OnnxMl.TensorShapeProto.newBuilder()
                 .addDim(OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimParam("batch"))
                 .addDim(OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimValue(4))
@@ -127,7 +127,7 @@ final class ErrorFixtures {
     }
 
     /** Bytes of an NPY v1.0 file: magic, version, header length, header padded to 64, data. */
-    static byte[] npyBytes(String descr, boolean fortran, int[] shape, byte[] data) {
+    public static byte[] npyBytes(String descr, boolean fortran, int[] shape, byte[] data) {
         StringBuilder s = new StringBuilder("(");
         for (int i = 0; i < shape.length; i++) {
             s.append(shape[i]).append(i + 1 < shape.length || shape.length == 1 ? ", " : "");
@@ -146,7 +146,7 @@ final class ErrorFixtures {
         return bb.array();
     }
 
-    static byte[] le(float... v) {
+    public static byte[] le(float... v) {
         ByteBuffer bb = ByteBuffer.allocate(4 * v.length).order(ByteOrder.LITTLE_ENDIAN);
         for (float f : v) {
             bb.putFloat(f);

@@ -109,6 +109,28 @@ class FuzzFindingsTest {
                 .getDimBuilder(1).setDimValue(65536), "sequence length 65536 exceeds the limit of 4096");
     }
 
+    /**
+     * Was the open timeout finding (issue 13): a 7 KiB file whose ConstantOfShape declares 19,398,660
+     * elements, folded at load through Concat, Reshape, Slice, Transpose and Cast before the Pad refused
+     * it: 2.5 s uninstrumented, past the fuzzer's 10 s instrumented. Now refused at the ConstantOfShape in
+     * well under a second.
+     */
+    @Test
+    void hugeFoldedConstant() throws Exception {
+        byte[] bytes = Files.readAllBytes(SEEDS.resolve("timeout-huge-constant-of-shape"));
+        long t0 = System.nanoTime();
+        ModelException e = assertThrows(ModelException.class, () -> OnnxImporter.parse(bytes, "fuzz.onnx"));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(e.getMessage().contains("'/pad/ConstantOfShape'") && e.getMessage().contains("19398660")
+                && e.getMessage().contains("kxai.max.folded.elements"), e.getMessage());
+        assertTrue(ms < 1000, "took " + ms + " ms");
+        refused("mlp_shapley", g -> {
+            g.addNode(0, OnnxMl.NodeProto.newBuilder().setName("big").setOpType("ConstantOfShape").addInput("s")
+                    .addOutput("big_out"));
+            g.addInitializer(OnnxModels.ints("s", 1L << 20, 1L << 10));
+        }, "'big'", "[1048576, 1024]", "more than 4194304 elements");
+    }
+
     private static void setInt(OnnxMl.NodeProto.Builder n, String name, long v) {
         for (int i = 0; i < n.getAttributeCount(); i++) {
             if (n.getAttribute(i).getName().equals(name)) {

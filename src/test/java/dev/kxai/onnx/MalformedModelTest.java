@@ -25,16 +25,16 @@ import org.junit.jupiter.params.provider.MethodSource;
  * node, the attribute, its value and the rule. One table: the case, how it spoils a valid CNN, and the
  * fragments the message must hold.
  */
-class MalformedModelTest {
+public class MalformedModelTest {
     /** Node indices in the valid CNN below. */
-    static final int CONV = 0;
-    static final int POOL = 2;
+    public static final int CONV = 0;
+    public static final int POOL = 2;
 
     /**
      * A valid CNN: input x [batch, 2, 6, 6] → Conv 'conv' (W [4, 2, 3, 3], B [4]) → Relu 'relu' →
      * MaxPool 'pool' (2×2, stride 2) → Flatten 'flatten' → output [batch, 16]; {@code tweak} spoils it.
      */
-    static byte[] cnn(Consumer<OnnxMl.GraphProto.Builder> tweak) {
+    public static byte[] cnn(Consumer<OnnxMl.GraphProto.Builder> tweak) {
         float[] w = new float[4 * 2 * 3 * 3];
         for (int i = 0; i < w.length; i++) {
             w[i] = (float) Math.sin(i + 1) * 0.5f;
@@ -56,7 +56,7 @@ class MalformedModelTest {
                 .setGraph(g).build().toByteArray();
     }
 
-    static OnnxMl.TypeProto type(long... dims) {
+    public static OnnxMl.TypeProto type(long... dims) {
         OnnxMl.TensorShapeProto.Builder s = OnnxMl.TensorShapeProto.newBuilder();
         for (long d : dims) {
             s.addDim(d < 0 ? OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimParam("batch")
@@ -67,14 +67,14 @@ class MalformedModelTest {
     }
 
     /** A type with dim {@code axis} set to {@code value} as a dim_value (negative values too). */
-    static OnnxMl.TypeProto withDim(OnnxMl.TypeProto t, int axis, long value) {
+    public static OnnxMl.TypeProto withDim(OnnxMl.TypeProto t, int axis, long value) {
         OnnxMl.TypeProto.Builder b = t.toBuilder();
         b.getTensorTypeBuilder().getShapeBuilder().setDim(axis,
                 OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimValue(value));
         return b.build();
     }
 
-    static OnnxMl.NodeProto.Builder node(String op, String name, String out, String... ins) {
+    public static OnnxMl.NodeProto.Builder node(String op, String name, String out, String... ins) {
         OnnxMl.NodeProto.Builder b = OnnxMl.NodeProto.newBuilder().setOpType(op).setName(name).addOutput(out);
         for (String i : ins) {
             b.addInput(i);
@@ -83,7 +83,7 @@ class MalformedModelTest {
     }
 
     /** Sets (replaces) an attribute of node {@code index}. */
-    static Consumer<OnnxMl.GraphProto.Builder> attr(int index, OnnxMl.AttributeProto a) {
+    public static Consumer<OnnxMl.GraphProto.Builder> attr(int index, OnnxMl.AttributeProto a) {
         return g -> {
             OnnxMl.NodeProto.Builder n = g.getNodeBuilder(index);
             List<OnnxMl.AttributeProto> keep = new ArrayList<>();
@@ -96,11 +96,11 @@ class MalformedModelTest {
         };
     }
 
-    static Consumer<OnnxMl.GraphProto.Builder> ints(int index, String name, long... v) {
+    public static Consumer<OnnxMl.GraphProto.Builder> ints(int index, String name, long... v) {
         return attr(index, OnnxModels.intsAttr(name, v));
     }
 
-    static Consumer<OnnxMl.GraphProto.Builder> i(int index, String name, long v) {
+    public static Consumer<OnnxMl.GraphProto.Builder> i(int index, String name, long v) {
         return attr(index, OnnxModels.intAttr(name, v));
     }
 

@@ -4,7 +4,7 @@ import ai.onnx.proto.OnnxMl;
 import dev.kxai.graph.Graph;
 
 /** One-node ONNX models built with the protobuf classes: input [batch, 4] → node → output. */
-final class OnnxModels {
+public final class OnnxModels {
     private OnnxModels() {
     }
 
@@ -14,7 +14,7 @@ final class OnnxModels {
                             .addDim(OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimParam("batch"))
                             .addDim(OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimValue(4)))).build();
 
-    static OnnxMl.TensorProto ints(String name, long... v) {
+    public static OnnxMl.TensorProto ints(String name, long... v) {
         OnnxMl.TensorProto.Builder t = OnnxMl.TensorProto.newBuilder().setName(name)
                 .setDataType(OnnxMl.TensorProto.DataType.INT64_VALUE).addDims(v.length);
         for (long x : v) {
@@ -30,7 +30,7 @@ final class OnnxModels {
     }
 
     /** A float tensor of the given dims. */
-    static OnnxMl.TensorProto floats(String name, int[] dims, float... v) {
+    public static OnnxMl.TensorProto floats(String name, int[] dims, float... v) {
         OnnxMl.TensorProto.Builder t = OnnxMl.TensorProto.newBuilder().setName(name)
                 .setDataType(OnnxMl.TensorProto.DataType.FLOAT_VALUE);
         for (int d : dims) {
@@ -71,7 +71,7 @@ final class OnnxModels {
                 .addFloatData(v).build();
     }
 
-    static OnnxMl.AttributeProto attr(String name, String s) {
+    public static OnnxMl.AttributeProto attr(String name, String s) {
         return OnnxMl.AttributeProto.newBuilder().setName(name).setS(com.google.protobuf.ByteString.copyFromUtf8(s))
                 .setType(OnnxMl.AttributeProto.AttributeType.STRING).build();
     }
@@ -89,7 +89,7 @@ final class OnnxModels {
         return OnnxImporter.parse(bytes, node.getOpType() + "-opset" + opset + ".onnx");
     }
 
-    static OnnxMl.AttributeProto intsAttr(String name, long... v) {
+    public static OnnxMl.AttributeProto intsAttr(String name, long... v) {
         OnnxMl.AttributeProto.Builder a = OnnxMl.AttributeProto.newBuilder().setName(name)
                 .setType(OnnxMl.AttributeProto.AttributeType.INTS);
         for (long x : v) {
@@ -98,7 +98,7 @@ final class OnnxModels {
         return a.build();
     }
 
-    static OnnxMl.AttributeProto intAttr(String name, long v) {
+    public static OnnxMl.AttributeProto intAttr(String name, long v) {
         return OnnxMl.AttributeProto.newBuilder().setName(name).setI(v).setType(OnnxMl.AttributeProto.AttributeType.INT)
                 .build();
     }

@@ -59,6 +59,9 @@ public final class Lime {
             throw new InvalidInputException((kernelShap ? "kernel_shap" : "lime") + ": n_samples must be at least 1, got "
                     + nSamples);
         }
+        if (givenSamples == null) {
+            dev.kxai.attr.Limits.samples(kernelShap ? "kernel_shap" : "lime", "n_samples", nSamples);
+        }
         if (!(alpha >= 0) || !(kernelWidth > 0)) {
             throw new InvalidInputException("lime: alpha " + alpha + " must be ≥ 0 and kernel_width " + kernelWidth + " > 0");
         }

@@ -52,6 +52,8 @@ public final class ShapleyValues {
         if (permutations == null && nSamples < 1) {
             throw new InvalidInputException("shapley_value_sampling: n_samples must be at least 1, got " + nSamples);
         }
+        dev.kxai.attr.Limits.samples("shapley_value_sampling", "n_samples", permutations == null ? nSamples
+                : permutations.size());
         return new ShapleyValues(model, settings, true, permutations == null ? nSamples : permutations.size(),
                 permutations == null ? null : List.copyOf(permutations));
     }

@@ -77,7 +77,7 @@ final class CudaOpSet implements OpSet<DTensor> {
                 } catch (CudaException ignored) {
                     // the device is failing already; the first error is the one to report
                 }
-                if (!outOfMemory(e)) {
+                if (!outOfMemory(e) && !healthy()) {
                     rt.markBroken(e.getMessage());
                 }
                 throw new KxaiException(graph.source() + ": cannot load the model's " + bytes + " bytes of weights on "
@@ -374,18 +374,30 @@ final class CudaOpSet implements OpSet<DTensor> {
     /** Under the device's lock with the context current; a CUDA failure becomes a {@link DeviceException}. */
     @Override
     public <R> R onDevice(Supplier<R> work) {
-        try {
-            synchronized (rt) {
+        synchronized (rt) {
+            try {
                 rt.enter();
                 return work.get();
+            } catch (CudaException e) {
+                boolean oom = outOfMemory(e);
+                // only a context that no longer works is broken for every model (issue 13: one failed copy
+                // used to move the whole process to the CPU); a transient failure fails this request only
+                if (!oom && !healthy()) {
+                    rt.markBroken(e.getMessage());
+                }
+                throw new DeviceException(e.getMessage(), oom, e);
             }
-        } catch (CudaException e) {
-            boolean oom = outOfMemory(e);
-            if (!oom) {
-                rt.markBroken(e.getMessage());
-            }
-            throw new DeviceException(e.getMessage(), oom, e);
         }
+    }
+
+    /** Whether the context works (the caller holds the device's lock). */
+    private boolean healthy() {
+        try {
+            rt.enter();
+        } catch (CudaException e) {
+            return false;
+        }
+        return rt.healthy();
     }
 
     @Override

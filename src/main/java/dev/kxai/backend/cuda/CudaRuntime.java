@@ -187,6 +187,20 @@ public final class CudaRuntime {
      * then on the backend computes on the CPU; resetting the primary context would invalidate the
      * weights of every loaded model, which is not attempted.
      */
+    /**
+     * Whether the context still works after a failed call (call with the context current): a sticky
+     * error (a failed launch, an illegal address) makes every later call fail, cuCtxSynchronize
+     * included; a transient failure (one copy) leaves it usable, and only that request fails.
+     */
+    boolean healthy() {
+        try {
+            jcuda.driver.JCudaDriver.cuCtxSynchronize();
+            return true;
+        } catch (jcuda.CudaException e) {
+            return false;
+        }
+    }
+
     void markBroken(String reason) {
         if (brokenReason == null) {
             brokenReason = reason;

@@ -89,6 +89,7 @@ class FaultInjectionTest {
             Map<String, String> env = pb.environment(); // a copy of System.getenv()
             env.remove("KXAI_EMU_FAIL_ALLOC");
             env.remove("KXAI_EMU_FAIL_LAUNCH");
+            env.remove("KXAI_EMU_FAIL_COPY");
             if (kind != null) {
                 env.put("KXAI_EMU_FAIL_" + kind, Integer.toString(n));
             }
@@ -256,6 +257,29 @@ class FaultInjectionTest {
         assertFalse(r.get("ig2_fallback_reason").equals("null"), out);
         assertMatchesCpu(r, 2);
         assertTrue(r.get("model_device").startsWith("cpu"), out);
+        assertEquals("ok", r.get("close"), out);
+    }
+
+    /**
+     * Was a BUG (issue 13): one failed copy (copy 12: inside the first call's path) marked the device
+     * broken for the whole process, so every later call of every model ran on the CPU. A copy failure
+     * leaves the context working (cuCtxSynchronize succeeds): now only that call falls back, with the
+     * reason reported; the next call, the model and a second model run on the device again. A launch
+     * failure (sticky) still breaks the device ({@link #launchFailureMidPathReportsTheCpuAndLaterCallsStayThere}).
+     */
+    @Test
+    void aTransientCopyFailureFailsOnlyItsRequest() {
+        Map<String, String> r = probe("COPY", 12);
+        String out = "KXAI_EMU_FAIL_COPY=12:\n" + r.get("output");
+        assertEquals("cpu", r.get("ig1_device"), out);
+        assertTrue(r.get("ig1_fallback_reason").contains("CUDA_ERROR_UNKNOWN"), out);
+        assertMatchesCpu(r, 1);
+        assertEquals("cuda", r.get("ig2_device"), out);
+        assertEquals("null", r.get("ig2_fallback_reason"), out);
+        assertEquals(0, num(r, "ig2_fallback_warnings"), out);
+        assertMatchesCpu(r, 2);
+        assertEquals("cuda", r.get("model_device"), out);
+        assertTrue(r.get("reload").startsWith("ok") && r.get("reload").endsWith("warnings 0"), out);
         assertEquals("ok", r.get("close"), out);
     }
 
