@@ -97,6 +97,8 @@ public final class ExplainParquet implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         Files.createDirectories(out);
+        // a session already running in this JVM (a test, a notebook) is used, and left running
+        boolean own = SparkSession.getDefaultSession().isEmpty();
         SparkSession.Builder b = SparkSession.builder().appName("kxai spark");
         if (master != null || !new SparkConf().contains("spark.master")) {
             b.master(master != null ? master : "local[*]").config("spark.ui.enabled", "false");
@@ -149,7 +151,9 @@ public final class ExplainParquet implements Callable<Integer> {
         if (compare != null) {
             status = compare(written, compare) ? 0 : 1;
         }
-        spark.stop();
+        if (own) {
+            spark.stop();
+        }
         return status;
     }
 

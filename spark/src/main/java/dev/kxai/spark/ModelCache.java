@@ -15,6 +15,8 @@ import java.util.function.Supplier;
  */
 final class ModelCache {
     private static final ConcurrentHashMap<String, Model> MODELS = new ConcurrentHashMap<>();
+    /** Models loaded by this JVM so far (tests: one per model and device, whatever the tasks). */
+    static final java.util.concurrent.atomic.AtomicInteger LOADS = new java.util.concurrent.atomic.AtomicInteger();
     /** The CUDA ordinal this JVM's backend was bound to (kxai drives one device per process), or null. */
     private static volatile String boundOrdinal;
 
@@ -33,6 +35,7 @@ final class ModelCache {
             m = MODELS.get(key);
             if (m == null || m.isClosed()) {
                 m = Model.of(OnnxImporter.parse(bytes.get(), source), Backends.select(device.backend()));
+                LOADS.incrementAndGet();
                 MODELS.put(key, m);
             }
             return m;
