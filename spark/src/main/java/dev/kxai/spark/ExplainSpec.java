@@ -35,7 +35,9 @@ record ExplainSpec(String method, int steps, String rule, String baseline, Integ
             if (eq <= 0) {
                 throw new InvalidInputException("method parameter '" + kv + "': expected NAME=VALUE");
             }
-            p.put(kv.substring(0, eq).trim(), value(kv.substring(eq + 1).trim()));
+            String name = kv.substring(0, eq).trim();
+            String v = kv.substring(eq + 1).trim();
+            p.put(name, name.equals("seed") ? (Object) Long.parseLong(v) : value(v)); // the CLI's seed is a long
         }
         return p;
     }
