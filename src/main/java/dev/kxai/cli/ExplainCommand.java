@@ -67,8 +67,26 @@ final class ExplainCommand implements Callable<Integer> {
             + "opacity at the largest attribution (0..1; default: ${DEFAULT-VALUE}).")
     double overlayAlpha;
 
+    @Option(names = "--batch-invariant", description = "Dense layers (Gemm, MatMul) accumulated in double and rounded "
+            + "once, so that each row's numbers do not depend on the rows computed with it (as kxai serve's batching and "
+            + "kxai-spark's partitions); about twice the dense layers' cost. Off: float BLAS, whose rounding depends on "
+            + "the batch's size.")
+    boolean batchInvariant;
+
     @Override
     public Integer call() throws IOException {
+        if (!batchInvariant) {
+            return explain();
+        }
+        dev.kxai.backend.cpu.CpuBackend.batchInvariant(true);
+        try {
+            return explain();
+        } finally {
+            dev.kxai.backend.cpu.CpuBackend.batchInvariant(false);
+        }
+    }
+
+    private Integer explain() throws IOException {
         PrintWriter w = spec.commandLine().getOut();
         BatchOptions.checkOut(out);
         if (report != null) {

@@ -17,7 +17,9 @@ import jcuda.jcublas.JCublas2;
 import jcuda.jcublas.cublasHandle;
 
 /**
- * The process's CUDA state, created once by the probe: device 0, its primary context, the kernel
+ * The process's CUDA state, created once by the probe: one device (ordinal 0, or the system property
+ * {@value #DEVICE_PROPERTY}, read once at the probe: a Spark executor sets it to the GPU address Spark
+ * assigned, see kxai-spark), its primary context, the kernel
  * modules (PTX packed into the jar, loaded with cuModuleLoadData, never compiled at run time) and
  * a cuBLAS handle. Threads that use it call {@link #enter()} first, which makes the context
  * current on that thread.
@@ -56,6 +58,9 @@ public final class CudaRuntime {
 
     private static volatile Probe probe;
 
+    /** The system property naming the device ordinal the process drives (default 0). */
+    public static final String DEVICE_PROPERTY = "kxai.cuda.device";
+
     /**
      * Loads the driver, finds a device, loads the kernels. JCuda's native load fails inside a
      * static initializer: the first failure is an UnsatisfiedLinkError, every later one a
@@ -92,8 +97,19 @@ public final class CudaRuntime {
             if (count[0] == 0) {
                 return new Probe(null, "the CUDA driver loaded but reports no device");
             }
+            String wanted = System.getProperty(DEVICE_PROPERTY, "0").trim();
+            int ordinal;
+            try {
+                ordinal = Integer.parseInt(wanted);
+            } catch (NumberFormatException e) {
+                ordinal = -1;
+            }
+            if (ordinal < 0 || ordinal >= count[0]) {
+                return new Probe(null, DEVICE_PROPERTY + "=" + wanted + " names no device: the driver reports "
+                        + count[0] + " (ordinals 0.." + (count[0] - 1) + ")");
+            }
             CUdevice dev = new CUdevice();
-            JCudaDriver.cuDeviceGet(dev, 0);
+            JCudaDriver.cuDeviceGet(dev, ordinal);
             byte[] name = new byte[256];
             JCudaDriver.cuDeviceGetName(name, name.length, dev);
             int[] version = new int[1];
@@ -125,7 +141,7 @@ public final class CudaRuntime {
             String deviceName = cString(name);
             boolean emulated = System.getenv("KXAI_CUDA_EMULATOR") != null || deviceName.toLowerCase().contains("emulat");
             return new Probe(new CudaRuntime(ctx, Map.copyOf(functions), h, deviceName, version[0], emulated),
-                    "device 0: " + deviceName + ", driver " + PtxIsa.driver(version[0]) + " (kernels: PTX ISA "
+                    "device " + ordinal + ": " + deviceName + ", driver " + PtxIsa.driver(version[0]) + " (kernels: PTX ISA "
                             + PtxIsa.declared(ptx.get(MODULES.get(0))) + ")");
         } catch (LinkageError e) {
             return new Probe(null, "the CUDA driver library could not be loaded (" + driverCause(e) + ")");
