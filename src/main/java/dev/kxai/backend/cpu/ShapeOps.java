@@ -254,7 +254,28 @@ final class ShapeOps {
             int ch = (i / inner) % c;
             y[i] = xd[i] * k[0][ch] + k[1][ch];
         }
-        return new Tensor(x.shape(), y);
+        Tensor out = new Tensor(x.shape(), y);
+        dev.kxai.tensor.ExactValues in = x.exact();
+        if (in == null) {
+            return out;
+        }
+        // a float convolution's bounds carried through the affine map (Conv → BN → Relu, unfolded):
+        // the exact path applies the same float ops to its own input values
+        return out.withExact(new dev.kxai.tensor.ExactValues() {
+            @Override
+            public float bound(int i, float value) {
+                float scale = k[0][(i / inner) % c];
+                double b = in.bound(i, xd[i]);
+                return (float) ((Math.abs(scale) * b + 2 * ExactDecisions.U * (Math.abs(xd[i] * scale) + Math.abs(value)
+                        + Math.abs(scale) * b)) * (1 + 4 * ExactDecisions.U)) + Float.MIN_NORMAL;
+            }
+
+            @Override
+            public float exact(int i) {
+                int ch = (i / inner) % c;
+                return in.exact(i) * k[0][ch] + k[1][ch];
+            }
+        });
     }
 
     static Tensor batchNormBackward(Node node, Tensor x, Tensor gamma, Tensor beta, Tensor mean, Tensor var, float eps,

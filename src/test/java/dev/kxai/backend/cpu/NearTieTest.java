@@ -104,6 +104,27 @@ class NearTieTest {
         for (int i = 0; i < exact.size(); i++) {
             assertEquals(exact.data()[i] > 0, relu.data()[i] > 0, "Add → Relu decision at " + i);
         }
+
+        // and through an unfolded batch norm (Conv → BatchNormalization → Relu)
+        Tensor ones = new Tensor(new int[] {M}, filled(M, 2f));
+        Tensor zeros = Tensor.zeros(M);
+        Tensor var = new Tensor(new int[] {M}, filled(M, 1f));
+        Node bn = new Node("bn", "BatchNormalization", new Op.BatchNormalization(1e-5f),
+                List.of("y", "g", "b", "m", "v"), "n");
+        Tensor normed = CpuOpSet.run(bn, new Tensor[] {ConvOps.forward(conv(), POINTWISE, in[0], in[1], null), ones, zeros,
+                zeros, var}).output();
+        assertNotNull(normed.exact(), "batch norm carries the bounds");
+        Tensor bnRelu = CpuOpSet.run(new Node("relu2", "Relu", new Op.Relu(), List.of("n"), "r2"), new Tensor[] {normed})
+                .output();
+        for (int i = 0; i < exact.size(); i++) {
+            assertEquals(exact.data()[i] > 0, bnRelu.data()[i] > 0, "BatchNormalization → Relu decision at " + i);
+        }
+    }
+
+    private static float[] filled(int n, float v) {
+        float[] a = new float[n];
+        java.util.Arrays.fill(a, v);
+        return a;
     }
 
     @Test
