@@ -169,7 +169,12 @@ public final class ConvOps {
         float[] wBlocks = blocks > 1 ? K_BLOCKED.computeIfAbsent(wf, f -> kBlocked(f, m, kk)) : null;
         double gamma = ExactDecisions.gamma(Math.min(kk, K_BLOCK) + 1L);
         float[] planeBound = new float[n * m];
-        Exact exact = new Exact(xd, c, x.dim(2), x.dim(3), wf, bd, win, groups, m, planeBound, relu);
+        // a 1×1 layer also gets a bound per position, from max_c |x_c(p)|: tighter where a position's
+        // channels are small, and 0 (exact) where they are all 0 (sparse ReLU maps, zero biases)
+        float[] posMax = pointwise ? new float[n * groups * hw] : null;
+        float[] rowAbs = pointwise ? ROW_ABS.computeIfAbsent(wf, f -> rowAbsSums(absTaps, m, cg)) : null;
+        Exact exact = new Exact(xd, c, x.dim(2), x.dim(3), wf, bd, win, groups, m, planeBound, relu, posMax, rowAbs,
+                (float) (gamma * (1 + 1e-6)));
         Parallel.forEach(n, img -> {
             Scratch s = Scratch.get();
             double[] maxAbs = s.doubles(1, cg);
@@ -201,15 +206,27 @@ public final class ConvOps {
                 for (int ch = 0; ch < cg; ch++) {
                     maxAbs[ch] = maxAbs(xd, xOff + ch * inPlane, inPlane);
                 }
+                if (posMax != null) {
+                    int pOff = (img * groups + g) * hw;
+                    for (int ch = 0; ch < cg; ch++) {
+                        int src = xOff + ch * inPlane;
+                        for (int p = 0; p < hw; p++) {
+                            float a = Math.abs(xd[src + p]);
+                            posMax[pOff + p] = a > posMax[pOff + p] || a != a ? a : posMax[pOff + p];
+                        }
+                    }
+                }
                 for (int oc = g * mg; oc < (g + 1) * mg; oc++) {
                     double sum = bd == null ? 0 : Math.abs(bd[oc]);
                     for (int ch = 0; ch < cg; ch++) {
                         sum += absTaps[oc * cg + ch] * maxAbs[ch];
                     }
-                    planeBound[img * m + oc] = (float) (gamma * sum * (1 + 1e-6) + Float.MIN_NORMAL);
+                    // no nonzero term: every partial sum is 0, exactly (zero baselines, zero biases);
+                    // else γ·S plus what underflow can lose, (k+1) halves of float's smallest step
+                    planeBound[img * m + oc] = sum > 0 ? (float) (gamma * sum * (1 + 1e-6) + (kk + 1) * 0x1p-149) : 0f;
                 }
                 if (relu) {
-                    ExactDecisions.repairKinks(y, yOff, yOff + mg * hw, exact, 0f);
+                    exact.repairKinks(y, yOff, yOff + mg * hw, RELU_KINK);
                     SimdLoops.get().relu(y, y, yOff, yOff + mg * hw);
                 }
             }
@@ -257,6 +274,8 @@ public final class ConvOps {
         Blas.gemm(false, false, mg, hw, kk, 1f, w, wOff, lda, cols, colsOff, hw, beta, y, yOff, hw);
     }
 
+    private static final float[] RELU_KINK = {0f};
+
     /** A 1×1, stride-1, unpadded window: im2col's columns would be the input planes themselves. */
     static boolean pointwise(Window win) {
         return win.kh() == 1 && win.kw() == 1 && win.sh() == 1 && win.sw() == 1 && win.padTop() == 0
@@ -289,6 +308,22 @@ public final class ConvOps {
         return a;
     }
 
+    /** Σ_c of {@link #absTapSums} per output channel: ||w_oc||₁. */
+    private static float[] rowAbsSums(float[] absTaps, int m, int cg) {
+        float[] r = new float[m];
+        for (int oc = 0; oc < m; oc++) {
+            double sum = 0;
+            for (int ch = 0; ch < cg; ch++) {
+                sum += absTaps[oc * cg + ch];
+            }
+            r[oc] = (float) (sum * (1 + 1e-6));
+        }
+        return r;
+    }
+
+    private static final java.util.Map<float[], float[]> ROW_ABS =
+            java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
+
     private static final java.util.Map<float[], float[]> ABS_TAPS =
             java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
 
@@ -311,9 +346,13 @@ public final class ConvOps {
         private final int hw;
         private final float[] planeBound;
         private final boolean relu;
+        private final float[] posMax;
+        private final float[] rowAbs;
+        private final float gamma;
+        private final int groups;
 
         Exact(float[] x, int c, int inH, int inW, float[] w, float[] b, Window win, int groups, int m,
-                float[] planeBound, boolean relu) {
+                float[] planeBound, boolean relu, float[] posMax, float[] rowAbs, float gamma) {
             this.x = x;
             this.c = c;
             this.inH = inH;
@@ -327,6 +366,22 @@ public final class ConvOps {
             this.hw = win.outH() * win.outW();
             this.planeBound = planeBound;
             this.relu = relu;
+            this.posMax = posMax;
+            this.rowAbs = rowAbs;
+            this.gamma = gamma;
+            this.groups = groups;
+        }
+
+        /** The sum part of element i's bound: the plane's, or the smaller position bound of a 1×1 layer. */
+        private float sumBound(int i, float plane) {
+            if (posMax == null) {
+                return plane;
+            }
+            int pl = i / hw;
+            int img = pl / m;
+            int oc = pl - img * m;
+            double terms = (b == null ? 0 : Math.abs(b[oc])) + (double) rowAbs[oc] * posMax[(img * groups + oc / mg) * hw + i % hw];
+            return terms > 0 ? Math.min(plane, (float) (gamma * terms + (cg + 1) * 0x1p-149)) : 0f;
         }
 
         @Override
@@ -335,23 +390,28 @@ public final class ConvOps {
                 // a ReLU'd 0 is exact: its input was below −bound, or was recomputed before the clamp
                 return 0f;
             }
-            return planeBound[i / hw] + (float) (2 * ExactDecisions.U * Math.abs(value));
+            float s = sumBound(i, planeBound[i / hw]);
+            return s > 0f ? s + (float) (2 * ExactDecisions.U * Math.abs(value)) : 0f;
         }
 
         /**
          * {@link ExactDecisions#repairKinks} for one kink, plane by plane: the bound's per-plane part
          * read once per plane rather than divided out per element.
          */
-        void repairKink(float[] y, int from, int to, float kink) {
+        void repairKinks(float[] y, int from, int to, float[] kinks) {
             long recomputed = 0;
             for (int p0 = from; p0 < to; ) {
                 int plane = p0 / hw;
                 int end = Math.min(to, (plane + 1) * hw);
                 float pb = planeBound[plane];
+                if (!(pb > 0f)) {
+                    p0 = end; // the plane's values are exact (or its bound NaN: nothing to decide on)
+                    continue;
+                }
                 for (int i = p0; i < end; i++) {
                     float v = y[i];
-                    float dist = Math.abs(v - kink);
-                    if (dist <= pb + (float) (2 * ExactDecisions.U) * Math.abs(v)) {
+                    float dist = ExactDecisions.distance(v, kinks);
+                    if (dist <= pb + (float) (2 * ExactDecisions.U) * Math.abs(v) && (posMax == null || near(i, v, dist, pb))) {
                         y[i] = exact(i);
                         recomputed++;
                     }
@@ -362,6 +422,12 @@ public final class ConvOps {
             if (recomputed > 0) {
                 ExactDecisions.RECOMPUTED.add(recomputed);
             }
+        }
+
+        /** A 1×1 layer's element flagged by its plane's bound: flagged by its position's bound too? */
+        private boolean near(int i, float v, float dist, float pb) {
+            float s = sumBound(i, pb);
+            return s > 0f && dist <= s + (float) (2 * ExactDecisions.U) * Math.abs(v);
         }
 
         @Override

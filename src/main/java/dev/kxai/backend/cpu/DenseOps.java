@@ -96,8 +96,11 @@ final class DenseOps {
             int r = i / n;
             int o = i - r * n;
             double cTerm = c == null ? 0 : Math.abs(op.beta() * c[c.length == n ? o : i]);
-            return (float) (gamma * (Math.abs(op.alpha()) * (double) rowMax[r] * colAbs[o] + cTerm) * (1 + 1e-6)
-                    + 2 * ExactDecisions.U * Math.abs(value)) + Float.MIN_NORMAL;
+            double terms = Math.abs(op.alpha()) * (double) rowMax[r] * colAbs[o] + cTerm;
+            if (!(terms > 0)) {
+                return 0f; // every term 0: the float sum is exactly 0
+            }
+            return (float) (gamma * terms * (1 + 1e-6) + 2 * ExactDecisions.U * Math.abs(value) + (k + 1) * 0x1p-149);
         }
 
         @Override

@@ -38,9 +38,14 @@ final class ExactDecisions {
         return nu >= 0.5 ? Double.POSITIVE_INFINITY : 2 * nu / (1 - nu);
     }
 
-    /** Whether a float value may lie on the other side of {@code kink} than its exact value. */
-    private static boolean near(float v, float kink, ExactValues e, int i) {
-        return Math.abs(v - kink) <= e.bound(i, v);
+    /** The distance from v to the nearest kink (NaN: infinite, nothing to decide). */
+    static float distance(float v, float[] kinks) {
+        float d = Float.POSITIVE_INFINITY;
+        for (float k : kinks) {
+            float a = Math.abs(v - k);
+            d = a < d ? a : d;
+        }
+        return d;
     }
 
     /**
@@ -48,19 +53,18 @@ final class ExactDecisions {
      * the kinks by their exact values. NaNs and infinities are left as they are.
      */
     static void repairKinks(float[] y, int from, int to, ExactValues e, float... kinks) {
-        if (e instanceof ConvOps.Exact c && kinks.length == 1) {
-            c.repairKink(y, from, to, kinks[0]);
+        if (e instanceof ConvOps.Exact c) {
+            c.repairKinks(y, from, to, kinks);
             return;
         }
         long recomputed = 0;
         for (int i = from; i < to; i++) {
             float v = y[i];
-            for (float k : kinks) {
-                if (near(v, k, e, i)) {
-                    y[i] = e.exact(i);
-                    recomputed++;
-                    break;
-                }
+            float dist = distance(v, kinks);
+            float b = e.bound(i, v); // once per element, whatever the number of kinks
+            if (b > 0f && dist <= b) { // a bound of 0: the value is the exact one
+                y[i] = e.exact(i);
+                recomputed++;
             }
         }
         CHECKED.add(to - from);
@@ -193,6 +197,9 @@ final class ExactDecisions {
             public float bound(int i, float value) {
                 double ba = ea == null ? 0 : ea.bound(i, ad[i]);
                 double bb = eb == null ? 0 : eb.bound(i, bd[i]);
+                if (ba == 0 && bb == 0) {
+                    return 0f; // both operands exact: the same float addition as the exact path's
+                }
                 return (float) ((ba + bb + 4 * U * (Math.abs(value) + ba + bb)) * (1 + 4 * U));
             }
 

@@ -266,6 +266,9 @@ final class ShapeOps {
             public float bound(int i, float value) {
                 float scale = k[0][(i / inner) % c];
                 double b = in.bound(i, xd[i]);
+                if (b == 0) {
+                    return 0f; // an exact input: the same float ops as the exact path's
+                }
                 return (float) ((Math.abs(scale) * b + 2 * ExactDecisions.U * (Math.abs(xd[i] * scale) + Math.abs(value)
                         + Math.abs(scale) * b)) * (1 + 4 * ExactDecisions.U)) + Float.MIN_NORMAL;
             }
