@@ -26,12 +26,13 @@ import java.util.Set;
  */
 public final class OnnxImporter {
     /** Operator types the importer accepts, in the order the README lists them. */
-    public static final List<String> SUPPORTED = List.of("Gemm", "MatMul", "Add", "Sub", "Mul", "Relu",
+    public static final List<String> SUPPORTED = java.util.stream.Stream.of(List.of("Gemm", "MatMul", "Add", "Sub", "Mul", "Relu",
             "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Flatten", "Reshape", "Identity", "Constant", "Conv",
             "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad", "Clip", "HardSigmoid",
             "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Floor", "Ceil", "Round", "Sign", "Reciprocal", "Dropout", "Div", "Pow", "Transpose", "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "Expand", "Gather", "Slice",
             "Shape", "Size", "ConstantOfShape", "Cast", "Equal", "Less", "Greater", "Where", "Range", "Not", "Min", "Max",
-            "LayerNormalization", "Split", "LSTM", "GRU", "Resize", "Upsample");
+            "LayerNormalization", "Split", "LSTM", "GRU", "Resize", "Upsample"), Lowerings.OPS)
+            .flatMap(List::stream).toList();
 
     private OnnxImporter() {
     }
@@ -419,6 +420,10 @@ public final class OnnxImporter {
             }
             if (n.getOpType().equals("Max") || n.getOpType().equals("Min")) {
                 minMax(n, name);
+                return;
+            }
+            if (Lowerings.handles(n.getOpType())) {
+                Lowerings.lower(n, name, source, opset, lt, sink);
                 return;
             }
             Op op = ops.op(n, name);

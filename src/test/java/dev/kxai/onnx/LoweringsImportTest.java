@@ -1,0 +1,79 @@
+package dev.kxai.onnx;
+
+import static dev.kxai.onnx.OnnxModels.floats;
+import static dev.kxai.onnx.OnnxModels.graph;
+import static dev.kxai.onnx.OnnxModels.intAttr;
+import static dev.kxai.onnx.OnnxModels.ints;
+import static dev.kxai.onnx.OnnxModels.n;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.onnx.proto.OnnxMl;
+import dev.kxai.Model;
+import dev.kxai.ModelException;
+import dev.kxai.backend.cpu.CpuBackend;
+import dev.kxai.tensor.Tensor;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The load-time rewrites of {@link Lowerings}: refusals name the file, node, attribute and value;
+ * edge forms (one-input Sum, empty axes) load as the identity. Their numbers are checked against
+ * PyTorch in OperatorModelsTest.
+ */
+class LoweringsImportTest {
+    private static final OnnxMl.NodeProto VIEW = n("Reshape", "x3", "input", "shape3").build();
+    private static final OnnxMl.TensorProto SHAPE3 = ints("shape3", 0, 2, 2);
+
+    private static OnnxMl.AttributeProto floatAttr(String name, float v) {
+        return OnnxMl.AttributeProto.newBuilder().setName(name).setType(OnnxMl.AttributeProto.AttributeType.FLOAT)
+                .setF(v).build();
+    }
+
+    private static void refused(String[] want, Runnable load) {
+        ModelException e = assertThrows(ModelException.class, load::run);
+        for (String w : want) {
+            assertTrue(e.getMessage().contains(w), "'" + w + "' in: " + e.getMessage());
+        }
+    }
+
+    @Test
+    void badAttributesAreRefusedWithFileNodeAttributeAndValue() {
+        refused(new String[] {"graph-opset18.onnx", "'output_node'", "num_groups = 3"}, () -> graph(18, List.of(VIEW,
+                n("GroupNormalization", "output", "x3", "s", "b").addAttribute(intAttr("num_groups", 3)).build()),
+                SHAPE3, floats("s", new int[] {3}, 1, 1, 1), floats("b", new int[] {3}, 0, 0, 0)));
+        refused(new String[] {"graph-opset21.onnx", "'output_node'", "stash_type = 0"}, () -> graph(21, List.of(VIEW,
+                n("GroupNormalization", "output", "x3", "s", "b").addAttribute(intAttr("num_groups", 1))
+                        .addAttribute(intAttr("stash_type", 0)).build()),
+                SHAPE3, floats("s", new int[] {2}, 1, 1), floats("b", new int[] {2}, 0, 0)));
+        // opset 21 takes one scale per channel: a per-group scale is refused with its shape
+        refused(new String[] {"'output_node'", "scale 's'", "[1]", "expected [2]"}, () -> graph(21, List.of(VIEW,
+                n("GroupNormalization", "output", "x3", "s", "b").addAttribute(intAttr("num_groups", 1)).build()),
+                SHAPE3, floats("s", new int[] {1}, 1), floats("b", new int[] {1}, 0)));
+        refused(new String[] {"'output_node'", "(Celu)", "alpha = 0.0"}, () -> graph(13, List.of(
+                n("Celu", "output", "input").addAttribute(floatAttr("alpha", 0f)).build())));
+        refused(new String[] {"'output_node'", "(LogSoftmax)", "axis = 2"}, () -> graph(13, List.of(
+                n("LogSoftmax", "output", "input").addAttribute(intAttr("axis", 2)).build())));
+        refused(new String[] {"'output_node'", "(ReduceL2)", "axes = [5]"}, () -> graph(13, List.of(
+                n("ReduceL2", "output", "input").addAttribute(OnnxModels.intsAttr("axes", 5)).build())));
+        refused(new String[] {"'output_node'", "(InstanceNormalization)", "epsilon = -1.0"}, () -> graph(13, List.of(VIEW,
+                n("InstanceNormalization", "output", "x3", "s", "b").addAttribute(floatAttr("epsilon", -1f)).build()),
+                SHAPE3, floats("s", new int[] {2}, 1, 1), floats("b", new int[] {2}, 0, 0)));
+        refused(new String[] {"'output_node'", "(PRelu)", "1 inputs"}, () -> graph(13, List.of(n("PRelu", "output", "input")
+                .build())));
+    }
+
+    @Test
+    void oneInputSumAndEmptyAxesAreTheIdentity() {
+        float[] x = {1, -2, 3, 0.5f};
+        for (var g : List.of(graph(13, List.of(n("Sum", "output", "input").build())),
+                graph(13, List.of(n("Mean", "output", "input").build())),
+                graph(18, List.of(n("ReduceSumSquare", "output", "input").addAttribute(intAttr("noop_with_empty_axes", 1))
+                        .build())))) {
+            try (Model m = Model.of(g, new CpuBackend())) {
+                assertArrayEquals(x, m.forward(new Tensor(new int[] {1, 4}, x)).data());
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+package dev.kxai.testing;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.kxai.Model;
+import dev.kxai.attr.Saliency;
+import dev.kxai.io.NpyIO;
+import dev.kxai.tensor.Tensor;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The operator cases of src/test/resources/models/operators (written by its make.py): each model
+ * against PyTorch's logits and autograd gradient ({@link ExportedModelCheck}), and the gradient kxai
+ * computes against central finite differences of the model's own forward pass, on the backend it
+ * was loaded on. The finite differences sum the target logits of all rows, step one input element
+ * at a time in float (the step actually taken), so rows the step does not touch cancel exactly.
+ */
+public final class OperatorModelCheck {
+    /** Every case folder, one operator family each. */
+    public static final List<String> CASES = List.of("prelu", "prelu_slope_shapes", "norms", "instancenorm_3d",
+            "groupnorm_opset18", "groupnorm_opset21", "head_opset12", "head_opset13", "logsoftmax_flatten",
+            "logsoftmax_axis1", "globalmaxpool", "sum_mean", "mish", "softsign", "celu", "thresholdedrelu",
+            "reductions_opset13", "reductions_opset18", "logic");
+
+    private OperatorModelCheck() {
+    }
+
+    public static void check(Model m, Path dir, String device) {
+        ExportedModelCheck.check(m, dir, device);
+        Tensor x = NpyIO.read(dir.resolve("input.npy"));
+        int[] targets = m.predict(x);
+        Tensor g = new Saliency(m).attribute(x, false, targets).attributions();
+        double[] fd = finiteDifferences(m, x, targets, 1e-3);
+        double[] analytic = new double[fd.length];
+        for (int i = 0; i < fd.length; i++) {
+            analytic[i] = g.data()[i];
+        }
+        GradientCheck.Report r = GradientCheck.compare(analytic, fd, 5e-3, 2e-3);
+        assertTrue(r.ok(), dir.getFileName() + " on " + device + ", gradient vs finite differences: " + r);
+    }
+
+    /** ∂/∂x of Σ_rows logits[row, target[row]], by central differences of float forwards. */
+    static double[] finiteDifferences(Model m, Tensor x, int[] targets, double h) {
+        int rows = x.shape()[0];
+        int per = x.size() / rows;
+        double[] fd = new double[x.size()];
+        for (int j = 0; j < x.size(); j++) {
+            float[] plus = x.data().clone();
+            float[] minus = x.data().clone();
+            plus[j] = (float) (x.data()[j] + h);
+            minus[j] = (float) (x.data()[j] - h);
+            int row = j / per;
+            float[] yp = m.forward(new Tensor(x.shape(), plus)).data();
+            float[] ym = m.forward(new Tensor(x.shape(), minus)).data();
+            int classes = yp.length / rows;
+            int k = row * classes + targets[row];
+            fd[j] = ((double) yp[k] - ym[k]) / ((double) plus[j] - minus[j]);
+        }
+        return fd;
+    }
+
+    /** For messages. */
+    static String str(int[] v) {
+        return Arrays.toString(v);
+    }
+}

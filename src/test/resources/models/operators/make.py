@@ -1,0 +1,246 @@
+"""Generates this folder's cases (run from it with Debian's /usr/bin/python3, python3-torch 1.13 and
+python3-onnx; not part of the build). Each case CASE/ holds model.onnx, input.npy, PyTorch's logits.npy,
+targets.npy (each row's predicted class) and gradient.npy (the gradient of each row's predicted logit
+with respect to the input, by autograd: saliency without abs).
+
+Two kinds of case:
+* exported: a torch.nn.Module exported by torch.onnx.export (a real exporter's output);
+* built: the ONNX graph written node by node with onnx.helper around the operator under test (for
+  operators or opsets PyTorch 1.13 does not export), and the same function written in PyTorch
+  independently, which gives the expected numbers. Built graphs are x -> pre -> op -> Flatten ->
+  MatMul -> Add -> logits, pre a MatMul (2-D input) or a 3x3 Conv (4-D input).
+"""
+import os
+
+import numpy as np
+import onnx
+import torch
+import torch.nn.functional as F
+from onnx import TensorProto, helper, numpy_helper
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def save(name, x, fn):
+    d = os.path.join(HERE, name)
+    os.makedirs(d, exist_ok=True)
+    xr = x.clone().requires_grad_(True)
+    y = fn(xr)
+    t = y.argmax(1)
+    y.gather(1, t[:, None]).sum().backward()
+    np.save(os.path.join(d, "input.npy"), x.numpy())
+    np.save(os.path.join(d, "logits.npy"), y.detach().numpy())
+    np.save(os.path.join(d, "targets.npy"), t.numpy().astype(np.int64))
+    np.save(os.path.join(d, "gradient.npy"), xr.grad.numpy())
+    return d
+
+
+def exported(name, module, x, opset):
+    module = module.eval()
+    d = save(name, x, module)
+    torch.onnx.export(module, x, os.path.join(d, "model.onnx"), input_names=["input"], output_names=["logits"],
+                      dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, opset_version=opset)
+
+
+def init(name, a):
+    return numpy_helper.from_array(np.asarray(a), name)
+
+
+def built(name, x, opset, core_nodes, core_inits, core_fn, hidden, classes=3):
+    """x -> pre -> core (reads 'h', writes 'c') -> Flatten -> MatMul W2 -> Add b2."""
+    g = torch.Generator().manual_seed(sum(map(ord, name)))
+    image = x.dim() == 4
+    if image:
+        w1 = torch.randn(hidden, x.shape[1], 3, 3, generator=g) * 0.4
+        pre = [helper.make_node("Conv", ["input", "W1"], ["h"], name="pre", pads=[1, 1, 1, 1])]
+    else:
+        w1 = torch.randn(x.shape[1], hidden, generator=g) * 0.6
+        pre = [helper.make_node("MatMul", ["input", "W1"], ["h"], name="pre")]
+
+    def pre_fn(v):
+        return F.conv2d(v, w1, padding=1) if image else v @ w1
+
+    with torch.no_grad():
+        flat = core_fn(pre_fn(x[:1])).flatten(1).shape[1]
+    w2 = torch.randn(flat, classes, generator=g) * 0.5
+    b2 = torch.randn(classes, generator=g) * 0.1
+    nodes = pre + core_nodes + [
+        helper.make_node("Flatten", ["c"], ["flat"], name="flatten", axis=1),
+        helper.make_node("MatMul", ["flat", "W2"], ["z"], name="head"),
+        helper.make_node("Add", ["z", "b2"], ["logits"], name="bias")]
+    inits = [init("W1", w1.numpy()), init("W2", w2.numpy()), init("b2", b2.numpy())] + core_inits
+    shape = ["batch"] + list(x.shape[1:])
+    graph = helper.make_graph(nodes, name, [helper.make_tensor_value_info("input", TensorProto.FLOAT, shape)],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", classes])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="kxai make.py")
+    model.ir_version = 8
+    d = save(name, x, lambda v: core_fn(pre_fn(v)).flatten(1) @ w2 + b2)
+    onnx.save(model, os.path.join(d, "model.onnx"))
+
+
+def node(op, inputs, **attrs):
+    return helper.make_node(op, inputs, ["c"], name="op", **attrs)
+
+
+torch.manual_seed(0)
+X2 = torch.randn(4, 6)
+X4 = torch.randn(3, 2, 5, 5)
+
+
+# ---- real exporter output -------------------------------------------------------------------------
+class PReluNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 4, 3, padding=1)
+        self.act = torch.nn.PReLU(4, init=0.2)
+        self.lin = torch.nn.Linear(4 * 25, 8)
+        self.act2 = torch.nn.PReLU(init=-0.3)
+        self.out = torch.nn.Linear(8, 3)
+        with torch.no_grad():
+            self.act.weight.copy_(torch.tensor([0.1, -0.2, 0.3, 0.05]))
+
+    def forward(self, x):
+        return self.out(self.act2(self.lin(self.act(self.conv(x)).flatten(1))))
+
+
+class NormNet(torch.nn.Module):
+    """InstanceNorm2d (affine) and GroupNorm, which PyTorch 1.13 exports as Reshape + InstanceNormalization."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 4, 3, padding=1)
+        self.inorm = torch.nn.InstanceNorm2d(4, affine=True)
+        self.gnorm = torch.nn.GroupNorm(2, 4)
+        self.out = torch.nn.Linear(4 * 25, 3)
+        with torch.no_grad():
+            self.inorm.weight.uniform_(0.5, 1.5)
+            self.inorm.bias.uniform_(-0.5, 0.5)
+            self.gnorm.weight.uniform_(0.5, 1.5)
+            self.gnorm.bias.uniform_(-0.5, 0.5)
+
+    def forward(self, x):
+        return self.out(self.gnorm(torch.tanh(self.inorm(self.conv(x)))).flatten(1))
+
+
+class HeadNet(torch.nn.Module):
+    """log_softmax over the last axis, CELU and adaptive max pooling to 1x1 (GlobalMaxPool)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 6, 3, padding=1)
+        self.celu = torch.nn.CELU(0.7)
+        self.lin = torch.nn.Linear(6, 3)
+
+    def forward(self, x):
+        h = F.adaptive_max_pool2d(self.celu(self.conv(x)), 1).flatten(1)
+        return F.log_softmax(self.lin(h), dim=1)
+
+
+exported("prelu", PReluNet(), X4, 13)
+exported("norms", NormNet(), X4, 13)
+exported("head_opset13", HeadNet(), X4, 13)
+exported("head_opset12", HeadNet(), X4, 12)
+
+# ---- built around one operator ----------------------------------------------------------------------
+# LogSoftmax before opset 13: the input [N, 3, 4] flattened to 2-D at axis 1
+built("logsoftmax_flatten", X2, 11,
+      [helper.make_node("Reshape", ["h", "shape"], ["h3"], name="view"), node("LogSoftmax", ["h3"], axis=1)],
+      [init("shape", np.array([0, 3, 4], np.int64))],
+      lambda h: F.log_softmax(h.reshape(-1, 12), 1).reshape(-1, 3, 4), hidden=12)
+built("logsoftmax_axis1", X2, 13,
+      [helper.make_node("Reshape", ["h", "shape"], ["h3"], name="view"), node("LogSoftmax", ["h3"], axis=1)],
+      [init("shape", np.array([0, 3, 4], np.int64))],
+      lambda h: F.log_softmax(h.reshape(-1, 3, 4), 1), hidden=12)
+gamma_g = np.array([0.8, 1.3], np.float32)
+beta_g = np.array([0.2, -0.4], np.float32)
+built("groupnorm_opset18", X4, 18, [node("GroupNormalization", ["h", "gs", "gb"], num_groups=2, epsilon=1e-4)],
+      [init("gs", gamma_g), init("gb", beta_g)],
+      lambda h: F.group_norm(h, 2, torch.tensor(np.repeat(gamma_g, 2)), torch.tensor(np.repeat(beta_g, 2)), 1e-4),
+      hidden=4)
+gamma_c = np.array([0.8, 1.3, 0.6, 1.1], np.float32)
+beta_c = np.array([0.2, -0.4, 0.1, 0.3], np.float32)
+built("groupnorm_opset21", X4, 21, [node("GroupNormalization", ["h", "gs", "gb"], num_groups=2)],
+      [init("gs", gamma_c), init("gb", beta_c)],
+      lambda h: F.group_norm(h, 2, torch.tensor(gamma_c), torch.tensor(beta_c), 1e-5), hidden=4)
+built("instancenorm_3d", X2, 13,
+      [helper.make_node("Reshape", ["h", "shape"], ["h3"], name="view"),
+       node("InstanceNormalization", ["h3", "s", "b"], epsilon=1e-3)],
+      [init("shape", np.array([0, 3, 4], np.int64)), init("s", np.array([1.2, 0.7, 0.9], np.float32)),
+       init("b", np.array([0.1, 0.0, -0.2], np.float32))],
+      lambda h: F.instance_norm(h.reshape(-1, 3, 4), weight=torch.tensor([1.2, 0.7, 0.9]),
+                                bias=torch.tensor([0.1, 0.0, -0.2]), eps=1e-3), hidden=12)
+built("globalmaxpool", X4, 13, [node("GlobalMaxPool", ["h"])], [], lambda h: F.adaptive_max_pool2d(h, 1), hidden=5)
+built("sum_mean", X2, 13,
+      [helper.make_node("Sum", ["h", "row", "col"], ["s3"], name="sum3"),
+       helper.make_node("Reshape", ["h", "shape"], ["h2"], name="view"),
+       helper.make_node("Mean", ["s3", "h2", "row"], ["c"], name="op")],
+      [init("row", np.array([[0.5, -1.0, 0.25, 2.0, 0.0, 1.5]], np.float32)),
+       init("col", np.array([[0.3]], np.float32)), init("shape", np.array([-1, 6], np.int64))],
+      lambda h: ((h + torch.tensor([[0.5, -1.0, 0.25, 2.0, 0.0, 1.5]]) + 0.3) + h
+                 + torch.tensor([[0.5, -1.0, 0.25, 2.0, 0.0, 1.5]])) / 3, hidden=6)
+built("mish", X2, 18, [node("Mish", ["h"])], [], F.mish, hidden=7)
+built("softsign", X2, 13, [node("Softsign", ["h"])], [], F.softsign, hidden=7)
+built("celu", X2, 13, [node("Celu", ["h"], alpha=1.7)], [], lambda h: F.celu(h, 1.7), hidden=7)
+built("thresholdedrelu", X2, 13, [node("ThresholdedRelu", ["h"], alpha=0.4)], [],
+      lambda h: torch.where(h > 0.4, h, torch.zeros_like(h)), hidden=7)
+built("prelu_slope_shapes", X4, 13, [node("PRelu", ["h", "slope"])],
+      [init("slope", np.array([[[0.1, -0.2, 0.3, 0.05, 0.5]]], np.float32))],
+      lambda h: torch.where(h > 0, h, h * torch.tensor([[[0.1, -0.2, 0.3, 0.05, 0.5]]])), hidden=3)
+
+
+def reductions(opset):
+    def axes_of(axes, nm):
+        if opset < 18:
+            return [], {"axes": axes}
+        return [nm], {}
+
+    nodes, inits, parts = [], [], []
+    specs = [("ReduceL1", [2], 1, lambda v: v.abs().sum(2, keepdim=True)),
+             ("ReduceL2", [-1], 0, lambda v: v.pow(2).sum(-1).sqrt()),
+             ("ReduceSumSquare", [1, 2], 1, lambda v: v.pow(2).sum((1, 2), keepdim=True)),
+             ("ReduceLogSum", [1], 1, lambda v: v.abs().add(0.1).sum(1, keepdim=True).log()),
+             ("ReduceLogSumExp", [2], 0, lambda v: torch.logsumexp(v * 3, 2)),
+             ("ReduceLogSumExp", [1], 1, lambda v: torch.logsumexp(v * 30, 1, keepdim=True))]
+    nodes.append(helper.make_node("Reshape", ["h", "shape"], ["h3"], name="view"))
+    inits.append(init("shape", np.array([0, 3, 4], np.int64)))
+    for i, (op, axes, keep, fn) in enumerate(specs):
+        src = "h3"
+        if op == "ReduceLogSum":
+            nodes.append(helper.make_node("Abs", ["h3"], ["abs%d" % i], name="abs%d" % i))
+            nodes.append(helper.make_node("Add", ["abs%d" % i, "tenth"], ["pos%d" % i], name="pos%d" % i))
+            inits.append(init("tenth", np.array(0.1, np.float32)))
+            src = "pos%d" % i
+        if op == "ReduceLogSumExp":
+            k = "k%d" % i
+            inits.append(init(k, np.array(3.0 if keep == 0 else 30.0, np.float32)))
+            nodes.append(helper.make_node("Mul", ["h3", k], ["sharp%d" % i], name="sharp%d" % i))
+            src = "sharp%d" % i
+        extra, attrs = axes_of(axes, "axes%d" % i)
+        if extra:
+            inits.append(init(extra[0], np.array(axes, np.int64)))
+        nodes.append(helper.make_node(op, [src] + extra, ["r%d" % i], name="r%d" % i, keepdims=keep, **attrs))
+        nodes.append(helper.make_node("Flatten", ["r%d" % i], ["f%d" % i], name="f%d" % i, axis=1))
+        parts.append(fn)
+    nodes.append(helper.make_node("Concat", ["f%d" % i for i in range(len(specs))], ["c"], name="op", axis=1))
+    return nodes, inits, lambda h: torch.cat([fn(h.reshape(-1, 3, 4)).flatten(1) for fn in parts], 1)
+
+
+for opset in (13, 18):
+    n_, i_, f_ = reductions(opset)
+    built("reductions_opset%d" % opset, X2, opset, n_, i_, f_, hidden=12)
+
+# comparisons and logic on masks computed per request, selecting between two branches
+built("logic", X2, 13,
+      [helper.make_node("GreaterOrEqual", ["h", "lo"], ["ge"], name="ge"),
+       helper.make_node("LessOrEqual", ["h", "hi"], ["le"], name="le"),
+       helper.make_node("And", ["ge", "le"], ["inside"], name="and"),
+       helper.make_node("Less", ["h", "neg"], ["low"], name="low"),
+       helper.make_node("Or", ["inside", "low"], ["either"], name="or"),
+       helper.make_node("Greater", ["h", "zero"], ["pos"], name="pos"),
+       helper.make_node("Xor", ["either", "pos"], ["sel"], name="xor"),
+       helper.make_node("Mul", ["h", "tenth"], ["small"], name="small"),
+       helper.make_node("Where", ["sel", "h", "small"], ["c"], name="op")],
+      [init("lo", np.array(-0.2, np.float32)), init("hi", np.array(0.6, np.float32)),
+       init("neg", np.array(-1.0, np.float32)), init("zero", np.array(0.0, np.float32)),
+       init("tenth", np.array(0.1, np.float32))],
+      lambda h: torch.where(((h >= -0.2) & (h <= 0.6) | (h < -1.0)) ^ (h > 0), h, h * 0.1), hidden=9)
