@@ -62,7 +62,7 @@ def built(name, x, opset, core_nodes, core_inits, core_fn, hidden, classes=3):
 
     with torch.no_grad():
         flat = core_fn(pre_fn(x[:1])).flatten(1).shape[1]
-    w2 = torch.randn(flat, classes, generator=g) * 0.5
+    w2 = torch.randn(flat, classes, generator=g) * (2.0 / flat ** 0.5)
     b2 = torch.randn(classes, generator=g) * 0.1
     nodes = pre + core_nodes + [
         helper.make_node("Flatten", ["c"], ["flat"], name="flatten", axis=1),
@@ -244,3 +244,119 @@ built("logic", X2, 13,
        init("neg", np.array(-1.0, np.float32)), init("zero", np.array(0.0, np.float32)),
        init("tenth", np.array(0.1, np.float32))],
       lambda h: torch.where(((h >= -0.2) & (h <= 0.6) | (h < -1.0)) ^ (h > 0), h, h * 0.1), hidden=9)
+
+
+# ---- spatial operators ------------------------------------------------------------------------------
+class UpNet(torch.nn.Module):
+    """ConvTranspose2d in two forms (stride 2 with output_padding; groups, uneven strides, dilation, no bias)."""
+
+    def __init__(self):
+        super().__init__()
+        self.up = torch.nn.ConvTranspose2d(2, 4, 3, stride=2, padding=1, output_padding=1)
+        self.up2 = torch.nn.ConvTranspose2d(4, 6, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(2, 1), groups=2,
+                                            bias=False)
+        self.out = torch.nn.Linear(6 * 21 * 11, 3)
+
+    def forward(self, x):
+        return self.out(self.up2(torch.tanh(self.up(x))).flatten(1))
+
+
+class OneDNet(torch.nn.Module):
+    """Conv1d, MaxPool1d, AvgPool1d and ConvTranspose1d on [N, C, L]."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(3, 4, 3, padding=1, stride=2)
+        self.pool = torch.nn.MaxPool1d(2)
+        self.avg = torch.nn.AvgPool1d(3, stride=1, padding=1)
+        self.up = torch.nn.ConvTranspose1d(4, 2, 3, stride=2)
+        self.out = torch.nn.Linear(2 * 9, 3)
+
+    def forward(self, x):
+        return self.out(self.up(self.avg(self.pool(torch.tanh(self.conv(x))))).flatten(1))
+
+
+class ShuffleNet(torch.nn.Module):
+    """PixelShuffle (DepthToSpace, CRD); PyTorch 1.13 exports LocalResponseNorm as a graph with an If, so LRN is
+    built below."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(2, 8, 3, padding=1)
+        self.out = torch.nn.Linear(2 * 10 * 10, 3)
+
+    def forward(self, x):
+        return self.out(F.pixel_shuffle(torch.tanh(self.conv(x)), 2).flatten(1))
+
+
+exported("convtranspose", UpNet(), X4, 13)
+exported("oned", OneDNet(), torch.randn(3, 3, 16), 13)
+exported("pixelshuffle", ShuffleNet(), X4, 13)
+
+
+def depth_to_space(h, b, mode):
+    n, c, hh, ww = h.shape
+    if mode == "DCR":
+        v = h.reshape(n, b, b, c // (b * b), hh, ww).permute(0, 3, 4, 1, 5, 2)
+    else:
+        v = h.reshape(n, c // (b * b), b, b, hh, ww).permute(0, 1, 4, 2, 5, 3)
+    return v.reshape(n, c // (b * b), hh * b, ww * b)
+
+
+def space_to_depth(h, b):
+    n, c, hh, ww = h.shape
+    return h.reshape(n, c, hh // b, b, ww // b, b).permute(0, 3, 5, 1, 2, 4).reshape(n, c * b * b, hh // b, ww // b)
+
+
+X4e = torch.randn(2, 2, 4, 6)
+built("depth_space", X4e, 13,
+      [helper.make_node("SpaceToDepth", ["h"], ["s2d"], name="s2d", blocksize=2),
+       helper.make_node("DepthToSpace", ["s2d"], ["dcr"], name="dcr", blocksize=2, mode="DCR"),
+       helper.make_node("Mul", ["dcr", "h"], ["mixed"], name="mix"),
+       helper.make_node("SpaceToDepth", ["mixed"], ["s2d2"], name="s2d2", blocksize=2),
+       helper.make_node("DepthToSpace", ["s2d2"], ["c"], name="op", blocksize=2, mode="CRD")], [],
+      lambda h: depth_to_space(space_to_depth(depth_to_space(space_to_depth(h, 2), 2, "DCR") * h, 2), 2, "CRD"),
+      hidden=4)
+built("tile", X2, 13,
+      [helper.make_node("Reshape", ["h", "shape"], ["h3"], name="view"),
+       helper.make_node("Tile", ["h3", "reps"], ["t"], name="tile"),
+       helper.make_node("Mul", ["t", "w"], ["c"], name="op")],
+      [init("shape", np.array([0, 2, 3], np.int64)), init("reps", np.array([1, 3, 2], np.int64)),
+       init("w", np.linspace(-1, 1, 36, dtype=np.float32).reshape(6, 6))],
+      lambda h: h.reshape(-1, 2, 3).repeat(1, 3, 2) * torch.tensor(np.linspace(-1, 1, 36, dtype=np.float32)
+                                                                      .reshape(6, 6)), hidden=6)
+
+
+def lrn_onnx(h, size, alpha, beta, bias):
+    """ONNX's LRN: the sum of squares over channels c - floor((size-1)/2) .. c + ceil((size-1)/2)."""
+    sq = h * h
+    c = h.shape[1]
+    lo, hi = (size - 1) // 2, size - 1 - (size - 1) // 2
+    sums = torch.stack([sq[:, max(0, i - lo):min(c, i + hi + 1)].sum(1) for i in range(c)], 1)
+    return h / (bias + alpha / size * sums) ** beta
+
+
+with torch.no_grad():
+    probe = torch.randn(2, 6, 3, 3)
+    assert torch.allclose(lrn_onnx(probe, 3, 0.3, 0.75, 1.5), F.local_response_norm(probe, 3, 0.3, 0.75, 1.5), atol=1e-6)
+built("lrn", X4, 13,
+      [helper.make_node("LRN", ["h"], ["l3"], name="lrn3", size=3, alpha=0.3, beta=0.75, bias=1.5),
+       helper.make_node("LRN", ["l3"], ["c"], name="op", size=4, alpha=0.5, beta=0.6, bias=2.0)], [],
+      lambda h: lrn_onnx(lrn_onnx(h, 3, 0.3, 0.75, 1.5), 4, 0.5, 0.6, 2.0), hidden=6)
+
+
+def conv_transpose_cropped(h, w, stride, pads):
+    """ConvTranspose with explicit begin/end pads (possibly uneven): the full result, cropped."""
+    full = F.conv_transpose2d(h, w, stride=stride)
+    return full[:, :, pads[0]:full.shape[2] - pads[2], pads[1]:full.shape[3] - pads[3]]
+
+
+gw1 = torch.randn(4, 3, 3, 3, generator=torch.Generator().manual_seed(7)) * 0.3
+gw2 = torch.randn(3, 2, 2, 3, generator=torch.Generator().manual_seed(8)) * 0.3
+# SAME_UPPER, stride 2 on 5x5: output 10x10, total padding 1 per axis, at the end
+# output_shape [11, 12] from 10x10 with stride 1, kernel 2x3: full 11x12, no padding
+built("convtranspose_autopad", X4, 13,
+      [helper.make_node("ConvTranspose", ["h", "tw1"], ["up"], name="up", strides=[2, 2], auto_pad="SAME_UPPER"),
+       helper.make_node("ConvTranspose", ["up", "tw2"], ["c"], name="op", output_shape=[11, 12])],
+      [init("tw1", gw1.numpy()), init("tw2", gw2.numpy())],
+      lambda h: conv_transpose_cropped(conv_transpose_cropped(h, gw1, 2, [0, 0, 1, 1]), gw2, 1, [0, 0, 0, 0]), hidden=4)

@@ -22,6 +22,9 @@ final class Decompositions {
         void constant(String name, Tensor t);
 
         int[] shape(String value, String node);
+
+        /** A rewritten ONNX node, imported as any other (checked, parsed, possibly rewritten again). */
+        void onnx(OnnxMl.NodeProto n, String name);
     }
 
     private Decompositions() {

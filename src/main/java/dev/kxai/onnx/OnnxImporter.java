@@ -31,7 +31,7 @@ public final class OnnxImporter {
             "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad", "Clip", "HardSigmoid",
             "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Floor", "Ceil", "Round", "Sign", "Reciprocal", "Dropout", "Div", "Pow", "Transpose", "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "Expand", "Gather", "Slice",
             "Shape", "Size", "ConstantOfShape", "Cast", "Equal", "Less", "Greater", "Where", "Range", "Not", "Min", "Max",
-            "LayerNormalization", "Split", "LSTM", "GRU", "Resize", "Upsample"), Lowerings.OPS)
+            "LayerNormalization", "Split", "LSTM", "GRU", "Resize", "Upsample"), Lowerings.OPS, SpatialLowerings.OPS)
             .flatMap(List::stream).toList();
 
     private OnnxImporter() {
@@ -111,6 +111,11 @@ public final class OnnxImporter {
                 @Override
                 public int[] shape(String value, String node) {
                     return lt.shapeAt(value, 0, node);
+                }
+
+                @Override
+                public void onnx(OnnxMl.NodeProto n, String name) {
+                    addNodes(n, name);
                 }
             };
         }
@@ -420,6 +425,10 @@ public final class OnnxImporter {
             }
             if (n.getOpType().equals("Max") || n.getOpType().equals("Min")) {
                 minMax(n, name);
+                return;
+            }
+            if (SpatialLowerings.handles(n, lt, name)) {
+                SpatialLowerings.lower(n, name, source, lt, sink);
                 return;
             }
             if (Lowerings.handles(n.getOpType())) {

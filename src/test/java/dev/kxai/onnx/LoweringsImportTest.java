@@ -64,6 +64,36 @@ class LoweringsImportTest {
                 .build())));
     }
 
+    /** input [batch, 4] viewed as [batch, 2, 1, 2] for the spatial operators. */
+    private static final OnnxMl.NodeProto VIEW4 = n("Reshape", "x4", "input", "shape4").build();
+    private static final OnnxMl.TensorProto SHAPE4 = ints("shape4", 0, 2, 1, 2);
+
+    @Test
+    void badSpatialAttributesAreRefusedWithNodeAttributeAndValue() {
+        OnnxMl.TensorProto w = floats("w", new int[] {2, 1, 1, 1}, 1, 2);
+        refused(new String[] {"'output_node'", "(ConvTranspose)", "group = 3"}, () -> graph(13, List.of(VIEW4,
+                n("ConvTranspose", "output", "x4", "w").addAttribute(intAttr("group", 3)).build()), SHAPE4, w));
+        refused(new String[] {"'output_node'", "(ConvTranspose)", "output_padding = [2, 0]"}, () -> graph(13, List.of(VIEW4,
+                n("ConvTranspose", "output", "x4", "w").addAttribute(OnnxModels.intsAttr("strides", 2, 2))
+                        .addAttribute(OnnxModels.intsAttr("output_padding", 2, 0)).build()), SHAPE4, w));
+        refused(new String[] {"'output_node'", "(ConvTranspose)", "weights 'x4'", "computed per request"},
+                () -> graph(13, List.of(VIEW4, n("ConvTranspose", "output", "x4", "x4").build()), SHAPE4));
+        refused(new String[] {"'output_node'", "(DepthToSpace)", "blocksize = 2"}, () -> graph(13, List.of(VIEW4,
+                n("DepthToSpace", "output", "x4").addAttribute(intAttr("blocksize", 2)).build()), SHAPE4));
+        refused(new String[] {"'output_node'", "(DepthToSpace)", "mode = 'XYZ'"}, () -> graph(13, List.of(VIEW4,
+                n("DepthToSpace", "output", "x4").addAttribute(intAttr("blocksize", 1))
+                        .addAttribute(OnnxModels.attr("mode", "XYZ")).build()), SHAPE4));
+        refused(new String[] {"'output_node'", "(Tile)", "batch axis"}, () -> graph(13, List.of(
+                n("Tile", "output", "input", "reps").build()), ints("reps", 2, 1)));
+        refused(new String[] {"'output_node'", "(LRN)", "size = 0"}, () -> graph(13, List.of(VIEW4,
+                n("LRN", "output", "x4").addAttribute(intAttr("size", 0)).build()), SHAPE4));
+        // a 1-D Conv's attributes are checked as such
+        refused(new String[] {"'output_node'", "(Conv)", "kernel_shape", "[1, 2]", "1-D"}, () -> graph(13, List.of(
+                n("Reshape", "x3", "input", "shape3").build(),
+                n("Conv", "output", "x3", "w1").addAttribute(OnnxModels.intsAttr("kernel_shape", 1, 2)).build()),
+                ints("shape3", 0, 2, 2), floats("w1", new int[] {1, 2, 1}, 1, 1)));
+    }
+
     @Test
     void oneInputSumAndEmptyAxesAreTheIdentity() {
         float[] x = {1, -2, 3, 0.5f};

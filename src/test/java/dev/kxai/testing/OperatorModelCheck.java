@@ -22,7 +22,8 @@ public final class OperatorModelCheck {
     public static final List<String> CASES = List.of("prelu", "prelu_slope_shapes", "norms", "instancenorm_3d",
             "groupnorm_opset18", "groupnorm_opset21", "head_opset12", "head_opset13", "logsoftmax_flatten",
             "logsoftmax_axis1", "globalmaxpool", "sum_mean", "mish", "softsign", "celu", "thresholdedrelu",
-            "reductions_opset13", "reductions_opset18", "logic");
+            "reductions_opset13", "reductions_opset18", "logic", "convtranspose", "oned", "pixelshuffle", "depth_space",
+            "tile", "lrn", "convtranspose_autopad");
 
     private OperatorModelCheck() {
     }
