@@ -360,3 +360,30 @@ built("convtranspose_autopad", X4, 13,
        helper.make_node("ConvTranspose", ["up", "tw2"], ["c"], name="op", output_shape=[11, 12])],
       [init("tw1", gw1.numpy()), init("tw2", gw2.numpy())],
       lambda h: conv_transpose_cropped(conv_transpose_cropped(h, gw1, 2, [0, 0, 1, 1]), gw2, 1, [0, 0, 0, 0]), hidden=4)
+
+
+class EinsumNet(torch.nn.Module):
+    """Attention written with einsum (PyTorch exports each as an Einsum node from opset 12)."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(11)
+        self.wq = torch.nn.Parameter(torch.randn(6, 8, generator=g) * 0.4)
+        self.wk = torch.nn.Parameter(torch.randn(6, 8, generator=g) * 0.4)
+        self.wv = torch.nn.Parameter(torch.randn(6, 8, generator=g) * 0.4)
+        self.u = torch.nn.Parameter(torch.randn(4, 3, generator=g) * 0.4)
+        self.out = torch.nn.Linear(4 * 8 + 4 + 4 * 3, 3)
+
+    def forward(self, x):
+        n = x.shape[0]
+        q = torch.einsum("bnd,de->bne", x, self.wq).reshape(n, 4, 2, 4)
+        k = torch.einsum("...d,de->...e", x, self.wk).reshape(n, 4, 2, 4)
+        v = torch.einsum("bnd,de->bne", x, self.wv).reshape(n, 4, 2, 4)
+        att = torch.einsum("bqhd,bkhd->bhqk", q, k).softmax(-1)
+        ctx = torch.einsum("bhqk,bkhd->bqhd", att, v).reshape(n, 4, 8)
+        dots = torch.einsum("bnd,bnd->bn", ctx, ctx)
+        outer = torch.einsum("bn,nj->bnj", dots, self.u)
+        return self.out(torch.cat([ctx.flatten(1), dots * 0.1, outer.flatten(1)], 1))
+
+
+exported("einsum_attention", EinsumNet(), torch.randn(3, 4, 6), 12)

@@ -21,7 +21,8 @@ final class Lowerings {
     /** The operator types rewritten here, in the README's order. */
     static final List<String> OPS = List.of("PRelu", "LogSoftmax", "GlobalMaxPool", "InstanceNormalization",
             "GroupNormalization", "Sum", "Mean", "Mish", "Softsign", "Celu", "ThresholdedRelu", "ReduceL1", "ReduceL2",
-            "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor");
+            "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor",
+            "Einsum");
 
     private static final Set<String> OP_SET = Set.copyOf(OPS);
 
@@ -75,6 +76,7 @@ final class Lowerings {
                 affine(e, lt, normalized, x, x[1], 1);
             }
             case "GroupNormalization" -> groupNormalization(e, a, lt, opset);
+            case "Einsum" -> Einsum.lower(n, name, source, lt, out);
             case "Sum", "Mean" -> {
                 List<String> ins = e.present();
                 if (ins.isEmpty()) {

@@ -94,6 +94,47 @@ class LoweringsImportTest {
                 ints("shape3", 0, 2, 2), floats("w1", new int[] {1, 2, 1}, 1, 1)));
     }
 
+    private static OnnxMl.NodeProto.Builder einsum(String eq, String output, String... inputs) {
+        return n("Einsum", output, inputs).addAttribute(OnnxModels.attr("equation", eq));
+    }
+
+    @Test
+    void einsumImplicitOutputThreeOperandsAndRefusals() {
+        float[] x = {1, -2, 3, 0.5f, 2, 0, -1, 4};
+        float[] w = {1, 2, 0, -1, 3, 1, 0.5f, 0, -2, 1, 1, 1}; // [4, 3]
+        float[] u = {1, 0, 0, 2, -1, 1}; // [3, 2]
+        // "bi,ij" is "bi,ij->bj"; then (x W) U through three operands, and a transposed output
+        Tensor in = new Tensor(new int[] {2, 4}, x);
+        for (var g : List.of(graph(12, List.of(einsum("bi,ij", "xw", "input", "w").build(),
+                        einsum("bj,jk->bk", "output", "xw", "u").build()), floats("w", new int[] {4, 3}, w),
+                        floats("u", new int[] {3, 2}, u)),
+                graph(12, List.of(einsum("bi,ij,jk->bk", "output", "input", "w", "u").build()),
+                        floats("w", new int[] {4, 3}, w), floats("u", new int[] {3, 2}, u)))) {
+            try (Model m = Model.of(g, new CpuBackend())) {
+                float[] y = m.forward(in).data();
+                for (int b = 0; b < 2; b++) {
+                    for (int k = 0; k < 2; k++) {
+                        double want = 0;
+                        for (int j = 0; j < 3; j++) {
+                            double xw = 0;
+                            for (int i = 0; i < 4; i++) {
+                                xw += x[b * 4 + i] * w[i * 3 + j];
+                            }
+                            want += xw * u[j * 2 + k];
+                        }
+                        org.junit.jupiter.api.Assertions.assertEquals(want, y[b * 2 + k], 1e-5, "row " + b + ", " + k);
+                    }
+                }
+            }
+        }
+        refused(new String[] {"'output_node'", "(Einsum)", "equation = 'bii->bi'", "no letter twice"}, () -> graph(12,
+                List.of(VIEW, einsum("bii->bi", "output", "x3").build()), SHAPE3));
+        refused(new String[] {"'output_node'", "(Einsum)", "depends on the batch"}, () -> graph(12,
+                List.of(einsum("bi,bi->i", "output", "input", "input").build())));
+        refused(new String[] {"'output_node'", "(Einsum)", "one term per input"}, () -> graph(12,
+                List.of(einsum("bi,ij->bj", "output", "input").build())));
+    }
+
     @Test
     void oneInputSumAndEmptyAxesAreTheIdentity() {
         float[] x = {1, -2, 3, 0.5f};
