@@ -387,3 +387,57 @@ class EinsumNet(torch.nn.Module):
 
 
 exported("einsum_attention", EinsumNet(), torch.randn(3, 4, 6), 12)
+
+
+# ---- constants computed in the graph, folded at load ------------------------------------------------
+def mk(op, ins, out, **attrs):
+    return helper.make_node(op, ins, [out], name=out, **attrs)
+
+
+pos = np.arange(3, dtype=np.float32)[:, None]
+freq = np.power(np.float32(100.0), -(np.arange(4, dtype=np.float32) / 4)).astype(np.float32)
+angle = pos * freq
+pe_np = np.where(np.arange(4) % 2 == 0, np.sin(angle), np.cos(angle)).astype(np.float32)
+causal = np.tril(np.ones((3, 4), np.float32))
+cums = np.cumsum(np.arange(1, 5, dtype=np.float32))
+scale_np = cums / np.prod(np.array([2.0, 5.0], np.float32))
+votes = np.array([[0.1, 0.9, 0.3, 0.0], [2.0, -1.0, 0.5, 2.0], [0.0, 0.0, 0.0, 4.0]], np.float32)
+onehot_np = np.eye(4, dtype=np.float32)[votes.argmax(1)]
+scatter_np = np.zeros(4, np.float32)
+scatter_np[np.nonzero(np.array([0, 1, 0, 2]))[0]] = [1.5, -0.5]
+tile_np = np.tile(np.array([1.0, 2.0], np.float32), 2)
+ge_np = ((np.arange(4) >= 1) & (np.arange(4) <= 2)).astype(np.float32)
+extra_np = pe_np + onehot_np + scatter_np + tile_np * ge_np
+built("folded_constants", X2, 14,
+      [mk("Range", ["zero", "three", "one"], "pos"), mk("Unsqueeze", ["pos", "ax1"], "pos_col"),
+       mk("Range", ["zero", "four", "one"], "dims"), mk("Div", ["dims", "four"], "frac"), mk("Neg", ["frac"], "nfrac"),
+       mk("Pow", ["hundred", "nfrac"], "freq"), mk("Mul", ["pos_col", "freq"], "angle"),
+       mk("Sin", ["angle"], "sin"), mk("Cos", ["angle"], "cos"),
+       mk("Mod", ["dims", "two"], "parity"), mk("Equal", ["parity", "zero"], "even"),
+       mk("Where", ["even", "sin", "cos"], "pe"),
+       mk("Trilu", ["ones34"], "causal", upper=0),
+       mk("Range", ["one", "five", "one"], "counts"), mk("CumSum", ["counts", "axis0"], "cums"),
+       mk("ReduceProd", ["two_five"], "prod", keepdims=0), mk("Div", ["cums", "prod"], "scale"),
+       mk("ArgMax", ["votes"], "winner", axis=1, keepdims=0),
+       mk("OneHot", ["winner", "four", "offon"], "onehot"),
+       mk("NonZero", ["picks"], "nz"), mk("Transpose", ["nz"], "nz_t"),
+       mk("ScatterND", ["zeros4", "nz_t", "updates"], "scatter"),
+       mk("Tile", ["pair", "two_i"], "tiled"),
+       mk("GreaterOrEqual", ["dims", "one"], "ge1"), mk("LessOrEqual", ["dims", "two"], "le2"),
+       mk("And", ["ge1", "le2"], "band"), mk("Cast", ["band"], "bandf", to=1), mk("Mul", ["tiled", "bandf"], "tband"),
+       mk("Sum", ["pe", "onehot", "scatter", "tband"], "extra"),
+       helper.make_node("Reshape", ["h", "shape"], ["h3"], name="view"),
+       mk("Mul", ["h3", "causal"], "masked"), mk("Mul", ["masked", "scale"], "scaled"),
+       helper.make_node("Add", ["scaled", "extra"], ["c"], name="op")],
+      [init("zero", np.array(0.0, np.float32)), init("one", np.array(1.0, np.float32)),
+       init("two", np.array(2.0, np.float32)), init("three", np.array(3.0, np.float32)),
+       init("four", np.array(4.0, np.float32)), init("five", np.array(5.0, np.float32)),
+       init("hundred", np.array(100.0, np.float32)), init("ax1", np.array([1], np.int64)),
+       init("ones34", np.ones((3, 4), np.float32)), init("axis0", np.array(0, np.int64)),
+       init("two_five", np.array([2.0, 5.0], np.float32)), init("votes", votes),
+       init("offon", np.array([0.0, 1.0], np.float32)), init("picks", np.array([0, 1, 0, 2], np.int64)),
+       init("zeros4", np.zeros(4, np.float32)), init("updates", np.array([1.5, -0.5], np.float32)),
+       init("pair", np.array([1.0, 2.0], np.float32)), init("two_i", np.array([2], np.int64)),
+       init("shape", np.array([0, 3, 4], np.int64))],
+      lambda h: h.reshape(-1, 3, 4) * torch.tensor(causal) * torch.tensor(scale_np) + torch.tensor(extra_np),
+      hidden=12)

@@ -31,7 +31,8 @@ public final class OnnxImporter {
             "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad", "Clip", "HardSigmoid",
             "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Floor", "Ceil", "Round", "Sign", "Reciprocal", "Dropout", "Div", "Pow", "Transpose", "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "Expand", "Gather", "Slice",
             "Shape", "Size", "ConstantOfShape", "Cast", "Equal", "Less", "Greater", "Where", "Range", "Not", "Min", "Max",
-            "LayerNormalization", "Split", "LSTM", "GRU", "Resize", "Upsample"), Lowerings.OPS, SpatialLowerings.OPS)
+            "LayerNormalization", "Split", "LSTM", "GRU", "Resize", "Upsample"), Lowerings.OPS, SpatialLowerings.OPS,
+            MoreFolding.LOAD_ONLY)
             .flatMap(List::stream).toList();
 
     private OnnxImporter() {
@@ -361,7 +362,9 @@ public final class OnnxImporter {
         /** The element type of a folded result: integer or bool where ONNX's would be. */
         private boolean resultIsInteger(OnnxMl.NodeProto n, boolean integerIn) {
             return switch (n.getOpType()) {
-                case "Shape", "Size", "Equal", "Less", "Greater", "Not" -> true;
+                case "Shape", "Size", "Equal", "Less", "Greater", "Not", "GreaterOrEqual", "LessOrEqual", "And", "Or",
+                        "Xor", "ArgMax", "ArgMin", "NonZero" -> true;
+                case "OneHot" -> n.getInputCount() > 2 && lt.isInteger(n.getInput(2));
                 case "Cast" -> isIntegerType(new Attrs(n, n.getName(), source).i("to", 1));
                 case "ConstantOfShape" -> n.getAttributeList().stream().anyMatch(
                         x -> x.getName().equals("value") && isIntegerType(x.getT().getDataType()));
@@ -585,6 +588,11 @@ public final class OnnxImporter {
                 @Override
                 public boolean integer() {
                     return integer;
+                }
+
+                @Override
+                public String stringAttr(String attr, String dflt) {
+                    return a.s(attr, dflt);
                 }
 
                 @Override
