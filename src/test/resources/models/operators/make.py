@@ -441,3 +441,37 @@ built("folded_constants", X2, 14,
        init("shape", np.array([0, 3, 4], np.int64))],
       lambda h: h.reshape(-1, 3, 4) * torch.tensor(causal) * torch.tensor(scale_np) + torch.tensor(extra_np),
       hidden=12)
+
+
+class BatchNorm15Net(torch.nn.Module):
+    """BatchNorm1d on [N, C] and on [N, C, L], exported as opset 15's BatchNormalization."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv1d(3, 4, 3, padding=1)
+        self.bn_seq = torch.nn.BatchNorm1d(4)
+        self.lin = torch.nn.Linear(4 * 16, 5)
+        self.bn_vec = torch.nn.BatchNorm1d(5)
+        self.out = torch.nn.Linear(5, 3)
+        with torch.no_grad():
+            for bn in (self.bn_seq, self.bn_vec):
+                bn.running_mean.uniform_(-0.5, 0.5)
+                bn.running_var.uniform_(0.5, 2.0)
+                bn.weight.uniform_(0.5, 1.5)
+                bn.bias.uniform_(-0.3, 0.3)
+
+    def forward(self, x):
+        h = self.bn_seq(torch.tanh(self.conv(x)))
+        return self.out(self.bn_vec(torch.tanh(self.lin(h.flatten(1)))))
+
+
+exported("batchnorm_opset15", BatchNorm15Net(), torch.randn(3, 3, 16), 15)
+
+
+# Fourier features of activations: Sin and Cos computed per request
+built("fourier", X2, 13,
+      [helper.make_node("Mul", ["h", "two_pi"], ["ang"], name="angle"),
+       helper.make_node("Sin", ["ang"], ["s"], name="sin"), helper.make_node("Cos", ["ang"], ["co"], name="cos"),
+       helper.make_node("Concat", ["s", "co"], ["c"], name="op", axis=1)],
+      [init("two_pi", np.array(2.0, np.float32))],
+      lambda h: torch.cat([torch.sin(h * 2.0), torch.cos(h * 2.0)], 1), hidden=5)

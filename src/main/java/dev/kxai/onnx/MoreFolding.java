@@ -11,7 +11,7 @@ import java.util.Set;
  * shape arithmetic: positional encodings (Sin, Cos over a Range), masks and index arithmetic
  * (comparisons, logic, Mod, ArgMax, CumSum, Trilu, OneHot, NonZero, ScatterND, Tile) and reductions
  * of constants. Functions are computed in double and rounded once; integers are floats holding
- * them, as everywhere at load. Several of these (Sin, Cos, Mod, ArgMax, ...) run only here: on a
+ * them, as everywhere at load. Several of these (Tan, Mod, ArgMax, ...) run only here: on a
  * value computed per request they are refused by the importer with the node named.
  */
 final class MoreFolding {
@@ -20,8 +20,8 @@ final class MoreFolding {
             "ArgMin", "CumSum", "Tile", "Trilu", "OneHot", "NonZero", "ScatterND", "ReduceProd", "ReduceSum",
             "ReduceMean", "ReduceMax", "ReduceMin");
 
-    /** The operators only this class evaluates (no per-request form), for the README and SUPPORTED. */
-    static final List<String> LOAD_ONLY = List.of("Sin", "Cos", "Tan", "Mod", "ArgMax", "ArgMin", "CumSum", "Trilu",
+    /** The operators this class adds to the importer's list (Sin and Cos also run per request: Op.Unary). */
+    static final List<String> LISTED = List.of("Sin", "Cos", "Tan", "Mod", "ArgMax", "ArgMin", "CumSum", "Trilu",
             "OneHot", "NonZero", "ScatterND", "ReduceProd");
 
     private MoreFolding() {
