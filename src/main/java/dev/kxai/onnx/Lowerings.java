@@ -142,22 +142,19 @@ final class Lowerings {
                 String p = e.node("product", "Mul", new Op.Mul(), e.in(0), e.in(1));
                 e.last("And", new Op.Compare(Op.Compare.Kind.NOT_EQUAL), p, e.constant("zero", 0f));
             }
-            case "Or" -> {
+            case "Or", "Xor" -> {
                 e.inputs(2, 2);
+                // each operand as 0/1 (!= 0); Or: their sum != 0, Xor: they differ
                 String p = e.node("a_set", "NotEqual", new Op.Compare(Op.Compare.Kind.NOT_EQUAL), e.in(0),
                         e.constant("zero", 0f));
                 String q = e.node("b_set", "NotEqual", new Op.Compare(Op.Compare.Kind.NOT_EQUAL), e.in(1),
                         e.constant("zero", 0f));
-                String s = e.node("count", "Add", new Op.Add(), p, q);
-                e.last("Or", new Op.Compare(Op.Compare.Kind.NOT_EQUAL), s, e.constant("zero", 0f));
-            }
-            case "Xor" -> {
-                e.inputs(2, 2);
-                String p = e.node("a_set", "NotEqual", new Op.Compare(Op.Compare.Kind.NOT_EQUAL), e.in(0),
-                        e.constant("zero", 0f));
-                String q = e.node("b_set", "NotEqual", new Op.Compare(Op.Compare.Kind.NOT_EQUAL), e.in(1),
-                        e.constant("zero", 0f));
-                e.last("Xor", new Op.Compare(Op.Compare.Kind.NOT_EQUAL), p, q);
+                if (t.equals("Or")) {
+                    e.last("Or", new Op.Compare(Op.Compare.Kind.NOT_EQUAL), e.node("count", "Add", new Op.Add(), p, q),
+                            e.constant("zero", 0f));
+                } else {
+                    e.last("Xor", new Op.Compare(Op.Compare.Kind.NOT_EQUAL), p, q);
+                }
             }
             default -> throw new IllegalArgumentException(t);
         }
