@@ -475,3 +475,20 @@ built("fourier", X2, 13,
        helper.make_node("Concat", ["s", "co"], ["c"], name="op", axis=1)],
       [init("two_pi", np.array(2.0, np.float32))],
       lambda h: torch.cat([torch.sin(h * 2.0), torch.cos(h * 2.0)], 1), hidden=5)
+
+
+def cumsum_rev_excl(v, dim):
+    return v.flip(dim).cumsum(dim).flip(dim) - v
+
+
+built("cumsum_lpnorm", X2, 13,
+      [helper.make_node("Reshape", ["h", "shape"], ["h3"], name="view"),
+       helper.make_node("CumSum", ["h3", "ax2"], ["cs"], name="cumsum"),
+       helper.make_node("CumSum", ["cs", "ax1"], ["cs2"], name="cumsum_rev", exclusive=1, reverse=1),
+       helper.make_node("LpNormalization", ["h3"], ["l2"], name="l2", axis=-1, p=2),
+       helper.make_node("LpNormalization", ["h3"], ["l1"], name="l1", axis=1, p=1),
+       helper.make_node("Concat", ["cs2", "l2", "l1"], ["c"], name="op", axis=1)],
+      [init("shape", np.array([0, 3, 4], np.int64)), init("ax2", np.array(2, np.int64)),
+       init("ax1", np.array(-2, np.int64))],
+      lambda h: torch.cat([cumsum_rev_excl(h.reshape(-1, 3, 4).cumsum(2), 1), F.normalize(h.reshape(-1, 3, 4), 2, -1, 0),
+                           F.normalize(h.reshape(-1, 3, 4), 1, 1, 0)], 1), hidden=12)

@@ -22,7 +22,7 @@ final class Lowerings {
     static final List<String> OPS = List.of("PRelu", "LogSoftmax", "GlobalMaxPool", "InstanceNormalization",
             "GroupNormalization", "Sum", "Mean", "Mish", "Softsign", "Celu", "ThresholdedRelu", "ReduceL1", "ReduceL2",
             "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor",
-            "Einsum");
+            "Einsum", "CumSum", "LpNormalization");
 
     private static final Set<String> OP_SET = Set.copyOf(OPS);
 
@@ -77,6 +77,22 @@ final class Lowerings {
             }
             case "GroupNormalization" -> groupNormalization(e, a, lt, opset);
             case "Einsum" -> Einsum.lower(n, name, source, lt, out);
+            case "CumSum" -> cumSum(e, a, lt);
+            case "LpNormalization" -> {
+                e.inputs(1, 1);
+                int axis = axis(a, t, -1, out.shape(e.in(0), name).length);
+                long p = a.i("p", 2);
+                if (p != 1 && p != 2) {
+                    throw a.bad(t, "p", p, "1 or 2");
+                }
+                // x / ‖x‖_p along the axis (no epsilon, as ONNX)
+                Op.Reduce sum = new Op.Reduce(Op.Reduce.Kind.SUM, new int[] {axis}, true);
+                String norm = p == 1
+                        ? e.node("norm", "ReduceSum", sum, e.node("abs", "Abs", new Op.Unary(Op.Unary.Kind.ABS), e.in(0)))
+                        : e.node("norm", "Sqrt", new Op.Unary(Op.Unary.Kind.SQRT),
+                                e.node("sum", "ReduceSum", sum, e.node("squared", "Mul", new Op.Mul(), e.in(0), e.in(0))));
+                e.last("Div", new Op.Div(), e.in(0), norm);
+            }
             case "Sum", "Mean" -> {
                 List<String> ins = e.present();
                 if (ins.isEmpty()) {
@@ -177,6 +193,53 @@ final class Lowerings {
         }
         String mOut = keepDims ? m : e.node("max_squeezed", "Squeeze", new Op.Squeeze(axes), m);
         e.last("Add", new Op.Add(), log, mOut);
+    }
+
+    /**
+     * CumSum of a value computed per request along a constant axis (not the batch) of fixed size n: a
+     * MatMul with the 0/1 triangular [n, n] matrix that exclusive and reverse select (the axis moved
+     * last by a Transpose and back), so its gradient is MatMul's.
+     */
+    private static void cumSum(Emit e, Attrs a, LoadTime lt) {
+        e.inputs(2, 2);
+        float[] axisV = e.constantInput(1, "axis").data();
+        int[] x = e.out.shape(e.in(0), e.name);
+        if (axisV.length != 1) {
+            throw new ModelException(e.source + ": node '" + e.name + "' (CumSum): axis must be one value, got "
+                    + axisV.length);
+        }
+        int rank = x.length;
+        int ax = (int) axisV[0] < 0 ? (int) axisV[0] + rank : (int) axisV[0];
+        if (ax < 0 || ax >= rank) {
+            throw new ModelException(e.source + ": node '" + e.name + "' (CumSum): axis " + (int) axisV[0]
+                    + " is out of range for " + Shapes.str(x));
+        }
+        if (ax == 0 || lt.shapeAt(e.in(0), 1, e.name)[ax] != x[ax]) {
+            throw new ModelException(e.source + ": node '" + e.name + "' (CumSum): sums along axis " + ax + " of "
+                    + Shapes.str(x) + ", whose size depends on the batch; that would mix examples");
+        }
+        boolean exclusive = a.i("exclusive", 0) != 0;
+        boolean reverse = a.i("reverse", 0) != 0;
+        int n = x[ax];
+        float[] u = new float[n * n];
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < n; j++) {
+                // y_j = Σ_i x_i · u[i, j]
+                boolean in = reverse ? (exclusive ? i > j : i >= j) : (exclusive ? i < j : i <= j);
+                u[i * n + j] = in ? 1f : 0f;
+            }
+        }
+        String tri = e.constant("triangle", new Tensor(new int[] {n, n}, u));
+        if (ax == rank - 1) {
+            e.last("MatMul", new Op.MatMul(), e.in(0), tri);
+            return;
+        }
+        int[] perm = range(0, rank);
+        perm[ax] = rank - 1;
+        perm[rank - 1] = ax;
+        String moved = e.node("moved", "Transpose", new Op.Transpose(perm), e.in(0));
+        String sums = e.node("sums", "MatMul", new Op.MatMul(), moved, tri);
+        e.last("Transpose", new Op.Transpose(perm), sums);
     }
 
     /**

@@ -21,7 +21,7 @@ final class MoreFolding {
             "ReduceMean", "ReduceMax", "ReduceMin");
 
     /** The operators this class adds to the importer's list (Sin and Cos also run per request: Op.Unary). */
-    static final List<String> LISTED = List.of("Sin", "Cos", "Tan", "Mod", "ArgMax", "ArgMin", "CumSum", "Trilu",
+    static final List<String> LISTED = List.of("Sin", "Cos", "Tan", "Mod", "ArgMax", "ArgMin", "Trilu",
             "OneHot", "NonZero", "ScatterND", "ReduceProd");
 
     private MoreFolding() {
