@@ -492,3 +492,21 @@ built("cumsum_lpnorm", X2, 13,
        init("ax1", np.array(-2, np.int64))],
       lambda h: torch.cat([cumsum_rev_excl(h.reshape(-1, 3, 4).cumsum(2), 1), F.normalize(h.reshape(-1, 3, 4), 2, -1, 0),
                            F.normalize(h.reshape(-1, 3, 4), 1, 1, 0)], 1), hidden=12)
+
+
+class VolumeNet(torch.nn.Module):
+    """Conv3d (padding, strides, dilation), MaxPool3d and AvgPool3d (padding not counted, ceil mode)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(2, 3, (3, 3, 2), stride=(2, 1, 1), padding=(1, 1, 0), dilation=(1, 2, 1))
+        self.conv2 = torch.nn.Conv3d(3, 4, 2, bias=False)
+        self.out = torch.nn.Linear(4 * 2 * 2 * 1, 3)
+
+    def forward(self, x):
+        h = F.max_pool3d(torch.tanh(self.conv(x)), 2, stride=(1, 2, 2), padding=(1, 0, 1))
+        h = F.avg_pool3d(h, (2, 3, 2), stride=(2, 1, 2), padding=(1, 1, 0), ceil_mode=True, count_include_pad=False)
+        return self.out(self.conv2(torch.tanh(h)).flatten(1))
+
+
+exported("volume", VolumeNet(), torch.randn(2, 2, 6, 9, 8), 13)

@@ -26,7 +26,7 @@ final class SpatialLowerings {
 
     /** Whether this class rewrites the node: one of {@link #OPS}, or a 1-D window operator. */
     static boolean handles(OnnxMl.NodeProto n, LoadTime lt, String name) {
-        if (OPS.contains(n.getOpType())) {
+        if (OPS.contains(n.getOpType()) || VolumeLowerings.handles(n, lt)) {
             return true;
         }
         if (!ONE_D.contains(n.getOpType()) || n.getInputCount() < 1) {
@@ -42,6 +42,10 @@ final class SpatialLowerings {
         int[] x = out.shape(n.getInput(0), name);
         if (ONE_D.contains(n.getOpType()) && x.length == 3) {
             oneD(e, a, x);
+            return;
+        }
+        if (VolumeLowerings.OPS.contains(n.getOpType()) && x.length == 5) {
+            VolumeLowerings.lower(e, a, x);
             return;
         }
         switch (n.getOpType()) {

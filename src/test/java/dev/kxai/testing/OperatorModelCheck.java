@@ -23,7 +23,7 @@ public final class OperatorModelCheck {
             "groupnorm_opset18", "groupnorm_opset21", "head_opset12", "head_opset13", "logsoftmax_flatten",
             "logsoftmax_axis1", "globalmaxpool", "sum_mean", "mish", "softsign", "celu", "thresholdedrelu",
             "reductions_opset13", "reductions_opset18", "logic", "convtranspose", "oned", "pixelshuffle", "depth_space",
-            "tile", "lrn", "convtranspose_autopad", "einsum_attention", "folded_constants", "batchnorm_opset15", "fourier", "cumsum_lpnorm");
+            "tile", "lrn", "convtranspose_autopad", "einsum_attention", "folded_constants", "batchnorm_opset15", "fourier", "cumsum_lpnorm", "volume");
 
     private OperatorModelCheck() {
     }
