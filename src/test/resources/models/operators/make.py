@@ -510,3 +510,14 @@ class VolumeNet(torch.nn.Module):
 
 
 exported("volume", VolumeNet(), torch.randn(2, 2, 6, 9, 8), 13)
+
+
+rms_scale = np.array([[1.1, 0.9, 1.3, 0.7], [1.0, 0.8, 1.2, 0.6], [0.5, 1.5, 1.0, 1.0]], np.float32)
+built("rmsnorm_opset23", X2, 23,
+      [helper.make_node("Reshape", ["h", "shape"], ["h3"], name="view"),
+       helper.make_node("RMSNormalization", ["h3", "g1"], ["r1"], name="rms_last", epsilon=1e-4),
+       helper.make_node("RMSNormalization", ["r1", "g2"], ["c"], name="op", axis=1)],
+      [init("shape", np.array([0, 3, 4], np.int64)), init("g1", rms_scale[0]), init("g2", rms_scale)],
+      lambda h: (lambda r1: r1 * torch.rsqrt(r1.pow(2).mean((1, 2), keepdim=True) + 1e-5) * torch.tensor(rms_scale))(
+          (lambda v: v * torch.rsqrt(v.pow(2).mean(-1, keepdim=True) + 1e-4) * torch.tensor(rms_scale[0]))(
+              h.reshape(-1, 3, 4))), hidden=12)

@@ -22,7 +22,7 @@ final class Lowerings {
     static final List<String> OPS = List.of("PRelu", "LogSoftmax", "GlobalMaxPool", "InstanceNormalization",
             "GroupNormalization", "Sum", "Mean", "Mish", "Softsign", "Celu", "ThresholdedRelu", "ReduceL1", "ReduceL2",
             "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor",
-            "Einsum", "CumSum", "LpNormalization");
+            "Einsum", "CumSum", "LpNormalization", "RMSNormalization");
 
     private static final Set<String> OP_SET = Set.copyOf(OPS);
 
@@ -78,6 +78,25 @@ final class Lowerings {
             case "GroupNormalization" -> groupNormalization(e, a, lt, opset);
             case "Einsum" -> Einsum.lower(n, name, source, lt, out);
             case "CumSum" -> cumSum(e, a, lt);
+            case "RMSNormalization" -> {
+                e.inputs(2, 2);
+                int rank = out.shape(e.in(0), name).length;
+                int first = axis(a, t, -1, rank);
+                if (first < 1) {
+                    throw a.bad(t, "axis", a.i("axis", -1), "an axis after the batch axis (it normalises axis..last)");
+                }
+                if (a.i("stash_type", 1) != 1) {
+                    throw a.bad(t, "stash_type", a.i("stash_type", 1), "1 (float32)");
+                }
+                // x / sqrt(mean(x²) + ε) · scale over the axes from axis to the last (opset 23)
+                String sq = e.node("squared", "Mul", new Op.Mul(), e.in(0), e.in(0));
+                String ms = e.node("mean_square", "ReduceMean", new Op.Reduce(Op.Reduce.Kind.MEAN, range(first, rank),
+                        true), sq);
+                String eps = e.node("mean_square_eps", "Add", new Op.Add(), ms, e.constant("epsilon", epsilon(a, t)));
+                String rms = e.node("rms", "Sqrt", new Op.Unary(Op.Unary.Kind.SQRT), eps);
+                String normalized = e.node("normalized", "Div", new Op.Div(), e.in(0), rms);
+                e.last("Mul", new Op.Mul(), normalized, e.in(1));
+            }
             case "LpNormalization" -> {
                 e.inputs(1, 1);
                 int axis = axis(a, t, -1, out.shape(e.in(0), name).length);
