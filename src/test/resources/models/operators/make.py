@@ -521,3 +521,35 @@ built("rmsnorm_opset23", X2, 23,
       lambda h: (lambda r1: r1 * torch.rsqrt(r1.pow(2).mean((1, 2), keepdim=True) + 1e-5) * torch.tensor(rms_scale))(
           (lambda v: v * torch.rsqrt(v.pow(2).mean(-1, keepdim=True) + 1e-4) * torch.tensor(rms_scale[0]))(
               h.reshape(-1, 3, 4))), hidden=12)
+
+
+class ShrinkNet(torch.nn.Module):
+    """Hardshrink and Softshrink: PyTorch 1.13 writes them as Greater/Less/Cast/Or/Where (the ONNX Shrink
+    node is built below)."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = torch.nn.Linear(6, 8)
+        self.b = torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        h = self.a(x)
+        return self.b(F.hardshrink(h, 0.3) + F.softshrink(h, 0.2))
+
+
+exported("shrink_exported", ShrinkNet(), X2, 13)
+built("shrink", X2, 13,
+      [helper.make_node("Shrink", ["h"], ["hard"], name="hard", lambd=0.3),
+       helper.make_node("Shrink", ["h"], ["soft"], name="soft", lambd=0.2, bias=0.2),
+       helper.make_node("Add", ["hard", "soft"], ["c"], name="op")], [],
+      lambda h: F.hardshrink(h, 0.3) + F.softshrink(h, 0.2), hidden=8)
+built("globallppool", X4, 13,
+      [helper.make_node("GlobalLpPool", ["h"], ["p2"], name="lp2"),
+       helper.make_node("Add", ["h", "shift"], ["hs"], name="shift"),  # |x| away from its kink for the differences
+       helper.make_node("GlobalLpPool", ["hs"], ["p1"], name="lp1", p=1),
+       helper.make_node("GlobalLpPool", ["hs"], ["p3"], name="lp3", p=3),
+       helper.make_node("Concat", ["p2", "p1", "p3"], ["p"], name="cat", axis=1),
+       helper.make_node("Mul", ["p", "small"], ["c"], name="op")],  # logits near 1: float noise in the differences
+      [init("shift", np.array(4.0, np.float32)), init("small", np.array(0.05, np.float32))],
+      lambda h: 0.05 * torch.cat([h.pow(2).sum((2, 3), keepdim=True).sqrt(), (h + 4).abs().sum((2, 3), keepdim=True),
+                                  (h + 4).abs().pow(3).sum((2, 3), keepdim=True).pow(1 / 3)], 1), hidden=4)

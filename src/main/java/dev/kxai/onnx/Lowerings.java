@@ -22,7 +22,8 @@ final class Lowerings {
     static final List<String> OPS = List.of("PRelu", "LogSoftmax", "GlobalMaxPool", "InstanceNormalization",
             "GroupNormalization", "Sum", "Mean", "Mish", "Softsign", "Celu", "ThresholdedRelu", "ReduceL1", "ReduceL2",
             "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "GreaterOrEqual", "LessOrEqual", "And", "Or", "Xor",
-            "Einsum", "CumSum", "LpNormalization", "RMSNormalization");
+            "Einsum", "CumSum", "LpNormalization", "RMSNormalization", "Shrink",
+            "GlobalLpPool");
 
     private static final Set<String> OP_SET = Set.copyOf(OPS);
 
@@ -78,6 +79,39 @@ final class Lowerings {
             case "GroupNormalization" -> groupNormalization(e, a, lt, opset);
             case "Einsum" -> Einsum.lower(n, name, source, lt, out);
             case "CumSum" -> cumSum(e, a, lt);
+            case "Shrink" -> {
+                e.inputs(1, 1);
+                // x < −λ ? x + bias : x > λ ? x − bias : 0 (Hardshrink: bias 0; Softshrink: bias λ)
+                float lambd = a.f("lambd", 0.5f);
+                float bias = a.f("bias", 0f);
+                String x = e.in(0);
+                String up = e.node("above", "Greater", new Op.Compare(Op.Compare.Kind.GREATER), x, e.constant("lambd", lambd));
+                String down = e.node("below", "Less", new Op.Compare(Op.Compare.Kind.LESS), x, e.constant("neg_lambd", -lambd));
+                String lowered = e.node("lowered", "Sub", new Op.Sub(), x, e.constant("bias", bias));
+                String raised = e.node("raised", "Add", new Op.Add(), x, e.constant("bias", bias));
+                String inner = e.node("inner", "Where", new Op.Where(), down, raised, e.constant("zero", 0f));
+                e.last("Where", new Op.Where(), up, lowered, inner);
+            }
+            case "GlobalLpPool" -> {
+                e.inputs(1, 1);
+                int rank = out.shape(e.in(0), name).length;
+                long p = a.i("p", 2);
+                if (rank < 3 || p < 1) {
+                    throw a.bad(t, "p", p, "p >= 1 over the spatial axes of [N, C, ...] (input of rank " + rank + ")");
+                }
+                // (Σ |x|^p)^(1/p) over the spatial axes
+                Op.Reduce sum = new Op.Reduce(Op.Reduce.Kind.SUM, range(2, rank), true);
+                String abs = e.node("abs", "Abs", new Op.Unary(Op.Unary.Kind.ABS), e.in(0));
+                if (p == 1) {
+                    e.last("ReduceSum", sum, abs);
+                } else if (p == 2) {
+                    String s = e.node("sum", "ReduceSum", sum, e.node("squared", "Mul", new Op.Mul(), e.in(0), e.in(0)));
+                    e.last("Sqrt", new Op.Unary(Op.Unary.Kind.SQRT), s);
+                } else {
+                    String pw = e.node("powered", "Pow", new Op.Pow(), abs, e.constant("p", p));
+                    e.last("Pow", new Op.Pow(), e.node("sum", "ReduceSum", sum, pw), e.constant("inverse_p", 1f / p));
+                }
+            }
             case "RMSNormalization" -> {
                 e.inputs(2, 2);
                 int rank = out.shape(e.in(0), name).length;

@@ -23,7 +23,8 @@ public final class OperatorModelCheck {
             "groupnorm_opset18", "groupnorm_opset21", "head_opset12", "head_opset13", "logsoftmax_flatten",
             "logsoftmax_axis1", "globalmaxpool", "sum_mean", "mish", "softsign", "celu", "thresholdedrelu",
             "reductions_opset13", "reductions_opset18", "logic", "convtranspose", "oned", "pixelshuffle", "depth_space",
-            "tile", "lrn", "convtranspose_autopad", "einsum_attention", "folded_constants", "batchnorm_opset15", "fourier", "cumsum_lpnorm", "volume", "rmsnorm_opset23");
+            "tile", "lrn", "convtranspose_autopad", "einsum_attention", "folded_constants", "batchnorm_opset15", "fourier", "cumsum_lpnorm", "volume", "rmsnorm_opset23", "shrink_exported", "shrink",
+            "globallppool");
 
     private OperatorModelCheck() {
     }
@@ -34,7 +35,10 @@ public final class OperatorModelCheck {
         int[] targets = m.predict(x);
         Tensor g = new Saliency(m).attribute(x, false, targets).attributions();
         int[] at = sample(g.data(), 96);
-        double[] fd = finiteDifferences(m, x, targets, at, 1e-3);
+        // 1e-3 keeps kinks (ReLU, max pooling, |x|) out of the steps; a case with large sums inside and no
+        // kink near its values takes 1e-2, so float rounding of the sums does not dominate the differences
+        double h = dir.getFileName().toString().equals("globallppool") ? 1e-2 : 1e-3;
+        double[] fd = finiteDifferences(m, x, targets, at, h);
         double[] analytic = new double[at.length];
         for (int i = 0; i < at.length; i++) {
             analytic[i] = g.data()[at[i]];
