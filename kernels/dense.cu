@@ -331,7 +331,7 @@ extern "C" __global__ void pad_backward(float* __restrict__ dx, const float* __r
 
 // Unary codes (Op.Unary.Kind): 0 Clip(a = min, b = max), 1 HardSigmoid(a, b), 2 HardSwish, 3 Sqrt,
 // 4 Exp, 5 Log, 6 Erf, 7 Softplus, 8 Elu(a), 9 Selu(a, b = gamma), 10 Gelu, 11 Gelu (tanh), 12 Neg,
-// 13 Abs. The constants are the doubles the CPU twin computes (sqrt(2), sqrt(2/pi), ...).
+// 13 Abs, 14 Trunc, 15 Floor, 16 Ceil, 17 Round, 18 Sign, 19 Reciprocal, 20 Sin, 21 Cos. The constants are the doubles the CPU twin computes (sqrt(2), sqrt(2/pi), ...).
 #define KX_SQRT_2 1.4142135623730951
 #define KX_SQRT_2_OVER_PI 0.7978845608028654
 #define KX_TWO_OVER_SQRT_PI 1.1283791670955126
@@ -359,6 +359,8 @@ __device__ __forceinline__ double kx_unary(int kind, double a, double b, double 
     case 17: return rint(x); // half to even in the default rounding mode, as ONNX's Round
     case 18: return x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0);
     case 19: return 1.0 / x;
+    case 20: return sin(x);
+    case 21: return cos(x);
     default: return fabs(x);
     }
 }
@@ -391,6 +393,8 @@ __device__ __forceinline__ double kx_unary_grad(int kind, double a, double b, do
     case 17:
     case 18: return 0.0;
     case 19: return -g / (x * x);
+    case 20: return g * cos(x);
+    case 21: return -g * sin(x);
     default: return x > 0 ? g : (x < 0 ? -g : 0.0);
     }
 }

@@ -547,6 +547,8 @@ double unary_reference(int kind, double a, double b, double x, double* grad)
     case 17: y = std::nearbyint(x); d = 0.0; break;
     case 18: y = x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); d = 0.0; break;
     case 19: y = 1.0 / x; d = -1.0 / (x * x); break;
+    case 20: y = std::sin(x); d = std::cos(x); break;
+    case 21: y = std::cos(x); d = -std::sin(x); break;
     default: y = std::fabs(x); d = x > 0 ? 1.0 : (x < 0 ? -1.0 : 0.0); break;
     }
     *grad = d;
@@ -763,7 +765,8 @@ SUITE(dense_kernels)
                       {13, 0.0f, 0.0f, -3.0f, 3.0f, "Abs"},        {14, 0.0f, 0.0f, -5.0f, 5.0f, "Trunc (Cast)"},
                       {15, 0.0f, 0.0f, -5.0f, 5.0f, "Floor"},      {16, 0.0f, 0.0f, -5.0f, 5.0f, "Ceil"},
                       {17, 0.0f, 0.0f, -5.0f, 5.0f, "Round"},      {18, 0.0f, 0.0f, -3.0f, 3.0f, "Sign"},
-                      {19, 0.0f, 0.0f, 0.5f, 4.0f, "Reciprocal"}};
+                      {19, 0.0f, 0.0f, 0.5f, 4.0f, "Reciprocal"},  {20, 0.0f, 0.0f, -7.0f, 7.0f, "Sin"},
+                      {21, 0.0f, 0.0f, -7.0f, 7.0f, "Cos"}};
         for (const auto& u : kUnary)
             for (long long n : {1LL, 1000LL})
                 harness::run_case(name_of("unary_forward/backward", "n=" + std::to_string(n), u.name, g),

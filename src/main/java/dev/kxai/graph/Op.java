@@ -295,7 +295,9 @@ public sealed interface Op {
             /** Cast of a float to an integer type (truncation toward zero), Floor, Ceil, Round (half to even), Sign:
              * piecewise constant, gradient 0 (PyTorch's). */
             TRUNC(14), FLOOR(15), CEIL(16), ROUND(17), SIGN(18),
-            RECIPROCAL(19);
+            RECIPROCAL(19),
+            /** Sin and Cos of values computed per request (Fourier features; positional encodings are folded at load). */
+            SIN(20), COS(21);
 
             public final int code;
 

@@ -17,9 +17,9 @@ import java.util.Set;
  */
 final class ConstantFolding {
     /** Operator types this class evaluates when every input is a constant. */
-    static final Set<String> FOLDABLE = Set.of("ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast",
+    static final Set<String> FOLDABLE = union("ConstantOfShape", "Concat", "Reshape", "Slice", "Transpose", "Cast",
             "Unsqueeze", "Squeeze", "Gather", "Shape", "Size", "Identity", "Add", "Sub", "Mul", "Div", "Equal", "Less",
-            "Greater", "Where", "Expand", "Range", "Neg", "Abs", "Sqrt", "Not", "Min", "Max");
+            "Greater", "Where", "Expand", "Range", "Neg", "Abs", "Sqrt", "Not", "Min", "Max", MoreFolding.OPS);
 
     /** ONNX TensorProto data types that are integers or bool (Cast truncates to them). */
     static final Set<Long> INTEGER_TYPES = Set.of(2L, 3L, 4L, 5L, 6L, 7L, 9L, 12L, 13L);
@@ -66,6 +66,23 @@ final class ConstantFolding {
 
         /** Whether the node's data inputs are integer-typed (Div then truncates, as ONNX's integer Div). */
         boolean integer();
+
+        /** A string attribute (ScatterND's reduction). */
+        default String stringAttr(String name, String dflt) {
+            return dflt;
+        }
+    }
+
+    private static Set<String> union(Object... names) {
+        java.util.Set<String> s = new java.util.HashSet<>();
+        for (Object o : names) {
+            if (o instanceof Set<?> more) {
+                more.forEach(m -> s.add((String) m));
+            } else {
+                s.add((String) o);
+            }
+        }
+        return Set.copyOf(s);
     }
 
     /** Inputs each folded operator needs (ONNX's required ones), checked before any is read. */
@@ -74,7 +91,7 @@ final class ConstantFolding {
             case "Reshape", "Gather", "Expand", "Add", "Sub", "Mul", "Div", "Equal", "Less", "Greater" -> 2;
             case "Where", "Range" -> 3;
             case "Slice" -> n.opset() < 10 ? 1 : 3;
-            default -> 1; // Min/Max take 1 or more; the rest one
+            default -> MoreFolding.OPS.contains(n.opType()) ? MoreFolding.requiredInputs(n) : 1; // Min/Max: 1 or more
         };
     }
 
@@ -106,15 +123,15 @@ final class ConstantFolding {
             case "Expand" -> expand(n, in.get(0), in.get(1));
             case "Range" -> range(n, in.get(0), in.get(1), in.get(2));
             case "Neg", "Abs", "Sqrt", "Not" -> unary(n, in.get(0));
-            default -> throw new IllegalArgumentException(n.opType());
+            default -> MoreFolding.fold(n, in);
         };
     }
 
-    private static ModelException bad(Node n, String why) {
+    static ModelException bad(Node n, String why) {
         return new ModelException("node '" + n.name() + "' (" + n.opType() + "): " + why);
     }
 
-    private static int[] ints(Tensor t) {
+    static int[] ints(Tensor t) {
         int[] r = new int[t.size()];
         for (int i = 0; i < r.length; i++) {
             r[i] = (int) t.data()[i];
@@ -122,7 +139,7 @@ final class ConstantFolding {
         return r;
     }
 
-    private static int axis(Node n, long axis, int rank) {
+    static int axis(Node n, long axis, int rank) {
         long a = axis < 0 ? axis + rank : axis;
         if (a < 0 || a >= rank) {
             throw bad(n, "axis " + axis + " is out of range for rank " + rank);
@@ -410,7 +427,7 @@ final class ConstantFolding {
     }
 
     /** Every element of {@code t} broadcast to {@code out} (row-major). */
-    private static float[] broadcastTo(Tensor t, int[] out) {
+    static float[] broadcastTo(Tensor t, int[] out) {
         int[] ts = t.shape();
         int[] st = Shapes.strides(ts);
         int r = out.length;
@@ -426,7 +443,7 @@ final class ConstantFolding {
         }).data();
     }
 
-    private static int[] broadcastShape(Node n, int[] a, int[] b) {
+    static int[] broadcastShape(Node n, int[] a, int[] b) {
         int[] out = Shapes.broadcast(a, b);
         if (out == null) {
             throw bad(n, "shapes " + Shapes.str(a) + " and " + Shapes.str(b) + " do not broadcast");

@@ -22,6 +22,9 @@ final class Decompositions {
         void constant(String name, Tensor t);
 
         int[] shape(String value, String node);
+
+        /** A rewritten ONNX node, imported as any other (checked, parsed, possibly rewritten again). */
+        void onnx(OnnxMl.NodeProto n, String name);
     }
 
     private Decompositions() {
@@ -55,10 +58,26 @@ final class Decompositions {
         for (int d = first; d < rank; d++) {
             axes[d - first] = d;
         }
-        String eps = name + "/epsilon";
-        out.constant(eps, Tensor.scalar(a.f("epsilon", 1e-5f)));
-        Op.Reduce mean = new Op.Reduce(Op.Reduce.Kind.MEAN, axes, true);
         String p = n.getOutput(0) + "/";
+        String normalized = standardize(x, axes, a.f("epsilon", 1e-5f), name, p, out);
+        boolean bias = n.getInputCount() > 2 && !n.getInput(2).isEmpty();
+        String scaled = bias ? p + "scaled" : n.getOutput(0);
+        out.node(new Node(bias ? name + "/scale" : name, "Mul", new Op.Mul(), List.of(normalized, n.getInput(1)),
+                scaled));
+        if (bias) {
+            out.node(new Node(name, "Add", new Op.Add(), List.of(scaled, n.getInput(2)), n.getOutput(0)));
+        }
+    }
+
+    /**
+     * (x − mean) / sqrt(var + ε) over {@code axes} (kept dims, the biased variance): the nodes
+     * NAME/mean ... NAME/normalized writing values P + "mean" ... P + "normalized"; returns the last.
+     * LayerNormalization, InstanceNormalization and GroupNormalization share it.
+     */
+    static String standardize(String x, int[] axes, float epsilon, String name, String p, Sink out) {
+        String eps = name + "/epsilon";
+        out.constant(eps, Tensor.scalar(epsilon));
+        Op.Reduce mean = new Op.Reduce(Op.Reduce.Kind.MEAN, axes, true);
         out.node(new Node(name + "/mean", "ReduceMean", mean, List.of(x), p + "mean"));
         out.node(new Node(name + "/centered", "Sub", new Op.Sub(), List.of(x, p + "mean"), p + "centered"));
         out.node(new Node(name + "/squared", "Mul", new Op.Mul(), List.of(p + "centered", p + "centered"), p + "squared"));
@@ -66,13 +85,7 @@ final class Decompositions {
         out.node(new Node(name + "/variance_eps", "Add", new Op.Add(), List.of(p + "variance", eps), p + "variance_eps"));
         out.node(new Node(name + "/std", "Sqrt", new Op.Unary(Op.Unary.Kind.SQRT), List.of(p + "variance_eps"), p + "std"));
         out.node(new Node(name + "/normalized", "Div", new Op.Div(), List.of(p + "centered", p + "std"), p + "normalized"));
-        boolean bias = n.getInputCount() > 2 && !n.getInput(2).isEmpty();
-        String scaled = bias ? p + "scaled" : n.getOutput(0);
-        out.node(new Node(bias ? name + "/scale" : name, "Mul", new Op.Mul(), List.of(p + "normalized", n.getInput(1)),
-                scaled));
-        if (bias) {
-            out.node(new Node(name, "Add", new Op.Add(), List.of(scaled, n.getInput(2)), n.getOutput(0)));
-        }
+        return p + "normalized";
     }
 
     /**

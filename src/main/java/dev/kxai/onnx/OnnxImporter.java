@@ -26,12 +26,14 @@ import java.util.Set;
  */
 public final class OnnxImporter {
     /** Operator types the importer accepts, in the order the README lists them. */
-    public static final List<String> SUPPORTED = List.of("Gemm", "MatMul", "Add", "Sub", "Mul", "Relu",
+    public static final List<String> SUPPORTED = java.util.stream.Stream.of(List.of("Gemm", "MatMul", "Add", "Sub", "Mul", "Relu",
             "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Flatten", "Reshape", "Identity", "Constant", "Conv",
             "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad", "Clip", "HardSigmoid",
             "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Floor", "Ceil", "Round", "Sign", "Reciprocal", "Dropout", "Div", "Pow", "Transpose", "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "Expand", "Gather", "Slice",
             "Shape", "Size", "ConstantOfShape", "Cast", "Equal", "Less", "Greater", "Where", "Range", "Not", "Min", "Max",
-            "LayerNormalization", "Split", "LSTM", "GRU", "Resize", "Upsample");
+            "LayerNormalization", "Split", "LSTM", "GRU", "Resize", "Upsample"), Lowerings.OPS, SpatialLowerings.OPS,
+            MoreFolding.LISTED)
+            .flatMap(List::stream).toList();
 
     private OnnxImporter() {
     }
@@ -111,6 +113,11 @@ public final class OnnxImporter {
                 @Override
                 public int[] shape(String value, String node) {
                     return lt.shapeAt(value, 0, node);
+                }
+
+                @Override
+                public void onnx(OnnxMl.NodeProto n, String name) {
+                    addNodes(n, name);
                 }
             };
         }
@@ -356,7 +363,9 @@ public final class OnnxImporter {
         /** The element type of a folded result: integer or bool where ONNX's would be. */
         private boolean resultIsInteger(OnnxMl.NodeProto n, boolean integerIn) {
             return switch (n.getOpType()) {
-                case "Shape", "Size", "Equal", "Less", "Greater", "Not" -> true;
+                case "Shape", "Size", "Equal", "Less", "Greater", "Not", "GreaterOrEqual", "LessOrEqual", "And", "Or",
+                        "Xor", "ArgMax", "ArgMin", "NonZero" -> true;
+                case "OneHot" -> n.getInputCount() > 2 && lt.isInteger(n.getInput(2));
                 case "Cast" -> isIntegerType(new Attrs(n, n.getName(), source).i("to", 1));
                 case "ConstantOfShape" -> n.getAttributeList().stream().anyMatch(
                         x -> x.getName().equals("value") && isIntegerType(x.getT().getDataType()));
@@ -420,6 +429,14 @@ public final class OnnxImporter {
             }
             if (n.getOpType().equals("Max") || n.getOpType().equals("Min")) {
                 minMax(n, name);
+                return;
+            }
+            if (SpatialLowerings.handles(n, lt, name)) {
+                SpatialLowerings.lower(n, name, source, lt, sink);
+                return;
+            }
+            if (Lowerings.handles(n.getOpType())) {
+                Lowerings.lower(n, name, source, opset, lt, sink);
                 return;
             }
             Op op = ops.op(n, name);
@@ -572,6 +589,11 @@ public final class OnnxImporter {
                 @Override
                 public boolean integer() {
                     return integer;
+                }
+
+                @Override
+                public String stringAttr(String attr, String dflt) {
+                    return a.s(attr, dflt);
                 }
 
                 @Override

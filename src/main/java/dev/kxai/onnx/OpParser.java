@@ -141,6 +141,8 @@ final class OpParser {
             case "Round" -> new Op.Unary(Op.Unary.Kind.ROUND);
             case "Sign" -> new Op.Unary(Op.Unary.Kind.SIGN);
             case "Reciprocal" -> new Op.Unary(Op.Unary.Kind.RECIPROCAL);
+            case "Sin" -> new Op.Unary(Op.Unary.Kind.SIN);
+            case "Cos" -> new Op.Unary(Op.Unary.Kind.COS);
             case "Dropout" -> dropout(n, name);
             case "Transpose" -> new Op.Transpose(a.ints("perm", null));
             case "Squeeze" -> new Op.Squeeze(axes(n, a, name, 13));

@@ -81,5 +81,7 @@ public final class UnaryCases {
             new Case("Round", new Op.Unary(Kind.ROUND), -3, 3, -2.5, -1.5, -0.5, 0.5, 1.5, 2.5),
             new Case("Sign", new Op.Unary(Kind.SIGN), -3, 3, 0),
             new Case("Reciprocal", new Op.Unary(Kind.RECIPROCAL), 0.5, 4),
-            new Case("Reciprocal (negative)", new Op.Unary(Kind.RECIPROCAL), -4, -0.5));
+            new Case("Reciprocal (negative)", new Op.Unary(Kind.RECIPROCAL), -4, -0.5),
+            new Case("Sin", new Op.Unary(Kind.SIN), -7, 7),
+            new Case("Cos", new Op.Unary(Kind.COS), -7, 7));
 }

@@ -386,6 +386,8 @@ public final class ElementwiseOps {
             case ROUND -> Math.rint(x);
             case SIGN -> Math.signum(x);
             case RECIPROCAL -> 1.0 / x;
+            case SIN -> Math.sin(x);
+            case COS -> Math.cos(x);
         };
     }
 
@@ -427,6 +429,8 @@ public final class ElementwiseOps {
             case ABS -> x > 0 ? g : x < 0 ? -g : 0.0;
             case TRUNC, FLOOR, CEIL, ROUND, SIGN -> 0.0;
             case RECIPROCAL -> -g / (x * x);
+            case SIN -> g * Math.cos(x);
+            case COS -> -g * Math.sin(x);
         };
     }
 }
