@@ -62,6 +62,8 @@ final class DenseOps {
         private final float[] a;
         private final float[] b;
         private final float[] c;
+        private final int cRows;
+        private final int cCols;
         private final int n;
         private final int k;
         private final int ldb;
@@ -74,6 +76,9 @@ final class DenseOps {
             this.a = a.data();
             this.b = b.data();
             this.c = c == null || op.beta() == 0f ? null : c.data();
+            // C broadcasts to [M, N]: a scalar, [N], [1, N], [M, 1] or [M, N]
+            this.cRows = c == null || c.rank() < 2 ? 1 : c.dim(0);
+            this.cCols = c == null || c.rank() == 0 ? 1 : c.dim(-1);
             this.n = n;
             this.k = k;
             this.ldb = b.dim(1);
@@ -95,12 +100,16 @@ final class DenseOps {
         public float bound(int i, float value) {
             int r = i / n;
             int o = i - r * n;
-            double cTerm = c == null ? 0 : Math.abs(op.beta() * c[c.length == n ? o : i]);
+            double cTerm = c == null ? 0 : Math.abs(op.beta() * c[cIndex(r, o)]);
             double terms = Math.abs(op.alpha()) * (double) rowMax[r] * colAbs[o] + cTerm;
             if (!(terms > 0)) {
                 return 0f; // every term 0: the float sum is exactly 0
             }
             return (float) (gamma * terms * (1 + 1e-6) + 2 * ExactDecisions.U * Math.abs(value) + (k + 1) * 0x1p-149);
+        }
+
+        private int cIndex(int r, int o) {
+            return (cRows == 1 ? 0 : r) * cCols + (cCols == 1 ? 0 : o);
         }
 
         @Override
@@ -111,7 +120,7 @@ final class DenseOps {
             for (int j = 0; j < k; j++) {
                 sum += (double) a[r * k + j] * (op.transB() ? b[o * ldb + j] : b[j * ldb + o]);
             }
-            double v = op.alpha() * sum + (c == null ? 0 : op.beta() * (double) c[c.length == n ? o : i]);
+            double v = op.alpha() * sum + (c == null ? 0 : op.beta() * (double) c[cIndex(r, o)]);
             return (float) v;
         }
     }
