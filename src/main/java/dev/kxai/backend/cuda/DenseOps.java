@@ -29,6 +29,7 @@ final class DenseOps {
         JCublas2.cublasSgemm(rt.cublas(), tb ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
                 ta ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N, n, m, kk, Pointer.to(new float[] {alpha}),
                 b.ptr(), ldb, a.ptr(), lda, Pointer.to(new float[] {beta}), c.ptr(), ldc);
+        KernelCosts.gemmCalled(false, m, n, kk, beta, 1, false, false);
     }
 
     void gemmBatched(boolean ta, boolean tb, int m, int n, int kk, float alpha, DeviceBuffer a, int lda,
@@ -38,6 +39,7 @@ final class DenseOps {
                 ta ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N, n, m, kk, Pointer.to(new float[] {alpha}),
                 b.ptr(), ldb, strideB, a.ptr(), lda, strideA, Pointer.to(new float[] {beta}), c.ptr(), ldc, strideC,
                 count);
+        KernelCosts.gemmCalled(false, m, n, kk, beta, count, strideA == 0, strideB == 0);
     }
 
     /** Gemm of the planned output shape [M, N], and with a {@link Fusion} the activation after it (null: the Gemm alone). */

@@ -34,7 +34,13 @@ public final class Kernels {
     }
 
     private void launch1d(String name, long n, Object... args) {
-        Launch.run(rt.function(name), grid(n), BLOCK, 0, args);
+        run(name, grid(n), BLOCK, args);
+    }
+
+    /** Launches {@code name} and counts its cost ({@link KernelCosts}, from the same arguments). */
+    private void run(String name, int grid, int block, Object... args) {
+        Launch.run(rt.function(name), grid, block, 0, args);
+        KernelCosts.launched(name, args);
     }
 
     // ---- rules.cu
@@ -92,7 +98,7 @@ public final class Kernels {
     }
 
     void rowSum(DeviceBuffer out, DeviceBuffer a, int rows, long cols) {
-        Launch.run(rt.function("row_sum"), Math.max(1, Math.min(rows, maxBlocks)), ROW_SUM_BLOCK, 0, out, a, rows, cols);
+        run("row_sum", Math.max(1, Math.min(rows, maxBlocks)), ROW_SUM_BLOCK, out, a, rows, cols);
     }
 
     // ---- dense.cu (activation codes as in the kernel file)
@@ -316,8 +322,7 @@ public final class Kernels {
     }
 
     public void globalAvgpoolForward(DeviceBuffer y, DeviceBuffer x, long planes, long area) {
-        Launch.run(rt.function("global_avgpool_forward"), (int) Math.max(1, Math.min(planes, maxBlocks)), GAP_BLOCK, 0,
-                y, x, planes, area);
+        run("global_avgpool_forward", (int) Math.max(1, Math.min(planes, maxBlocks)), GAP_BLOCK, y, x, planes, area);
     }
 
     public void globalAvgpoolBackward(DeviceBuffer dx, DeviceBuffer dy, long planes, long area) {
