@@ -83,6 +83,10 @@ final class BenchCommand implements Callable<Integer> {
             + "otherwise), bar, lines or off: warm-up and timed runs, on stderr.")
     String progressMode;
 
+    @Option(names = "--gpu", paramLabel = "NAME", defaultValue = "H200", description = "With --device cuda: the GPU "
+            + "whose roofline the cost model's table uses (H100, H200, A100, L4, RTX4090; default: ${DEFAULT-VALUE}).")
+    String gpu;
+
     @Option(names = "--sgemm-size", hidden = true, defaultValue = "1024", description = "Side of the sgemm measured.")
     int sgemmSize;
 
@@ -105,6 +109,12 @@ final class BenchCommand implements Callable<Integer> {
             throw new InvalidInputException("--sgemm-size must be at least 1, got " + sgemmSize);
         }
         BatchOptions.checkOut(out);
+        dev.kxai.bench.Roofline.Gpu roofline;
+        try {
+            roofline = dev.kxai.bench.Roofline.gpu(gpu);
+        } catch (IllegalArgumentException e) {
+            throw new InvalidInputException("--gpu: " + e.getMessage());
+        }
         String m = Methods.entry(run.method).name();
         boolean ig = m.equals("integrated_gradients");
         boolean forwardOnly = PERTURBATION.contains(m);
@@ -165,6 +175,7 @@ final class BenchCommand implements Callable<Integer> {
             Attribution a = null;
             for (int i = 0; i < repeats; i++) {
                 passes.reset();
+                dev.kxai.backend.cuda.KernelCosts.reset(); // the cost model counts the last timed run
                 long s = System.nanoTime();
                 a = once.get();
                 times[i] = (System.nanoTime() - s) / 1e9;
@@ -197,6 +208,9 @@ final class BenchCommand implements Callable<Integer> {
             forwardRows = passes.rows;
             flopsPerRun = count.flops(0, forwardRows);
             printWork(w, count, gradientRows, forwardRows, flopsPerRun);
+        }
+        if (model.backend().name().equals("cuda") && fellBack.isEmpty()) {
+            w.print(dev.kxai.bench.Roofline.report(dev.kxai.backend.cuda.KernelCosts.snapshot().values(), roofline));
         }
         if (!fellBack.isEmpty()) {
             w.println("warning: " + fellBack.size() + " of " + repeats + " timed runs fell back to the CPU, not run on "
