@@ -26,4 +26,23 @@ final class AttributionOptions {
 
     @Option(names = "--device", description = "auto, cpu or cuda (default: KXAI_DEVICE, else auto).")
     String device;
+
+    @Option(names = "--exact", description = "CPU: every convolution accumulated in double and rounded once "
+            + "(the all-double path; the CUDA kernels' numerics) instead of float sgemm with exact decisions: closer to a "
+            + "float64 reference where near-ties deep in a network make float32 engines differ (bench/README.md's zoo run), "
+            + "about 1.5x slower on resnet18.")
+    boolean exact;
+
+    /** Runs the command's work with the numerics {@code --exact} asks for, restored afterwards. */
+    static <T> T withNumerics(boolean exact, java.util.concurrent.Callable<T> work) throws Exception {
+        if (!exact) {
+            return work.call();
+        }
+        boolean was = dev.kxai.backend.cpu.CpuBackend.exactPath(true);
+        try {
+            return work.call();
+        } finally {
+            dev.kxai.backend.cpu.CpuBackend.exactPath(was);
+        }
+    }
 }

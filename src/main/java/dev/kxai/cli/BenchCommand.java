@@ -95,6 +95,10 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        return AttributionOptions.withNumerics(run.exact, this::bench);
+    }
+
+    private Integer bench() throws Exception {
         PrintWriter w = spec.commandLine().getOut();
         if (repeats < 1) {
             throw new InvalidInputException("--repeats must be at least 1, got " + repeats);

@@ -74,16 +74,18 @@ final class ExplainCommand implements Callable<Integer> {
     boolean batchInvariant;
 
     @Override
-    public Integer call() throws IOException {
-        if (!batchInvariant) {
-            return explain();
-        }
-        dev.kxai.backend.cpu.CpuBackend.batchInvariant(true);
-        try {
-            return explain();
-        } finally {
-            dev.kxai.backend.cpu.CpuBackend.batchInvariant(false);
-        }
+    public Integer call() throws Exception {
+        return AttributionOptions.withNumerics(run.exact, () -> {
+            if (!batchInvariant) {
+                return explain();
+            }
+            dev.kxai.backend.cpu.CpuBackend.batchInvariant(true);
+            try {
+                return explain();
+            } finally {
+                dev.kxai.backend.cpu.CpuBackend.batchInvariant(false);
+            }
+        });
     }
 
     private Integer explain() throws IOException {

@@ -25,12 +25,22 @@ final class ValidateCommand implements Callable<Integer> {
             + "(Captum's names, e.g. occlusion,shapley_values); every model's logits are still checked.")
     java.util.List<String> methods;
 
+    @Option(names = "--exact", description = "CPU: every convolution accumulated in double and rounded once "
+            + "(the all-double path; the CUDA kernels' numerics) instead of float sgemm with exact decisions: closer to a "
+            + "float64 reference where near-ties deep in a network make float32 engines differ (bench/README.md's zoo run), "
+            + "about 1.5x slower on resnet18.")
+    boolean exact;
+
     @Option(names = "--progress", paramLabel = "MODE", description = "auto (default: a bar on a terminal, plain lines "
             + "otherwise), bar, lines or off: models validated, on stderr.")
     String progressMode;
 
     @Override
-    public Integer call() {
+    public Integer call() throws Exception {
+        return AttributionOptions.withNumerics(exact, this::validate);
+    }
+
+    private Integer validate() {
         var out = spec.commandLine().getOut();
         ReferenceValidator v = new ReferenceValidator(device).onlyMethods(methods == null ? java.util.List.of() : methods);
         java.util.List<java.nio.file.Path> manifests = ReferenceValidator.manifests(dir);

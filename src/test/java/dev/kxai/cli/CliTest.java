@@ -54,6 +54,38 @@ class CliTest {
     }
 
     @Test
+    void exactRunsTheAllDoublePathAndRestoresTheDefault(@TempDir Path dir) throws Exception {
+        // resnet_mini's wide layers run float sgemm with exact decisions by default; --exact runs them in double
+        Path ref = TestData.reference("resnet_mini");
+        String[] common = {"explain", "--model", ref.resolve("model.onnx").toString(), "--input",
+            ref.resolve("input.npy").toString(), "--steps", "8", "--device", "cpu"};
+        long before = dev.kxai.backend.cpu.CpuBackend.exactDecisionCounts()[0];
+        CliRun exact = run(concat(common, "--exact", "--out", dir.resolve("exact").toString()));
+        assertEquals(0, exact.status(), exact.err());
+        assertEquals(before, dev.kxai.backend.cpu.CpuBackend.exactDecisionCounts()[0],
+                "no float convolution output was tested under --exact");
+        CliRun plain = run(concat(common, "--out", dir.resolve("float").toString()));
+        assertEquals(0, plain.status(), plain.err());
+        assertTrue(dev.kxai.backend.cpu.CpuBackend.exactDecisionCounts()[0] > before,
+                "the default path is float again after --exact");
+        float[] a = NpyIO.read(dir.resolve("exact/attributions.npy")).data();
+        float[] b = NpyIO.read(dir.resolve("float/attributions.npy")).data();
+        double diff = 0;
+        double norm = 0;
+        for (int i = 0; i < a.length; i++) {
+            diff += (a[i] - b[i]) * (double) (a[i] - b[i]);
+            norm += a[i] * (double) a[i];
+        }
+        assertTrue(Math.sqrt(diff / norm) < 1e-4, "the two paths agree to float rounding: " + Math.sqrt(diff / norm));
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    @Test
     void explainAUsersModelWithSaliencyAndATarget(@TempDir Path dir) {
         Path ref = TestData.reference("mlp_tabular");
         CliRun r = run("explain", "--model", ref.resolve("model.onnx").toString(), "--input",
