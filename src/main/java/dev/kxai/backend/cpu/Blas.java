@@ -58,8 +58,18 @@ public final class Blas {
         Parallel.forEach(blocks, p -> {
             int r0 = p * block;
             int rows = Math.min(block, m - r0);
-            int aRow = transA ? offA + r0 : offA + r0 * lda;
-            gemm(transA, transB, rows, n, k, alpha, a, aRow, lda, b, offB, ldb, beta, c, offC + r0 * ldc, ldc);
+            if (transA) {
+                // op(A)'s rows are columns of the stored [k, m] A: copied into a dense [k, rows] block,
+                // since BLAS bindings check a sub-matrix's extent as offset + lda·k, which a column
+                // block of A would overrun (vit_b_16's attention backward with 2 threads)
+                float[] block0 = new float[k * rows];
+                for (int j = 0; j < k; j++) {
+                    System.arraycopy(a, offA + j * lda + r0, block0, j * rows, rows);
+                }
+                gemm(true, transB, rows, n, k, alpha, block0, 0, rows, b, offB, ldb, beta, c, offC + r0 * ldc, ldc);
+                return;
+            }
+            gemm(false, transB, rows, n, k, alpha, a, offA + r0 * lda, lda, b, offB, ldb, beta, c, offC + r0 * ldc, ldc);
         });
     }
 
