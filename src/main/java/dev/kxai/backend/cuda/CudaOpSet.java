@@ -40,6 +40,8 @@ final class CudaOpSet implements OpSet<DTensor> {
     private final OpDispatch.Forwards forwards = new OpDispatch.Forwards(this);
     private final OpDispatch.Backwards backwards = new OpDispatch.Backwards(this);
     private final DeviceScope weightScope = new DeviceScope();
+    /** The model's buffers between pieces of work (chunks, calls): no cuMemAlloc per chunk after the first. */
+    private final BufferPool buffers;
     private final Map<String, DTensor> constants = new HashMap<>();
     /** Per batch-norm node: scale and shift per channel, folded on the host once. */
     private final Map<String, DeviceBuffer[]> batchNorm = new HashMap<>();
@@ -53,6 +55,7 @@ final class CudaOpSet implements OpSet<DTensor> {
         this.conv = new ConvOps(k, dense);
         this.pool = new PoolOps(k);
         this.elementwise = new ElementwiseOps(k);
+        this.buffers = new BufferPool(BufferPool.defaultMax(totalBytes(rt)), rt.emulated());
         if (rt.brokenReason() != null) {
             LOG.fine(() -> "the CUDA device failed earlier (" + rt.brokenReason() + "); " + graph.source()
                     + " is not uploaded");
@@ -73,6 +76,7 @@ final class CudaOpSet implements OpSet<DTensor> {
             } catch (CudaException e) {
                 long bytes = graph.constants().values().stream().mapToLong(t -> 4L * t.size()).sum();
                 try {
+                    buffers.close();
                     weightScope.close();
                 } catch (CudaException ignored) {
                     // the device is failing already; the first error is the one to report
@@ -82,6 +86,21 @@ final class CudaOpSet implements OpSet<DTensor> {
                 }
                 throw new KxaiException(graph.source() + ": cannot load the model's " + bytes + " bytes of weights on "
                         + rt.deviceName() + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /** The device's memory in bytes (0 when the device failed earlier: no pooling then). */
+    private static long totalBytes(CudaRuntime rt) {
+        if (rt.brokenReason() != null) {
+            return 0;
+        }
+        synchronized (rt) {
+            try {
+                rt.enter();
+                return rt.memInfo()[1];
+            } catch (CudaException e) {
+                return 0;
             }
         }
     }
@@ -133,7 +152,12 @@ final class CudaOpSet implements OpSet<DTensor> {
 
     @Override
     public Arena arena() {
-        return new DeviceScope();
+        return new DeviceScope(buffers);
+    }
+
+    /** The model's buffer pool (tests read its statistics). */
+    BufferPool buffers() {
+        return buffers;
     }
 
     @Override
@@ -400,10 +424,30 @@ final class CudaOpSet implements OpSet<DTensor> {
         return rt.healthy();
     }
 
+    /** Device memory a chunk leaves alone: cuBLAS workspaces, other models, allocation granularity. */
+    static long marginBytes(long totalBytes) {
+        return Math.max(MIN_MARGIN_BYTES, totalBytes / 20);
+    }
+
+    private static final long MIN_MARGIN_BYTES = 256L << 20;
+
+    /**
+     * The device's free memory plus this model's idle pooled buffers (a chunk reuses them), less a
+     * margin of 5% of the device (at least 256 MiB). The chunk's working set is the plan's estimate,
+     * which the pool's peak checkout matches within {@link #WORKING_SET_SLACK} on the models tested;
+     * an underestimate is caught by the path loop's halve-and-retry.
+     */
     @Override
     public long chunkBudgetBytes() {
-        return onDevice(() -> rt.memInfo()[0] / 2);
+        return onDevice(() -> {
+            long[] m = rt.memInfo();
+            long avail = m[0] + buffers.idleBytes() - marginBytes(m[1]);
+            return Math.max(0, (long) (avail / WORKING_SET_SLACK));
+        });
     }
+
+    /** How much more the device allocates per row than the plan's working-set estimate, at most. */
+    static final double WORKING_SET_SLACK = 1.0;
 
     @Override
     public String unusableReason() {
@@ -413,6 +457,12 @@ final class CudaOpSet implements OpSet<DTensor> {
     @Override
     public void close() {
         synchronized (rt) {
+            try {
+                rt.enter();
+                buffers.close();
+            } catch (CudaException e) {
+                LOG.fine(() -> "freeing pooled buffers of " + graph.source() + " failed: " + e.getMessage());
+            }
             try {
                 rt.enter();
                 weightScope.close();

@@ -6,7 +6,8 @@ import java.util.List;
 /**
  * Owns the device buffers of one piece of work (a pass, a chunk of steps) and frees them all when
  * closed, also when the work fails half way (an injected or real out-of-memory): CUDA's
- * {@link dev.kxai.exec.Arena}.
+ * {@link dev.kxai.exec.Arena}. Over a {@link BufferPool} (the model's arenas) it takes its buffers
+ * from the pool and gives them back instead of allocating and freeing each one.
  * <p>
  * Public, with its constructor, {@link #floats}, {@link #ints} and {@link #upload(float[])}, only
  * so that the JMH kernel benchmarks ({@code bench/}) can launch and time the real kernels: exposed
@@ -14,20 +15,36 @@ import java.util.List;
  */
 public final class DeviceScope implements dev.kxai.exec.Arena {
     private final List<DeviceBuffer> owned = new ArrayList<>();
+    /** Where buffers come from and go back to; null: each its own cuMemAlloc/cuMemFree. */
+    private final BufferPool pool;
 
     public DeviceScope() {
+        this(null);
+    }
+
+    DeviceScope(BufferPool pool) {
+        this.pool = pool;
     }
 
     public DeviceBuffer floats(long n) {
-        return track(DeviceBuffer.allocate(n * 4));
+        return take(n * 4);
     }
 
     DeviceBuffer doubles(long n) {
-        return track(DeviceBuffer.allocate(n * 8));
+        return take(n * 8);
     }
 
     public DeviceBuffer ints(long n) {
-        return track(DeviceBuffer.allocate(n * 4));
+        return take(n * 4);
+    }
+
+    private DeviceBuffer take(long bytes) {
+        if (pool == null) {
+            return track(BufferPool.allocate(bytes));
+        }
+        DeviceBuffer b = pool.take(bytes);
+        owned.add(b);
+        return b.prefix(bytes);
     }
 
     public DeviceBuffer upload(float[] data) {
@@ -52,7 +69,11 @@ public final class DeviceScope implements dev.kxai.exec.Arena {
         RuntimeException first = null;
         for (int i = owned.size() - 1; i >= 0; i--) {
             try {
-                owned.get(i).close();
+                if (pool != null) {
+                    pool.give(owned.get(i));
+                } else {
+                    owned.get(i).close();
+                }
             } catch (RuntimeException e) {
                 if (first == null) {
                     first = e;
