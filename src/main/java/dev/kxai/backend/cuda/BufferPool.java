@@ -163,6 +163,28 @@ final class BufferPool implements AutoCloseable {
         return freed;
     }
 
+    /**
+     * Bytes per row (its fixed part, such as weight gradients, included) of the chunk of path steps with
+     * the most rows so far (the most of those if several), or 0 before one ran: the largest chunk spreads
+     * the fixed part the thinnest, so a one-row call does not make later chunks needlessly small.
+     */
+    private long chunkBytesPerRow;
+    private long chunkRows;
+
+    /** A chunk of {@code rows} path rows asked for {@code bytes} in all. */
+    synchronized void observeChunk(long bytes, long rows) {
+        long perRow = (bytes + rows - 1) / rows;
+        if (rows > chunkRows || rows == chunkRows && perRow > chunkBytesPerRow) {
+            chunkRows = rows;
+            chunkBytesPerRow = perRow;
+        }
+    }
+
+    /** Bytes per row of the largest chunk so far (0: no chunk yet). */
+    synchronized long chunkBytesPerRow() {
+        return chunkBytesPerRow;
+    }
+
     /** Idle bytes (free for this model's next request, but not in the device's free memory). */
     synchronized long idleBytes() {
         return idleBytes;

@@ -42,6 +42,8 @@ final class CudaOpSet implements OpSet<DTensor> {
     private final DeviceScope weightScope = new DeviceScope();
     /** The model's buffers between pieces of work (chunks, calls): no cuMemAlloc per chunk after the first. */
     private final BufferPool buffers;
+    /** The plan built over this op set (its working-set estimate sizes the chunks); set while it is built. */
+    private volatile ExecutionPlan plan;
     private final Map<String, DTensor> constants = new HashMap<>();
     /** Per batch-norm node: scale and shift per channel, folded on the host once. */
     private final Map<String, DeviceBuffer[]> batchNorm = new HashMap<>();
@@ -140,6 +142,7 @@ final class CudaOpSet implements OpSet<DTensor> {
 
     @Override
     public Support support(Node node, int[][] inShapes, ExecutionPlan plan) {
+        this.plan = plan;
         return node.op().accept(CudaSupport.RULES, new CudaSupport.In(node, inShapes, plan));
     }
 
@@ -350,6 +353,7 @@ final class CudaOpSet implements OpSet<DTensor> {
     public DTensor interpolate(Arena a, DTensor x, DTensor base, DTensor alphas, int k0, int k1) {
         int batch = x.dim(0);
         long features = x.size() / batch;
+        scope(a).rows((long) (k1 - k0) * batch);
         DTensor path = new DTensor(pathShape(x.shape(), k1 - k0), scope(a).floats((k1 - k0) * batch * features));
         k.pathInterpolate(path.buf(), x.buf(), base.buf(), alphas.buf().viewFloats(k0, k1 - k0), k1 - k0, batch,
                 features);
@@ -377,6 +381,7 @@ final class CudaOpSet implements OpSet<DTensor> {
         int batch = outShape[0];
         long features = zx.size() / batch;
         return (arena, alphas, k0, k1) -> {
+            scope(arena).rows((long) (k1 - k0) * batch);
             DTensor path = new DTensor(pathShape(outShape, k1 - k0), scope(arena).floats((k1 - k0) * batch * features));
             k.pathInterpolateF64(path.buf(), zx.buf(), zb.buf(), alphas.buf().viewFloats(k0, k1 - k0), k1 - k0, batch,
                     features);
@@ -424,30 +429,58 @@ final class CudaOpSet implements OpSet<DTensor> {
         return rt.healthy();
     }
 
-    /** Device memory a chunk leaves alone: cuBLAS workspaces, other models, allocation granularity. */
+    /**
+     * Device memory a chunk leaves alone: cuBLAS workspaces, other models, allocation granularity;
+     * 5% of the device, at least 256 MiB, at most a quarter of a (small, emulated) device.
+     */
     static long marginBytes(long totalBytes) {
-        return Math.max(MIN_MARGIN_BYTES, totalBytes / 20);
+        return Math.min(Math.max(MIN_MARGIN_BYTES, totalBytes / 20), totalBytes / 4);
     }
 
     private static final long MIN_MARGIN_BYTES = 256L << 20;
 
     /**
-     * The device's free memory plus this model's idle pooled buffers (a chunk reuses them), less a
-     * margin of 5% of the device (at least 256 MiB). The chunk's working set is the plan's estimate,
-     * which the pool's peak checkout matches within {@link #WORKING_SET_SLACK} on the models tested;
-     * an underestimate is caught by the path loop's halve-and-retry.
+     * What the device allocates per row over the plan's working-set estimate (activations and their
+     * gradients), before a chunk has run: CUDA also keeps im2col columns, double-precision
+     * intermediates, masks and weight gradients for the whole chunk. Measured on the emulator (bytes per
+     * row of a chunk over the estimate): 1.6 mobile_block, 1.7 digits_cnn, 2.5 tinyvgg, 2.6 resnet_mini
+     * (8 rows each), 2.4 resnet18 (one row, its 47 MB of weight gradients included).
+     */
+    static final double DEFAULT_OVERHEAD = 3.0;
+    /** Headroom over the measured bytes per row of the chunks that ran. */
+    static final double MEASURED_HEADROOM = 1.1;
+
+    /**
+     * Bytes one chunk may use, in the plan's estimate's units ({@link dev.kxai.attr.ChunkPolicy} divides
+     * by the estimate per row): the device's free memory plus this model's idle pooled buffers (a chunk
+     * reuses them), less a margin ({@link #marginBytes}: 5% of the device, at least 256 MiB), divided by how much more
+     * than the estimate the device really takes per row: {@link #DEFAULT_OVERHEAD} until a chunk of
+     * this model has run, then the most it took (per row, its fixed part included) with 10% headroom.
+     * An underestimate is still caught by the path loop's halve-and-retry.
      */
     @Override
     public long chunkBudgetBytes() {
         return onDevice(() -> {
             long[] m = rt.memInfo();
-            long avail = m[0] + buffers.idleBytes() - marginBytes(m[1]);
-            return Math.max(0, (long) (avail / WORKING_SET_SLACK));
+            long avail = Math.max(0, m[0] + buffers.idleBytes() - marginBytes(m[1]));
+            return (long) (avail / overhead());
         });
     }
 
-    /** How much more the device allocates per row than the plan's working-set estimate, at most. */
-    static final double WORKING_SET_SLACK = 1.0;
+    /** Device bytes per row over the plan's estimate per row. */
+    double overhead() {
+        long measured = buffers.chunkBytesPerRow();
+        ExecutionPlan p = plan;
+        if (measured == 0 || p == null) {
+            return DEFAULT_OVERHEAD;
+        }
+        long row = 1;
+        for (int d : p.exampleShape()) {
+            row *= d;
+        }
+        double estimate = 4.0 * (p.workingFloatsPerExample() + row);
+        return Math.max(0.25, MEASURED_HEADROOM * measured / estimate);
+    }
 
     @Override
     public String unusableReason() {

@@ -38,10 +38,21 @@ public final class DeviceScope implements dev.kxai.exec.Arena {
         return take(n * 4);
     }
 
+    /** Rows of path steps this scope evaluates (set by the op set for a chunk; 0 otherwise). */
+    private long rows;
+    /** Bytes asked for through this scope. */
+    private long taken;
+
+    /** Marks the scope as a chunk of {@code n} path rows: at close its bytes per row teach the pool's sizing. */
+    void rows(long n) {
+        rows = n;
+    }
+
     private DeviceBuffer take(long bytes) {
         if (pool == null) {
             return track(BufferPool.allocate(bytes));
         }
+        taken += bytes;
         DeviceBuffer b = pool.take(bytes);
         owned.add(b);
         return b.prefix(bytes);
@@ -81,6 +92,10 @@ public final class DeviceScope implements dev.kxai.exec.Arena {
             }
         }
         owned.clear();
+        if (pool != null && rows > 0) {
+            pool.observeChunk(taken, rows);
+            rows = 0;
+        }
         if (first != null) {
             throw first;
         }

@@ -168,6 +168,40 @@ class BufferPoolTest {
         assertEquals(freeBefore, CudaRuntime.probe().runtime().memInfo()[0], "the pool freed at close");
     }
 
+    /**
+     * Chunks are sized from the device's free memory (cuMemGetInfo) plus the model's idle pooled
+     * buffers, less a margin, over what the device really takes per row: a default overhead before
+     * the model's first chunk, then the bytes per row its chunks took (measured by the pool).
+     */
+    @Test
+    void chunksAreSizedFromFreeDeviceMemoryAndTheMeasuredBytesPerRow() {
+        CudaTestKit.cuda();
+        Path dir = TestData.reference("tinyvgg");
+        Tensor x = NpyIO.read(dir.resolve("input.npy")).rows(0, 2);
+        try (Model m = load(dir, true)) {
+            CudaOpSet ops = opSet(m);
+            CudaRuntime rt = CudaRuntime.probe().runtime();
+            assertEquals(CudaOpSet.DEFAULT_OVERHEAD, ops.overhead());
+            long[] mem = rt.memInfo();
+            long want = (long) ((mem[0] - CudaOpSet.marginBytes(mem[1])) / CudaOpSet.DEFAULT_OVERHEAD);
+            assertEquals(want, m.runner().chunkBudgetBytes());
+            assertTrue(want > 256L << 20, "more than the CPU's 256 MiB heap budget on a 4 GiB emulated device: " + want);
+
+            ig(m, x, new int[2], 8, 4, new ArrayList<>());
+            long perRow = ops.buffers().chunkBytesPerRow();
+            long row = 3 * 64 * 64;
+            double estimate = 4.0 * (m.runner().workingFloatsPerExample() + row);
+            String what = "measured " + perRow + " bytes per row against the plan's estimate " + estimate;
+            assertTrue(perRow > estimate && perRow < CudaOpSet.DEFAULT_OVERHEAD * estimate, what);
+            assertEquals(CudaOpSet.MEASURED_HEADROOM * perRow / estimate, ops.overhead(), 1e-9, what);
+            mem = rt.memInfo();
+            long idle = ops.buffers().idleBytes();
+            assertTrue(idle > 0);
+            assertEquals((long) ((mem[0] + idle - CudaOpSet.marginBytes(mem[1])) / ops.overhead()),
+                    m.runner().chunkBudgetBytes(), "the idle pooled buffers count as free for this model");
+        }
+    }
+
     static CudaOpSet opSet(Model m) {
         try {
             java.lang.reflect.Field f = GraphRunner.class.getDeclaredField("ops");
