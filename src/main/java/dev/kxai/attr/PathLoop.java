@@ -45,7 +45,10 @@ public final class PathLoop {
         try {
             int k0 = 0;
             while (k0 < steps) {
-                int k1 = Math.min(steps, k0 + chunk);
+                // the steps left in equal chunks (sizes differ by one at most), so that a device's pooled
+                // buffers from the first chunk fit every later one (no short last chunk)
+                int left = steps - k0;
+                int k1 = k0 + ceilDiv(left, ceilDiv(left, chunk));
                 try {
                     path.run(k0, k1);
                 } catch (DeviceException e) {
@@ -67,5 +70,9 @@ public final class PathLoop {
                 LOG.fine(() -> "freeing the path failed: " + e.getMessage()); // the first error is the one to report
             }
         }
+    }
+
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
     }
 }

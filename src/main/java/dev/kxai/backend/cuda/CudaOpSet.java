@@ -40,6 +40,10 @@ final class CudaOpSet implements OpSet<DTensor> {
     private final OpDispatch.Forwards forwards = new OpDispatch.Forwards(this);
     private final OpDispatch.Backwards backwards = new OpDispatch.Backwards(this);
     private final DeviceScope weightScope = new DeviceScope();
+    /** The model's buffers between pieces of work (chunks, calls): no cuMemAlloc per chunk after the first. */
+    private final BufferPool buffers;
+    /** The plan built over this op set (its working-set estimate sizes the chunks); set while it is built. */
+    private volatile ExecutionPlan plan;
     private final Map<String, DTensor> constants = new HashMap<>();
     /** Per batch-norm node: scale and shift per channel, folded on the host once. */
     private final Map<String, DeviceBuffer[]> batchNorm = new HashMap<>();
@@ -53,6 +57,7 @@ final class CudaOpSet implements OpSet<DTensor> {
         this.conv = new ConvOps(k, dense);
         this.pool = new PoolOps(k);
         this.elementwise = new ElementwiseOps(k);
+        this.buffers = new BufferPool(BufferPool.defaultMax(totalBytes(rt)), rt.emulated());
         if (rt.brokenReason() != null) {
             LOG.fine(() -> "the CUDA device failed earlier (" + rt.brokenReason() + "); " + graph.source()
                     + " is not uploaded");
@@ -73,6 +78,7 @@ final class CudaOpSet implements OpSet<DTensor> {
             } catch (CudaException e) {
                 long bytes = graph.constants().values().stream().mapToLong(t -> 4L * t.size()).sum();
                 try {
+                    buffers.close();
                     weightScope.close();
                 } catch (CudaException ignored) {
                     // the device is failing already; the first error is the one to report
@@ -82,6 +88,21 @@ final class CudaOpSet implements OpSet<DTensor> {
                 }
                 throw new KxaiException(graph.source() + ": cannot load the model's " + bytes + " bytes of weights on "
                         + rt.deviceName() + ": " + e.getMessage(), e);
+            }
+        }
+    }
+
+    /** The device's memory in bytes (0 when the device failed earlier: no pooling then). */
+    private static long totalBytes(CudaRuntime rt) {
+        if (rt.brokenReason() != null) {
+            return 0;
+        }
+        synchronized (rt) {
+            try {
+                rt.enter();
+                return rt.memInfo()[1];
+            } catch (CudaException e) {
+                return 0;
             }
         }
     }
@@ -121,6 +142,7 @@ final class CudaOpSet implements OpSet<DTensor> {
 
     @Override
     public Support support(Node node, int[][] inShapes, ExecutionPlan plan) {
+        this.plan = plan;
         return node.op().accept(CudaSupport.RULES, new CudaSupport.In(node, inShapes, plan));
     }
 
@@ -133,7 +155,12 @@ final class CudaOpSet implements OpSet<DTensor> {
 
     @Override
     public Arena arena() {
-        return new DeviceScope();
+        return new DeviceScope(buffers);
+    }
+
+    /** The model's buffer pool (tests read its statistics). */
+    BufferPool buffers() {
+        return buffers;
     }
 
     @Override
@@ -326,6 +353,7 @@ final class CudaOpSet implements OpSet<DTensor> {
     public DTensor interpolate(Arena a, DTensor x, DTensor base, DTensor alphas, int k0, int k1) {
         int batch = x.dim(0);
         long features = x.size() / batch;
+        scope(a).rows((long) (k1 - k0) * batch);
         DTensor path = new DTensor(pathShape(x.shape(), k1 - k0), scope(a).floats((k1 - k0) * batch * features));
         k.pathInterpolate(path.buf(), x.buf(), base.buf(), alphas.buf().viewFloats(k0, k1 - k0), k1 - k0, batch,
                 features);
@@ -353,6 +381,7 @@ final class CudaOpSet implements OpSet<DTensor> {
         int batch = outShape[0];
         long features = zx.size() / batch;
         return (arena, alphas, k0, k1) -> {
+            scope(arena).rows((long) (k1 - k0) * batch);
             DTensor path = new DTensor(pathShape(outShape, k1 - k0), scope(arena).floats((k1 - k0) * batch * features));
             k.pathInterpolateF64(path.buf(), zx.buf(), zb.buf(), alphas.buf().viewFloats(k0, k1 - k0), k1 - k0, batch,
                     features);
@@ -400,9 +429,57 @@ final class CudaOpSet implements OpSet<DTensor> {
         return rt.healthy();
     }
 
+    /**
+     * Device memory a chunk leaves alone: cuBLAS workspaces, other models, allocation granularity;
+     * 5% of the device, at least 256 MiB, at most a quarter of a (small, emulated) device.
+     */
+    static long marginBytes(long totalBytes) {
+        return Math.min(Math.max(MIN_MARGIN_BYTES, totalBytes / 20), totalBytes / 4);
+    }
+
+    private static final long MIN_MARGIN_BYTES = 256L << 20;
+
+    /**
+     * What the device allocates per row over the plan's working-set estimate (activations and their
+     * gradients), before a chunk has run: CUDA also keeps im2col columns, double-precision
+     * intermediates, masks and weight gradients for the whole chunk. Measured on the emulator (bytes per
+     * row of a chunk over the estimate): 1.6 mobile_block, 1.7 digits_cnn, 2.5 tinyvgg, 2.6 resnet_mini
+     * (8 rows each), 2.4 resnet18 (one row, its 47 MB of weight gradients included).
+     */
+    static final double DEFAULT_OVERHEAD = 3.0;
+    /** Headroom over the measured bytes per row of the chunks that ran. */
+    static final double MEASURED_HEADROOM = 1.1;
+
+    /**
+     * Bytes one chunk may use, in the plan's estimate's units ({@link dev.kxai.attr.ChunkPolicy} divides
+     * by the estimate per row): the device's free memory plus this model's idle pooled buffers (a chunk
+     * reuses them), less a margin ({@link #marginBytes}: 5% of the device, at least 256 MiB), divided by how much more
+     * than the estimate the device really takes per row: {@link #DEFAULT_OVERHEAD} until a chunk of
+     * this model has run, then the most it took (per row, its fixed part included) with 10% headroom.
+     * An underestimate is still caught by the path loop's halve-and-retry.
+     */
     @Override
     public long chunkBudgetBytes() {
-        return onDevice(() -> rt.memInfo()[0] / 2);
+        return onDevice(() -> {
+            long[] m = rt.memInfo();
+            long avail = Math.max(0, m[0] + buffers.idleBytes() - marginBytes(m[1]));
+            return (long) (avail / overhead());
+        });
+    }
+
+    /** Device bytes per row over the plan's estimate per row. */
+    double overhead() {
+        long measured = buffers.chunkBytesPerRow();
+        ExecutionPlan p = plan;
+        if (measured == 0 || p == null) {
+            return DEFAULT_OVERHEAD;
+        }
+        long row = 1;
+        for (int d : p.exampleShape()) {
+            row *= d;
+        }
+        double estimate = 4.0 * (p.workingFloatsPerExample() + row);
+        return Math.max(0.25, MEASURED_HEADROOM * measured / estimate);
     }
 
     @Override
@@ -413,6 +490,12 @@ final class CudaOpSet implements OpSet<DTensor> {
     @Override
     public void close() {
         synchronized (rt) {
+            try {
+                rt.enter();
+                buffers.close();
+            } catch (CudaException e) {
+                LOG.fine(() -> "freeing pooled buffers of " + graph.source() + " failed: " + e.getMessage());
+            }
             try {
                 rt.enter();
                 weightScope.close();

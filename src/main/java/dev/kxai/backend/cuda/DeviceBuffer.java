@@ -4,6 +4,7 @@ import jcuda.Pointer;
 import jcuda.Sizeof;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.JCudaDriver;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Device memory owned by whoever closes it (usually a {@link DeviceScope}).
@@ -12,6 +13,11 @@ import jcuda.driver.JCudaDriver;
  * and time the real kernels: exposed for benchmarks, not part of kxai's API.
  */
 public final class DeviceBuffer implements AutoCloseable {
+    /** cuMemAlloc calls that succeeded, process-wide (the allocation-per-chunk tests and {@code kxai bench} read it). */
+    private static final AtomicLong ALLOCATIONS = new AtomicLong();
+    /** cuMemFree calls that succeeded, process-wide. */
+    private static final AtomicLong FREES = new AtomicLong();
+
     private final CUdeviceptr ptr;
     private final long bytes;
     /** A view into another buffer: closing it frees nothing. */
@@ -29,10 +35,26 @@ public final class DeviceBuffer implements AutoCloseable {
         return new DeviceBuffer(ptr.withByteOffset(offset * Sizeof.FLOAT), count * Sizeof.FLOAT, true);
     }
 
+    /** The first {@code n} bytes, as a non-owning buffer of that size (a pooled buffer handed out for a smaller request). */
+    DeviceBuffer prefix(long n) {
+        return new DeviceBuffer(ptr, n, true);
+    }
+
     static DeviceBuffer allocate(long bytes) {
         CUdeviceptr p = new CUdeviceptr();
         JCudaDriver.cuMemAlloc(p, Math.max(4, bytes));
+        ALLOCATIONS.incrementAndGet();
         return new DeviceBuffer(p, bytes, false);
+    }
+
+    /** Device allocations (cuMemAlloc) made by this process so far. */
+    public static long allocations() {
+        return ALLOCATIONS.get();
+    }
+
+    /** Device frees (cuMemFree) made by this process so far. */
+    public static long frees() {
+        return FREES.get();
     }
 
     public CUdeviceptr ptr() {
@@ -84,6 +106,7 @@ public final class DeviceBuffer implements AutoCloseable {
         if (!freed && !view) {
             freed = true;
             JCudaDriver.cuMemFree(ptr);
+            FREES.incrementAndGet();
         }
     }
 }

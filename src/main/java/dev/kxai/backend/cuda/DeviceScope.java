@@ -6,7 +6,8 @@ import java.util.List;
 /**
  * Owns the device buffers of one piece of work (a pass, a chunk of steps) and frees them all when
  * closed, also when the work fails half way (an injected or real out-of-memory): CUDA's
- * {@link dev.kxai.exec.Arena}.
+ * {@link dev.kxai.exec.Arena}. Over a {@link BufferPool} (the model's arenas) it takes its buffers
+ * from the pool and gives them back instead of allocating and freeing each one.
  * <p>
  * Public, with its constructor, {@link #floats}, {@link #ints} and {@link #upload(float[])}, only
  * so that the JMH kernel benchmarks ({@code bench/}) can launch and time the real kernels: exposed
@@ -14,20 +15,47 @@ import java.util.List;
  */
 public final class DeviceScope implements dev.kxai.exec.Arena {
     private final List<DeviceBuffer> owned = new ArrayList<>();
+    /** Where buffers come from and go back to; null: each its own cuMemAlloc/cuMemFree. */
+    private final BufferPool pool;
 
     public DeviceScope() {
+        this(null);
+    }
+
+    DeviceScope(BufferPool pool) {
+        this.pool = pool;
     }
 
     public DeviceBuffer floats(long n) {
-        return track(DeviceBuffer.allocate(n * 4));
+        return take(n * 4);
     }
 
     DeviceBuffer doubles(long n) {
-        return track(DeviceBuffer.allocate(n * 8));
+        return take(n * 8);
     }
 
     public DeviceBuffer ints(long n) {
-        return track(DeviceBuffer.allocate(n * 4));
+        return take(n * 4);
+    }
+
+    /** Rows of path steps this scope evaluates (set by the op set for a chunk; 0 otherwise). */
+    private long rows;
+    /** Bytes asked for through this scope. */
+    private long taken;
+
+    /** Marks the scope as a chunk of {@code n} path rows: at close its bytes per row teach the pool's sizing. */
+    void rows(long n) {
+        rows = n;
+    }
+
+    private DeviceBuffer take(long bytes) {
+        if (pool == null) {
+            return track(BufferPool.allocate(bytes));
+        }
+        taken += bytes;
+        DeviceBuffer b = pool.take(bytes);
+        owned.add(b);
+        return b.prefix(bytes);
     }
 
     public DeviceBuffer upload(float[] data) {
@@ -52,7 +80,11 @@ public final class DeviceScope implements dev.kxai.exec.Arena {
         RuntimeException first = null;
         for (int i = owned.size() - 1; i >= 0; i--) {
             try {
-                owned.get(i).close();
+                if (pool != null) {
+                    pool.give(owned.get(i));
+                } else {
+                    owned.get(i).close();
+                }
             } catch (RuntimeException e) {
                 if (first == null) {
                     first = e;
@@ -60,6 +92,10 @@ public final class DeviceScope implements dev.kxai.exec.Arena {
             }
         }
         owned.clear();
+        if (pool != null && rows > 0) {
+            pool.observeChunk(taken, rows);
+            rows = 0;
+        }
         if (first != null) {
             throw first;
         }

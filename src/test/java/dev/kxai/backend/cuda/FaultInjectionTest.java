@@ -224,6 +224,28 @@ class FaultInjectionTest {
         assertMatchesCpu(r, 2);
     }
 
+    /**
+     * The model's buffer pool: the second IG call (same shapes) allocates nothing; and when a later
+     * allocation runs out of memory (here the first weight of a second model), the idle pooled
+     * buffers of every model are freed and the allocation tried again, so the load succeeds.
+     */
+    @Test
+    void anOutOfMemoryFreesThePooledBuffersAndTriesAgain() {
+        Map<String, String> clean = probe(null, 0);
+        long afterIg1 = (long) num(clean, "ig1_allocations_after");
+        assertEquals(afterIg1, (long) num(clean, "ig2_allocations_after"), "a second call allocates nothing:\n"
+                + clean.get("output"));
+        int n = (int) afterIg1 + 1;
+        Map<String, String> r = probe("ALLOC", n);
+        String out = "KXAI_EMU_FAIL_ALLOC=" + n + ":\n" + r.get("output");
+        assertTrue(r.get("output").contains("injected: allocation " + n), "the fault did not fire: " + out);
+        assertTrue(r.get("logs").contains("idle pooled buffers, trying again"), out);
+        assertTrue(r.get("reload").startsWith("ok") && r.get("reload").endsWith("warnings 0"), out);
+        assertMatchesCpu(r, 1);
+        assertMatchesCpu(r, 2);
+        assertEquals("ok", r.get("close"), out);
+    }
+
     // ------------------------------------------------------------------ (b) a failed launch
 
     @Test

@@ -96,6 +96,7 @@ public final class FaultProbe {
                 out("ig" + call + "_error", e.getClass().getName() + ": " + oneLine(e.getMessage()));
                 continue;
             }
+            out("ig" + call + "_allocations_after", String.valueOf(DeviceBuffer.allocations()));
             float[] a = got.attributions().data();
             float[] b = want.attributions().data();
             double maxDiff = 0;

@@ -116,6 +116,7 @@ public final class FaultSoakProbe {
         }
         pool.shutdown();
         cpu.close();
+        out("device_allocations", String.valueOf(DeviceBuffer.allocations()));
         out("requests", requests.toString());
         out("ok", ok.toString());
         out("mismatches", mismatches.toString());

@@ -31,20 +31,26 @@ class FaultSoakTest {
     private static final Path MODEL = TestData.reference("digits_cnn");
 
     @ParameterizedTest
-    @ValueSource(strings = {"NONE", "ALLOC", "LAUNCH", "COPY"})
-    void everyRequestIsRightOrATypedError(String kind) throws Exception {
+    @ValueSource(strings = {"NONE", "ALLOC", "ALLOC_UNPOOLED", "LAUNCH", "COPY"})
+    void everyRequestIsRightOrATypedError(String variant) throws Exception {
         double seconds = Double.parseDouble(System.getProperty("kxai.faultsoak.seconds", "4"));
-        Random rnd = new Random(kind.hashCode() ^ Long.getLong("kxai.faultsoak.seed", 13L));
-        int n = switch (kind) {
-            case "ALLOC" -> 100 + rnd.nextInt(400);
+        Random rnd = new Random(variant.hashCode() ^ Long.getLong("kxai.faultsoak.seed", 13L));
+        // with the model's buffer pool a soak allocates ~70 times in all (the weights, then each kind of request's
+        // first buffers, up to 8 requests at once); without it (ALLOC_UNPOOLED) every chunk allocates
+        boolean pooled = !variant.endsWith("_UNPOOLED");
+        String kind = variant.replace("_UNPOOLED", "");
+        int n = switch (variant) {
+            case "ALLOC" -> weightAllocs() + 1 + rnd.nextInt(40);
+            case "ALLOC_UNPOOLED" -> 100 + rnd.nextInt(400);
             case "LAUNCH" -> 200 + rnd.nextInt(1500);
             case "COPY" -> 50 + rnd.nextInt(300);
             default -> 0;
         };
-        Map<String, String> r = fork(kind, n, seconds);
-        String out = "KXAI_EMU_FAIL_" + kind + "=" + n + ":\n" + r.get("output");
-        System.out.printf("fault soak %s=%d: requests %s, ok %s, mismatches %s, typed errors %s, untyped %s, "
-                + "ran on cpu %s, leaked device bytes %s, device after: %s%n", kind, n, r.get("requests"), r.get("ok"),
+        Map<String, String> r = fork(kind, n, seconds, pooled);
+        String out = "KXAI_EMU_FAIL_" + kind + "=" + n + (pooled ? "" : ", no pool") + ":\n" + r.get("output");
+        System.out.printf("fault soak %s=%d: requests %s, device allocations %s, ok %s, mismatches %s, typed errors %s, "
+                + "untyped %s, ran on cpu %s, leaked device bytes %s, device after: %s%n", variant, n, r.get("requests"),
+                r.get("device_allocations"), r.get("ok"),
                 r.get("mismatches"), r.get("typed_errors"), r.get("untyped_errors"), r.get("ran_on_cpu"),
                 r.get("leaked_device_bytes"), r.get("model_device_after"));
         assertEquals("ok", r.get("done"), out);
@@ -63,11 +69,19 @@ class FaultSoakTest {
         assertTrue(leaked.equals("0") || kind.equals("LAUNCH") && leaked.startsWith("unknown"), out);
     }
 
-    private static Map<String, String> fork(String kind, int n, double seconds) throws Exception {
+    /** Device allocations made by loading the model: one per constant, two per batch norm. */
+    private static int weightAllocs() {
+        dev.kxai.graph.Graph g = dev.kxai.onnx.OnnxImporter.load(MODEL.resolve("model.onnx"));
+        long bn = g.nodes().stream().filter(x -> x.op() instanceof dev.kxai.graph.Op.BatchNormalization).count();
+        return g.constants().size() + 2 * (int) bn;
+    }
+
+    private static Map<String, String> fork(String kind, int n, double seconds, boolean pooled) throws Exception {
         Path tmp = Files.createTempDirectory("kxai-fault-soak");
         try {
             List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                    "-Xmx512m", "--add-modules", "jdk.incubator.vector", "-Djava.io.tmpdir=" + tmp, "-cp",
+                    "-Xmx512m", "--add-modules", "jdk.incubator.vector", "-Djava.io.tmpdir=" + tmp,
+                    "-D" + BufferPool.MAX_PROPERTY + "=" + (pooled ? "" : "0"), "-cp",
                     System.getProperty("java.class.path"), FaultSoakProbe.class.getName(), MODEL.toString(),
                     Double.toString(seconds), "8"));
             ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true);
