@@ -7,9 +7,8 @@ package dev.kxai.cli;
  */
 final class StartupTrace {
     static final boolean ON = Boolean.getBoolean("kxai.trace.startup");
-    /** The JVM's start, from the process's start time (ms since the epoch); 0 if unknown. */
-    private static final long START_MS = ON ? ProcessHandle.current().info().startInstant()
-            .map(java.time.Instant::toEpochMilli).orElse(0L) : 0L;
+    /** The JVM's start (ms since the epoch; the management classes load only when tracing). */
+    private static final long START_MS = ON ? java.lang.management.ManagementFactory.getRuntimeMXBean().getStartTime() : 0L;
     private static long last = START_MS;
 
     private StartupTrace() {
