@@ -89,6 +89,7 @@ final class ExplainCommand implements Callable<Integer> {
     }
 
     private Integer explain() throws IOException {
+        StartupTrace.mark("explain: command line parsed");
         PrintWriter w = spec.commandLine().getOut();
         BatchOptions.checkOut(out);
         if (report != null) {
@@ -114,7 +115,9 @@ final class ExplainCommand implements Callable<Integer> {
         }
         long t0 = System.nanoTime();
         Model m = batch.load(run.device);
+        StartupTrace.mark("explain: model loaded");
         Inputs in = batch.inputs(m, batch.progress(spec, "reading images", "images"));
+        StartupTrace.mark("explain: inputs read");
         Tensor logits = m.forward(in);
         int[] predicted = m.predict(in);
         int n = in.batch();
@@ -123,8 +126,10 @@ final class ExplainCommand implements Callable<Integer> {
         java.util.Map<String, Object> params = batch.params(run, perturbation, m, in, layer, batch.progress(spec));
         activationMax.addTo(params);
         boolean optimised = methodName.equals("activation_max");
+        StartupTrace.mark("explain: forward, targets, params");
         Attribution a = Methods.create(methodName, m, Methods.Params.of(params)).attribute(in, targets);
         double seconds = (System.nanoTime() - t0) / 1e9;
+        StartupTrace.mark("explain: attributed");
 
         java.util.Map<String, Tensor> byName = a.byInputOr(m.graph().inputName());
         Files.createDirectories(out);
@@ -143,6 +148,7 @@ final class ExplainCommand implements Callable<Integer> {
                         ? " (" + run.rule + ", " + run.steps + " steps, baseline " + (batch.baselineArgs == null ? "zeros"
                                 : String.join(" ", batch.baselineArgs)) + (layer != null ? ", layer " + layer : "") + ")" : "",
                 a.describeDevice(), seconds);
+        StartupTrace.mark("explain: .npy written");
         int pngs = 0;
         int outs = logits.rowSize();
         // activation maximisation: the model's output at the optimised inputs, beside the batch's
@@ -228,6 +234,7 @@ final class ExplainCommand implements Callable<Integer> {
                         ? ": " + batch.imageFiles.get(i).getFileName() : ""), pictures, facts));
             }
             rendering.stepsDone(i + 1, n);
+            StartupTrace.mark("explain: example " + i + " rendered");
         }
         if (html != null) {
             html.write(report);

@@ -147,7 +147,7 @@ class MetricsCliTest {
 
     @Test
     void everyOptionHasHelpText() {
-        CommandLine metrics = new CommandLine(new Main()).getSubcommands().get("metrics");
+        CommandLine metrics = Main.commandLine().getSubcommands().get("metrics");
         for (CommandLine.Model.OptionSpec o : metrics.getCommandSpec().options()) {
             String text = String.join(" ", o.description()).strip();
             assertTrue(!text.isEmpty(), o.longestName() + " has no help text");
