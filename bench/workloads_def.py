@@ -53,7 +53,7 @@ def build(name):
     elif name == "resnet18" or name in ZOO:
         import torchvision
         ctor = getattr(torchvision.models, name)
-        m = ctor(weights=None) if _has_weights_arg() else ctor()
+        m = no_zero_heads(ctor(weights=None) if _has_weights_arg() else ctor())
     else:
         raise KeyError(name)
     return m.eval()
@@ -63,3 +63,14 @@ def _has_weights_arg():
     import inspect
     import torchvision
     return "weights" in inspect.signature(torchvision.models.resnet18).parameters
+
+
+def no_zero_heads(m):
+    """torchvision zero-initialises some classifier heads (ViT's): every logit is then its bias, every
+    gradient 0, and an attribution comparison would pass on zeros. Such Linear layers get small
+    seeded random weights instead."""
+    import torch
+    for mod in m.modules():
+        if isinstance(mod, torch.nn.Linear) and not mod.weight.detach().any():
+            torch.nn.init.normal_(mod.weight, std=0.02)
+    return m
