@@ -51,10 +51,16 @@ public final class OnnxImporter {
         } catch (IOException e) {
             throw new ModelException("cannot read model file " + file + ": " + e.getMessage(), e);
         }
-        return parse(bytes, file.toString());
+        Path dir = file.toAbsolutePath().getParent();
+        return parse(bytes, file.toString(), new ExternalData(dir));
     }
 
+    /** A model held in memory: tensors with external data are refused (there is no folder to find them in). */
     public static Graph parse(byte[] bytes, String source) {
+        return parse(bytes, source, new ExternalData(null));
+    }
+
+    private static Graph parse(byte[] bytes, String source, ExternalData ext) {
         OnnxMl.ModelProto model;
         try {
             model = OnnxMl.ModelProto.parseFrom(bytes);
@@ -72,7 +78,7 @@ public final class OnnxImporter {
         long opset = model.getOpsetImportList().stream()
                 .filter(o -> o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx"))
                 .mapToLong(OnnxMl.OperatorSetIdProto::getVersion).max().orElse(LATEST_OPSET_SEMANTICS);
-        return new OnnxImporter.Builder(model.getGraph(), source, opset).build();
+        return new OnnxImporter.Builder(model.getGraph(), source, opset, ext).build();
     }
 
     /** Opset assumed when a model declares none for the default domain. */
@@ -89,11 +95,14 @@ public final class OnnxImporter {
         private final Set<String> known = new HashSet<>();
 
         private final long opset;
+        /** Where tensors stored outside the model file are read from. */
+        private final ExternalData ext;
         private final OpParser ops;
         private final Decompositions.Sink sink;
 
-        Builder(OnnxMl.GraphProto g, String source, long opset) {
+        Builder(OnnxMl.GraphProto g, String source, long opset, ExternalData ext) {
             this.g = g;
+            this.ext = ext;
             this.source = source;
             this.opset = opset;
             this.lt = new LoadTime(source);
@@ -236,9 +245,16 @@ public final class OnnxImporter {
             int elemType = in.getType().getTensorType().getElemType();
             boolean integer = elemType == OnnxMl.TensorProto.DataType.INT64_VALUE
                     || elemType == OnnxMl.TensorProto.DataType.INT32_VALUE;
-            if (elemType != OnnxMl.TensorProto.DataType.FLOAT_VALUE && !integer) {
+            // float16, bfloat16 and float64 models run in float32 (their weights are widened at load,
+            // their Casts to those types are identities): one attributable float input either way
+            boolean floating = elemType == OnnxMl.TensorProto.DataType.FLOAT_VALUE
+                    || elemType == OnnxMl.TensorProto.DataType.FLOAT16_VALUE
+                    || elemType == OnnxMl.TensorProto.DataType.BFLOAT16_VALUE
+                    || elemType == OnnxMl.TensorProto.DataType.DOUBLE_VALUE;
+            if (!floating && !integer) {
                 throw new ModelException(source + ": input '" + in.getName() + "' has element type "
-                        + elemType + "; kxai takes float32 (1) inputs, and int64 (7) or int32 (6) token ids");
+                        + TensorReader.typeName(elemType) + " (" + elemType + "); kxai takes float32 (1), float16 (10),"
+                        + " bfloat16 (16) or float64 (11) inputs (computed in float32), and int64 (7) or int32 (6) token ids");
             }
             List<OnnxMl.TensorShapeProto.Dimension> dims = in.getType().getTensorType().getShape().getDimList();
             int[] shape = new int[dims.size()];
@@ -639,7 +655,7 @@ public final class OnnxImporter {
         }
 
         private Tensor tensor(OnnxMl.TensorProto t, String what) {
-            return TensorReader.read(t, what, source);
+            return TensorReader.read(t, what, source, ext);
         }
     }
 }

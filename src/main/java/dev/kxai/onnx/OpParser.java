@@ -174,11 +174,16 @@ final class OpParser {
                     // float → integer truncates toward zero (NumPy, PyTorch); the value stays a float holding it
                     yield new Op.Unary(Op.Unary.Kind.TRUNC);
                 }
-                if (to != OnnxMl.TensorProto.DataType.FLOAT_VALUE && to != OnnxMl.TensorProto.DataType.DOUBLE_VALUE) {
+                if (to != OnnxMl.TensorProto.DataType.FLOAT_VALUE && to != OnnxMl.TensorProto.DataType.DOUBLE_VALUE
+                        && to != OnnxMl.TensorProto.DataType.FLOAT16_VALUE
+                        && to != OnnxMl.TensorProto.DataType.BFLOAT16_VALUE) {
                     throw new ModelException(source + ": node '" + name + "' (Cast) converts a value computed per request "
-                            + "to element type " + to + "; per request kxai casts to float32 (1), float64 (11, computed "
-                            + "in float32) and integer types (truncated toward zero); other types only at load");
+                            + "to element type " + TensorReader.typeName((int) to) + " (" + to + "); per request kxai casts"
+                            + " to float32 (1), float64 (11), float16 (10) and bfloat16 (16) (all computed in float32) and"
+                            + " integer types (truncated toward zero); other types only at load");
                 }
+                // float16/bfloat16 (mixed-precision exports) and float64 run in float32: kxai explains the
+                // model's function at float32 precision, not its 16-bit rounding
                 yield new Op.Identity();
             }
             default -> {

@@ -88,13 +88,16 @@ class UnaryImportTest {
         assertArrayEquals(new float[] {-1, 1, 1, 0}, run(oneNode(13, node("Sign", "input").build()), -2.5f, 2.5f, 0.25f, 0f));
         assertArrayEquals(new float[] {-0.4f, 0.4f, 4, -2}, run(oneNode(13, node("Reciprocal", "input").build()), -2.5f, 2.5f,
                 0.25f, -0.5f));
-        // Cast of a value computed per request: to int64 truncates toward zero; to float16 is refused
+        // Cast of a value computed per request: to int64 truncates toward zero; to float16 computes in
+        // float32 (the identity); to string is refused
         Graph cast = oneNode(13, node("Cast", "input").addAttribute(OnnxModels.intAttr("to", 7)).build());
         assertEquals(new Op.Unary(Kind.TRUNC), op(cast));
         assertArrayEquals(new float[] {-2, 2, 0, -0f}, run(cast, -2.5f, 2.5f, 0.25f, -0.75f));
+        Graph toHalf = oneNode(13, node("Cast", "input").addAttribute(OnnxModels.intAttr("to", 10)).build());
+        assertArrayEquals(new float[] {-2.5f, 2.5f, 0.1f, -0.75f}, run(toHalf, -2.5f, 2.5f, 0.1f, -0.75f));
         ModelException e = assertThrows(ModelException.class, () -> oneNode(13,
-                node("Cast", "input").addAttribute(OnnxModels.intAttr("to", 10)).build()));
-        assertTrue(e.getMessage().contains("element type 10"), e.getMessage());
+                node("Cast", "input").addAttribute(OnnxModels.intAttr("to", 8)).build()));
+        assertTrue(e.getMessage().contains("element type string (8)"), e.getMessage());
     }
 
     @Test
