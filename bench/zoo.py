@@ -4,7 +4,8 @@
   /usr/bin/python3 bench/zoo.py OUT_DIR [--models a,b,...] [--size 224] [--batch 2] [--steps 8]
 
 For each model (torchvision architectures with random weights from a fixed seed, a small text
-transformer classifier over token ids + attention mask, and an LSTM classifier) it writes
+transformer classifier over token ids + attention mask, an LSTM classifier, and a 2-layer BERT as
+Hugging Face writes it: int64 ids, attention mask and token types, opset 17) it writes
 OUT_DIR/NAME/ in the layout of the reference FORMAT.md, so that `kxai validate OUT_DIR` checks kxai
 against it: model.onnx (opset 13, dynamic batch), the input(s), logits.npy, and for Saliency,
 InputXGradient and Integrated Gradients (gausslegendre, --steps) the attributions computed the way
@@ -32,7 +33,7 @@ from torch_ig import alphas_and_step_sizes  # noqa: E402
 VISION = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "vgg11_bn", "alexnet",
           "squeezenet1_1", "densenet121", "shufflenet_v2_x0_5", "googlenet", "regnet_y_400mf", "convnext_tiny",
           "vit_b_16"]
-TOKENS = ["text_transformer", "lstm_classifier"]
+TOKENS = ["text_transformer", "lstm_classifier", "bert_tiny"]
 VOCAB, SEQ = 100, 16
 
 
@@ -54,6 +55,53 @@ class TextTransformer(nn.Module):
             h = layer(h, src_mask=key_mask)
         w = mask.unsqueeze(-1)
         return self.fc((h * w).sum(1) / w.sum(1))
+
+
+class BertLayer(nn.Module):
+    """A Hugging Face BertLayer's computation: post-LN self-attention (4 heads) and a GELU feed-forward."""
+
+    def __init__(self, d=32, heads=4):
+        super().__init__()
+        self.heads, self.dh = heads, d // heads
+        self.q, self.k, self.v, self.o = (nn.Linear(d, d) for _ in range(4))
+        self.ln1, self.ln2 = nn.LayerNorm(d, eps=1e-12), nn.LayerNorm(d, eps=1e-12)
+        self.ff1, self.ff2 = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, h, ext):
+        def split(t):  # transpose_for_scores: view by the runtime batch and sequence, then permute
+            return t.view(t.size()[:-1] + (self.heads, self.dh)).permute(0, 2, 1, 3)
+        q, k, v = split(self.q(h)), split(self.k(h)), split(self.v(h))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / (self.dh ** 0.5) + ext
+        ctx = torch.matmul(scores.softmax(-1), v).permute(0, 2, 1, 3).contiguous()
+        ctx = ctx.view(ctx.size()[:-2] + (self.heads * self.dh,))
+        h = self.ln1(h + self.o(ctx))
+        return self.ln2(h + self.ff2(nn.functional.gelu(self.ff1(h))))
+
+
+class BertTiny(nn.Module):
+    """A 2-layer BERT as transformers writes it and Optimum exports it: int64 input_ids, attention_mask and
+    token_type_ids; word + position (a sliced position_ids buffer) + token-type embeddings, LayerNorm; the
+    extended mask (1 - mask) * finfo.min; the pooler (tanh of the first token) and a classifier."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(VOCAB, 32, padding_idx=0)
+        self.position = nn.Embedding(SEQ, 32)
+        self.token_type = nn.Embedding(2, 32)
+        self.register_buffer("position_ids", torch.arange(SEQ).expand((1, -1)))
+        self.ln = nn.LayerNorm(32, eps=1e-12)
+        self.layers = nn.ModuleList([BertLayer() for _ in range(2)])
+        self.pooler = nn.Linear(32, 32)
+        self.fc = nn.Linear(32, 3)
+
+    def forward(self, ids, mask, types):
+        pos = self.position_ids[:, :ids.size(1)]
+        h = self.ln(self.embedding(ids) + self.token_type(types) + self.position(pos))
+        dtype = h.dtype
+        ext = (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+        for layer in self.layers:
+            h = layer(h, ext)
+        return self.fc(torch.tanh(self.pooler(h[:, 0])))
 
 
 class LstmClassifier(nn.Module):
@@ -83,6 +131,8 @@ def build(name):
         return TextTransformer().eval()
     if name == "lstm_classifier":
         return LstmClassifier().eval()
+    if name == "bert_tiny":
+        return BertTiny().eval()
     from workloads_def import no_zero_heads  # the benchmark workloads' rule, one copy
     m = no_zero_heads(getattr(torchvision.models, name)(weights=None)).eval()
     try:
@@ -105,13 +155,13 @@ def ig_gradients(forward, inputs, baselines, targets, step_sizes, alphas):
 
 
 def attributions(name, model, dtype, x, mask, targets, steps):
-    """{case id: numpy attributions} computed in dtype."""
+    """{case id: numpy attributions} computed in dtype (token models: mask is the tuple of extra inputs)."""
     m = model.to(dtype).eval()
     step_sizes, alphas = alphas_and_step_sizes("gausslegendre", steps)
     out = {}
     if name in TOKENS:
         emb = m.embedding
-        mask_d = mask.to(dtype)
+        extras = [e.to(dtype) if e.is_floating_point() else e for e in mask]
         with torch.no_grad():
             lx = emb(x)
             lb = emb(torch.zeros_like(x))
@@ -121,7 +171,7 @@ def attributions(name, model, dtype, x, mask, targets, steps):
         def forward(layer_value):
             holder["v"] = layer_value
             rows = layer_value.shape[0] // x.shape[0]
-            return m(x.repeat(rows, 1), mask_d.repeat(rows, 1))
+            return m(x.repeat(rows, 1), *[e.repeat(rows, 1) for e in extras])
         try:
             (g,) = ig_gradients(forward, [lx.to(dtype)], [lb.to(dtype)], targets, step_sizes, alphas)
         finally:
@@ -147,12 +197,21 @@ def export(name, model, folder, size, batch):
         mask = torch.ones(batch, SEQ)
         mask[1:, SEQ - 5:] = 0  # padding at the end of the second row on
         ids[mask == 0] = 0
-        torch.onnx.export(model, (ids, mask), os.path.join(folder, "model.onnx"), input_names=["input_0", "add_0"],
-                          output_names=["logits"], opset_version=13,
-                          dynamic_axes={"input_0": {0: "batch"}, "add_0": {0: "batch"}, "logits": {0: "batch"}})
+        extras = (mask,)
+        opset = 13
+        if name == "bert_tiny":  # int64 mask and token types, opset 17 (LayerNormalization), as Optimum exports
+            types = torch.zeros(batch, SEQ, dtype=torch.int64)
+            types[:, SEQ // 2:] = 1  # a sentence pair
+            extras = (mask.to(torch.int64), types)
+            opset = 17
+        names = ["add_%d" % i for i in range(len(extras))]
+        axes = {n: {0: "batch"} for n in ["input_0", "logits"] + names}
+        torch.onnx.export(model, (ids,) + extras, os.path.join(folder, "model.onnx"), input_names=["input_0"] + names,
+                          output_names=["logits"], opset_version=opset, dynamic_axes=axes)
         np.save(os.path.join(folder, "input_0.npy"), ids.numpy().astype(np.int64))
-        np.save(os.path.join(folder, "add_0.npy"), mask.numpy())
-        return ids, mask
+        for n, e in zip(names, extras):
+            np.save(os.path.join(folder, n + ".npy"), e.numpy())
+        return ids, extras
     x = torch.rand(batch, 3, size, size, generator=g) * 2 - 1
     torch.onnx.export(model, (x,), os.path.join(folder, "model.onnx"), input_names=["input"], output_names=["logits"],
                       opset_version=13, dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
@@ -188,7 +247,7 @@ def main():
             print(f"zoo: {name:22s} NOT exported at size {a.size}: {str(e).splitlines()[0][:160]}", flush=True)
             continue
         with torch.no_grad():
-            logits = model(x, mask) if name in TOKENS else model(x)
+            logits = model(x, *mask) if name in TOKENS else model(x)
         targets = logits.argmax(1)
         np.save(os.path.join(folder, "logits.npy"), logits.numpy())
         t0 = time.perf_counter()
@@ -217,9 +276,10 @@ def main():
                     "torch_f32_seconds_all_cases": round(seconds, 3)}
         if name in TOKENS:
             manifest["inputs"] = [
-                {"name": "input_0", "file": "input_0.npy", "shape": list(x.shape), "dtype": "int64", "attributed": False},
-                {"name": "add_0", "file": "add_0.npy", "shape": list(mask.shape), "dtype": "float32",
-                 "attributed": False}]
+                {"name": "input_0", "file": "input_0.npy", "shape": list(x.shape), "dtype": "int64", "attributed": False}
+            ] + [{"name": "add_%d" % i, "file": "add_%d.npy" % i, "shape": list(e.shape),
+                  "dtype": "float32" if e.is_floating_point() else "int64", "attributed": False}
+                 for i, e in enumerate(mask)]
             manifest["input"] = "input_0.npy"
         else:
             manifest["input"] = "input.npy"

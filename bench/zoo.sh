@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The model zoo check: exports what users bring (bench/zoo.py: 14 torchvision architectures with
-# random weights, a text transformer over token ids + attention mask, an LSTM classifier) with
+# random weights, a text transformer over token ids + attention mask, an LSTM classifier, a tiny BERT) with
 # PyTorch's reference attributions computed as Captum does (float32 and float64), then runs
 # `kxai validate` on each and prints one table row per model.
 #
