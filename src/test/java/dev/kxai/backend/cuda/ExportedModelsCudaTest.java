@@ -18,4 +18,13 @@ class ExportedModelsCudaTest {
             ExportedModelCheck.check(m, dir, "cuda");
         }
     }
+
+    /** The zoo's tiny BERT (three int64 inputs, opset 17) like a reference case: "not run on cuda" fails it. */
+    @org.junit.jupiter.api.Test
+    void bertTinyPassesOnCuda() {
+        dev.kxai.validate.ReferenceValidator.Summary s = new dev.kxai.validate.ReferenceValidator("cuda")
+                .run(TestData.exported("zoo"), r -> { });
+        org.junit.jupiter.api.Assertions.assertEquals(2, s.passed(), s.line());
+        org.junit.jupiter.api.Assertions.assertEquals(0, s.failed(), s.line());
+    }
 }
