@@ -39,6 +39,17 @@ public final class Model implements AutoCloseable {
         return of(g, Backends.select(device));
     }
 
+    /**
+     * Loads an ONNX file on a device, explaining the value {@code output} instead of the first graph
+     * output: another graph output (logits and probabilities; a detector's heads) or any node's
+     * output. null = the first graph output.
+     */
+    public static Model load(Path onnx, String device, String output) {
+        dev.kxai.Args.notNull(onnx, "onnx");
+        Graph g = OnnxImporter.load(onnx).withOutput(output);
+        return of(g, Backends.select(device));
+    }
+
     public static Model of(Graph graph, Backend backend) {
         dev.kxai.Args.notNull(graph, "graph");
         dev.kxai.Args.notNull(backend, "backend");
@@ -85,6 +96,37 @@ public final class Model implements AutoCloseable {
     /** Number of outputs per example: targets range over 0..outputs()−1. */
     public int outputs() {
         return runner.outputsPerExample();
+    }
+
+    /** The shape of one example's output (without the batch axis): [classes] for a classifier, [C, H, W] for a segmenter. */
+    public int[] outputShape() {
+        return runner.plan().outputExampleShape();
+    }
+
+    /**
+     * Captum's tuple target ({@code target=(c, h, w)} for an output with several axes per example) as
+     * the flat index kxai's targets are: row-major over {@link #outputShape()}.
+     *
+     * @throws InvalidInputException when the index has the wrong length or a coordinate is out of range
+     */
+    public int target(int... index) {
+        dev.kxai.Args.notNull(index, "index");
+        int[] shape = outputShape();
+        if (index.length != shape.length) {
+            throw new InvalidInputException("target " + java.util.Arrays.toString(index) + " has " + index.length
+                    + " coordinate(s); the model's output per example has shape " + java.util.Arrays.toString(shape)
+                    + " (" + shape.length + " axes)");
+        }
+        int flat = 0;
+        for (int i = 0; i < shape.length; i++) {
+            if (index[i] < 0 || index[i] >= shape[i]) {
+                throw new InvalidInputException("target " + java.util.Arrays.toString(index) + ": coordinate " + index[i]
+                        + " at axis " + i + " is outside 0.." + (shape[i] - 1) + " (output per example "
+                        + java.util.Arrays.toString(shape) + ")");
+            }
+            flat = flat * shape[i] + index[i];
+        }
+        return flat;
     }
 
     /** The model's output for a batch. */

@@ -64,8 +64,15 @@ final class BatchOptions {
                 + "several inputs: NAME=B per input (token ids: ids; zeros = id 0); one without a name applies to all."})
     List<String> baselineArgs;
 
-    @Option(names = "--target", split = ",", description = "Target output index, one or one per row (default: predicted class).")
-    int[] target;
+    @Option(names = "--target", split = ",", paramLabel = "T", description = "Target output index, one or one per row "
+            + "(default: predicted class). For an output with several axes per example (a segmenter's [C, H, W]), "
+            + "Captum's tuple target as C:H:W, or the flat row-major index.")
+    List<String> target;
+
+    @Option(names = "--model-output", paramLabel = "NAME", description = "Explain this value instead of the model's first "
+            + "output: another graph output (e.g. probabilities beside logits, one head of several) or any node's "
+            + "output ('kxai info --model M' lists them).")
+    String output;
 
     @Option(names = "--first-layer-saving", description = "Integrated Gradients: run the first Conv/Gemm twice per "
             + "example instead of n_steps times (faster; may differ from Captum at near-ties of max-pool/ReLU).")
@@ -95,7 +102,7 @@ final class BatchOptions {
 
     /** The model on a device (auto, cpu, cuda; null = the environment's choice). */
     Model load(String device) throws IOException {
-        return Model.load(bundled() ? bundledFile("model.onnx") : modelFile, device);
+        return Model.load(bundled() ? bundledFile("model.onnx") : modelFile, device, output);
     }
 
     /** What the model file is, for a report's first line. */
@@ -193,7 +200,29 @@ final class BatchOptions {
 
     /** --target, or the predicted class of each row; checked against the model's outputs. */
     int[] targets(Model m, Inputs in, int[] predicted) {
-        return m.targets(target != null ? target : predicted, in.batch());
+        if (target == null) {
+            return m.targets(predicted, in.batch());
+        }
+        int[] t = new int[target.size()];
+        for (int i = 0; i < t.length; i++) {
+            String arg = target.get(i).trim();
+            try {
+                if (arg.contains(":")) { // Captum's tuple target, e.g. (class, row, column) of a segmentation map
+                    String[] parts = arg.split(":", -1);
+                    int[] index = new int[parts.length];
+                    for (int j = 0; j < parts.length; j++) {
+                        index[j] = Integer.parseInt(parts[j].trim());
+                    }
+                    t[i] = m.target(index);
+                } else {
+                    t[i] = Integer.parseInt(arg);
+                }
+            } catch (NumberFormatException e) {
+                throw new InvalidInputException("--target '" + arg + "' is not an output index (a whole number, or C:H:W "
+                        + "coordinates for an output of shape " + java.util.Arrays.toString(m.outputShape()) + " per example)");
+            }
+        }
+        return m.targets(t, in.batch());
     }
 
     /** {NAME, VALUE} of "NAME=VALUE", or {null, arg} when there is no name. */

@@ -265,7 +265,7 @@ final class ExplainCommand implements Callable<Integer> {
             }
         }
         shown.put("baselines", batch.baselineArgs == null ? "zeros" : String.join(" ", batch.baselineArgs));
-        shown.put("target", batch.target == null ? "predicted class" : java.util.Arrays.toString(batch.target));
+        shown.put("target", batch.target == null ? "predicted class" : String.join(",", batch.target));
         for (java.util.Map.Entry<String, Object> p : shown.entrySet()) {
             html.param(p.getKey(), p.getValue());
         }

@@ -208,6 +208,12 @@ public final class ExecutionPlan {
         return outputsPerExample;
     }
 
+    /** The shape of one example's output (the output shape without the batch axis). */
+    public int[] outputExampleShape() {
+        int[] s = shapesAt1.get(graph.outputName());
+        return Arrays.copyOfRange(s, Math.min(1, s.length), s.length);
+    }
+
     /** Whether a value (input, constant or node output) is known to the plan. */
     public boolean hasValue(String value) {
         return shapesAt1.containsKey(value);

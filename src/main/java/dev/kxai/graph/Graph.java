@@ -85,6 +85,27 @@ public record Graph(String source, List<Input> inputs, String outputName, List<N
         return out;
     }
 
+    /**
+     * The same graph explaining another of its values: a second graph output (a model returning
+     * logits and probabilities, a detector's heads) or any node's output. Nodes the new output does
+     * not need are never run.
+     *
+     * @throws dev.kxai.ModelException when no node computes {@code value}
+     */
+    public Graph withOutput(String value) {
+        if (value == null || value.equals(outputName)) {
+            return this;
+        }
+        if (!valueNames().contains(value)) {
+            java.util.List<String> some = nodes.stream().map(Node::output).filter(v -> !v.contains("/"))
+                    .limit(12).toList();
+            throw new dev.kxai.ModelException(source + ": no node computes a value named '" + value + "' to explain as the"
+                    + " output (the graph's output is '" + outputName + "'; values include " + some
+                    + "; 'kxai info --model M' lists them)");
+        }
+        return new Graph(source, inputs, value, nodes, constants, perRow);
+    }
+
     /** Every value name produced by a node (intermediate tensors; layer methods address them). */
     public Set<String> valueNames() {
         return nodes.stream().map(Node::output).collect(java.util.stream.Collectors.toUnmodifiableSet());
