@@ -52,9 +52,9 @@ for dir in "$out"/*/; do
     continue
   fi
   start=$(date +%s.%N)
-  log="$("$root/kxai" validate "$dir" --device "$device" 2>&1 || true)"
+  log="$("$root/kxai" validate "$dir" --device "$device" --progress off 2>&1 || true)"
   secs=$(echo "$(date +%s.%N) - $start" | bc)
-  summary="$(echo "$log" | grep '^validate:' | tail -n 1 || true)"
+  summary="$(echo "$log" | grep '^validate: [0-9]* passed' | tail -n 1 || true)"
   passed=$(echo "$summary" | sed -n 's/validate: \([0-9]*\) passed.*/\1/p')
   failed=$(echo "$summary" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
   loads=yes; echo "$log" | grep -q '/load ' && loads=no
