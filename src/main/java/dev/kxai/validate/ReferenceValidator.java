@@ -139,7 +139,10 @@ public final class ReferenceValidator {
             return out;
         }
         try {
-            String logitsFile = m.path("outputs").path("logits").asText("logits.npy");
+            // the model's (first) output: "logits" as FORMAT.md names it, else the manifest's only/first entry
+            JsonNode outs = m.path("outputs");
+            String logitsFile = outs.has("logits") ? outs.path("logits").asText("logits.npy")
+                    : outs.isObject() && outs.size() > 0 ? outs.elements().next().asText("logits.npy") : "logits.npy";
             if (Files.exists(folder.resolve(logitsFile))) {
                 try {
                     Tensor ref = NpyIO.read(folder.resolve(logitsFile));
