@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 """Exports the model zoo a new user brings, with PyTorch's reference attributions, as reference folders.
 
-  /usr/bin/python3 bench/zoo.py OUT_DIR [--models a,b,...] [--size 224] [--batch 2] [--steps 8]
+  /usr/bin/python3 bench/zoo.py OUT_DIR [--models a,b,...] [--size 224] [--batch 2] [--steps 8] [--opset 13]
 
 For each model (torchvision architectures with random weights from a fixed seed, a small text
 transformer classifier over token ids + attention mask, an LSTM classifier, and a 2-layer BERT as
 Hugging Face writes it: int64 ids, attention mask and token types, opset 17) it writes
 OUT_DIR/NAME/ in the layout of the reference FORMAT.md, so that `kxai validate OUT_DIR` checks kxai
-against it: model.onnx (opset 13, dynamic batch), the input(s), logits.npy, and for Saliency,
+against it: model.onnx (opset 13 unless --opset, dynamic batch), the input(s), logits.npy, and for Saliency,
 InputXGradient and Integrated Gradients (gausslegendre, --steps) the attributions computed the way
 Captum 0.8.0 computes them (bench/torch_ig.py's path: float32 quadrature weights, step-major path,
 autograd), in float32 and in float64 (`attributions_f64`, the arbiter where float32 near-ties make
@@ -189,7 +189,7 @@ def attributions(name, model, dtype, x, mask, targets, steps):
     return out
 
 
-def export(name, model, folder, size, batch):
+def export(name, model, folder, size, batch, opset=13):
     g = torch.Generator().manual_seed(1)
     model.eval()
     if name in TOKENS:
@@ -198,12 +198,11 @@ def export(name, model, folder, size, batch):
         mask[1:, SEQ - 5:] = 0  # padding at the end of the second row on
         ids[mask == 0] = 0
         extras = (mask,)
-        opset = 13
         if name == "bert_tiny":  # int64 mask and token types, opset 17 (LayerNormalization), as Optimum exports
             types = torch.zeros(batch, SEQ, dtype=torch.int64)
             types[:, SEQ // 2:] = 1  # a sentence pair
             extras = (mask.to(torch.int64), types)
-            opset = 17
+            opset = max(opset, 17)
         names = ["add_%d" % i for i in range(len(extras))]
         axes = {n: {0: "batch"} for n in ["input_0", "logits"] + names}
         torch.onnx.export(model, (ids,) + extras, os.path.join(folder, "model.onnx"), input_names=["input_0"] + names,
@@ -214,7 +213,7 @@ def export(name, model, folder, size, batch):
         return ids, extras
     x = torch.rand(batch, 3, size, size, generator=g) * 2 - 1
     torch.onnx.export(model, (x,), os.path.join(folder, "model.onnx"), input_names=["input"], output_names=["logits"],
-                      opset_version=13, dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+                      opset_version=opset, dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
     np.save(os.path.join(folder, "input.npy"), x.numpy())
     return x, None
 
@@ -235,6 +234,7 @@ def main():
     p.add_argument("--size", type=int, default=224)
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--steps", type=int, default=8)
+    p.add_argument("--opset", type=int, default=13, help="ONNX opset of the export (torch 1.13: 7 to 17; bert_tiny: >= 17)")
     a = p.parse_args()
     torch.set_num_threads(os.cpu_count())
     for name in a.models.split(","):
@@ -242,7 +242,7 @@ def main():
         os.makedirs(folder, exist_ok=True)
         model = build(name)
         try:
-            x, mask = export(name, model, folder, a.size, a.batch)
+            x, mask = export(name, model, folder, a.size, a.batch, a.opset)
         except Exception as e:  # noqa: BLE001 (the exporter refuses some models at some sizes: say so, go on)
             print(f"zoo: {name:22s} NOT exported at size {a.size}: {str(e).splitlines()[0][:160]}", flush=True)
             continue

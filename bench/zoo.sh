@@ -4,7 +4,7 @@
 # PyTorch's reference attributions computed as Captum does (float32 and float64), then runs
 # `kxai validate` on each and prints one table row per model.
 #
-#   bench/zoo.sh [--device cpu|cuda] [--size 224] [--models a,b,...] [--out DIR] [--fresh]
+#   bench/zoo.sh [--device cpu|cuda] [--size 224] [--opset 13] [--models a,b,...] [--out DIR] [--fresh]
 #
 # --device cuda on a machine without a GPU runs on the emulator when KXAI_CUDA_EMULATOR is set
 # (use a small --size there: the emulator is slow). A case passes within 1e-4 of the float32
@@ -18,6 +18,7 @@ root="$(dirname "$here")"
 py="${KXAI_PYTHON:-/usr/bin/python3}"
 device=cpu
 size=224
+opset=13
 models=""
 out="$here/out/zoo"
 fresh=0
@@ -25,6 +26,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --device) device="${2:?}"; shift 2 ;;
     --size) size="${2:?}"; shift 2 ;;
+    --opset) opset="${2:?}"; shift 2 ;;
     --models) models="${2:?}"; shift 2 ;;
     --out) out="${2:?}"; shift 2 ;;
     --fresh) fresh=1; shift ;;
@@ -38,7 +40,7 @@ done
 }
 [ "$fresh" = 1 ] && rm -rf "$out"
 mkdir -p "$out"
-args=(--size "$size")
+args=(--size "$size" --opset "$opset")
 [ -n "$models" ] && args+=(--models "$models")
 if [ -z "$(ls -A "$out" 2>/dev/null)" ] || [ "$fresh" = 1 ]; then
   "$py" "$here/zoo.py" "$out" "${args[@]}" 2>/dev/null
