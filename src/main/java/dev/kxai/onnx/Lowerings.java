@@ -138,13 +138,20 @@ final class Lowerings {
                 if (p != 1 && p != 2) {
                     throw a.bad(t, "p", p, "1 or 2");
                 }
-                // x / ‖x‖_p along the axis (no epsilon, as ONNX)
+                // x / ‖x‖_p along the axis (no epsilon, as ONNX); a zero slice gives 0 (onnxruntime's
+                // LpNorm) with gradient 0: zero(s) ? 0 : x / (zero(s) ? 1 : ‖x‖), so no inf or NaN
+                // reaches the backward (see maskedNorm)
                 Op.Reduce sum = new Op.Reduce(Op.Reduce.Kind.SUM, new int[] {axis}, true);
-                String norm = p == 1
+                String s = p == 1
                         ? e.node("norm", "ReduceSum", sum, e.node("abs", "Abs", new Op.Unary(Op.Unary.Kind.ABS), e.in(0)))
-                        : e.node("norm", "Sqrt", new Op.Unary(Op.Unary.Kind.SQRT),
-                                e.node("sum", "ReduceSum", sum, e.node("squared", "Mul", new Op.Mul(), e.in(0), e.in(0))));
-                e.last("Div", new Op.Div(), e.in(0), norm);
+                        : e.node("sum", "ReduceSum", sum, e.node("squared", "Mul", new Op.Mul(), e.in(0), e.in(0)));
+                String zero = e.node("zero_norm", "Equal", new Op.Compare(Op.Compare.Kind.EQUAL), s,
+                        e.constant("zero", 0f));
+                String safe = e.node("safe_" + (p == 1 ? "norm" : "sum"), "Where", new Op.Where(), zero,
+                        e.constant("one", 1f), s);
+                String norm = p == 1 ? safe : e.node("safe_norm", "Sqrt", new Op.Unary(Op.Unary.Kind.SQRT), safe);
+                String q = e.node("normalized", "Div", new Op.Div(), e.in(0), norm);
+                e.last("Where", new Op.Where(), zero, e.constant("zero", 0f), q);
             }
             case "Sum", "Mean" -> {
                 List<String> ins = e.present();
@@ -338,11 +345,23 @@ final class Lowerings {
                     e.node("squared", "Mul", new Op.Mul(), e.in(0), e.in(0)));
             case "ReduceL2" -> {
                 String sq = e.node("squared", "Mul", new Op.Mul(), e.in(0), e.in(0));
-                e.last("Sqrt", new Op.Unary(Op.Unary.Kind.SQRT), e.node("sum", "ReduceSum", sum, sq));
+                maskedSqrt(e, e.node("sum", "ReduceSum", sum, sq));
             }
             case "ReduceLogSum" -> e.last("Log", new Op.Unary(Op.Unary.Kind.LOG), e.node("sum", "ReduceSum", sum, e.in(0)));
             default -> logSumExp(e, e.in(0), axes, keep, false);
         }
+    }
+
+    /**
+     * √s of a sum of squares with PyTorch's norm gradient: s = 0 ? 0 : √(s = 0 ? 1 : s). The forward is
+     * √s (√0 = 0; NaN passes); at s = 0 the gradient is 0 (torch.norm's backward masks zero norms), where
+     * √s alone gives ∞ · 0 = NaN through the squares.
+     */
+    private static void maskedSqrt(Emit e, String s) {
+        String zero = e.node("zero_sum", "Equal", new Op.Compare(Op.Compare.Kind.EQUAL), s, e.constant("zero", 0f));
+        String safe = e.node("safe_sum", "Where", new Op.Where(), zero, e.constant("one", 1f), s);
+        String root = e.node("root", "Sqrt", new Op.Unary(Op.Unary.Kind.SQRT), safe);
+        e.last("Where", new Op.Where(), zero, e.constant("zero", 0f), root);
     }
 
     /**

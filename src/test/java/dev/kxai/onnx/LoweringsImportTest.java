@@ -87,10 +87,10 @@ class LoweringsImportTest {
                 n("Tile", "output", "input", "reps").build()), ints("reps", 2, 1)));
         refused(new String[] {"'output_node'", "(LRN)", "size = 0"}, () -> graph(13, List.of(VIEW4,
                 n("LRN", "output", "x4").addAttribute(intAttr("size", 0)).build()), SHAPE4));
-        // 3-D: grouped convolutions are refused
-        refused(new String[] {"'output_node'", "(Conv)", "group = 2"}, () -> graph(13, List.of(
+        // 3-D: a group count that does not divide the channels is refused
+        refused(new String[] {"'output_node'", "(Conv)", "group = 3", "dividing"}, () -> graph(13, List.of(
                 n("Reshape", "x5", "input", "shape5").build(),
-                n("Conv", "output", "x5", "w3").addAttribute(intAttr("group", 2)).build()),
+                n("Conv", "output", "x5", "w3").addAttribute(intAttr("group", 3)).build()),
                 ints("shape5", 0, 2, 1, 1, 2), floats("w3", new int[] {2, 1, 1, 1, 1}, 1, 1)));
         // a 1-D Conv's attributes are checked as such
         refused(new String[] {"'output_node'", "(Conv)", "kernel_shape", "[1, 2]", "1-D"}, () -> graph(13, List.of(
