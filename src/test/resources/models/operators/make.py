@@ -698,3 +698,20 @@ class GroupedVolumeNet(torch.nn.Module):
 
 torch.manual_seed(12)
 exported("volume_grouped", GroupedVolumeNet(), torch.randn(2, 4, 4, 4, 5), 13)
+
+
+# ---- Mod per request: fmod on activations, Python's mod on integer ids ---------------------------------
+def mod_fn(h):
+    ids = h.reshape(-1, 3, 4).argmax(2)  # [B, 3] in 0..3
+    return torch.cat([torch.fmod(h, 2.5), torch.fmod(-h, torch.tensor(-1.75)), torch.remainder(ids - 2, 3).float()], 1)
+
+
+built("mod", X2, 13,
+      [mk("Mod", ["h", "m1"], "r1", fmod=1), mk("Neg", ["h"], "nh"), mk("Mod", ["nh", "m2"], "r2", fmod=1),
+       helper.make_node("Reshape", ["h", "shape"], ["h3"], name="view"),
+       helper.make_node("ArgMax", ["h3"], ["ids"], name="argmax", axis=2, keepdims=0),
+       mk("Sub", ["ids", "two"], "shifted"), mk("Mod", ["shifted", "three"], "r3"), mk("Cast", ["r3"], "r3f", to=1),
+       helper.make_node("Concat", ["r1", "r2", "r3f"], ["c"], name="op", axis=1)],
+      [init("m1", np.array(2.5, np.float32)), init("m2", np.array(-1.75, np.float32)),
+       init("shape", np.array([0, 3, 4], np.int64)), init("two", np.array(2, np.int64)),
+       init("three", np.array(3, np.int64))], mod_fn, hidden=12)

@@ -31,7 +31,7 @@ final class Lowerings {
     }
 
     static boolean handles(String opType) {
-        return OP_SET.contains(opType);
+        return OP_SET.contains(opType) || opType.equals("Mod");
     }
 
     /** Writes the node's rewrite into {@code out}. */
@@ -204,6 +204,24 @@ final class Lowerings {
                 e.last("Where", new Op.Where(), above, e.in(0), e.constant("zero", 0f));
             }
             case "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp" -> reduction(e, a, opset);
+            case "Mod" -> {
+                // of values computed per request (Mod of constants is folded at load by MoreFolding):
+                // fmod 1: x − trunc(x / y)·y (C's fmod, the dividend's sign); fmod 0: x − floor(x / y)·y
+                // (Python's %, the divisor's sign; ONNX allows it on integers only). Gradients as PyTorch's
+                // fmod/remainder: 1 to x, −trunc(x / y) (−floor) to y. Exact for integer operands below 2^23;
+                // on floats the product rounds once (within half an ulp of x), and a quotient within float
+                // rounding of an integer may take the neighbouring branch
+                e.inputs(2, 2);
+                boolean fmod = a.i("fmod", 0) != 0;
+                String q = e.node("quotient", "Div", new Op.Div(), e.in(0), e.in(1));
+                String whole = e.node(fmod ? "truncated" : "floored", fmod ? "Cast" : "Floor",
+                        new Op.Unary(fmod ? Op.Unary.Kind.TRUNC : Op.Unary.Kind.FLOOR), q);
+                String back = e.node("multiple", "Mul", new Op.Mul(), whole, e.in(1));
+                e.last("Sub", new Op.Sub(), e.in(0), back);
+                if (lt.isInteger(e.in(0)) && lt.isInteger(e.in(1))) {
+                    lt.markInteger(n.getOutput(0));
+                }
+            }
             case "GreaterOrEqual", "LessOrEqual" -> {
                 e.inputs(2, 2);
                 // not (a < b), not (a > b): 1 or 0, no gradient
