@@ -12,7 +12,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.onnx.proto.OnnxMl;
 import dev.kxai.Model;
 import dev.kxai.ModelException;
+import dev.kxai.attr.Saliency;
 import dev.kxai.backend.cpu.CpuBackend;
+import dev.kxai.graph.Graph;
 import dev.kxai.tensor.Tensor;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -150,6 +152,21 @@ class LoweringsImportTest {
             try (Model m = Model.of(g, new CpuBackend())) {
                 assertArrayEquals(x, m.forward(new Tensor(new int[] {1, 4}, x)).data());
             }
+        }
+    }
+
+    @Test
+    void reduceL2OfAZeroSliceHasGradientZeroNotNaN() {
+        // output = input + ‖input ⊙ 0‖₂ (kept dims): the norm of an all-zero slice is 0, and its gradient is 0
+        // (torch.norm masks zero norms); √s alone gave ∞ · 0 = NaN in every input gradient
+        Graph g = graph(13, List.of(n("Mul", "z", "input", "zeros").build(),
+                n("ReduceL2", "norm", "z").addAttribute(OnnxModels.intsAttr("axes", 1)).build(),
+                n("Add", "output", "input", "norm").build()), floats("zeros", new int[] {1, 4}, 0, 0, 0, 0));
+        try (Model m = Model.of(g, new CpuBackend())) {
+            float[] x = {1, -2, 3, 0.5f};
+            Tensor in = new Tensor(new int[] {1, 4}, x);
+            assertArrayEquals(x, m.forward(in).data());
+            assertArrayEquals(new float[] {0, 0, 1, 0}, new Saliency(m).attribute(in, false, 2).attributions().data());
         }
     }
 }
