@@ -35,7 +35,14 @@ def save(name, x, fn):
     return d
 
 
+# ONLY=case1,case2 writes just those cases (the others are still constructed, so every random stream is
+# the same as in a full run)
+ONLY = set(filter(None, os.environ.get("ONLY", "").split(",")))
+
+
 def exported(name, module, x, opset):
+    if ONLY and name not in ONLY:
+        return
     module = module.eval()
     d = save(name, x, module)
     torch.onnx.export(module, x, os.path.join(d, "model.onnx"), input_names=["input"], output_names=["logits"],
@@ -48,6 +55,8 @@ def init(name, a):
 
 def built(name, x, opset, core_nodes, core_inits, core_fn, hidden, classes=3):
     """x -> pre -> core (reads 'h', writes 'c') -> Flatten -> MatMul W2 -> Add b2."""
+    if ONLY and name not in ONLY:
+        return
     g = torch.Generator().manual_seed(sum(map(ord, name)))
     image = x.dim() == 4
     if image:
@@ -553,3 +562,156 @@ built("globallppool", X4, 13,
       [init("shift", np.array(4.0, np.float32)), init("small", np.array(0.05, np.float32))],
       lambda h: 0.05 * torch.cat([h.pow(2).sum((2, 3), keepdim=True).sqrt(), (h + 4).abs().sum((2, 3), keepdim=True),
                                   (h + 4).abs().pow(3).sum((2, 3), keepdim=True).pow(1 / 3)], 1), hidden=4)
+
+
+
+# ---- indexing: GatherElements, GatherND, TopK, ArgMax/ArgMin, Hardmax per request ---------------------
+class GatherTopkNet(torch.nn.Module):
+    """As torch.onnx writes them: TopK (values; its indices into GatherElements), a gather with a constant
+    index expanded to the batch (a repeated index), argmax ids into an embedding table."""
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(10)
+        self.lin = torch.nn.Linear(6, 12)
+        self.emb = torch.nn.Parameter(torch.randn(4, 3, generator=g))
+        self.register_buffer("idx", torch.tensor([[[2, 0], [1, 1], [3, 2]]]))
+        self.out = torch.nn.Linear(35, 3)
+
+    def forward(self, x):
+        h = self.lin(x).view(-1, 3, 4)
+        v, i = torch.topk(h, 2, dim=2)
+        small, _ = torch.topk(h, 2, dim=1, largest=False)
+        g = torch.gather(torch.tanh(h), 2, i)
+        c = torch.gather(h, 2, self.idx.expand(x.size(0), -1, -1))
+        e = F.embedding(h.argmax(2), self.emb)
+        return self.out(torch.cat([v.flatten(1), small.flatten(1), g.flatten(1), c.flatten(1),
+                                   (e * h[:, :, :3]).flatten(1)], 1))
+
+
+torch.manual_seed(10)
+exported("gather_topk", GatherTopkNet(), torch.randn(4, 6), 13)
+
+nd_table = np.random.default_rng(11).standard_normal((4, 5)).astype(np.float32)
+nd_index = np.array([[[0, -1], [2, 1]]], np.int64)
+
+
+def gather_nd_fn(h):
+    h3 = h.reshape(-1, 3, 4)
+    along = h3.gather(2, h3.argmax(2, keepdim=True)).squeeze(2)
+    pairs = torch.stack([h3[:, 0, 3], h3[:, 2, 1]], 1)
+    last_min = 3 - h3.flip(2).argmin(2)
+    rows = torch.tensor(nd_table)[last_min]
+    return torch.cat([along, pairs, rows.flatten(1)], 1)
+
+
+built("gather_nd", X2, 13,
+      [helper.make_node("Reshape", ["h", "shape"], ["h3"], name="view"),
+       helper.make_node("ArgMax", ["h3"], ["am"], name="argmax", axis=2, keepdims=1),
+       helper.make_node("GatherND", ["h3", "am"], ["along"], name="along", batch_dims=2),
+       mk("Shape", ["h3"], "shp"), mk("Slice", ["shp", "s0", "s1"], "bdim"),
+       mk("Concat", ["bdim", "two_two"], "tshape", axis=0), mk("Expand", ["pairs_idx", "tshape"], "pairs_b"),
+       helper.make_node("GatherND", ["h3", "pairs_b"], ["pairs"], name="pairs", batch_dims=1),
+       helper.make_node("ArgMin", ["h3"], ["amin"], name="argmin", axis=2, keepdims=0, select_last_index=1),
+       mk("Unsqueeze", ["amin", "ax2"], "amin3"),
+       helper.make_node("GatherND", ["table", "amin3"], ["rows"], name="rows"),
+       mk("Flatten", ["rows"], "rows_flat", axis=1),
+       helper.make_node("Concat", ["along", "pairs", "rows_flat"], ["c"], name="op", axis=1)],
+      [init("shape", np.array([0, 3, 4], np.int64)), init("s0", np.array([0], np.int64)),
+       init("s1", np.array([1], np.int64)), init("two_two", np.array([2, 2], np.int64)),
+       init("pairs_idx", nd_index), init("ax2", np.array([2], np.int64)), init("table", nd_table)],
+      gather_nd_fn, hidden=12)
+
+
+def topk_hardmax_fn(h):
+    h3 = h.reshape(-1, 3, 4)
+    small = torch.topk(h3, 2, dim=1, largest=False).values
+    hard = F.one_hot(h3.argmax(-1), 4).float() * h3
+    return torch.cat([small.flatten(1), hard.flatten(1), h3.argmax(1).float()], 1)
+
+
+built("topk_hardmax", X2, 13,
+      [helper.make_node("Reshape", ["h", "shape"], ["h3"], name="view"),
+       helper.make_node("TopK", ["h3", "k"], ["small", "small_at"], name="topk", axis=1, largest=0),
+       helper.make_node("Hardmax", ["h3"], ["hm"], name="hardmax"),
+       mk("Mul", ["hm", "h3"], "hard"),
+       helper.make_node("ArgMax", ["h3"], ["am"], name="argmax", axis=1, keepdims=0),
+       mk("Cast", ["am"], "amf", to=1),
+       mk("Flatten", ["small"], "small_flat", axis=1), mk("Flatten", ["hard"], "hard_flat", axis=1),
+       helper.make_node("Concat", ["small_flat", "hard_flat", "amf"], ["c"], name="op", axis=1)],
+      [init("shape", np.array([0, 3, 4], np.int64)), init("k", np.array([2], np.int64))],
+      topk_hardmax_fn, hidden=12)
+built("hardmax_opset11", X2, 11,
+      [helper.make_node("Reshape", ["h", "shape"], ["h3"], name="view"),
+       helper.make_node("Hardmax", ["h3"], ["hm"], name="hardmax", axis=1),
+       helper.make_node("TopK", ["h3", "k"], ["top", "top_at"], name="topk"),
+       mk("Cast", ["top_at"], "top_atf", to=1),
+       mk("Mul", ["hm", "h3"], "hard"), mk("Flatten", ["hard"], "hard_flat", axis=1),
+       mk("Flatten", ["top"], "top_flat", axis=1), mk("Flatten", ["top_atf"], "top_at_flat", axis=1),
+       helper.make_node("Concat", ["hard_flat", "top_flat", "top_at_flat"], ["c"], name="op", axis=1)],
+      [init("shape", np.array([0, 3, 4], np.int64)), init("k", np.array([3], np.int64))],
+      lambda h: (lambda h3: torch.cat([(F.one_hot(h3.flatten(1).argmax(1), 12).float().view(-1, 3, 4) * h3).flatten(1),
+                                       torch.topk(h3, 3, dim=-1).values.flatten(1),
+                                       torch.topk(h3, 3, dim=-1).indices.float().flatten(1)], 1))(h.reshape(-1, 3, 4)),
+      hidden=12)
+
+# ---- norms of all-zero slices: 0 with gradient 0 (torch.norm's masked backward), not NaN -------------
+zero_row = np.ones((1, 3, 4), np.float32)
+zero_row[:, 1, :] = 0
+
+
+def zero_norm_fn(h):
+    v = h.reshape(-1, 3, 4) * torch.tensor(zero_row)
+
+    def lp(p):
+        n = v.norm(p, dim=2, keepdim=True)
+        z = n == 0
+        return torch.where(z, torch.zeros_like(v), v / torch.where(z, torch.ones_like(n), n))
+
+    return torch.cat([v.norm(dim=2), v.norm(dim=1), lp(2).flatten(1),
+                      lp(1).flatten(1)], 1)
+
+
+built("zero_norm", X2, 13,
+      [helper.make_node("Reshape", ["h", "shape"], ["h3"], name="view"), mk("Mul", ["h3", "zero_row"], "v"),
+       helper.make_node("ReduceL2", ["v"], ["l2"], name="l2", axes=[2], keepdims=0),
+       helper.make_node("ReduceL2", ["v"], ["l2c"], name="l2c", axes=[1], keepdims=0),
+       helper.make_node("LpNormalization", ["v"], ["n2"], name="n2", axis=2, p=2),
+       helper.make_node("LpNormalization", ["v"], ["n1"], name="n1", axis=-1, p=1),
+       mk("Flatten", ["n2"], "n2f", axis=1), mk("Flatten", ["n1"], "n1f", axis=1),
+       helper.make_node("Concat", ["l2", "l2c", "n2f", "n1f"], ["c"], name="op", axis=1)],
+      [init("shape", np.array([0, 3, 4], np.int64)), init("zero_row", zero_row)], zero_norm_fn, hidden=12)
+
+
+class GroupedVolumeNet(torch.nn.Module):
+    """Conv3d with groups (2, and depthwise)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv3d(4, 6, (2, 3, 3), padding=(1, 1, 0), stride=(1, 2, 1), groups=2)
+        self.depthwise = torch.nn.Conv3d(6, 6, 3, padding=1, groups=6, bias=False)
+        self.out = torch.nn.Linear(6 * 5 * 2 * 3, 3)
+
+    def forward(self, x):
+        return self.out(self.depthwise(torch.tanh(self.conv(x))).flatten(1))
+
+
+torch.manual_seed(12)
+exported("volume_grouped", GroupedVolumeNet(), torch.randn(2, 4, 4, 4, 5), 13)
+
+
+# ---- Mod per request: fmod on activations, Python's mod on integer ids ---------------------------------
+def mod_fn(h):
+    ids = h.reshape(-1, 3, 4).argmax(2)  # [B, 3] in 0..3
+    return torch.cat([torch.fmod(h, 2.5), torch.fmod(-h, torch.tensor(-1.75)), torch.remainder(ids - 2, 3).float()], 1)
+
+
+built("mod", X2, 13,
+      [mk("Mod", ["h", "m1"], "r1", fmod=1), mk("Neg", ["h"], "nh"), mk("Mod", ["nh", "m2"], "r2", fmod=1),
+       helper.make_node("Reshape", ["h", "shape"], ["h3"], name="view"),
+       helper.make_node("ArgMax", ["h3"], ["ids"], name="argmax", axis=2, keepdims=0),
+       mk("Sub", ["ids", "two"], "shifted"), mk("Mod", ["shifted", "three"], "r3"), mk("Cast", ["r3"], "r3f", to=1),
+       helper.make_node("Concat", ["r1", "r2", "r3f"], ["c"], name="op", axis=1)],
+      [init("m1", np.array(2.5, np.float32)), init("m2", np.array(-1.75, np.float32)),
+       init("shape", np.array([0, 3, 4], np.int64)), init("two", np.array(2, np.int64)),
+       init("three", np.array(3, np.int64))], mod_fn, hidden=12)

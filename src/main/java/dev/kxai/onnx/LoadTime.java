@@ -81,6 +81,11 @@ final class LoadTime {
         return integers.contains(v);
     }
 
+    /** Marks a value computed per request as integer-valued (indices a lowering computes: ArgMax, TopK's). */
+    void markInteger(String v) {
+        integers.add(v);
+    }
+
     /** A load-time value at batch index b (0 → batch 1). */
     Tensor valueAt(String v, int b) {
         return valuesAt.get(b).get(v);

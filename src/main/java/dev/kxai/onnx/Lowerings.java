@@ -31,7 +31,7 @@ final class Lowerings {
     }
 
     static boolean handles(String opType) {
-        return OP_SET.contains(opType);
+        return OP_SET.contains(opType) || opType.equals("Mod");
     }
 
     /** Writes the node's rewrite into {@code out}. */
@@ -138,13 +138,20 @@ final class Lowerings {
                 if (p != 1 && p != 2) {
                     throw a.bad(t, "p", p, "1 or 2");
                 }
-                // x / ‖x‖_p along the axis (no epsilon, as ONNX)
+                // x / ‖x‖_p along the axis (no epsilon, as ONNX); a zero slice gives 0 (onnxruntime's
+                // LpNorm) with gradient 0: zero(s) ? 0 : x / (zero(s) ? 1 : ‖x‖), so no inf or NaN
+                // reaches the backward (see maskedNorm)
                 Op.Reduce sum = new Op.Reduce(Op.Reduce.Kind.SUM, new int[] {axis}, true);
-                String norm = p == 1
+                String s = p == 1
                         ? e.node("norm", "ReduceSum", sum, e.node("abs", "Abs", new Op.Unary(Op.Unary.Kind.ABS), e.in(0)))
-                        : e.node("norm", "Sqrt", new Op.Unary(Op.Unary.Kind.SQRT),
-                                e.node("sum", "ReduceSum", sum, e.node("squared", "Mul", new Op.Mul(), e.in(0), e.in(0))));
-                e.last("Div", new Op.Div(), e.in(0), norm);
+                        : e.node("sum", "ReduceSum", sum, e.node("squared", "Mul", new Op.Mul(), e.in(0), e.in(0)));
+                String zero = e.node("zero_norm", "Equal", new Op.Compare(Op.Compare.Kind.EQUAL), s,
+                        e.constant("zero", 0f));
+                String safe = e.node("safe_" + (p == 1 ? "norm" : "sum"), "Where", new Op.Where(), zero,
+                        e.constant("one", 1f), s);
+                String norm = p == 1 ? safe : e.node("safe_norm", "Sqrt", new Op.Unary(Op.Unary.Kind.SQRT), safe);
+                String q = e.node("normalized", "Div", new Op.Div(), e.in(0), norm);
+                e.last("Where", new Op.Where(), zero, e.constant("zero", 0f), q);
             }
             case "Sum", "Mean" -> {
                 List<String> ins = e.present();
@@ -197,6 +204,24 @@ final class Lowerings {
                 e.last("Where", new Op.Where(), above, e.in(0), e.constant("zero", 0f));
             }
             case "ReduceL1", "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp" -> reduction(e, a, opset);
+            case "Mod" -> {
+                // of values computed per request (Mod of constants is folded at load by MoreFolding):
+                // fmod 1: x − trunc(x / y)·y (C's fmod, the dividend's sign); fmod 0: x − floor(x / y)·y
+                // (Python's %, the divisor's sign; ONNX allows it on integers only). Gradients as PyTorch's
+                // fmod/remainder: 1 to x, −trunc(x / y) (−floor) to y. Exact for integer operands below 2^23;
+                // on floats the product rounds once (within half an ulp of x), and a quotient within float
+                // rounding of an integer may take the neighbouring branch
+                e.inputs(2, 2);
+                boolean fmod = a.i("fmod", 0) != 0;
+                String q = e.node("quotient", "Div", new Op.Div(), e.in(0), e.in(1));
+                String whole = e.node(fmod ? "truncated" : "floored", fmod ? "Cast" : "Floor",
+                        new Op.Unary(fmod ? Op.Unary.Kind.TRUNC : Op.Unary.Kind.FLOOR), q);
+                String back = e.node("multiple", "Mul", new Op.Mul(), whole, e.in(1));
+                e.last("Sub", new Op.Sub(), e.in(0), back);
+                if (lt.isInteger(e.in(0)) && lt.isInteger(e.in(1))) {
+                    lt.markInteger(n.getOutput(0));
+                }
+            }
             case "GreaterOrEqual", "LessOrEqual" -> {
                 e.inputs(2, 2);
                 // not (a < b), not (a > b): 1 or 0, no gradient
@@ -338,11 +363,23 @@ final class Lowerings {
                     e.node("squared", "Mul", new Op.Mul(), e.in(0), e.in(0)));
             case "ReduceL2" -> {
                 String sq = e.node("squared", "Mul", new Op.Mul(), e.in(0), e.in(0));
-                e.last("Sqrt", new Op.Unary(Op.Unary.Kind.SQRT), e.node("sum", "ReduceSum", sum, sq));
+                maskedSqrt(e, e.node("sum", "ReduceSum", sum, sq));
             }
             case "ReduceLogSum" -> e.last("Log", new Op.Unary(Op.Unary.Kind.LOG), e.node("sum", "ReduceSum", sum, e.in(0)));
             default -> logSumExp(e, e.in(0), axes, keep, false);
         }
+    }
+
+    /**
+     * √s of a sum of squares with PyTorch's norm gradient: s = 0 ? 0 : √(s = 0 ? 1 : s). The forward is
+     * √s (√0 = 0; NaN passes); at s = 0 the gradient is 0 (torch.norm's backward masks zero norms), where
+     * √s alone gives ∞ · 0 = NaN through the squares.
+     */
+    private static void maskedSqrt(Emit e, String s) {
+        String zero = e.node("zero_sum", "Equal", new Op.Compare(Op.Compare.Kind.EQUAL), s, e.constant("zero", 0f));
+        String safe = e.node("safe_sum", "Where", new Op.Where(), zero, e.constant("one", 1f), s);
+        String root = e.node("root", "Sqrt", new Op.Unary(Op.Unary.Kind.SQRT), safe);
+        e.last("Where", new Op.Where(), zero, e.constant("zero", 0f), root);
     }
 
     /**

@@ -31,8 +31,8 @@ public final class OnnxImporter {
             "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad", "Clip", "HardSigmoid",
             "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Floor", "Ceil", "Round", "Sign", "Reciprocal", "Dropout", "Div", "Pow", "Transpose", "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "Expand", "Gather", "Slice",
             "Shape", "Size", "ConstantOfShape", "Cast", "Equal", "Less", "Greater", "Where", "Range", "Not", "Min", "Max",
-            "LayerNormalization", "Split", "LSTM", "GRU", "Resize", "Upsample"), Lowerings.OPS, SpatialLowerings.OPS,
-            MoreFolding.LISTED)
+            "LayerNormalization", "Split", "LSTM", "GRU", "Resize", "Upsample"), Lowerings.OPS, IndexLowerings.OPS,
+            SpatialLowerings.OPS, MoreFolding.LISTED)
             .flatMap(List::stream).toList();
 
     private OnnxImporter() {
@@ -453,6 +453,10 @@ public final class OnnxImporter {
             }
             if (Lowerings.handles(n.getOpType())) {
                 Lowerings.lower(n, name, source, opset, lt, sink);
+                return;
+            }
+            if (IndexLowerings.handles(n.getOpType())) {
+                IndexLowerings.lower(n, name, source, opset, lt, sink);
                 return;
             }
             Op op = ops.op(n, name);

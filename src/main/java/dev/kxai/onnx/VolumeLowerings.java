@@ -12,8 +12,8 @@ import java.util.List;
  * 3-D Conv, MaxPool and AveragePool on [N, C, D, H, W] rewritten at load into kxai's 2-D operators
  * (see {@link Lowerings}); each depth slice becomes an image of a batch of N·D' images:
  * <ul>
- * <li>Conv (group 1): the depth axis padded (as a 4-D view), for each kernel depth a the input
- * slices a·d + s·o (o = 0..D'−1) picked and stacked on the channels ([N, kD·C, D', H, W]), moved to
+ * <li>Conv: the depth axis padded (as a 4-D view), for each kernel depth a the input
+ * slices a·d + s·o (o = 0..D'−1) picked and stacked on the channels ([N, kD·C, D', H, W]; with groups, reordered group-major), moved to
  * [N·D', kD·C, H, W] and convolved in 2-D with weights W'[m, a·C + c] = W[m, c, a]; moved back;</li>
  * <li>pooling, which is separable (the max over a box is the max over depth of the max over H, W;
  * the mean's divisor, padding counted or not, is the product of the per-axis counts): the 2-D pool
@@ -48,12 +48,13 @@ final class VolumeLowerings {
                 throw a.bad(t, "kernel_shape", k, "the weights' spatial dims " + Shapes.str(new int[] {w[2], w[3], w[4]}));
             }
             int group = a.i32("group", 1);
-            if (group != 1) {
-                throw a.bad(t, "group", group, "1 for a 3-D Conv (grouped 3-D convolutions are not supported)");
+            if (group < 1 || x[1] % group != 0 || w[0] % group != 0) {
+                throw a.bad(t, "group", group, "a group count >= 1 dividing the " + x[1] + " input and " + w[0]
+                        + " output channels");
             }
-            if (w[1] != x[1]) {
+            if (w[1] * group != x[1]) {
                 throw new ModelException(e.source + ": node '" + e.name + "' (Conv): weights " + Shapes.str(w)
-                        + " do not match the input's " + x[1] + " channels");
+                        + " do not match the input's " + x[1] + " channels in " + group + " group(s)");
             }
         } else {
             e.inputs(1, 1);
@@ -66,7 +67,7 @@ final class VolumeLowerings {
         Axis[] axes = axes(e, a, t, x, k);
         boolean ceil = a.i("ceil_mode", 0) != 0;
         if (t.equals("Conv")) {
-            conv(e, x, axes);
+            conv(e, x, axes, a.i32("group", 1));
         } else {
             pool(e, a, x, axes, ceil);
         }
@@ -122,7 +123,7 @@ final class VolumeLowerings {
         return e.constant(suffix, new Tensor(new int[] {v.length}, v));
     }
 
-    private static void conv(Lowerings.Emit e, int[] x, Axis[] ax) {
+    private static void conv(Lowerings.Emit e, int[] x, Axis[] ax, int group) {
         int c = x[1];
         int hw = x[3] * x[4];
         Axis dz = ax[0];
@@ -152,10 +153,24 @@ final class VolumeLowerings {
         }
         String stacked = slices.length == 1 ? slices[0]
                 : e.node("taps", "Concat", new Op.Concat(1), slices);
+        int cg = c / group;
+        if (group > 1 && dz.kernel > 1) {
+            // the taps' channels a·C + c regrouped group-major (g, a, c mod C/G), so that the grouped 2-D
+            // Conv's group g reads exactly the depth taps of its own input channels
+            int[] order = new int[dz.kernel * c];
+            for (int g = 0; g < group; g++) {
+                for (int a = 0; a < dz.kernel; a++) {
+                    for (int cc = 0; cc < cg; cc++) {
+                        order[(g * dz.kernel + a) * cg + cc] = a * c + g * cg + cc;
+                    }
+                }
+            }
+            stacked = e.node("taps_by_group", "Gather", new Op.Select(1, order, new int[] {order.length}), stacked);
+        }
         String moved = e.node("images_5d", "Transpose", new Op.Transpose(new int[] {0, 2, 1, 3, 4}), stacked);
         String images = e.node("images", "Reshape", new Op.Reshape(false), moved, shape(e, "images_shape", -1,
                 dz.kernel * c, x[3], x[4]));
-        // W'[m, a·C + c, kh, kw] = W[m, c, a, kh, kw]
+        // W'[m, a·C/G + c, kh, kw] = W[m, c, a, kh, kw] (c within the group's C/G channels)
         Tensor w = e.constantInput(1, "weights");
         int m = w.shape()[0];
         int kh = ax[1].kernel;
@@ -163,17 +178,17 @@ final class VolumeLowerings {
         float[] src = w.data();
         float[] dst = new float[src.length];
         for (int mm = 0; mm < m; mm++) {
-            for (int cc = 0; cc < c; cc++) {
+            for (int cc = 0; cc < cg; cc++) {
                 for (int a = 0; a < dz.kernel; a++) {
-                    System.arraycopy(src, (((mm * c + cc) * dz.kernel) + a) * kh * kw, dst,
-                            ((mm * dz.kernel + a) * c + cc) * kh * kw, kh * kw);
+                    System.arraycopy(src, (((mm * cg + cc) * dz.kernel) + a) * kh * kw, dst,
+                            ((mm * dz.kernel + a) * cg + cc) * kh * kw, kh * kw);
                 }
             }
         }
-        String w2 = e.constant("weights_2d", new Tensor(new int[] {m, dz.kernel * c, kh, kw}, dst));
+        String w2 = e.constant("weights_2d", new Tensor(new int[] {m, dz.kernel * cg, kh, kw}, dst));
         Op.Conv conv = new Op.Conv(new int[] {kh, kw}, new int[] {ax[1].stride, ax[2].stride},
-                new int[] {ax[1].begin, ax[2].begin, ax[1].end, ax[2].end}, new int[] {ax[1].dilation, ax[2].dilation}, 1,
-                "NOTSET");
+                new int[] {ax[1].begin, ax[2].begin, ax[1].end, ax[2].end}, new int[] {ax[1].dilation, ax[2].dilation},
+                group, "NOTSET");
         boolean bias = e.n.getInputCount() > 2 && !e.in(2).isEmpty();
         String y = bias ? e.node("conv", "Conv", conv, images, w2, e.in(2)) : e.node("conv", "Conv", conv, images, w2);
         int[] ys = e.out.shape(y, e.name);

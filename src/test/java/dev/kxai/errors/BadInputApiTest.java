@@ -117,7 +117,7 @@ class BadInputApiTest {
 
     @Test
     void fixtureWithSupportedOpLoadsAndRuns() throws IOException {
-        // The same graph with Relu instead of Hardmax is valid: the Hardmax test fails for the operator only.
+        // The same graph with Relu instead of NonMaxSuppression is valid: the NonMaxSuppression test fails for the operator only.
         Path f = Files.write(tmp.resolve("relu_model.onnx"), ErrorFixtures.modelWithOp("Relu", "my_relu"));
         try (Model m = Model.load(f, "cpu")) {
             assertEquals(3, m.outputs());
@@ -130,9 +130,9 @@ class BadInputApiTest {
         Path f = ErrorFixtures.unsupportedOpModel(tmp);
         UnsupportedOperatorException e = assertThrows(UnsupportedOperatorException.class, () -> Model.load(f, "cpu"));
         assertInstanceOf(ModelException.class, e);
-        assertEquals("Hardmax", e.opType());
-        assertEquals("my_hardmax", e.nodeName());
-        assertMentions(e, "Hardmax", "my_hardmax", "supported");
+        assertEquals("NonMaxSuppression", e.opType());
+        assertEquals("my_nms", e.nodeName());
+        assertMentions(e, "NonMaxSuppression", "my_nms", "supported");
         for (String op : OnnxImporter.SUPPORTED) {
             assertMentions(e, op);
         }
@@ -142,7 +142,7 @@ class BadInputApiTest {
     void unsupportedOperatorNamesTheFile() throws IOException {
         Path f = ErrorFixtures.unsupportedOpModel(tmp);
         UnsupportedOperatorException e = assertThrows(UnsupportedOperatorException.class, () -> Model.load(f, "cpu"));
-        assertMentions(e, "hardmax_model.onnx", "Hardmax", "my_hardmax");
+        assertMentions(e, "nms_model.onnx", "NonMaxSuppression", "my_nms");
     }
 
     @Test

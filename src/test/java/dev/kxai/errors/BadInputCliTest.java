@@ -99,14 +99,14 @@ class BadInputCliTest {
     void unsupportedOperator() throws IOException {
         Path f = ErrorFixtures.unsupportedOpModel(tmp);
         Path in = ErrorFixtures.npy(tmp, "x4.npy", filled(2, 4));
-        assertUserError(explain(f, in), "Hardmax", "my_hardmax", "supported", "Gemm", "Conv");
+        assertUserError(explain(f, in), "NonMaxSuppression", "my_nms", "supported", "Gemm", "Conv");
     }
 
     @Test
     void unsupportedOperatorNamesFile() throws IOException {
         Path f = ErrorFixtures.unsupportedOpModel(tmp);
         Path in = ErrorFixtures.npy(tmp, "x4.npy", filled(2, 4));
-        assertUserError(explain(f, in), "hardmax_model.onnx", "Hardmax", "my_hardmax");
+        assertUserError(explain(f, in), "nms_model.onnx", "NonMaxSuppression", "my_nms");
     }
 
     // ---- input files ----

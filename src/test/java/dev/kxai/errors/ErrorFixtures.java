@@ -99,8 +99,8 @@ public final class ErrorFixtures {
     }
 
     static Path unsupportedOpModel(Path dir) throws IOException {
-        Path f = dir.resolve("hardmax_model.onnx");
-        Files.write(f, modelWithOp("Hardmax", "my_hardmax"));
+        Path f = dir.resolve("nms_model.onnx");
+        Files.write(f, modelWithOp("NonMaxSuppression", "my_nms"));
         return f;
     }
 

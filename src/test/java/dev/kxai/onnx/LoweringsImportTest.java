@@ -12,7 +12,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ai.onnx.proto.OnnxMl;
 import dev.kxai.Model;
 import dev.kxai.ModelException;
+import dev.kxai.attr.Saliency;
 import dev.kxai.backend.cpu.CpuBackend;
+import dev.kxai.graph.Graph;
 import dev.kxai.tensor.Tensor;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -87,10 +89,10 @@ class LoweringsImportTest {
                 n("Tile", "output", "input", "reps").build()), ints("reps", 2, 1)));
         refused(new String[] {"'output_node'", "(LRN)", "size = 0"}, () -> graph(13, List.of(VIEW4,
                 n("LRN", "output", "x4").addAttribute(intAttr("size", 0)).build()), SHAPE4));
-        // 3-D: grouped convolutions are refused
-        refused(new String[] {"'output_node'", "(Conv)", "group = 2"}, () -> graph(13, List.of(
+        // 3-D: a group count that does not divide the channels is refused
+        refused(new String[] {"'output_node'", "(Conv)", "group = 3", "dividing"}, () -> graph(13, List.of(
                 n("Reshape", "x5", "input", "shape5").build(),
-                n("Conv", "output", "x5", "w3").addAttribute(intAttr("group", 2)).build()),
+                n("Conv", "output", "x5", "w3").addAttribute(intAttr("group", 3)).build()),
                 ints("shape5", 0, 2, 1, 1, 2), floats("w3", new int[] {2, 1, 1, 1, 1}, 1, 1)));
         // a 1-D Conv's attributes are checked as such
         refused(new String[] {"'output_node'", "(Conv)", "kernel_shape", "[1, 2]", "1-D"}, () -> graph(13, List.of(
@@ -150,6 +152,21 @@ class LoweringsImportTest {
             try (Model m = Model.of(g, new CpuBackend())) {
                 assertArrayEquals(x, m.forward(new Tensor(new int[] {1, 4}, x)).data());
             }
+        }
+    }
+
+    @Test
+    void reduceL2OfAZeroSliceHasGradientZeroNotNaN() {
+        // output = input + ‖input ⊙ 0‖₂ (kept dims): the norm of an all-zero slice is 0, and its gradient is 0
+        // (torch.norm masks zero norms); √s alone gave ∞ · 0 = NaN in every input gradient
+        Graph g = graph(13, List.of(n("Mul", "z", "input", "zeros").build(),
+                n("ReduceL2", "norm", "z").addAttribute(OnnxModels.intsAttr("axes", 1)).build(),
+                n("Add", "output", "input", "norm").build()), floats("zeros", new int[] {1, 4}, 0, 0, 0, 0));
+        try (Model m = Model.of(g, new CpuBackend())) {
+            float[] x = {1, -2, 3, 0.5f};
+            Tensor in = new Tensor(new int[] {1, 4}, x);
+            assertArrayEquals(x, m.forward(in).data());
+            assertArrayEquals(new float[] {0, 0, 1, 0}, new Saliency(m).attribute(in, false, 2).attributions().data());
         }
     }
 }

@@ -24,7 +24,7 @@ public final class OperatorModelCheck {
             "logsoftmax_axis1", "globalmaxpool", "sum_mean", "mish", "softsign", "celu", "thresholdedrelu",
             "reductions_opset13", "reductions_opset18", "logic", "convtranspose", "oned", "pixelshuffle", "depth_space",
             "tile", "lrn", "convtranspose_autopad", "einsum_attention", "folded_constants", "batchnorm_opset15", "fourier", "cumsum_lpnorm", "volume", "rmsnorm_opset23", "shrink_exported", "shrink",
-            "globallppool");
+            "globallppool", "gather_topk", "gather_nd", "topk_hardmax", "hardmax_opset11", "zero_norm", "volume_grouped", "mod");
 
     private OperatorModelCheck() {
     }
