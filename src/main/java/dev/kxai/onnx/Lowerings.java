@@ -105,8 +105,8 @@ final class Lowerings {
                 if (p == 1) {
                     e.last("ReduceSum", sum, abs);
                 } else if (p == 2) {
-                    String s = e.node("sum", "ReduceSum", sum, e.node("squared", "Mul", new Op.Mul(), e.in(0), e.in(0)));
-                    e.last("Sqrt", new Op.Unary(Op.Unary.Kind.SQRT), s);
+                    // an all-zero channel (dead ReLUs before the pool) has gradient 0, as torch's norm, not NaN
+                    maskedSqrt(e, e.node("sum", "ReduceSum", sum, e.node("squared", "Mul", new Op.Mul(), e.in(0), e.in(0))));
                 } else {
                     String pw = e.node("powered", "Pow", new Op.Pow(), abs, e.constant("p", p));
                     e.last("Pow", new Op.Pow(), e.node("sum", "ReduceSum", sum, pw), e.constant("inverse_p", 1f / p));

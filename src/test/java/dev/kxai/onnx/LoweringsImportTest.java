@@ -169,4 +169,22 @@ class LoweringsImportTest {
             assertArrayEquals(new float[] {0, 0, 1, 0}, new Saliency(m).attribute(in, false, 2).attributions().data());
         }
     }
+
+    @Test
+    void globalLpPoolOfAZeroChannelHasGradientZeroNotNaN() {
+        // output = input + GlobalLpPool₂(reshape(input) ⊙ 0): a dead channel's 2-norm is 0 with gradient 0
+        Graph g = graph(13, List.of(n("Reshape", "image", "input", "to_image").build(),
+                n("Mul", "z", "image", "zeros").build(),
+                n("GlobalLpPool", "pooled", "z").addAttribute(intAttr("p", 2)).build(),
+                n("Reshape", "flat", "pooled", "to_flat").build(),
+                n("Add", "output", "input", "flat").build()),
+                OnnxModels.ints("to_image", -1, 1, 2, 2), OnnxModels.ints("to_flat", -1, 1),
+                floats("zeros", new int[] {1, 1, 2, 2}, 0, 0, 0, 0));
+        try (Model m = Model.of(g, new CpuBackend())) {
+            float[] x = {1, -2, 3, 0.5f};
+            Tensor in = new Tensor(new int[] {1, 4}, x);
+            assertArrayEquals(x, m.forward(in).data());
+            assertArrayEquals(new float[] {0, 0, 1, 0}, new Saliency(m).attribute(in, false, 2).attributions().data());
+        }
+    }
 }
