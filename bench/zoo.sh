@@ -45,6 +45,8 @@ args=(--size "$size" --opset "$opset")
 if [ -z "$(ls -A "$out" 2>/dev/null)" ] || [ "$fresh" = 1 ]; then
   "$py" "$here/zoo.py" "$out" "${args[@]}" 2>/dev/null
 fi
+dists="$(mktemp)"
+trap 'rm -f "$dists"' EXIT
 printf '%-22s %-8s %-6s %-6s %-7s %s\n' model loads passed failed kxai_s "failures (vs float32; vs float64; the float32 reference's own distance)"
 for dir in "$out"/*/; do
   name="$(basename "$dir")"
@@ -62,4 +64,11 @@ for dir in "$out"/*/; do
   loads=yes; echo "$log" | grep -q '/load ' && loads=no
   fails="$(echo "$log" | grep ' fail ' | sed 's/  */ /g' | cut -c1-160 | paste -sd '|' - || true)"
   printf '%-22s %-8s %-6s %-6s %-7.1f %s\n' "$name" "$loads" "${passed:-0}" "${failed:-?}" "$secs" "$fails"
+  # each case's distance from the float64 reference, and the float32 reference's own (for the medians)
+  echo "$log" | sed -n "s/.*vs float64 rel_l2=\([0-9.e+-]*\), the float32 reference's own \([0-9.e+-]*\).*/\1 \2/p" \
+    >> "$dists"
 done
+if [ -s "$dists" ]; then
+  sort -g -k1,1 "$dists" | awk '{a[NR]=$1} END {printf "median over %d cases: kxai vs float64 rel_l2 %.2e", NR, (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'
+  sort -g -k2,2 "$dists" | awk '{a[NR]=$2} END {printf "; the float32 reference (PyTorch, as Captum) vs float64 %.2e\n", (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'
+fi

@@ -125,7 +125,9 @@ final class CpuDispatch {
         @Override
         public Forward<Tensor> visit(Op.Relu op, Fwd c) {
             ExactDecisions.repairKinks(c.in[0], 0f);
-            return plain(activation(ElementwiseOps.Activation.RELU, 0f, c));
+            Tensor y = activation(ElementwiseOps.Activation.RELU, 0f, c);
+            dev.kxai.tensor.ExactValues e = ExactDecisions.relu(c.in[0], y.data());
+            return plain(e == null ? y : y.withExact(e)); // a pool or Concat → pool after it still decides exactly
         }
 
         @Override

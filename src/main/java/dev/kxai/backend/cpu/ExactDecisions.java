@@ -209,4 +209,103 @@ final class ExactDecisions {
             }
         };
     }
+
+    /**
+     * The bounds and exact values of relu(x) after {@link #repairKinks} decided its kinks: a positive
+     * output is the input (its bound and exact value); a zero output is exact (the input was below
+     * the kink by more than its bound, or was recomputed there). Lets a max-pool or a Concat after a
+     * separate ReLU still decide as the exact path (googlenet: branch ReLUs → Concat → MaxPool).
+     */
+    static ExactValues relu(Tensor x, float[] y) {
+        ExactValues e = x.exact();
+        if (e == null || x.size() != y.length) {
+            return null;
+        }
+        float[] xd = x.data();
+        return new ExactValues() {
+            @Override
+            public float bound(int i, float value) {
+                return y[i] > 0f ? e.bound(i, xd[i]) : 0f;
+            }
+
+            @Override
+            public float exact(int i) {
+                return y[i] > 0f ? Math.max(0f, e.exact(i)) : y[i];
+            }
+        };
+    }
+
+    /**
+     * The bounds and exact values of elements picked from x (a max-pool's winners, {@code from[o]}
+     * the input element of output o): after {@link #repairPoolTies} the winner is the exact path's,
+     * so the output's exact value is the winner's.
+     */
+    static ExactValues picked(Tensor x, int[] from) {
+        ExactValues e = x.exact();
+        if (e == null) {
+            return null;
+        }
+        float[] xd = x.data();
+        return new ExactValues() {
+            @Override
+            public float bound(int o, float value) {
+                return from[o] < 0 ? 0f : e.bound(from[o], xd[from[o]]);
+            }
+
+            @Override
+            public float exact(int o) {
+                return from[o] < 0 ? Float.NEGATIVE_INFINITY : e.exact(from[o]);
+            }
+        };
+    }
+
+    /**
+     * The bounds and exact values of a Concat's output: each element's are its part's (a part
+     * without bounds holds exact values). {@code outer} rows, each the parts' chunks in order.
+     */
+    static ExactValues concat(Tensor[] parts, int outer, float[] y) {
+        boolean any = false;
+        for (Tensor p : parts) {
+            any |= p.exact() != null;
+        }
+        if (!any) {
+            return null;
+        }
+        int[] chunk = new int[parts.length];
+        int outRow = 0;
+        for (int k = 0; k < parts.length; k++) {
+            chunk[k] = parts[k].size() / Math.max(1, outer);
+            outRow += chunk[k];
+        }
+        int row = outRow;
+        return new ExactValues() {
+            /** {part, index in the part} of output element i. */
+            private long locate(int i) {
+                int o = i / Math.max(1, row);
+                int at = i - o * row;
+                for (int k = 0; k < parts.length; k++) {
+                    if (at < chunk[k]) {
+                        return ((long) k << 32) | (o * chunk[k] + at);
+                    }
+                    at -= chunk[k];
+                }
+                throw new IllegalStateException("element " + i + " outside the Concat's output");
+            }
+
+            @Override
+            public float bound(int i, float value) {
+                long l = locate(i);
+                ExactValues e = parts[(int) (l >>> 32)].exact();
+                int j = (int) l;
+                return e == null ? 0f : e.bound(j, parts[(int) (l >>> 32)].data()[j]);
+            }
+
+            @Override
+            public float exact(int i) {
+                long l = locate(i);
+                ExactValues e = parts[(int) (l >>> 32)].exact();
+                return e == null ? y[i] : e.exact((int) l);
+            }
+        };
+    }
 }

@@ -68,7 +68,7 @@ public final class PoolOps {
                     }
                 }
             });
-            return new MaxResult(new Tensor(new int[] {x.dim(0), x.dim(1), oh, ow}, y), arg);
+            return new MaxResult(winners(x, new Tensor(new int[] {x.dim(0), x.dim(1), oh, ow}, y), arg), arg);
         }
         Parallel.forEach(x.dim(0), img -> {
             for (int p = img * x.dim(1); p < (img + 1) * x.dim(1); p++) {
@@ -102,7 +102,13 @@ public final class PoolOps {
                 }
             }
         });
-        return new MaxResult(new Tensor(new int[] {x.dim(0), x.dim(1), oh, ow}, y), arg);
+        return new MaxResult(winners(x, new Tensor(new int[] {x.dim(0), x.dim(1), oh, ow}, y), arg), arg);
+    }
+
+    /** The pooled tensor, carrying its winners' bounds when the input has them (a pool or ReLU may follow). */
+    private static Tensor winners(Tensor x, Tensor y, int[] arg) {
+        dev.kxai.tensor.ExactValues e = ExactDecisions.picked(x, arg);
+        return e == null ? y : y.withExact(e);
     }
 
     /** The first tap k with start + k·step ≥ 0. */

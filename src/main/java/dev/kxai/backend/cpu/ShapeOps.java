@@ -194,7 +194,10 @@ final class ShapeOps {
             }
             at += chunk;
         }
-        return new Tensor(out, y);
+        Tensor result = new Tensor(out, y);
+        // float convolutions' bounds carried to a decision after the Concat (googlenet's pools)
+        dev.kxai.tensor.ExactValues e = ExactDecisions.concat(parts, outer, y);
+        return e == null ? result : result.withExact(e);
     }
 
     static Tensor[] concatBackward(Node node, Tensor[] parts, int axis, Tensor gOut, boolean[] need) {
