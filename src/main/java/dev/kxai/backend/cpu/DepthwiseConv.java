@@ -32,10 +32,10 @@ import java.util.Arrays;
  * <p><b>Exact decisions.</b> A sum of bias + k products by k roundings lies within
  * γ_k·(|b| + Σ|w|·|x|) of the exact sum, so each (image, channel) plane's bound is
  * γ_{k+1}·(|b| + Σ_taps|w|·max|x_c|) ({@link ExactDecisions#gamma} doubles γ as a margin), carried by
- * a {@link ConvOps.Exact} — the same object the im2col path attaches — so the kink repairs of
- * Relu, Clip, HardSigmoid, HardSwish and max-pool, and {@code exact(i)} (the double sum rounded
- * once), apply unchanged. {@code -Dkxai.exact=true} and the first-layer saving's double
- * accumulators keep {@link ConvOps}'s double paths.
+ * an {@link Exact} (the bound, and the exact path's value: the double sum rounded once), so the kink
+ * repairs of Relu, Clip, HardSigmoid, HardSwish and max-pool apply as to the im2col path's
+ * {@link ConvOps.Exact}. {@code -Dkxai.exact=true} and the first-layer saving's double accumulators
+ * keep {@link ConvOps}'s double paths.
  */
 final class DepthwiseConv {
     private DepthwiseConv() {
@@ -117,8 +117,7 @@ final class DepthwiseConv {
         float[] absTaps = ABS_TAPS.computeIfAbsent(wf, f -> absSums(f, m, khw));
         double gamma = ExactDecisions.gamma(khw + 1L);
         float[] planeBound = new float[n * m];
-        ConvOps.Exact exact = new ConvOps.Exact(xd, c, x.dim(2), x.dim(3), wf, bd, win, c, m, planeBound, relu, null,
-                null, (float) (gamma * (1 + 1e-6)));
+        Exact exact = new Exact(xd, c, wf, bd, win, m, planeBound, relu, gamma);
         int phLen = ph.count() * ph.plane() + ConvOps.SIMD_SLACK;
         // one task per (image, input channel): each output's sum is the same whatever the split
         Parallel.forEach(n * c, task -> {
@@ -139,7 +138,7 @@ final class DepthwiseConv {
                     System.arraycopy(acc, j * accPlane + oy * ph.pw(), y, yOff + j * hw + oy * ow, ow);
                 }
             }
-            double mx = maxAbs(xd, xOff, inPlane);
+            double mx = SimdLoops.get().maxAbs(xd, xOff, xOff + inPlane);
             for (int j = 0; j < mg; j++) {
                 int oc = g * mg + j;
                 double sum = (bd == null ? 0 : Math.abs(bd[oc])) + absTaps[oc] * mx;
@@ -244,9 +243,13 @@ final class DepthwiseConv {
                     }
                     int lo = Math.max(0, ceilDiv(win.padLeft() - px, ph.sw()));
                     int hi = Math.min(ph.pw(), ceilDiv(inW + win.padLeft() - px, ph.sw()));
-                    int row = dxOff + iy * inW;
-                    for (int col = lo; col < hi; col++) {
-                        dx[row + col * ph.sw() + px - win.padLeft()] = acc[r * gw + col];
+                    int row = dxOff + iy * inW + px - win.padLeft();
+                    if (ph.sw() == 1) {
+                        System.arraycopy(acc, r * gw + lo, dx, row + lo, hi - lo);
+                    } else {
+                        for (int col = lo; col < hi; col++) {
+                            dx[row + col * ph.sw()] = acc[r * gw + col];
+                        }
                     }
                 }
             }
@@ -291,6 +294,177 @@ final class DepthwiseConv {
         Arrays.fill(xp, phLen, phLen + ConvOps.SIMD_SLACK, 0f);
     }
 
+    /**
+     * A depthwise output's bound (per image and channel plane, {@link #forward}) and its exact value.
+     * Its kink repair adds one step to {@link ConvOps.Exact}'s: a plane where many elements lie within
+     * the plane's bound of a kink gets a bound per element, S(p) = Σ_taps |w|·|x| summed by the same
+     * SIMD loop, before any is recomputed. Planes of exact zeros are what makes them many: MobileNetV2's
+     * depthwise layers read ReLU6 maps, and a window of zeros with a zero bias (BatchNorm at its
+     * initial state, folded) gives an output of exactly 0, on the kink, which the plane's bound
+     * (from the plane's largest |x|) cannot clear. S is summed with |w| scaled by 2⁴⁰ (exact): S = 0
+     * then proves every product below 2⁻¹⁹⁰, too small to move a float sum that starts at the bias,
+     * so the float value is the exact one; else the element's bound is γ·(|b| + S·2⁻⁴⁰)·(1 + γ)
+     * (the factor covers S's own float rounding) plus the underflow term.
+     */
+    static final class Exact implements dev.kxai.tensor.ExactValues {
+        private final float[] x;
+        private final int c;
+        private final float[] w;
+        private final float[] b;
+        private final Window win;
+        private final int m;
+        private final int mg;
+        private final int khw;
+        private final int hw;
+        private final float[] planeBound;
+        private final boolean relu;
+        private final double gamma;
+
+        Exact(float[] x, int c, float[] w, float[] b, Window win, int m, float[] planeBound, boolean relu,
+                double gamma) {
+            this.x = x;
+            this.c = c;
+            this.w = w;
+            this.b = b;
+            this.win = win;
+            this.m = m;
+            this.mg = m / c;
+            this.khw = win.kh() * win.kw();
+            this.hw = win.outH() * win.outW();
+            this.planeBound = planeBound;
+            this.relu = relu;
+            this.gamma = gamma;
+        }
+
+        @Override
+        public float bound(int i, float value) {
+            if (relu && value == 0f) {
+                // a ReLU'd 0 is exact: its input was below −bound, or was recomputed before the clamp
+                return 0f;
+            }
+            float s = planeBound[i / hw];
+            return s > 0f ? s + (float) (2 * ExactDecisions.U * Math.abs(value)) : 0f;
+        }
+
+        @Override
+        public float exact(int i) {
+            int plane = i / hw;
+            int oc = plane % m;
+            int pos = i - plane * hw;
+            int oy = pos / win.outW();
+            int ox = pos - oy * win.outW();
+            int inH = win.inH();
+            int inW = win.inW();
+            int xPlane = (plane / m * c + oc / mg) * inH * inW;
+            int wBase = oc * khw;
+            double acc = b == null ? 0 : b[oc];
+            int y0 = oy * win.sh() - win.padTop();
+            int x0 = ox * win.sw() - win.padLeft();
+            for (int ki = 0; ki < win.kh(); ki++) {
+                int iy = y0 + ki * win.dh();
+                if (iy < 0 || iy >= inH) {
+                    continue;
+                }
+                int row = xPlane + iy * inW;
+                for (int kj = 0; kj < win.kw(); kj++) {
+                    int ix = x0 + kj * win.dw();
+                    if (ix >= 0 && ix < inW) {
+                        acc += (double) w[wBase + ki * win.kw() + kj] * x[row + ix];
+                    }
+                }
+            }
+            float v = (float) acc;
+            return relu && !(v > 0) ? 0f : v;
+        }
+
+        /** Candidates per plane above which S is summed for the plane (an exact() costs ~16 elements of S). */
+        private static final int S_RATIO = 16;
+
+        private static final double S_SCALE = 0x1p40;
+
+        /** {@link ExactDecisions#repairKinks} for this layer's outputs [from, to), plane by plane. */
+        void repairKinks(float[] y, int from, int to, float[] kinks) {
+            long recomputed = 0;
+            int[] near = null;
+            for (int p0 = from; p0 < to; ) {
+                int plane = p0 / hw;
+                int end = Math.min(to, (plane + 1) * hw);
+                float pb = planeBound[plane];
+                if (!(pb > 0f)) {
+                    p0 = end; // the plane's values are exact (or its bound NaN: nothing to decide on)
+                    continue;
+                }
+                if (near == null) {
+                    near = new int[Math.min(hw, to - from)];
+                }
+                int count = 0;
+                for (int i = p0; i < end; i++) {
+                    float v = y[i];
+                    if (ExactDecisions.distance(v, kinks) <= pb + (float) (2 * ExactDecisions.U) * Math.abs(v)) {
+                        near[count++] = i;
+                    }
+                }
+                if (count > 0 && (long) count * S_RATIO > hw) {
+                    recomputed += repairWithSums(y, plane, near, count, kinks);
+                } else {
+                    for (int k = 0; k < count; k++) {
+                        y[near[k]] = exact(near[k]);
+                    }
+                    recomputed += count;
+                }
+                p0 = end;
+            }
+            ExactDecisions.CHECKED.add(to - from);
+            if (recomputed > 0) {
+                ExactDecisions.RECOMPUTED.add(recomputed);
+            }
+        }
+
+        /** The plane's S(p) by the SIMD loop, then only the candidates within their own bound recomputed. */
+        private long repairWithSums(float[] y, int plane, int[] near, int count, float[] kinks) {
+            int img = plane / m;
+            int oc = plane % m;
+            Phases ph = Phases.of(win);
+            int ow = win.outW();
+            int accPlane = win.outH() * ph.pw();
+            Scratch s = Scratch.get();
+            int phLen = ph.count() * ph.plane();
+            float[] xp = s.floats(0, phLen + ConvOps.SIMD_SLACK);
+            splitPhases(x, (img * c + oc / mg) * win.inH() * win.inW(), win, ph, xp);
+            for (int i = 0; i < phLen; i++) {
+                xp[i] = Math.abs(xp[i]);
+            }
+            float[] absW = new float[khw];
+            int[] off = new int[khw];
+            for (int t = 0; t < khw; t++) {
+                absW[t] = (float) (Math.abs(w[oc * khw + t]) * S_SCALE);
+                off[t] = ph.phase()[t] * ph.plane() + ph.a()[t] * ph.pw() + ph.b()[t];
+            }
+            float[] sums = s.floats(1, accPlane);
+            java.util.Arrays.fill(sums, 0, accPlane, 0f);
+            SimdLoops.get().add(sums, 0, accPlane, 1, xp, 0, vectorSpan((win.outH() - 1) * ph.pw() + ow, accPlane),
+                    absW, off);
+            double absB = b == null ? 0 : Math.abs(b[oc]);
+            long recomputed = 0;
+            for (int k = 0; k < count; k++) {
+                int i = near[k];
+                int pos = i - plane * hw;
+                float sum = sums[pos / ow * ph.pw() + pos % ow];
+                if (sum == 0f) {
+                    continue; // every product below 2^-190: the float value is the exact one
+                }
+                float v = y[i];
+                double bound = gamma * (absB + sum / S_SCALE) * (1 + gamma) + (khw + 1) * 0x1p-149
+                        + 2 * ExactDecisions.U * Math.abs(v);
+                if (ExactDecisions.distance(v, kinks) <= bound) {
+                    y[i] = exact(i);
+                    recomputed++;
+                }
+            }
+            return recomputed;
+        }
+    }
+
     /** ⌈a / b⌉ for b &gt; 0 and any a. */
     private static int ceilDiv(int a, int b) {
         return -Math.floorDiv(-a, b);
@@ -303,16 +477,6 @@ final class DepthwiseConv {
     private static int vectorSpan(int span, int accPlane) {
         int rounded = (span + 15) / 16 * 16;
         return rounded <= accPlane && rounded - span <= ConvOps.SIMD_SLACK ? rounded : span;
-    }
-
-    /** max |x| over a plane; NaN if any element is NaN (the bound then decides nothing). */
-    private static double maxAbs(float[] x, int off, int len) {
-        float mx = 0f;
-        for (int i = off; i < off + len; i++) {
-            float a = Math.abs(x[i]);
-            mx = a > mx || a != a ? a : mx;
-        }
-        return mx;
     }
 
     /** The weights [c·mg, khw] as [c][khw·mg] (tap-major), once per weight array. */
