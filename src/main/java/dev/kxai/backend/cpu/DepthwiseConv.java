@@ -119,8 +119,8 @@ final class DepthwiseConv {
         float[] planeBound = new float[n * m];
         Exact exact = new Exact(xd, c, wf, bd, win, m, planeBound, relu, gamma);
         int phLen = ph.count() * ph.plane() + ConvOps.SIMD_SLACK;
-        // one task per (image, input channel): each output's sum is the same whatever the split
-        Parallel.forEach(n * c, task -> {
+        // tasks of whole (image, input channel) planes: each output's sum is the same whatever the split
+        forEachPlane(n * c, (long) mg * hw * khw, task -> {
             int img = task / c;
             int g = task % c;
             Scratch s = Scratch.get();
@@ -214,7 +214,7 @@ final class DepthwiseConv {
         }
         // the loop reads up to maxB + one rounded vector past the last gradient plane
         int gLen = mg * gPlane + ph.maxB() + ConvOps.SIMD_SLACK;
-        Parallel.forEach(n * c, task -> {
+        forEachPlane(n * c, (long) mg * hw * khw, task -> {
             int img = task / c;
             int ch = task % c;
             Scratch s = Scratch.get();
@@ -463,6 +463,23 @@ final class DepthwiseConv {
             }
             return recomputed;
         }
+    }
+
+    /**
+     * Multiply-adds per parallel task, about 20 µs of the SIMD loop: a late layer (7×7 planes) is a
+     * few hundred microseconds in all, and a task per plane would cost more in forks and joins
+     * (and, on a loaded machine, in waiting for a descheduled thread) than it computes.
+     */
+    static final long WORK_GRAIN = 1L << 19;
+
+    /** body(p) for every plane p in [0, planes), in contiguous blocks of at least {@link #WORK_GRAIN} work. */
+    private static void forEachPlane(int planes, long workPerPlane, java.util.function.IntConsumer body) {
+        int blocks = (int) Math.max(1, Math.min(planes, planes * workPerPlane / WORK_GRAIN));
+        Parallel.forEach(blocks, blk -> {
+            for (int p = (int) ((long) blk * planes / blocks); p < (int) ((long) (blk + 1) * planes / blocks); p++) {
+                body.accept(p);
+            }
+        });
     }
 
     /** ⌈a / b⌉ for b &gt; 0 and any a. */
