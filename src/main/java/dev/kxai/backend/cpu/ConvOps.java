@@ -44,7 +44,19 @@ public final class ConvOps {
      * The backward takes no decisions, so it stays in float.
      */
     static Tensor forward(Node node, Op.Conv op, Tensor x, Tensor w, Tensor bias) {
+        if (depthwiseFloat(op, x, w)) {
+            return DepthwiseConv.forward(op, x, w, bias, window(node, op, x, w), false);
+        }
         return asTensor(outputShape(node, op, x, w), forward(node, op, x, w, bias, false));
+    }
+
+    /**
+     * A depthwise layer on the float path: {@link DepthwiseConv} (its own loop, in float, with the
+     * same bounds and exact values). The exact path ({@code -Dkxai.exact=true}) keeps the double
+     * loops below.
+     */
+    private static boolean depthwiseFloat(Op.Conv op, Tensor x, Tensor w) {
+        return !ExactDecisions.exactPath && x.rank() == 4 && w.rank() == 4 && DepthwiseConv.takes(op, x, w);
     }
 
     /** The float paths' result: a Tensor from the float sgemm path (it carries bounds), or the exact path's floats. */
@@ -59,6 +71,9 @@ public final class ConvOps {
      */
     static Tensor forwardRelu(Node node, Op.Conv op, Tensor x, Tensor w, Tensor bias) {
         Window win = window(node, op, x, w);
+        if (depthwiseFloat(op, x, w)) {
+            return DepthwiseConv.forward(op, x, w, bias, win, true);
+        }
         return asTensor(outputShape(node, op, x, w),
                 forward(node, op, x, w, bias, false, direct(w.dim(0) / op.group(), win), true));
     }
@@ -637,6 +652,11 @@ public final class ConvOps {
 
     static Tensor inputGradient(Node node, Op.Conv op, Tensor x, Tensor w, Tensor gOut) {
         Window win = window(node, op, x, w);
+        if (DepthwiseConv.takes(op, x, w)) {
+            // the backward is float on every path (it takes no decisions): the depthwise loop under
+            // -Dkxai.exact=true too
+            return DepthwiseConv.inputGradient(x, w, gOut, win);
+        }
         return inputGradient(node, op, x, w, gOut, direct(w.dim(0) / op.group(), win));
     }
 

@@ -57,6 +57,10 @@ final class ExactDecisions {
             c.repairKinks(y, from, to, kinks);
             return;
         }
+        if (e instanceof DepthwiseConv.Exact d) {
+            d.repairKinks(y, from, to, kinks);
+            return;
+        }
         long recomputed = 0;
         for (int i = from; i < to; i++) {
             float v = y[i];

@@ -66,6 +66,13 @@ abstract class SimdLoops {
     /** out[i] = in[i] &gt; 0 ? in[i] : 0 for i in [from, to) (NaN and −0 give 0). */
     abstract void relu(float[] in, float[] out, int from, int to);
 
+    /**
+     * max |x[i]| over [from, to) (0 for an empty range), NaN if any element is NaN: the float
+     * convolutions' bounds per input plane (a NaN bound decides nothing). A maximum is exact, so
+     * every order gives the same value.
+     */
+    abstract float maxAbs(float[] x, int from, int to);
+
     /** gi[i] = y[i] &gt; 0 ? g[i] : 0 for i in [from, to): ReLU's backward from its output. */
     abstract void reluBackward(float[] y, float[] g, float[] gi, int from, int to);
 
@@ -189,6 +196,11 @@ abstract class SimdLoops {
         }
 
         @Override
+        float maxAbs(float[] x, int from, int to) {
+            return loops(to - from).maxAbs(x, from, to);
+        }
+
+        @Override
         String describe() {
             String v = Holder.VECTOR.describe();
             return v.startsWith("SIMD") ? v + ", after the first " + threshold + " multiply-adds of a process (scalar "
@@ -272,6 +284,15 @@ abstract class SimdLoops {
             for (int i = from; i < to; i++) {
                 gi[i] = y[i] > 0f ? g[i] : 0f;
             }
+        }
+
+        @Override
+        float maxAbs(float[] x, int from, int to) {
+            float mx = 0f;
+            for (int i = from; i < to; i++) {
+                mx = Math.max(mx, Math.abs(x[i])); // Math.max keeps a NaN
+            }
+            return mx;
         }
 
         @Override

@@ -509,6 +509,17 @@ final class VectorLoops extends SimdLoops {
     }
 
     @Override
+    float maxAbs(float[] x, int from, int to) {
+        // lanewise MAX is Math.max per lane (a NaN lane stays NaN), and so is the reduction
+        FloatVector mx = FloatVector.zero(F);
+        int i = from;
+        for (int bound = from + F.loopBound(to - from); i < bound; i += F.length()) {
+            mx = mx.max(FloatVector.fromArray(F, x, i).abs());
+        }
+        return Math.max(mx.reduceLanes(VectorOperators.MAX), tail.maxAbs(x, i, to));
+    }
+
+    @Override
     String describe() {
         return "SIMD loops (jdk.incubator.vector, " + D.vectorBitSize() + "-bit: " + D.length() + " doubles, "
                 + F.length() + " floats)";

@@ -773,6 +773,17 @@ class OperatorGradientTest {
                         conv(s(3, 3), one, s(1, 1, 1, 1), one, 2, "NOTSET"), true, s(1, 1, 1, 1), s(5, 5)),
                 new ConvCase("depthwise (groups = channels)", s(1, 3, 4, 4), s(3, 1, 2, 2),
                         conv(s(2, 2), one, s(0, 0, 0, 0), one, 3, "NOTSET"), true, s(0, 0, 0, 0), s(3, 3)),
+                // the depthwise path (DepthwiseConv): stride 2 (four phases), 5x5, 7x7, dilation, multiplier 2
+                new ConvCase("depthwise 3x3 stride 2 pad 1", s(2, 4, 7, 6), s(4, 1, 3, 3),
+                        conv(s(3, 3), s(2, 2), s(1, 1, 1, 1), one, 4, "NOTSET"), true, s(1, 1, 1, 1), s(4, 3)),
+                new ConvCase("depthwise 5x5 stride 2 pad 2", s(1, 3, 9, 8), s(3, 1, 5, 5),
+                        conv(s(5, 5), s(2, 2), s(2, 2, 2, 2), one, 3, "NOTSET"), true, s(2, 2, 2, 2), s(5, 4)),
+                new ConvCase("depthwise 7x7 pad 3", s(1, 2, 8, 9), s(2, 1, 7, 7),
+                        conv(s(7, 7), one, s(3, 3, 3, 3), one, 2, "NOTSET"), false, s(3, 3, 3, 3), s(8, 9)),
+                new ConvCase("depthwise 3x3 dilation 2 stride (2,1) asymmetric pads", s(1, 3, 9, 7), s(3, 1, 3, 3),
+                        conv(s(3, 3), s(2, 1), s(2, 1, 1, 2), s(2, 2), 3, "NOTSET"), true, s(2, 1, 1, 2), s(4, 6)),
+                new ConvCase("depthwise multiplier 2 stride 2 SAME_UPPER", s(2, 3, 6, 6), s(6, 1, 3, 3),
+                        conv(s(3, 3), s(2, 2), s(0, 0, 0, 0), one, 3, "SAME_UPPER"), true, s(0, 0, 1, 1), s(3, 3)),
                 new ConvCase("2x3 kernel no bias", s(2, 2, 5, 6), s(3, 2, 2, 3),
                         conv(s(2, 3), one, s(1, 0, 0, 1), one, 1, "NOTSET"), false, s(1, 0, 0, 1), s(5, 5)),
                 // total pad 1 on each axis: SAME_UPPER puts it at the end, SAME_LOWER at the start
