@@ -185,7 +185,9 @@ public final class OnnxImporter {
                 throw new ModelException(source + ": graph output '" + out + "' is "
                         + (lt.isLoadTime(out) ? "a constant: it does not depend on the input" : "produced by no node"));
             }
-            checkDeclaredOutput(out, inputs);
+            for (OnnxMl.ValueInfoProto o : g.getOutputList()) {
+                checkDeclaredOutput(o, inputs);
+            }
             Map<String, Tensor> perRow = new LinkedHashMap<>();
             for (Node node : nodes) {
                 for (String v : node.inputs()) {
@@ -208,10 +210,12 @@ public final class OnnxImporter {
          * of both; kxai runs every batch size, so such a dim is the computed one at some batch. Skipped where
          * the shapes are not known at load (shape inference refused a node: the plan then refuses the model
          * with that node named) or an input has a dynamic dim besides the batch (the plan refuses those too).
-         * Only the first output is checked: it is the one kxai computes.
+         * Every graph output is checked whose shape is known (a node's output: another output can be the one
+         * explained); an output no node computes, or a constant one, is skipped here.
          */
-        private void checkDeclaredOutput(String out, List<Graph.Input> inputs) {
-            OnnxMl.TypeProto type = g.getOutput(0).getType();
+        private void checkDeclaredOutput(OnnxMl.ValueInfoProto output, List<Graph.Input> inputs) {
+            String out = output.getName();
+            OnnxMl.TypeProto type = output.getType();
             if (!type.hasTensorType() || !type.getTensorType().hasShape()) {
                 return;
             }

@@ -90,6 +90,26 @@ class DeclaredOutputShapeTest {
     }
 
     @Test
+    void aSecondGraphOutputIsCheckedToo() throws Exception {
+        int[] out = computedAtBatch1("mlp_shapley");
+        OnnxMl.ModelProto.Builder m = OnnxMl.ModelProto.parseFrom(Files.readAllBytes(SEEDS.resolve("mlp_shapley.onnx")))
+                .toBuilder();
+        OnnxMl.GraphProto.Builder g = m.getGraphBuilder();
+        String first = g.getOutput(0).getName();
+        g.addNode(OnnxMl.NodeProto.newBuilder().setName("second").setOpType("Relu").addInput(first).addOutput("relu_out"));
+        OnnxMl.ValueInfoProto.Builder second = g.getOutput(0).toBuilder().setName("relu_out");
+        second.getTypeBuilder().getTensorTypeBuilder().getShapeBuilder().clear().addDim(symbolic("batch"))
+                .addDim(fixed(out[1] * 2));
+        g.addOutput(second);
+        ModelException e = assertThrows(ModelException.class, () -> OnnxImporter.parse(m.build().toByteArray(), "m"));
+        assertTrue(e.getMessage().contains("graph output 'relu_out' is declared with shape [batch, " + (out[1] * 2) + "]"),
+                e.getMessage());
+        second.getTypeBuilder().getTensorTypeBuilder().getShapeBuilder().setDim(1, fixed(out[1]));
+        g.setOutput(1, second);
+        OnnxImporter.parse(m.build().toByteArray(), "m"); // right: loads
+    }
+
+    @Test
     void aConvolutionalModelWithAWrongSpatialDimIsRefused() throws Exception {
         Graph g = OnnxImporter.parse(edited("digits_cnn", s -> { }), "digits_cnn");
         int[] out = dev.kxai.exec.ShapeInference.infer(g, 1).get(g.outputName());
