@@ -288,6 +288,121 @@ public final class Methods {
                         oneBaseline("idgi", p), p.optInt("internal_batch_size"))::attribute));
     }
 
+    /** Parameters every method takes: kxai's progress reporter (an observer: it changes no number). */
+    private static final java.util.Set<String> EVERY = java.util.Set.of("progress");
+
+    /** Captum's NoiseTunnel's parameters: taken, with {@code nt_type}, by every method it wraps. */
+    private static final java.util.Set<String> NOISE_TUNNEL = java.util.Set.of("nt_type", "nt_samples", "stdevs",
+            "nt_samples_batch_size", "seed");
+
+    /** Per method (Captum name): the parameters its factory and method read, nothing else. */
+    private static final Map<String, java.util.Set<String>> TAKES = new java.util.HashMap<>();
+
+    private static void takes(String method, String names) {
+        if (!BY_NAME.containsKey(method)) {
+            throw new IllegalStateException("no method " + method);
+        }
+        TAKES.put(method, java.util.Set.of(names.isBlank() ? new String[0] : names.trim().split("\\s+")));
+    }
+
+    static {
+        String path = "n_steps method baselines internal_batch_size ";
+        String perturbation = "baselines feature_mask perturbations_per_eval internal_batch_size ";
+        takes("integrated_gradients", path + "multiply_by_inputs return_convergence_delta alphas alpha_weights "
+                + "affine_first_layer reuse_endpoints");
+        takes("saliency", "abs");
+        takes("input_x_gradient", "");
+        takes("layer_integrated_gradients", path + "layer multiply_by_inputs return_convergence_delta");
+        takes("deeplift_shap", "baselines multiply_by_inputs return_convergence_delta max_pool_rule");
+        takes("guided_backprop", "");
+        takes("deconvolution", "");
+        takes("deeplift", "baselines multiply_by_inputs return_convergence_delta max_pool_rule");
+        takes("lrp", "rules return_convergence_delta");
+        takes("layer_lrp", "layer rules return_convergence_delta");
+        takes("layer_grad_cam", "layer relu_attributions attr_dim_summation upsample_to_input");
+        takes("layer_conductance", path + "layer");
+        takes("gradient_shap", "n_samples stdevs baselines multiply_by_inputs seed internal_batch_size");
+        takes("guided_grad_cam", "layer");
+        takes("layer_activation", "layer");
+        takes("layer_gradient_x_activation", "layer multiply_by_inputs");
+        takes("internal_influence", path + "layer");
+        takes("neuron_gradient", "layer neuron");
+        takes("neuron_integrated_gradients", path + "layer neuron multiply_by_inputs");
+        takes("occlusion", "sliding_window_shapes strides baselines perturbations_per_eval internal_batch_size");
+        takes("feature_ablation", perturbation);
+        takes("feature_permutation", "feature_mask permutation seed perturbations_per_eval internal_batch_size");
+        takes("shapley_values", perturbation);
+        takes("shapley_value_sampling", perturbation + "n_samples seed permutations");
+        takes("kernel_shap", perturbation + "n_samples seed samples weights");
+        takes("activation_max", "iterations lr lr_schedule l2 tv jitter blur_every blur_sigma init noise_std seed "
+                + "layer channel neuron");
+        takes("lime", perturbation + "n_samples seed samples weights interpretable_model alpha kernel_width distance_mode");
+        takes("guided_integrated_gradients", "n_steps fraction max_dist baselines internal_batch_size");
+        takes("blur_integrated_gradients", "n_steps max_sigma grad_step sqrt internal_batch_size");
+        takes("idgi", "n_steps alphas baselines internal_batch_size");
+        for (Entry e : BY_NAME.values()) {
+            if (!TAKES.containsKey(e.name())) {
+                throw new IllegalStateException("method " + e.name() + " lists no parameters");
+            }
+        }
+    }
+
+    /**
+     * The parameters a method (name or alias) takes, sorted: its own, {@code progress}, and with a noise tunnel
+     * ({@code noiseTunnel}: {@code nt_type} given) the tunnel's.
+     */
+    public static java.util.SortedSet<String> parameters(String method, boolean noiseTunnel) {
+        java.util.SortedSet<String> out = new java.util.TreeSet<>(TAKES.get(entry(method).name()));
+        out.addAll(EVERY);
+        if (noiseTunnel) {
+            out.addAll(NOISE_TUNNEL);
+        }
+        return out;
+    }
+
+    /**
+     * The parameters of {@code params} that a method takes (with the noise tunnel's where {@code nt_type} is
+     * among them): for callers that fill in shared defaults for every method (the CLI, bench, validate) before
+     * {@link #create}, which refuses any other.
+     */
+    public static Map<String, Object> used(String method, Map<String, Object> params) {
+        java.util.Set<String> takes = parameters(method, params.get("nt_type") != null);
+        Map<String, Object> out = new LinkedHashMap<>();
+        params.forEach((k, v) -> {
+            if (takes.contains(k)) {
+                out.put(k, v);
+            }
+        });
+        return out;
+    }
+
+    /**
+     * Refuses a parameter the method does not take (a misspelt key, another method's parameter, a noise-tunnel
+     * parameter without {@code nt_type}): it used to be ignored without a word (issue 13).
+     */
+    public static void checkParameters(String method, Params params) {
+        dev.kxai.Args.notNull(params, "params");
+        String name = entry(method).name();
+        boolean tunnel = params.values().get("nt_type") != null;
+        java.util.SortedSet<String> takes = parameters(name, tunnel);
+        for (String k : new java.util.TreeSet<>(params.values().keySet())) {
+            if (takes.contains(k)) {
+                continue;
+            }
+            java.util.SortedSet<String> own = parameters(name, false);
+            String list = own.isEmpty() ? "none" : String.join(", ", own);
+            if (NOISE_TUNNEL.contains(k) && !tunnel) {
+                throw new InvalidInputException("parameter '" + k + "' is a noise tunnel parameter, given without "
+                        + "nt_type: method " + name + " takes " + list + "; give nt_type (smoothgrad, smoothgrad_sq or "
+                        + "vargrad) to wrap it in a noise tunnel, which also takes nt_samples, stdevs, "
+                        + "nt_samples_batch_size and seed");
+            }
+            throw new InvalidInputException("parameter '" + k + "' is not one method " + name + " takes; it takes "
+                    + list + (tunnel ? "" : " (and with nt_type the noise tunnel's nt_samples, stdevs, "
+                    + "nt_samples_batch_size, seed)"));
+        }
+    }
+
     /** A list of reals (double[] or a list of numbers), or null where not given. */
     static double[] doubles(Params p, String name) {
         Object v = p.get(name, null);
@@ -496,12 +611,14 @@ public final class Methods {
     /**
      * A method bound to a model and parameters; with {@code nt_type} (Captum's NoiseTunnel:
      * {@code nt_samples} 5, {@code stdevs} 1.0, {@code nt_samples_batch_size}, {@code seed}) it runs
-     * wrapped in a {@link NoiseTunnel}.
+     * wrapped in a {@link NoiseTunnel}. A parameter the method does not take is an {@link InvalidInputException}
+     * naming it, the method and the parameters it takes ({@link #checkParameters}).
      */
     public static Method create(String name, Model model, Params params) {
         dev.kxai.Args.notNull(name, "name");
         dev.kxai.Args.notNull(model, "model");
         dev.kxai.Args.notNull(params, "params");
+        checkParameters(name, params);
         Method inner = entry(name).factory().create(model, params);
         String nt = params.string("nt_type", null);
         if (nt == null) {

@@ -317,11 +317,67 @@ final class BatchOptions {
         return params;
     }
 
+    /** The options that set each method parameter (an option the method does not use is named in the error). */
+    private static final Map<String, List<String>> OPTIONS = Map.ofEntries(
+            Map.entry("n_steps", List.of("--steps")), Map.entry("method", List.of("--rule")),
+            Map.entry("baselines", List.of("--baseline")), Map.entry("internal_batch_size", List.of("--internal-batch-size")),
+            Map.entry("affine_first_layer", List.of("--first-layer-saving")),
+            Map.entry("reuse_endpoints", List.of("--no-endpoint-reuse")), Map.entry("abs", List.of("--no-abs")),
+            Map.entry("layer", List.of("--layer")), Map.entry("sliding_window_shapes", List.of("--sliding-window")),
+            Map.entry("strides", List.of("--strides")), Map.entry("feature_mask", List.of("--feature-mask", "--superpixels")),
+            Map.entry("n_samples", List.of("--n-samples")), Map.entry("seed", List.of("--seed")),
+            Map.entry("perturbations_per_eval", List.of("--perturbations-per-eval")), Map.entry("samples", List.of("--samples")),
+            Map.entry("weights", List.of("--sample-weights")), Map.entry("interpretable_model", List.of("--interpretable-model")),
+            Map.entry("alpha", List.of("--alpha")), Map.entry("kernel_width", List.of("--kernel-width")),
+            Map.entry("neuron", List.of("--neuron")), Map.entry("rules", List.of("--lrp-rule")),
+            Map.entry("nt_type", List.of("--noise-tunnel")), Map.entry("nt_samples", List.of("--nt-samples")),
+            Map.entry("nt_samples_batch_size", List.of("--nt-samples-batch-size")), Map.entry("stdevs", List.of("--stdevs")),
+            Map.entry("upsample_to_input", List.of("--upsample-to-input")), Map.entry("fraction", List.of("--fraction")),
+            Map.entry("max_dist", List.of("--max-dist")), Map.entry("max_sigma", List.of("--max-sigma")),
+            Map.entry("grad_step", List.of("--grad-step")), Map.entry("sqrt", List.of("--blur-sqrt")),
+            Map.entry("alphas", List.of("--alphas")), Map.entry("alpha_weights", List.of("--alpha-weights")),
+            Map.entry("iterations", List.of("--iterations")), Map.entry("lr", List.of("--lr")),
+            Map.entry("lr_schedule", List.of("--lr-schedule")), Map.entry("l2", List.of("--l2")), Map.entry("tv", List.of("--tv")),
+            Map.entry("jitter", List.of("--jitter")), Map.entry("blur_every", List.of("--blur-every")),
+            Map.entry("blur_sigma", List.of("--blur-sigma")), Map.entry("init", List.of("--init")),
+            Map.entry("noise_std", List.of("--noise-std")), Map.entry("channel", List.of("--channel")));
+
+    /**
+     * The parameters of {@code params} the method takes. An option given on the command line whose parameter
+     * the method does not take is an error naming the option and the method (it used to be ignored without a
+     * word, issue 13: {@code --method ig --feature-mask f.npy}); the values filled in for every method (the
+     * defaults of --steps, --rule, --baseline, --seed, ...) are dropped where the method does not take them.
+     */
+    static Map<String, Object> forMethod(picocli.CommandLine.Model.CommandSpec spec, String method, Map<String, Object> params) {
+        picocli.CommandLine.ParseResult given = spec.commandLine().getParseResult();
+        boolean tunnel = params.get("nt_type") != null;
+        java.util.Set<String> takes = Methods.parameters(method, tunnel);
+        String name = Methods.entry(method).name();
+        for (String k : new java.util.TreeSet<>(params.keySet())) {
+            if (takes.contains(k)) {
+                continue;
+            }
+            for (String option : OPTIONS.getOrDefault(k, List.of())) {
+                if (given != null && given.hasMatchedOption(option)) {
+                    java.util.Set<String> own = Methods.parameters(method, false);
+                    java.util.SortedSet<String> usable = new java.util.TreeSet<>();
+                    own.forEach(p -> usable.addAll(OPTIONS.getOrDefault(p, List.of())));
+                    boolean tunnelOption = k.equals("nt_samples") || k.equals("nt_samples_batch_size") || k.equals("stdevs");
+                    throw new InvalidInputException(option + ": method " + name + " does not use it"
+                            + (tunnelOption && !tunnel ? " without --noise-tunnel" : "") + "; the options it uses: "
+                            + (usable.isEmpty() ? "none" : String.join(", ", usable))
+                            + (tunnel ? "" : " (and with --noise-tunnel TYPE: --nt-samples, --nt-samples-batch-size, --stdevs, --seed)"));
+                }
+            }
+        }
+        return Methods.used(method, params);
+    }
+
     /** The method named by --method with {@link #params}. */
     Methods.Method method(AttributionOptions run, PerturbationOptions perturbation, Model m, Inputs in, String layer,
             Progress progress) {
-        return Methods.create(Methods.entry(run.method).name(), m,
-                Methods.Params.of(params(run, perturbation, m, in, layer, progress)));
+        String name = Methods.entry(run.method).name();
+        return Methods.create(name, m, Methods.Params.of(Methods.used(name, params(run, perturbation, m, in, layer, progress))));
     }
 
     @Option(names = "--progress", paramLabel = "MODE", description = "auto (default: a bar on a terminal, plain lines "

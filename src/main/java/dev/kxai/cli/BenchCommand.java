@@ -296,7 +296,7 @@ final class BenchCommand implements Callable<Integer> {
         dev.kxai.Inputs in = model.inputs(x);
         perturbation.addTo(params, model, in);
         params.put("progress", progress);
-        Methods.Method method = Methods.create(m, model, Methods.Params.of(params));
+        Methods.Method method = Methods.create(m, model, Methods.Params.of(BatchOptions.forMethod(spec, m, params)));
         return () -> method.attribute(in, targets);
     }
 

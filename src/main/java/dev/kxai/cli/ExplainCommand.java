@@ -125,6 +125,7 @@ final class ExplainCommand implements Callable<Integer> {
         String methodName = Methods.entry(run.method).name();
         java.util.Map<String, Object> params = batch.params(run, perturbation, m, in, layer, batch.progress(spec));
         activationMax.addTo(params);
+        params = BatchOptions.forMethod(spec, methodName, params);
         boolean optimised = methodName.equals("activation_max");
         StartupTrace.mark("explain: forward, targets, params");
         Attribution a = Methods.create(methodName, m, Methods.Params.of(params)).attribute(in, targets);

@@ -147,7 +147,8 @@ final class MetricsCommand implements Callable<Integer> {
             throw new InvalidInputException("--metric lime_fidelity scores LIME's surrogate: give --method lime or "
                     + "kernel_shap, not " + run.method);
         }
-        Map<String, Object> params = batch.params(run, perturbation, m, in, null, batch.progress(spec));
+        Map<String, Object> params = BatchOptions.forMethod(spec, methodName,
+                batch.params(run, perturbation, m, in, null, batch.progress(spec)));
         Baseline[] baselines = batch.baselines(m, in, false).toArray(Baseline[]::new);
         Files.createDirectories(out);
         String head = String.format(Locale.ROOT, "kxai metrics: %s on %s, %d example(s), method %s, metric %s",

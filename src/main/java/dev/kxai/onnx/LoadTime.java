@@ -100,13 +100,18 @@ final class LoadTime {
         }
     }
 
-    /** The shape of a value at batch index b; a node's name is given for the message when unknown. */
+    /** A node output's or input's inferred shape at batch index b (0 → batch 1), or null where it is not known. */
+    int[] inferredShape(String v, int b) {
+        return shapesAt.get(b).get(v);
+    }
+
     /** A value's shape at batch 1 where it is known at load (a constant, or an inferred activation), else null. */
     int[] knownShape(String v) {
         Tensor t = valueAt(v, 0);
         return t != null ? t.shape() : shapesAt.get(0).get(v);
     }
 
+    /** The shape of a value at batch index b; a node's name is given for the message when unknown. */
     int[] shapeAt(String v, int b, String node) {
         Tensor t = valueAt(v, b);
         if (t != null) {

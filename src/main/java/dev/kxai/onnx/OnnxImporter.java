@@ -194,6 +194,9 @@ public final class OnnxImporter {
                 throw new ModelException(source + ": graph output '" + out + "' is "
                         + (lt.isLoadTime(out) ? "a constant: it does not depend on the input" : "produced by no node"));
             }
+            for (OnnxMl.ValueInfoProto o : g.getOutputList()) {
+                checkDeclaredOutput(o, inputs);
+            }
             Map<String, Tensor> perRow = new LinkedHashMap<>();
             for (Node node : nodes) {
                 for (String v : node.inputs()) {
@@ -204,6 +207,78 @@ public final class OnnxImporter {
                 }
             }
             return new Graph(source, inputs, out, nodes, constants, perRow);
+        }
+
+        /**
+         * The graph output's declared shape against the one computed from the declared input shapes (the
+         * shapes LoadTime inferred node by node at batch 1, 2, 3): a model whose output contradicts its own
+         * declaration (a fixed dim that is another fixed number, or another rank) is refused, naming the output
+         * and both shapes. Not compared: a missing declared shape, symbolic or unknown dims, and dims that grow
+         * with the batch. The last is an exporter pattern, not a contradiction: torch.onnx and others write the
+         * batch they traced with (often 1) into the output while the input's batch is dynamic, or fix the batch
+         * of both; kxai runs every batch size, so such a dim is the computed one at some batch. Skipped where
+         * the shapes are not known at load (shape inference refused a node: the plan then refuses the model
+         * with that node named) or an input has a dynamic dim besides the batch (the plan refuses those too).
+         * Every graph output is checked whose shape is known (a node's output: another output can be the one
+         * explained); an output no node computes, or a constant one, is skipped here.
+         */
+        private void checkDeclaredOutput(OnnxMl.ValueInfoProto output, List<Graph.Input> inputs) {
+            String out = output.getName();
+            OnnxMl.TypeProto type = output.getType();
+            if (!type.hasTensorType() || !type.getTensorType().hasShape()) {
+                return;
+            }
+            for (Graph.Input in : inputs) {
+                int[] s = in.shape();
+                for (int i = 1; i < s.length; i++) {
+                    if (s[i] < 0) {
+                        return;
+                    }
+                }
+            }
+            int[][] at = new int[LoadTime.BATCHES][];
+            for (int b = 0; b < at.length; b++) {
+                at[b] = lt.inferredShape(out, b);
+                if (at[b] == null || at[b].length != at[0].length) {
+                    return;
+                }
+            }
+            List<OnnxMl.TensorShapeProto.Dimension> dims = type.getTensorType().getShape().getDimList();
+            boolean contradicts = dims.size() != at[0].length;
+            StringBuilder declared = new StringBuilder("[");
+            for (int i = 0; i < dims.size(); i++) {
+                OnnxMl.TensorShapeProto.Dimension d = dims.get(i);
+                declared.append(i > 0 ? ", " : "").append(d.hasDimValue() ? String.valueOf(d.getDimValue())
+                        : d.hasDimParam() && !d.getDimParam().isEmpty() ? d.getDimParam() : "?");
+                if (!contradicts && d.hasDimValue()) {
+                    boolean fixed = true;
+                    for (int b = 1; b < at.length; b++) {
+                        fixed &= at[b][i] == at[0][i];
+                    }
+                    contradicts = fixed && d.getDimValue() != at[0][i];
+                }
+            }
+            if (contradicts) {
+                StringBuilder computed = new StringBuilder("[");
+                for (int i = 0; i < at[0].length; i++) {
+                    int k = at[1][i] - at[0][i];
+                    int a = at[0][i] - k;
+                    computed.append(i > 0 ? ", " : "").append(k == 0 ? String.valueOf(a)
+                            : (k == 1 ? "N" : k + "N") + (a > 0 ? "+" + a : a < 0 ? String.valueOf(a) : ""));
+                }
+                StringBuilder ins = new StringBuilder();
+                for (Graph.Input in : inputs) {
+                    int[] s = in.shape();
+                    StringBuilder shape = new StringBuilder("[N");
+                    for (int i = 1; i < s.length; i++) {
+                        shape.append(", ").append(s[i]);
+                    }
+                    ins.append(ins.length() > 0 ? ", " : "").append("'").append(in.name()).append("' ").append(shape).append("]");
+                }
+                throw new ModelException(source + ": graph output '" + out + "' is declared with shape " + declared
+                        + "] but the graph computes " + computed + "] from its input" + (inputs.size() > 1 ? "s " : " ")
+                        + ins + " (N: the batch size); a model whose output contradicts its own declaration is refused");
+            }
         }
 
         /**

@@ -245,6 +245,7 @@ public final class BatchingExplainer implements AutoCloseable {
             throw new InvalidInputException("request is null");
         }
         Methods.Entry entry = Methods.entry(r.method());
+        Methods.checkParameters(entry.name(), Methods.Params.of(r.params())); // a parameter the method does not take
         model.check(r.inputs());
         int rows = r.inputs().batch();
         int[] targets = r.targets() == null ? null : model.targets(r.targets(), rows);

@@ -20,12 +20,14 @@ class NpyFuzzTest {
     @DictionaryEntries({"\u0093NUMPY", "{'descr': '", "<f4", "<f8", ">f4", ">f8", "|u1", "<i8", "<i4", "|b1", "<f2",
             "'fortran_order': False", "'fortran_order': True", "'shape': (", "), }", ",)", "4294967306",
             "1099511627776", "-1", "9223372036854775807"})
-    void read(byte[] npy) {
-        try {
-            Tensor t = NpyIO.read(npy, "fuzz.npy");
-            FuzzChecks.consistent(t, npy.length);
-        } catch (KxaiException expected) {
-            FuzzChecks.named(expected);
-        }
+    void read(byte[] npy) throws Exception {
+        FuzzChecks.withDeadline(() -> {
+            try {
+                Tensor t = NpyIO.read(npy, "fuzz.npy");
+                FuzzChecks.consistent(t, npy.length);
+            } catch (KxaiException expected) {
+                FuzzChecks.named(expected);
+            }
+        });
     }
 }

@@ -47,7 +47,7 @@ class ConstantFoldingTest {
                 .addInput("folded").addOutput("output").build();
         OnnxMl.GraphProto.Builder g = OnnxMl.GraphProto.newBuilder().setName("fold")
                 .addInput(OnnxMl.ValueInfoProto.newBuilder().setName("input").setType(OnnxModels.TYPE))
-                .addOutput(OnnxMl.ValueInfoProto.newBuilder().setName("output").setType(OnnxModels.TYPE))
+                .addOutput(OnnxMl.ValueInfoProto.newBuilder().setName("output").setType(OnnxModels.OUTPUT_TYPE))
                 .addNode(folded).addNode(pad);
         for (OnnxMl.TensorProto t : inits) {
             g.addInitializer(t);

@@ -16,9 +16,9 @@ class OnnxImporterFuzzTest {
 
     @FuzzTest(maxDuration = "30s")
     @Timeout(value = 10, unit = TimeUnit.SECONDS) // per input while fuzzing (libFuzzer -timeout): a hang is a finding
-    void parse(byte[] bytes) {
+    void parse(byte[] bytes) throws Exception {
         // load only: byte flips in weights and dims of the seeds make forward passes of seconds under
         // instrumentation (slow-mobile-block-forward); OnnxStructureFuzzTest runs the forward pass
-        FuzzRun.parseAndRun(bytes, FORWARD);
+        dev.kxai.io.FuzzChecks.withDeadline(() -> FuzzRun.parseAndRun(bytes, FORWARD));
     }
 }

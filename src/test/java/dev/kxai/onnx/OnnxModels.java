@@ -14,6 +14,13 @@ public final class OnnxModels {
                             .addDim(OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimParam("batch"))
                             .addDim(OnnxMl.TensorShapeProto.Dimension.newBuilder().setDimValue(4)))).build();
 
+    /**
+     * The graph output's type: float, no declared shape. The importer refuses an output whose declared shape
+     * contradicts the computed one, and these graphs compute every kind of shape from their [batch, 4] input.
+     */
+    static final OnnxMl.TypeProto OUTPUT_TYPE = OnnxMl.TypeProto.newBuilder().setTensorType(
+            OnnxMl.TypeProto.Tensor.newBuilder().setElemType(OnnxMl.TensorProto.DataType.FLOAT_VALUE)).build();
+
     public static OnnxMl.TensorProto ints(String name, long... v) {
         OnnxMl.TensorProto.Builder t = OnnxMl.TensorProto.newBuilder().setName(name)
                 .setDataType(OnnxMl.TensorProto.DataType.INT64_VALUE).addDims(v.length);
@@ -46,7 +53,7 @@ public final class OnnxModels {
     static Graph graph(long opset, java.util.List<OnnxMl.NodeProto> nodes, OnnxMl.TensorProto... inits) {
         OnnxMl.GraphProto.Builder g = OnnxMl.GraphProto.newBuilder().setName("graph")
                 .addInput(OnnxMl.ValueInfoProto.newBuilder().setName("input").setType(TYPE))
-                .addOutput(OnnxMl.ValueInfoProto.newBuilder().setName("output").setType(TYPE)).addAllNode(nodes);
+                .addOutput(OnnxMl.ValueInfoProto.newBuilder().setName("output").setType(OUTPUT_TYPE)).addAllNode(nodes);
         for (OnnxMl.TensorProto t : inits) {
             g.addInitializer(t);
         }
@@ -79,7 +86,7 @@ public final class OnnxModels {
     static Graph oneNode(long opset, OnnxMl.NodeProto node, OnnxMl.TensorProto... inits) {
         OnnxMl.GraphProto.Builder g = OnnxMl.GraphProto.newBuilder().setName("one-node")
                 .addInput(OnnxMl.ValueInfoProto.newBuilder().setName("input").setType(TYPE))
-                .addOutput(OnnxMl.ValueInfoProto.newBuilder().setName("output").setType(TYPE)).addNode(node);
+                .addOutput(OnnxMl.ValueInfoProto.newBuilder().setName("output").setType(OUTPUT_TYPE)).addNode(node);
         for (OnnxMl.TensorProto t : inits) {
             g.addInitializer(t);
         }

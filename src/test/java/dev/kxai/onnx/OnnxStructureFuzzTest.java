@@ -48,7 +48,7 @@ class OnnxStructureFuzzTest {
 
     @FuzzTest(maxDuration = "30s")
     @Timeout(value = 10, unit = TimeUnit.SECONDS) // per input while fuzzing (libFuzzer -timeout): a hang is a finding
-    void mutate(FuzzedDataProvider d) {
+    void mutate(FuzzedDataProvider d) throws Exception {
         OnnxMl.ModelProto seed = SEEDS.get(d.consumeInt(0, SEEDS.size() - 1));
         OnnxMl.ModelProto.Builder m = seed.toBuilder();
         OnnxMl.GraphProto.Builder g = m.getGraphBuilder();
@@ -56,7 +56,8 @@ class OnnxStructureFuzzTest {
         for (int e = 0; e < edits && d.remainingBytes() > 0; e++) {
             edit(d, m, g);
         }
-        FuzzRun.parseAndRun(m.build().toByteArray());
+        byte[] bytes = m.build().toByteArray();
+        dev.kxai.io.FuzzChecks.withDeadline(() -> FuzzRun.parseAndRun(bytes));
     }
 
     private static void edit(FuzzedDataProvider d, OnnxMl.ModelProto.Builder m, OnnxMl.GraphProto.Builder g) {

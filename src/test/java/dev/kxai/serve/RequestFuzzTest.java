@@ -29,7 +29,8 @@ import org.junit.jupiter.api.BeforeAll;
  * choose the route, the Content-Type, the query string and the body, either raw bytes or JSON built
  * from the KServe V1 shape (nested instances, known and unknown parameters with odd values). Every
  * answer must be a JSON error with a 4xx status (or 429/503/504) or a 200; never a 500, never
- * "internal error", never a request that does not return within 20 s.
+ * "internal error", never a request that does not return within 20 s (45 s in the fuzz run of {@code mvn verify},
+ * {@code -Dkxai.fuzz.request.timeout}; the server's own request timeout is 15 s).
  */
 class RequestFuzzTest {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -41,6 +42,8 @@ class RequestFuzzTest {
     private static final List<String> METHODS = List.of("integrated_gradients", "saliency", "input_x_gradient",
             "deeplift", "occlusion", "feature_ablation", "shapley_value_sampling", "kernel_shap", "lime",
             "layer_integrated_gradients", "noise_tunnel", "gradient_shap", "guided_backprop", "nope");
+    /** Seconds a request may take before it counts as a hang: 20, longer inside mvn verify (a loaded machine). */
+    private static final long REQUEST_TIMEOUT_S = Long.getLong("kxai.fuzz.request.timeout", 20);
     private static Model model;
     private static ExplainServer server;
     private static HttpClient client;
@@ -133,22 +136,24 @@ class RequestFuzzTest {
                 "image/png", "text/plain"});
         byte[] body = d.consumeBoolean() ? jsonBody(d) : d.consumeRemainingAsBytes();
         HttpRequest.Builder r = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + path + q))
-                .timeout(Duration.ofSeconds(20)).header("Content-Type", type);
-        HttpResponse<String> a;
-        try {
-            a = client.send(r.POST(HttpRequest.BodyPublishers.ofByteArray(body)).build(),
-                    HttpResponse.BodyHandlers.ofString());
-        } catch (java.net.http.HttpTimeoutException e) {
-            throw new AssertionError("no answer within 20 s to " + path + q + " (" + type + ", " + body.length
-                    + " bytes): " + new String(body, 0, Math.min(body.length, 300), StandardCharsets.UTF_8));
-        }
-        if (!ALLOWED.contains(a.statusCode()) || a.body().contains("internal error")) {
-            throw new AssertionError("status " + a.statusCode() + " for " + path + q + " (" + type + "): "
-                    + a.body() + "\nrequest: " + new String(body, 0, Math.min(body.length, 500), StandardCharsets.UTF_8));
-        }
-        JsonNode answer = JSON.readTree(a.body()); // always JSON
-        if (a.statusCode() != 200 && !answer.has("error")) {
-            throw new AssertionError("error without an \"error\" field: " + a.body());
-        }
+                .timeout(Duration.ofSeconds(REQUEST_TIMEOUT_S)).header("Content-Type", type);
+        dev.kxai.io.FuzzChecks.withDeadline(() -> {
+            HttpResponse<String> a;
+            try {
+                a = client.send(r.POST(HttpRequest.BodyPublishers.ofByteArray(body)).build(),
+                        HttpResponse.BodyHandlers.ofString());
+            } catch (java.net.http.HttpTimeoutException e) {
+                throw new AssertionError("no answer within " + REQUEST_TIMEOUT_S + " s to " + path + q + " (" + type + ", " + body.length
+                        + " bytes): " + new String(body, 0, Math.min(body.length, 300), StandardCharsets.UTF_8));
+            }
+            if (!ALLOWED.contains(a.statusCode()) || a.body().contains("internal error")) {
+                throw new AssertionError("status " + a.statusCode() + " for " + path + q + " (" + type + "): "
+                        + a.body() + "\nrequest: " + new String(body, 0, Math.min(body.length, 500), StandardCharsets.UTF_8));
+            }
+            JsonNode answer = JSON.readTree(a.body()); // always JSON
+            if (a.statusCode() != 200 && !answer.has("error")) {
+                throw new AssertionError("error without an \"error\" field: " + a.body());
+            }
+        });
     }
 }

@@ -30,6 +30,7 @@ record ExplainSpec(String method, int steps, String rule, String baseline, Integ
             p.put("layer", layer);
         }
         p.put("seed", seed);
+        Map<String, Object> extra = new HashMap<>();
         for (String kv : extraParams) {
             int eq = kv.indexOf('=');
             if (eq <= 0) {
@@ -37,9 +38,14 @@ record ExplainSpec(String method, int steps, String rule, String baseline, Integ
             }
             String name = kv.substring(0, eq).trim();
             String v = kv.substring(eq + 1).trim();
-            p.put(name, name.equals("seed") ? (Object) Long.parseLong(v) : value(v)); // the CLI's seed is a long
+            extra.put(name, name.equals("seed") ? (Object) Long.parseLong(v) : value(v)); // the CLI's seed is a long
         }
-        return p;
+        p.putAll(extra);
+        // the defaults above are filled in for every method and dropped where it does not take them; a parameter
+        // given by name stays, so that Methods.create refuses one the method does not take (issue 13)
+        Map<String, Object> out = new HashMap<>(dev.kxai.attr.Methods.used(method, p));
+        out.putAll(extra);
+        return out;
     }
 
     private static Baseline baseline(String b) {
