@@ -306,6 +306,22 @@ public final class GraphRunner<T> implements ModelRunner {
         return new Tensor(s, d);
     }
 
+    /** {@code value} and every value it is computed from. */
+    private Set<String> upstreamValues(String value) {
+        Set<String> seen = new java.util.HashSet<>();
+        java.util.ArrayDeque<String> todo = new java.util.ArrayDeque<>(java.util.List.of(value));
+        while (!todo.isEmpty()) {
+            String v = todo.pop();
+            if (seen.add(v)) {
+                int p = plan.producer(v);
+                if (p >= 0) {
+                    todo.addAll(plan.node(p).inputs());
+                }
+            }
+        }
+        return seen;
+    }
+
     /** The operators DeepLift's rescale rule replaces (Captum's nonlinear modules), and the max-pool rule. */
     private static boolean rescaled(Op op) {
         return op instanceof Op.Relu || op instanceof Op.LeakyRelu || op instanceof Op.Sigmoid || op instanceof Op.Tanh
@@ -337,13 +353,15 @@ public final class GraphRunner<T> implements ModelRunner {
             both.put(k, stacked(v, ref));
         });
         int rows = 2 * batch;
+        // seeded at a neuron, only the nodes it is computed from take part (a Softmax after it is no concern)
+        Set<String> upstream = atOutput ? null : upstreamValues(value);
         // the inputs and outputs of every replaced node must exist (not fused away)
         Set<String> keep = new java.util.HashSet<>();
         for (Node n : plan.nodes()) {
             if (rescaled(n.op()) || maxPoolRule && n.op() instanceof Op.MaxPool) {
                 keep.add(n.inputs().get(0));
                 keep.add(n.output());
-            } else if (n.op() instanceof Op.Softmax) {
+            } else if (n.op() instanceof Op.Softmax && (upstream == null || upstream.contains(n.output()))) {
                 throw new dev.kxai.InvalidInputException("DeepLift: node '" + n.name() + "' is a Softmax, whose rule "
                         + "(Captum's softmax rule) kxai does not implement; explain the logits before it");
             }

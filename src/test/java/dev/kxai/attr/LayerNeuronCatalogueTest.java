@@ -251,6 +251,22 @@ class LayerNeuronCatalogueTest {
     }
 
     @Test
+    void neuronDeepLiftBeforeASoftmaxIsNotRefused() {
+        // DeepLift refuses a Softmax on the way back from the target; a neuron before it never reaches it
+        Path d = TestData.reference("mlp_bn_softmax");
+        try (Model m = Model.load(d.resolve("model.onnx"), "cpu")) {
+            Tensor in = NpyIO.read(d.resolve("input.npy"));
+            assertThrows(InvalidInputException.class, () -> new DeepLift(m).attribute(in, 0));
+            String relu = m.graph().nodes().stream().filter(n -> n.opType().equals("Relu")).findFirst().orElseThrow()
+                    .output();
+            Attribution a = DeepLift.neuron(m, relu, 1).returnConvergenceDelta(true).attribute(in);
+            for (int r = 0; r < in.dim(0); r++) {
+                assertEquals(0, a.convergenceDelta().data()[r], 1e-5, "complete for the neuron, row " + r);
+            }
+        }
+    }
+
+    @Test
     void neuronDeepLiftShapIsTheMeanOverTheBaselineRows() {
         Tensor b0 = row(b, 2);
         Tensor b1 = row(b, 9);
