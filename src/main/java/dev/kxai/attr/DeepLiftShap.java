@@ -18,11 +18,35 @@ public final class DeepLiftShap {
     private final Model model;
     private final boolean multiplyByInputs;
     private final boolean maxPoolRule;
+    private final String layer;
+    private final Integer neuron;
 
     public DeepLiftShap(Model model, boolean multiplyByInputs, boolean maxPoolRule) {
+        this(model, multiplyByInputs, maxPoolRule, null, null);
+    }
+
+    private DeepLiftShap(Model model, boolean multiplyByInputs, boolean maxPoolRule, String layer, Integer neuron) {
         this.model = model;
         this.multiplyByInputs = multiplyByInputs;
         this.maxPoolRule = maxPoolRule;
+        this.layer = layer;
+        this.neuron = neuron;
+    }
+
+    /**
+     * Captum's {@code LayerDeepLiftShap}: {@link DeepLift#layer} from every baseline row, averaged
+     * (attributions of the layer's shape; the delta per (example, baseline) pair).
+     */
+    public static DeepLiftShap layer(Model model, String layer, boolean multiplyByInputs, boolean maxPoolRule) {
+        LayerIntegratedGradients.checkLayer(model, layer, "layer_deeplift_shap");
+        return new DeepLiftShap(model, multiplyByInputs, maxPoolRule, layer, null);
+    }
+
+    /** Captum's {@code NeuronDeepLiftShap}: {@link DeepLift#neuron} from every baseline row, averaged. */
+    public static DeepLiftShap neuron(Model model, String layer, int neuron, boolean multiplyByInputs,
+            boolean maxPoolRule) {
+        LayerIntegratedGradients.checkLayer(model, layer, "neuron_deeplift_shap");
+        return new DeepLiftShap(model, multiplyByInputs, maxPoolRule, layer, neuron);
     }
 
     /** @param distributions per attributed input, baseline rows [K, ...example] (the same K for all) */
@@ -38,7 +62,7 @@ public final class DeepLiftShap {
         }
         int k = distributions.get(0).dim(0);
         int batch = in.batch();
-        int[] t = model.targets(targets, batch);
+        int[] t = neuron != null ? new int[batch] : model.targets(targets, batch); // a neuron needs no target
         Inputs expanded = Inputs.empty();
         Map<String, Tensor> bases = new LinkedHashMap<>();
         for (Map.Entry<String, Tensor> e : in.values().entrySet()) {
@@ -64,10 +88,12 @@ public final class DeepLiftShap {
         for (int r = 0; r < rt.length; r++) {
             rt[r] = t[r / k];
         }
-        Attribution pairs = new DeepLift(model).baselines(b).multiplyByInputs(multiplyByInputs).maxPoolRule(maxPoolRule)
+        DeepLift dl = layer == null ? new DeepLift(model)
+                : neuron == null ? DeepLift.layer(model, layer) : DeepLift.neuron(model, layer, neuron);
+        Attribution pairs = dl.baselines(b).multiplyByInputs(multiplyByInputs).maxPoolRule(maxPoolRule)
                 .returnConvergenceDelta(returnConvergenceDelta).attribute(expanded, rt);
         Map<String, Tensor> mean = new LinkedHashMap<>();
-        for (String n : names) {
+        for (String n : pairs.byInput().keySet()) {
             Tensor a = pairs.byInput().get(n);
             int per = a.rowSize();
             float[] m = new float[batch * per];
@@ -80,7 +106,9 @@ public final class DeepLiftShap {
                     m[i * per + f] = (float) (s / k);
                 }
             }
-            mean.put(n, new Tensor(in.get(n).shape(), m));
+            int[] shape = a.shape();
+            shape[0] = batch;
+            mean.put(n, new Tensor(shape, m));
         }
         return new Attribution(mean.values().iterator().next(), pairs.convergenceDelta(), pairs.device(),
                 pairs.fallbackReason(), mean);

@@ -20,18 +20,40 @@ import java.util.Set;
 public final class GuidedBackprop {
     private final Model model;
     private final ModelRunner.ReluRule rule;
+    /** NeuronGuidedBackprop / NeuronDeconvolution: the layer and the neuron (flat index), or null. */
+    private final String layer;
+    private final int neuron;
 
-    private GuidedBackprop(Model model, ModelRunner.ReluRule rule) {
+    private GuidedBackprop(Model model, ModelRunner.ReluRule rule, String layer, int neuron) {
         this.model = model;
         this.rule = rule;
+        this.layer = layer;
+        this.neuron = neuron;
     }
 
     public static GuidedBackprop guided(Model model) {
-        return new GuidedBackprop(model, ModelRunner.ReluRule.GUIDED_BACKPROP);
+        return new GuidedBackprop(model, ModelRunner.ReluRule.GUIDED_BACKPROP, null, -1);
     }
 
     public static GuidedBackprop deconvolution(Model model) {
-        return new GuidedBackprop(model, ModelRunner.ReluRule.DECONVOLUTION);
+        return new GuidedBackprop(model, ModelRunner.ReluRule.DECONVOLUTION, null, -1);
+    }
+
+    /**
+     * Captum's {@code NeuronGuidedBackprop}: the guided-backprop gradient of one element of
+     * {@code layer} (a node's output; flat index in its example) with respect to the inputs; the
+     * target is not used. Every Relu node on the way back from the neuron, the one computing the
+     * layer included, takes the guided rule (Captum's hooks on every {@code nn.ReLU}).
+     */
+    public static GuidedBackprop neuronGuided(Model model, String layer, int neuron) {
+        LayerIntegratedGradients.checkLayer(model, layer, "neuron_guided_backprop");
+        return new GuidedBackprop(model, ModelRunner.ReluRule.GUIDED_BACKPROP, layer, neuron);
+    }
+
+    /** Captum's {@code NeuronDeconvolution}: as {@link #neuronGuided} with the deconvolution rule. */
+    public static GuidedBackprop neuronDeconvolution(Model model, String layer, int neuron) {
+        LayerIntegratedGradients.checkLayer(model, layer, "neuron_deconvolution");
+        return new GuidedBackprop(model, ModelRunner.ReluRule.DECONVOLUTION, layer, neuron);
     }
 
     public Attribution attribute(Tensor x, int... targets) {
@@ -45,10 +67,14 @@ public final class GuidedBackprop {
         dev.kxai.Args.notNull(targets, "targets");
         model.check(in);
         List<String> names = model.attributed(in);
-        int[] t = model.targets(targets, in.batch());
-        String what = rule == ModelRunner.ReluRule.GUIDED_BACKPROP ? "guided backprop" : "deconvolution";
+        int[] t = layer != null ? null : model.targets(targets, in.batch());
+        String what = (layer != null ? "neuron " : "")
+                + (rule == ModelRunner.ReluRule.GUIDED_BACKPROP ? "guided backprop" : "deconvolution");
+        int[] per = new int[in.batch()];
+        java.util.Arrays.fill(per, neuron);
         DevicePolicy.Ran<Attribution> ran = model.run(what, r -> {
-            Map<String, Tensor> g = r.gradients(in.values(), t, Set.copyOf(names), rule);
+            Map<String, Tensor> g = layer != null ? r.neuronGradients(in.values(), layer, per, Set.copyOf(names), rule)
+                    : r.gradients(in.values(), t, Set.copyOf(names), rule);
             Map<String, Tensor> by = new LinkedHashMap<>();
             for (String n : names) {
                 by.put(n, g.get(n));

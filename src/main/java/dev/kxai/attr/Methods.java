@@ -253,6 +253,100 @@ public final class Methods {
                             p.integer("n_steps", 50), rule, List.of(baselines(p)), p.optInt("internal_batch_size"),
                             p.flag("multiply_by_inputs", true), in);
                 }));
+        register(new Entry("layer_deeplift", List.of(), "layer, baselines, multiply_by_inputs, return_convergence_delta, "
+                + "max_pool_rule", (m, p) -> {
+                    outputSide(p, "attribute_to_layer_input", "layer_deeplift");
+                    return DeepLift.layer(m, p.string("layer", null)).baselines(baselines(p))
+                            .multiplyByInputs(p.flag("multiply_by_inputs", true))
+                            .returnConvergenceDelta(p.flag("return_convergence_delta", false))
+                            .maxPoolRule(p.flag("max_pool_rule", false))::attribute;
+                }));
+        register(new Entry("layer_deeplift_shap", List.of(), "layer, baselines (rows of a distribution), "
+                + "multiply_by_inputs, return_convergence_delta, max_pool_rule", (m, p) -> {
+                    outputSide(p, "attribute_to_layer_input", "layer_deeplift_shap");
+                    DeepLiftShap d = DeepLiftShap.layer(m, p.string("layer", null), p.flag("multiply_by_inputs", true),
+                            p.flag("max_pool_rule", false));
+                    Baseline[] b = baselines(p);
+                    boolean delta = p.flag("return_convergence_delta", false);
+                    return (in, t) -> d.attribute(in, distributions(m, in, b), delta, t);
+                }));
+        register(new Entry("layer_gradient_shap", List.of(), "layer, n_samples, stdevs, baselines (rows to draw from), "
+                + "multiply_by_inputs, seed, internal_batch_size, return_convergence_delta", (m, p) -> {
+                    outputSide(p, "attribute_to_layer_input", "layer_gradient_shap");
+                    GradientShap gs = GradientShap.layer(m, p.string("layer", null), p.integer("n_samples", 5),
+                            stdevs(p, 0.0), p.flag("multiply_by_inputs", true), p.longInteger("seed", 0L),
+                            p.optInt("internal_batch_size"), p.flag("return_convergence_delta", false));
+                    Baseline[] b = baselines(p);
+                    return (in, t) -> gs.attribute(in, distributions(m, in, b), t);
+                }));
+        register(new Entry("layer_feature_ablation", List.of(), "layer, layer_baselines (or baselines), layer_mask "
+                + "(or feature_mask), perturbations_per_eval, internal_batch_size", (m, p) -> {
+                    outputSide(p, "attribute_to_layer_input", "layer_feature_ablation");
+                    String layer = p.string("layer", null);
+                    Object lb = p.get("layer_baselines", p.get("baselines", Baseline.zeros()));
+                    Baseline b = lb instanceof List<?> l && l.size() == 1 ? p.listOf("layer_baselines", Baseline.class, l)
+                            .get(0) : lb instanceof Baseline one ? one : null;
+                    if (b == null) {
+                        throw Params.wrongType("layer_baselines", "one Baseline (the layer's)", lb);
+                    }
+                    Object mask = p.get("layer_mask", p.get("feature_mask", null));
+                    if (mask instanceof Map<?, ?> byName && byName.size() == 1) {
+                        mask = byName.values().iterator().next(); // the CLI's --feature-mask FILE, keyed by the input
+                    }
+                    if (mask != null && !(mask instanceof Tensor)) {
+                        throw Params.wrongType("layer_mask", "Tensor (group ids over the layer's example)", mask);
+                    }
+                    Map<String, Object> rest = new java.util.HashMap<>(p.values());
+                    rest.remove("feature_mask");
+                    rest.remove("baselines");
+                    return new dev.kxai.attr.perturbation.LayerFeatureAblation(m, layer, b, (Tensor) mask,
+                            perturbation(m, Params.of(rest)))::attribute;
+                }));
+        register(new Entry("neuron_conductance", List.of(), "layer, neuron, n_steps, method (riemann_trapezoid), "
+                + "baselines, internal_batch_size, multiply_by_inputs", (m, p) -> {
+                    outputSide(p, "attribute_to_neuron_input", "neuron_conductance");
+                    return new NeuronConductance(m, p.string("layer", null), neuron(m, p), p.integer("n_steps", 50),
+                            Quadrature.Rule.parse(p.string("method", "riemann_trapezoid")), List.of(baselines(p)),
+                            p.optInt("internal_batch_size"), p.flag("multiply_by_inputs", true))::attribute;
+                }));
+        register(new Entry("neuron_deeplift", List.of(), "layer, neuron, baselines, multiply_by_inputs, max_pool_rule",
+                (m, p) -> {
+                    outputSide(p, "attribute_to_neuron_input", "neuron_deeplift");
+                    return DeepLift.neuron(m, p.string("layer", null), neuron(m, p)).baselines(baselines(p))
+                            .multiplyByInputs(p.flag("multiply_by_inputs", true))
+                            .maxPoolRule(p.flag("max_pool_rule", false))::attribute;
+                }));
+        register(new Entry("neuron_deeplift_shap", List.of(), "layer, neuron, baselines (rows of a distribution), "
+                + "multiply_by_inputs, max_pool_rule", (m, p) -> {
+                    outputSide(p, "attribute_to_neuron_input", "neuron_deeplift_shap");
+                    DeepLiftShap d = DeepLiftShap.neuron(m, p.string("layer", null), neuron(m, p),
+                            p.flag("multiply_by_inputs", true), p.flag("max_pool_rule", false));
+                    Baseline[] b = baselines(p);
+                    return (in, t) -> d.attribute(in, distributions(m, in, b), false, t);
+                }));
+        register(new Entry("neuron_gradient_shap", List.of(), "layer, neuron, n_samples, stdevs, baselines (rows to draw "
+                + "from), multiply_by_inputs, seed, internal_batch_size", (m, p) -> {
+                    outputSide(p, "attribute_to_neuron_input", "neuron_gradient_shap");
+                    GradientShap gs = GradientShap.neuron(m, p.string("layer", null), neuron(m, p),
+                            p.integer("n_samples", 5), stdevs(p, 0.0), p.flag("multiply_by_inputs", true),
+                            p.longInteger("seed", 0L), p.optInt("internal_batch_size"));
+                    Baseline[] b = baselines(p);
+                    return (in, t) -> gs.attribute(in, distributions(m, in, b), t);
+                }));
+        register(new Entry("neuron_guided_backprop", List.of(), "layer, neuron", (m, p) -> {
+            outputSide(p, "attribute_to_neuron_input", "neuron_guided_backprop");
+            return GuidedBackprop.neuronGuided(m, p.string("layer", null), neuron(m, p))::attribute;
+        }));
+        register(new Entry("neuron_deconvolution", List.of(), "layer, neuron", (m, p) -> {
+            outputSide(p, "attribute_to_neuron_input", "neuron_deconvolution");
+            return GuidedBackprop.neuronDeconvolution(m, p.string("layer", null), neuron(m, p))::attribute;
+        }));
+        register(new Entry("neuron_feature_ablation", List.of(), "layer, neuron, baselines, feature_mask, "
+                + "perturbations_per_eval, internal_batch_size", (m, p) -> {
+                    outputSide(p, "attribute_to_neuron_input", "neuron_feature_ablation");
+                    return new dev.kxai.attr.perturbation.NeuronFeatureAblation(m, p.string("layer", null),
+                            neuron(m, p), perturbation(m, p))::attribute;
+                }));
         register(new Entry("occlusion", List.of(), "sliding_window_shapes, strides, baselines, perturbations_per_eval, "
                 + "internal_batch_size", (m, p) -> new dev.kxai.attr.perturbation.Occlusion(m, shapes(p, "sliding_window_shapes",
                         true), shapes(p, "strides", false), perturbation(m, p))::attribute));
@@ -640,6 +734,17 @@ public final class Methods {
                     x.rank())));
         }
         return dists;
+    }
+
+    /**
+     * Captum's {@code attribute_to_layer_input} / {@code attribute_to_neuron_input}: kxai attributes
+     * at a value (a node's output), which is Captum's default (False); True is refused, naming the way.
+     */
+    private static void outputSide(Params p, String name, String method) {
+        if (p.flag(name, false)) {
+            throw new InvalidInputException(method + ": " + name + "=True is not supported; kxai attributes at a value "
+                    + "a node computes (Captum's default False): name the value the layer reads as --layer instead");
+        }
     }
 
     /** Captum's {@code neuron_selector}: coordinates in the layer's example shape, or one flat index. */

@@ -219,6 +219,11 @@ public final class GraphRunner<T> implements ModelRunner {
 
     @Override
     public Map<String, Tensor> neuronGradients(Map<String, Tensor> given, String value, int[] neuron, Set<String> wrt) {
+        return seededGradients(given, value, neuronSeed(given, value, neuron), wrt);
+    }
+
+    /** One-hot at the flat element {@code neuron[r]} of each row of {@code value}, checked. */
+    private Tensor neuronSeed(Map<String, Tensor> given, String value, int[] neuron) {
         int batch = batchOf(given);
         int[] shape = plan.shape(value, batch);
         int per = (int) (Shapes.size(shape) / shape[0]);
@@ -235,11 +240,23 @@ public final class GraphRunner<T> implements ModelRunner {
         for (int r = 0; r < neuron.length; r++) {
             seed[r * per + neuron[r]] = 1f;
         }
-        return seededGradients(given, value, new Tensor(shape, seed), wrt);
+        return new Tensor(shape, seed);
     }
 
     @Override
     public Map<String, Tensor> seededGradients(Map<String, Tensor> given, String value, Tensor seed, Set<String> wrt) {
+        return seededGradients(given, value, seed, wrt, BackwardRule.gradient());
+    }
+
+    @Override
+    public Map<String, Tensor> neuronGradients(Map<String, Tensor> given, String value, int[] neuron, Set<String> wrt,
+            ReluRule rule) {
+        return seededGradients(given, value, neuronSeed(given, value, neuron), wrt, reluRule(rule));
+    }
+
+    /** As {@link #seededGradients(Map, String, Tensor, Set)}, each node's backward through {@code rule}. */
+    public Map<String, Tensor> seededGradients(Map<String, Tensor> given, String value, Tensor seed, Set<String> wrt,
+            BackwardRule<T> rule) {
         int batch = batchOf(given);
         int[] shape = plan.shape(value, batch);
         if (!java.util.Arrays.equals(shape, seed.shape())) {
@@ -251,7 +268,7 @@ public final class GraphRunner<T> implements ModelRunner {
                 Executor.Pass<T> p = exec.forward(a, upload(a, given), batch, Set.of(value), true);
                 Set<String> grads = new java.util.HashSet<>(wrt);
                 grads.remove(value);
-                Map<String, T> g = exec.backward(a, p, value, ops.upload(a, seed), grads, BackwardRule.gradient());
+                Map<String, T> g = exec.backward(a, p, value, ops.upload(a, seed), grads, rule);
                 Map<String, Tensor> out = new HashMap<>();
                 g.forEach((k, v) -> out.put(k, ops.download(v)));
                 out.put(value, ops.download(p.value(value)));
@@ -265,14 +282,19 @@ public final class GraphRunner<T> implements ModelRunner {
 
     @Override
     public Map<String, Tensor> gradients(Map<String, Tensor> given, int[] targets, Set<String> wrt, ReluRule rule) {
-        return gradients(given, targets, wrt, BackwardRule.<T>forOp(Op.Relu.class, c -> {
+        return gradients(given, targets, wrt, reluRule(rule));
+    }
+
+    /** Every Relu node's backward replaced: guided backprop or deconvolution. */
+    private BackwardRule<T> reluRule(ReluRule rule) {
+        return BackwardRule.<T>forOp(Op.Relu.class, c -> {
             T[] g = rule == ReluRule.GUIDED_BACKPROP ? c.gradient().get() : ops.array(1);
             T base = rule == ReluRule.GUIDED_BACKPROP ? g[0] : c.gradOut();
             T[] one = ops.array(1);
             one[0] = base;
             g[0] = ops.forward(c.arena(), RELU, one, ops.shape(base)).output();
             return g;
-        }));
+        });
     }
 
     /** [a; b] along the batch axis. */
@@ -284,6 +306,22 @@ public final class GraphRunner<T> implements ModelRunner {
         return new Tensor(s, d);
     }
 
+    /** {@code value} and every value it is computed from. */
+    private Set<String> upstreamValues(String value) {
+        Set<String> seen = new java.util.HashSet<>();
+        java.util.ArrayDeque<String> todo = new java.util.ArrayDeque<>(java.util.List.of(value));
+        while (!todo.isEmpty()) {
+            String v = todo.pop();
+            if (seen.add(v)) {
+                int p = plan.producer(v);
+                if (p >= 0) {
+                    todo.addAll(plan.node(p).inputs());
+                }
+            }
+        }
+        return seen;
+    }
+
     /** The operators DeepLift's rescale rule replaces (Captum's nonlinear modules), and the max-pool rule. */
     private static boolean rescaled(Op op) {
         return op instanceof Op.Relu || op instanceof Op.LeakyRelu || op instanceof Op.Sigmoid || op instanceof Op.Tanh
@@ -293,8 +331,19 @@ public final class GraphRunner<T> implements ModelRunner {
     @Override
     public DeepLiftResult deepLift(Map<String, Tensor> given, Map<String, Tensor> reference, int[] targets,
             Set<String> wrt, boolean maxPoolRule) {
+        return deepLift(given, reference, output(), targets, wrt, maxPoolRule);
+    }
+
+    @Override
+    public DeepLiftResult deepLift(Map<String, Tensor> given, Map<String, Tensor> reference, String value, int[] index,
+            Set<String> wrt, boolean maxPoolRule) {
         int batch = batchOf(given);
-        checkTargets(targets, plan.shape(output(), batch)[0]);
+        boolean atOutput = value.equals(output());
+        if (atOutput) {
+            checkTargets(index, plan.shape(output(), batch)[0]);
+        } else {
+            neuronSeed(given, value, index); // checks the neurons
+        }
         Map<String, Tensor> both = new HashMap<>();
         given.forEach((k, v) -> {
             Tensor ref = reference.get(k);
@@ -304,22 +353,30 @@ public final class GraphRunner<T> implements ModelRunner {
             both.put(k, stacked(v, ref));
         });
         int rows = 2 * batch;
+        // seeded at a neuron, only the nodes it is computed from take part (a Softmax after it is no concern)
+        Set<String> upstream = atOutput ? null : upstreamValues(value);
         // the inputs and outputs of every replaced node must exist (not fused away)
         Set<String> keep = new java.util.HashSet<>();
         for (Node n : plan.nodes()) {
             if (rescaled(n.op()) || maxPoolRule && n.op() instanceof Op.MaxPool) {
                 keep.add(n.inputs().get(0));
                 keep.add(n.output());
-            } else if (n.op() instanceof Op.Softmax) {
+            } else if (n.op() instanceof Op.Softmax && (upstream == null || upstream.contains(n.output()))) {
                 throw new dev.kxai.InvalidInputException("DeepLift: node '" + n.name() + "' is a Softmax, whose rule "
                         + "(Captum's softmax rule) kxai does not implement; explain the logits before it");
+            }
+        }
+        keep.add(value);
+        for (String w : wrt) {
+            if (!both.containsKey(w)) {
+                keep.add(w); // LayerDeepLift reads the layer at both halves
             }
         }
         keep.removeIf(plan::isConstant);
         return live(() -> {
             try (Arena a = ops.arena()) {
                 Executor.Pass<T> p = exec.forward(a, upload(a, both), rows, keep, true);
-                T y = p.value(output());
+                T y = p.value(value);
                 Tensor yHost = ops.download(y);
                 int outs = yHost.rowSize();
                 float[] seed = new float[rows * outs];
@@ -327,10 +384,21 @@ public final class GraphRunner<T> implements ModelRunner {
                 double[] atRef = new double[batch];
                 for (int r = 0; r < batch; r++) {
                     // both halves seeded, as Captum's stacked [x, x_ref] output is: the max-pool rule sums them
-                    seed[r * outs + targets[r]] = 1f;
-                    seed[(batch + r) * outs + targets[r]] = 1f;
-                    atInput[r] = yHost.data()[r * outs + targets[r]];
-                    atRef[r] = yHost.data()[(batch + r) * outs + targets[r]];
+                    seed[r * outs + index[r]] = 1f;
+                    seed[(batch + r) * outs + index[r]] = 1f;
+                    atInput[r] = yHost.data()[r * outs + index[r]];
+                    atRef[r] = yHost.data()[(batch + r) * outs + index[r]];
+                }
+                Map<String, Tensor> valuesAtInput = new HashMap<>();
+                Map<String, Tensor> valuesAtRef = new HashMap<>();
+                for (String w : wrt) {
+                    Tensor full = both.containsKey(w) ? both.get(w) : w.equals(value) ? yHost : ops.download(p.value(w));
+                    int per = full.rowSize();
+                    int[] s = full.shape();
+                    s[0] = batch;
+                    valuesAtInput.put(w, new Tensor(s, java.util.Arrays.copyOf(full.data(), batch * per)));
+                    valuesAtRef.put(w, new Tensor(s.clone(), java.util.Arrays.copyOfRange(full.data(), batch * per,
+                            2 * batch * per)));
                 }
                 T seedT = ops.upload(a, new Tensor(yHost.shape(), seed));
                 BackwardRule<T> rule = c -> {
@@ -350,7 +418,7 @@ public final class GraphRunner<T> implements ModelRunner {
                     g[0] = ops.deepLiftRescale(c.arena(), g[0], num, c.inputs()[0], pool);
                     return g;
                 };
-                Map<String, T> g = exec.backward(a, p, output(), seedT, wrt, rule);
+                Map<String, T> g = exec.backward(a, p, value, seedT, wrt, rule);
                 Map<String, Tensor> out = new HashMap<>();
                 g.forEach((k, v) -> {
                     Tensor full = ops.download(v);
@@ -359,7 +427,7 @@ public final class GraphRunner<T> implements ModelRunner {
                     s[0] = batch;
                     out.put(k, new Tensor(s, java.util.Arrays.copyOf(full.data(), batch * per)));
                 });
-                return new DeepLiftResult(out, atInput, atRef);
+                return new DeepLiftResult(out, atInput, atRef, valuesAtInput, valuesAtRef);
             }
         });
     }
@@ -663,6 +731,11 @@ public final class GraphRunner<T> implements ModelRunner {
 
     @Override
     public Tensor evaluatePerturbed(Perturbation p, int s0, int s1) {
+        return evaluatePerturbed(p, s0, s1, output());
+    }
+
+    @Override
+    public Tensor evaluatePerturbed(Perturbation p, int s0, int s1, String value) {
         batchOf(p.inputs());
         int n = s1 - s0;
         int[] home = java.util.Arrays.copyOfRange(p.home(), s0, s1);
@@ -697,8 +770,8 @@ public final class GraphRunner<T> implements ModelRunner {
                     }
                     given.put(e.getKey(), out);
                 }
-                Executor.Pass<T> pass = exec.forward(a, given, n, Set.of(), false);
-                return ops.download(pass.value(output()));
+                Executor.Pass<T> pass = exec.forward(a, given, n, value.equals(output()) ? Set.of() : Set.of(value), false);
+                return ops.download(pass.value(value));
             }
         });
     }

@@ -102,6 +102,13 @@ public interface ModelRunner extends AutoCloseable {
     Map<String, Tensor> gradients(Map<String, Tensor> given, int[] targets, Set<String> wrt, ReluRule rule);
 
     /**
+     * As {@link #neuronGradients(Map, String, int[], Set)} with every Relu node's backward replaced by
+     * {@code rule} (Captum's {@code NeuronGuidedBackprop}, {@code NeuronDeconvolution}).
+     */
+    Map<String, Tensor> neuronGradients(Map<String, Tensor> given, String value, int[] neuron, Set<String> wrt,
+            ReluRule rule);
+
+    /**
      * DeepLift's rescale rule (Captum's {@code DeepLift}): one pass over [given; reference] rows, the
      * backward from the targets of both halves, each ReLU, LeakyRelu, Sigmoid, Tanh, Elu and Softplus
      * node multiplying by Δout/Δin (its ordinary gradient where |Δin| < 1e-10); every other node its
@@ -116,8 +123,24 @@ public interface ModelRunner extends AutoCloseable {
     DeepLiftResult deepLift(Map<String, Tensor> given, Map<String, Tensor> reference, int[] targets, Set<String> wrt,
             boolean maxPoolRule);
 
+    /**
+     * DeepLift's rescale rule seeded at {@code value} instead of the model output: {@code value} is the
+     * model output (one-hot at {@code index[r]}, the targets) or any intermediate value (one-hot at
+     * the flat element {@code index[r]} of each row's example: a neuron, Captum's
+     * {@code construct_neuron_grad_fn}); both halves are seeded, as Captum's stacked forward is.
+     * {@code outputAtInput}/{@code outputAtReference} are then the seeded element at both halves, and
+     * {@link DeepLiftResult#valuesAtInput}/{@link DeepLiftResult#valuesAtReference} hold each value of
+     * {@code wrt} at both halves (LayerDeepLift's layer(x) and layer(baseline)).
+     */
+    DeepLiftResult deepLift(Map<String, Tensor> given, Map<String, Tensor> reference, String value, int[] index,
+            Set<String> wrt, boolean maxPoolRule);
+
     /** Multipliers (gradients under the rescale rule) and the targeted outputs at both ends. */
-    record DeepLiftResult(Map<String, Tensor> multipliers, double[] outputAtInput, double[] outputAtReference) {
+    record DeepLiftResult(Map<String, Tensor> multipliers, double[] outputAtInput, double[] outputAtReference,
+            Map<String, Tensor> valuesAtInput, Map<String, Tensor> valuesAtReference) {
+        public DeepLiftResult(Map<String, Tensor> multipliers, double[] outputAtInput, double[] outputAtReference) {
+            this(multipliers, outputAtInput, outputAtReference, Map.of(), Map.of());
+        }
     }
 
     /**
@@ -174,6 +197,12 @@ public interface ModelRunner extends AutoCloseable {
      * where the backend computes: shape [s1 − s0, ...output row].
      */
     Tensor evaluatePerturbed(Perturbation p, int s0, int s1);
+
+    /**
+     * As {@link #evaluatePerturbed(Perturbation, int, int)}, returning the rows of {@code value}, any
+     * value the forward computes (a layer, for neuron ablation), instead of the model output.
+     */
+    Tensor evaluatePerturbed(Perturbation p, int s0, int s1, String value);
 
     /** Bytes one chunk of path steps may use: the free device memory, or the CPU's heap budget. */
     long chunkBudgetBytes();

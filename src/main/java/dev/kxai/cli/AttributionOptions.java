@@ -9,7 +9,11 @@ final class AttributionOptions {
                     + "(layer_integrated_gradients, with --layer), deeplift, guided_backprop, deconvolution, layer_grad_cam and "
                     + "layer_conductance (with --layer), occlusion (with --sliding-window), feature_ablation, "
                     + "feature_permutation, shapley_values, shapley_value_sampling, kernel_shap, lime, lrp and layer_lrp "
-                    + "(--lrp-rule; with --layer), activation_max (activation_maximization: the input that maximises the "
+                    + "(--lrp-rule; with --layer), layer_deeplift, layer_deeplift_shap, layer_gradient_shap, "
+                    + "layer_feature_ablation (with --layer), neuron_gradient, neuron_integrated_gradients, "
+                    + "neuron_conductance, neuron_deeplift, neuron_deeplift_shap, neuron_gradient_shap, "
+                    + "neuron_guided_backprop, neuron_deconvolution, neuron_feature_ablation (with --layer and --neuron), "
+                    + "activation_max (activation_maximization: the input that maximises the "
                     + "target, or a --layer's --channel or --neuron); beyond Captum: guided_ig, blur_ig, idgi; "
                     + "'kxai explain --help' lists every option (default: ${DEFAULT-VALUE}).")
     String method;

@@ -33,9 +33,10 @@ final class ExplainCommand implements Callable<Integer> {
     @Mixin
     BatchOptions batch = new BatchOptions();
 
-    @Option(names = "--layer", paramLabel = "NAME", description = "layer_integrated_gradients, layer_grad_cam, "
-            + "layer_conductance: the value (a node's output) to attribute at; activation_max: the layer of --channel or "
-            + "--neuron; 'kxai info' lists them.")
+    @Option(names = "--layer", paramLabel = "NAME", description = "layer_* methods (layer_integrated_gradients, "
+            + "layer_grad_cam, layer_conductance, layer_deeplift, layer_gradient_shap, layer_feature_ablation, ...): the "
+            + "value (a node's output) to attribute at; neuron_* methods: the layer of --neuron; activation_max: the layer "
+            + "of --channel or --neuron; 'kxai info' lists them.")
     String layer;
 
     @Mixin

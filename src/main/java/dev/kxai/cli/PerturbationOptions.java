@@ -25,6 +25,7 @@ final class PerturbationOptions {
     int[] strides;
 
     @Option(names = "--feature-mask", paramLabel = "[NAME=]MASK.npy", description = {"feature_ablation, "
+            + "neuron_feature_ablation, layer_feature_ablation (over the --layer's example: Captum's layer_mask), "
             + "feature_permutation, shapley_values, shapley_value_sampling, kernel_shap, lime: integer group ids that "
             + "move together", "(the example's shape, [1, ...] or one per row); default: every scalar alone. Repeat as "
             + "NAME=FILE per input."})
@@ -63,8 +64,10 @@ final class PerturbationOptions {
     @Option(names = "--kernel-width", description = "lime: width of the exponential similarity kernel (default 1.0).")
     Double kernelWidth;
 
-    @Option(names = "--neuron", paramLabel = "I0,I1,...", split = ",", description = "neuron_gradient, "
-            + "neuron_integrated_gradients: the neuron's index in the --layer's example shape (or one flat index).")
+    @Option(names = "--neuron", paramLabel = "I0,I1,...", split = ",", description = "neuron_* methods "
+            + "(neuron_gradient, neuron_integrated_gradients, neuron_conductance, neuron_deeplift, neuron_deeplift_shap, "
+            + "neuron_gradient_shap, neuron_guided_backprop, neuron_deconvolution, neuron_feature_ablation): the neuron's "
+            + "index in the --layer's example shape (or one flat index).")
     int[] neuron;
 
     @Option(names = "--lrp-rule", paramLabel = "KEY=RULE,...", description = {"lrp, layer_lrp: rules per layer over "

@@ -121,6 +121,25 @@ public final class CountingBackend implements Backend {
             }
 
             @Override
+            public DeepLiftResult deepLift(Map<String, Tensor> given, Map<String, Tensor> reference, String value,
+                    int[] index, Set<String> wrt, boolean maxPoolRule) {
+                forwardRows.add(2 * given.values().iterator().next().dim(0));
+                return r.deepLift(given, reference, value, index, wrt, maxPoolRule);
+            }
+
+            @Override
+            public Map<String, Tensor> neuronGradients(Map<String, Tensor> given, String value, int[] neuron,
+                    Set<String> wrt, ReluRule rule) {
+                return r.neuronGradients(given, value, neuron, wrt, rule);
+            }
+
+            @Override
+            public Tensor evaluatePerturbed(dev.kxai.backend.Perturbation p, int s0, int s1, String value) {
+                forwardRows.add(s1 - s0);
+                return r.evaluatePerturbed(p, s0, s1, value);
+            }
+
+            @Override
             public LrpResult lrp(Map<String, Tensor> given, int[] targets, Set<String> wrt,
                     dev.kxai.backend.LrpRules rules) {
                 forwardRows.add(given.values().iterator().next().dim(0));

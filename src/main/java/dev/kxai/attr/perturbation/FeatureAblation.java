@@ -56,6 +56,16 @@ public final class FeatureAblation {
      */
     static Attribution run(Model model, FeatureGroups groups, int[] t, Settings settings, String what,
             Map<String, Tensor> replacement) {
+        return run(model, groups, t, settings, what, replacement, null);
+    }
+
+    /**
+     * As {@link #run(Model, FeatureGroups, int[], Settings, String, Map)}; with {@code atValue} (a
+     * layer) the samples are reduced to {@code atValue}'s flat element {@code t[row]} (a neuron)
+     * instead of the model output's target.
+     */
+    static Attribution run(Model model, FeatureGroups groups, int[] t, Settings settings, String what,
+            Map<String, Tensor> replacement, String atValue) {
         int batch = groups.batch();
         List<int[]> samples = new ArrayList<>(); // {home, input, group}
         for (int r = 0; r < batch; r++) {
@@ -88,8 +98,11 @@ public final class FeatureAblation {
         }
         Perturbation p = new Perturbation(groups.all.values(), home, rules);
         DevicePolicy.Ran<Attribution> ran = model.run(what, runner -> {
-            double[] f = PerturbationLoop.evaluate(runner, p, t, settings.chunks(batch), settings.progress(),
-                    PerturbationLoop.Output.TARGET);
+            double[] f = atValue == null ? PerturbationLoop.evaluate(runner, p, t, settings.chunks(batch),
+                    settings.progress(), PerturbationLoop.Output.TARGET)
+                    : PerturbationLoop.evaluate(runner, p.samples(), s -> t[p.home()[s]],
+                            (s0, s1) -> runner.evaluatePerturbed(p, s0, s1, atValue), settings.chunks(batch),
+                            settings.progress(), PerturbationLoop.Output.TARGET);
             Map<String, Tensor> by = new LinkedHashMap<>();
             for (int i = 0; i < groups.inputs.size(); i++) {
                 FeatureGroups.Input gi = groups.inputs.get(i);

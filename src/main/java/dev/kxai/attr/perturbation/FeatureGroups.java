@@ -125,6 +125,36 @@ final class FeatureGroups {
         return new FeatureGroups(out, in, acrossInputs ? next : most);
     }
 
+    /**
+     * The groups of one intermediate value (LayerFeatureAblation's layer): {@code value} at the batch
+     * is the attributed "input", ablated to {@code baseline} (scalar, the value's shape, or one example
+     * broadcast) per group of {@code mask} (absent: one group per element); the model's inputs go with
+     * it unchanged, so that the rest of the graph reads them (Captum's forward hook replaces only the
+     * layer's output).
+     */
+    static FeatureGroups forValue(String name, Tensor value, dev.kxai.attr.Baseline baseline, Tensor mask, Inputs in,
+            String method) {
+        Tensor base = baseline.expand(value);
+        int[] ids;
+        boolean perRow;
+        if (mask == null) {
+            ids = new int[value.rowSize()];
+            for (int f = 0; f < ids.length; f++) {
+                ids[f] = f;
+            }
+            perRow = false;
+        } else {
+            perRow = maskRows(method, name, mask, value) > 1;
+            ids = ids(method, name, mask);
+        }
+        int n = Arrays.stream(ids).max().orElse(-1) + 1;
+        Inputs all = Inputs.empty().and(name, value);
+        for (Map.Entry<String, Tensor> e : in.values().entrySet()) {
+            all = all.additional(e.getKey(), e.getValue());
+        }
+        return new FeatureGroups(List.of(new Input(name, value, base, ids, perRow, n)), all, n);
+    }
+
     /** 1 for a mask of one example, the batch for a mask per row; else an error naming the shapes. */
     private static int maskRows(String method, String name, Tensor mask, Tensor x) {
         int[] ms = mask.shape();
