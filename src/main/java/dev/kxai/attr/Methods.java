@@ -422,6 +422,20 @@ public final class Methods {
         takes("internal_influence", path + "layer");
         takes("neuron_gradient", "layer neuron");
         takes("neuron_integrated_gradients", path + "layer neuron multiply_by_inputs");
+        String dl = "baselines multiply_by_inputs max_pool_rule ";
+        takes("layer_deeplift", dl + "layer return_convergence_delta attribute_to_layer_input");
+        takes("layer_deeplift_shap", dl + "layer return_convergence_delta attribute_to_layer_input");
+        takes("layer_gradient_shap", "layer n_samples stdevs baselines multiply_by_inputs seed internal_batch_size "
+                + "return_convergence_delta attribute_to_layer_input");
+        takes("layer_feature_ablation", perturbation + "layer layer_baselines layer_mask attribute_to_layer_input");
+        takes("neuron_conductance", path + "layer neuron multiply_by_inputs attribute_to_neuron_input");
+        takes("neuron_deeplift", dl + "layer neuron attribute_to_neuron_input");
+        takes("neuron_deeplift_shap", dl + "layer neuron attribute_to_neuron_input");
+        takes("neuron_gradient_shap", "layer neuron n_samples stdevs baselines multiply_by_inputs seed internal_batch_size "
+                + "attribute_to_neuron_input");
+        takes("neuron_guided_backprop", "layer neuron attribute_to_neuron_input");
+        takes("neuron_deconvolution", "layer neuron attribute_to_neuron_input");
+        takes("neuron_feature_ablation", perturbation + "layer neuron attribute_to_neuron_input");
         takes("occlusion", "sliding_window_shapes strides baselines perturbations_per_eval internal_batch_size");
         takes("feature_ablation", perturbation);
         takes("feature_permutation", "feature_mask permutation seed perturbations_per_eval internal_batch_size");

@@ -524,8 +524,9 @@ class LayerNeuronCatalogueTest {
                 "neuron_guided_backprop", "neuron_deconvolution", "neuron_feature_ablation")) {
             assertTrue(Methods.known(name), name);
             assertTrue(Methods.entry(name).parameters().contains("layer"), name + " takes --layer");
-            Map<String, Object> params = p("layer", TANH, "neuron", 0, "attribute_to_layer_input", true,
-                    "attribute_to_neuron_input", true);
+            // each takes only its own flag (an unused parameter is refused, issue 13)
+            Map<String, Object> params = name.startsWith("layer_") ? p("layer", TANH, "attribute_to_layer_input", true)
+                    : p("layer", TANH, "neuron", 0, "attribute_to_neuron_input", true);
             InvalidInputException e = assertThrows(InvalidInputException.class,
                     () -> Methods.create(name, mlp, Methods.Params.of(params)));
             assertTrue(e.getMessage().contains("not supported"), name + ": " + e.getMessage());
