@@ -14,6 +14,10 @@
 //                       count_include_pad, else the number of in-bounds taps
 //   global_avgpool_forward / global_avgpool_backward   mean over H·W per (n, c) plane
 //   channel_affine      y = x * scale[c] + shift[c] (batch norm in inference; its backward with shift = null)
+//   conv2d_forward_f32  FP32 implicit GEMM (shared-memory tiles, float blocks of 256 products added in
+//                       double; optional fused ReLU with the kink repair in its epilogue); plane_max_abs,
+//                       conv_plane_bound, conv_repair_kinks, maxpool_repair_mark, conv_repair_marked: the
+//                       exact-decision repair (see the section at the end of this file)
 // Layout invariants: float32 NCHW contiguous; weights [M, C/group, kh, kw]; dcols [N, C·kh·kw, OH·OW]
 //   (the Wᵀ·dY product of each image, laid out as the CPU twin's im2col columns).
 // Geometry parameters are the resolved window (pads top/left; bottom/right only bound the output
@@ -267,5 +271,331 @@ extern "C" __global__ void channel_affine(float* __restrict__ y, const float* __
     {
         const int ch = (int)((e / inner) % channels);
         y[e] = shift ? x[e] * scale[ch] + shift[ch] : x[e] * scale[ch];
+    }
+}
+
+// ---- FP32 convolution with exact decisions (issue 16 item 3) ----------------------------------
+//
+// conv2d_forward_f32 is an implicit GEMM per group, Y_g[mg, n·oh·ow] = W_g[mg, K] · X̂_g[K, n·oh·ow]
+// with K = (C/group)·kh·kw, the columns X̂ gathered from x into shared memory as they are needed
+// (no im2col buffer in DRAM). Tiles of 64 output channels × 64 output positions (all images of
+// the batch side by side, so late small-spatial layers still fill tiles), K in slices of 16;
+// 256 threads, each owning a 4×4 register block (rows ty + 16·i, columns tx + 16·j: conflict-free
+// shared reads). Products are accumulated with fmaf (one FFMA, one rounding) in float, and every
+// KX_CT_KBLOCK = 256 products the float partial sums are added into a double accumulator: each
+// float partial sum of at most 256 products is within γ₂₅₆·Σ|terms| of its exact value whatever
+// the hardware does, so the output carries the bound γ₂₅₇·(|b| + Σ|w|·max|x|) per image and
+// output channel that the CPU's float convolution carries (backend/cpu/ConvOps: K_BLOCK = 256).
+// The sum of the bias and the blocks is rounded once to float.
+//
+// The repair: plane_max_abs (max |x| per image and channel; NaN if any is NaN) and
+// conv_plane_bound (the per-(image, output channel) bound from Σ_taps |w| per channel pair,
+// computed on the host once per weight) give every output its bound; conv_repair_kinks then
+// replaces, in place, each output within its bound of a kink (ReLU's 0, Clip's two) by the
+// double kernel's value (kx_conv_point rounded once: conv2d_forward's), so the decision taken on
+// it is the all-double path's. With relu = 1 and a bound, conv2d_forward_f32 does the same for
+// ReLU's kink in its epilogue and stores the ReLU'd value (bias + activation fused). Pool
+// windows: maxpool_repair_mark flags, in windows whose runner-up lies within the two bounds of
+// the best, the best and its rivals; conv_repair_marked recomputes the flagged outputs.
+#define KX_CT_M 64
+#define KX_CT_N 64
+#define KX_CT_K 16
+#define KX_CT_THREADS 256
+#define KX_CT_KBLOCK 256
+#define KX_UNIT_ROUNDOFF 5.9604644775390625e-8f  // 2^-24
+
+// |v − nearest kink| ≤ bound + 2u|v| (the bound of the stored value); NaN never is.
+__device__ __forceinline__ bool kx_near_kink(float v, float pb, float k0, float k1, int nk)
+{
+    if (!(pb > 0.0f) || nk <= 0)
+        return false;
+    float d = fabsf(v - k0);
+    if (nk > 1) {
+        const float d1 = fabsf(v - k1);
+        d = d1 < d ? d1 : d;
+    }
+    return d <= pb + 2.0f * KX_UNIT_ROUNDOFF * fabsf(v);
+}
+
+extern "C" __global__ void __launch_bounds__(KX_CT_THREADS)
+conv2d_forward_f32(float* __restrict__ y, const float* __restrict__ x, const float* __restrict__ w,
+                   const float* __restrict__ bias, const float* __restrict__ bound, int relu, int n, int c,
+                   int h, int wd, int m, int groups, int kh, int kw, int sh, int sw, int ph, int pw, int dh,
+                   int dw, int oh, int ow)
+{
+    __shared__ float As[KX_CT_K][KX_CT_M];
+    __shared__ float Bs[KX_CT_K][KX_CT_N];
+    const int cg = c / groups;
+    const int mg = m / groups;
+    const int khw = kh * kw;
+    const int kk = cg * khw;
+    const kx_index hw = (kx_index)oh * ow;
+    const kx_index cols = (kx_index)n * hw;
+    const int mTiles = (mg + KX_CT_M - 1) / KX_CT_M;
+    const kx_index nTiles = (cols + KX_CT_N - 1) / KX_CT_N;
+    const kx_index tiles = (kx_index)groups * mTiles * nTiles;
+    const int tx = threadIdx.x % 16;
+    const int ty = threadIdx.x / 16;
+    // the loaders: A element (k = ak, row = arow + 16 r), B element (k = bk + 4 r, column bcol)
+    const int ak = threadIdx.x % KX_CT_K;
+    const int arow = threadIdx.x / KX_CT_K;
+    const int bcol = threadIdx.x % KX_CT_N;
+    const int bk = threadIdx.x / KX_CT_N;
+    for (kx_index t = blockIdx.x; t < tiles; t += gridDim.x) {
+        const kx_index nt = t % nTiles;
+        const int mt = (int)((t / nTiles) % mTiles);
+        const int g = (int)(t / (nTiles * mTiles));
+        const int m0 = mt * KX_CT_M;
+        const kx_index n0 = nt * KX_CT_N;
+        // this thread's B column is fixed over the K loop: decode it once
+        const kx_index p = n0 + bcol;
+        const bool pin = p < cols;
+        const int bimg = pin ? (int)(p / hw) : 0;
+        const int bpos = pin ? (int)(p % hw) : 0;
+        const int by0 = (bpos / ow) * sh - ph;
+        const int bx0 = (bpos % ow) * sw - pw;
+        const float* xg = x + ((kx_index)bimg * c + (kx_index)g * cg) * h * wd;
+        const float* wg = w + (kx_index)g * mg * kk;
+        float fa[4][4];
+        double da[4][4];
+        KX_UNROLL
+        for (int i = 0; i < 4; ++i)
+            KX_UNROLL
+            for (int j = 0; j < 4; ++j) {
+                fa[i][j] = 0.0f;
+                da[i][j] = 0.0;
+            }
+        for (int k0 = 0; k0 < kk; k0 += KX_CT_K) {
+            KX_UNROLL
+            for (int r = 0; r < 4; ++r) {
+                const int row = m0 + arow + 16 * r;
+                const int k = k0 + ak;
+                As[ak][arow + 16 * r] = (row < mg && k < kk) ? wg[(kx_index)row * kk + k] : 0.0f;
+            }
+            KX_UNROLL
+            for (int r = 0; r < 4; ++r) {
+                const int kr = bk + 4 * r;
+                const int k = k0 + kr;
+                float v = 0.0f;
+                if (pin && k < kk) {
+                    const int ch = k / khw;
+                    const int tap = k - ch * khw;
+                    const int i = tap / kw;
+                    const int iy = by0 + i * dh;
+                    const int ix = bx0 + (tap - i * kw) * dw;
+                    if (iy >= 0 && iy < h && ix >= 0 && ix < wd)
+                        v = xg[(kx_index)ch * h * wd + (kx_index)iy * wd + ix];
+                }
+                Bs[kr][bcol] = v;
+            }
+            __syncthreads();
+            KX_UNROLL
+            for (int q = 0; q < KX_CT_K; ++q) {
+                float a[4];
+                float b[4];
+                KX_UNROLL
+                for (int i = 0; i < 4; ++i)
+                    a[i] = As[q][ty + 16 * i];
+                KX_UNROLL
+                for (int j = 0; j < 4; ++j)
+                    b[j] = Bs[q][tx + 16 * j];
+                KX_UNROLL
+                for (int i = 0; i < 4; ++i)
+                    KX_UNROLL
+                    for (int j = 0; j < 4; ++j)
+                        fa[i][j] = fmaf(a[i], b[j], fa[i][j]);
+            }
+            __syncthreads();
+            if ((k0 + KX_CT_K) % KX_CT_KBLOCK == 0 || k0 + KX_CT_K >= kk) {
+                KX_UNROLL
+                for (int i = 0; i < 4; ++i)
+                    KX_UNROLL
+                    for (int j = 0; j < 4; ++j) {
+                        da[i][j] += (double)fa[i][j];
+                        fa[i][j] = 0.0f;
+                    }
+            }
+        }
+        KX_UNROLL
+        for (int i = 0; i < 4; ++i) {
+            const int row = m0 + ty + 16 * i;
+            if (row >= mg)
+                continue;
+            const int oc = g * mg + row;
+            KX_UNROLL
+            for (int j = 0; j < 4; ++j) {
+                const kx_index q = n0 + tx + 16 * j;
+                if (q >= cols)
+                    continue;
+                const int img = (int)(q / hw);
+                const kx_index e = ((kx_index)img * m + oc) * hw + q % hw;
+                float v = (float)((bias ? (double)bias[oc] : 0.0) + da[i][j]);
+                if (relu) {
+                    if (bound && kx_near_kink(v, bound[(kx_index)img * m + oc], 0.0f, 0.0f, 1))
+                        v = (float)kx_conv_point(e, x, w, bias, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh, dw,
+                                                 oh, ow);
+                    v = v > 0.0f ? v : 0.0f;
+                }
+                y[e] = v;
+            }
+        }
+    }
+}
+
+// max |x| over each plane of `area` elements (one block per plane, grid-strided); NaN if any is NaN.
+#define KX_MAXABS_THREADS 256
+__device__ __forceinline__ float kx_max_abs(float a, float b)
+{
+    return (b > a || b != b) ? b : a;
+}
+
+extern "C" __global__ void __launch_bounds__(KX_MAXABS_THREADS)
+plane_max_abs(float* __restrict__ out, const float* __restrict__ x, long long planes, long long area)
+{
+    __shared__ float partial[KX_MAXABS_THREADS];
+    for (kx_index p = blockIdx.x; p < planes; p += gridDim.x) {
+        float mx = 0.0f;
+        for (kx_index i = threadIdx.x; i < area; i += blockDim.x)
+            mx = kx_max_abs(mx, fabsf(x[p * area + i]));
+        partial[threadIdx.x] = mx;
+        __syncthreads();
+        for (unsigned half = blockDim.x / 2; half > 0; half /= 2) {
+            if (threadIdx.x < half)
+                partial[threadIdx.x] = kx_max_abs(partial[threadIdx.x], partial[threadIdx.x + half]);
+            __syncthreads();
+        }
+        if (threadIdx.x == 0)
+            out[p] = partial[0];
+        __syncthreads();
+    }
+}
+
+// bound[img·m + oc] = γ·(|b[oc]| + Σ_ch absTaps[oc·cg + ch]·maxAbs[img·c + g·cg + ch])·(1 + 1e-6)
+// + (kk + 1)·2^-149 (what underflow can lose), 0 when no term is nonzero (the sums are exact),
+// NaN when an input is (the bound then decides nothing). The CPU twin: ConvOps.forwardFloat.
+extern "C" __global__ void conv_plane_bound(float* __restrict__ bound, const float* __restrict__ max_abs,
+                                            const float* __restrict__ abs_taps, const float* __restrict__ bias,
+                                            int n, int c, int m, int groups, int kk, float gamma)
+{
+    const int cg = c / groups;
+    const int mg = m / groups;
+    KX_GRID_STRIDE_LOOP(e, (kx_index)n * m)
+    {
+        const int oc = (int)(e % m);
+        const int img = (int)(e / m);
+        const int g = oc / mg;
+        double sum = bias ? fabs((double)bias[oc]) : 0.0;
+        for (int ch = 0; ch < cg; ++ch)
+            sum += (double)abs_taps[(kx_index)oc * cg + ch] * (double)max_abs[(kx_index)img * c + g * cg + ch];
+        bound[e] = sum > 0.0 ? (float)((double)gamma * sum * (1 + 1e-6) + (kk + 1) * 1.401298464324817e-45)
+                             : (sum == 0.0 ? 0.0f : (float)sum);
+    }
+}
+
+// Outputs within their bound of a kink (nk = 1: k0; 2: k0 and k1) replaced by the double
+// kernel's value; count (if not null) gets the number replaced.
+extern "C" __global__ void conv_repair_kinks(float* __restrict__ y, int* __restrict__ count,
+                                             const float* __restrict__ x, const float* __restrict__ w,
+                                             const float* __restrict__ bias, const float* __restrict__ bound,
+                                             float k0, float k1, int nk, int n, int c, int h, int wd, int m,
+                                             int groups, int kh, int kw, int sh, int sw, int ph, int pw, int dh,
+                                             int dw, int oh, int ow)
+{
+    const kx_index hw = (kx_index)oh * ow;
+    KX_GRID_STRIDE_LOOP(e, (kx_index)n * m * hw)
+    {
+        if (kx_near_kink(y[e], bound[e / hw], k0, k1, nk)) {
+            y[e] = (float)kx_conv_point(e, x, w, bias, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow);
+            if (count)
+                atomicAdd(count, 1);
+        }
+    }
+}
+
+// Before a max-pool over a float convolution's output x (planes = images·channels, each with its
+// bound): in every window whose best has a runner-up within the two bounds, flags the best and
+// every element within both bounds of it (mark[i] = 1; nothing else is written, so overlapping
+// windows do not race on values). As ExactDecisions.repairPoolTies on the CPU.
+extern "C" __global__ void maxpool_repair_mark(int* __restrict__ mark, const float* __restrict__ x,
+                                               const float* __restrict__ bound, long long planes, int h, int wd,
+                                               int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw,
+                                               int oh, int ow)
+{
+    KX_GRID_STRIDE_LOOP(e, planes * oh * ow)
+    {
+        const int ox = (int)(e % ow);
+        const int oy = (int)((e / ow) % oh);
+        const kx_index p = e / ((kx_index)ow * oh);
+        const float pb = bound[p];
+        if (!(pb > 0.0f))
+            continue;
+        const kx_index base = p * h * wd;
+        const int y0 = oy * sh - ph;
+        const int x0 = ox * sw - pw;
+        kx_index best = -1;
+        float top = 0.0f;
+        float second = -INFINITY;
+        for (int i = 0; i < kh; ++i) {
+            const int iy = y0 + i * dh;
+            if (iy < 0 || iy >= h)
+                continue;
+            for (int j = 0; j < kw; ++j) {
+                const int ix = x0 + j * dw;
+                if (ix < 0 || ix >= wd)
+                    continue;
+                const kx_index k = base + (kx_index)iy * wd + ix;
+                const float v = x[k];
+                if (best < 0) {
+                    best = k;
+                    top = v;
+                } else if (v > top) {
+                    second = top;
+                    best = k;
+                    top = v;
+                } else if (v > second) {
+                    second = v;
+                }
+            }
+        }
+        const float topBound = pb + 2.0f * KX_UNIT_ROUNDOFF * fabsf(top);
+        // no rival: the runner-up is below the best by more than both bounds
+        if (best < 0 || !isfinite(top) || second < top - topBound - pb - 2.0f * KX_UNIT_ROUNDOFF * fabsf(second))
+            continue;
+        bool any = false;
+        for (int i = 0; i < kh; ++i) {
+            const int iy = y0 + i * dh;
+            if (iy < 0 || iy >= h)
+                continue;
+            for (int j = 0; j < kw; ++j) {
+                const int ix = x0 + j * dw;
+                if (ix < 0 || ix >= wd)
+                    continue;
+                const kx_index k = base + (kx_index)iy * wd + ix;
+                const float v = x[k];
+                if (k != best && v >= top - topBound - (pb + 2.0f * KX_UNIT_ROUNDOFF * fabsf(v))) {
+                    mark[k] = 1;
+                    any = true;
+                }
+            }
+        }
+        if (any)
+            mark[best] = 1;
+    }
+}
+
+// The flagged outputs of a float convolution replaced by the double kernel's values.
+extern "C" __global__ void conv_repair_marked(float* __restrict__ y, int* __restrict__ count,
+                                              const int* __restrict__ mark, const float* __restrict__ x,
+                                              const float* __restrict__ w, const float* __restrict__ bias, int n,
+                                              int c, int h, int wd, int m, int groups, int kh, int kw, int sh, int sw,
+                                              int ph, int pw, int dh, int dw, int oh, int ow)
+{
+    KX_GRID_STRIDE_LOOP(e, (kx_index)n * m * oh * ow)
+    {
+        if (mark[e]) {
+            y[e] = (float)kx_conv_point(e, x, w, bias, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow);
+            if (count)
+                atomicAdd(count, 1);
+        }
     }
 }
