@@ -304,6 +304,14 @@ extern "C" __global__ void channel_affine(float* __restrict__ y, const float* __
 #define KX_CT_KBLOCK 256
 #define KX_UNIT_ROUNDOFF 5.9604644775390625e-8f  // 2^-24
 
+// The bound of a stored value v of a plane with bound pb: pb + 2u|v|; 0 for a ReLU'd 0 (relu:
+// the tensor holds ReLU of the convolution, and a 0 there is exact: its input was below −bound
+// or was recomputed before the clamp); 0 when pb is 0 (exact sums) or NaN (decides nothing).
+__device__ __forceinline__ float kx_value_bound(float v, float pb, int relu)
+{
+    return (pb > 0.0f && !(relu && v == 0.0f)) ? pb + 2.0f * KX_UNIT_ROUNDOFF * fabsf(v) : 0.0f;
+}
+
 // |v − nearest kink| ≤ bound + 2u|v| (the bound of the stored value); NaN never is.
 __device__ __forceinline__ bool kx_near_kink(float v, float pb, float k0, float k1, int nk)
 {
@@ -319,7 +327,8 @@ __device__ __forceinline__ bool kx_near_kink(float v, float pb, float k0, float 
 
 extern "C" __global__ void __launch_bounds__(KX_CT_THREADS)
 conv2d_forward_f32(float* __restrict__ y, const float* __restrict__ x, const float* __restrict__ w,
-                   const float* __restrict__ bias, const float* __restrict__ bound, int relu, int n, int c,
+                   const float* __restrict__ bias, const float* __restrict__ bound, int* __restrict__ count,
+                   int relu, int n, int c,
                    int h, int wd, int m, int groups, int kh, int kw, int sh, int sw, int ph, int pw, int dh,
                    int dw, int oh, int ow)
 {
@@ -431,9 +440,12 @@ conv2d_forward_f32(float* __restrict__ y, const float* __restrict__ x, const flo
                 const kx_index e = ((kx_index)img * m + oc) * hw + q % hw;
                 float v = (float)((bias ? (double)bias[oc] : 0.0) + da[i][j]);
                 if (relu) {
-                    if (bound && kx_near_kink(v, bound[(kx_index)img * m + oc], 0.0f, 0.0f, 1))
+                    if (bound && kx_near_kink(v, bound[(kx_index)img * m + oc], 0.0f, 0.0f, 1)) {
                         v = (float)kx_conv_point(e, x, w, bias, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh, dw,
                                                  oh, ow);
+                        if (count)
+                            atomicAdd(count, 1);
+                    }
                     v = v > 0.0f ? v : 0.0f;
                 }
                 y[e] = v;
@@ -493,19 +505,23 @@ extern "C" __global__ void conv_plane_bound(float* __restrict__ bound, const flo
 }
 
 // Outputs within their bound of a kink (nk = 1: k0; 2: k0 and k1) replaced by the double
-// kernel's value; count (if not null) gets the number replaced.
+// kernel's value (ReLU'd when relu: y holds ReLU of the convolution); count (if not null) gets
+// the number replaced.
 extern "C" __global__ void conv_repair_kinks(float* __restrict__ y, int* __restrict__ count,
                                              const float* __restrict__ x, const float* __restrict__ w,
                                              const float* __restrict__ bias, const float* __restrict__ bound,
-                                             float k0, float k1, int nk, int n, int c, int h, int wd, int m,
+                                             float k0, float k1, int nk, int relu, int n, int c, int h, int wd, int m,
                                              int groups, int kh, int kw, int sh, int sw, int ph, int pw, int dh,
                                              int dw, int oh, int ow)
 {
     const kx_index hw = (kx_index)oh * ow;
     KX_GRID_STRIDE_LOOP(e, (kx_index)n * m * hw)
     {
-        if (kx_near_kink(y[e], bound[e / hw], k0, k1, nk)) {
-            y[e] = (float)kx_conv_point(e, x, w, bias, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow);
+        const float v = y[e];
+        if (!(relu && v == 0.0f) && kx_near_kink(v, bound[e / hw], k0, k1, nk)) {
+            const float r = (float)kx_conv_point(e, x, w, bias, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh, dw,
+                                                 oh, ow);
+            y[e] = relu && !(r > 0.0f) ? 0.0f : r;
             if (count)
                 atomicAdd(count, 1);
         }
@@ -517,7 +533,7 @@ extern "C" __global__ void conv_repair_kinks(float* __restrict__ y, int* __restr
 // every element within both bounds of it (mark[i] = 1; nothing else is written, so overlapping
 // windows do not race on values). As ExactDecisions.repairPoolTies on the CPU.
 extern "C" __global__ void maxpool_repair_mark(int* __restrict__ mark, const float* __restrict__ x,
-                                               const float* __restrict__ bound, long long planes, int h, int wd,
+                                               const float* __restrict__ bound, int relu, long long planes, int h, int wd,
                                                int kh, int kw, int sh, int sw, int ph, int pw, int dh, int dw,
                                                int oh, int ow)
 {
@@ -557,9 +573,9 @@ extern "C" __global__ void maxpool_repair_mark(int* __restrict__ mark, const flo
                 }
             }
         }
-        const float topBound = pb + 2.0f * KX_UNIT_ROUNDOFF * fabsf(top);
+        const float topBound = kx_value_bound(top, pb, relu);
         // no rival: the runner-up is below the best by more than both bounds
-        if (best < 0 || !isfinite(top) || second < top - topBound - pb - 2.0f * KX_UNIT_ROUNDOFF * fabsf(second))
+        if (best < 0 || !isfinite(top) || second < top - topBound - kx_value_bound(second, pb, relu))
             continue;
         bool any = false;
         for (int i = 0; i < kh; ++i) {
@@ -572,7 +588,9 @@ extern "C" __global__ void maxpool_repair_mark(int* __restrict__ mark, const flo
                     continue;
                 const kx_index k = base + (kx_index)iy * wd + ix;
                 const float v = x[k];
-                if (k != best && v >= top - topBound - (pb + 2.0f * KX_UNIT_ROUNDOFF * fabsf(v))) {
+                const float b = kx_value_bound(v, pb, relu);
+                // two exact values compare exactly (a tie keeps the first, as on the exact path)
+                if (k != best && (b > 0.0f || topBound > 0.0f) && v >= top - topBound - b) {
                     mark[k] = 1;
                     any = true;
                 }
@@ -583,17 +601,20 @@ extern "C" __global__ void maxpool_repair_mark(int* __restrict__ mark, const flo
     }
 }
 
-// The flagged outputs of a float convolution replaced by the double kernel's values.
+// The flagged outputs of a float convolution replaced by the double kernel's values (ReLU'd when relu).
 extern "C" __global__ void conv_repair_marked(float* __restrict__ y, int* __restrict__ count,
                                               const int* __restrict__ mark, const float* __restrict__ x,
-                                              const float* __restrict__ w, const float* __restrict__ bias, int n,
+                                              const float* __restrict__ w, const float* __restrict__ bias, int relu,
+                                              int n,
                                               int c, int h, int wd, int m, int groups, int kh, int kw, int sh, int sw,
                                               int ph, int pw, int dh, int dw, int oh, int ow)
 {
     KX_GRID_STRIDE_LOOP(e, (kx_index)n * m * oh * ow)
     {
         if (mark[e]) {
-            y[e] = (float)kx_conv_point(e, x, w, bias, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow);
+            const float r = (float)kx_conv_point(e, x, w, bias, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh, dw,
+                                                 oh, ow);
+            y[e] = relu && !(r > 0.0f) ? 0.0f : r;
             if (count)
                 atomicAdd(count, 1);
         }

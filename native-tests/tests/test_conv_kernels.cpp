@@ -567,10 +567,11 @@ void conv_f32_twin(const ConvCase& cc, const Window& w, const Floats& x, const F
 }
 
 CUresult launch_f32(unsigned grid, const device::Buffer& dy, const device::Buffer& dx, const device::Buffer& dw,
-                    CUdeviceptr bias, CUdeviceptr bound, int relu, const ConvCase& cc, const Window& w)
+                    CUdeviceptr bias, CUdeviceptr bound, int relu, const ConvCase& cc, const Window& w,
+                    CUdeviceptr count = 0)
 {
     return device::launch(device::function("conv", "conv2d_forward_f32"), {grid}, {256}, 0, dy.ptr(), dx.ptr(),
-                          dw.ptr(), bias, bound, relu, cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh,
+                          dw.ptr(), bias, bound, count, relu, cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh,
                           w.sw, w.ph, w.pw, w.dh, w.dw, w.oh, w.ow);
 }
 
@@ -706,7 +707,7 @@ void test_conv_repair_kinks(unsigned grid)
     }
     zero(dcount);
     CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "conv_repair_kinks"), {grid}, {256}, 0, dy.ptr(),
-                                          dcount.ptr(), dx.ptr(), dw.ptr(), CUdeviceptr(0), dbound.ptr(), 0.0f, 0.0f, 1,
+                                          dcount.ptr(), dx.ptr(), dw.ptr(), CUdeviceptr(0), dbound.ptr(), 0.0f, 0.0f, 1, 0,
                                           cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh, w.sw, w.ph, w.pw,
                                           w.dh, w.dw, w.oh, w.ow));
     const Floats repaired = dy.download<float>(outputs);
@@ -718,16 +719,18 @@ void test_conv_repair_kinks(unsigned grid)
             harness::check_failed(__FILE__, __LINE__, "ReLU decision of output " + std::to_string(e) + " differs from the double kernel's");
             return;
         }
-    CHECK_CU(CUDA_SUCCESS, launch_f32(grid, dy, dx, dw, 0, dbound.ptr(), 1, cc, w));
+    zero(dcount);
+    CHECK_CU(CUDA_SUCCESS, launch_f32(grid, dy, dx, dw, 0, dbound.ptr(), 1, cc, w, dcount.ptr()));
     Floats relu = want;
     for (float& v : relu)
         v = v > 0.0f ? v : 0.0f;
     expect_exact("fused relu", dy.download<float>(outputs), to_doubles(relu));
+    expect_ints("fused count", dcount.download<int>(1), Ints{near});
     // two kinks (Clip): 0 and a far one; the same outputs
     CHECK_CU(CUDA_SUCCESS, launch_f32(grid, dy, dx, dw, 0, 0, 0, cc, w));
     CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "conv_repair_kinks"), {grid}, {96}, 0, dy.ptr(),
                                           CUdeviceptr(0), dx.ptr(), dw.ptr(), CUdeviceptr(0), dbound.ptr(), 1e30f, 0.0f,
-                                          2, cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh, w.sw, w.ph, w.pw,
+                                          2, 0, cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh, w.sw, w.ph, w.pw,
                                           w.dh, w.dw, w.oh, w.ow));
     expect_exact("repaired (two kinks)", dy.download<float>(outputs), to_doubles(want));
 }
@@ -773,10 +776,10 @@ void test_maxpool_repair(unsigned grid)
     zero(dmark);
     zero(dcount);
     CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "maxpool_repair_mark"), {grid}, {256}, 0,
-                                          dmark.ptr(), dy.ptr(), dbound.ptr(), 1LL, 6, 6, 2, 2, 2, 2, 0, 0, 1, 1, 3,
+                                          dmark.ptr(), dy.ptr(), dbound.ptr(), 0, 1LL, 6, 6, 2, 2, 2, 2, 0, 0, 1, 1, 3,
                                           3));
     CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "conv_repair_marked"), {grid}, {256}, 0, dy.ptr(),
-                                          dcount.ptr(), dmark.ptr(), dx.ptr(), dw.ptr(), CUdeviceptr(0), cc.n, cc.c,
+                                          dcount.ptr(), dmark.ptr(), dx.ptr(), dw.ptr(), CUdeviceptr(0), 0, cc.n, cc.c,
                                           cc.h, cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh, w.sw, w.ph, w.pw, w.dh, w.dw,
                                           w.oh, w.ow));
     expect_ints("winners after the repair", pool(dy), want);

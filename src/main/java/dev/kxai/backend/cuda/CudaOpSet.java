@@ -47,6 +47,12 @@ final class CudaOpSet implements OpSet<DTensor> {
     private final Map<String, DTensor> constants = new HashMap<>();
     /** Per batch-norm node: scale and shift per channel, folded on the host once. */
     private final Map<String, DeviceBuffer[]> batchNorm = new HashMap<>();
+    /** Per Conv node with constant parameters: its weights as run (a following batch norm folded in) and Σ|w|. */
+    private final Map<String, ConvOps.Weights> convWeights = new HashMap<>();
+    /** Batch-norm nodes folded into the preceding Conv's weights at load: they run as the identity. */
+    private final java.util.Set<String> foldedBatchNorms = new java.util.HashSet<>();
+    /** Conv nodes whose forward runs in FP32 with the exact-decision repair ({@link ConvPlan}). */
+    private java.util.Set<String> fp32Convs = java.util.Set.of();
 
     /** Uploads the weights, unless the device failed earlier (then {@link #unusableReason} sends the work to the CPU). */
     CudaOpSet(Graph graph, CudaRuntime rt) {
@@ -69,12 +75,37 @@ final class CudaOpSet implements OpSet<DTensor> {
                 for (Map.Entry<String, Tensor> e : graph.constants().entrySet()) {
                     constants.put(e.getKey(), new DTensor(e.getValue().shape(), weightScope.upload(e.getValue().data())));
                 }
+                ConvPlan cp = new ConvPlan(graph);
                 for (Node n : graph.nodes()) {
                     if (n.op() instanceof Op.BatchNormalization b
                             && n.inputs().stream().skip(1).allMatch(graph.constants()::containsKey)) {
-                        batchNorm.put(n.name(), foldBatchNorm(n, b));
+                        if (cp.folds(n)) {
+                            foldedBatchNorms.add(n.name());
+                        } else {
+                            batchNorm.put(n.name(), foldBatchNorm(n, b));
+                        }
                     }
                 }
+                for (Node n : graph.nodes()) {
+                    if (n.op() instanceof Op.Conv) {
+                        float[][] wb = cp.weights(n);
+                        if (wb != null) {
+                            boolean folded = cp.foldedInto(n) != null;
+                            DTensor w = folded ? new DTensor(graph.constants().get(n.inputs().get(1)).shape(),
+                                    weightScope.upload(wb[0])) : constants.get(n.inputs().get(1));
+                            DTensor b = wb[1] == null ? null : folded
+                                    ? new DTensor(new int[] {wb[1].length}, weightScope.upload(wb[1]))
+                                    : constants.get(n.inputs().get(2));
+                            int[] ws = w.shape();
+                            float[] abs = ConvOps.absTapSums(wb[0], ws[0], ws[1], ws[2] * ws[3]);
+                            convWeights.put(n.name(), new ConvOps.Weights(w, b, weightScope.upload(abs)));
+                        }
+                    }
+                }
+                fp32Convs = cp.fp32(convWeights.keySet());
+                DeviceBuffer counter = weightScope.ints(1);
+                counter.zero();
+                conv.counter(counter);
             } catch (CudaException e) {
                 long bytes = graph.constants().values().stream().mapToLong(t -> 4L * t.size()).sum();
                 try {
@@ -125,6 +156,31 @@ final class CudaOpSet implements OpSet<DTensor> {
         return batchNorm.get(n.name());
     }
 
+    /** Whether a batch-norm node was folded into the preceding convolution (it runs as the identity). */
+    boolean folded(Node n) {
+        return foldedBatchNorms.contains(n.name());
+    }
+
+    /** A Conv node's weights as the device runs them (folded), or null (parameters not constant: the node's inputs). */
+    ConvOps.Weights convWeights(Node n) {
+        return convWeights.get(n.name());
+    }
+
+    /** Whether a Conv node's forward runs in FP32 with the repair (false on the exact path). */
+    boolean fp32(Node n) {
+        return !ConvOps.exactPath && fp32Convs.contains(n.name());
+    }
+
+    /** The Conv nodes that run in FP32 unless {@link ConvOps#exactPath} (tests). */
+    java.util.Set<String> fp32Convs() {
+        return fp32Convs;
+    }
+
+    /** Outputs recomputed in double by the repair kernels since the model loaded (tests). */
+    int repairedOutputs() {
+        return onDevice(() -> conv.repairedCount());
+    }
+
     static boolean outOfMemory(CudaException e) {
         return e.getMessage() != null && e.getMessage().contains("CUDA_ERROR_OUT_OF_MEMORY");
     }
@@ -148,7 +204,9 @@ final class CudaOpSet implements OpSet<DTensor> {
 
     @Override
     public List<FusionGroup> fusions(ExecutionPlan plan) {
-        return Fusion.plan(plan);
+        List<FusionGroup> out = new java.util.ArrayList<>(Fusion.plan(plan));
+        out.addAll(ConvPlan.reluFusions(plan, fp32Convs, foldedBatchNorms));
+        return out;
     }
 
     // ---------------------------------------------------------------- operators
@@ -178,8 +236,17 @@ final class CudaOpSet implements OpSet<DTensor> {
     @SuppressWarnings("unchecked")
     public Forward<DTensor>[] forwardFused(Arena a, ExecutionPlan plan, FusionGroup group, DTensor[] in, int batch) {
         DeviceScope s = scope(a);
-        Fusion f = (Fusion) group.detail();
         Node n = plan.node(group.head());
+        if (group.detail() == ConvPlan.CONV_RELU) {
+            // Conv (+ its folded batch norm) + Relu: bias and ReLU in the FP32 kernel's epilogue
+            DTensor y = conv.forward(s, n, (Op.Conv) n.op(), in, convWeights(n), fp32(n), true,
+                    plan.shape(plan.node(group.last()).output(), batch));
+            Forward<DTensor>[] r = new Forward[group.nodes().length];
+            java.util.Arrays.fill(r, new Forward<DTensor>(null, null));
+            r[r.length - 1] = new Forward<>(y, null);
+            return r;
+        }
+        Fusion f = (Fusion) group.detail();
         DTensor out;
         DeviceBuffer saved;
         if (n.op() instanceof Op.Gemm g) {
@@ -392,6 +459,11 @@ final class CudaOpSet implements OpSet<DTensor> {
     private DTensor firstLayerF64(DeviceScope s, Node layer, DTensor x, int[] outShape) {
         DTensor w = constants.get(layer.inputs().get(1));
         DTensor c = layer.inputs().size() > 2 ? constants.get(layer.inputs().get(2)) : null;
+        ConvOps.Weights cw = convWeights.get(layer.name());
+        if (cw != null) { // a folded batch norm: its conv's weights
+            w = cw.w();
+            c = cw.bias();
+        }
         if (layer.op() instanceof Op.Conv op) {
             return conv.forwardF64(s, layer, op, x, w, c, outShape);
         }
