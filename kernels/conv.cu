@@ -16,8 +16,8 @@
 //   channel_affine      y = x * scale[c] + shift[c] (batch norm in inference; its backward with shift = null)
 //   conv2d_forward_f32  FP32 implicit GEMM (shared-memory tiles, float blocks of 256 products added in
 //                       double; optional fused ReLU with the kink repair in its epilogue); plane_max_abs,
-//                       conv_plane_bound, conv_repair_kinks, maxpool_repair_mark, conv_repair_marked: the
-//                       exact-decision repair (see the section at the end of this file)
+//                       conv_plane_bound, conv_repair_kinks, maxpool_repair_mark, conv_repair_marked,
+//                       sum_mark_kinks, add_marked: the exact-decision repair (see the end of this file)
 // Layout invariants: float32 NCHW contiguous; weights [M, C/group, kh, kw]; dcols [N, C·kh·kw, OH·OW]
 //   (the Wᵀ·dY product of each image, laid out as the CPU twin's im2col columns).
 // Geometry parameters are the resolved window (pads top/left; bottom/right only bound the output
@@ -618,5 +618,41 @@ extern "C" __global__ void conv_repair_marked(float* __restrict__ y, int* __rest
             if (count)
                 atomicAdd(count, 1);
         }
+    }
+}
+
+// A residual sum y = a + b (same shape) before a decision, where a and/or b is a float
+// convolution's output (bound_a / bound_b per plane of hw_a / hw_b elements; null: the operand is
+// taken as it is, bound 0): flags the elements within the sum's bound of a kink. The sum's bound
+// is the CPU's (ExactDecisions.sum): (b_a + b_b + 4u(|y| + b_a + b_b))·(1 + 4u); two exact
+// operands make the same float addition as the exact path (nothing to flag). The flagged
+// operands' values are then recomputed (conv_repair_marked on copies) and added (add_marked).
+extern "C" __global__ void sum_mark_kinks(int* __restrict__ mark, const float* __restrict__ y,
+                                          const float* __restrict__ a, const float* __restrict__ bound_a,
+                                          long long hw_a, int relu_a, const float* __restrict__ b,
+                                          const float* __restrict__ bound_b, long long hw_b, int relu_b, long long n,
+                                          float k0, float k1, int nk)
+{
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        const float ba = bound_a ? kx_value_bound(a[e], bound_a[e / hw_a], relu_a) : 0.0f;
+        const float bb = bound_b ? kx_value_bound(b[e], bound_b[e / hw_b], relu_b) : 0.0f;
+        if (!(ba > 0.0f || bb > 0.0f))
+            continue;
+        const float v = y[e];
+        const float s = (ba + bb + 4.0f * KX_UNIT_ROUNDOFF * (fabsf(v) + ba + bb)) * (1.0f + 4.0f * KX_UNIT_ROUNDOFF);
+        if (kx_near_kink(v, s, k0, k1, nk))
+            mark[e] = 1;
+    }
+}
+
+// y[e] = a[e] + b[e] where flagged (the exact path's float addition of the operands' exact values).
+extern "C" __global__ void add_marked(float* __restrict__ y, const int* __restrict__ mark, const float* __restrict__ a,
+                                      const float* __restrict__ b, long long n)
+{
+    KX_GRID_STRIDE_LOOP(e, n)
+    {
+        if (mark[e])
+            y[e] = a[e] + b[e];
     }
 }

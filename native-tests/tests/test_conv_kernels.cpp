@@ -790,6 +790,114 @@ void test_maxpool_repair(unsigned grid)
     expect_ints("count", dcount.download<int>(1), Ints{marked});
 }
 
+// A residual sum y = conv + b before a ReLU: the conv's planted near-ties (from test_conv_repair_kinks'
+// input) plus b, small values. sum_mark_kinks must flag exactly the elements whose sum bound
+// (the CPU's ExactDecisions.sum) reaches 0, and after the operand's flagged values are recomputed on
+// a copy (conv_repair_marked) add_marked must store (float)(exact conv) + b there: the twin.
+void test_sum_repair(unsigned grid)
+{
+    const ConvCase cc = {2, 3, 4, 5, 2, 1, {1, 1, 1, 1, 0, 0, 0, 0, 1, 1, false}};
+    const Window w = resolve(cc.win, cc.h, cc.w);
+    const size_t area = static_cast<size_t>(cc.h) * cc.w;
+    Floats x(static_cast<size_t>(cc.n) * cc.c * area);
+    const Floats noise = random_floats(x.size(), 0.25f, 1.0f, 66);
+    for (int img = 0; img < cc.n; ++img)
+        for (size_t p = 0; p < area; ++p)
+            for (int ch = 0; ch < 3; ++ch)
+                x[(img * cc.c + ch) * area + p] = p % 3 == 0 ? (ch == 0 ? 33554432.0f : ch == 1 ? noise[img * area + p]
+                                                                                              : -33554432.0f)
+                                                             : noise[(img * cc.c + ch) * area + p] - 0.6f;
+    const Floats wt = {1, 1, 1, 1, 1, 1};
+    const size_t outputs = static_cast<size_t>(cc.n) * cc.m * area;
+    const Floats other = random_floats(outputs, -0.2f, 0.2f, 67);
+    device::Buffer da(outputs * 4), dref(outputs * 4), dcopy(outputs * 4), dbo(outputs * 4), dy(outputs * 4),
+        dx(x.size() * 4), dw(wt.size() * 4), db(8), dbound(static_cast<size_t>(cc.n) * cc.m * 4),
+        dmark(outputs * 4);
+    dx.upload(x);
+    dw.upload(wt);
+    dbo.upload(other);
+    const Bounds b = device_bounds(cc, w, dx, wt, nullptr, db, dbound, grid);
+    CHECK_CU(CUDA_SUCCESS, launch_f32(grid, da, dx, dw, 0, 0, 0, cc, w));
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "conv2d_forward"), {grid}, {256}, 0, dref.ptr(),
+                                          dx.ptr(), dw.ptr(), CUdeviceptr(0), cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups,
+                                          w.kh, w.kw, w.sh, w.sw, w.ph, w.pw, w.dh, w.dw, w.oh, w.ow));
+    const Floats a = da.download<float>(outputs), ref = dref.download<float>(outputs);
+    Floats y(outputs), want(outputs);
+    Ints flags(outputs, 0);
+    const float u = std::ldexp(1.0f, -24);
+    int flagged = 0, flipped = 0;
+    for (size_t e = 0; e < outputs; ++e) {
+        y[e] = a[e] + other[e];
+        const float pb = b.bound[e / area];
+        const float ba = pb > 0 ? pb + 2 * u * std::fabs(a[e]) : 0.0f;
+        const float s = (ba + 4 * u * (std::fabs(y[e]) + ba)) * (1 + 4 * u);
+        want[e] = y[e];
+        if (ba > 0 && std::fabs(y[e]) <= s) {
+            flags[e] = 1;
+            want[e] = ref[e] + other[e];
+            ++flagged;
+            flipped += (y[e] > 0) != (want[e] > 0);
+        }
+    }
+    if (flagged == 0 || flipped == 0) {
+        harness::check_failed(__FILE__, __LINE__, "the planted near-ties did not occur (flagged " +
+                                                      std::to_string(flagged) + ", flipped " + std::to_string(flipped) + ")");
+        return;
+    }
+    dy.upload(y);
+    zero(dmark);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "sum_mark_kinks"), {grid}, {256}, 0, dmark.ptr(),
+                                          dy.ptr(), da.ptr(), dbound.ptr(), static_cast<long long>(area), 0, dbo.ptr(),
+                                          CUdeviceptr(0), 1LL, 0, static_cast<long long>(outputs), 0.0f, 0.0f, 1));
+    expect_ints("flags", dmark.download<int>(outputs), flags);
+    dcopy.upload(a);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "conv_repair_marked"), {grid}, {256}, 0,
+                                          dcopy.ptr(), CUdeviceptr(0), dmark.ptr(), dx.ptr(), dw.ptr(), CUdeviceptr(0),
+                                          0, cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh, w.sw, w.ph,
+                                          w.pw, w.dh, w.dw, w.oh, w.ow));
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "add_marked"), {grid}, {256}, 0, dy.ptr(),
+                                          dmark.ptr(), dcopy.ptr(), dbo.ptr(), static_cast<long long>(outputs)));
+    expect_exact("repaired sum", dy.download<float>(outputs), to_doubles(want));
+}
+
+// maxpool_repair_mark on a ReLU'd float conv (relu = 1): a ReLU'd 0 is exact (bound 0), so a window
+// of ReLU'd zeros only is left alone, while one whose top carries a bound is flagged.
+void test_maxpool_repair_relu(unsigned grid)
+{
+    const ConvCase cc = {1, 3, 4, 4, 1, 1, {1, 1, 1, 1, 0, 0, 0, 0, 1, 1, false}};
+    const Window w = resolve(cc.win, cc.h, cc.w);
+    // window (0,0): zeros and one planted 1 (float 0): its rivals all ReLU'd zeros → flagged (the top is 0 too);
+    // window (0,1): all clearly negative → ReLU'd zeros, exact: nothing flagged
+    Floats x(3 * 16, 0.0f);
+    for (int p = 0; p < 16; ++p) {
+        const int oy = p / 4, ox = p % 4;
+        const bool left = ox < 2;
+        for (int ch = 0; ch < 3; ++ch)
+            x[ch * 16 + p] = left ? (p == 0 ? (ch == 0 ? 33554432.0f : ch == 1 ? 1.0f : -33554432.0f) : -1.0f)
+                                  : -1.0f - 0.1f * (oy + ch);
+    }
+    const Floats wt = {1, 1, 1};
+    device::Buffer dy(16 * 4), dx(x.size() * 4), dw(12), db(4), dbound(4), dmark(16 * 4);
+    dx.upload(x);
+    dw.upload(wt);
+    device_bounds(cc, w, dx, wt, nullptr, db, dbound, grid);
+    device::Buffer dcount(4);
+    CHECK_CU(CUDA_SUCCESS, launch_f32(grid, dy, dx, dw, 0, dbound.ptr(), 1, cc, w));  // fused ReLU
+    zero(dmark);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "maxpool_repair_mark"), {grid}, {256}, 0,
+                                          dmark.ptr(), dy.ptr(), dbound.ptr(), 1, 1LL, 4, 4, 2, 2, 2, 2, 0, 0, 1, 1, 2,
+                                          2));
+    Ints want(16, 0);
+    // window (0,0): the top (position 0, repaired to 1 by the fused epilogue) still has the plane's
+    // bound, ~γ·2^26, so its ReLU'd-zero rivals are within it: the window is flagged (recomputing is
+    // idempotent). Window (0,1): every element a ReLU'd 0, exact: nothing flagged.
+    for (int p : {0, 1, 4, 5})
+        want[p] = 1;
+    expect_ints("marks", dmark.download<int>(16), want);
+    const Floats y = dy.download<float>(16);
+    CHECK_MSG(y[0] == 1.0f, "the fused epilogue repaired the planted output: %g", static_cast<double>(y[0]));
+}
+
 }  // namespace
 
 SUITE(conv_kernels)
@@ -811,6 +919,11 @@ SUITE(conv_kernels)
                           [&] { test_conv_repair_kinks(grid); });
         harness::run_case("maxpool_repair_mark + conv_repair_marked planted near-ties grid=" + std::to_string(grid),
                           [&] { test_maxpool_repair(grid); });
+        harness::run_case("sum_mark_kinks + conv_repair_marked + add_marked planted near-ties grid=" +
+                              std::to_string(grid),
+                          [&] { test_sum_repair(grid); });
+        harness::run_case("maxpool_repair_mark relu=1 grid=" + std::to_string(grid),
+                          [&] { test_maxpool_repair_relu(grid); });
     }
     for (const Geometry& g : kGeometries) {
         for (const ConvCase& cc : kConvCases) {

@@ -34,10 +34,30 @@ final class ConvOps {
      * the kernel read them, the bound per (image, output channel), and whether the tensor holds
      * ReLU of the convolution (a fused or following ReLU: its zeros are exact).
      */
+    sealed interface Bounds permits Exact, Sum {
+    }
+
     record Exact(DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer bound, int n, int c, int h, int wd,
-            int m, int groups, int[] g, boolean relu) {
+            int m, int groups, int[] g, boolean relu) implements Bounds {
         Exact relu(boolean r) {
             return new Exact(x, w, bias, bound, n, c, h, wd, m, groups, g, r);
+        }
+
+        long hw() {
+            return (long) g[10] * g[11];
+        }
+    }
+
+    /**
+     * A residual sum a + b of one shape where an operand carries an {@link Exact} (the other is
+     * taken as it is): the CPU's ExactDecisions.sum on the device.
+     */
+    record Sum(DTensor a, DTensor b) implements Bounds {
+        /** The sum's bounds, when its operands are of its size and carry conv bounds or none. */
+        static Sum of(DTensor a, DTensor b, DTensor y) {
+            boolean any = a.exact() instanceof Exact || b.exact() instanceof Exact;
+            boolean plain = !(a.exact() instanceof Sum) && !(b.exact() instanceof Sum);
+            return any && plain && a.size() == y.size() && b.size() == y.size() ? new Sum(a, b) : null;
         }
     }
 
@@ -129,9 +149,12 @@ final class ConvOps {
     }
 
     /** Before a decision at these kinks on t (in place): the elements within their bound recomputed in double. */
-    void repairKinks(DTensor t, float... kinks) {
-        Exact e = t.exact();
-        if (e == null || kinks.length == 0) {
+    void repairKinks(DeviceScope s, DTensor t, float... kinks) {
+        if (t.exact() instanceof Sum sum && kinks.length > 0) {
+            repairSum(s, t, sum, kinks);
+            return;
+        }
+        if (!(t.exact() instanceof Exact e) || kinks.length == 0) {
             return;
         }
         for (int i = 0; i < kinks.length; i += 2) {
@@ -141,10 +164,42 @@ final class ConvOps {
         }
     }
 
+    /**
+     * A residual sum's elements near a kink: flagged (sum_mark_kinks), each bounded operand's flagged
+     * values recomputed on a copy (conv_repair_marked), and the exact operands added (add_marked).
+     */
+    private void repairSum(DeviceScope s, DTensor t, Sum sum, float[] kinks) {
+        long n = t.size();
+        Exact ea = sum.a().exact() instanceof Exact x ? x : null;
+        Exact eb = sum.b().exact() instanceof Exact x ? x : null;
+        for (int i = 0; i < kinks.length; i += 2) {
+            float[] two = i + 1 < kinks.length ? new float[] {kinks[i], kinks[i + 1]} : new float[] {kinks[i]};
+            DeviceBuffer mark = s.ints(n);
+            mark.zero();
+            k.sumMarkKinks(mark, t.buf(), sum.a().buf(), ea == null ? null : ea.bound(), ea == null ? 1 : ea.hw(),
+                    ea != null && ea.relu(), sum.b().buf(), eb == null ? null : eb.bound(), eb == null ? 1 : eb.hw(),
+                    eb != null && eb.relu(), n, two);
+            DeviceBuffer ta = exactCopy(s, sum.a(), ea, mark);
+            DeviceBuffer tb = exactCopy(s, sum.b(), eb, mark);
+            k.addMarked(t.buf(), mark, ta, tb, n);
+        }
+    }
+
+    /** The operand, or (if it carries bounds) a copy with its flagged elements recomputed in double. */
+    private DeviceBuffer exactCopy(DeviceScope s, DTensor operand, Exact e, DeviceBuffer mark) {
+        if (e == null) {
+            return operand.buf();
+        }
+        DeviceBuffer copy = s.floats(operand.size());
+        copy.copyFrom(operand.buf(), operand.size());
+        k.convRepairMarked(copy, repaired, mark, e.x(), e.w(), e.bias(), e.relu(), e.n(), e.c(), e.h(), e.wd(), e.m(),
+                e.groups(), e.g());
+        return copy;
+    }
+
     /** Before a max-pool of {@code pool} geometry on t: the windows' near-ties recomputed in double. */
     void repairPoolTies(DeviceScope s, DTensor t, int[] pool) {
-        Exact e = t.exact();
-        if (e == null) {
+        if (!(t.exact() instanceof Exact e)) {
             return;
         }
         DeviceBuffer mark = s.ints(t.size());

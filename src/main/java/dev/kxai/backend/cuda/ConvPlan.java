@@ -18,9 +18,11 @@ import java.util.Set;
  * <ul>
  *   <li><b>Batch norm folded into the conv</b>: a BatchNormalization with constant parameters whose
  *       input is a Conv output that nothing else reads (and that is not the graph's output), after
- *       a Conv with constant weights, is folded into that Conv's weights and bias
- *       (w' = w·s, b' = b·s + t with s = γ/√(var + ε), t = β − mean·s, in double, rounded once) and
- *       runs as the identity: one kernel and one tensor less per layer.</li>
+ *       a Conv with constant weights, is folded into that Conv's weights and bias at load
+ *       (w' = w·s, b' = b·s + t with s = γ/√(var + ε), t = β − mean·s, in double, rounded once); the
+ *       two run as one fusion group ({@link ConvGroup}): one kernel and one tensor less per layer.
+ *       Where the executor runs them apart (a method that reads the conv's own output), the conv
+ *       runs in double and the batch norm as its own kernel.</li>
  *   <li><b>Which convolutions run in FP32</b>: those whose output's decisions the device can repair
  *       ({@link ConvOps}): every path from the output to a decision (ReLU, LeakyReLU, Clip /
  *       HardSigmoid / HardSwish / Abs, max-pool) passes only through views, the folded batch norm,
@@ -35,8 +37,18 @@ import java.util.Set;
  * </ul>
  */
 final class ConvPlan {
-    /** The {@link FusionGroup#detail()} of a Conv (+ folded BatchNormalization) + Relu group. */
-    static final Object CONV_RELU = "Conv+Relu";
+    /**
+     * The {@link FusionGroup#detail()} of a Conv group: with its batch norm folded into the weights
+     * ({@code bn}) and/or the ReLU in its epilogue ({@code relu}). Only the forward is fused: the
+     * backward runs per node (the batch norm's input gradient, then the conv's with its own weights:
+     * W'ᵀ·g = Wᵀ·(s ⊙ g)), so every node keeps its meaning for the methods that read one node.
+     */
+    record ConvGroup(boolean bn, boolean relu) {
+        @Override
+        public String toString() {
+            return "Conv" + (bn ? "+BatchNormalization" : "") + (relu ? "+Relu" : "");
+        }
+    }
 
     private final Graph graph;
     private final Map<String, List<Node>> readers = new HashMap<>();
@@ -104,10 +116,10 @@ final class ConvPlan {
      * The conv's weights and bias (null: none) as the device runs them: with its batch norm
      * folded in; null when they are not constants.
      */
-    float[][] weights(Node conv) {
+    float[][] weights(Node conv, boolean folded) {
         float[][] wb = constantWeights(conv);
         Node bn = folds.get(conv.name());
-        if (wb == null || bn == null) {
+        if (wb == null || bn == null || !folded) {
             return wb;
         }
         float eps = ((Op.BatchNormalization) bn.op()).epsilon();
@@ -237,14 +249,20 @@ final class ConvPlan {
         return true;
     }
 
-    /** An Add the device's sum repair handles: two operands of one shape (known at load: both from the graph's nodes). */
+    /**
+     * An Add the device's sum repair handles: two computed operands of the output's shape (the
+     * plan's shapes at batch 1, recorded by {@link CudaOpSet#support}: {@code broadcastAdds} lists the others).
+     */
     private boolean sameShapeOperands(Node add) {
         return ADD_REPAIR && add.inputs().size() == 2 && !graph.constants().containsKey(add.inputs().get(0))
-                && !graph.constants().containsKey(add.inputs().get(1));
+                && !graph.constants().containsKey(add.inputs().get(1)) && !broadcastAdds.contains(add.name());
     }
 
+    /** Add nodes whose operands differ in shape (set before {@link #fp32}). */
+    final Set<String> broadcastAdds = new HashSet<>();
+
     /** Whether Adds carry the bounds on the device (the sum repair of {@link ConvOps}). */
-    static final boolean ADD_REPAIR = false;
+    static final boolean ADD_REPAIR = true;
 
     /** The convs (among those with device weights) that run in FP32. */
     Set<String> fp32(Set<String> withWeights) {
@@ -263,27 +281,35 @@ final class ConvPlan {
 
     // ---------------------------------------------------------------- Conv + Relu fusion
 
-    /** {conv, (folded bn,) relu} for every FP32 conv whose output (after its folded batch norm) only a Relu reads. */
-    static List<FusionGroup> reluFusions(ExecutionPlan plan, Set<String> fp32, Set<String> foldedBn) {
+    /**
+     * {conv, folded bn} for every conv with a foldable batch norm; then + relu (and {conv, relu})
+     * for every FP32 conv whose output (after its folded batch norm) only a Relu reads.
+     */
+    static List<FusionGroup> convFusions(ExecutionPlan plan, Set<String> fp32, Set<String> foldedBn) {
         List<FusionGroup> out = new ArrayList<>();
         String graphOut = plan.graph().outputName();
         for (int i = 0; i < plan.nodes().size(); i++) {
             Node n = plan.node(i);
-            if (!(n.op() instanceof Op.Conv) || !fp32.contains(n.name())) {
+            if (!(n.op() instanceof Op.Conv)) {
                 continue;
             }
             List<Integer> group = new ArrayList<>();
             group.add(i);
             String last = n.output();
             int next = soleReader(plan, last, graphOut);
+            boolean bn = false;
             if (next >= 0 && foldedBn.contains(plan.node(next).name())) {
                 group.add(next);
+                bn = true;
                 last = plan.node(next).output();
                 next = soleReader(plan, last, graphOut);
             }
-            if (next >= 0 && plan.node(next).op() instanceof Op.Relu) {
+            boolean relu = next >= 0 && plan.node(next).op() instanceof Op.Relu && fp32.contains(n.name());
+            if (relu) {
                 group.add(next);
-                out.add(new FusionGroup(group.stream().mapToInt(Integer::intValue).toArray(), CONV_RELU));
+            }
+            if (bn || relu) {
+                out.add(new FusionGroup(group.stream().mapToInt(Integer::intValue).toArray(), new ConvGroup(bn, relu)));
             }
         }
         return out;

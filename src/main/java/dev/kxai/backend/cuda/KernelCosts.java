@@ -265,6 +265,10 @@ public final class KernelCosts {
         model("maxpool_repair_mark", st, a -> l(a, 4) * l(a, 15) * l(a, 16) * l(a, 7) * l(a, 8),
                 a -> F * l(a, 4) * (l(a, 5) * l(a, 6) + 1));
         model("conv_repair_marked", st, a -> outputs(a, 7), a -> F * outputs(a, 7));
+        // sum_mark_kinks(mark, y, a, boundA, hwA, reluA, b, boundB, hwB, reluB, n, k0, k1, nk): y, a, b read
+        model("sum_mark_kinks", st, a -> 12 * l(a, 10), a -> F * 3 * l(a, 10));
+        // add_marked(y, mark, a, b, n): the mark read; the flagged few written
+        model("add_marked", st, a -> l(a, 4), a -> F * l(a, 4));
         // im2col_input_grad(dx, dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow): one add per column element
         model("im2col_input_grad", st, a -> l(a, 2) * l(a, 3) * l(a, 6) * l(a, 7) * l(a, 14) * l(a, 15),
                 a -> F * (l(a, 2) * l(a, 3) * l(a, 4) * l(a, 5)

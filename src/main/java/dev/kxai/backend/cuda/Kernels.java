@@ -348,6 +348,17 @@ public final class Kernels {
                 g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[10], g[11]);
     }
 
+    /** A residual sum's elements near a kink flagged; an operand without bounds passes null and hw 1. */
+    void sumMarkKinks(DeviceBuffer mark, DeviceBuffer y, DeviceBuffer a, DeviceBuffer boundA, long hwA, boolean reluA,
+            DeviceBuffer b, DeviceBuffer boundB, long hwB, boolean reluB, long n, float[] kinks) {
+        launch1d("sum_mark_kinks", n, mark, y, a, boundA, hwA, reluA ? 1 : 0, b, boundB, hwB, reluB ? 1 : 0, n, kinks[0],
+                kinks.length > 1 ? kinks[1] : kinks[0], Math.min(2, kinks.length));
+    }
+
+    void addMarked(DeviceBuffer y, DeviceBuffer mark, DeviceBuffer a, DeviceBuffer b, long n) {
+        launch1d("add_marked", n, y, mark, a, b, n);
+    }
+
     /** g = {kh, kw, sh, sw, ph, pw, dh, dw, pb, pr, oh, ow}. */
     public void im2colInputGrad(DeviceBuffer dx, DeviceBuffer dcols, int n, int c, int h, int wd, int[] g) {
         launch1d("im2col_input_grad", (long) n * c * h * wd, dx, dcols, n, c, h, wd, g[0], g[1], g[2], g[3], g[4], g[5],

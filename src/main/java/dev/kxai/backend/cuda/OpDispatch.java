@@ -63,7 +63,10 @@ final class OpDispatch {
 
         @Override
         public Forward<DTensor> visit(Op.Add op, Fwd c) {
-            return binary(c, ElementwiseOps.ADD);
+            DTensor y = ops.elementwise.binary(c.s, ElementwiseOps.ADD, c.in[0], c.in[1], c.out);
+            // a residual sum before its ReLU keeps its operands' bounds (ConvOps.Sum)
+            ConvOps.Sum sum = ConvOps.Sum.of(c.in[0], c.in[1], y);
+            return plain(sum == null ? y : new DTensor(y.shape(), y.buf(), sum));
         }
 
         @Override
@@ -80,15 +83,14 @@ final class OpDispatch {
         public Forward<DTensor> visit(Op.Relu op, Fwd c) {
             // a float convolution's outputs near 0 recomputed in double first; the ReLU'd tensor keeps
             // the bounds (its zeros exact) for a max-pool after it
-            ops.conv.repairKinks(c.in[0], 0f);
+            ops.conv.repairKinks(c.s, c.in[0], 0f);
             DTensor y = ops.elementwise.activation(c.s, c.in[0], Kernels.ACT_RELU, 0f);
-            ConvOps.Exact e = c.in[0].exact();
-            return plain(e == null ? y : new DTensor(y.shape(), y.buf(), e.relu(true)));
+            return plain(c.in[0].exact() instanceof ConvOps.Exact e ? new DTensor(y.shape(), y.buf(), e.relu(true)) : y);
         }
 
         @Override
         public Forward<DTensor> visit(Op.LeakyRelu op, Fwd c) {
-            ops.conv.repairKinks(c.in[0], 0f);
+            ops.conv.repairKinks(c.s, c.in[0], 0f);
             return act(c, Kernels.ACT_LEAKY_RELU, op.alpha());
         }
 
@@ -124,14 +126,14 @@ final class OpDispatch {
 
         @Override
         public Forward<DTensor> visit(Op.Conv op, Fwd c) {
-            return plain(ops.conv.forward(c.s, c.node, op, c.in, ops.convWeights(c.node), ops.fp32(c.node), false, c.out));
+            return plain(ops.conv.forward(c.s, c.node, op, c.in, ops.convWeights(c.node, c.in, false),
+                    ops.fp32(c.node, false), false, c.out));
         }
 
         @Override
         public Forward<DTensor> visit(Op.MaxPool op, Fwd c) {
             DTensor x = c.in[0];
-            ConvOps.Exact e = x.exact();
-            if (e != null && x.rank() == 4 && x.dim(0) == e.n() && x.dim(1) == e.m()) {
+            if (x.exact() instanceof ConvOps.Exact e && x.rank() == 4 && x.dim(0) == e.n() && x.dim(1) == e.m()) {
                 ops.conv.repairPoolTies(c.s, x, PoolOps.maxGeometry(c.node, op, x.shape()));
             }
             PoolOps.Max r = ops.pool.maxForward(c.s, c.node, op, c.in[0], c.out);
@@ -150,9 +152,6 @@ final class OpDispatch {
 
         @Override
         public Forward<DTensor> visit(Op.BatchNormalization op, Fwd c) {
-            if (ops.folded(c.node)) {
-                return plain(c.in[0]); // folded into the preceding conv's weights at load
-            }
             return plain(ops.elementwise.channelAffine(c.s, c.in[0], ops.batchNorm(c.node)));
         }
 
@@ -201,7 +200,7 @@ final class OpDispatch {
         public Forward<DTensor> visit(Op.Unary op, Fwd c) {
             float[] kinks = ConvPlan.kinks(op);
             if (kinks != null) {
-                ops.conv.repairKinks(c.in[0], kinks);
+                ops.conv.repairKinks(c.s, c.in[0], kinks);
             }
             return plain(ops.elementwise.unary(c.s, op, c.in[0]));
         }
@@ -347,9 +346,7 @@ final class OpDispatch {
             if (c.need(1) || c.need(2)) {
                 throw new IllegalStateException("Conv weights or bias computed from the input reached cuda");
             }
-            ConvOps.Weights w = ops.convWeights(c.node);
-            return new DTensor[] {ops.conv.inputGrad(c.s, c.node, op, c.in[0], w != null ? w.w() : c.in[1], c.g), null,
-                null};
+            return new DTensor[] {ops.conv.inputGrad(c.s, c.node, op, c.in[0], c.in[1], c.g), null, null};
         }
 
         @Override
@@ -373,9 +370,6 @@ final class OpDispatch {
                 if (c.need[j]) {
                     throw new IllegalStateException("BatchNormalization parameters computed from the input reached cuda");
                 }
-            }
-            if (ops.folded(c.node)) {
-                return new DTensor[] {c.g, null, null, null, null}; // the identity: its conv's weights carry it
             }
             return new DTensor[] {ops.elementwise.channelAffineBackward(c.s, c.inShapes[0], c.g, ops.batchNorm(c.node)),
                     null, null, null, null};

@@ -179,6 +179,39 @@ class ConvFloatCudaTest {
         }
     }
 
+    /**
+     * A residual sum before its ReLU: conv1 (the planted sums, float loses v) + conv2 (−v/2, no
+     * cancellation): float says −v/2, exact v/2: every planted ReLU decision flips in plain float.
+     */
+    @Test
+    void residualSumNearTiesAreDecidedAsTheDoublePath() {
+        Tensor x = plantedInput(2, 4, 5, 14, false);
+        G g = sumConv(4, 5);
+        String y1 = g.last;
+        String y2 = g.op(conv(s(1, 1), s(1, 1), s(0, 0, 0, 0), s(1, 1), 1, "NOTSET"), "x",
+                g.c(new Tensor(new int[] {2, 3, 1, 1}, new float[] {0, -0.5f, 0, 0, -0.5f, 0})));
+        g.op(new Op.Add(), y1, y2);
+        g.then(new Op.Relu());
+        float[] gw = rand(new Random(15), -1, 1, 2 * 20).data();
+        try (Prepared h = prepare(g.withHead(gw))) {
+            assertEquals(2, h.ops().fp32Convs().size(), "both convs before the sum run in FP32");
+            float[] gf = gradient(h, x);
+            float[] ge = exact(() -> gradient(h, x));
+            assertArrayEquals(ge, gf, "gradient equals the double path's bit for bit");
+            assertTrue(h.ops().repairedOutputs() > 0, "the sum's near-ties were recomputed");
+        }
+        // a max-pool of a sum is not repaired on the device: its convs stay in double
+        G p = sumConv(4, 6);
+        String a = p.last;
+        String b = p.op(conv(s(1, 1), s(1, 1), s(0, 0, 0, 0), s(1, 1), 1, "NOTSET"), "x",
+                p.c(new Tensor(new int[] {2, 3, 1, 1}, new float[] {0, -0.5f, 0, 0, -0.5f, 0})));
+        p.op(new Op.Add(), a, b);
+        p.then(maxPool(s(2, 2), s(2, 2), s(0, 0, 0, 0), s(1, 1), false));
+        try (Prepared h = prepare(p.build())) {
+            assertTrue(h.ops().fp32Convs().isEmpty(), "convs before a max-pool of their sum stay in double");
+        }
+    }
+
     @Test
     void layerStaysInDoubleWhereTheDeviceCannotRepairTheDecision() {
         Random r = new Random(7);
