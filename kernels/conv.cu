@@ -15,7 +15,8 @@
 //   global_avgpool_forward / global_avgpool_backward   mean over H·W per (n, c) plane
 //   channel_affine      y = x * scale[c] + shift[c] (batch norm in inference; its backward with shift = null)
 //   conv2d_forward_f32  FP32 implicit GEMM (shared-memory tiles, float blocks of 256 products added in
-//                       double; optional fused ReLU with the kink repair in its epilogue); plane_max_abs,
+//                       double; optional fused ReLU with the kink repair in its epilogue); _narrow: the
+//                       same for layers of at most 16 output channels per group; plane_max_abs,
 //                       conv_plane_bound, conv_repair_kinks, maxpool_repair_mark, conv_repair_marked,
 //                       sum_mark_kinks, add_marked: the exact-decision repair (see the end of this file)
 // Layout invariants: float32 NCHW contiguous; weights [M, C/group, kh, kw]; dcols [N, C·kh·kw, OH·OW]
@@ -279,9 +280,9 @@ extern "C" __global__ void channel_affine(float* __restrict__ y, const float* __
 // conv2d_forward_f32 is an implicit GEMM per group, Y_g[mg, n·oh·ow] = W_g[mg, K] · X̂_g[K, n·oh·ow]
 // with K = (C/group)·kh·kw, the columns X̂ gathered from x into shared memory as they are needed
 // (no im2col buffer in DRAM). Tiles of 64 output channels × 64 output positions (all images of
-// the batch side by side, so late small-spatial layers still fill tiles), K in slices of 16;
-// 256 threads, each owning a 4×4 register block (rows ty + 16·i, columns tx + 16·j: conflict-free
-// shared reads). Products are accumulated with fmaf (one FFMA, one rounding) in float, and every
+// the batch side by side, so late small-spatial layers still fill tiles; conv2d_forward_f32_narrow:
+// 16 × 256 for layers of at most 16 channels per group), K in slices of 32; 256 threads, each
+// owning a 4×4 register block. Products are accumulated with fmaf (one FFMA, one rounding) in float, and every
 // KX_CT_KBLOCK = 256 products the float partial sums are added into a double accumulator: each
 // float partial sum of at most 256 products is within γ₂₅₆·Σ|terms| of its exact value whatever
 // the hardware does, so the output carries the bound γ₂₅₇·(|b| + Σ|w|·max|x|) per image and
@@ -297,9 +298,7 @@ extern "C" __global__ void channel_affine(float* __restrict__ y, const float* __
 // ReLU's kink in its epilogue and stores the ReLU'd value (bias + activation fused). Pool
 // windows: maxpool_repair_mark flags, in windows whose runner-up lies within the two bounds of
 // the best, the best and its rivals; conv_repair_marked recomputes the flagged outputs.
-#define KX_CT_M 64
-#define KX_CT_N 64
-#define KX_CT_K 16
+#define KX_CT_K 32
 #define KX_CT_THREADS 256
 #define KX_CT_KBLOCK 256
 #define KX_UNIT_ROUNDOFF 5.9604644775390625e-8f  // 2^-24
@@ -325,37 +324,43 @@ __device__ __forceinline__ bool kx_near_kink(float v, float pb, float k0, float 
     return d <= pb + 2.0f * KX_UNIT_ROUNDOFF * fabsf(v);
 }
 
-extern "C" __global__ void __launch_bounds__(KX_CT_THREADS)
-conv2d_forward_f32(float* __restrict__ y, const float* __restrict__ x, const float* __restrict__ w,
-                   const float* __restrict__ bias, const float* __restrict__ bound, int* __restrict__ count,
-                   int relu, int n, int c,
-                   int h, int wd, int m, int groups, int kh, int kw, int sh, int sw, int ph, int pw, int dh,
-                   int dw, int oh, int ow)
+// One tile shape: TM output channels × TN output positions, 256 threads as (TM/4) × (TN/4), each
+// owning a 4×4 register block (rows ty + (TM/4)·i, columns tx + (TN/4)·j: consecutive threads
+// read consecutive shared-memory words). The loaders: thread t loads B column t mod TN (fixed over
+// the K loop: its image and window origin decoded once) and A/B rows in steps of 256 / TN.
+template <int TM, int TN>
+__device__ __forceinline__ void kx_conv_f32_tiles(float* __restrict__ y, const float* __restrict__ x,
+                                                  const float* __restrict__ w, const float* __restrict__ bias,
+                                                  const float* __restrict__ bound, int* __restrict__ count, int relu,
+                                                  int n, int c, int h, int wd, int m, int groups, int kh, int kw,
+                                                  int sh, int sw, int ph, int pw, int dh, int dw, int oh, int ow)
 {
-    __shared__ float As[KX_CT_K][KX_CT_M];
-    __shared__ float Bs[KX_CT_K][KX_CT_N];
+    __shared__ float As[KX_CT_K][TM];
+    __shared__ float Bs[KX_CT_K][TN];
+    constexpr int TX = TN / 4;  // threads along the positions
+    constexpr int TY = TM / 4;  // threads along the channels
+    static_assert(TX * TY == KX_CT_THREADS, "one 4x4 block per thread");
+    static_assert(KX_CT_KBLOCK % KX_CT_K == 0, "float blocks end on slice boundaries");
     const int cg = c / groups;
     const int mg = m / groups;
     const int khw = kh * kw;
     const int kk = cg * khw;
     const kx_index hw = (kx_index)oh * ow;
     const kx_index cols = (kx_index)n * hw;
-    const int mTiles = (mg + KX_CT_M - 1) / KX_CT_M;
-    const kx_index nTiles = (cols + KX_CT_N - 1) / KX_CT_N;
+    const int mTiles = (mg + TM - 1) / TM;
+    const kx_index nTiles = (cols + TN - 1) / TN;
     const kx_index tiles = (kx_index)groups * mTiles * nTiles;
-    const int tx = threadIdx.x % 16;
-    const int ty = threadIdx.x / 16;
-    // the loaders: A element (k = ak, row = arow + 16 r), B element (k = bk + 4 r, column bcol)
-    const int ak = threadIdx.x % KX_CT_K;
-    const int arow = threadIdx.x / KX_CT_K;
-    const int bcol = threadIdx.x % KX_CT_N;
-    const int bk = threadIdx.x / KX_CT_N;
+    const int tx = threadIdx.x % TX;
+    const int ty = threadIdx.x / TX;
+    const int bcol = threadIdx.x % TN;
+    const int bk = threadIdx.x / TN;
+    constexpr int BSTEP = KX_CT_THREADS / TN;
     for (kx_index t = blockIdx.x; t < tiles; t += gridDim.x) {
         const kx_index nt = t % nTiles;
         const int mt = (int)((t / nTiles) % mTiles);
         const int g = (int)(t / (nTiles * mTiles));
-        const int m0 = mt * KX_CT_M;
-        const kx_index n0 = nt * KX_CT_N;
+        const int m0 = mt * TM;
+        const kx_index n0 = nt * TN;
         // this thread's B column is fixed over the K loop: decode it once
         const kx_index p = n0 + bcol;
         const bool pin = p < cols;
@@ -375,15 +380,13 @@ conv2d_forward_f32(float* __restrict__ y, const float* __restrict__ x, const flo
                 da[i][j] = 0.0;
             }
         for (int k0 = 0; k0 < kk; k0 += KX_CT_K) {
-            KX_UNROLL
-            for (int r = 0; r < 4; ++r) {
-                const int row = m0 + arow + 16 * r;
+            for (int idx = threadIdx.x; idx < TM * KX_CT_K; idx += KX_CT_THREADS) {
+                const int ak = idx % KX_CT_K;
+                const int row = m0 + idx / KX_CT_K;
                 const int k = k0 + ak;
-                As[ak][arow + 16 * r] = (row < mg && k < kk) ? wg[(kx_index)row * kk + k] : 0.0f;
+                As[ak][idx / KX_CT_K] = (row < mg && k < kk) ? wg[(kx_index)row * kk + k] : 0.0f;
             }
-            KX_UNROLL
-            for (int r = 0; r < 4; ++r) {
-                const int kr = bk + 4 * r;
+            for (int kr = bk; kr < KX_CT_K; kr += BSTEP) {
                 const int k = k0 + kr;
                 float v = 0.0f;
                 if (pin && k < kk) {
@@ -404,10 +407,10 @@ conv2d_forward_f32(float* __restrict__ y, const float* __restrict__ x, const flo
                 float b[4];
                 KX_UNROLL
                 for (int i = 0; i < 4; ++i)
-                    a[i] = As[q][ty + 16 * i];
+                    a[i] = As[q][ty + TY * i];
                 KX_UNROLL
                 for (int j = 0; j < 4; ++j)
-                    b[j] = Bs[q][tx + 16 * j];
+                    b[j] = Bs[q][tx + TX * j];
                 KX_UNROLL
                 for (int i = 0; i < 4; ++i)
                     KX_UNROLL
@@ -427,15 +430,13 @@ conv2d_forward_f32(float* __restrict__ y, const float* __restrict__ x, const flo
         }
         KX_UNROLL
         for (int i = 0; i < 4; ++i) {
-            const int row = m0 + ty + 16 * i;
-            if (row >= mg)
-                continue;
-            const int oc = g * mg + row;
+            const int row = m0 + ty + TY * i;
             KX_UNROLL
             for (int j = 0; j < 4; ++j) {
-                const kx_index q = n0 + tx + 16 * j;
-                if (q >= cols)
+                const kx_index q = n0 + tx + TX * j;
+                if (row >= mg || q >= cols)
                     continue;
+                const int oc = g * mg + row;
                 const int img = (int)(q / hw);
                 const kx_index e = ((kx_index)img * m + oc) * hw + q % hw;
                 float v = (float)((bias ? (double)bias[oc] : 0.0) + da[i][j]);
@@ -452,6 +453,29 @@ conv2d_forward_f32(float* __restrict__ y, const float* __restrict__ x, const flo
             }
         }
     }
+}
+
+// 64 output channels × 64 positions per tile: layers with more than 16 channels per group.
+extern "C" __global__ void __launch_bounds__(KX_CT_THREADS)
+conv2d_forward_f32(float* __restrict__ y, const float* __restrict__ x, const float* __restrict__ w,
+                   const float* __restrict__ bias, const float* __restrict__ bound, int* __restrict__ count,
+                   int relu, int n, int c, int h, int wd, int m, int groups, int kh, int kw, int sh, int sw, int ph,
+                   int pw, int dh, int dw, int oh, int ow)
+{
+    kx_conv_f32_tiles<64, 64>(y, x, w, bias, bound, count, relu, n, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh,
+                              dw, oh, ow);
+}
+
+// 16 output channels × 256 positions per tile: few-channel layers (a 64-channel tile would leave
+// three quarters or more of its rows, and of the FFMAs, empty). The same sums in the same order.
+extern "C" __global__ void __launch_bounds__(KX_CT_THREADS)
+conv2d_forward_f32_narrow(float* __restrict__ y, const float* __restrict__ x, const float* __restrict__ w,
+                          const float* __restrict__ bias, const float* __restrict__ bound, int* __restrict__ count,
+                          int relu, int n, int c, int h, int wd, int m, int groups, int kh, int kw, int sh, int sw,
+                          int ph, int pw, int dh, int dw, int oh, int ow)
+{
+    kx_conv_f32_tiles<16, 256>(y, x, w, bias, bound, count, relu, n, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh,
+                               dw, oh, ow);
 }
 
 // max |x| over each plane of `area` elements (one block per plane, grid-strided); NaN if any is NaN.

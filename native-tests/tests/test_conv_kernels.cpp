@@ -566,11 +566,16 @@ void conv_f32_twin(const ConvCase& cc, const Window& w, const Floats& x, const F
                 }
 }
 
+// The launcher's choice (Kernels.conv2dForwardF32): 16x256 tiles up to 16 channels per group, else 64x64;
+// kForceF32Kernel overrides it so that every shape runs through both.
+const char* kForceF32Kernel = nullptr;
 CUresult launch_f32(unsigned grid, const device::Buffer& dy, const device::Buffer& dx, const device::Buffer& dw,
                     CUdeviceptr bias, CUdeviceptr bound, int relu, const ConvCase& cc, const Window& w,
                     CUdeviceptr count = 0)
 {
-    return device::launch(device::function("conv", "conv2d_forward_f32"), {grid}, {256}, 0, dy.ptr(), dx.ptr(),
+    const char* kernel = kForceF32Kernel ? kForceF32Kernel
+                         : cc.m / cc.groups <= 16 ? "conv2d_forward_f32_narrow" : "conv2d_forward_f32";
+    return device::launch(device::function("conv", kernel), {grid}, {256}, 0, dy.ptr(), dx.ptr(),
                           dw.ptr(), bias, bound, count, relu, cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh,
                           w.sw, w.ph, w.pw, w.dh, w.dw, w.oh, w.ow);
 }
@@ -906,15 +911,25 @@ SUITE(conv_kernels)
     const bool nvcc = harness::ptx_is_from_nvcc("conv");
     std::printf("module image: %s\n", nvcc ? "nvcc PTX" : "signature-only PTX (no nvcc)");
     for (unsigned grid : {1u, 3u, 16u}) {
-        for (const ConvCase& cc : kConvCases)
-            for (bool with_bias : {true, false})
-                harness::run_case("conv2d_forward_f32 " + str(cc, resolve(cc.win, cc.h, cc.w)) +
-                                      (with_bias ? " bias" : " no-bias") + " grid=" + std::to_string(grid),
-                                  [&] { test_conv2d_forward_f32(cc, with_bias, grid); });
-        for (const ConvCase& cc : kConvF32Cases)
-            harness::run_case("conv2d_forward_f32 " + str(cc, resolve(cc.win, cc.h, cc.w)) + " grid=" +
-                                  std::to_string(grid),
-                              [&] { test_conv2d_forward_f32(cc, true, grid); });
+        for (const char* kernel : {"conv2d_forward_f32", "conv2d_forward_f32_narrow"}) {
+            for (const ConvCase& cc : kConvCases)
+                for (bool with_bias : {true, false})
+                    harness::run_case(std::string(kernel) + " " + str(cc, resolve(cc.win, cc.h, cc.w)) +
+                                          (with_bias ? " bias" : " no-bias") + " grid=" + std::to_string(grid),
+                                      [&] {
+                                          kForceF32Kernel = kernel;
+                                          test_conv2d_forward_f32(cc, with_bias, grid);
+                                          kForceF32Kernel = nullptr;
+                                      });
+            for (const ConvCase& cc : kConvF32Cases)
+                harness::run_case(std::string(kernel) + " " + str(cc, resolve(cc.win, cc.h, cc.w)) + " grid=" +
+                                      std::to_string(grid),
+                                  [&] {
+                                      kForceF32Kernel = kernel;
+                                      test_conv2d_forward_f32(cc, true, grid);
+                                      kForceF32Kernel = nullptr;
+                                  });
+        }
         harness::run_case("conv_repair_kinks planted near-ties grid=" + std::to_string(grid),
                           [&] { test_conv_repair_kinks(grid); });
         harness::run_case("maxpool_repair_mark + conv_repair_marked planted near-ties grid=" + std::to_string(grid),

@@ -253,8 +253,10 @@ public final class KernelCosts {
         model("conv2d_forward_f64", Structure.FP64_DIRECT, a -> convFlops(a, 4), a -> convBytes(a, 4, D));
         // conv2d_forward_f32(y, x, w, bias, bound, count, relu, n, c, h, wd, m, groups, kh, kw, ..., oh, ow): the
         // same FLOPs (+ the ReLU), x, w, bias read and y written once (the tiles' reuse hits in shared memory)
-        model("conv2d_forward_f32", Structure.FP32_TILED, a -> convFlops(a, 7) + (i(a, 6) != 0 ? outputs(a, 7) : 0),
-                a -> convBytes(a, 7, F) + (present(a, 4) ? F * l(a, 7) * l(a, 11) : 0));
+        for (String f32 : new String[] {"conv2d_forward_f32", "conv2d_forward_f32_narrow"}) {
+            model(f32, Structure.FP32_TILED, a -> convFlops(a, 7) + (i(a, 6) != 0 ? outputs(a, 7) : 0),
+                    a -> convBytes(a, 7, F) + (present(a, 4) ? F * l(a, 7) * l(a, 11) : 0));
+        }
         // the repair: max |x| per plane, the bound per (image, output channel), the kink check per output;
         // the outputs a repair recomputes in double depend on the data and are not in the model
         model("plane_max_abs", st, a -> l(a, 2) * l(a, 3), a -> F * l(a, 2) * (l(a, 3) + 1));

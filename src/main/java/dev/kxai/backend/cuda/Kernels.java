@@ -298,23 +298,27 @@ public final class Kernels {
 
     /** Threads per block of conv2d_forward_f32 (its tiles are laid out for exactly this). */
     static final int CONV_TILE_THREADS = 256;
-    /** Output channels × output positions per tile of conv2d_forward_f32. */
-    static final int CONV_TILE_M = 64;
-    static final int CONV_TILE_N = 64;
+    /** Output channels per group up to which conv2d_forward_f32_narrow's 16×256 tiles are used (else 64×64). */
+    static final int CONV_NARROW_MAX_CHANNELS = 16;
     /** Threads per block of plane_max_abs (its shared array is sized for this). */
     static final int MAX_ABS_BLOCK = 256;
 
     /**
-     * The FP32 implicit-GEMM convolution: one block per 64×64 output tile (grid-strided over the
-     * tiles); {@code bound} (per image and output channel) with {@code relu} repairs and clamps in
-     * the epilogue.
+     * The FP32 implicit-GEMM convolution: one block per output tile, 64 channels × 64 positions, or
+     * 16 × 256 (the _narrow kernel) for layers of at most 16 channels per group (grid-strided over
+     * the tiles); {@code bound} (per image and output channel) with {@code relu} repairs and clamps
+     * in the epilogue.
      */
     public void conv2dForwardF32(DeviceBuffer y, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer bound,
             DeviceBuffer count, boolean relu, int n, int c, int h, int wd, int m, int groups, int[] g) {
         int mg = m / groups;
+        boolean narrow = mg <= CONV_NARROW_MAX_CHANNELS;
+        int tm = narrow ? 16 : 64;
+        int tn = narrow ? 256 : 64;
         long cols = (long) n * g[10] * g[11];
-        long tiles = (long) groups * ((mg + CONV_TILE_M - 1) / CONV_TILE_M) * ((cols + CONV_TILE_N - 1) / CONV_TILE_N);
-        run("conv2d_forward_f32", (int) Math.max(1, Math.min(maxBlocks, tiles)), CONV_TILE_THREADS, y, x, w, bias, bound,
+        long tiles = (long) groups * ((mg + tm - 1) / tm) * ((cols + tn - 1) / tn);
+        run(narrow ? "conv2d_forward_f32_narrow" : "conv2d_forward_f32", (int) Math.max(1, Math.min(maxBlocks, tiles)),
+                CONV_TILE_THREADS, y, x, w, bias, bound,
                 count, relu ? 1 : 0, n, c, h, wd, m, groups, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[10], g[11]);
     }
 

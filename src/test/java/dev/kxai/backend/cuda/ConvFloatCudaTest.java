@@ -286,6 +286,30 @@ class ConvFloatCudaTest {
         assertTrue(rep.ok(), "Conv + folded BN + Tanh: " + rep);
     }
 
+    /** Layers past 16 channels per group take the 64x64-tile kernel: parity with the CPU, K over 256 included. */
+    @Test
+    void wideTilesMatchTheCpu() {
+        Random r = new Random(16);
+        int[][] cases = {{5, 24, 1}, {40, 70, 1}, {32, 40, 2}}; // C, M, groups (K = C/g·9: 45, 360, 144)
+        for (int[] c : cases) {
+            G g = new G(c[0], 9, 7);
+            g.then(conv(s(3, 3), s(1, 1), s(1, 1, 1, 1), s(1, 1), c[2], "NOTSET"), rand(r, -0.3, 0.3, c[1], c[0] / c[2], 3, 3),
+                    rand(r, -0.1, 0.1, c[1]));
+            g.then(new Op.Relu());
+            g.then(maxPool(s(2, 2), s(2, 2), s(0, 0, 0, 0), s(1, 1), true));
+            Tensor x = rand(r, -1, 1, 3, c[0], 9, 7);
+            try (ModelRunner p = cuda().prepare(g.build())) {
+                KernelCosts.reset();
+                p.forward(x);
+                assertTrue(KernelCosts.snapshot().containsKey("conv2d_forward_f32"), KernelCosts.snapshot().keySet().toString());
+            }
+            CudaTestKit.Both b = CudaTestKit.runBoth(g, x, 17);
+            String label = "C=" + c[0] + " M=" + c[1] + " groups=" + c[2];
+            assertClose(label + " forward", b.cpuOut().data(), b.cudaOut().data(), 1e-5, 1e-6);
+            assertClose(label + " gradient", b.cpuGrad().data(), b.cudaGrad().data(), 1e-5, 1e-6);
+        }
+    }
+
     @Test
     void eachPathLaunchesItsKernels() {
         Random r = new Random(13);
@@ -303,13 +327,13 @@ class ConvFloatCudaTest {
             }
         };
         Map<String, KernelCosts.Totals> f = run.apply(false);
-        assertEquals(1, f.get("conv2d_forward_f32").launches(), "FP32 path: " + f.keySet());
+        assertEquals(1, f.get("conv2d_forward_f32_narrow").launches(), "FP32 path (4 channels: 16x256 tiles): " + f.keySet());
         assertFalse(f.containsKey("conv2d_forward"), "FP32 path: " + f.keySet());
         assertFalse(f.containsKey("channel_affine"), "the batch norm is folded: " + f.keySet());
         assertFalse(f.containsKey("act_forward"), "the ReLU is in the conv's epilogue: " + f.keySet());
         assertEquals(1, f.get("maxpool_repair_mark").launches(), "the pool's near-ties checked: " + f.keySet());
         Map<String, KernelCosts.Totals> e = run.apply(true);
         assertEquals(1, e.get("conv2d_forward").launches(), "exact path: " + e.keySet());
-        assertFalse(e.containsKey("conv2d_forward_f32"), "exact path: " + e.keySet());
+        assertFalse(e.containsKey("conv2d_forward_f32_narrow"), "exact path: " + e.keySet());
     }
 }

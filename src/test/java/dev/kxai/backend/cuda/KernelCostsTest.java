@@ -79,8 +79,10 @@ class KernelCostsTest {
             KernelCosts.reset();
             gpu.forward(x);
             Map<String, Totals> c = KernelCosts.snapshot();
-            assertEquals(List.of("conv2d_forward_f32", "conv_plane_bound", "plane_max_abs"), new ArrayList<>(c.keySet()));
-            Totals t = family(c, "conv2d_forward_f32");
+            // 4 output channels: the 16x256-tile kernel
+            assertEquals(List.of("conv2d_forward_f32_narrow", "conv_plane_bound", "plane_max_abs"),
+                    new ArrayList<>(c.keySet()));
+            Totals t = family(c, "conv2d_forward_f32_narrow");
             assertEquals(Structure.FP32_TILED, t.structure());
             assertEquals(2.0 * 13824 + 512, t.flops(), "the same FLOPs as the double kernel");
             // x, w, bias, y as the double kernel (floats), + the bound per (image, output channel) read: 2·4
