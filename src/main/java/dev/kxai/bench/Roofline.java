@@ -30,8 +30,8 @@ import java.util.Locale;
  *       FP32 peak (large shapes; small ones do worse). {@link Structure#GEMM_FP64}: {@value #DGEMM_FRACTION}
  *       of the FP64 (non-tensor) peak.</li>
  *   <li>{@link Structure#FP32_TILED} (conv2d_forward_f32: our implicit GEMM, 64×64 tiles in shared
- *       memory, K slices of 16, a 4×4 register block per thread): per K step a thread issues 16 FFMA
- *       and 8 scalar shared-memory loads, so FFMA fills at most 2/3 of the issue slots; the tile loads
+ *       memory, 16×256 for few-channel layers, K slices of 32, a 4×4 register block per thread): per
+ *       K step a thread issues 16 FFMA and 8 scalar shared-memory loads, so FFMA fills at most 2/3 of the issue slots; the tile loads
  *       (the implicit im2col's index arithmetic), two barriers per slice, no double buffering and 128
  *       registers (two blocks of 256 threads per SM) take about a quarter of the rest:
  *       f_c = {@value #TILED_FP32_FRACTION} of the FP32 peak. A model of the kernel's structure, not a

@@ -40,8 +40,8 @@ public final class KernelCosts {
         FP64_DIRECT("fp64 direct, 1 thread/output"),
         /** cuBLAS SGEMM (FP32, no TF32). */
         GEMM_FP32("cuBLAS sgemm"),
-        /** Our FP32 implicit GEMM (conv2d_forward_f32): 64×64 shared-memory tiles, 4×4 FFMA per thread. */
-        FP32_TILED("fp32 implicit GEMM, 64x64 tiles"),
+        /** Our FP32 implicit GEMM (conv2d_forward_f32[_narrow]): 64×64 or 16×256 shared-memory tiles, 4×4 FFMA per thread. */
+        FP32_TILED("fp32 implicit GEMM, tiled"),
         /** cuBLAS DGEMM. */
         GEMM_FP64("cuBLAS dgemm"),
         /** Element-wise / gather / reduction work in FP32: bandwidth-bound. */
