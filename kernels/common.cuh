@@ -27,3 +27,11 @@ __device__ __forceinline__ float kx_warp_sum(float v)
         v += __shfl_down_sync(KX_FULL_WARP_MASK, v, offset);
     return v;
 }
+
+// Full unrolling of a fixed-trip loop (register-blocked tiles: the arrays stay in registers
+// only when every index is a constant); g++ through the shim ignores it.
+#ifdef __CUDACC__
+#define KX_UNROLL _Pragma("unroll")
+#else
+#define KX_UNROLL
+#endif

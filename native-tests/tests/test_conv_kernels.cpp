@@ -87,6 +87,15 @@ const ConvCase kConvCases[] = {
     {1, 3, 1, 37, 3, 3, {1, 5, 1, 2, 0, 2, 0, 2, 1, 1, false}},    // a single row, depthwise 1x5
 };
 
+// Shapes for the float kernel's tiles: K over 256 (float blocks added in double), output
+// channels over one 64-row tile, positions over several 64-column tiles, a 1x1 over 600 channels.
+const ConvCase kConvF32Cases[] = {
+    {2, 40, 6, 5, 70, 1, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false}},   // K = 360, M = 70
+    {3, 8, 9, 11, 5, 1, {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, false}},    // 297 positions: 5 column tiles
+    {1, 600, 3, 3, 3, 1, {1, 1, 1, 1, 0, 0, 0, 0, 1, 1, false}},   // 1x1, K = 600: three float blocks
+    {2, 130, 4, 4, 66, 2, {3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false}},  // 2 groups, K = 585, M/group 33
+};
+
 std::string str(const ConvCase& cc, const Window& w)
 {
     return "n=" + std::to_string(cc.n) + " c=" + std::to_string(cc.c) + " h=" + std::to_string(cc.h) +
@@ -523,6 +532,377 @@ void test_channel_affine(const Affine& af, bool with_shift, const Geometry& g)
     expect_exact("y", dy.download<float>(n), want);
 }
 
+// ---- conv2d_forward_f32 and the exact-decision repair -----------------------------------------
+
+// The float kernel's twin: per output, products fused into a float sum in the kernel's K order
+// (channel, row, column; padding taps add fmaf(w, 0, s) as the kernel does), the float sum added
+// into a double every 256 products, plus the bias, rounded once. Bit for bit the kernel's value.
+const int kKBlock = 256;
+void conv_f32_twin(const ConvCase& cc, const Window& w, const Floats& x, const Floats& wt, const Floats* bias,
+                   Floats& y)
+{
+    const int cg = cc.c / cc.groups, mg = cc.m / cc.groups, kk = cg * w.kh * w.kw;
+    y.assign(static_cast<size_t>(cc.n) * cc.m * w.oh * w.ow, 0.0f);
+    for (int img = 0; img < cc.n; ++img)
+        for (int oc = 0; oc < cc.m; ++oc)
+            for (int oy = 0; oy < w.oh; ++oy)
+                for (int ox = 0; ox < w.ow; ++ox) {
+                    float fa = 0.0f;
+                    double da = 0.0;
+                    for (int k = 0; k < kk; ++k) {
+                        const int ch = k / (w.kh * w.kw), tap = k % (w.kh * w.kw), i = tap / w.kw, j = tap % w.kw;
+                        const int iy = oy * w.sh - w.ph + i * w.dh, ix = ox * w.sw - w.pw + j * w.dw;
+                        float v = 0.0f;
+                        if (iy >= 0 && iy < cc.h && ix >= 0 && ix < cc.w)
+                            v = x[((static_cast<size_t>(img) * cc.c + (oc / mg) * cg + ch) * cc.h + iy) * cc.w + ix];
+                        fa = std::fmaf(wt[static_cast<size_t>(oc) * kk + k], v, fa);
+                        if ((k + 1) % kKBlock == 0 || k + 1 == kk) {
+                            da += static_cast<double>(fa);
+                            fa = 0.0f;
+                        }
+                    }
+                    y[((static_cast<size_t>(img) * cc.m + oc) * w.oh + oy) * w.ow + ox] =
+                        static_cast<float>((bias ? static_cast<double>((*bias)[oc]) : 0.0) + da);
+                }
+}
+
+// The launcher's choice (Kernels.conv2dForwardF32): 16x256 tiles up to 16 channels per group, else 64x64;
+// kForceF32Kernel overrides it so that every shape runs through both.
+const char* kForceF32Kernel = nullptr;
+CUresult launch_f32(unsigned grid, const device::Buffer& dy, const device::Buffer& dx, const device::Buffer& dw,
+                    CUdeviceptr bias, CUdeviceptr bound, int relu, const ConvCase& cc, const Window& w,
+                    CUdeviceptr count = 0)
+{
+    const char* kernel = kForceF32Kernel ? kForceF32Kernel
+                         : cc.m / cc.groups <= 16 ? "conv2d_forward_f32_narrow" : "conv2d_forward_f32";
+    return device::launch(device::function("conv", kernel), {grid}, {256}, 0, dy.ptr(), dx.ptr(),
+                          dw.ptr(), bias, bound, count, relu, cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh,
+                          w.sw, w.ph, w.pw, w.dh, w.dw, w.oh, w.ow);
+}
+
+// γ of ConvOps (CPU): γ_{min(k, 256) + 1}, doubled, as a float rounded up.
+float gamma_for(int kk)
+{
+    const double nu = (std::min(kk, kKBlock) + 1) * std::ldexp(1.0, -24);
+    return std::nextafter(static_cast<float>(2 * nu / (1 - nu)), INFINITY);
+}
+
+// Per (image, channel) max |x|, Σ_taps |w| per (oc, ch), and the plane bounds, on the device.
+struct Bounds {
+    Floats max_abs, abs_taps, bound;
+};
+Bounds device_bounds(const ConvCase& cc, const Window& w, const device::Buffer& dx, const Floats& wt,
+                     const Floats* bias, const device::Buffer& dbias, device::Buffer& dbound, unsigned grid)
+{
+    const int cg = cc.c / cc.groups, taps = w.kh * w.kw;
+    Bounds b;
+    b.abs_taps.assign(static_cast<size_t>(cc.m) * cg, 0.0f);
+    for (int oc = 0; oc < cc.m; ++oc)
+        for (int ch = 0; ch < cg; ++ch) {
+            double sum = 0;
+            for (int t = 0; t < taps; ++t)
+                sum += std::fabs(wt[(static_cast<size_t>(oc) * cg + ch) * taps + t]);
+            b.abs_taps[static_cast<size_t>(oc) * cg + ch] = static_cast<float>(sum * (1 + 1e-6));
+        }
+    device::Buffer dmax(static_cast<size_t>(cc.n) * cc.c * 4), dtaps(b.abs_taps.size() * 4);
+    dtaps.upload(b.abs_taps);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "plane_max_abs"), {grid}, {256}, 0, dmax.ptr(),
+                                          dx.ptr(), static_cast<long long>(cc.n) * cc.c,
+                                          static_cast<long long>(cc.h) * cc.w));
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "conv_plane_bound"), {grid}, {96}, 0,
+                                          dbound.ptr(), dmax.ptr(), dtaps.ptr(), bias ? dbias.ptr() : CUdeviceptr(0),
+                                          cc.n, cc.c, cc.m, cc.groups, cg * taps, gamma_for(cg * taps)));
+    b.max_abs = dmax.download<float>(static_cast<size_t>(cc.n) * cc.c);
+    b.bound = dbound.download<float>(static_cast<size_t>(cc.n) * cc.m);
+    return b;
+}
+
+// The float kernel bit for bit against its twin (with and without the fused ReLU, no repair),
+// and every output within its bound (+ 2u|y|) of the double kernel's value: the theorem the
+// repair rests on, checked on the device's own bounds.
+void test_conv2d_forward_f32(const ConvCase& cc, bool with_bias, unsigned grid)
+{
+    const Window w = resolve(cc.win, cc.h, cc.w);
+    const int cg = cc.c / cc.groups;
+    const Floats x = random_floats(static_cast<size_t>(cc.n) * cc.c * cc.h * cc.w, -1.0f, 1.0f, 61);
+    const Floats wt = random_floats(static_cast<size_t>(cc.m) * cg * w.kh * w.kw, -1.0f, 1.0f, 62);
+    const Floats bias = random_floats(cc.m, -1.0f, 1.0f, 63);
+    Floats want;
+    conv_f32_twin(cc, w, x, wt, with_bias ? &bias : nullptr, want);
+    const size_t outputs = want.size();
+    device::Buffer dy(outputs * 4), dx(x.size() * 4), dw(wt.size() * 4), db(bias.size() * 4);
+    dx.upload(x);
+    dw.upload(wt);
+    db.upload(bias);
+    const CUdeviceptr bp = with_bias ? db.ptr() : CUdeviceptr(0);
+    CHECK_CU(CUDA_SUCCESS, launch_f32(grid, dy, dx, dw, bp, 0, 0, cc, w));
+    const Floats got = dy.download<float>(outputs);
+    expect_exact("y", got, to_doubles(want));
+    CHECK_CU(CUDA_SUCCESS, launch_f32(grid, dy, dx, dw, bp, 0, 1, cc, w));
+    Floats relu = want;
+    for (float& v : relu)
+        v = v > 0.0f ? v : 0.0f;
+    expect_exact("relu(y)", dy.download<float>(outputs), to_doubles(relu));
+    // the bound
+    device::Buffer dbound(static_cast<size_t>(cc.n) * cc.m * 4);
+    const Bounds b = device_bounds(cc, w, dx, wt, with_bias ? &bias : nullptr, db, dbound, grid);
+    Doubles exact, magnitude;
+    conv_reference(cc, w, x, wt, bias, with_bias, exact, magnitude);
+    const size_t hw = static_cast<size_t>(w.oh) * w.ow;
+    for (size_t e = 0; e < outputs; ++e) {
+        const double err = std::fabs(static_cast<double>(got[e]) - static_cast<float>(exact[e]));
+        const double allowed = b.bound[e / hw] + 2 * std::ldexp(1.0, -24) * std::fabs(got[e]);
+        if (!(err <= allowed)) {
+            harness::check_failed(__FILE__, __LINE__, "output " + std::to_string(e) + ": |float - exact| " + std::to_string(err) +
+                          " > bound " + std::to_string(allowed));
+            return;
+        }
+    }
+}
+
+// Near-ties planted in a 1x1 convolution over 3 channels with weights 1: at the "cancel"
+// positions x = (2^25, v, -2^25): the float sum loses v (0 instead of v), and v decides the ReLU;
+// elsewhere ordinary values far from 0. conv_repair_kinks must replace exactly the outputs
+// within their bound of the kink by the double kernel's values (the count too), and the fused
+// epilogue (relu = 1 with a bound) must store ReLU of those repaired values.
+void test_conv_repair_kinks(unsigned grid)
+{
+    const ConvCase cc = {2, 3, 4, 5, 2, 1, {1, 1, 1, 1, 0, 0, 0, 0, 1, 1, false}};
+    const Window w = resolve(cc.win, cc.h, cc.w);
+    const size_t area = static_cast<size_t>(cc.h) * cc.w;
+    Floats x(static_cast<size_t>(cc.n) * cc.c * area);
+    const Floats noise = random_floats(x.size(), 0.25f, 1.0f, 64);
+    for (int img = 0; img < cc.n; ++img)
+        for (size_t p = 0; p < area; ++p) {
+            const bool cancel = p % 3 == 0;
+            const float v = (p % 2 ? 1.0f : -1.0f) * noise[img * area + p];  // what float loses, either sign
+            for (int ch = 0; ch < 3; ++ch)
+                x[(img * cc.c + ch) * area + p] =
+                    cancel ? (ch == 0 ? 33554432.0f : ch == 1 ? v : -33554432.0f) : noise[(img * cc.c + ch) * area + p];
+        }
+    const Floats wt = {1, 1, 1, 1, 1, 1};  // both output channels sum the three channels
+    const Floats bias = {0, 0};
+    const size_t outputs = static_cast<size_t>(cc.n) * cc.m * area;
+    device::Buffer dy(outputs * 4), dref(outputs * 4), dx(x.size() * 4), dw(wt.size() * 4), db(8),
+        dbound(static_cast<size_t>(cc.n) * cc.m * 4), dcount(4);
+    dx.upload(x);
+    dw.upload(wt);
+    db.upload(bias);
+    const Bounds b = device_bounds(cc, w, dx, wt, nullptr, db, dbound, grid);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "conv2d_forward"), {grid}, {256}, 0, dref.ptr(),
+                                          dx.ptr(), dw.ptr(), CUdeviceptr(0), cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups,
+                                          w.kh, w.kw, w.sh, w.sw, w.ph, w.pw, w.dh, w.dw, w.oh, w.ow));
+    const Floats ref = dref.download<float>(outputs);
+    CHECK_CU(CUDA_SUCCESS, launch_f32(grid, dy, dx, dw, 0, 0, 0, cc, w));
+    const Floats before = dy.download<float>(outputs);
+    Floats want = before;
+    int near = 0, flipped = 0;
+    for (size_t e = 0; e < outputs; ++e) {
+        const float pb = b.bound[e / area];
+        if (pb > 0 && std::fabs(before[e]) <= pb + 2 * std::ldexp(1.0f, -24) * std::fabs(before[e])) {
+            want[e] = ref[e];
+            ++near;
+            flipped += (before[e] > 0) != (ref[e] > 0);
+        }
+    }
+    if (near == 0 || flipped == 0) {
+        harness::check_failed(__FILE__, __LINE__, "the planted near-ties did not occur (near " + std::to_string(near) + ", flipped " +
+                      std::to_string(flipped) + ")");
+        return;
+    }
+    zero(dcount);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "conv_repair_kinks"), {grid}, {256}, 0, dy.ptr(),
+                                          dcount.ptr(), dx.ptr(), dw.ptr(), CUdeviceptr(0), dbound.ptr(), 0.0f, 0.0f, 1, 0,
+                                          cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh, w.sw, w.ph, w.pw,
+                                          w.dh, w.dw, w.oh, w.ow));
+    const Floats repaired = dy.download<float>(outputs);
+    expect_exact("repaired", repaired, to_doubles(want));
+    expect_ints("count", dcount.download<int>(1), Ints{near});
+    // every ReLU decision is now the double kernel's
+    for (size_t e = 0; e < outputs; ++e)
+        if ((repaired[e] > 0) != (ref[e] > 0)) {
+            harness::check_failed(__FILE__, __LINE__, "ReLU decision of output " + std::to_string(e) + " differs from the double kernel's");
+            return;
+        }
+    zero(dcount);
+    CHECK_CU(CUDA_SUCCESS, launch_f32(grid, dy, dx, dw, 0, dbound.ptr(), 1, cc, w, dcount.ptr()));
+    Floats relu = want;
+    for (float& v : relu)
+        v = v > 0.0f ? v : 0.0f;
+    expect_exact("fused relu", dy.download<float>(outputs), to_doubles(relu));
+    expect_ints("fused count", dcount.download<int>(1), Ints{near});
+    // two kinks (Clip): 0 and a far one; the same outputs
+    CHECK_CU(CUDA_SUCCESS, launch_f32(grid, dy, dx, dw, 0, 0, 0, cc, w));
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "conv_repair_kinks"), {grid}, {96}, 0, dy.ptr(),
+                                          CUdeviceptr(0), dx.ptr(), dw.ptr(), CUdeviceptr(0), dbound.ptr(), 1e30f, 0.0f,
+                                          2, 0, cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh, w.sw, w.ph, w.pw,
+                                          w.dh, w.dw, w.oh, w.ow));
+    expect_exact("repaired (two kinks)", dy.download<float>(outputs), to_doubles(want));
+}
+
+// Max-pool near-ties: 2x2 windows over a float 1x1 convolution whose "cancel" outputs lose the
+// value that makes them the window's maximum. After maxpool_repair_mark + conv_repair_marked the
+// pool's winners are those of the double kernel's outputs, in every window.
+void test_maxpool_repair(unsigned grid)
+{
+    const ConvCase cc = {1, 3, 6, 6, 1, 1, {1, 1, 1, 1, 0, 0, 0, 0, 1, 1, false}};
+    const Window w = resolve(cc.win, cc.h, cc.w);
+    const size_t area = 36;
+    Floats x(3 * area);
+    const Floats noise = random_floats(3 * area, 0.0f, 0.3f, 65);
+    for (size_t p = 0; p < area; ++p) {
+        const bool cancel = p % 4 == 1;
+        for (int ch = 0; ch < 3; ++ch)
+            x[ch * area + p] = cancel ? (ch == 0 ? 33554432.0f : ch == 1 ? 1.0f : -33554432.0f) : noise[ch * area + p];
+    }
+    const Floats wt = {1, 1, 1};
+    const Floats bias = {0};
+    device::Buffer dy(area * 4), dref(area * 4), dx(x.size() * 4), dw(12), db(4), dbound(4), dmark(area * 4),
+        dcount(4), dpy(9 * 4), darg(9 * 4);
+    dx.upload(x);
+    dw.upload(wt);
+    db.upload(bias);
+    device_bounds(cc, w, dx, wt, nullptr, db, dbound, grid);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "conv2d_forward"), {grid}, {256}, 0, dref.ptr(),
+                                          dx.ptr(), dw.ptr(), CUdeviceptr(0), cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups,
+                                          w.kh, w.kw, w.sh, w.sw, w.ph, w.pw, w.dh, w.dw, w.oh, w.ow));
+    CHECK_CU(CUDA_SUCCESS, launch_f32(grid, dy, dx, dw, 0, 0, 0, cc, w));
+    auto pool = [&](const device::Buffer& in) {
+        CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "maxpool_forward"), {grid}, {256}, 0,
+                                              dpy.ptr(), darg.ptr(), in.ptr(), 1LL, 6, 6, 2, 2, 2, 2, 0, 0, 1, 1, 3,
+                                              3));
+        return darg.download<int>(9);
+    };
+    const Ints want = pool(dref);
+    if (pool(dy) == want) {
+        harness::check_failed(__FILE__, __LINE__, "the planted near-ties did not change a float winner");
+        return;
+    }
+    zero(dmark);
+    zero(dcount);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "maxpool_repair_mark"), {grid}, {256}, 0,
+                                          dmark.ptr(), dy.ptr(), dbound.ptr(), 0, 1LL, 6, 6, 2, 2, 2, 2, 0, 0, 1, 1, 3,
+                                          3));
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "conv_repair_marked"), {grid}, {256}, 0, dy.ptr(),
+                                          dcount.ptr(), dmark.ptr(), dx.ptr(), dw.ptr(), CUdeviceptr(0), 0, cc.n, cc.c,
+                                          cc.h, cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh, w.sw, w.ph, w.pw, w.dh, w.dw,
+                                          w.oh, w.ow));
+    expect_ints("winners after the repair", pool(dy), want);
+    const Ints marks = dmark.download<int>(area);
+    int marked = 0;
+    for (int v : marks)
+        marked += v;
+    expect_ints("count", dcount.download<int>(1), Ints{marked});
+}
+
+// A residual sum y = conv + b before a ReLU: the conv's planted near-ties (from test_conv_repair_kinks'
+// input) plus b, small values. sum_mark_kinks must flag exactly the elements whose sum bound
+// (the CPU's ExactDecisions.sum) reaches 0, and after the operand's flagged values are recomputed on
+// a copy (conv_repair_marked) add_marked must store (float)(exact conv) + b there: the twin.
+void test_sum_repair(unsigned grid)
+{
+    const ConvCase cc = {2, 3, 4, 5, 2, 1, {1, 1, 1, 1, 0, 0, 0, 0, 1, 1, false}};
+    const Window w = resolve(cc.win, cc.h, cc.w);
+    const size_t area = static_cast<size_t>(cc.h) * cc.w;
+    Floats x(static_cast<size_t>(cc.n) * cc.c * area);
+    const Floats noise = random_floats(x.size(), 0.25f, 1.0f, 66);
+    for (int img = 0; img < cc.n; ++img)
+        for (size_t p = 0; p < area; ++p)
+            for (int ch = 0; ch < 3; ++ch)
+                x[(img * cc.c + ch) * area + p] = p % 3 == 0 ? (ch == 0 ? 33554432.0f : ch == 1 ? noise[img * area + p]
+                                                                                              : -33554432.0f)
+                                                             : noise[(img * cc.c + ch) * area + p] - 0.6f;
+    const Floats wt = {1, 1, 1, 1, 1, 1};
+    const size_t outputs = static_cast<size_t>(cc.n) * cc.m * area;
+    const Floats other = random_floats(outputs, -0.2f, 0.2f, 67);
+    device::Buffer da(outputs * 4), dref(outputs * 4), dcopy(outputs * 4), dbo(outputs * 4), dy(outputs * 4),
+        dx(x.size() * 4), dw(wt.size() * 4), db(8), dbound(static_cast<size_t>(cc.n) * cc.m * 4),
+        dmark(outputs * 4);
+    dx.upload(x);
+    dw.upload(wt);
+    dbo.upload(other);
+    const Bounds b = device_bounds(cc, w, dx, wt, nullptr, db, dbound, grid);
+    CHECK_CU(CUDA_SUCCESS, launch_f32(grid, da, dx, dw, 0, 0, 0, cc, w));
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "conv2d_forward"), {grid}, {256}, 0, dref.ptr(),
+                                          dx.ptr(), dw.ptr(), CUdeviceptr(0), cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups,
+                                          w.kh, w.kw, w.sh, w.sw, w.ph, w.pw, w.dh, w.dw, w.oh, w.ow));
+    const Floats a = da.download<float>(outputs), ref = dref.download<float>(outputs);
+    Floats y(outputs), want(outputs);
+    Ints flags(outputs, 0);
+    const float u = std::ldexp(1.0f, -24);
+    int flagged = 0, flipped = 0;
+    for (size_t e = 0; e < outputs; ++e) {
+        y[e] = a[e] + other[e];
+        const float pb = b.bound[e / area];
+        const float ba = pb > 0 ? pb + 2 * u * std::fabs(a[e]) : 0.0f;
+        const float s = (ba + 4 * u * (std::fabs(y[e]) + ba)) * (1 + 4 * u);
+        want[e] = y[e];
+        if (ba > 0 && std::fabs(y[e]) <= s) {
+            flags[e] = 1;
+            want[e] = ref[e] + other[e];
+            ++flagged;
+            flipped += (y[e] > 0) != (want[e] > 0);
+        }
+    }
+    if (flagged == 0 || flipped == 0) {
+        harness::check_failed(__FILE__, __LINE__, "the planted near-ties did not occur (flagged " +
+                                                      std::to_string(flagged) + ", flipped " + std::to_string(flipped) + ")");
+        return;
+    }
+    dy.upload(y);
+    zero(dmark);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "sum_mark_kinks"), {grid}, {256}, 0, dmark.ptr(),
+                                          dy.ptr(), da.ptr(), dbound.ptr(), static_cast<long long>(area), 0, dbo.ptr(),
+                                          CUdeviceptr(0), 1LL, 0, static_cast<long long>(outputs), 0.0f, 0.0f, 1));
+    expect_ints("flags", dmark.download<int>(outputs), flags);
+    dcopy.upload(a);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "conv_repair_marked"), {grid}, {256}, 0,
+                                          dcopy.ptr(), CUdeviceptr(0), dmark.ptr(), dx.ptr(), dw.ptr(), CUdeviceptr(0),
+                                          0, cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh, w.sw, w.ph,
+                                          w.pw, w.dh, w.dw, w.oh, w.ow));
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "add_marked"), {grid}, {256}, 0, dy.ptr(),
+                                          dmark.ptr(), dcopy.ptr(), dbo.ptr(), static_cast<long long>(outputs)));
+    expect_exact("repaired sum", dy.download<float>(outputs), to_doubles(want));
+}
+
+// maxpool_repair_mark on a ReLU'd float conv (relu = 1): a ReLU'd 0 is exact (bound 0), so a window
+// of ReLU'd zeros only is left alone, while one whose top carries a bound is flagged.
+void test_maxpool_repair_relu(unsigned grid)
+{
+    const ConvCase cc = {1, 3, 4, 4, 1, 1, {1, 1, 1, 1, 0, 0, 0, 0, 1, 1, false}};
+    const Window w = resolve(cc.win, cc.h, cc.w);
+    // window (0,0): zeros and one planted 1 (float 0): its rivals all ReLU'd zeros → flagged (the top is 0 too);
+    // window (0,1): all clearly negative → ReLU'd zeros, exact: nothing flagged
+    Floats x(3 * 16, 0.0f);
+    for (int p = 0; p < 16; ++p) {
+        const int oy = p / 4, ox = p % 4;
+        const bool left = ox < 2;
+        for (int ch = 0; ch < 3; ++ch)
+            x[ch * 16 + p] = left ? (p == 0 ? (ch == 0 ? 33554432.0f : ch == 1 ? 1.0f : -33554432.0f) : -1.0f)
+                                  : -1.0f - 0.1f * (oy + ch);
+    }
+    const Floats wt = {1, 1, 1};
+    device::Buffer dy(16 * 4), dx(x.size() * 4), dw(12), db(4), dbound(4), dmark(16 * 4);
+    dx.upload(x);
+    dw.upload(wt);
+    device_bounds(cc, w, dx, wt, nullptr, db, dbound, grid);
+    device::Buffer dcount(4);
+    CHECK_CU(CUDA_SUCCESS, launch_f32(grid, dy, dx, dw, 0, dbound.ptr(), 1, cc, w));  // fused ReLU
+    zero(dmark);
+    CHECK_CU(CUDA_SUCCESS, device::launch(device::function("conv", "maxpool_repair_mark"), {grid}, {256}, 0,
+                                          dmark.ptr(), dy.ptr(), dbound.ptr(), 1, 1LL, 4, 4, 2, 2, 2, 2, 0, 0, 1, 1, 2,
+                                          2));
+    Ints want(16, 0);
+    // window (0,0): the top (position 0, repaired to 1 by the fused epilogue) still has the plane's
+    // bound, ~γ·2^26, so its ReLU'd-zero rivals are within it: the window is flagged (recomputing is
+    // idempotent). Window (0,1): every element a ReLU'd 0, exact: nothing flagged.
+    for (int p : {0, 1, 4, 5})
+        want[p] = 1;
+    expect_ints("marks", dmark.download<int>(16), want);
+    const Floats y = dy.download<float>(16);
+    CHECK_MSG(y[0] == 1.0f, "the fused epilogue repaired the planted output: %g", static_cast<double>(y[0]));
+}
+
 }  // namespace
 
 SUITE(conv_kernels)
@@ -530,6 +910,36 @@ SUITE(conv_kernels)
     device::use_primary_context();
     const bool nvcc = harness::ptx_is_from_nvcc("conv");
     std::printf("module image: %s\n", nvcc ? "nvcc PTX" : "signature-only PTX (no nvcc)");
+    for (unsigned grid : {1u, 3u, 16u}) {
+        for (const char* kernel : {"conv2d_forward_f32", "conv2d_forward_f32_narrow"}) {
+            for (const ConvCase& cc : kConvCases)
+                for (bool with_bias : {true, false})
+                    harness::run_case(std::string(kernel) + " " + str(cc, resolve(cc.win, cc.h, cc.w)) +
+                                          (with_bias ? " bias" : " no-bias") + " grid=" + std::to_string(grid),
+                                      [&] {
+                                          kForceF32Kernel = kernel;
+                                          test_conv2d_forward_f32(cc, with_bias, grid);
+                                          kForceF32Kernel = nullptr;
+                                      });
+            for (const ConvCase& cc : kConvF32Cases)
+                harness::run_case(std::string(kernel) + " " + str(cc, resolve(cc.win, cc.h, cc.w)) + " grid=" +
+                                      std::to_string(grid),
+                                  [&] {
+                                      kForceF32Kernel = kernel;
+                                      test_conv2d_forward_f32(cc, true, grid);
+                                      kForceF32Kernel = nullptr;
+                                  });
+        }
+        harness::run_case("conv_repair_kinks planted near-ties grid=" + std::to_string(grid),
+                          [&] { test_conv_repair_kinks(grid); });
+        harness::run_case("maxpool_repair_mark + conv_repair_marked planted near-ties grid=" + std::to_string(grid),
+                          [&] { test_maxpool_repair(grid); });
+        harness::run_case("sum_mark_kinks + conv_repair_marked + add_marked planted near-ties grid=" +
+                              std::to_string(grid),
+                          [&] { test_sum_repair(grid); });
+        harness::run_case("maxpool_repair_mark relu=1 grid=" + std::to_string(grid),
+                          [&] { test_maxpool_repair_relu(grid); });
+    }
     for (const Geometry& g : kGeometries) {
         for (const ConvCase& cc : kConvCases) {
             const std::string shape = str(cc, resolve(cc.win, cc.h, cc.w));

@@ -29,6 +29,13 @@ import java.util.Locale;
  *   <li>{@link Structure#GEMM_FP32} (cuBLAS SGEMM, no TF32): f_c = {@value #SGEMM_FRACTION} of the
  *       FP32 peak (large shapes; small ones do worse). {@link Structure#GEMM_FP64}: {@value #DGEMM_FRACTION}
  *       of the FP64 (non-tensor) peak.</li>
+ *   <li>{@link Structure#FP32_TILED} (conv2d_forward_f32: our implicit GEMM, 64×64 tiles in shared
+ *       memory, 16×256 for few-channel layers, K slices of 32, a 4×4 register block per thread): per
+ *       K step a thread issues 16 FFMA and 8 scalar shared-memory loads, so FFMA fills at most 2/3 of the issue slots; the tile loads
+ *       (the implicit im2col's index arithmetic), two barriers per slice, no double buffering and 128
+ *       registers (two blocks of 256 threads per SM) take about a quarter of the rest:
+ *       f_c = {@value #TILED_FP32_FRACTION} of the FP32 peak. A model of the kernel's structure, not a
+ *       measurement.</li>
  *   <li>{@link Structure#STREAM} and {@link Structure#STREAM_FP64} (element-wise, gathers, pooling,
  *       reductions; coalesced grid-stride loops): f_m = {@value #MEMORY_FRACTION} of the nominal DRAM
  *       bandwidth for every family; the compute term at 1/2 of the precision's peak (-fmad=false),
@@ -46,6 +53,9 @@ public final class Roofline {
     public static final double MEMORY_FRACTION = 0.8;
     /** Fraction of the FP32 peak cuBLAS SGEMM reaches on large shapes (assumption). */
     public static final double SGEMM_FRACTION = 0.75;
+
+    /** Fraction of the FP32 peak of conv2d_forward_f32 (see the class comment). */
+    public static final double TILED_FP32_FRACTION = 0.5;
     /** Fraction of the FP64 vector peak cuBLAS DGEMM is credited with (assumption). */
     public static final double DGEMM_FRACTION = 0.75;
     /** Fraction of a precision's FMA peak reached by code built with -fmad=false (mul and add issued apart). */
@@ -126,6 +136,7 @@ public final class Roofline {
             case FP64_DIRECT -> Math.min(UNFUSED_FRACTION, Math.min((double) g.cvt64PerClock() / (2.0 * g.fp64PerClock()),
                     ISSUE_PER_CLOCK / (DIRECT_INSTRUCTIONS_PER_MAC * g.fp64PerClock())));
             case GEMM_FP32 -> SGEMM_FRACTION;
+            case FP32_TILED -> TILED_FP32_FRACTION;
             case GEMM_FP64 -> DGEMM_FRACTION;
             case STREAM, STREAM_FP64, UNKNOWN -> UNFUSED_FRACTION;
         };

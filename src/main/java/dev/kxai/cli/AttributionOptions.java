@@ -31,8 +31,8 @@ final class AttributionOptions {
     @Option(names = "--device", description = "auto, cpu or cuda (default: KXAI_DEVICE, else auto).")
     String device;
 
-    @Option(names = "--exact", description = "CPU: every convolution accumulated in double and rounded once "
-            + "(the all-double path; the CUDA kernels' numerics) instead of float sgemm with exact decisions: closer to a "
+    @Option(names = "--exact", description = "Every convolution accumulated in double and rounded once "
+            + "(the all-double path) instead of float (CPU: sgemm; CUDA: the FP32 implicit GEMM) with exact decisions: closer to a "
             + "float64 reference where near-ties deep in a network make float32 engines differ (bench/README.md's zoo run), "
             + "about 1.5x slower on resnet18.")
     boolean exact;
@@ -43,10 +43,12 @@ final class AttributionOptions {
             return work.call();
         }
         boolean was = dev.kxai.backend.cpu.CpuBackend.exactPath(true);
+        boolean wasCuda = dev.kxai.backend.cuda.CudaBackend.exactPath(true);
         try {
             return work.call();
         } finally {
             dev.kxai.backend.cpu.CpuBackend.exactPath(was);
+            dev.kxai.backend.cuda.CudaBackend.exactPath(wasCuda);
         }
     }
 }

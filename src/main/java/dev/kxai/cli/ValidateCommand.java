@@ -25,8 +25,8 @@ final class ValidateCommand implements Callable<Integer> {
             + "(Captum's names, e.g. occlusion,shapley_values); every model's logits are still checked.")
     java.util.List<String> methods;
 
-    @Option(names = "--exact", description = "CPU: every convolution accumulated in double and rounded once "
-            + "(the all-double path; the CUDA kernels' numerics) instead of float sgemm with exact decisions: closer to a "
+    @Option(names = "--exact", description = "Every convolution accumulated in double and rounded once "
+            + "(the all-double path) instead of float (CPU: sgemm; CUDA: the FP32 implicit GEMM) with exact decisions: closer to a "
             + "float64 reference where near-ties deep in a network make float32 engines differ (bench/README.md's zoo run), "
             + "about 1.5x slower on resnet18.")
     boolean exact;

@@ -37,6 +37,17 @@ public final class CudaBackend implements Backend {
         return prepare(graph, true);
     }
 
+    /**
+     * Process-wide: every convolution accumulates in double and rounds once (conv2d_forward, the
+     * exact path) instead of the FP32 implicit GEMM with exact decisions; the CUDA twin of
+     * {@link dev.kxai.backend.cpu.CpuBackend#exactPath} (also {@code -Dkxai.exact=true}). Returns the previous setting.
+     */
+    public static boolean exactPath(boolean on) {
+        boolean was = ConvOps.exactPath;
+        ConvOps.exactPath = on;
+        return was;
+    }
+
     /** With {@code fuse} false every activation runs as its own kernel (the parity tests' reference). */
     GraphRunner<DTensor> prepare(Graph graph, boolean fuse) {
         CudaOpSet ops = new CudaOpSet(graph, rt);

@@ -47,6 +47,16 @@ final class CudaOpSet implements OpSet<DTensor> {
     private final Map<String, DTensor> constants = new HashMap<>();
     /** Per batch-norm node: scale and shift per channel, folded on the host once. */
     private final Map<String, DeviceBuffer[]> batchNorm = new HashMap<>();
+    /** Per Conv node with constant parameters: its weights and Σ|w| for the FP32 bounds. */
+    private final Map<String, ConvOps.Weights> convWeights = new HashMap<>();
+    /** Per Conv node with a foldable batch norm after it: the weights with the batch norm folded in. */
+    private final Map<String, ConvOps.Weights> foldedWeights = new HashMap<>();
+    /** Batch-norm nodes foldable into the preceding Conv ({@link ConvPlan}): folded where the two run as a group. */
+    private final java.util.Set<String> foldedBatchNorms = new java.util.HashSet<>();
+    /** The load-time analysis of the convolutions (null when the device failed before the upload). */
+    private ConvPlan convPlan;
+    /** Conv nodes whose forward runs in FP32 with the exact-decision repair ({@link ConvPlan}); after the plan's shapes. */
+    private volatile java.util.Set<String> fp32Convs;
 
     /** Uploads the weights, unless the device failed earlier (then {@link #unusableReason} sends the work to the CPU). */
     CudaOpSet(Graph graph, CudaRuntime rt) {
@@ -69,12 +79,39 @@ final class CudaOpSet implements OpSet<DTensor> {
                 for (Map.Entry<String, Tensor> e : graph.constants().entrySet()) {
                     constants.put(e.getKey(), new DTensor(e.getValue().shape(), weightScope.upload(e.getValue().data())));
                 }
+                ConvPlan cp = new ConvPlan(graph);
                 for (Node n : graph.nodes()) {
                     if (n.op() instanceof Op.BatchNormalization b
                             && n.inputs().stream().skip(1).allMatch(graph.constants()::containsKey)) {
-                        batchNorm.put(n.name(), foldBatchNorm(n, b));
+                        if (cp.folds(n)) {
+                            foldedBatchNorms.add(n.name());
+                        }
+                        batchNorm.put(n.name(), foldBatchNorm(n, b)); // also for a foldable one run alone
                     }
                 }
+                for (Node n : graph.nodes()) {
+                    if (n.op() instanceof Op.Conv) {
+                        float[][] wb = cp.weights(n, false);
+                        if (wb != null) {
+                            DTensor w = constants.get(n.inputs().get(1));
+                            DTensor b = wb[1] == null ? null : constants.get(n.inputs().get(2));
+                            int[] ws = w.shape();
+                            float[] abs = ConvOps.absTapSums(wb[0], ws[0], ws[1], ws[2] * ws[3]);
+                            convWeights.put(n.name(), new ConvOps.Weights(w, b, weightScope.upload(abs)));
+                            if (cp.foldedInto(n) != null) {
+                                float[][] fw = cp.weights(n, true);
+                                float[] fabs = ConvOps.absTapSums(fw[0], ws[0], ws[1], ws[2] * ws[3]);
+                                foldedWeights.put(n.name(), new ConvOps.Weights(new DTensor(ws, weightScope.upload(fw[0])),
+                                        new DTensor(new int[] {fw[1].length}, weightScope.upload(fw[1])),
+                                        weightScope.upload(fabs)));
+                            }
+                        }
+                    }
+                }
+                convPlan = cp;
+                DeviceBuffer counter = weightScope.ints(1);
+                counter.zero();
+                conv.counter(counter);
             } catch (CudaException e) {
                 long bytes = graph.constants().values().stream().mapToLong(t -> 4L * t.size()).sum();
                 try {
@@ -125,6 +162,51 @@ final class CudaOpSet implements OpSet<DTensor> {
         return batchNorm.get(n.name());
     }
 
+    /** Whether a batch norm is folded into the preceding convolution where the two run as one group. */
+    boolean folded(Node n) {
+        return foldedBatchNorms.contains(n.name());
+    }
+
+    /**
+     * A Conv node's weights and Σ|w| ({@code folded}: with its batch norm folded in), or null where
+     * the node's inputs are not its own constants (LRP's modified weights, parameters computed at run
+     * time): the forward then takes its inputs as they are, in double.
+     */
+    ConvOps.Weights convWeights(Node n, DTensor[] in, boolean folded) {
+        ConvOps.Weights w = convWeights.get(n.name());
+        if (w == null || in[1] != w.w() || (in.length > 2 && in[2] != w.bias())) {
+            return null;
+        }
+        return folded ? foldedWeights.get(n.name()) : w;
+    }
+
+    /**
+     * Whether a Conv node's forward runs in FP32 with the repair: not on the exact path, and not for a
+     * conv run apart from its foldable batch norm (the decisions after that batch norm assume the fold).
+     */
+    boolean fp32(Node n, boolean folded) {
+        return !ConvOps.exactPath && fp32Convs().contains(n.name()) && (folded || !foldedWeights.containsKey(n.name()));
+    }
+
+    /** The Conv nodes that run in FP32 unless {@link ConvOps#exactPath} (tests). */
+    java.util.Set<String> fp32Convs() {
+        java.util.Set<String> s = fp32Convs;
+        if (s == null) {
+            synchronized (this) {
+                if (fp32Convs == null) {
+                    fp32Convs = convPlan == null ? java.util.Set.of() : java.util.Set.copyOf(convPlan.fp32(convWeights.keySet()));
+                }
+                s = fp32Convs;
+            }
+        }
+        return s;
+    }
+
+    /** Outputs recomputed in double by the repair kernels since the model loaded (tests). */
+    int repairedOutputs() {
+        return onDevice(() -> conv.repairedCount());
+    }
+
     static boolean outOfMemory(CudaException e) {
         return e.getMessage() != null && e.getMessage().contains("CUDA_ERROR_OUT_OF_MEMORY");
     }
@@ -143,12 +225,19 @@ final class CudaOpSet implements OpSet<DTensor> {
     @Override
     public Support support(Node node, int[][] inShapes, ExecutionPlan plan) {
         this.plan = plan;
+        if (node.op() instanceof Op.Add && convPlan != null && (inShapes.length != 2
+                || !java.util.Arrays.equals(inShapes[0], inShapes[1]) || !plan.dependsOnInput(node.inputs().get(0))
+                || !plan.dependsOnInput(node.inputs().get(1)))) {
+            convPlan.broadcastAdds.add(node.name()); // the sum repair needs two per-row operands of one shape
+        }
         return node.op().accept(CudaSupport.RULES, new CudaSupport.In(node, inShapes, plan));
     }
 
     @Override
     public List<FusionGroup> fusions(ExecutionPlan plan) {
-        return Fusion.plan(plan);
+        List<FusionGroup> out = new java.util.ArrayList<>(Fusion.plan(plan));
+        out.addAll(ConvPlan.convFusions(plan, fp32Convs(), foldedBatchNorms));
+        return out;
     }
 
     // ---------------------------------------------------------------- operators
@@ -178,8 +267,17 @@ final class CudaOpSet implements OpSet<DTensor> {
     @SuppressWarnings("unchecked")
     public Forward<DTensor>[] forwardFused(Arena a, ExecutionPlan plan, FusionGroup group, DTensor[] in, int batch) {
         DeviceScope s = scope(a);
-        Fusion f = (Fusion) group.detail();
         Node n = plan.node(group.head());
+        if (group.detail() instanceof ConvPlan.ConvGroup cg) {
+            // Conv (+ its batch norm folded into the weights) (+ Relu: bias and ReLU in the FP32 kernel's epilogue)
+            DTensor y = conv.forward(s, n, (Op.Conv) n.op(), in, convWeights(n, in, cg.bn()), fp32(n, cg.bn()), cg.relu(),
+                    plan.shape(plan.node(group.last()).output(), batch));
+            Forward<DTensor>[] r = new Forward[group.nodes().length];
+            java.util.Arrays.fill(r, new Forward<DTensor>(null, null));
+            r[r.length - 1] = new Forward<>(y, null);
+            return r;
+        }
+        Fusion f = (Fusion) group.detail();
         DTensor out;
         DeviceBuffer saved;
         if (n.op() instanceof Op.Gemm g) {

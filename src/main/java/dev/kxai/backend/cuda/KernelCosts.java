@@ -40,6 +40,8 @@ public final class KernelCosts {
         FP64_DIRECT("fp64 direct, 1 thread/output"),
         /** cuBLAS SGEMM (FP32, no TF32). */
         GEMM_FP32("cuBLAS sgemm"),
+        /** Our FP32 implicit GEMM (conv2d_forward_f32[_narrow]): 64×64 or 16×256 shared-memory tiles, 4×4 FFMA per thread. */
+        FP32_TILED("fp32 implicit GEMM, tiled"),
         /** cuBLAS DGEMM. */
         GEMM_FP64("cuBLAS dgemm"),
         /** Element-wise / gather / reduction work in FP32: bandwidth-bound. */
@@ -247,8 +249,28 @@ public final class KernelCosts {
         model("gather_backward", st, a -> l(a, 3) * l(a, 4) * l(a, 6),
                 a -> F * (l(a, 3) * l(a, 4) * l(a, 6) + l(a, 3) * l(a, 5) * l(a, 6) + l(a, 4)));
         // ---- conv.cu: conv(y, x, w, bias, n, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
-        model("conv2d_forward", Structure.FP64_DIRECT, KernelCosts::convFlops, a -> convBytes(a, F));
-        model("conv2d_forward_f64", Structure.FP64_DIRECT, KernelCosts::convFlops, a -> convBytes(a, D));
+        model("conv2d_forward", Structure.FP64_DIRECT, a -> convFlops(a, 4), a -> convBytes(a, 4, F));
+        model("conv2d_forward_f64", Structure.FP64_DIRECT, a -> convFlops(a, 4), a -> convBytes(a, 4, D));
+        // conv2d_forward_f32(y, x, w, bias, bound, count, relu, n, c, h, wd, m, groups, kh, kw, ..., oh, ow): the
+        // same FLOPs (+ the ReLU), x, w, bias read and y written once (the tiles' reuse hits in shared memory)
+        for (String f32 : new String[] {"conv2d_forward_f32", "conv2d_forward_f32_narrow"}) {
+            model(f32, Structure.FP32_TILED, a -> convFlops(a, 7) + (i(a, 6) != 0 ? outputs(a, 7) : 0),
+                    a -> convBytes(a, 7, F) + (present(a, 4) ? F * l(a, 7) * l(a, 11) : 0));
+        }
+        // the repair: max |x| per plane, the bound per (image, output channel), the kink check per output;
+        // the outputs a repair recomputes in double depend on the data and are not in the model
+        model("plane_max_abs", st, a -> l(a, 2) * l(a, 3), a -> F * l(a, 2) * (l(a, 3) + 1));
+        model("conv_plane_bound", st, a -> 2 * l(a, 4) * l(a, 6) * (l(a, 5) / l(a, 7)),
+                a -> F * (l(a, 4) * l(a, 6) + l(a, 4) * l(a, 5) + l(a, 6) * l(a, 5) / l(a, 7) + l(a, 6)));
+        model("conv_repair_kinks", st, a -> 4 * outputs(a, 10), a -> F * outputs(a, 10));
+        // maxpool_repair_mark(mark, x, bound, relu, planes, h, wd, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
+        model("maxpool_repair_mark", st, a -> l(a, 4) * l(a, 15) * l(a, 16) * l(a, 7) * l(a, 8),
+                a -> F * l(a, 4) * (l(a, 5) * l(a, 6) + 1));
+        model("conv_repair_marked", st, a -> outputs(a, 7), a -> F * outputs(a, 7));
+        // sum_mark_kinks(mark, y, a, boundA, hwA, reluA, b, boundB, hwB, reluB, n, k0, k1, nk): y, a, b read
+        model("sum_mark_kinks", st, a -> 12 * l(a, 10), a -> F * 3 * l(a, 10));
+        // add_marked(y, mark, a, b, n): the mark read; the flagged few written
+        model("add_marked", st, a -> l(a, 4), a -> F * l(a, 4));
         // im2col_input_grad(dx, dcols, n, c, h, wd, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow): one add per column element
         model("im2col_input_grad", st, a -> l(a, 2) * l(a, 3) * l(a, 6) * l(a, 7) * l(a, 14) * l(a, 15),
                 a -> F * (l(a, 2) * l(a, 3) * l(a, 4) * l(a, 5)
@@ -274,19 +296,23 @@ public final class KernelCosts {
         model("gather_target", st, a -> 0, a -> F * 3 * l(a, 3));
     }
 
-    /** 2 · N·M·OH·OW·(C/group)·kH·kW, plus the bias add per output. */
-    private static double convFlops(Object[] a) {
-        double outputs = l(a, 4) * l(a, 8) * l(a, 18) * l(a, 19);
-        double macs = outputs * (l(a, 5) / l(a, 9)) * l(a, 10) * l(a, 11);
+    /** N·M·OH·OW of a conv kernel whose arguments (n, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow) start at {@code n}. */
+    private static double outputs(Object[] a, int n) {
+        return l(a, n) * l(a, n + 4) * l(a, n + 14) * l(a, n + 15);
+    }
+
+    /** 2 · N·M·OH·OW·(C/group)·kH·kW, plus the bias add per output (the bias pointer is argument 3). */
+    private static double convFlops(Object[] a, int n) {
+        double outputs = outputs(a, n);
+        double macs = outputs * (l(a, n + 1) / l(a, n + 5)) * l(a, n + 6) * l(a, n + 7);
         return 2 * macs + (present(a, 3) ? outputs : 0);
     }
 
     /** x, w (and bias) read once, y written once in {@code out} bytes per element. */
-    private static double convBytes(Object[] a, double out) {
-        double x = l(a, 4) * l(a, 5) * l(a, 6) * l(a, 7);
-        double w = l(a, 8) * (l(a, 5) / l(a, 9)) * l(a, 10) * l(a, 11);
-        double y = l(a, 4) * l(a, 8) * l(a, 18) * l(a, 19);
-        return F * (x + w + (present(a, 3) ? l(a, 8) : 0)) + out * y;
+    private static double convBytes(Object[] a, int n, double out) {
+        double x = l(a, n) * l(a, n + 1) * l(a, n + 2) * l(a, n + 3);
+        double w = l(a, n + 4) * (l(a, n + 1) / l(a, n + 5)) * l(a, n + 6) * l(a, n + 7);
+        return F * (x + w + (present(a, 3) ? l(a, n + 4) : 0)) + out * outputs(a, n);
     }
 
     /** The cost of one launch of {@code kernel} with these arguments (the kernel's order); zero without a model. */

@@ -296,6 +296,73 @@ public final class Kernels {
                 g[2], g[3], g[4], g[5], g[6], g[7], g[10], g[11]);
     }
 
+    /** Threads per block of conv2d_forward_f32 (its tiles are laid out for exactly this). */
+    static final int CONV_TILE_THREADS = 256;
+    /** Output channels per group up to which conv2d_forward_f32_narrow's 16×256 tiles are used (else 64×64). */
+    static final int CONV_NARROW_MAX_CHANNELS = 16;
+    /** Threads per block of plane_max_abs (its shared array is sized for this). */
+    static final int MAX_ABS_BLOCK = 256;
+
+    /**
+     * The FP32 implicit-GEMM convolution: one block per output tile, 64 channels × 64 positions, or
+     * 16 × 256 (the _narrow kernel) for layers of at most 16 channels per group (grid-strided over
+     * the tiles); {@code bound} (per image and output channel) with {@code relu} repairs and clamps
+     * in the epilogue.
+     */
+    public void conv2dForwardF32(DeviceBuffer y, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer bound,
+            DeviceBuffer count, boolean relu, int n, int c, int h, int wd, int m, int groups, int[] g) {
+        int mg = m / groups;
+        boolean narrow = mg <= CONV_NARROW_MAX_CHANNELS;
+        int tm = narrow ? 16 : 64;
+        int tn = narrow ? 256 : 64;
+        long cols = (long) n * g[10] * g[11];
+        long tiles = (long) groups * ((mg + tm - 1) / tm) * ((cols + tn - 1) / tn);
+        run(narrow ? "conv2d_forward_f32_narrow" : "conv2d_forward_f32", (int) Math.max(1, Math.min(maxBlocks, tiles)),
+                CONV_TILE_THREADS, y, x, w, bias, bound,
+                count, relu ? 1 : 0, n, c, h, wd, m, groups, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[10], g[11]);
+    }
+
+    void planeMaxAbs(DeviceBuffer out, DeviceBuffer x, long planes, long area) {
+        run("plane_max_abs", (int) Math.max(1, Math.min(planes, maxBlocks)), MAX_ABS_BLOCK, out, x, planes, area);
+    }
+
+    void convPlaneBound(DeviceBuffer bound, DeviceBuffer maxAbs, DeviceBuffer absTaps, DeviceBuffer bias, int n, int c,
+            int m, int groups, int kk, float gamma) {
+        launch1d("conv_plane_bound", (long) n * m, bound, maxAbs, absTaps, bias, n, c, m, groups, kk, gamma);
+    }
+
+    /** kinks: one or two values; count (an int, or null) gets the outputs recomputed. */
+    void convRepairKinks(DeviceBuffer y, DeviceBuffer count, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias,
+            DeviceBuffer bound, float[] kinks, boolean relu, int n, int c, int h, int wd, int m, int groups, int[] g) {
+        launch1d("conv_repair_kinks", (long) n * m * g[10] * g[11], y, count, x, w, bias, bound, kinks[0],
+                kinks.length > 1 ? kinks[1] : kinks[0], Math.min(2, kinks.length), relu ? 1 : 0, n, c, h, wd, m, groups, g[0], g[1],
+                g[2], g[3], g[4], g[5], g[6], g[7], g[10], g[11]);
+    }
+
+    /** The pool's geometry {@code pg}; x's planes each have one bound. */
+    void maxpoolRepairMark(DeviceBuffer mark, DeviceBuffer x, DeviceBuffer bound, boolean relu, long planes, int h,
+            int wd, int[] pg) {
+        launch1d("maxpool_repair_mark", planes * pg[10] * pg[11], mark, x, bound, relu ? 1 : 0, planes, h, wd, pg[0], pg[1], pg[2],
+                pg[3], pg[4], pg[5], pg[6], pg[7], pg[10], pg[11]);
+    }
+
+    void convRepairMarked(DeviceBuffer y, DeviceBuffer count, DeviceBuffer mark, DeviceBuffer x, DeviceBuffer w,
+            DeviceBuffer bias, boolean relu, int n, int c, int h, int wd, int m, int groups, int[] g) {
+        launch1d("conv_repair_marked", (long) n * m * g[10] * g[11], y, count, mark, x, w, bias, relu ? 1 : 0, n, c, h, wd, m, groups,
+                g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[10], g[11]);
+    }
+
+    /** A residual sum's elements near a kink flagged; an operand without bounds passes null and hw 1. */
+    void sumMarkKinks(DeviceBuffer mark, DeviceBuffer y, DeviceBuffer a, DeviceBuffer boundA, long hwA, boolean reluA,
+            DeviceBuffer b, DeviceBuffer boundB, long hwB, boolean reluB, long n, float[] kinks) {
+        launch1d("sum_mark_kinks", n, mark, y, a, boundA, hwA, reluA ? 1 : 0, b, boundB, hwB, reluB ? 1 : 0, n, kinks[0],
+                kinks.length > 1 ? kinks[1] : kinks[0], Math.min(2, kinks.length));
+    }
+
+    void addMarked(DeviceBuffer y, DeviceBuffer mark, DeviceBuffer a, DeviceBuffer b, long n) {
+        launch1d("add_marked", n, y, mark, a, b, n);
+    }
+
     /** g = {kh, kw, sh, sw, ph, pw, dh, dw, pb, pr, oh, ow}. */
     public void im2colInputGrad(DeviceBuffer dx, DeviceBuffer dcols, int n, int c, int h, int wd, int[] g) {
         launch1d("im2col_input_grad", (long) n * c * h * wd, dx, dcols, n, c, h, wd, g[0], g[1], g[2], g[3], g[4], g[5],

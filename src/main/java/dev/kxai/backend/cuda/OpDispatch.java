@@ -63,7 +63,10 @@ final class OpDispatch {
 
         @Override
         public Forward<DTensor> visit(Op.Add op, Fwd c) {
-            return binary(c, ElementwiseOps.ADD);
+            DTensor y = ops.elementwise.binary(c.s, ElementwiseOps.ADD, c.in[0], c.in[1], c.out);
+            // a residual sum before its ReLU keeps its operands' bounds (ConvOps.Sum)
+            ConvOps.Sum sum = ConvOps.Sum.of(c.in[0], c.in[1], y);
+            return plain(sum == null ? y : new DTensor(y.shape(), y.buf(), sum));
         }
 
         @Override
@@ -78,11 +81,16 @@ final class OpDispatch {
 
         @Override
         public Forward<DTensor> visit(Op.Relu op, Fwd c) {
-            return act(c, Kernels.ACT_RELU, 0f);
+            // a float convolution's outputs near 0 recomputed in double first; the ReLU'd tensor keeps
+            // the bounds (its zeros exact) for a max-pool after it
+            ops.conv.repairKinks(c.s, c.in[0], 0f);
+            DTensor y = ops.elementwise.activation(c.s, c.in[0], Kernels.ACT_RELU, 0f);
+            return plain(c.in[0].exact() instanceof ConvOps.Exact e ? new DTensor(y.shape(), y.buf(), e.relu(true)) : y);
         }
 
         @Override
         public Forward<DTensor> visit(Op.LeakyRelu op, Fwd c) {
+            ops.conv.repairKinks(c.s, c.in[0], 0f);
             return act(c, Kernels.ACT_LEAKY_RELU, op.alpha());
         }
 
@@ -118,11 +126,16 @@ final class OpDispatch {
 
         @Override
         public Forward<DTensor> visit(Op.Conv op, Fwd c) {
-            return plain(ops.conv.forward(c.s, c.node, op, c.in, c.out));
+            return plain(ops.conv.forward(c.s, c.node, op, c.in, ops.convWeights(c.node, c.in, false),
+                    ops.fp32(c.node, false), false, c.out));
         }
 
         @Override
         public Forward<DTensor> visit(Op.MaxPool op, Fwd c) {
+            DTensor x = c.in[0];
+            if (x.exact() instanceof ConvOps.Exact e && x.rank() == 4 && x.dim(0) == e.n() && x.dim(1) == e.m()) {
+                ops.conv.repairPoolTies(c.s, x, PoolOps.maxGeometry(c.node, op, x.shape()));
+            }
             PoolOps.Max r = ops.pool.maxForward(c.s, c.node, op, c.in[0], c.out);
             return new Forward<>(r.out(), r.argmax());
         }
@@ -185,6 +198,10 @@ final class OpDispatch {
 
         @Override
         public Forward<DTensor> visit(Op.Unary op, Fwd c) {
+            float[] kinks = ConvPlan.kinks(op);
+            if (kinks != null) {
+                ops.conv.repairKinks(c.s, c.in[0], kinks);
+            }
             return plain(ops.elementwise.unary(c.s, op, c.in[0]));
         }
 

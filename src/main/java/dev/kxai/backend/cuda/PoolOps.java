@@ -26,6 +26,11 @@ final class PoolOps {
         return Window.of(n.name(), ap.kernel(), ap.strides(), ap.pads(), null, ap.autoPad(), ap.ceilMode(), x[2], x[3]);
     }
 
+    /** The kernels' geometry of a max pool over an input of shape x (NCHW). */
+    static int[] maxGeometry(Node n, Op.MaxPool mp, int[] x) {
+        return Kernels.geometry(window(n, mp, x));
+    }
+
     Max maxForward(DeviceScope s, Node n, Op.MaxPool mp, DTensor in, int[] outShape) {
         int[] x = in.shape();
         Window w = window(n, mp, x);

@@ -60,8 +60,42 @@ class KernelCostsTest {
         return t;
     }
 
+    /** The double kernel's counts (the exact path: {@link CudaBackend#exactPath}). */
     @Test
     void convForwardCountsTheHandComputedFlopsAndBytes() {
+        boolean was = CudaBackend.exactPath(true);
+        try {
+            exactConvForwardCounts();
+        } finally {
+            CudaBackend.exactPath(was);
+        }
+    }
+
+    /** The FP32 path: the implicit GEMM and the two small kernels of its bound. */
+    @Test
+    void floatConvForwardCountsTheHandComputedFlopsAndBytes() {
+        Tensor x = rand(new Random(6), -1, 1, 2, 3, 8, 8);
+        try (ModelRunner gpu = cuda().prepare(convGraph())) {
+            KernelCosts.reset();
+            gpu.forward(x);
+            Map<String, Totals> c = KernelCosts.snapshot();
+            // 4 output channels: the 16x256-tile kernel
+            assertEquals(List.of("conv2d_forward_f32_narrow", "conv_plane_bound", "plane_max_abs"),
+                    new ArrayList<>(c.keySet()));
+            Totals t = family(c, "conv2d_forward_f32_narrow");
+            assertEquals(Structure.FP32_TILED, t.structure());
+            assertEquals(2.0 * 13824 + 512, t.flops(), "the same FLOPs as the double kernel");
+            // x, w, bias, y as the double kernel (floats), + the bound per (image, output channel) read: 2·4
+            assertEquals(4.0 * (384 + 108 + 4 + 512) + 4.0 * 8, t.bytes());
+            // max |x| over 6 planes of 64; bounds: 2·4 outputs, 3 channels each, a multiply-add per channel
+            assertEquals(6.0 * 64, family(c, "plane_max_abs").flops());
+            assertEquals(4.0 * 6 * 65, family(c, "plane_max_abs").bytes());
+            assertEquals(2.0 * 2 * 4 * 3, family(c, "conv_plane_bound").flops());
+            assertEquals(4.0 * (8 + 6 + 12 + 4), family(c, "conv_plane_bound").bytes());
+        }
+    }
+
+    private void exactConvForwardCounts() {
         Tensor x = rand(new Random(6), -1, 1, 2, 3, 8, 8);
         try (ModelRunner gpu = cuda().prepare(convGraph())) {
             KernelCosts.reset();
@@ -115,6 +149,7 @@ class KernelCostsTest {
         java.util.Arrays.fill(head, 0.25f);
         Graph g = convChain().withHead(head);
         Tensor x = rand(new Random(8), -1, 1, 2, 3, 8, 8);
+        boolean was = CudaBackend.exactPath(true);
         try (ModelRunner gpu = cuda().prepare(g)) {
             KernelCosts.reset();
             gpu.gradient(x, new int[] {0, 0});
@@ -135,6 +170,8 @@ class KernelCostsTest {
             for (Totals t : c.values()) {
                 assertTrue(t.structure() != Structure.UNKNOWN, t.family() + " has no cost model");
             }
+        } finally {
+            CudaBackend.exactPath(was);
         }
     }
 

@@ -371,14 +371,19 @@ class KernelParityTest {
             String label = "Conv #" + i + " x[" + batch + "," + ch + "," + h + "," + w + "] w[" + m + "," + ch / group
                     + "," + kh + "," + kw + "] s" + Arrays.toString((int[]) c[7]) + " p" + Arrays.toString((int[]) c[8])
                     + " d" + Arrays.toString((int[]) c[9]) + " g" + group + " " + c[11];
-            // the CUDA kernel accumulates in double and rounds once, as the CPU's exact path does (its
-            // default float path is within a stated bound of it: NearTieTest): at most one ulp apart
+            // on both exact paths the kernels accumulate in double and round once: at most one ulp apart
+            Tensor x = rand(r, -1, 1, batch, ch, h, w);
             boolean was = dev.kxai.backend.cpu.CpuBackend.exactPath(true);
+            boolean wasCuda = CudaBackend.exactPath(true);
             try {
-                check(label, g, rand(r, -1, 1, batch, ch, h, w), i++, 1);
+                check(label + " (exact paths)", g, x, i, 1);
             } finally {
                 dev.kxai.backend.cpu.CpuBackend.exactPath(was);
+                CudaBackend.exactPath(wasCuda);
             }
+            // the default paths: float on both (CUDA's FP32 implicit GEMM, the CPU's sgemm or direct loops),
+            // each within γ·Σ|terms| of the exact sum
+            check(label + " (float paths)", g, x, i++, -1);
         }
     }
 
