@@ -43,6 +43,30 @@ public final class ElementwiseOps {
                     }
                 }
             });
+        } else if (x.length == out.length && block(b.shape(), outShape) != null) {
+            // b is constant over whole runs of `inner` elements (a squeeze-excitation scale [N, C, 1, 1],
+            // a per-channel [C, 1, 1]): y[(i / inner) mod |y|], no index arrays
+            int inner = block(b.shape(), outShape)[0];
+            int n = y.length;
+            Parallel.forRange(out.length / inner, (r0, r1) -> {
+                for (int r = r0; r < r1; r++) {
+                    float v = y[r % n];
+                    for (int i = r * inner; i < (r + 1) * inner; i++) {
+                        out[i] = apply(kind, x[i], v);
+                    }
+                }
+            });
+        } else if (y.length == out.length && block(a.shape(), outShape) != null) {
+            int inner = block(a.shape(), outShape)[0];
+            int n = x.length;
+            Parallel.forRange(out.length / inner, (r0, r1) -> {
+                for (int r = r0; r < r1; r++) {
+                    float v = x[r % n];
+                    for (int i = r * inner; i < (r + 1) * inner; i++) {
+                        out[i] = apply(kind, v, y[i]);
+                    }
+                }
+            });
         } else {
             int[] ia = broadcastIndex(a.shape(), outShape);
             int[] ib = broadcastIndex(b.shape(), outShape);
@@ -51,6 +75,43 @@ public final class ElementwiseOps {
             }
         }
         return new Tensor(outShape, out);
+    }
+
+    /**
+     * {inner} when {@code shape}, right-aligned to {@code outShape} and padded with leading 1s, is 1
+     * everywhere except one contiguous run of axes equal to outShape's (then element i of the output
+     * reads element (i / inner) mod size of the operand, inner the product of the axes after the run);
+     * null otherwise, and for a run that ends at the last axis (the trailing case has its own loop).
+     */
+    static int[] block(int[] shape, int[] outShape) {
+        int r = outShape.length;
+        if (shape.length > r || Shapes.intSize(shape) == 0) {
+            return null;
+        }
+        int[] p = new int[r];
+        java.util.Arrays.fill(p, 1);
+        System.arraycopy(shape, 0, p, r - shape.length, shape.length);
+        int lo = 0;
+        while (lo < r && p[lo] == 1) {
+            lo++;
+        }
+        int hi = lo;
+        while (hi < r && p[hi] == outShape[hi] && p[hi] != 1) {
+            hi++;
+        }
+        for (int d = hi; d < r; d++) {
+            if (p[d] != 1) {
+                return null;
+            }
+        }
+        if (lo == r || hi == r) {
+            return null;
+        }
+        int inner = 1;
+        for (int d = hi; d < r; d++) {
+            inner *= outShape[d];
+        }
+        return new int[] {inner};
     }
 
     /** Whether shape, without its leading 1s, equals the trailing axes of outShape. */
@@ -71,7 +132,7 @@ public final class ElementwiseOps {
         return true;
     }
 
-    private static float apply(Binary kind, float p, float q) {
+    static float apply(Binary kind, float p, float q) {
         return switch (kind) {
             case ADD -> p + q;
             case SUB -> p - q;
@@ -152,6 +213,13 @@ public final class ElementwiseOps {
         if (r.length == g.length) {
             for (int i = 0; i < g.length; i++) {
                 r[i] = scale * g[i];
+            }
+        } else if (block(shape, outShape) != null) {
+            // the same sums in the same order as the index-array loop below, without the arrays
+            int inner = block(shape, outShape)[0];
+            int n = r.length;
+            for (int i = 0; i < g.length; i++) {
+                r[(i / inner) % n] += scale * g[i];
             }
         } else {
             int[] idx = broadcastIndex(shape, outShape);
