@@ -33,7 +33,7 @@ from torch_ig import alphas_and_step_sizes  # noqa: E402
 VISION = ["resnet18", "resnet50", "mobilenet_v2", "mobilenet_v3_small", "efficientnet_b0", "vgg11_bn", "alexnet",
           "squeezenet1_1", "densenet121", "shufflenet_v2_x0_5", "googlenet", "regnet_y_400mf", "convnext_tiny",
           "vit_b_16"]
-TOKENS = ["text_transformer", "lstm_classifier", "bert_tiny"]
+TOKENS = ["text_transformer", "lstm_classifier", "bert_tiny", "gpt_classifier"]
 VOCAB, SEQ = 100, 16
 
 
@@ -117,6 +117,40 @@ class LstmClassifier(nn.Module):
         return self.fc((out * w).sum(1) / w.sum(1))
 
 
+class GptClassifier(nn.Module):
+    """A Hugging Face GPT-2 sequence classifier's computation, exported as Optimum does (batch and sequence
+    length free): token + position embeddings, a pre-LN causal self-attention block (4 heads) and GELU MLP,
+    a score head at every position, and each row's last real token picked with
+    logits[torch.arange(batch_size), sequence_lengths] (sequence_lengths from the first pad id, as
+    GPT2ForSequenceClassification computes it)."""
+
+    def __init__(self):
+        super().__init__()
+        self.embedding = nn.Embedding(VOCAB, 32)
+        self.position = nn.Embedding(SEQ, 32)
+        self.register_buffer("causal", torch.tril(torch.ones(SEQ, SEQ, dtype=torch.bool)).view(1, 1, SEQ, SEQ))
+        self.ln1, self.ln2, self.lnf = nn.LayerNorm(32), nn.LayerNorm(32), nn.LayerNorm(32)
+        self.qkv, self.proj = nn.Linear(32, 96), nn.Linear(32, 32)
+        self.fc1, self.fc2 = nn.Linear(32, 64), nn.Linear(64, 32)
+        self.score = nn.Linear(32, 3, bias=False)
+
+    def forward(self, ids, mask):
+        b, t = ids.shape
+        pos = torch.arange(0, t, dtype=torch.long, device=ids.device).unsqueeze(0)
+        h = self.embedding(ids) + self.position(pos)
+        q, k, v = self.qkv(self.ln1(h)).split(32, dim=2)
+        q, k, v = (z.view(b, t, 4, 8).transpose(1, 2) for z in (q, k, v))
+        w = torch.matmul(q, k.transpose(-1, -2)) / 8 ** 0.5
+        low = torch.finfo(w.dtype).min
+        w = torch.where(self.causal[:, :, :t, :t], w, torch.tensor(low, dtype=w.dtype))
+        w = (w + (1.0 - mask[:, None, None, :].to(w.dtype)) * low).softmax(-1)
+        h = h + self.proj(torch.matmul(w, v).transpose(1, 2).reshape(b, t, 32))
+        h = h + self.fc2(nn.functional.gelu(self.fc1(self.ln2(h))))
+        logits = self.score(self.lnf(h))
+        lengths = (torch.eq(ids, 0).int().argmax(-1) - 1) % ids.shape[-1]
+        return logits[torch.arange(b, device=ids.device), lengths]
+
+
 def build(name):
     """The model with random weights (seed 0), in eval mode; batch norms after convolutions folded in.
 
@@ -133,6 +167,8 @@ def build(name):
         return LstmClassifier().eval()
     if name == "bert_tiny":
         return BertTiny().eval()
+    if name == "gpt_classifier":
+        return GptClassifier().eval()
     from workloads_def import no_zero_heads  # the benchmark workloads' rule, one copy
     m = no_zero_heads(getattr(torchvision.models, name)(weights=None)).eval()
     try:
@@ -205,6 +241,8 @@ def export(name, model, folder, size, batch, opset=13):
             opset = max(opset, 17)
         names = ["add_%d" % i for i in range(len(extras))]
         axes = {n: {0: "batch"} for n in ["input_0", "logits"] + names}
+        if name == "gpt_classifier":  # Optimum's export: the sequence length free too (kxai fixes it from the inputs)
+            axes.update({n: {0: "batch", 1: "sequence"} for n in ["input_0"] + names})
         torch.onnx.export(model, (ids,) + extras, os.path.join(folder, "model.onnx"), input_names=["input_0"] + names,
                           output_names=["logits"], opset_version=opset, dynamic_axes=axes)
         np.save(os.path.join(folder, "input_0.npy"), ids.numpy().astype(np.int64))

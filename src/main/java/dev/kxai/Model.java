@@ -45,8 +45,18 @@ public final class Model implements AutoCloseable {
      * output. null = the first graph output.
      */
     public static Model load(Path onnx, String device, String output) {
+        return load(onnx, device, output, dev.kxai.onnx.FreeDims.NONE);
+    }
+
+    /**
+     * {@link #load(Path, String, String)} for a model whose inputs have free dimensions beyond the
+     * batch (token ids as {@code [batch, sequence_length]}): {@code dims} fixes their sizes, by name or
+     * {@code INPUT:AXIS} ({@link dev.kxai.onnx.FreeDims}); inputs of other sizes need another load.
+     */
+    public static Model load(Path onnx, String device, String output, dev.kxai.onnx.FreeDims dims) {
         dev.kxai.Args.notNull(onnx, "onnx");
-        Graph g = OnnxImporter.load(onnx).withOutput(output);
+        dev.kxai.Args.notNull(dims, "dims");
+        Graph g = OnnxImporter.load(onnx, dims).withOutput(output);
         return of(g, Backends.select(device));
     }
 

@@ -55,6 +55,11 @@ final class BatchOptions {
     /** After {@link #inputs}: the preprocessing used (null without --image). */
     dev.kxai.image.Preprocess preprocess;
 
+    @Option(names = "--dim", paramLabel = "NAME=SIZE", description = {"The size of a free input dimension beyond the "
+            + "batch (an export's sequence_length; INPUT:AXIS for one with no name). Repeatable. Default: the size of",
+        "that axis in the --input/--additional file given for the input."})
+    List<String> dimArgs;
+
     @Option(names = "--additional", paramLabel = "NAME=X.npy", description = "An input given unchanged to every forward "
             + "pass and never attributed (Captum's additional_forward_args: a mask, a feature switch). Repeatable.")
     List<String> additionalArgs;
@@ -102,7 +107,47 @@ final class BatchOptions {
 
     /** The model on a device (auto, cpu, cuda; null = the environment's choice). */
     Model load(String device) throws IOException {
-        return Model.load(bundled() ? bundledFile("model.onnx") : modelFile, device, output);
+        if (bundled()) {
+            return Model.load(bundledFile("model.onnx"), device, output);
+        }
+        return Model.load(modelFile, device, output, freeDims(dimArgs, inputArgs, additionalArgs));
+    }
+
+    /**
+     * --dim sizes, and for a free dimension they do not name, that axis of the file given for the
+     * input (--input NAME=FILE, a lone --input FILE for any input, --additional NAME=FILE); the files'
+     * headers are read only when the model has such a dimension.
+     */
+    static dev.kxai.onnx.FreeDims freeDims(List<String> dimArgs, List<String> inputArgs, List<String> additionalArgs) {
+        Map<String, Integer> sizes = new java.util.LinkedHashMap<>();
+        for (String d : dimArgs != null ? dimArgs : List.<String>of()) {
+            Map.Entry<String, Integer> e = dev.kxai.onnx.FreeDims.parse(d);
+            if (sizes.put(e.getKey(), e.getValue()) != null) {
+                throw new InvalidInputException("--dim " + d + ": " + e.getKey() + " is given twice");
+            }
+        }
+        Map<String, String> files = new java.util.HashMap<>();
+        List<String> all = new java.util.ArrayList<>(inputArgs != null ? inputArgs : List.of());
+        all.addAll(additionalArgs != null ? additionalArgs : List.of());
+        String lone = null;
+        for (String arg : all) {
+            int eq = arg.indexOf('=');
+            if (eq > 0) {
+                files.put(arg.substring(0, eq), arg.substring(eq + 1));
+            } else {
+                lone = arg;
+            }
+        }
+        String anyInput = all.size() == 1 ? lone : null;
+        Map<String, int[]> shapes = new java.util.HashMap<>();
+        return dev.kxai.onnx.FreeDims.of(sizes).orFromInputs((input, axis) -> {
+            String file = files.getOrDefault(input, anyInput);
+            if (file == null) {
+                return null;
+            }
+            int[] shape = shapes.computeIfAbsent(file, f -> NpyIO.read(Path.of(f)).shape());
+            return axis < shape.length ? shape[axis] : null;
+        });
     }
 
     /** What the model file is, for a report's first line. */

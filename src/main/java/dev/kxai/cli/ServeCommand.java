@@ -30,6 +30,10 @@ final class ServeCommand implements Callable<Integer> {
             + "use for it; repeat for several.")
     List<String> models;
 
+    @Option(names = "--dim", paramLabel = "NAME=SIZE", description = "The size of a free input dimension beyond the batch "
+            + "(an export's sequence_length; INPUT:AXIS for one with no name), for every --model that has it. Repeatable.")
+    List<String> dims;
+
     @Option(names = "--host", defaultValue = "127.0.0.1", description = "Address to listen on (default: ${DEFAULT-VALUE}; "
             + "0.0.0.0 for every interface).")
     String host;
@@ -78,6 +82,17 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--no-batching", description = "Explain each request on its own (for comparison).")
     boolean noBatching;
 
+    /** --dim for every model; with several models a name need only fit one of them. */
+    private dev.kxai.onnx.FreeDims freeDims() {
+        Map<String, Integer> sizes = new LinkedHashMap<>();
+        for (String d : dims != null ? dims : List.<String>of()) {
+            Map.Entry<String, Integer> e = dev.kxai.onnx.FreeDims.parse(d);
+            sizes.put(e.getKey(), e.getValue());
+        }
+        dev.kxai.onnx.FreeDims f = dev.kxai.onnx.FreeDims.of(sizes);
+        return models.size() > 1 ? f.lenient() : f;
+    }
+
     @Override
     public Integer call() throws Exception {
         PrintWriter w = spec.commandLine().getOut();
@@ -98,7 +113,7 @@ final class ServeCommand implements Callable<Integer> {
                     throw new InvalidInputException("--model " + spec + ": the name '" + name + "' is given twice");
                 }
                 Path file = Path.of(spec.substring(eq + 1));
-                loaded.put(name, Model.load(file, device));
+                loaded.put(name, Model.load(file, device, null, freeDims()));
                 dev.kxai.image.Preprocess beside = dev.kxai.image.Preprocess.besideModel(file);
                 if (beside != null) {
                     specs.put(name, beside);

@@ -145,6 +145,16 @@ final class LoadTime {
         }
     }
 
+    /** {@code v} (a value with no node of its own) has the shapes {@code like} has at every batch size. */
+    void shapeLike(String v, String like) {
+        for (int b = 0; b < BATCHES; b++) {
+            int[] s = shapesAt.get(b).get(like);
+            if (s != null) {
+                shapesAt.get(b).put(v, s);
+            }
+        }
+    }
+
     /** A graph node was added: its output's shape at each batch size (unknown from the first node inference refuses). */
     void nodeAdded(Node n) {
         if (shapesLost != null) {

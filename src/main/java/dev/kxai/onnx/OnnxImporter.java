@@ -39,6 +39,12 @@ public final class OnnxImporter {
     }
 
     public static Graph load(Path file) {
+        return load(file, FreeDims.NONE);
+    }
+
+    /** {@link #load(Path)}, with sizes for the inputs' free dimensions beyond the batch. */
+    public static Graph load(Path file, FreeDims dims) {
+        dev.kxai.Args.notNull(dims, "dims");
         if (!Files.exists(file)) {
             throw new ModelException("no such model file: " + file);
         }
@@ -52,15 +58,15 @@ public final class OnnxImporter {
             throw new ModelException("cannot read model file " + file + ": " + e.getMessage(), e);
         }
         Path dir = file.toAbsolutePath().getParent();
-        return parse(bytes, file.toString(), new ExternalData(dir));
+        return parse(bytes, file.toString(), new ExternalData(dir), dims);
     }
 
     /** A model held in memory: tensors with external data are refused (there is no folder to find them in). */
     public static Graph parse(byte[] bytes, String source) {
-        return parse(bytes, source, new ExternalData(null));
+        return parse(bytes, source, new ExternalData(null), FreeDims.NONE);
     }
 
-    private static Graph parse(byte[] bytes, String source, ExternalData ext) {
+    private static Graph parse(byte[] bytes, String source, ExternalData ext, FreeDims dims) {
         OnnxMl.ModelProto model;
         try {
             model = OnnxMl.ModelProto.parseFrom(bytes);
@@ -78,7 +84,7 @@ public final class OnnxImporter {
         long opset = model.getOpsetImportList().stream()
                 .filter(o -> o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx"))
                 .mapToLong(OnnxMl.OperatorSetIdProto::getVersion).max().orElse(LATEST_OPSET_SEMANTICS);
-        return new OnnxImporter.Builder(model.getGraph(), source, opset, ext).build();
+        return new OnnxImporter.Builder(model.getGraph(), source, opset, ext, dims.resolution(source)).build();
     }
 
     /** Opset assumed when a model declares none for the default domain. */
@@ -99,9 +105,16 @@ public final class OnnxImporter {
         private final ExternalData ext;
         private final OpParser ops;
         private final Decompositions.Sink sink;
+        /** Sizes of the inputs' free dimensions beyond the batch. */
+        private final FreeDims.Resolution dims;
+        /** Row indices (r·T + a per-row position) waiting for the Gather that reads them ({@link BatchRowIndex}). */
+        private final Map<String, BatchRowIndex.Index> rowIndices = new java.util.HashMap<>();
+        /** Names of batch axes (axis 0), which stay free whatever the caller fixes. */
+        private final Set<String> batchAxisNames = new HashSet<>();
 
-        Builder(OnnxMl.GraphProto g, String source, long opset, ExternalData ext) {
+        Builder(OnnxMl.GraphProto g, String source, long opset, ExternalData ext, FreeDims.Resolution dims) {
             this.g = g;
+            this.dims = dims;
             this.ext = ext;
             this.source = source;
             this.opset = opset;
@@ -157,6 +170,7 @@ public final class OnnxImporter {
             if (inputs.isEmpty()) {
                 throw new ModelException(source + ": the graph has no input tensor (every declared input is an initializer)");
             }
+            dims.checkAllUsed(batchAxisNames);
             if (g.getOutputCount() < 1) {
                 throw new ModelException(source + ": the graph declares no output");
             }
@@ -315,6 +329,17 @@ public final class OnnxImporter {
             }
         }
 
+        /** A declared shape as written: "[batch, sequence_length, 8]" ("?" for a dimension with neither size nor name). */
+        private static String declared(List<OnnxMl.TensorShapeProto.Dimension> dims) {
+            StringBuilder b = new StringBuilder("[");
+            for (int i = 0; i < dims.size(); i++) {
+                OnnxMl.TensorShapeProto.Dimension d = dims.get(i);
+                b.append(i > 0 ? ", " : "").append(d.hasDimValue() ? String.valueOf(d.getDimValue())
+                        : d.hasDimParam() && !d.getDimParam().isEmpty() ? d.getDimParam() : "?");
+            }
+            return b.append(']').toString();
+        }
+
         /** A graph input: float32 (attributable), or int32/int64 (token ids, read by a Gather). */
         private Graph.Input input(OnnxMl.ValueInfoProto in) {
             int elemType = in.getType().getTensorType().getElemType();
@@ -335,7 +360,21 @@ public final class OnnxImporter {
             int[] shape = new int[dims.size()];
             for (int i = 0; i < dims.size(); i++) {
                 if (!dims.get(i).hasDimValue()) {
-                    shape[i] = -1; // a symbolic or unknown dim (the batch axis)
+                    String param = dims.get(i).getDimParam();
+                    if (i == 0) {
+                        shape[i] = -1; // the batch axis
+                        batchAxisNames.add(param);
+                        continue;
+                    }
+                    shape[i] = this.dims.size(in.getName(), i, param);
+                    if (shape[i] < 1) {
+                        String named = param.isEmpty() ? in.getName() + ":" + i : param;
+                        throw new ModelException(source + ": input '" + in.getName() + "' has a free dimension "
+                                + (param.isEmpty() ? "" : "'" + param + "' ") + "at axis " + i + " " + declared(dims)
+                                + "; kxai fixes every dimension but the batch at load: give its size (CLI: --dim "
+                                + named + "=SIZE, or an --input file of that shape; API: Model.load(file, device, output, "
+                                + "FreeDims.of(Map.of(\"" + named + "\", SIZE))))");
+                    }
                     continue;
                 }
                 long d = dims.get(i).getDimValue();
@@ -398,7 +437,8 @@ public final class OnnxImporter {
                         at[b] = ConstantFolding.fold(f, values);
                     }
                 } catch (ModelException e) {
-                    throw new ModelException(source + ": " + e.getMessage(), e);
+                    String m = e.getMessage();
+                    throw m.startsWith(source + ": ") ? e : new ModelException(source + ": " + m, e);
                 } catch (IndexOutOfBoundsException | NegativeArraySizeException | ArithmeticException
                         | IllegalArgumentException | NullPointerException e) {
                     // a constant sub-graph whose values or attributes no rule above caught (found by
@@ -409,6 +449,9 @@ public final class OnnxImporter {
             }
             for (int b = 1; b < LoadTime.BATCHES; b++) {
                 if (!Arrays.equals(at[b].shape(), at[0].shape())) {
+                    if (BatchRowIndex.stride(at) > 0) {
+                        break; // each row's offset r·T (a Range over the batch): kept for a row index
+                    }
                     return false; // a tensor with a batch axis (a class token expanded to the batch): run per request
                 }
             }
@@ -470,8 +513,16 @@ public final class OnnxImporter {
 
         /** A node that runs per request: refused if it reads a batch-dependent value it cannot take. */
         private void addNodes(OnnxMl.NodeProto n, String name) {
+            if (n.getOpType().equals("Add") && rowIndex(n)) {
+                return;
+            }
             for (int j = 0; j < n.getInputCount(); j++) {
                 String v = n.getInput(j);
+                if (rowIndices.containsKey(v) && !(j == 1 && n.getOpType().equals("Gather"))) {
+                    throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + ") reads '" + v
+                            + "', each row's offset in the flattened batch plus a per-row position (PyTorch's "
+                            + "h[torch.arange(B), idx]); kxai takes it only as the indices of a Gather along axis 0");
+                }
                 boolean shapeInput = j == 1 && (n.getOpType().equals("Reshape") || n.getOpType().equals("Expand"))
                         || j == 3 && n.getOpType().equals("Resize")
                         || j == 0 && n.getOpType().equals("ConstantOfShape");
@@ -549,6 +600,40 @@ public final class OnnxImporter {
             add(new Node(name, n.getOpType(), op, ins, n.getOutput(0)));
         }
 
+        /**
+         * An Add of each row's offset r·T (batch-dependent, or the export's constant [0, T, …]) and a
+         * per-request value: recorded as a row index for the Gather that reads it, no node.
+         */
+        private boolean rowIndex(OnnxMl.NodeProto n) {
+            if (n.getInputCount() != 2) {
+                return false;
+            }
+            for (int o = 0; o < 2; o++) {
+                String off = n.getInput(o);
+                String per = n.getInput(1 - o);
+                if (off.isEmpty() || per.isEmpty() || lt.isLoadTime(per) || !known.contains(per)) {
+                    continue;
+                }
+                int stride = 0;
+                if (lt.isBatchDependent(off)) {
+                    Tensor[] at = new Tensor[LoadTime.BATCHES];
+                    for (int b = 0; b < at.length; b++) {
+                        at[b] = lt.valueAt(off, b);
+                    }
+                    stride = BatchRowIndex.stride(at);
+                } else if (lt.isConstant(off)) {
+                    stride = BatchRowIndex.strideOfConstant(lt.valueAt(off, 0));
+                }
+                if (stride > 0) {
+                    rowIndices.put(n.getOutput(0), new BatchRowIndex.Index(per, stride));
+                    known.add(n.getOutput(0));
+                    lt.shapeLike(n.getOutput(0), per); // one position per row: its Shape feeds the output's Reshape
+                    return true;
+                }
+            }
+            return false;
+        }
+
         private void add(Node node) {
             nodes.add(node);
             known.add(node.output());
@@ -570,6 +655,11 @@ public final class OnnxImporter {
             if (n.getOpType().equals("Gather")) {
                 ops.checkArity("Gather", name, n.getInputCount());
                 int axis = (int) a.i("axis", 0);
+                BatchRowIndex.Index rows = rowIndices.get(n.getInput(1));
+                if (rows != null) {
+                    BatchRowIndex.lower(new Lowerings.Emit(n, name, source, lt, sink), x, axis, rows);
+                    return;
+                }
                 Tensor idx = lt.isConstant(n.getInput(1)) ? lt.valueAt(n.getInput(1), 0) : null;
                 if (idx == null) {
                     // indices given per request (token ids): an embedding lookup

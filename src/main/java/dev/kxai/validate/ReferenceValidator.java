@@ -67,19 +67,20 @@ public final class ReferenceValidator {
     }
 
     private final String device;
-    private final java.util.function.Function<Path, Model> loader;
+    /** Loads a case folder's model, its free input dimensions sized by the case's input files. */
+    private final java.util.function.BiFunction<Path, dev.kxai.onnx.FreeDims, Model> loader;
     private final java.util.Set<String> methods;
 
     public ReferenceValidator(String device) {
-        this(device, model -> Model.load(model, device));
+        this(device, (model, dims) -> Model.load(model, device, null, dims), java.util.Set.of());
     }
 
     /** With a loader of its own (tests: a model on a simulated device named {@code device}). */
     public ReferenceValidator(String device, java.util.function.Function<Path, Model> loader) {
-        this(device, loader, java.util.Set.of());
+        this(device, (model, dims) -> loader.apply(model), java.util.Set.of());
     }
 
-    private ReferenceValidator(String device, java.util.function.Function<Path, Model> loader,
+    private ReferenceValidator(String device, java.util.function.BiFunction<Path, dev.kxai.onnx.FreeDims, Model> loader,
             java.util.Set<String> methods) {
         this.device = device;
         this.loader = loader;
@@ -132,7 +133,7 @@ public final class ReferenceValidator {
         Model model;
         Inputs x;
         try {
-            model = loader.apply(folder.resolve(m.path("model").asText("model.onnx")));
+            model = loader.apply(folder.resolve(m.path("model").asText("model.onnx")), freeDims(folder, m));
             x = inputs(folder, m, model);
         } catch (KxaiException e) {
             out.add(new CaseResult(name, "load", "-", Status.FAIL, null, null, e.getMessage()));
@@ -172,6 +173,30 @@ public final class ReferenceValidator {
      * The batch of a case folder: the manifest's {@code inputs} (several inputs: a float input that
      * is not attributed is an additional forward argument), else the single {@code input}.
      */
+    static dev.kxai.onnx.FreeDims freeDims(Path folder, JsonNode m) {
+        JsonNode list = m.path("inputs");
+        java.util.Map<String, Path> files = new java.util.HashMap<>();
+        Path single = null;
+        if (!list.isArray() || list.isEmpty()) {
+            single = folder.resolve(m.path("input").asText("input.npy"));
+        } else {
+            for (JsonNode i : list) {
+                String name = i.path("name").asText();
+                files.put(name, folder.resolve(i.path("file").asText(name + ".npy")));
+            }
+        }
+        Path any = single;
+        java.util.Map<Path, int[]> shapes = new java.util.HashMap<>();
+        return dev.kxai.onnx.FreeDims.NONE.orFromInputs((input, axis) -> {
+            Path f = files.getOrDefault(input, any);
+            if (f == null) {
+                return null;
+            }
+            int[] s = shapes.computeIfAbsent(f, p -> NpyIO.read(p).shape());
+            return axis < s.length ? s[axis] : null;
+        });
+    }
+
     static Inputs inputs(Path folder, JsonNode m, Model model) {
         JsonNode list = m.path("inputs");
         if (!list.isArray() || list.isEmpty()) {

@@ -99,9 +99,9 @@ class FuzzFindingsTest {
     void recurrentNodesWithBadSizes() throws Exception {
         String op = seed("recurrent").getGraph().getNodeList().stream().map(OnnxMl.NodeProto::getOpType)
                 .filter(t -> t.equals("LSTM") || t.equals("GRU")).findFirst().orElseThrow();
-        // a dynamic sequence length: used to be new String[-1]
+        // a dynamic sequence length: used to be new String[-1]; now refused at the input, naming the free dimension
         refused("recurrent", g -> g.getInputBuilder(0).getTypeBuilder().getTensorTypeBuilder().getShapeBuilder()
-                .getDimBuilder(1).setDimParam("seq"), op);
+                .getDimBuilder(1).setDimParam("seq"), "free dimension 'seq' at axis 1");
         refused("recurrent", g -> setInt(first(g, op), "hidden_size", (1L << 32) + 8), "hidden_size 4294967304");
         refused("recurrent", g -> setInt(first(g, op), "layout", 2), "layout 2");
         // a sequence of 65536 steps: used to unroll into 3.5 million nodes (20 s, gigabytes)

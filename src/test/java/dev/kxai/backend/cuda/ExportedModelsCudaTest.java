@@ -19,12 +19,15 @@ class ExportedModelsCudaTest {
         }
     }
 
-    /** The zoo's tiny BERT (three int64 inputs, opset 17) like a reference case: "not run on cuda" fails it. */
+    /**
+     * The zoo's tiny BERT (three int64 inputs, opset 17) and GPT-2 classifier (free sequence length, the
+     * last token picked per row) like reference cases: "not run on cuda" fails them.
+     */
     @org.junit.jupiter.api.Test
-    void bertTinyPassesOnCuda() {
+    void zooTokenModelsPassOnCuda() {
         dev.kxai.validate.ReferenceValidator.Summary s = new dev.kxai.validate.ReferenceValidator("cuda")
                 .run(TestData.exported("zoo"), r -> { });
-        org.junit.jupiter.api.Assertions.assertEquals(2, s.passed(), s.line());
+        org.junit.jupiter.api.Assertions.assertEquals(4, s.passed(), s.line());
         org.junit.jupiter.api.Assertions.assertEquals(0, s.failed(), s.line());
     }
 }
