@@ -505,17 +505,21 @@ public sealed interface Op {
          * output (nearest: one tap of weight 1, the second of weight 0).
          */
         public Taps taps(int axis, int in, int out) {
-            double scale = scales != null ? scales[axis] : (double) out / in;
+            // float arithmetic, as ONNX Runtime computes the coordinates: a nearest neighbour on a
+            // rounding boundary ((o + 0.5) / 1.3 at o = 6 is 5 in float, 5.000000000000001 in double)
+            // must pick the same input element
+            float scale = scales != null ? scales[axis] : (float) out / in;
             int[] idx = new int[2 * out];
             double[] w = new double[2 * out];
             for (int o = 0; o < out; o++) {
-                double x = switch (coordinateMode) {
-                    case "align_corners" -> out == 1 ? 0 : o * (double) (in - 1) / (out - 1);
+                float xf = switch (coordinateMode) {
+                    case "align_corners" -> out == 1 ? 0f : o * (float) (in - 1) / (out - 1);
                     case "asymmetric" -> o / scale;
-                    case "pytorch_half_pixel" -> out > 1 ? (o + 0.5) / scale - 0.5 : 0;
-                    case "tf_half_pixel_for_nn" -> (o + 0.5) / scale;
-                    default -> (o + 0.5) / scale - 0.5; // half_pixel
+                    case "pytorch_half_pixel" -> out > 1 ? (o + 0.5f) / scale - 0.5f : 0f;
+                    case "tf_half_pixel_for_nn" -> (o + 0.5f) / scale;
+                    default -> (o + 0.5f) / scale - 0.5f; // half_pixel
                 };
+                double x = xf;
                 if (linear) {
                     x = Math.max(0, Math.min(in - 1, x));
                     int i0 = (int) Math.floor(x);

@@ -30,7 +30,7 @@ public final class OnnxImporter {
             "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Flatten", "Reshape", "Identity", "Constant", "Conv",
             "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad", "Clip", "HardSigmoid",
             "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Floor", "Ceil", "Round", "Sign", "Reciprocal", "Dropout", "Div", "Pow", "Transpose", "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "Expand", "Gather", "Slice",
-            "Shape", "Size", "ConstantOfShape", "Cast", "Equal", "Less", "Greater", "Where", "Range", "Not", "Min", "Max",
+            "Shape", "Size", "ConstantOfShape", "Cast", "CastLike", "Equal", "Less", "Greater", "Where", "Range", "Not", "Min", "Max",
             "LayerNormalization", "Split", "LSTM", "GRU", "Resize", "Upsample"), Lowerings.OPS, IndexLowerings.OPS,
             SpatialLowerings.OPS, MoreFolding.LISTED)
             .flatMap(List::stream).toList();
@@ -109,6 +109,8 @@ public final class OnnxImporter {
         private final FreeDims.Resolution dims;
         /** Row indices (r·T + a per-row position) waiting for the Gather that reads them ({@link BatchRowIndex}). */
         private final Map<String, BatchRowIndex.Index> rowIndices = new java.util.HashMap<>();
+        /** The batch every graph input fixes on its first axis (an export without dynamic axes), or 0 ({@link StaticBatch}). */
+        private int exportBatch;
         /** Names of batch axes (axis 0), which stay free whatever the caller fixes. */
         private final Set<String> batchAxisNames = new HashSet<>();
 
@@ -178,6 +180,7 @@ public final class OnnxImporter {
                 lt.addInput(in.name(), in.shape(), in.integer());
                 known.add(in.name());
             }
+            exportBatch = StaticBatch.exportBatch(g.getInputList(), lt);
             checkSingleAssignment(inputs);
             int index = 0;
             for (OnnxMl.NodeProto n : g.getNodeList()) {
@@ -186,7 +189,9 @@ public final class OnnxImporter {
                 if (n.getOutputCount() < 1) {
                     throw new ModelException(source + ": node '" + name + "' has no output");
                 }
-                if (n.getOutput(0).isEmpty()) {
+                boolean optionalY = List.of("LSTM", "GRU").contains(n.getOpType())
+                        && n.getOutputList().stream().anyMatch(o -> !o.isEmpty());
+                if (n.getOutput(0).isEmpty() && !optionalY) { // a recurrent node may omit Y and keep Y_h
                     throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + ") has an empty output name");
                 }
                 // every operator but Constant reads a first input (found by fuzzing: a Gather without one)
@@ -198,6 +203,9 @@ public final class OnnxImporter {
                         throw new ModelException(source + ": node '" + name + "' reads '" + s
                                 + "', which no earlier node or initializer produces (graph not topologically sorted?)");
                     }
+                }
+                if (n.getOpType().equals("CastLike")) {
+                    n = castLike(n, name);
                 }
                 if (!foldAtLoad(n, name)) {
                     addNodes(n, name);
@@ -494,6 +502,40 @@ public final class OnnxImporter {
             }
         }
 
+        /**
+         * CastLike (opset 15; torch's dynamo exporter writes it wherever a constant meets a value) as
+         * the Cast to its second input's element type: an initializer's, a graph input's or a
+         * Constant's, else integer where kxai knows the value holds integers, float otherwise.
+         */
+        private OnnxMl.NodeProto castLike(OnnxMl.NodeProto n, String name) {
+            if (n.getInputCount() != 2 || n.getInput(1).isEmpty()) {
+                throw new ModelException(source + ": node '" + name + "' (CastLike) needs 2 inputs (the value and one of"
+                        + " the wanted type); it has " + n.getInputCount());
+            }
+            String like = n.getInput(1);
+            int type = -1;
+            for (OnnxMl.TensorProto t : g.getInitializerList()) {
+                type = t.getName().equals(like) ? t.getDataType() : type;
+            }
+            for (OnnxMl.ValueInfoProto vi : g.getInputList()) {
+                type = vi.getName().equals(like) && type < 0 ? vi.getType().getTensorType().getElemType() : type;
+            }
+            for (OnnxMl.NodeProto c : g.getNodeList()) {
+                if (type < 0 && c.getOpType().equals("Constant") && c.getOutputList().contains(like)) {
+                    for (OnnxMl.AttributeProto a : c.getAttributeList()) {
+                        type = a.getName().equals("value") ? a.getT().getDataType() : type;
+                    }
+                }
+            }
+            if (type <= 0) {
+                type = lt.isInteger(like) ? OnnxMl.TensorProto.DataType.INT64_VALUE : OnnxMl.TensorProto.DataType.FLOAT_VALUE;
+            }
+            OnnxMl.NodeProto.Builder b = n.toBuilder().setOpType("Cast").clearInput().addInput(n.getInput(0))
+                    .clearAttribute().addAttribute(OnnxMl.AttributeProto.newBuilder().setName("to").setI(type)
+                            .setType(OnnxMl.AttributeProto.AttributeType.INT));
+            return b.build();
+        }
+
         /** The element type of a folded result: integer or bool where ONNX's would be. */
         private boolean resultIsInteger(OnnxMl.NodeProto n, boolean integerIn) {
             return switch (n.getOpType()) {
@@ -512,7 +554,8 @@ public final class OnnxImporter {
         }
 
         /** A node that runs per request: refused if it reads a batch-dependent value it cannot take. */
-        private void addNodes(OnnxMl.NodeProto n, String name) {
+        private void addNodes(OnnxMl.NodeProto node, String name) {
+            OnnxMl.NodeProto n = StaticBatch.rewrite(node, name, source, exportBatch, lt, known, sink);
             if (n.getOpType().equals("Add") && rowIndex(n)) {
                 return;
             }

@@ -67,7 +67,8 @@ final class Recurrent {
 
     /** A fresh value name for an intermediate of this node. */
     private String value(String what) {
-        return n.getOutput(0) + "/" + what + "_" + counter++;
+        String first = n.getOutputList().stream().filter(o -> !o.isEmpty()).findFirst().orElse(name);
+        return first + "/" + what + "_" + counter++;
     }
 
     private String node(Op op, String opType, String what, String... inputs) {
