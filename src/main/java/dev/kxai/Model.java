@@ -56,7 +56,7 @@ public final class Model implements AutoCloseable {
     public static Model load(Path onnx, String device, String output, dev.kxai.onnx.FreeDims dims) {
         dev.kxai.Args.notNull(onnx, "onnx");
         dev.kxai.Args.notNull(dims, "dims");
-        Graph g = OnnxImporter.load(onnx, dims).withOutput(output);
+        Graph g = OnnxImporter.load(onnx, dims, output);
         return of(g, Backends.select(device));
     }
 

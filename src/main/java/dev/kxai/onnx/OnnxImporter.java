@@ -44,6 +44,14 @@ public final class OnnxImporter {
 
     /** {@link #load(Path)}, with sizes for the inputs' free dimensions beyond the batch. */
     public static Graph load(Path file, FreeDims dims) {
+        return load(file, dims, null);
+    }
+
+    /**
+     * {@link #load(Path, FreeDims)} explaining {@code output} (a graph output or any node's value; null:
+     * the first graph output); operators outside what that value needs are not read.
+     */
+    public static Graph load(Path file, FreeDims dims, String output) {
         dev.kxai.Args.notNull(dims, "dims");
         if (!Files.exists(file)) {
             throw new ModelException("no such model file: " + file);
@@ -58,7 +66,7 @@ public final class OnnxImporter {
             throw new ModelException("cannot read model file " + file + ": " + e.getMessage(), e);
         }
         Path dir = file.toAbsolutePath().getParent();
-        return parse(bytes, file.toString(), new ExternalData(dir), dims);
+        return parse(bytes, file.toString(), new ExternalData(dir), dims, output);
     }
 
     /** A model held in memory: tensors with external data are refused (there is no folder to find them in). */
@@ -67,6 +75,15 @@ public final class OnnxImporter {
     }
 
     private static Graph parse(byte[] bytes, String source, ExternalData ext, FreeDims dims) {
+        return parse(bytes, source, ext, dims, null);
+    }
+
+    /**
+     * {@code output}: the value to explain (null: the graph's first output). Where the whole graph holds
+     * an operator kxai does not run, only the nodes that value needs are read (null: the first graph
+     * output whose nodes kxai runs, with a warning naming it).
+     */
+    private static Graph parse(byte[] bytes, String source, ExternalData ext, FreeDims dims, String output) {
         OnnxMl.ModelProto model;
         try {
             model = OnnxMl.ModelProto.parseFrom(bytes);
@@ -79,12 +96,42 @@ public final class OnnxImporter {
         if (model.getIrVersion() <= 0 || !model.hasGraph() || model.getGraph().getNodeCount() == 0) {
             throw new ModelException(source + " is not an ONNX model (no IR version or no graph nodes)");
         }
-        ImportChecks.model(model, source);
         // the default domain's opset decides operator versions (Softmax changed at 13)
         long opset = model.getOpsetImportList().stream()
                 .filter(o -> o.getDomain().isEmpty() || o.getDomain().equals("ai.onnx"))
                 .mapToLong(OnnxMl.OperatorSetIdProto::getVersion).max().orElse(LATEST_OPSET_SEMANTICS);
-        return new OnnxImporter.Builder(model.getGraph(), source, opset, ext, dims.resolution(source)).build();
+        try {
+            ImportChecks.model(model, source);
+            Graph all = new OnnxImporter.Builder(model.getGraph(), source, opset, ext, dims.resolution(source)).build();
+            return output == null ? all : all.withOutput(output);
+        } catch (ModelException e) {
+            if (!OutputCone.unsupported(e)) {
+                throw e;
+            }
+            // an operator kxai does not run: fine where the explained output does not need it
+            // (sklearn-onnx's label branch of ai.onnx.ml operators beside the probabilities)
+            for (String candidate : OutputCone.candidates(model.getGraph(), output)) {
+                OnnxMl.ModelProto cone = OutputCone.of(model, candidate);
+                if (cone == null) {
+                    continue;
+                }
+                try {
+                    ImportChecks.model(cone, source);
+                    Graph g = new OnnxImporter.Builder(cone.getGraph(), source, opset, ext, dims.resolution(source)).build();
+                    if (output == null) {
+                        java.util.logging.Logger.getLogger(OnnxImporter.class.getName()).warning(source + ": explaining '"
+                                + candidate + "': the graph's first output needs what kxai does not run (" + e.getMessage()
+                                + ")");
+                    }
+                    return g;
+                } catch (ModelException again) {
+                    if (!OutputCone.unsupported(again)) {
+                        throw again;
+                    }
+                }
+            }
+            throw e;
+        }
     }
 
     /** Opset assumed when a model declares none for the default domain. */
