@@ -512,14 +512,7 @@ public sealed interface Op {
             int[] idx = new int[2 * out];
             double[] w = new double[2 * out];
             for (int o = 0; o < out; o++) {
-                float xf = switch (coordinateMode) {
-                    case "align_corners" -> out == 1 ? 0f : o * (float) (in - 1) / (out - 1);
-                    case "asymmetric" -> o / scale;
-                    case "pytorch_half_pixel" -> out > 1 ? (o + 0.5f) / scale - 0.5f : 0f;
-                    case "tf_half_pixel_for_nn" -> (o + 0.5f) / scale;
-                    default -> (o + 0.5f) / scale - 0.5f; // half_pixel
-                };
-                double x = xf;
+                double x = sourceCoordinate(coordinateMode, o, in, out, scale);
                 if (linear) {
                     x = Math.max(0, Math.min(in - 1, x));
                     int i0 = (int) Math.floor(x);
@@ -544,6 +537,20 @@ public sealed interface Op {
                 }
             }
             return new Taps(idx, w);
+        }
+
+        /**
+         * The input coordinate output element {@code o} reads along an axis of {@code in} input and
+         * {@code out} output elements, in float arithmetic as ONNX Runtime computes it.
+         */
+        public static float sourceCoordinate(String coordinateMode, int o, int in, int out, float scale) {
+            return switch (coordinateMode) {
+                case "align_corners" -> out == 1 ? 0f : o * (float) (in - 1) / (out - 1);
+                case "asymmetric" -> o / scale;
+                case "pytorch_half_pixel" -> out > 1 ? (o + 0.5f) / scale - 0.5f : 0f;
+                case "tf_half_pixel_for_nn" -> (o + 0.5f) / scale;
+                default -> (o + 0.5f) / scale - 0.5f; // half_pixel
+            };
         }
 
         /** Two taps per output coordinate: indices and weights, interleaved. */

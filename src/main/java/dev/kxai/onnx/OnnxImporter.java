@@ -644,6 +644,10 @@ public final class OnnxImporter {
                         : Op.Compare.Kind.EQUAL), List.of(n.getInput(0), zero), n.getOutput(0)));
                 return;
             }
+            if (CubicResize.handles(n, name, source)) {
+                CubicResize.lower(n, name, source, lt, sink);
+                return;
+            }
             if (n.getOpType().equals("Resize") || n.getOpType().equals("Upsample")) {
                 Op.Resize r = ops.resize(n, name);
                 boolean bySizes = r.scales() == null;

@@ -326,10 +326,16 @@ final class OpParser {
         return new Op.Unary(Op.Unary.Kind.CLIP, lo, hi);
     }
 
-    /** Dropout at inference is the identity; a constant training_mode of true, or a used mask output, is refused. */
+    /**
+     * Dropout at inference is the identity; so is one of ratio 0 in training mode (torchvision's
+     * swin_t passes training=self.training with p = 0.0, which tracing can bake in as true). A
+     * constant training_mode of true with a ratio above 0, or a used mask output, is refused.
+     */
     private Op dropout(OnnxMl.NodeProto n, String name) {
         float[] training = constantInput(n, 2, name, "training_mode");
-        if (training != null && training.length > 0 && training[0] != 0f) {
+        float[] ratio = opset >= 12 ? constantInput(n, 1, name, "ratio") : null;
+        boolean noDrop = ratio != null && ratio.length == 1 && ratio[0] == 0f;
+        if (training != null && training.length > 0 && training[0] != 0f && !noDrop) {
             throw new ModelException(source + ": node '" + name + "' (Dropout): training_mode is true; kxai explains "
                     + "models in inference");
         }

@@ -324,8 +324,21 @@ public class OnnxRuntimeConformanceTest {
         add("Resize linear pytorch_half_pixel", 13, img, node("Resize", "input", "", "sc")
                 .addAttribute(s("mode", "linear")).addAttribute(s("coordinate_transformation_mode", "pytorch_half_pixel")),
                 floats("sc", 1, 1, 0.5f, 2));
+        add("Resize cubic half_pixel", 13, img, node("Resize", "input", "", "sc").addAttribute(s("mode", "cubic")),
+                floats("sc", 1, 1, 2, 1.5f));
+        add("Resize cubic align_corners a -0.5 down", 13, img, node("Resize", "input", "", "sc")
+                .addAttribute(s("mode", "cubic")).addAttribute(s("coordinate_transformation_mode", "align_corners"))
+                .addAttribute(f("cubic_coeff_a", -0.5f)), floats("sc", 1, 1, 0.6f, 0.8f));
+        add("Resize cubic exclude_outside asymmetric", 13, img, node("Resize", "input", "", "sc")
+                .addAttribute(s("mode", "cubic")).addAttribute(s("coordinate_transformation_mode", "asymmetric"))
+                .addAttribute(i("exclude_outside", 1)), floats("sc", 1, 1, 1.7f, 2));
+        add("Resize cubic pytorch_half_pixel sizes", 13, img, node("Resize", "input", "", "", "sz")
+                .addAttribute(s("mode", "cubic")).addAttribute(s("coordinate_transformation_mode", "pytorch_half_pixel")),
+                ints("sz", 2, 3, 5, 13));
         add("Upsample opset 9 nearest", 9, img, node("Upsample", "input", "sc"), floats("sc", 1, 1, 2, 3));
         add("Dropout opset 12", 12, v3, node("Dropout", "input"));
+        add("Dropout ratio 0 in training mode", 13, v3, node("Dropout", "input", "ratio", "training"), scalar("ratio", 0f),
+                boolScalar("training", true));
     }
 
     private static OnnxMl.TensorProto floats(String name, float... v) {
@@ -350,6 +363,11 @@ public class OnnxRuntimeConformanceTest {
             t.addInt64Data(x);
         }
         return t.build();
+    }
+
+    private static OnnxMl.TensorProto boolScalar(String name, boolean v) {
+        return OnnxMl.TensorProto.newBuilder().setName(name).setDataType(OnnxMl.TensorProto.DataType.BOOL_VALUE)
+                .addInt32Data(v ? 1 : 0).build();
     }
 
     private static OnnxMl.TensorProto boolMask(String name, int rows, int cols) {
