@@ -125,7 +125,8 @@ final class BenchCommand implements Callable<Integer> {
         Quadrature q = ig ? Quadrature.of(Quadrature.Rule.parse(run.rule), run.steps) : null;
 
         long t0 = System.nanoTime();
-        Model model = Model.load(modelFile, run.device);
+        Model model = Model.load(modelFile, run.device, null,
+                BatchOptions.freeDims(null, java.util.List.of(inputFile.toString()), null));
         Tensor x = NpyIO.read(inputFile);
         model.checkBatch(x, "input " + inputFile);
         double loadSeconds = (System.nanoTime() - t0) / 1e9;

@@ -77,7 +77,8 @@ final class ConceptsCommand implements Callable<Integer> {
             throw new InvalidInputException("give --grid or --corners, not both");
         }
         BatchOptions.checkOut(out);
-        try (Model m = Model.load(model, device)) {
+        try (Model m = Model.load(model, device, null,
+                BatchOptions.freeDims(null, input == null ? null : java.util.List.of(input.toString()), null))) {
             ConceptBottleneck cb = new ConceptBottleneck(m, layer);
             Files.createDirectories(out);
             if (input != null) {
@@ -116,7 +117,8 @@ final class ConceptsCommand implements Callable<Integer> {
             throw new InvalidInputException("--tcav-concept needs at least two --tcav-random sets (the significance test "
                     + "compares concept directions with random ones), got " + (tcavRandom == null ? 0 : tcavRandom.size()));
         }
-        try (Model m = Model.load(model, device)) {
+        try (Model m = Model.load(model, device, null,
+                BatchOptions.freeDims(null, input == null ? null : java.util.List.of(input.toString()), null))) {
             dev.kxai.concepts.Tcav tcav = new dev.kxai.concepts.Tcav(m, layer);
             Tensor x = NpyIO.read(input);
             m.checkInput(m.graph().inputName(), x, "input " + input);

@@ -22,6 +22,10 @@ final class InfoCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "M.onnx", description = "Also describe this model: inputs, output, the values of its nodes.")
     java.nio.file.Path model;
 
+    @Option(names = "--dim", paramLabel = "NAME=SIZE", description = "The size of a free input dimension beyond the batch "
+            + "(an export's sequence_length; INPUT:AXIS for one with no name). Repeatable.")
+    java.util.List<String> dims;
+
     /** Which shared library backs netlib's JNI BLAS, read from the process's own memory map. */
     private static String nativeBlasLibrary() {
         try {
@@ -75,7 +79,8 @@ final class InfoCommand implements Callable<Integer> {
 
     /** The model's inputs, output and node values (for --layer), on the chosen backend's plan. */
     private void describe(java.io.PrintWriter out, Backend b) {
-        try (dev.kxai.Model m = dev.kxai.Model.of(dev.kxai.onnx.OnnxImporter.load(model), b)) {
+        try (dev.kxai.Model m = dev.kxai.Model.of(dev.kxai.onnx.OnnxImporter.load(model,
+                BatchOptions.freeDims(dims, null, null)), b)) {
             dev.kxai.exec.ExecutionPlan plan = m.runner().plan();
             out.println("model: " + model);
             out.println("inputs: " + m.describeInputs());

@@ -91,6 +91,15 @@ class FreeDimsTest {
         assertTrue(typo.err().contains("'seq' names no free dimension"), typo.err());
     }
 
+    @Test
+    void infoListsTheValuesOfAModelWithAFreeDimensionGivenItsSize() {
+        CliRun info = CliRun.of("info", "--device", "cpu", "--model", GPT.resolve("model.onnx").toString(), "--dim",
+                "sequence=16");
+        assertEquals(0, info.status(), info.err());
+        assertTrue(info.out().contains("inputs: input_0 [batch, 16]"), info.out());
+        assertTrue(info.out().contains("/embedding/Gather_output_0 [1, 16, 32]"), info.out());
+    }
+
     private static String[] concat(String[] a, String... b) {
         String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, r, a.length, b.length);
