@@ -67,6 +67,9 @@ for dir in "$out"/*/; do
   # each case's distance from the float64 reference, and the float32 reference's own (for the medians)
   echo "$log" | sed -n "s/.*vs float64 rel_l2=\([0-9.e+-]*\), the float32 reference's own \([0-9.e+-]*\).*/\1 \2/p" \
     >> "$dists"
+  # kept per case, so that medians over several runs (models run apart) can be taken later
+  echo "$log" | sed -n "s/^\([^ ]*\) .*vs float64 rel_l2=\([0-9.e+-]*\), the float32 reference's own \([0-9.e+-]*\).*/\1 \2 \3/p" \
+    >> "$out/distances-$device.txt"
 done
 if [ -s "$dists" ]; then
   sort -g -k1,1 "$dists" | awk '{a[NR]=$1} END {printf "median over %d cases: kxai vs float64 rel_l2 %.2e", NR, (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'
