@@ -234,6 +234,15 @@ public final class ShapeInference implements Op.Visitor<ShapeInference.In, int[]
     }
 
     @Override
+    public int[] visit(Op.StraightThrough op, In c) {
+        if (!java.util.Arrays.equals(c.shapes[0], c.shapes[1])) {
+            throw new InvalidInputException("node '" + c.node.name() + "' (" + c.node.opType() + "): value "
+                    + Shapes.str(c.shapes[0]) + " and gradient path " + Shapes.str(c.shapes[1]) + " differ in shape");
+        }
+        return same(c);
+    }
+
+    @Override
     public int[] visit(Op.Conv op, In c) {
         int[] x = c.shapes[0];
         int[] w = c.shapes[1];

@@ -41,6 +41,8 @@ public sealed interface Op {
 
         R visit(Identity op, C context);
 
+        R visit(StraightThrough op, C context);
+
         R visit(Conv op, C context);
 
         R visit(MaxPool op, C context);
@@ -199,6 +201,19 @@ public sealed interface Op {
             return v.visit(this, context);
         }
 
+    }
+
+    /**
+     * The straight-through estimator: the value of input 0, the gradient of input 1 (both of one
+     * shape). Quantize-dequantize pairs (QDQ models) round their input to a grid, a function whose
+     * gradient is 0 almost everywhere; like PyTorch's fake quantisation, kxai gives them the gradient
+     * of the clamp to the grid's range instead — input 0 the rounded value, input 1 the clamped input.
+     */
+    record StraightThrough() implements Op {
+        @Override
+        public <C, R> R accept(Visitor<C, R> v, C context) {
+            return v.visit(this, context);
+        }
     }
 
     /** 2-D convolution, NCHW, weights [M, C/group, kH, kW]. pads = top, left, bottom, right. */

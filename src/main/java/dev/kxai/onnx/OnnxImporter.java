@@ -30,7 +30,7 @@ public final class OnnxImporter {
             "LeakyRelu", "Sigmoid", "Tanh", "Softmax", "Flatten", "Reshape", "Identity", "Constant", "Conv",
             "MaxPool", "AveragePool", "GlobalAveragePool", "BatchNormalization", "Concat", "Pad", "Clip", "HardSigmoid",
             "HardSwish", "Sqrt", "Exp", "Log", "Erf", "Softplus", "Elu", "Selu", "Gelu", "Neg", "Abs", "Floor", "Ceil", "Round", "Sign", "Reciprocal", "Dropout", "Div", "Pow", "Transpose", "Squeeze", "Unsqueeze", "ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "Expand", "Gather", "Slice",
-            "Shape", "Size", "ConstantOfShape", "Cast", "CastLike", "Equal", "Less", "Greater", "Where", "Range", "Not", "Min", "Max",
+            "Shape", "Size", "ConstantOfShape", "Cast", "CastLike", "QuantizeLinear", "DequantizeLinear", "Equal", "Less", "Greater", "Where", "Range", "Not", "Min", "Max",
             "LayerNormalization", "Split", "LSTM", "GRU", "Resize", "Upsample"), Lowerings.OPS, IndexLowerings.OPS,
             SpatialLowerings.OPS, MoreFolding.LISTED)
             .flatMap(List::stream).toList();
@@ -154,6 +154,8 @@ public final class OnnxImporter {
         private final Decompositions.Sink sink;
         /** Sizes of the inputs' free dimensions beyond the batch. */
         private final FreeDims.Resolution dims;
+        /** QuantizeLinear / DequantizeLinear: folded on constants, pairs lowered ({@link Quantization}). */
+        private final Quantization quantization;
         /** Row indices (r·T + a per-row position) waiting for the Gather that reads them ({@link BatchRowIndex}). */
         private final Map<String, BatchRowIndex.Index> rowIndices = new java.util.HashMap<>();
         /** The batch every graph input fixes on its first axis (an export without dynamic axes), or 0 ({@link StaticBatch}). */
@@ -170,6 +172,7 @@ public final class OnnxImporter {
             this.lt = new LoadTime(source);
             this.constants = lt.constants();
             this.ops = new OpParser(g, source, opset, lt);
+            this.quantization = new Quantization(source, g, lt);
             this.sink = new Decompositions.Sink() {
                 @Override
                 public void node(Node n) {
@@ -254,11 +257,21 @@ public final class OnnxImporter {
                 if (n.getOpType().equals("CastLike")) {
                     n = castLike(n, name);
                 }
+                if (Quantization.handles(n.getOpType())) {
+                    quantization.node(n, name, opset, sink);
+                    if (quantization.isPending(n.getOutput(0))) {
+                        known.add(n.getOutput(0)); // read only by its DequantizeLinear
+                    }
+                    continue;
+                }
                 if (!foldAtLoad(n, name)) {
                     addNodes(n, name);
                 }
             }
             String out = g.getOutput(0).getName();
+            if (quantization.isPending(out)) {
+                throw quantization.refusal(out, "graph output", "its integer value");
+            }
             if (!known.contains(out)) {
                 throw new ModelException(source + ": graph output '" + out + "' is "
                         + (lt.isLoadTime(out) ? "a constant: it does not depend on the input" : "produced by no node"));
@@ -608,6 +621,9 @@ public final class OnnxImporter {
             }
             for (int j = 0; j < n.getInputCount(); j++) {
                 String v = n.getInput(j);
+                if (quantization.isPending(v)) {
+                    throw quantization.refusal(v, name, n.getOpType());
+                }
                 if (rowIndices.containsKey(v) && !(j == 1 && n.getOpType().equals("Gather"))) {
                     throw new ModelException(source + ": node '" + name + "' (" + n.getOpType() + ") reads '" + v
                             + "', each row's offset in the flattened batch plus a per-row position (PyTorch's "

@@ -337,6 +337,7 @@ public class OnnxRuntimeConformanceTest {
                 ints("sz", 2, 3, 5, 13));
         add("Upsample opset 9 nearest", 9, img, node("Upsample", "input", "sc"), floats("sc", 1, 1, 2, 3));
         add("Dropout opset 12", 12, v3, node("Dropout", "input"));
+        CASES.add(QuantizationTest.qdqCase());
         add("Dropout ratio 0 in training mode", 13, v3, node("Dropout", "input", "ratio", "training"), scalar("ratio", 0f),
                 boolScalar("training", true));
     }

@@ -174,6 +174,11 @@ final class CpuDispatch {
         }
 
         @Override
+        public Forward<Tensor> visit(Op.StraightThrough op, Fwd c) {
+            return plain(c.in[0]);
+        }
+
+        @Override
         public Forward<Tensor> visit(Op.Conv op, Fwd c) {
             return plain(ConvOps.forward(c.node, op, c.in[0], c.in[1], c.opt(2)));
         }
@@ -375,6 +380,11 @@ final class CpuDispatch {
         @Override
         public Tensor[] visit(Op.Identity op, Bwd c) {
             return one(c.g);
+        }
+
+        @Override
+        public Tensor[] visit(Op.StraightThrough op, Bwd c) {
+            return new Tensor[] {null, c.need(1) ? c.g : null}; // the value's side gets none
         }
 
         @Override

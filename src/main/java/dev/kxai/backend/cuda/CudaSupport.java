@@ -113,6 +113,11 @@ final class CudaSupport implements Op.Visitor<CudaSupport.In, Support> {
     }
 
     @Override
+    public Support visit(Op.StraightThrough op, In c) {
+        return Support.YES;
+    }
+
+    @Override
     public Support visit(Op.Conv op, In c) {
         return params(c, "a weight or bias");
     }

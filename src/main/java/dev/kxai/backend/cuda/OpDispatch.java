@@ -125,6 +125,11 @@ final class OpDispatch {
         }
 
         @Override
+        public Forward<DTensor> visit(Op.StraightThrough op, Fwd c) {
+            return plain(c.in[0]);
+        }
+
+        @Override
         public Forward<DTensor> visit(Op.Conv op, Fwd c) {
             return plain(ops.conv.forward(c.s, c.node, op, c.in, ops.convWeights(c.node, c.in, false),
                     ops.fp32(c.node, false), false, c.out));
@@ -339,6 +344,11 @@ final class OpDispatch {
         @Override
         public DTensor[] visit(Op.Identity op, Bwd c) {
             return view(c);
+        }
+
+        @Override
+        public DTensor[] visit(Op.StraightThrough op, Bwd c) {
+            return new DTensor[] {null, c.need(1) ? c.g.reshape(c.inShapes[1]) : null};
         }
 
         @Override
