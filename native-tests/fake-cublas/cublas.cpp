@@ -5,7 +5,8 @@
 // then checked against the fake driver's allocations, because a wrong leading dimension or
 // stride on a GPU reads or writes outside the buffer (an illegal address, or silently wrong
 // numbers) and here it must fail loudly instead (CUBLAS_STATUS_EXECUTION_FAILED + a message).
-// Streams are recorded but, like the fake driver's, synchronous.
+// Streams are recorded but, like the fake driver's, synchronous; each GEMM tells the driver which
+// stream it ran on (kxai_emu_stream_work: refused on a destroyed stream, counted by kind).
 #include <cblas.h>
 
 #include <cstdarg>
@@ -265,6 +266,8 @@ cublasStatus_t cublasSgemm_v2(cublasHandle_t handle, cublasOperation_t transa, c
         return s;
     if (cublasStatus_t s = check_matrices(__func__, g, A, B, C, 0); s != CUBLAS_STATUS_SUCCESS)
         return s;
+    if (kxai_emu_stream_work(handle->stream, __func__) != 0)
+        return CUBLAS_STATUS_EXECUTION_FAILED;
     sgemm(g, *alpha, A, B, *beta, C);
     return CUBLAS_STATUS_SUCCESS;
 }
@@ -288,6 +291,8 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
         if (cublasStatus_t s = check_matrices(__func__, g, A + i * strideA, B + i * strideB, C + i * strideC, i);
             s != CUBLAS_STATUS_SUCCESS)
             return s;
+    if (kxai_emu_stream_work(handle->stream, __func__) != 0)
+        return CUBLAS_STATUS_EXECUTION_FAILED;
     for (int i = 0; i < batchCount; ++i)
         sgemm(g, *alpha, A + i * strideA, B + i * strideB, *beta, C + i * strideC);
     return CUBLAS_STATUS_SUCCESS;

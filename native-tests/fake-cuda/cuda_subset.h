@@ -91,6 +91,11 @@
     X(CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES, 6)
 
 #define KXAI_CU_EVENT_FLAGS(X) X(CU_EVENT_DISABLE_TIMING, 0x2)
+#define KXAI_CU_STREAM_FLAGS(X) X(CU_STREAM_NON_BLOCKING, 0x1)
+#define KXAI_CU_MEMHOSTALLOC_FLAGS(X)        \
+    X(CU_MEMHOSTALLOC_PORTABLE, 0x01)        \
+    X(CU_MEMHOSTALLOC_DEVICEMAP, 0x02)       \
+    X(CU_MEMHOSTALLOC_WRITECOMBINED, 0x04)
 
 #ifdef KXAI_EMU_CHECK_AGAINST_CUDA_H
 
@@ -101,6 +106,8 @@ KXAI_CU_DEVICE_ATTRIBUTES(KXAI_CU_CHECK_VALUE)
 KXAI_CU_FUNCTION_ATTRIBUTES(KXAI_CU_CHECK_VALUE)
 KXAI_CU_JIT_OPTIONS(KXAI_CU_CHECK_VALUE)
 KXAI_CU_EVENT_FLAGS(KXAI_CU_CHECK_VALUE)
+KXAI_CU_STREAM_FLAGS(KXAI_CU_CHECK_VALUE)
+KXAI_CU_MEMHOSTALLOC_FLAGS(KXAI_CU_CHECK_VALUE)
 static_assert(sizeof(CUdeviceptr) == 8, "64-bit device pointers");
 #undef KXAI_CU_CHECK_VALUE
 
@@ -116,6 +123,10 @@ typedef enum CUfunction_attribute_enum {
 } CUfunction_attribute;
 typedef enum CUjit_option_enum { KXAI_CU_JIT_OPTIONS(KXAI_CU_ENUMERATOR) } CUjit_option;
 typedef enum CUevent_flags_enum { KXAI_CU_EVENT_FLAGS(KXAI_CU_ENUMERATOR) } CUevent_flags;
+typedef enum CUstream_flags_enum { KXAI_CU_STREAM_FLAGS(KXAI_CU_ENUMERATOR) } CUstream_flags;
+#define CU_MEMHOSTALLOC_PORTABLE 0x01
+#define CU_MEMHOSTALLOC_DEVICEMAP 0x02
+#define CU_MEMHOSTALLOC_WRITECOMBINED 0x04
 #undef KXAI_CU_ENUMERATOR
 
 typedef int CUdevice;
@@ -161,6 +172,9 @@ CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev);
 CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize);
 CUresult cuMemFree_v2(CUdeviceptr dptr);
 CUresult cuMemGetInfo_v2(size_t* free, size_t* total);
+CUresult cuMemAllocHost_v2(void** pp, size_t bytesize);
+CUresult cuMemHostAlloc(void** pp, size_t bytesize, unsigned int Flags);
+CUresult cuMemFreeHost(void* p);
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void* srcHost, size_t ByteCount);
 CUresult cuMemcpyDtoH_v2(void* dstHost, CUdeviceptr srcDevice, size_t ByteCount);
 CUresult cuMemcpyDtoD_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount);

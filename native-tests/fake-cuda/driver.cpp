@@ -12,7 +12,12 @@
 //   - a failed launch (injected, or a barrier that can never complete) is sticky, as on a GPU:
 //     every later call in that context returns it until the context is destroyed or reset.
 // Launches run synchronously and report their errors at the launch itself; streams and events
-// are synchronous no-ops, and events record host time.
+// are synchronous, and events record host time. Pinned host memory (cuMemAllocHost,
+// cuMemHostAlloc) is tracked, so that what a real driver accepts but silently degrades is
+// counted: an async copy from pageable memory (it becomes synchronous on a GPU). Counters of
+// stream use (work on the default stream vs created streams) are readable by tests through
+// kxai_emu_counter() and, from the JVM, through emulator-only device attributes
+// (KXAI_EMU_COUNTER_ATTRIBUTE + index, see emu_memory.h).
 //
 // Every other symbol JCuda's JNI library imports is a generated stub that returns
 // CUDA_ERROR_NOT_SUPPORTED (see tools/gen-stubs.sh); kxai_emu_unsupported() reports it.
@@ -200,6 +205,31 @@ struct Allocation {
     CUcontext owner;
 };
 
+// What tests read to prove where work went (see emu_memory.h for the names and indices).
+enum Counter {
+    kLaunchesDefaultStream,   // cuLaunchKernel on the legacy / per-thread default stream
+    kLaunchesCreatedStream,   // cuLaunchKernel on a stream from cuStreamCreate
+    kOpsDefaultStream,        // copies and memsets on a default stream (every synchronous copy included)
+    kOpsCreatedStream,        // async copies and memsets on a created stream
+    kAsyncCopiesPageable,     // cuMemcpy{HtoD,DtoH}Async with a host range that is not pinned memory
+    kAsyncCopiesPinned,       // the same with a host range inside one pinned allocation
+    kSyncHostCopies,          // cuMemcpyHtoD / cuMemcpyDtoH (synchronous)
+    kPinnedAllocations,       // cuMemAllocHost / cuMemHostAlloc that succeeded
+    kPinnedFrees,             // cuMemFreeHost that succeeded
+    kCublasDefaultStream,     // cuBLAS calls on a handle bound to a default stream
+    kCublasCreatedStream,     // cuBLAS calls on a handle bound to a created stream
+    kCounterCount
+};
+const char* const kCounterNames[kCounterCount] = {
+    "launches_default_stream", "launches_created_stream", "ops_default_stream", "ops_created_stream",
+    "async_copies_pageable", "async_copies_pinned", "sync_host_copies", "pinned_allocations", "pinned_frees",
+    "cublas_default_stream", "cublas_created_stream"};
+
+bool is_default_stream(CUstream s)
+{
+    return s == nullptr || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD;
+}
+
 }  // namespace
 
 struct CUctx_st {
@@ -254,6 +284,9 @@ struct Driver {
     CUctx_st* primary = nullptr;
     std::map<uintptr_t, Allocation> allocations;
     unsigned long long allocated_bytes = 0;
+    // Page-locked host memory (cuMemAllocHost / cuMemHostAlloc): host addresses, not device memory.
+    std::map<uintptr_t, Allocation> pinned;
+    unsigned long long counters[kCounterCount] = {};
     std::set<CUmodule> modules;
     std::set<CUfunction> functions;
     std::set<CUstream> streams;
@@ -336,6 +369,29 @@ bool in_allocation(const Driver& d, uintptr_t ptr, size_t bytes)
     return offset <= it->second.bytes && bytes <= it->second.bytes - offset;
 }
 
+// Whether [ptr, ptr + bytes) lies inside one live pinned host allocation.
+bool in_pinned(const Driver& d, uintptr_t ptr, size_t bytes)
+{
+    auto it = d.pinned.upper_bound(ptr);
+    if (it == d.pinned.begin())
+        return false;
+    --it;
+    const uintptr_t offset = ptr - it->first;
+    return offset < it->second.bytes && bytes <= it->second.bytes - offset;
+}
+
+// Counts a copy or memset by stream and, for an async host copy, by the host memory's kind.
+void count_transfer(Driver& d, CUstream stream, bool async, const void* host, size_t n)
+{
+    ++d.counters[is_default_stream(stream) ? kOpsDefaultStream : kOpsCreatedStream];
+    if (host == nullptr)
+        return;
+    if (!async)
+        ++d.counters[kSyncHostCopies];
+    else
+        ++d.counters[in_pinned(d, reinterpret_cast<uintptr_t>(host), n) ? kAsyncCopiesPinned : kAsyncCopiesPageable];
+}
+
 CUresult check_device_range(const Driver& d, const char* call, const char* role, CUdeviceptr ptr, size_t bytes)
 {
     if (in_allocation(d, ptr, bytes))
@@ -381,6 +437,14 @@ void release_context_resources(Driver& d, CUcontext ctx)
             d.allocated_bytes -= it->second.bytes;
             free(reinterpret_cast<void*>(it->first));
             it = d.allocations.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto it = d.pinned.begin(); it != d.pinned.end();) {
+        if (it->second.owner == ctx) {
+            free(reinterpret_cast<void*>(it->first));
+            it = d.pinned.erase(it);
         } else {
             ++it;
         }
@@ -552,7 +616,7 @@ CUresult load_module(CUmodule* module, const void* image, const char* call, std:
 
 namespace {
 
-CUresult copy_htod(const char* call, CUdeviceptr dst, const void* src, size_t n, CUstream stream)
+CUresult copy_htod(const char* call, CUdeviceptr dst, const void* src, size_t n, CUstream stream, bool async)
 {
     Driver& d = driver();
     std::lock_guard<std::mutex> lock(d.mutex);
@@ -567,11 +631,12 @@ CUresult copy_htod(const char* call, CUdeviceptr dst, const void* src, size_t n,
         return r;
     if (CUresult r = check_host_pointer(d, call, src); r != CUDA_SUCCESS)
         return r;
+    count_transfer(d, stream, async, src, n);
     std::memcpy(reinterpret_cast<void*>(dst), src, n);
     return CUDA_SUCCESS;
 }
 
-CUresult copy_dtoh(const char* call, void* dst, CUdeviceptr src, size_t n, CUstream stream)
+CUresult copy_dtoh(const char* call, void* dst, CUdeviceptr src, size_t n, CUstream stream, bool async)
 {
     Driver& d = driver();
     std::lock_guard<std::mutex> lock(d.mutex);
@@ -586,6 +651,7 @@ CUresult copy_dtoh(const char* call, void* dst, CUdeviceptr src, size_t n, CUstr
         return r;
     if (CUresult r = check_host_pointer(d, call, dst); r != CUDA_SUCCESS)
         return r;
+    count_transfer(d, stream, async, dst, n);
     std::memcpy(dst, reinterpret_cast<const void*>(src), n);
     return CUDA_SUCCESS;
 }
@@ -603,6 +669,7 @@ CUresult copy_dtod(const char* call, CUdeviceptr dst, CUdeviceptr src, size_t n,
         return r;
     if (CUresult r = check_device_range(d, call, "destination", dst, n); r != CUDA_SUCCESS)
         return r;
+    count_transfer(d, stream, true, nullptr, n);
     std::memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), n);
     return CUDA_SUCCESS;
 }
@@ -623,6 +690,7 @@ CUresult fill(const char* call, CUdeviceptr dst, T value, size_t count, CUstream
         return report(CUDA_ERROR_INVALID_VALUE, call, "%zu elements overflow size_t", count);
     if (CUresult r = check_device_range(d, call, "destination", dst, count * sizeof(T)); r != CUDA_SUCCESS)
         return r;
+    count_transfer(d, stream, true, nullptr, count);
     T* p = reinterpret_cast<T*>(dst);
     std::fill(p, p + count, value);
     return CUDA_SUCCESS;
@@ -645,6 +713,27 @@ int kxai_emu_is_device_range(unsigned long long ptr, size_t bytes)
 int kxai_emu_unsupported(const char* call)
 {
     return report(CUDA_ERROR_NOT_SUPPORTED, call, "not emulated (kxai native-tests fake libcuda.so.1)");
+}
+
+unsigned long long kxai_emu_counter(const char* name)
+{
+    Driver& d = driver();
+    std::lock_guard<std::mutex> lock(d.mutex);
+    for (int i = 0; i < kCounterCount; ++i)
+        if (name != nullptr && std::strcmp(name, kCounterNames[i]) == 0)
+            return d.counters[i];
+    return ~0ull;
+}
+
+int kxai_emu_stream_work(void* stream, const char* call)
+{
+    Driver& d = driver();
+    std::lock_guard<std::mutex> lock(d.mutex);
+    CUstream s = static_cast<CUstream>(stream);
+    if (!is_default_stream(s) && d.streams.count(s) == 0)
+        return report(CUDA_ERROR_INVALID_HANDLE, call, "stream %p is not a live stream (destroyed?)", stream);
+    ++d.counters[is_default_stream(s) ? kCublasDefaultStream : kCublasCreatedStream];
+    return CUDA_SUCCESS;
 }
 
 CUresult cuInit(unsigned int flags)
@@ -750,6 +839,11 @@ CUresult cuDeviceGetAttribute(int* pi, CUdevice_attribute attrib, CUdevice dev)
             *pi = a.value;
             return CUDA_SUCCESS;
         }
+    // Emulator-only: the counters, for tests in the JVM (JCuda reaches no other export).
+    if (attrib >= KXAI_EMU_COUNTER_ATTRIBUTE && attrib < KXAI_EMU_COUNTER_ATTRIBUTE + kCounterCount) {
+        *pi = static_cast<int>(d.counters[attrib - KXAI_EMU_COUNTER_ATTRIBUTE] & 0x7fffffffull);
+        return CUDA_SUCCESS;
+    }
     // Valid attributes the emulator has no meaningful value for read as 0 (feature absent).
     if (attrib <= 0 || attrib >= 256)
         return report(CUDA_ERROR_INVALID_VALUE, __func__, "attribute %d does not exist", (int)attrib);
@@ -977,6 +1071,54 @@ CUresult cuMemFree_v2(CUdeviceptr dptr)
     return CUDA_SUCCESS;
 }
 
+// Page-locked host memory. A real driver pins pages so that async copies can be DMA'd while
+// the host goes on; here it is plain memory (0xFF filled, like device memory), tracked so that
+// copies can be classified and a free of anything else refused.
+CUresult alloc_pinned(const char* call, void** pp, size_t bytesize)
+{
+    Driver& d = driver();
+    std::lock_guard<std::mutex> lock(d.mutex);
+    REQUIRE_CONTEXT(d, ctx, call);
+    if (pp == nullptr || bytesize == 0)
+        return report(CUDA_ERROR_INVALID_VALUE, call, "null result pointer or zero size");
+    void* p = nullptr;
+    if (posix_memalign(&p, 4096, bytesize) != 0)
+        return report(CUDA_ERROR_OUT_OF_MEMORY, call, "host allocation of %zu bytes failed", bytesize);
+    std::memset(p, 0xFF, bytesize);
+    d.pinned.emplace(reinterpret_cast<uintptr_t>(p), Allocation{bytesize, ctx});
+    ++d.counters[kPinnedAllocations];
+    *pp = p;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuMemAllocHost_v2(void** pp, size_t bytesize) { return alloc_pinned(__func__, pp, bytesize); }
+
+CUresult cuMemHostAlloc(void** pp, size_t bytesize, unsigned int Flags)
+{
+    // PORTABLE and WRITECOMBINED change nothing on the CPU; DEVICEMAP needs mapped host memory,
+    // which this device reports it cannot do (CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY = 0).
+    if ((Flags & ~(CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_WRITECOMBINED | CU_MEMHOSTALLOC_DEVICEMAP)) != 0)
+        return report(CUDA_ERROR_INVALID_VALUE, __func__, "unknown flags 0x%x", Flags);
+    if ((Flags & CU_MEMHOSTALLOC_DEVICEMAP) != 0)
+        return report(CUDA_ERROR_NOT_SUPPORTED, __func__, "CU_MEMHOSTALLOC_DEVICEMAP: the device cannot map host memory");
+    return alloc_pinned(__func__, pp, bytesize);
+}
+
+CUresult cuMemFreeHost(void* p)
+{
+    Driver& d = driver();
+    std::lock_guard<std::mutex> lock(d.mutex);
+    REQUIRE_CONTEXT(d, ctx, __func__);
+    auto it = d.pinned.find(reinterpret_cast<uintptr_t>(p));
+    if (it == d.pinned.end())
+        return report(CUDA_ERROR_INVALID_VALUE, __func__, "%p is not the start of a live pinned allocation%s", p,
+                      in_allocation(d, reinterpret_cast<uintptr_t>(p), 0) ? " (it is device memory: cuMemFree)" : "");
+    free(p);
+    d.pinned.erase(it);
+    ++d.counters[kPinnedFrees];
+    return CUDA_SUCCESS;
+}
+
 CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total)
 {
     Driver& d = driver();
@@ -990,16 +1132,16 @@ CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total)
 }
 
 
-CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) { return copy_htod(__func__, dst, src, n, nullptr); }
-CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) { return copy_dtoh(__func__, dst, src, n, nullptr); }
+CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) { return copy_htod(__func__, dst, src, n, nullptr, false); }
+CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) { return copy_dtoh(__func__, dst, src, n, nullptr, false); }
 CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) { return copy_dtod(__func__, dst, src, n, nullptr); }
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, CUstream s)
 {
-    return copy_htod(__func__, dst, src, n, s);
+    return copy_htod(__func__, dst, src, n, s, true);
 }
 CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, CUstream s)
 {
-    return copy_dtoh(__func__, dst, src, n, s);
+    return copy_dtoh(__func__, dst, src, n, s, true);
 }
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s)
 {
@@ -1181,6 +1323,7 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDi
             return report(CUDA_ERROR_LAUNCH_FAILED, __func__, "%s: injected: launch %llu (KXAI_EMU_FAIL_LAUNCH)",
                           name, d.launch_calls);
         }
+        ++d.counters[is_default_stream(hStream) ? kLaunchesDefaultStream : kLaunchesCreatedStream];
         launch.kernel = &k;
         launch.dynamic_shared = f->bound.dynamic_shared;
         launch.args = kernelParams;
@@ -1205,9 +1348,10 @@ CUresult cuStreamCreate(CUstream* phStream, unsigned int Flags)
     Driver& d = driver();
     std::lock_guard<std::mutex> lock(d.mutex);
     REQUIRE_CONTEXT(d, ctx, __func__);
-    (void)Flags;  // non-blocking or not: every stream is synchronous here
-    if (phStream == nullptr)
-        return CUDA_ERROR_INVALID_VALUE;
+    // non-blocking or not: every stream is synchronous here; other flags do not exist
+    if (phStream == nullptr || (Flags & ~static_cast<unsigned>(CU_STREAM_NON_BLOCKING)) != 0)
+        return report(CUDA_ERROR_INVALID_VALUE, __func__, "null result pointer or flags 0x%x (0 or CU_STREAM_NON_BLOCKING)",
+                      Flags);
     *phStream = new CUstream_st{ctx};
     d.streams.insert(*phStream);
     return CUDA_SUCCESS;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "device.h"
+#include "emu_memory.h"
 #include "harness.h"
 
 namespace {
@@ -271,6 +272,91 @@ void test_streams_and_events()
         CHECK_CU(CUDA_SUCCESS, cuEventDestroy_v2(e));
 }
 
+unsigned long long counter(const char* name)
+{
+    const unsigned long long v = kxai_emu_counter(name);
+    CHECK_MSG(v != ~0ull, "no counter %s", name);
+    return v;
+}
+
+// Pinned host memory: allocated, freed once, classified in async copies; a free of anything else
+// (pageable memory, device memory, twice) is refused, as a real driver does.
+void test_pinned_memory()
+{
+    CUstream stream = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuStreamCreate(&stream, 0x8));
+    void* pinned = nullptr;
+    void* portable = nullptr;
+    const unsigned long long allocs0 = counter("pinned_allocations"), frees0 = counter("pinned_frees");
+    CHECK_CU(CUDA_SUCCESS, cuMemAllocHost_v2(&pinned, 4096));
+    CHECK_CU(CUDA_SUCCESS, cuMemHostAlloc(&portable, 256, CU_MEMHOSTALLOC_PORTABLE));
+    CHECK_CU(CUDA_ERROR_NOT_SUPPORTED, cuMemHostAlloc(&portable, 256, CU_MEMHOSTALLOC_DEVICEMAP));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemHostAlloc(&portable, 256, 0x80));
+    void* empty = nullptr;
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemAllocHost_v2(&empty, 0));
+    CHECK(counter("pinned_allocations") == allocs0 + 2);
+    CHECK(static_cast<unsigned char*>(pinned)[4095] == 0xFF);
+    device::Buffer buffer(4096);
+    std::vector<unsigned char> pageable(4096, 7);
+    const unsigned long long pinned0 = counter("async_copies_pinned"), pageable0 = counter("async_copies_pageable"),
+                             sync0 = counter("sync_host_copies"), created0 = counter("ops_created_stream"),
+                             default0 = counter("ops_default_stream");
+    std::memset(pinned, 5, 4096);
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyHtoDAsync_v2(buffer.ptr(), pinned, 4096, stream));
+    std::memset(pinned, 0, 4096);
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyDtoHAsync_v2(static_cast<char*>(pinned) + 1024, buffer.ptr(), 3072, stream));
+    CHECK_CU(CUDA_SUCCESS, cuStreamSynchronize(stream));
+    CHECK(static_cast<unsigned char*>(pinned)[1024] == 5 && static_cast<unsigned char*>(pinned)[4095] == 5);
+    // a range that starts in pinned memory but runs past its end is not pinned
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyHtoDAsync_v2(buffer.ptr(), static_cast<char*>(portable) + 128, 256, stream));
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyHtoDAsync_v2(buffer.ptr(), pageable.data(), 4096, stream));
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyHtoD_v2(buffer.ptr(), pinned, 4096));
+    CHECK_CU(CUDA_SUCCESS, cuMemsetD32Async(buffer.ptr(), 0, 1024, stream));
+    CHECK_MSG(counter("async_copies_pinned") == pinned0 + 2 && counter("async_copies_pageable") == pageable0 + 2 &&
+                  counter("sync_host_copies") == sync0 + 1,
+              "pinned %llu pageable %llu sync %llu", counter("async_copies_pinned") - pinned0,
+              counter("async_copies_pageable") - pageable0, counter("sync_host_copies") - sync0);
+    CHECK(counter("ops_created_stream") == created0 + 5 && counter("ops_default_stream") == default0 + 1);
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemFreeHost(pageable.data()));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemFreeHost(reinterpret_cast<void*>(buffer.ptr())));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemFreeHost(static_cast<char*>(pinned) + 16));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemFree_v2(reinterpret_cast<CUdeviceptr>(pinned)));
+    CHECK_CU(CUDA_SUCCESS, cuMemFreeHost(pinned));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemFreeHost(pinned));
+    CHECK_CU(CUDA_SUCCESS, cuMemFreeHost(portable));
+    CHECK(counter("pinned_frees") == frees0 + 2);
+    CHECK_CU(CUDA_SUCCESS, cuStreamDestroy_v2(stream));
+}
+
+// Launches are counted by stream kind; a launch on a destroyed stream is refused.
+void test_stream_counters_and_destroyed_stream()
+{
+    const CUfunction f = device::function("path", "row_sum");
+    device::Buffer out(4), in(64);
+    CUstream stream = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
+    CHECK_CU(CUDA_SUCCESS, cuMemsetD32Async(in.ptr(), 0, 16, stream));
+    long long n = 16;
+    int rows = 1;
+    CUdeviceptr o = out.ptr(), i = in.ptr();
+    void* params[] = {&o, &i, &rows, &n};
+    const unsigned long long on_default = counter("launches_default_stream"),
+                             on_created = counter("launches_created_stream");
+    CHECK_CU(CUDA_SUCCESS, cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, stream, params, nullptr));
+    CHECK_CU(CUDA_SUCCESS, cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, nullptr, params, nullptr));
+    CHECK_CU(CUDA_SUCCESS, cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, CU_STREAM_LEGACY, params, nullptr));
+    CHECK(counter("launches_created_stream") == on_created + 1 && counter("launches_default_stream") == on_default + 2);
+    int value = -1;
+    CHECK_CU(CUDA_SUCCESS, cuDeviceGetAttribute(&value, static_cast<CUdevice_attribute>(KXAI_EMU_COUNTER_ATTRIBUTE + 1), 0));
+    CHECK(static_cast<unsigned long long>(value) == counter("launches_created_stream"));
+    CHECK_CU(CUDA_SUCCESS, cuStreamDestroy_v2(stream));
+    CHECK_CU(CUDA_ERROR_INVALID_HANDLE, cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, stream, params, nullptr));
+    CHECK(counter("launches_created_stream") == on_created + 1);
+    CHECK(kxai_emu_stream_work(stream, "test") == CUDA_ERROR_INVALID_HANDLE);
+    CHECK(kxai_emu_counter("no such counter") == ~0ull);
+}
+
 // ---- child processes: each reads its fault-injection switch once, like a fresh JVM ----------
 
 CHILD_MODE(uninitialized)
@@ -410,6 +496,9 @@ SUITE(driver)
     harness::run_case("launch validation", test_launch_validation);
     harness::run_case("non-device pointer argument: illegal address, sticky", test_bad_pointer_argument_is_sticky);
     harness::run_case("streams and events", test_streams_and_events);
+    harness::run_case("pinned host memory: allocation, classification of async copies, bad frees", test_pinned_memory);
+    harness::run_case("launches counted by stream kind; a destroyed stream is refused",
+                      test_stream_counters_and_destroyed_stream);
     harness::expect_child("KXAI_EMU_FAIL_ALLOC=3 fails the third allocation only", "fail_alloc", {"KXAI_EMU_FAIL_ALLOC=3"},
                  "injected: allocation 3");
     harness::expect_child("KXAI_EMU_MEM_BYTES limits and reports device memory", "memory_limit",
