@@ -42,6 +42,8 @@ final class CudaOpSet implements OpSet<DTensor> {
     private final DeviceScope weightScope = new DeviceScope();
     /** The model's buffers between pieces of work (chunks, calls): no cuMemAlloc per chunk after the first. */
     private final BufferPool buffers;
+    /** The model's pinned host buffer for the copies of its work on a stream ({@link Work}); freed at close. */
+    private final PinnedStaging staging = new PinnedStaging();
     /** The plan built over this op set (its working-set estimate sizes the chunks); set while it is built. */
     private volatile ExecutionPlan plan;
     private final Map<String, DTensor> constants = new HashMap<>();
@@ -75,7 +77,9 @@ final class CudaOpSet implements OpSet<DTensor> {
         }
         synchronized (rt) {
             rt.enter();
+            Work upload = null;
             try {
+                upload = Work.begin(rt, staging);
                 for (Map.Entry<String, Tensor> e : graph.constants().entrySet()) {
                     constants.put(e.getKey(), new DTensor(e.getValue().shape(), weightScope.upload(e.getValue().data())));
                 }
@@ -112,6 +116,9 @@ final class CudaOpSet implements OpSet<DTensor> {
                 DeviceBuffer counter = weightScope.ints(1);
                 counter.zero();
                 conv.counter(counter);
+                if (upload != null) {
+                    upload.end();
+                }
             } catch (CudaException e) {
                 long bytes = graph.constants().values().stream().mapToLong(t -> 4L * t.size()).sum();
                 try {
@@ -125,9 +132,25 @@ final class CudaOpSet implements OpSet<DTensor> {
                 }
                 throw new KxaiException(graph.source() + ": cannot load the model's " + bytes + " bytes of weights on "
                         + rt.deviceName() + ": " + e.getMessage(), e);
+            } finally {
+                if (upload != null) {
+                    upload.release();
+                }
+            }
+            // the weights went through the staging buffer in large slices: do not keep that much pinned
+            // memory for the model's small per-chunk copies (the first chunk grows it to what it needs)
+            if (staging.capacity() > STAGING_KEPT_AFTER_LOAD) {
+                try {
+                    staging.close();
+                } catch (CudaException e) {
+                    LOG.fine(() -> "freeing the staging buffer failed: " + e.getMessage());
+                }
             }
         }
     }
+
+    /** Pinned bytes kept after the weights' upload (more is freed; the first chunk allocates what it needs). */
+    private static final long STAGING_KEPT_AFTER_LOAD = 1L << 20;
 
     /** The device's memory in bytes (0 when the device failed earlier: no pooling then). */
     private static long totalBytes(CudaRuntime rt) {
@@ -502,9 +525,15 @@ final class CudaOpSet implements OpSet<DTensor> {
     @Override
     public <R> R onDevice(Supplier<R> work) {
         synchronized (rt) {
+            Work w = null;
             try {
                 rt.enter();
-                return work.get();
+                w = Work.begin(rt, staging);
+                R r = work.get();
+                if (w != null) {
+                    w.end(); // the stream's errors surface here, inside this catch
+                }
+                return r;
             } catch (CudaException e) {
                 boolean oom = outOfMemory(e);
                 // only a context that no longer works is broken for every model (issue 13: one failed copy
@@ -513,6 +542,10 @@ final class CudaOpSet implements OpSet<DTensor> {
                     rt.markBroken(e.getMessage());
                 }
                 throw new DeviceException(e.getMessage(), oom, e);
+            } finally {
+                if (w != null) {
+                    w.release();
+                }
             }
         }
     }
@@ -599,6 +632,15 @@ final class CudaOpSet implements OpSet<DTensor> {
                 weightScope.close();
             } catch (CudaException e) {
                 LOG.fine(() -> "freeing weights of " + graph.source() + " failed: " + e.getMessage());
+            }
+            try {
+                rt.enter();
+                if (Work.active()) {
+                    jcuda.driver.JCudaDriver.cuStreamSynchronize(Work.stream()); // no copy still reads the block
+                }
+                staging.close();
+            } catch (CudaException e) {
+                LOG.fine(() -> "freeing the staging buffer of " + graph.source() + " failed: " + e.getMessage());
             }
         }
     }

@@ -26,7 +26,7 @@ final class DenseOps {
     /** Row-major C[M×N] = alpha·op(A)·op(B) + beta·C through column-major cuBLAS (Cᵀ = op(B)ᵀ op(A)ᵀ). */
     private void gemm(boolean ta, boolean tb, int m, int n, int kk, float alpha, DeviceBuffer a, int lda,
             DeviceBuffer b, int ldb, float beta, DeviceBuffer c, int ldc) {
-        JCublas2.cublasSgemm(rt.cublas(), tb ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
+        JCublas2.cublasSgemm(Work.cublas(rt), tb ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
                 ta ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N, n, m, kk, Pointer.to(new float[] {alpha}),
                 b.ptr(), ldb, a.ptr(), lda, Pointer.to(new float[] {beta}), c.ptr(), ldc);
         KernelCosts.gemmCalled(false, m, n, kk, beta, 1, false, false);
@@ -35,7 +35,7 @@ final class DenseOps {
     void gemmBatched(boolean ta, boolean tb, int m, int n, int kk, float alpha, DeviceBuffer a, int lda,
             long strideA, DeviceBuffer b, int ldb, long strideB, float beta, DeviceBuffer c, int ldc, long strideC,
             int count) {
-        JCublas2.cublasSgemmStridedBatched(rt.cublas(), tb ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
+        JCublas2.cublasSgemmStridedBatched(Work.cublas(rt), tb ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
                 ta ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N, n, m, kk, Pointer.to(new float[] {alpha}),
                 b.ptr(), ldb, strideB, a.ptr(), lda, strideA, Pointer.to(new float[] {beta}), c.ptr(), ldc, strideC,
                 count);

@@ -69,36 +69,72 @@ public final class DeviceBuffer implements AutoCloseable {
         return bytes / Sizeof.FLOAT;
     }
 
+    // Copies and fills go to the current piece of work's stream ({@link Work}: async, host data through
+    // pinned staging), or without one to the legacy default stream (synchronous, from the Java array).
+
     void upload(float[] src) {
-        JCudaDriver.cuMemcpyHtoD(ptr, Pointer.to(src), (long) src.length * Sizeof.FLOAT);
+        if (Work.active()) {
+            Work.upload(ptr, src, src.length, Sizeof.FLOAT);
+        } else {
+            JCudaDriver.cuMemcpyHtoD(ptr, Pointer.to(src), (long) src.length * Sizeof.FLOAT);
+        }
     }
 
     void upload(int[] src) {
-        JCudaDriver.cuMemcpyHtoD(ptr, Pointer.to(src), (long) src.length * Sizeof.INT);
+        if (Work.active()) {
+            Work.upload(ptr, src, src.length, Sizeof.INT);
+        } else {
+            JCudaDriver.cuMemcpyHtoD(ptr, Pointer.to(src), (long) src.length * Sizeof.INT);
+        }
     }
 
     void upload(double[] src) {
-        JCudaDriver.cuMemcpyHtoD(ptr, Pointer.to(src), (long) src.length * Sizeof.DOUBLE);
+        if (Work.active()) {
+            Work.upload(ptr, src, src.length, Sizeof.DOUBLE);
+        } else {
+            JCudaDriver.cuMemcpyHtoD(ptr, Pointer.to(src), (long) src.length * Sizeof.DOUBLE);
+        }
     }
 
     double[] downloadDoubles(int n) {
         double[] out = new double[n];
-        JCudaDriver.cuMemcpyDtoH(Pointer.to(out), ptr, (long) n * Sizeof.DOUBLE);
+        if (Work.active()) {
+            Work.download(out, ptr, n, Sizeof.DOUBLE);
+        } else {
+            JCudaDriver.cuMemcpyDtoH(Pointer.to(out), ptr, (long) n * Sizeof.DOUBLE);
+        }
         return out;
     }
 
     float[] download(int n) {
         float[] out = new float[n];
-        JCudaDriver.cuMemcpyDtoH(Pointer.to(out), ptr, (long) n * Sizeof.FLOAT);
+        if (Work.active()) {
+            Work.download(out, ptr, n, Sizeof.FLOAT);
+        } else {
+            JCudaDriver.cuMemcpyDtoH(Pointer.to(out), ptr, (long) n * Sizeof.FLOAT);
+        }
         return out;
     }
 
     void copyFrom(DeviceBuffer src, long floats) {
-        JCudaDriver.cuMemcpyDtoD(ptr, src.ptr, floats * Sizeof.FLOAT);
+        if (Work.active()) {
+            JCudaDriver.cuMemcpyDtoDAsync(ptr, src.ptr, floats * Sizeof.FLOAT, Work.stream());
+        } else {
+            JCudaDriver.cuMemcpyDtoD(ptr, src.ptr, floats * Sizeof.FLOAT);
+        }
     }
 
     void zero() {
-        JCudaDriver.cuMemsetD32(ptr, 0, bytes / 4);
+        fill(0, bytes / 4);
+    }
+
+    /** The first {@code words} 32-bit words set to {@code value}. */
+    void fill(int value, long words) {
+        if (Work.active()) {
+            JCudaDriver.cuMemsetD32Async(ptr, value, words, Work.stream());
+        } else {
+            JCudaDriver.cuMemsetD32(ptr, value, words);
+        }
     }
 
     @Override

@@ -32,6 +32,7 @@ final class Launch {
                 throw new IllegalArgumentException("kernel argument " + i + " has unsupported type " + a.getClass());
             }
         }
-        JCudaDriver.cuLaunchKernel(f, grid, 1, 1, block, 1, 1, sharedBytes, null, Pointer.to(params), null);
+        // on the current piece of work's stream ({@link Work}), else the legacy default stream (null)
+        JCudaDriver.cuLaunchKernel(f, grid, 1, 1, block, 1, 1, sharedBytes, Work.stream(), Pointer.to(params), null);
     }
 }

@@ -1,0 +1,148 @@
+package dev.kxai.backend.cuda;
+
+import java.nio.ByteBuffer;
+import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUstream;
+import jcuda.driver.JCudaDriver;
+import jcuda.jcublas.cublasHandle;
+
+/**
+ * The piece of device work the current thread is issuing (one {@link CudaOpSet#onDevice} call: a
+ * chunk of path steps, a forward, a backward, a model's weight upload) and where it goes: a stream of
+ * its own from the runtime's pool ({@link CudaRuntime.Lane}, created non-blocking, so that nothing on
+ * the legacy default stream orders it), the cuBLAS handle bound to that stream (a handle is not shared
+ * between streams: cuBLAS keeps per-handle state, and a handle driven from two threads with two
+ * streams is a race), and the model's pinned staging buffer for host↔device copies
+ * ({@link PinnedStaging}: cuMemcpyHtoDAsync/DtoHAsync from pinned memory, a cuStreamSynchronize before
+ * the host reads a result). {@link #end} synchronizes the stream before the device lock is released,
+ * so the next piece of work (perhaps on another stream) sees all of this one's writes.
+ * <p>
+ * Without a current piece of work (the JMH kernel benchmarks, kernel tests that launch directly) and
+ * with {@value #PROPERTY}{@code =false}, everything goes to the legacy default stream with synchronous
+ * copies from Java arrays, as before streams: the parity tests compare the two bit for bit.
+ */
+final class Work {
+    /** System property: {@code false} sends all work to the legacy default stream (the previous path). */
+    static final String PROPERTY = "kxai.cuda.streams";
+    /** Whether pieces of work get a stream (read once; tests flip it to compare with the previous path). */
+    static volatile boolean enabled = !"false".equalsIgnoreCase(System.getProperty(PROPERTY, "true").trim());
+
+    private static final ThreadLocal<Work> CURRENT = new ThreadLocal<>();
+
+    private final CudaRuntime rt;
+    private final CudaRuntime.Lane lane;
+    private final PinnedStaging staging;
+
+    private Work(CudaRuntime rt, CudaRuntime.Lane lane, PinnedStaging staging) {
+        this.rt = rt;
+        this.lane = lane;
+        this.staging = staging;
+    }
+
+    /**
+     * Starts a piece of work on this thread (the caller holds the device lock, context current), or
+     * returns null: streams off, or a piece of work already running on this thread (a nested
+     * onDevice joins the outer one's stream).
+     */
+    static Work begin(CudaRuntime rt, PinnedStaging staging) {
+        if (!enabled || CURRENT.get() != null) {
+            return null;
+        }
+        Work w = new Work(rt, rt.acquireLane(), staging);
+        CURRENT.set(w);
+        return w;
+    }
+
+    /** Waits for the work issued (errors of async work surface here); the staging buffer is then free. */
+    void end() {
+        JCudaDriver.cuStreamSynchronize(lane.stream());
+        staging.reset();
+    }
+
+    /**
+     * Leaves the thread without a piece of work and returns the stream to the pool; after a failure,
+     * first waits for what is still queued (ignoring its errors: the first one is reported) so the
+     * staging slices it reads are not reused under it.
+     */
+    void release() {
+        CURRENT.remove();
+        try {
+            JCudaDriver.cuStreamSynchronize(lane.stream());
+        } catch (RuntimeException ignored) {
+            // the work failed already; its error is the one reported
+        }
+        staging.reset();
+        rt.releaseLane(lane);
+    }
+
+    /** The stream of the current piece of work, or null (the legacy default stream). */
+    static CUstream stream() {
+        Work w = CURRENT.get();
+        return w == null ? null : w.lane.stream();
+    }
+
+    /** The cuBLAS handle bound to the current stream, or the runtime's own (legacy stream). */
+    static cublasHandle cublas(CudaRuntime rt) {
+        Work w = CURRENT.get();
+        return w == null ? rt.cublas() : w.lane.cublas();
+    }
+
+    /** Whether a piece of work is running on this thread (copies then go through pinned staging). */
+    static boolean active() {
+        return CURRENT.get() != null;
+    }
+
+    // ------------------------------------------------------------------ copies through the staging buffer
+
+    /** Host array → device, through pinned slices, async on the current stream (call only when {@link #active}). */
+    static void upload(CUdeviceptr dst, Object src, int count, int elementBytes) {
+        Work w = CURRENT.get();
+        long total = (long) count * elementBytes;
+        long piece = w.staging.maxSlice() / elementBytes * elementBytes;
+        for (long off = 0; off < total; off += piece) {
+            long n = Math.min(piece, total - off);
+            PinnedStaging.Slice s = w.staging.take(n, w.lane.stream());
+            put(s.bytes(), src, (int) (off / elementBytes), (int) (n / elementBytes));
+            JCudaDriver.cuMemcpyHtoDAsync(dst.withByteOffset(off), s.ptr(), n, w.lane.stream());
+        }
+    }
+
+    /** Device → host array: async copies into pinned slices, a stream synchronize, then the host reads them. */
+    static void download(Object dst, CUdeviceptr src, int count, int elementBytes) {
+        Work w = CURRENT.get();
+        long total = (long) count * elementBytes;
+        long piece = w.staging.maxSlice() / elementBytes * elementBytes;
+        for (long off = 0; off < total; off += piece) {
+            long n = Math.min(piece, total - off);
+            PinnedStaging.Slice s = w.staging.take(n, w.lane.stream());
+            JCudaDriver.cuMemcpyDtoHAsync(s.ptr(), src.withByteOffset(off), n, w.lane.stream());
+            JCudaDriver.cuStreamSynchronize(w.lane.stream());
+            get(s.bytes(), dst, (int) (off / elementBytes), (int) (n / elementBytes));
+            w.staging.reset();
+        }
+    }
+
+    private static void put(ByteBuffer b, Object src, int from, int n) {
+        if (src instanceof float[] f) {
+            b.asFloatBuffer().put(f, from, n);
+        } else if (src instanceof int[] i) {
+            b.asIntBuffer().put(i, from, n);
+        } else if (src instanceof double[] d) {
+            b.asDoubleBuffer().put(d, from, n);
+        } else {
+            throw new IllegalArgumentException("cannot stage " + src.getClass());
+        }
+    }
+
+    private static void get(ByteBuffer b, Object dst, int from, int n) {
+        if (dst instanceof float[] f) {
+            b.asFloatBuffer().get(f, from, n);
+        } else if (dst instanceof double[] d) {
+            b.asDoubleBuffer().get(d, from, n);
+        } else if (dst instanceof int[] i) {
+            b.asIntBuffer().get(i, from, n);
+        } else {
+            throw new IllegalArgumentException("cannot stage " + dst.getClass());
+        }
+    }
+}
