@@ -5,8 +5,9 @@
 // then checked against the fake driver's allocations, because a wrong leading dimension or
 // stride on a GPU reads or writes outside the buffer (an illegal address, or silently wrong
 // numbers) and here it must fail loudly instead (CUBLAS_STATUS_EXECUTION_FAILED + a message).
-// Streams are recorded but, like the fake driver's, synchronous; each GEMM tells the driver which
-// stream it ran on (kxai_emu_stream_work: refused on a destroyed stream, counted by kind).
+// Streams are recorded but, like the fake driver's, synchronous; each GEMM goes to the driver as
+// work on the handle's stream (kxai_emu_stream_submit: refused on a destroyed stream, counted by
+// kind, and recorded as a graph node, scalars by value, while the stream captures).
 #include <cblas.h>
 
 #include <cstdarg>
@@ -125,6 +126,33 @@ void sgemm(const Gemm& g, float alpha, const float* A, const float* B, float bet
     cblas_sgemm(CblasColMajor, is_transpose(g.transa) ? CblasTrans : CblasNoTrans,
                 is_transpose(g.transb) ? CblasTrans : CblasNoTrans, g.m, g.n, g.k, alpha, A, g.lda, B, g.ldb,
                 beta, C, g.ldc);
+}
+
+// One GEMM call (batch of `batch` products) as work for the driver: the scalars by value, so a
+// captured call replays with the values it was called with (cuBLAS reads host scalars at the call).
+struct GemmWork {
+    Gemm g;
+    float alpha, beta;
+    const float *A, *B;
+    float* C;
+    long long strideA, strideB, strideC;
+    int batch;
+};
+
+void run_gemm(void* p)
+{
+    const GemmWork& w = *static_cast<const GemmWork*>(p);
+    for (int i = 0; i < w.batch; ++i)
+        sgemm(w.g, w.alpha, w.A + i * w.strideA, w.B + i * w.strideB, w.beta, w.C + i * w.strideC);
+}
+
+void release_gemm(void* p) { delete static_cast<GemmWork*>(p); }
+
+cublasStatus_t submit(const char* call, cublasHandle_t handle, const GemmWork& w)
+{
+    if (kxai_emu_stream_submit(handle->stream, call, run_gemm, new GemmWork(w), release_gemm) != 0)
+        return CUBLAS_STATUS_EXECUTION_FAILED;
+    return CUBLAS_STATUS_SUCCESS;
 }
 
 }  // namespace
@@ -266,10 +294,7 @@ cublasStatus_t cublasSgemm_v2(cublasHandle_t handle, cublasOperation_t transa, c
         return s;
     if (cublasStatus_t s = check_matrices(__func__, g, A, B, C, 0); s != CUBLAS_STATUS_SUCCESS)
         return s;
-    if (kxai_emu_stream_work(handle->stream, __func__) != 0)
-        return CUBLAS_STATUS_EXECUTION_FAILED;
-    sgemm(g, *alpha, A, B, *beta, C);
-    return CUBLAS_STATUS_SUCCESS;
+    return submit(__func__, handle, GemmWork{g, *alpha, *beta, A, B, C, 0, 0, 0, 1});
 }
 
 cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
@@ -291,11 +316,7 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
         if (cublasStatus_t s = check_matrices(__func__, g, A + i * strideA, B + i * strideB, C + i * strideC, i);
             s != CUBLAS_STATUS_SUCCESS)
             return s;
-    if (kxai_emu_stream_work(handle->stream, __func__) != 0)
-        return CUBLAS_STATUS_EXECUTION_FAILED;
-    for (int i = 0; i < batchCount; ++i)
-        sgemm(g, *alpha, A + i * strideA, B + i * strideB, *beta, C + i * strideC);
-    return CUBLAS_STATUS_SUCCESS;
+    return submit(__func__, handle, GemmWork{g, *alpha, *beta, A, B, C, strideA, strideB, strideC, batchCount});
 }
 
 }  // extern "C"

@@ -41,11 +41,12 @@ final class Work {
 
     /**
      * Starts a piece of work on this thread (the caller holds the device lock, context current), or
-     * returns null: streams off, or a piece of work already running on this thread (a nested
-     * onDevice joins the outer one's stream).
+     * returns null: streams off, a piece of work already running on this thread (a nested
+     * onDevice joins the outer one's stream), or a context that failed (sticky: every call fails;
+     * what still runs, freeing, reports its errors as before, without a stream to synchronize).
      */
     static Work begin(CudaRuntime rt, PinnedStaging staging) {
-        if (!enabled || CURRENT.get() != null) {
+        if (!enabled || CURRENT.get() != null || rt.brokenReason() != null) {
             return null;
         }
         Work w = new Work(rt, rt.acquireLane(), staging);
