@@ -44,6 +44,15 @@ final class CudaOpSet implements OpSet<DTensor> {
     private final BufferPool buffers;
     /** The model's pinned host buffer for the copies of its work on a stream ({@link Work}); freed at close. */
     private final PinnedStaging staging = new PinnedStaging();
+    /** The model's CUDA graphs per chunk shape ({@link ChunkGraphs}, with {@code kxai.cuda.graphs=true}). */
+    private final ChunkGraphs graphs = new ChunkGraphs();
+    /**
+     * The host data of uploaded 1-D tensors (the path's α's and quadrature weights), by buffer: with chunk
+     * graphs each chunk uploads its slice of them through the pinned staging buffer into a buffer of its
+     * own, so that its kernels read the same addresses in every chunk (a view at the chunk's offset
+     * would differ per chunk, and a captured graph could not be replayed).
+     */
+    private final Map<DeviceBuffer, float[]> hostData = java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
     /** The plan built over this op set (its working-set estimate sizes the chunks); set while it is built. */
     private volatile ExecutionPlan plan;
     private final Map<String, DTensor> constants = new HashMap<>();
@@ -270,6 +279,11 @@ final class CudaOpSet implements OpSet<DTensor> {
         return new DeviceScope(buffers);
     }
 
+    /** The model's chunk graphs (tests). */
+    ChunkGraphs graphs() {
+        return graphs;
+    }
+
     /** The model's buffer pool (tests read its statistics). */
     BufferPool buffers() {
         return buffers;
@@ -343,7 +357,24 @@ final class CudaOpSet implements OpSet<DTensor> {
 
     @Override
     public DTensor upload(Arena a, Tensor host) {
-        return new DTensor(host.shape(), scope(a).upload(host.data()));
+        DTensor t = new DTensor(host.shape(), scope(a).upload(host.data()));
+        if (host.shape().length == 1) {
+            hostData.put(t.buf(), host.data());
+        }
+        return t;
+    }
+
+    /**
+     * Steps k0..k1 of a per-step vector (α's or weights): with chunk graphs on, the slice uploaded into a
+     * buffer of the chunk's scope (same address every chunk, host data through the pinned staging);
+     * otherwise a view of the vector at k0.
+     */
+    private DeviceBuffer steps(DTensor v, int k0, int k1, DeviceScope s) {
+        float[] host = s == null ? null : hostData.get(v.buf());
+        if (host == null) {
+            return v.buf().viewFloats(k0, k1 - k0);
+        }
+        return s.upload(java.util.Arrays.copyOfRange(host, k0, k1));
     }
 
     @Override
@@ -475,8 +506,9 @@ final class CudaOpSet implements OpSet<DTensor> {
         int batch = x.dim(0);
         long features = x.size() / batch;
         scope(a).rows((long) (k1 - k0) * batch);
+        Work.chunk(graphs, java.util.List.of("path", k1 - k0, batch, features), scope(a));
         DTensor path = new DTensor(pathShape(x.shape(), k1 - k0), scope(a).floats((k1 - k0) * batch * features));
-        k.pathInterpolate(path.buf(), x.buf(), base.buf(), alphas.buf().viewFloats(k0, k1 - k0), k1 - k0, batch,
+        k.pathInterpolate(path.buf(), x.buf(), base.buf(), steps(alphas, k0, k1, Work.chunkScope()), k1 - k0, batch,
                 features);
         return path;
     }
@@ -484,7 +516,7 @@ final class CudaOpSet implements OpSet<DTensor> {
     @Override
     public void accumulate(DTensor acc, DTensor grads, DTensor weights, int k0, int k1) {
         int batch = acc.dim(0);
-        k.pathAccumulate(acc.buf(), grads.buf(), weights.buf().viewFloats(k0, k1 - k0), k1 - k0, batch,
+        k.pathAccumulate(acc.buf(), grads.buf(), steps(weights, k0, k1, Work.chunkScope()), k1 - k0, batch,
                 acc.size() / batch);
     }
 
@@ -503,9 +535,10 @@ final class CudaOpSet implements OpSet<DTensor> {
         long features = zx.size() / batch;
         return (arena, alphas, k0, k1) -> {
             scope(arena).rows((long) (k1 - k0) * batch);
+            Work.chunk(graphs, java.util.List.of("saving", k1 - k0, batch, features), scope(arena));
             DTensor path = new DTensor(pathShape(outShape, k1 - k0), scope(arena).floats((k1 - k0) * batch * features));
-            k.pathInterpolateF64(path.buf(), zx.buf(), zb.buf(), alphas.buf().viewFloats(k0, k1 - k0), k1 - k0, batch,
-                    features);
+            k.pathInterpolateF64(path.buf(), zx.buf(), zb.buf(), steps(alphas, k0, k1, Work.chunkScope()), k1 - k0,
+                    batch, features);
             return path;
         };
     }
@@ -535,6 +568,9 @@ final class CudaOpSet implements OpSet<DTensor> {
                 }
                 return r;
             } catch (CudaException e) {
+                if (w != null) {
+                    w.abort(); // a capture in progress must end before the health check synchronizes
+                }
                 boolean oom = outOfMemory(e);
                 // only a context that no longer works is broken for every model (issue 13: one failed copy
                 // used to move the whole process to the CPU); a transient failure fails this request only
@@ -632,6 +668,12 @@ final class CudaOpSet implements OpSet<DTensor> {
                 weightScope.close();
             } catch (CudaException e) {
                 LOG.fine(() -> "freeing weights of " + graph.source() + " failed: " + e.getMessage());
+            }
+            try {
+                rt.enter();
+                graphs.close();
+            } catch (CudaException e) {
+                LOG.fine(() -> "destroying the CUDA graphs of " + graph.source() + " failed: " + e.getMessage());
             }
             try {
                 rt.enter();

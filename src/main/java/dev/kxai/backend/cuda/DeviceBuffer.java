@@ -19,32 +19,49 @@ public final class DeviceBuffer implements AutoCloseable {
     private static final AtomicLong FREES = new AtomicLong();
 
     private final CUdeviceptr ptr;
+    /** The device address (with a view's offset): what a captured graph bakes in ({@link StreamOp}). */
+    private final long address;
     private final long bytes;
     /** A view into another buffer: closing it frees nothing. */
     private final boolean view;
     private boolean freed;
 
-    private DeviceBuffer(CUdeviceptr ptr, long bytes, boolean view) {
+    private DeviceBuffer(CUdeviceptr ptr, long address, long bytes, boolean view) {
         this.ptr = ptr;
+        this.address = address;
         this.bytes = bytes;
         this.view = view;
     }
 
+    /** A CUdeviceptr that tells its address (JCuda keeps it protected). */
+    private static final class Addressed extends CUdeviceptr {
+        long address() {
+            return getNativePointer() + getByteOffset();
+        }
+    }
+
     /** The floats from {@code offset} on, as a non-owning buffer. */
     DeviceBuffer viewFloats(long offset, long count) {
-        return new DeviceBuffer(ptr.withByteOffset(offset * Sizeof.FLOAT), count * Sizeof.FLOAT, true);
+        return new DeviceBuffer(ptr.withByteOffset(offset * Sizeof.FLOAT), address + offset * Sizeof.FLOAT,
+                count * Sizeof.FLOAT, true);
     }
 
     /** The first {@code n} bytes, as a non-owning buffer of that size (a pooled buffer handed out for a smaller request). */
     DeviceBuffer prefix(long n) {
-        return new DeviceBuffer(ptr, n, true);
+        return new DeviceBuffer(ptr, address, n, true);
     }
 
     static DeviceBuffer allocate(long bytes) {
-        CUdeviceptr p = new CUdeviceptr();
+        Work.boundary(); // cuMemAlloc is not stream-ordered: a capture in progress ends first
+        Addressed p = new Addressed();
         JCudaDriver.cuMemAlloc(p, Math.max(4, bytes));
         ALLOCATIONS.incrementAndGet();
-        return new DeviceBuffer(p, bytes, false);
+        return new DeviceBuffer(p, p.address(), bytes, false);
+    }
+
+    /** The device address (offset included). */
+    long address() {
+        return address;
     }
 
     /** Device allocations (cuMemAlloc) made by this process so far. */
@@ -74,7 +91,7 @@ public final class DeviceBuffer implements AutoCloseable {
 
     void upload(float[] src) {
         if (Work.active()) {
-            Work.upload(ptr, src, src.length, Sizeof.FLOAT);
+            Work.upload(ptr, address, src, src.length, Sizeof.FLOAT);
         } else {
             JCudaDriver.cuMemcpyHtoD(ptr, Pointer.to(src), (long) src.length * Sizeof.FLOAT);
         }
@@ -82,7 +99,7 @@ public final class DeviceBuffer implements AutoCloseable {
 
     void upload(int[] src) {
         if (Work.active()) {
-            Work.upload(ptr, src, src.length, Sizeof.INT);
+            Work.upload(ptr, address, src, src.length, Sizeof.INT);
         } else {
             JCudaDriver.cuMemcpyHtoD(ptr, Pointer.to(src), (long) src.length * Sizeof.INT);
         }
@@ -90,7 +107,7 @@ public final class DeviceBuffer implements AutoCloseable {
 
     void upload(double[] src) {
         if (Work.active()) {
-            Work.upload(ptr, src, src.length, Sizeof.DOUBLE);
+            Work.upload(ptr, address, src, src.length, Sizeof.DOUBLE);
         } else {
             JCudaDriver.cuMemcpyHtoD(ptr, Pointer.to(src), (long) src.length * Sizeof.DOUBLE);
         }
@@ -117,7 +134,9 @@ public final class DeviceBuffer implements AutoCloseable {
     }
 
     void copyFrom(DeviceBuffer src, long floats) {
-        if (Work.active()) {
+        if (Work.recording()) {
+            Work.submit(new StreamOp.Copy(ptr, address, src.ptr, src.address, floats * Sizeof.FLOAT));
+        } else if (Work.active()) {
             JCudaDriver.cuMemcpyDtoDAsync(ptr, src.ptr, floats * Sizeof.FLOAT, Work.stream());
         } else {
             JCudaDriver.cuMemcpyDtoD(ptr, src.ptr, floats * Sizeof.FLOAT);
@@ -130,7 +149,9 @@ public final class DeviceBuffer implements AutoCloseable {
 
     /** The first {@code words} 32-bit words set to {@code value}. */
     void fill(int value, long words) {
-        if (Work.active()) {
+        if (Work.recording()) {
+            Work.submit(new StreamOp.Fill(ptr, address, value, words));
+        } else if (Work.active()) {
             JCudaDriver.cuMemsetD32Async(ptr, value, words, Work.stream());
         } else {
             JCudaDriver.cuMemsetD32(ptr, value, words);
@@ -140,6 +161,7 @@ public final class DeviceBuffer implements AutoCloseable {
     @Override
     public void close() {
         if (!freed && !view) {
+            Work.boundary(); // as for cuMemAlloc
             freed = true;
             JCudaDriver.cuMemFree(ptr);
             FREES.incrementAndGet();

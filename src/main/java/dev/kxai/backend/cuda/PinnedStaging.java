@@ -42,9 +42,18 @@ final class PinnedStaging implements AutoCloseable {
         this.maxBytes = p == null || p.isBlank() ? DEFAULT_MAX : Math.min(1L << 30, Math.max(ALIGN, Long.parseLong(p.trim())));
     }
 
-    /** A piece of the block: the pointer to pass to the async copy and the host bytes behind it (native order). */
-    record Slice(Pointer ptr, ByteBuffer bytes) {
+    /** A piece of the block: the pointer to pass to the async copy, its host address, and the bytes behind it (native order). */
+    record Slice(Pointer ptr, long address, ByteBuffer bytes) {
     }
+
+    /** A Pointer that tells its address (JCuda keeps it protected). */
+    private static final class Addressed extends Pointer {
+        long address() {
+            return getNativePointer() + getByteOffset();
+        }
+    }
+
+    private long blockAddress;
 
     /** The most bytes one slice can hold: a copy larger than this goes through in pieces. */
     long maxSlice() {
@@ -60,6 +69,7 @@ final class PinnedStaging implements AutoCloseable {
             throw new IllegalArgumentException(n + " bytes > the largest slice " + maxBytes);
         }
         if (used + n > capacity) {
+            Work.boundary(); // a synchronize (and perhaps cuMemAllocHost) follows: not in a graph
             long want = Math.min(maxBytes, Long.highestOneBit(Math.max(4096, used + n) - 1) << 1);
             if (used > 0) {
                 JCudaDriver.cuStreamSynchronize(stream);
@@ -73,15 +83,16 @@ final class PinnedStaging implements AutoCloseable {
         used = Math.min(capacity, (used + n + ALIGN - 1) / ALIGN * ALIGN);
         ByteBuffer b = bytes.duplicate().order(ByteOrder.nativeOrder());
         b.position((int) at).limit((int) (at + n));
-        return new Slice(block.withByteOffset(at), b.slice().order(ByteOrder.nativeOrder()));
+        return new Slice(block.withByteOffset(at), blockAddress + at, b.slice().order(ByteOrder.nativeOrder()));
     }
 
     private void grow(long want) {
         free();
-        Pointer p = new Pointer();
+        Addressed p = new Addressed();
         JCudaDriver.cuMemAllocHost(p, want);
         ALLOCATIONS.incrementAndGet();
         block = p;
+        blockAddress = p.address();
         capacity = want;
         bytes = p.getByteBuffer(0, want).order(ByteOrder.nativeOrder());
     }
@@ -98,6 +109,7 @@ final class PinnedStaging implements AutoCloseable {
 
     private void free() {
         if (block != null) {
+            Work.boundary();
             Pointer p = block;
             block = null;
             bytes = null;

@@ -56,8 +56,137 @@ final class Work {
 
     /** Waits for the work issued (errors of async work surface here); the staging buffer is then free. */
     void end() {
+        segmentEnd();
         JCudaDriver.cuStreamSynchronize(lane.stream());
         staging.reset();
+    }
+
+    // ------------------------------------------------------------------ chunk graphs (ChunkGraphs)
+
+    private enum Mode { EAGER, CAPTURE, REPLAY }
+
+    private Mode mode = Mode.EAGER;
+    /** Whether this piece of work was marked as a chunk already (one graph segment per piece of work). */
+    private boolean chunked;
+    private ChunkGraphs.Entry entry;
+    /** CAPTURE: the operations issued into the capture; REPLAY: those matched, not issued yet. */
+    private java.util.List<StreamOp> ops;
+    /** The scope of the current chunk (per-chunk host data is uploaded into its buffers), or null. */
+    private DeviceScope chunkScope;
+
+    /**
+     * Marks the current piece of work as a chunk of path steps of shape {@code key} (on {@code graphs}'
+     * model) whose device work starts now: its operations up to the first boundary are captured or
+     * replayed ({@link ChunkGraphs}). No-op without a piece of work, with graphs off, or the second time.
+     */
+    static void chunk(ChunkGraphs graphs, Object key, DeviceScope scope) {
+        Work w = CURRENT.get();
+        if (w == null || !ChunkGraphs.enabled || w.chunked) {
+            return;
+        }
+        w.chunked = true;
+        w.chunkScope = scope;
+        ChunkGraphs.Entry e = graphs.entry(java.util.List.of(w.lane, key));
+        e.seen++;
+        w.entry = e;
+        if (e.exec != null) {
+            w.mode = Mode.REPLAY;
+            w.ops = new java.util.ArrayList<>();
+        } else if (e.seen >= 2 && e.capturable()) {
+            JCudaDriver.cuStreamBeginCapture(w.lane.stream(), jcuda.driver.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_GLOBAL);
+            w.mode = Mode.CAPTURE;
+            w.ops = new java.util.ArrayList<>();
+        }
+    }
+
+    /** The current chunk's scope while its piece of work runs with chunk graphs on, else null. */
+    static DeviceScope chunkScope() {
+        Work w = CURRENT.get();
+        return w == null ? null : w.chunkScope;
+    }
+
+    /** Whether stream operations must go through {@link #submit} (a capture or a replay in progress). */
+    static boolean recording() {
+        Work w = CURRENT.get();
+        return w != null && w.mode != Mode.EAGER;
+    }
+
+    /** An operation while {@link #recording}: issued into the capture, or compared with the captured one. */
+    static void submit(StreamOp op) {
+        Work w = CURRENT.get();
+        if (w.mode == Mode.CAPTURE) {
+            op.issue(w.lane.stream()); // recorded by the driver, not run
+            w.ops.add(op);
+        } else if (w.ops.size() < w.entry.ops.size() && w.entry.ops.get(w.ops.size()).same(op)) {
+            w.ops.add(op); // replaced by the graph at the boundary
+        } else {
+            w.fallBack();
+            op.issue(w.lane.stream());
+        }
+    }
+
+    /**
+     * What cannot be in a graph is about to happen (a download, a synchronize, an allocation or free of
+     * device or pinned memory): the capture or replay in progress ends here.
+     */
+    static void boundary() {
+        Work w = CURRENT.get();
+        if (w != null && w.mode != Mode.EAGER) {
+            w.segmentEnd();
+        }
+    }
+
+    private void segmentEnd() {
+        if (mode == Mode.CAPTURE) {
+            mode = Mode.EAGER;
+            jcuda.driver.CUgraph g = new jcuda.driver.CUgraph();
+            JCudaDriver.cuStreamEndCapture(lane.stream(), g);
+            jcuda.driver.CUgraphExec x = new jcuda.driver.CUgraphExec();
+            try {
+                JCudaDriver.cuGraphInstantiate(x, g, 0);
+            } finally {
+                JCudaDriver.cuGraphDestroy(g);
+            }
+            entry.exec = x;
+            entry.ops = ops;
+            ChunkGraphs.captured();
+            JCudaDriver.cuGraphLaunch(x, lane.stream()); // the captured work has not run yet
+            ChunkGraphs.launched(ops.size());
+        } else if (mode == Mode.REPLAY) {
+            if (ops.size() == entry.ops.size()) {
+                mode = Mode.EAGER;
+                JCudaDriver.cuGraphLaunch(entry.exec, lane.stream());
+                ChunkGraphs.launched(ops.size());
+            } else {
+                fallBack(); // the boundary came before the captured operations were all seen
+            }
+        }
+    }
+
+    /** A replay that does not match: the matched operations eagerly, the rest of the work eagerly, the graph dropped. */
+    private void fallBack() {
+        mode = Mode.EAGER;
+        for (StreamOp op : ops) {
+            op.issue(lane.stream());
+        }
+        ops = null;
+        ChunkGraphs.fellBack();
+        entry.drop();
+    }
+
+    /** After a failure: a capture in progress is ended and discarded (its work never ran). */
+    void abort() {
+        Mode m = mode;
+        mode = Mode.EAGER;
+        if (m == Mode.CAPTURE) {
+            try {
+                jcuda.driver.CUgraph g = new jcuda.driver.CUgraph();
+                JCudaDriver.cuStreamEndCapture(lane.stream(), g);
+                JCudaDriver.cuGraphDestroy(g);
+            } catch (RuntimeException ignored) {
+                // an invalidated capture ends without a graph; the failure being handled is the one reported
+            }
+        }
     }
 
     /**
@@ -66,6 +195,7 @@ final class Work {
      * staging slices it reads are not reused under it.
      */
     void release() {
+        abort();
         CURRENT.remove();
         try {
             JCudaDriver.cuStreamSynchronize(lane.stream());
@@ -96,7 +226,7 @@ final class Work {
     // ------------------------------------------------------------------ copies through the staging buffer
 
     /** Host array → device, through pinned slices, async on the current stream (call only when {@link #active}). */
-    static void upload(CUdeviceptr dst, Object src, int count, int elementBytes) {
+    static void upload(CUdeviceptr dst, long dstAddress, Object src, int count, int elementBytes) {
         Work w = CURRENT.get();
         long total = (long) count * elementBytes;
         long piece = w.staging.maxSlice() / elementBytes * elementBytes;
@@ -104,12 +234,17 @@ final class Work {
             long n = Math.min(piece, total - off);
             PinnedStaging.Slice s = w.staging.take(n, w.lane.stream());
             put(s.bytes(), src, (int) (off / elementBytes), (int) (n / elementBytes));
-            JCudaDriver.cuMemcpyHtoDAsync(dst.withByteOffset(off), s.ptr(), n, w.lane.stream());
+            if (w.mode != Mode.EAGER) {
+                submit(new StreamOp.Upload(dst.withByteOffset(off), dstAddress + off, s.ptr(), s.address(), n));
+            } else {
+                JCudaDriver.cuMemcpyHtoDAsync(dst.withByteOffset(off), s.ptr(), n, w.lane.stream());
+            }
         }
     }
 
     /** Device → host array: async copies into pinned slices, a stream synchronize, then the host reads them. */
     static void download(Object dst, CUdeviceptr src, int count, int elementBytes) {
+        boundary();
         Work w = CURRENT.get();
         long total = (long) count * elementBytes;
         long piece = w.staging.maxSlice() / elementBytes * elementBytes;

@@ -140,6 +140,52 @@ class ConvFloatCudaTest {
         }
     }
 
+    /**
+     * Integrated Gradients through the repaired near-ties with chunk graphs on ({@link ChunkGraphs}): the
+     * repair kernels run inside the replayed graphs (the same number of outputs recomputed as without
+     * graphs), 5 chunks give 1 capture and 4 graph launches, and the attributions are those without
+     * graphs bit for bit.
+     */
+    @Test
+    void integratedGradientsThroughNearTiesWithGraphsEqualsWithout() {
+        Tensor x = plantedInput(2, 5, 6, 11, false);
+        Tensor base = new Tensor(x.shape(), new float[x.size()]);
+        G g = sumConv(5, 6);
+        g.then(new Op.Relu());
+        float[] gw = rand(new Random(12), -1, 1, 2 * 30).data();
+        int steps = 10;
+        float[] alphas = new float[steps];
+        float[] weights = new float[steps];
+        for (int k = 0; k < steps; k++) {
+            alphas[k] = (k + 0.5f) / steps;
+            weights[k] = 1f / steps;
+        }
+        float[][] got = new float[2][];
+        int[] repaired = new int[2];
+        ChunkGraphs.Stats[] stats = new ChunkGraphs.Stats[2];
+        for (int on = 0; on < 2; on++) {
+            int mode = on;
+            got[on] = GraphsCudaTest.withGraphs(on == 1, () -> {
+                try (Prepared h = prepare(g.withHead(gw))) {
+                    int r0 = h.ops().repairedOutputs();
+                    ChunkGraphs.Stats s0 = ChunkGraphs.stats();
+                    float[] a = CudaTestKit.integrate(h.runner(), x, base, alphas, weights, new int[2], 2, false)
+                            .gradientSums().get(0).data();
+                    stats[mode] = ChunkGraphs.stats().minus(s0);
+                    repaired[mode] = h.ops().repairedOutputs() - r0;
+                    return a;
+                }
+            });
+        }
+        String what = "graphs off: " + repaired[0] + " outputs repaired, " + stats[0] + "; on: " + repaired[1] + ", "
+                + stats[1];
+        System.out.println("near-tie IG, 5 chunks: " + what);
+        assertTrue(repaired[0] > 0, what);
+        assertEquals(repaired[0], repaired[1], "the repair kernels ran inside the graphs: " + what);
+        assertEquals(new ChunkGraphs.Stats(1, 4, 0, stats[1].replayedOps()), stats[1], what);
+        assertArrayEquals(got[0], got[1], "graphs on = off, bit for bit: " + what);
+    }
+
     @Test
     void clipAndLeakyReluNearTies() {
         Tensor x = plantedInput(1, 4, 6, 3, false);

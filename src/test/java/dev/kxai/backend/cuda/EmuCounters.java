@@ -17,7 +17,8 @@ final class EmuCounters {
     /** In the driver's order. */
     static final String[] NAMES = {"launches_default_stream", "launches_created_stream", "ops_default_stream",
         "ops_created_stream", "async_copies_pageable", "async_copies_pinned", "sync_host_copies", "pinned_allocations",
-        "pinned_frees", "cublas_default_stream", "cublas_created_stream"};
+        "pinned_frees", "cublas_default_stream", "cublas_created_stream", "graph_captures", "graph_launches",
+        "captured_nodes"};
 
     static final int LAUNCHES_DEFAULT = 0;
     static final int LAUNCHES_CREATED = 1;
@@ -28,6 +29,9 @@ final class EmuCounters {
     static final int SYNC_HOST_COPIES = 6;
     static final int CUBLAS_DEFAULT = 9;
     static final int CUBLAS_CREATED = 10;
+    static final int GRAPH_CAPTURES = 11;
+    static final int GRAPH_LAUNCHES = 12;
+    static final int CAPTURED_NODES = 13;
 
     /** Every counter now (low 31 bits, as the driver reports them). */
     static long[] read() {
