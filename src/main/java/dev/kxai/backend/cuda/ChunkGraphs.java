@@ -95,9 +95,19 @@ final class ChunkGraphs implements AutoCloseable {
     }
 
     private final Map<Object, Entry> entries = new HashMap<>();
+    /** Shapes remembered at most (a server sees many batch sizes): beyond, every graph is dropped and counting restarts. */
+    static final int MAX_ENTRIES = 64;
 
     Entry entry(Object key) {
-        return entries.computeIfAbsent(key, k -> new Entry());
+        Entry e = entries.get(key);
+        if (e == null) {
+            if (entries.size() >= MAX_ENTRIES) {
+                close();
+            }
+            e = new Entry();
+            entries.put(key, e);
+        }
+        return e;
     }
 
     /** Destroys every graph (the model closes). */

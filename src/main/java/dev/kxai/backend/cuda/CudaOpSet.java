@@ -279,6 +279,12 @@ final class CudaOpSet implements OpSet<DTensor> {
         return new DeviceScope(buffers);
     }
 
+    /** A forward or gradient called again and again with one shape: its device work may replay a graph. */
+    @Override
+    public void repeatedWork(Arena a, Object key) {
+        Work.chunk(graphs, key, scope(a));
+    }
+
     /** The model's chunk graphs (tests). */
     ChunkGraphs graphs() {
         return graphs;
