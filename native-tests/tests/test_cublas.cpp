@@ -1,6 +1,7 @@
 // test_cublas.cpp: the fake libcublas.so.12 against a naive column-major loop.
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -195,6 +196,42 @@ void test_capture(cublasHandle_t handle)
     CHECK(cublasSetStream_v2(handle, nullptr) == CUBLAS_STATUS_SUCCESS);
 }
 
+// CUBLAS_TF32_TENSOR_OP_MATH: A and B read as TF32 (to nearest, ties away, 10-bit mantissa); the
+// result is a float GEMM of the rounded operands, and differs from the plain SGEMM's.
+void test_tf32_math(cublasHandle_t handle)
+{
+    const int m = 5, n = 4, k = 33;
+    const std::vector<float> a = random_floats(m * k, 21), b = random_floats(k * n, 22);
+    std::vector<float> ar(a), br(b);
+    for (std::vector<float>* v : {&ar, &br})
+        for (float& x : *v) {
+            unsigned u;
+            std::memcpy(&u, &x, 4);
+            u = (u + 0x1000u) & 0xffffe000u;  // normal numbers here
+            std::memcpy(&x, &u, 4);
+        }
+    device::Buffer A(a.size() * 4), B(b.size() * 4), C(m * n * 4);
+    A.upload(a.data(), a.size() * 4);
+    B.upload(b.data(), b.size() * 4);
+    const float one = 1.0f, zero = 0.0f;
+    const auto gemm = [&] {
+        return cublasSgemm_v2(handle, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, reinterpret_cast<float*>(A.ptr()), m,
+                              reinterpret_cast<float*>(B.ptr()), k, &zero, reinterpret_cast<float*>(C.ptr()), m);
+    };
+    CHECK(gemm() == CUBLAS_STATUS_SUCCESS);
+    const std::vector<float> plain = C.download<float>(m * n);
+    CHECK(cublasSetMathMode(handle, CUBLAS_TF32_TENSOR_OP_MATH) == CUBLAS_STATUS_SUCCESS);
+    CHECK(gemm() == CUBLAS_STATUS_SUCCESS);
+    const std::vector<float> t = C.download<float>(m * n);
+    CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH) == CUBLAS_STATUS_SUCCESS);
+    const std::vector<float> c0(m * n, 0.0f);
+    expect_gemm(Shape{CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, m, k, m}, 1.0f, ar.data(), br.data(), 0.0f, c0.data(), t.data());
+    int differ = 0;
+    for (int i = 0; i < m * n; ++i)
+        differ += t[i] != plain[i];
+    CHECK_MSG(differ > 0, "TF32 operands changed no element of C");
+}
+
 }  // namespace
 
 SUITE(cublas)
@@ -212,6 +249,7 @@ SUITE(cublas)
         }
     harness::run_case("cuBLAS argument, bounds and pointer-mode checks", [=] { test_misuse(handle); });
     harness::run_case("cuBLAS handle state", test_handle_state);
+    harness::run_case("CUBLAS_TF32_TENSOR_OP_MATH rounds A and B to TF32", [=] { test_tf32_math(handle); });
     harness::run_case("cuBLAS on a capturing stream: recorded, scalars by value, run at the graph launch",
                       [=] { test_capture(handle); });
     cublasDestroy_v2(handle);

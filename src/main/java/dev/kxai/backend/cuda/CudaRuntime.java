@@ -273,6 +273,22 @@ public final class CudaRuntime {
         }
     }
 
+    /** Each cuBLAS handle's math mode as last set (TF32 or not), so it is set only when it changes. */
+    private final Map<cublasHandle, Boolean> tf32Handles = new java.util.IdentityHashMap<>();
+
+    /** Puts {@code h} in CUBLAS_TF32_TENSOR_OP_MATH or CUBLAS_DEFAULT_MATH (host-side handle state, not stream work). */
+    void mathMode(cublasHandle h, boolean tf32) {
+        synchronized (tf32Handles) {
+            Boolean was = tf32Handles.get(h);
+            if (was != null && was == tf32) {
+                return;
+            }
+            JCublas2.cublasSetMathMode(h, tf32 ? jcuda.jcublas.cublasMath.CUBLAS_TF32_TENSOR_OP_MATH
+                    : jcuda.jcublas.cublasMath.CUBLAS_DEFAULT_MATH);
+            tf32Handles.put(h, tf32);
+        }
+    }
+
     /** Makes the context current on the calling thread (cheap; call on every entry). */
     public void enter() {
         JCudaDriver.cuCtxSetCurrent(context);

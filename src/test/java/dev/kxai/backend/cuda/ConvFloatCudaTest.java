@@ -186,6 +186,55 @@ class ConvFloatCudaTest {
         assertArrayEquals(got[0], got[1], "graphs on = off, bit for bit: " + what);
     }
 
+    /**
+     * TF32 (CudaBackend.tf32): the FP32 conv reads its operands rounded to TF32, and its bounds widen to
+     * match, so the fused Conv+Relu's decisions on the planted near-ties are still the double path's;
+     * the wider bounds flag at least as many outputs as FP32's; and the values do change (TF32 engaged).
+     */
+    @Test
+    void tf32KeepsTheDecisionsOfTheDoublePath() {
+        Tensor x = plantedInput(2, 5, 6, 21, false);
+        G g = sumConv(5, 6);
+        g.then(new Op.Relu());
+        // the planted planes hold 2^25: every output lies within its bound and is recomputed; so TF32's
+        // effect on values is checked on the bare conv over ordinary inputs
+        Tensor plain = rand(new Random(22), -1, 1, 2, 3, 5, 6);
+        try (Prepared p = prepare(g.build()); Prepared bare = prepare(sumConv(5, 6).build())) {
+            int r0 = p.ops().repairedOutputs();
+            p.runner().forward(x);
+            int fp32Repairs = p.ops().repairedOutputs() - r0;
+            Tensor ye = exact(() -> p.runner().forward(x));
+            Tensor bf = bare.runner().forward(plain);
+            boolean was = CudaBackend.tf32(true);
+            Tensor yt;
+            Tensor yte;
+            Tensor bt;
+            int tf32Repairs;
+            try {
+                int r1 = p.ops().repairedOutputs();
+                yt = p.runner().forward(x);
+                tf32Repairs = p.ops().repairedOutputs() - r1;
+                yte = exact(() -> p.runner().forward(x));
+                bt = bare.runner().forward(plain);
+            } finally {
+                CudaBackend.tf32(was);
+            }
+            assertArrayEquals(ye.data(), yte.data(), "the exact path ignores TF32");
+            for (int i = 0; i < yt.size(); i++) {
+                assertEquals(ye.data()[i] > 0, yt.data()[i] > 0, "TF32: ReLU decision of output " + i);
+            }
+            int differ = 0;
+            for (int i = 0; i < bt.size(); i++) {
+                differ += bt.data()[i] != bf.data()[i] ? 1 : 0;
+            }
+            String what = "repairs FP32 " + fp32Repairs + ", TF32 " + tf32Repairs + "; bare conv outputs changed by TF32 "
+                    + differ + " of " + bt.size();
+            System.out.println("tf32 near ties: " + what);
+            assertTrue(fp32Repairs > 0 && tf32Repairs >= fp32Repairs, what);
+            assertTrue(differ > 0, "TF32 changed values: " + what);
+        }
+    }
+
     @Test
     void clipAndLeakyReluNearTies() {
         Tensor x = plantedInput(1, 4, 6, 3, false);
