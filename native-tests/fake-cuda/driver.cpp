@@ -12,7 +12,9 @@
 //   - a failed launch (injected, or a barrier that can never complete) is sticky, as on a GPU:
 //     every later call in that context returns it until the context is destroyed or reset.
 // Launches run synchronously and report their errors at the launch itself; streams and events
-// are synchronous, and events record host time. Pinned host memory (cuMemAllocHost,
+// are synchronous, and events record host time. Stream capture records operations (kernel
+// parameters by value) into a graph instead of running them, refusing and invalidating what a
+// real driver prohibits during a capture; cuGraphLaunch replays the nodes in order. Pinned host memory (cuMemAllocHost,
 // cuMemHostAlloc) is tracked, so that what a real driver accepts but silently degrades is
 // counted: an async copy from pageable memory (it becomes synchronous on a GPU). Counters of
 // stream use (work on the default stream vs created streams) are readable by tests through

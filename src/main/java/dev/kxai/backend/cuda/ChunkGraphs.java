@@ -18,7 +18,7 @@ import jcuda.driver.JCudaDriver;
  * <ol>
  *   <li>the first chunk of a shape runs eagerly (it allocates the pool's buffers and grows the staging
  *       buffer: allocations are not allowed in a capture);</li>
- *   <li>the second is captured (cuStreamBeginCapture … cuStreamEndCapture, cuGraphInstantiate) up to its
+ *   <li>the second is captured (cuStreamBeginCapture in thread-local mode … cuStreamEndCapture, cuGraphInstantiate) up to its
  *       first <i>boundary</i> (a download, a synchronize, an allocation or free: what cannot be in a
  *       graph), and the graph launched there; the rest of the chunk runs eagerly;</li>
  *   <li>later chunks replay: the host code runs as always, but each operation is compared with the

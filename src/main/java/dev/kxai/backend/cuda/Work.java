@@ -93,7 +93,11 @@ final class Work {
             w.mode = Mode.REPLAY;
             w.ops = new java.util.ArrayList<>();
         } else if (e.seen >= 2 && e.capturable()) {
-            JCudaDriver.cuStreamBeginCapture(w.lane.stream(), jcuda.driver.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_GLOBAL);
+            // thread-local mode: what is unsafe during a capture (an allocation, a synchronous copy, a
+            // synchronize) is refused on this thread, where a boundary should have ended the capture
+            // first; other threads are not involved (their device work waits for the device lock anyway)
+            JCudaDriver.cuStreamBeginCapture(w.lane.stream(),
+                    jcuda.driver.CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
             w.mode = Mode.CAPTURE;
             w.ops = new java.util.ArrayList<>();
         }
