@@ -84,4 +84,38 @@ class Tf32CudaTest {
         assertTrue(failures.isEmpty(), "cases that fail FP32's reference tolerance, or TF32's " + TF32_REL_L2 + ": "
                 + failures);
     }
+
+    /**
+     * {@code kxai explain --device cuda --tf32}: the attributions differ from the FP32 run by less than the
+     * TF32 tolerance (and do differ: the flag reached the device), and the process is back in FP32 after.
+     */
+    @Test
+    void theCliFlagRunsTf32AndRestoresFp32(@org.junit.jupiter.api.io.TempDir Path dir) {
+        CudaTestKit.cuda();
+        Path ref = TestData.reference("tinyvgg");
+        String[] common = {"explain", "--model", ref.resolve("model.onnx").toString(), "--input",
+            ref.resolve("input.npy").toString(), "--steps", "8", "--device", "cuda"};
+        dev.kxai.testing.CliRun t = dev.kxai.testing.CliRun.of(concat(common, "--tf32", "--out", dir.resolve("tf32").toString()));
+        assertEquals(0, t.status(), t.err());
+        assertTrue(!CudaBackend.tf32(false), "--tf32 restored the default afterwards");
+        dev.kxai.testing.CliRun f = dev.kxai.testing.CliRun.of(concat(common, "--out", dir.resolve("fp32").toString()));
+        assertEquals(0, f.status(), f.err());
+        float[] a = dev.kxai.io.NpyIO.read(dir.resolve("tf32/attributions.npy")).data();
+        float[] b = dev.kxai.io.NpyIO.read(dir.resolve("fp32/attributions.npy")).data();
+        double diff = 0;
+        double norm = 0;
+        for (int i = 0; i < a.length; i++) {
+            diff += (a[i] - b[i]) * (double) (a[i] - b[i]);
+            norm += b[i] * (double) b[i];
+        }
+        double rel = Math.sqrt(diff / norm);
+        System.out.println("explain --tf32 vs FP32 on tinyvgg: relative L2 " + rel);
+        assertTrue(rel > 0 && rel < TF32_REL_L2, "TF32 vs FP32 attributions: relative L2 " + rel);
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
 }
