@@ -35,3 +35,18 @@ __device__ __forceinline__ float kx_warp_sum(float v)
 #else
 #define KX_UNROLL
 #endif
+
+// x rounded to TF32 (8-bit exponent, 10-bit mantissa): to nearest, ties away from zero, as
+// cvt.rna.tf32.f32 does, in integer arithmetic (that instruction needs sm_80; these kernels target
+// sm_75). Normal numbers only: zeros, subnormals, infinities and NaN are returned as they are, so
+// |kx_tf32(x) − x| ≤ 2^-11·|x| for every x (the exact-decision bounds rest on that; a subnormal's
+// rounding would be absolute, not relative). A value that rounds past the largest finite TF32
+// becomes infinity, as with cvt.rna.
+__device__ __forceinline__ float kx_tf32(float x)
+{
+    const unsigned u = __float_as_uint(x);
+    const unsigned e = u & 0x7f800000u;
+    if (e == 0u || e == 0x7f800000u)
+        return x;
+    return __uint_as_float((u + 0x1000u) & 0xffffe000u);
+}

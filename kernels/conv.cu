@@ -289,6 +289,12 @@ extern "C" __global__ void channel_affine(float* __restrict__ y, const float* __
 // output channel that the CPU's float convolution carries (backend/cpu/ConvOps: K_BLOCK = 256).
 // The sum of the bias and the blocks is rounded once to float.
 //
+// tf32 = 1 (-Dkxai.cuda.tf32=true): both operands are rounded to TF32 as the tiles are loaded
+// (kx_tf32: 10-bit mantissa, to nearest, ties away), as tensor cores would read them; the products
+// and sums stay as above. Each product of rounded operands is within (2·2^-11 + 2^-22)·|w·x| of the
+// exact one, so the launcher passes conv_plane_bound the γ of the FP32 sums plus that
+// (ConvOps.gamma(kk, true)), and the repair still decides every kink as the double kernel does.
+//
 // The repair: plane_max_abs (max |x| per image and channel; NaN if any is NaN) and
 // conv_plane_bound (the per-(image, output channel) bound from Σ_taps |w| per channel pair,
 // computed on the host once per weight) give every output its bound; conv_repair_kinks then
@@ -332,7 +338,7 @@ template <int TM, int TN>
 __device__ __forceinline__ void kx_conv_f32_tiles(float* __restrict__ y, const float* __restrict__ x,
                                                   const float* __restrict__ w, const float* __restrict__ bias,
                                                   const float* __restrict__ bound, int* __restrict__ count, int relu,
-                                                  int n, int c, int h, int wd, int m, int groups, int kh, int kw,
+                                                  int tf32, int n, int c, int h, int wd, int m, int groups, int kh, int kw,
                                                   int sh, int sw, int ph, int pw, int dh, int dw, int oh, int ow)
 {
     __shared__ float As[KX_CT_K][TM];
@@ -384,7 +390,8 @@ __device__ __forceinline__ void kx_conv_f32_tiles(float* __restrict__ y, const f
                 const int ak = idx % KX_CT_K;
                 const int row = m0 + idx / KX_CT_K;
                 const int k = k0 + ak;
-                As[ak][idx / KX_CT_K] = (row < mg && k < kk) ? wg[(kx_index)row * kk + k] : 0.0f;
+                const float a = (row < mg && k < kk) ? wg[(kx_index)row * kk + k] : 0.0f;
+                As[ak][idx / KX_CT_K] = tf32 ? kx_tf32(a) : a;
             }
             for (int kr = bk; kr < KX_CT_K; kr += BSTEP) {
                 const int k = k0 + kr;
@@ -398,7 +405,7 @@ __device__ __forceinline__ void kx_conv_f32_tiles(float* __restrict__ y, const f
                     if (iy >= 0 && iy < h && ix >= 0 && ix < wd)
                         v = xg[(kx_index)ch * h * wd + (kx_index)iy * wd + ix];
                 }
-                Bs[kr][bcol] = v;
+                Bs[kr][bcol] = tf32 ? kx_tf32(v) : v;
             }
             __syncthreads();
             KX_UNROLL
@@ -459,10 +466,10 @@ __device__ __forceinline__ void kx_conv_f32_tiles(float* __restrict__ y, const f
 extern "C" __global__ void __launch_bounds__(KX_CT_THREADS)
 conv2d_forward_f32(float* __restrict__ y, const float* __restrict__ x, const float* __restrict__ w,
                    const float* __restrict__ bias, const float* __restrict__ bound, int* __restrict__ count,
-                   int relu, int n, int c, int h, int wd, int m, int groups, int kh, int kw, int sh, int sw, int ph,
-                   int pw, int dh, int dw, int oh, int ow)
+                   int relu, int tf32, int n, int c, int h, int wd, int m, int groups, int kh, int kw, int sh, int sw,
+                   int ph, int pw, int dh, int dw, int oh, int ow)
 {
-    kx_conv_f32_tiles<64, 64>(y, x, w, bias, bound, count, relu, n, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh,
+    kx_conv_f32_tiles<64, 64>(y, x, w, bias, bound, count, relu, tf32, n, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh,
                               dw, oh, ow);
 }
 
@@ -471,10 +478,10 @@ conv2d_forward_f32(float* __restrict__ y, const float* __restrict__ x, const flo
 extern "C" __global__ void __launch_bounds__(KX_CT_THREADS)
 conv2d_forward_f32_narrow(float* __restrict__ y, const float* __restrict__ x, const float* __restrict__ w,
                           const float* __restrict__ bias, const float* __restrict__ bound, int* __restrict__ count,
-                          int relu, int n, int c, int h, int wd, int m, int groups, int kh, int kw, int sh, int sw,
-                          int ph, int pw, int dh, int dw, int oh, int ow)
+                          int relu, int tf32, int n, int c, int h, int wd, int m, int groups, int kh, int kw, int sh,
+                          int sw, int ph, int pw, int dh, int dw, int oh, int ow)
 {
-    kx_conv_f32_tiles<16, 256>(y, x, w, bias, bound, count, relu, n, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh,
+    kx_conv_f32_tiles<16, 256>(y, x, w, bias, bound, count, relu, tf32, n, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh,
                                dw, oh, ow);
 }
 

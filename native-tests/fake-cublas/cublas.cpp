@@ -5,13 +5,17 @@
 // then checked against the fake driver's allocations, because a wrong leading dimension or
 // stride on a GPU reads or writes outside the buffer (an illegal address, or silently wrong
 // numbers) and here it must fail loudly instead (CUBLAS_STATUS_EXECUTION_FAILED + a message).
-// Streams are recorded but, like the fake driver's, synchronous.
+// Streams are recorded but, like the fake driver's, synchronous; each GEMM goes to the driver as
+// work on the handle's stream (kxai_emu_stream_submit: refused on a destroyed stream, counted by
+// kind, and recorded as a graph node, scalars by value, while the stream captures).
 #include <cblas.h>
 
 #include <cstdarg>
 #include <cstdio>
 #include <mutex>
+#include <cstring>
 #include <set>
+#include <vector>
 
 #include "cublas_subset.h"
 #include "emu_memory.h"
@@ -126,6 +130,71 @@ void sgemm(const Gemm& g, float alpha, const float* A, const float* B, float bet
                 beta, C, g.ldc);
 }
 
+// One GEMM call (batch of `batch` products) as work for the driver: the scalars by value, so a
+// captured call replays with the values it was called with (cuBLAS reads host scalars at the call).
+struct GemmWork {
+    Gemm g;
+    float alpha, beta;
+    const float *A, *B;
+    float* C;
+    long long strideA, strideB, strideC;
+    int batch;
+    bool tf32;  // the handle's math mode at the call: CUBLAS_TF32_TENSOR_OP_MATH
+};
+
+// TF32 rounding as kernels/common.cuh's kx_tf32 (cvt.rna.tf32.f32 on normal numbers: 10-bit
+// mantissa, to nearest, ties away; zeros, subnormals, infinities and NaN unchanged).
+float tf32(float x)
+{
+    unsigned u;
+    std::memcpy(&u, &x, 4);
+    const unsigned e = u & 0x7f800000u;
+    if (e == 0u || e == 0x7f800000u)
+        return x;
+    u = (u + 0x1000u) & 0xffffe000u;
+    std::memcpy(&x, &u, 4);
+    return x;
+}
+
+// A stored rows x cols matrix (leading dimension ld) with every element rounded to TF32.
+std::vector<float> tf32_copy(const float* m, int rows, int cols, int ld)
+{
+    std::vector<float> out(static_cast<size_t>(extent(rows, cols, ld)));
+    for (size_t i = 0; i < out.size(); ++i)
+        out[i] = tf32(m[i]);
+    return out;
+}
+
+// CUBLAS_TF32_TENSOR_OP_MATH: A and B read as TF32 (what tensor cores do), products and sums in
+// float as before; otherwise plain SGEMM.
+void run_gemm(void* p)
+{
+    const GemmWork& w = *static_cast<const GemmWork*>(p);
+    const Gemm& g = w.g;
+    for (int i = 0; i < w.batch; ++i) {
+        const float* A = w.A + i * w.strideA;
+        const float* B = w.B + i * w.strideB;
+        if (!w.tf32) {
+            sgemm(g, w.alpha, A, B, w.beta, w.C + i * w.strideC);
+            continue;
+        }
+        const std::vector<float> a = tf32_copy(A, is_transpose(g.transa) ? g.k : g.m, is_transpose(g.transa) ? g.m : g.k,
+                                               g.lda);
+        const std::vector<float> b = tf32_copy(B, is_transpose(g.transb) ? g.n : g.k, is_transpose(g.transb) ? g.k : g.n,
+                                               g.ldb);
+        sgemm(g, w.alpha, a.data(), b.data(), w.beta, w.C + i * w.strideC);
+    }
+}
+
+void release_gemm(void* p) { delete static_cast<GemmWork*>(p); }
+
+cublasStatus_t submit(const char* call, cublasHandle_t handle, const GemmWork& w)
+{
+    if (kxai_emu_stream_submit(handle->stream, call, run_gemm, new GemmWork(w), release_gemm) != 0)
+        return CUBLAS_STATUS_EXECUTION_FAILED;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
 }  // namespace
 
 extern "C" {
@@ -218,7 +287,7 @@ cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t mode)
 {
     if (!live(handle))
         return CUBLAS_STATUS_NOT_INITIALIZED;
-    handle->math_mode = mode;  // float32 GEMM is computed in float32 whatever the mode
+    handle->math_mode = mode;  // CUBLAS_TF32_TENSOR_OP_MATH: SGEMM reads A and B as TF32 (run_gemm)
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -265,8 +334,8 @@ cublasStatus_t cublasSgemm_v2(cublasHandle_t handle, cublasOperation_t transa, c
         return s;
     if (cublasStatus_t s = check_matrices(__func__, g, A, B, C, 0); s != CUBLAS_STATUS_SUCCESS)
         return s;
-    sgemm(g, *alpha, A, B, *beta, C);
-    return CUBLAS_STATUS_SUCCESS;
+    return submit(__func__, handle,
+                  GemmWork{g, *alpha, *beta, A, B, C, 0, 0, 0, 1, handle->math_mode == CUBLAS_TF32_TENSOR_OP_MATH});
 }
 
 cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_t transa, cublasOperation_t transb,
@@ -288,9 +357,9 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t handle, cublasOperation_
         if (cublasStatus_t s = check_matrices(__func__, g, A + i * strideA, B + i * strideB, C + i * strideC, i);
             s != CUBLAS_STATUS_SUCCESS)
             return s;
-    for (int i = 0; i < batchCount; ++i)
-        sgemm(g, *alpha, A + i * strideA, B + i * strideB, *beta, C + i * strideC);
-    return CUBLAS_STATUS_SUCCESS;
+    return submit(__func__, handle,
+                  GemmWork{g, *alpha, *beta, A, B, C, strideA, strideB, strideC, batchCount,
+                           handle->math_mode == CUBLAS_TF32_TENSOR_OP_MATH});
 }
 
 }  // extern "C"

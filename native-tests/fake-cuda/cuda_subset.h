@@ -26,6 +26,7 @@
     X(CUDA_ERROR_FILE_NOT_FOUND, 301)            \
     X(CUDA_ERROR_SHARED_OBJECT_INIT_FAILED, 303) \
     X(CUDA_ERROR_INVALID_HANDLE, 400)            \
+    X(CUDA_ERROR_ILLEGAL_STATE, 401)             \
     X(CUDA_ERROR_NOT_FOUND, 500)                 \
     X(CUDA_ERROR_NOT_READY, 600)                 \
     X(CUDA_ERROR_ILLEGAL_ADDRESS, 700)           \
@@ -34,6 +35,9 @@
     X(CUDA_ERROR_LAUNCH_FAILED, 719)             \
     X(CUDA_ERROR_NOT_PERMITTED, 800)             \
     X(CUDA_ERROR_NOT_SUPPORTED, 801)             \
+    X(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, 900) \
+    X(CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, 901) \
+    X(CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD, 908) \
     X(CUDA_ERROR_UNKNOWN, 999)
 
 #define KXAI_CU_DEVICE_ATTRIBUTES(X)                               \
@@ -91,6 +95,19 @@
     X(CU_JIT_ERROR_LOG_BUFFER_SIZE_BYTES, 6)
 
 #define KXAI_CU_EVENT_FLAGS(X) X(CU_EVENT_DISABLE_TIMING, 0x2)
+#define KXAI_CU_STREAM_FLAGS(X) X(CU_STREAM_NON_BLOCKING, 0x1)
+#define KXAI_CU_CAPTURE_MODES(X)             \
+    X(CU_STREAM_CAPTURE_MODE_GLOBAL, 0)      \
+    X(CU_STREAM_CAPTURE_MODE_THREAD_LOCAL, 1) \
+    X(CU_STREAM_CAPTURE_MODE_RELAXED, 2)
+#define KXAI_CU_CAPTURE_STATUSES(X)           \
+    X(CU_STREAM_CAPTURE_STATUS_NONE, 0)       \
+    X(CU_STREAM_CAPTURE_STATUS_ACTIVE, 1)     \
+    X(CU_STREAM_CAPTURE_STATUS_INVALIDATED, 2)
+#define KXAI_CU_MEMHOSTALLOC_FLAGS(X)        \
+    X(CU_MEMHOSTALLOC_PORTABLE, 0x01)        \
+    X(CU_MEMHOSTALLOC_DEVICEMAP, 0x02)       \
+    X(CU_MEMHOSTALLOC_WRITECOMBINED, 0x04)
 
 #ifdef KXAI_EMU_CHECK_AGAINST_CUDA_H
 
@@ -101,6 +118,10 @@ KXAI_CU_DEVICE_ATTRIBUTES(KXAI_CU_CHECK_VALUE)
 KXAI_CU_FUNCTION_ATTRIBUTES(KXAI_CU_CHECK_VALUE)
 KXAI_CU_JIT_OPTIONS(KXAI_CU_CHECK_VALUE)
 KXAI_CU_EVENT_FLAGS(KXAI_CU_CHECK_VALUE)
+KXAI_CU_STREAM_FLAGS(KXAI_CU_CHECK_VALUE)
+KXAI_CU_CAPTURE_MODES(KXAI_CU_CHECK_VALUE)
+KXAI_CU_CAPTURE_STATUSES(KXAI_CU_CHECK_VALUE)
+KXAI_CU_MEMHOSTALLOC_FLAGS(KXAI_CU_CHECK_VALUE)
 static_assert(sizeof(CUdeviceptr) == 8, "64-bit device pointers");
 #undef KXAI_CU_CHECK_VALUE
 
@@ -116,6 +137,12 @@ typedef enum CUfunction_attribute_enum {
 } CUfunction_attribute;
 typedef enum CUjit_option_enum { KXAI_CU_JIT_OPTIONS(KXAI_CU_ENUMERATOR) } CUjit_option;
 typedef enum CUevent_flags_enum { KXAI_CU_EVENT_FLAGS(KXAI_CU_ENUMERATOR) } CUevent_flags;
+typedef enum CUstream_flags_enum { KXAI_CU_STREAM_FLAGS(KXAI_CU_ENUMERATOR) } CUstream_flags;
+typedef enum CUstreamCaptureMode_enum { KXAI_CU_CAPTURE_MODES(KXAI_CU_ENUMERATOR) } CUstreamCaptureMode;
+typedef enum CUstreamCaptureStatus_enum { KXAI_CU_CAPTURE_STATUSES(KXAI_CU_ENUMERATOR) } CUstreamCaptureStatus;
+#define CU_MEMHOSTALLOC_PORTABLE 0x01
+#define CU_MEMHOSTALLOC_DEVICEMAP 0x02
+#define CU_MEMHOSTALLOC_WRITECOMBINED 0x04
 #undef KXAI_CU_ENUMERATOR
 
 typedef int CUdevice;
@@ -125,6 +152,8 @@ typedef struct CUmod_st* CUmodule;
 typedef struct CUfunc_st* CUfunction;
 typedef struct CUstream_st* CUstream;
 typedef struct CUevent_st* CUevent;
+typedef struct CUgraph_st* CUgraph;
+typedef struct CUgraphExec_st* CUgraphExec;
 #define CU_STREAM_LEGACY ((CUstream)0x1)
 #define CU_STREAM_PER_THREAD ((CUstream)0x2)
 
@@ -161,6 +190,9 @@ CUresult cuDevicePrimaryCtxReset_v2(CUdevice dev);
 CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize);
 CUresult cuMemFree_v2(CUdeviceptr dptr);
 CUresult cuMemGetInfo_v2(size_t* free, size_t* total);
+CUresult cuMemAllocHost_v2(void** pp, size_t bytesize);
+CUresult cuMemHostAlloc(void** pp, size_t bytesize, unsigned int Flags);
+CUresult cuMemFreeHost(void* p);
 CUresult cuMemcpyHtoD_v2(CUdeviceptr dstDevice, const void* srcHost, size_t ByteCount);
 CUresult cuMemcpyDtoH_v2(void* dstHost, CUdeviceptr srcDevice, size_t ByteCount);
 CUresult cuMemcpyDtoD_v2(CUdeviceptr dstDevice, CUdeviceptr srcDevice, size_t ByteCount);
@@ -190,6 +222,13 @@ CUresult cuStreamCreate(CUstream* phStream, unsigned int Flags);
 CUresult cuStreamDestroy_v2(CUstream hStream);
 CUresult cuStreamSynchronize(CUstream hStream);
 CUresult cuStreamQuery(CUstream hStream);
+CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode);
+CUresult cuStreamEndCapture(CUstream hStream, CUgraph* phGraph);
+CUresult cuStreamIsCapturing(CUstream hStream, CUstreamCaptureStatus* captureStatus);
+CUresult cuGraphInstantiateWithFlags(CUgraphExec* phGraphExec, CUgraph hGraph, unsigned long long flags);
+CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream);
+CUresult cuGraphExecDestroy(CUgraphExec hGraphExec);
+CUresult cuGraphDestroy(CUgraph hGraph);
 
 CUresult cuEventCreate(CUevent* phEvent, unsigned int Flags);
 CUresult cuEventRecord(CUevent hEvent, CUstream hStream);

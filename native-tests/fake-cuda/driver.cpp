@@ -12,7 +12,14 @@
 //   - a failed launch (injected, or a barrier that can never complete) is sticky, as on a GPU:
 //     every later call in that context returns it until the context is destroyed or reset.
 // Launches run synchronously and report their errors at the launch itself; streams and events
-// are synchronous no-ops, and events record host time.
+// are synchronous, and events record host time. Stream capture records operations (kernel
+// parameters by value) into a graph instead of running them, refusing and invalidating what a
+// real driver prohibits during a capture; cuGraphLaunch replays the nodes in order. Pinned host memory (cuMemAllocHost,
+// cuMemHostAlloc) is tracked, so that what a real driver accepts but silently degrades is
+// counted: an async copy from pageable memory (it becomes synchronous on a GPU). Counters of
+// stream use (work on the default stream vs created streams) are readable by tests through
+// kxai_emu_counter() and, from the JVM, through emulator-only device attributes
+// (KXAI_EMU_COUNTER_ATTRIBUTE + index, see emu_memory.h).
 //
 // Every other symbol JCuda's JNI library imports is a generated stub that returns
 // CUDA_ERROR_NOT_SUPPORTED (see tools/gen-stubs.sh); kxai_emu_unsupported() reports it.
@@ -29,6 +36,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "cuda_subset.h"
@@ -147,6 +155,10 @@ const char* describe(CUresult code)
     case CUDA_ERROR_LAUNCH_FAILED: return "unspecified launch failure";
     case CUDA_ERROR_NOT_PERMITTED: return "operation not permitted";
     case CUDA_ERROR_NOT_SUPPORTED: return "operation not supported";
+    case CUDA_ERROR_ILLEGAL_STATE: return "the operation is not valid in the current state";
+    case CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED: return "operation not permitted when stream is capturing";
+    case CUDA_ERROR_STREAM_CAPTURE_INVALIDATED: return "operation failed due to a previous error during capture";
+    case CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD: return "attempt to terminate a thread-local capture sequence from another thread";
     case CUDA_ERROR_UNKNOWN: return "unknown error";
     }
     return nullptr;
@@ -200,6 +212,34 @@ struct Allocation {
     CUcontext owner;
 };
 
+// What tests read to prove where work went (see emu_memory.h for the names and indices).
+enum Counter {
+    kLaunchesDefaultStream,   // cuLaunchKernel on the legacy / per-thread default stream
+    kLaunchesCreatedStream,   // cuLaunchKernel on a stream from cuStreamCreate
+    kOpsDefaultStream,        // copies and memsets on a default stream (every synchronous copy included)
+    kOpsCreatedStream,        // async copies and memsets on a created stream
+    kAsyncCopiesPageable,     // cuMemcpy{HtoD,DtoH}Async with a host range that is not pinned memory
+    kAsyncCopiesPinned,       // the same with a host range inside one pinned allocation
+    kSyncHostCopies,          // cuMemcpyHtoD / cuMemcpyDtoH (synchronous)
+    kPinnedAllocations,       // cuMemAllocHost / cuMemHostAlloc that succeeded
+    kPinnedFrees,             // cuMemFreeHost that succeeded
+    kCublasDefaultStream,     // cuBLAS calls on a handle bound to a default stream
+    kCublasCreatedStream,     // cuBLAS calls on a handle bound to a created stream
+    kGraphCaptures,           // cuStreamEndCapture that produced a graph
+    kGraphLaunches,           // cuGraphLaunch that succeeded
+    kCapturedNodes,           // operations recorded into a capture instead of run
+    kCounterCount
+};
+const char* const kCounterNames[kCounterCount] = {
+    "launches_default_stream", "launches_created_stream", "ops_default_stream", "ops_created_stream",
+    "async_copies_pageable", "async_copies_pinned", "sync_host_copies", "pinned_allocations", "pinned_frees",
+    "cublas_default_stream", "cublas_created_stream", "graph_captures", "graph_launches", "captured_nodes"};
+
+bool is_default_stream(CUstream s)
+{
+    return s == nullptr || s == CU_STREAM_LEGACY || s == CU_STREAM_PER_THREAD;
+}
+
 }  // namespace
 
 struct CUctx_st {
@@ -221,8 +261,46 @@ struct CUfunc_st {
     BoundKernel bound;
 };
 
-struct CUstream_st {
+// One recorded operation of a stream capture, replayed by cuGraphLaunch. Kernel parameters and
+// cuBLAS scalars are copied by value when recorded, as a real driver does; host pointers of
+// copies are kept as addresses, so a replay copies what the host buffer holds then (which is why
+// host data must go through buffers at fixed addresses: pinned staging).
+struct GraphNode {
+    enum Kind { kKernel, kCopyHtoD, kCopyDtoD, kMemset8, kMemset32, kHost } kind;
+    explicit GraphNode(Kind k) : kind(k) {}
+    CUfunction function = nullptr;
+    unsigned grid[3] = {}, block[3] = {}, shared = 0;
+    std::vector<std::vector<unsigned char>> params;
+    CUdeviceptr dst = 0, src = 0;
+    const void* host_src = nullptr;
+    size_t bytes = 0;  // copies: bytes; memsets: elements
+    unsigned value = 0;
+    std::shared_ptr<void> host_arg;  // kHost: the closure's argument, released with the last graph holding it
+    void (*host_fn)(void*) = nullptr;
+    std::string call;
+};
+
+struct CUgraph_st {
     CUcontext context;
+    std::vector<GraphNode> nodes;
+};
+
+struct CUgraphExec_st {
+    CUcontext context;
+    std::vector<GraphNode> nodes;
+};
+
+struct CUstream_st {
+    explicit CUstream_st(CUcontext c) : context(c) {}
+    CUcontext context;
+    // Stream capture (cuStreamBeginCapture_v2 .. cuStreamEndCapture): operations are recorded
+    // into `graph` instead of run. A prohibited call invalidates the capture: EndCapture then
+    // fails with CUDA_ERROR_STREAM_CAPTURE_INVALIDATED.
+    bool capturing = false;
+    bool invalidated = false;
+    CUstreamCaptureMode mode = CU_STREAM_CAPTURE_MODE_GLOBAL;
+    std::thread::id capture_thread;
+    std::unique_ptr<CUgraph_st> graph;
 };
 
 struct CUevent_st {
@@ -254,10 +332,15 @@ struct Driver {
     CUctx_st* primary = nullptr;
     std::map<uintptr_t, Allocation> allocations;
     unsigned long long allocated_bytes = 0;
+    // Page-locked host memory (cuMemAllocHost / cuMemHostAlloc): host addresses, not device memory.
+    std::map<uintptr_t, Allocation> pinned;
+    unsigned long long counters[kCounterCount] = {};
     std::set<CUmodule> modules;
     std::set<CUfunction> functions;
     std::set<CUstream> streams;
     std::set<CUevent> events;
+    std::set<CUgraph> graphs;
+    std::set<CUgraphExec> graph_execs;
     unsigned long long alloc_calls = 0;
     unsigned long long launch_calls = 0;
     unsigned long long copy_calls = 0;
@@ -336,6 +419,29 @@ bool in_allocation(const Driver& d, uintptr_t ptr, size_t bytes)
     return offset <= it->second.bytes && bytes <= it->second.bytes - offset;
 }
 
+// Whether [ptr, ptr + bytes) lies inside one live pinned host allocation.
+bool in_pinned(const Driver& d, uintptr_t ptr, size_t bytes)
+{
+    auto it = d.pinned.upper_bound(ptr);
+    if (it == d.pinned.begin())
+        return false;
+    --it;
+    const uintptr_t offset = ptr - it->first;
+    return offset < it->second.bytes && bytes <= it->second.bytes - offset;
+}
+
+// Counts a copy or memset by stream and, for an async host copy, by the host memory's kind.
+void count_transfer(Driver& d, CUstream stream, bool async, const void* host, size_t n)
+{
+    ++d.counters[is_default_stream(stream) ? kOpsDefaultStream : kOpsCreatedStream];
+    if (host == nullptr)
+        return;
+    if (!async)
+        ++d.counters[kSyncHostCopies];
+    else
+        ++d.counters[in_pinned(d, reinterpret_cast<uintptr_t>(host), n) ? kAsyncCopiesPinned : kAsyncCopiesPageable];
+}
+
 CUresult check_device_range(const Driver& d, const char* call, const char* role, CUdeviceptr ptr, size_t bytes)
 {
     if (in_allocation(d, ptr, bytes))
@@ -374,6 +480,38 @@ CUresult check_stream(const Driver& d, const char* call, CUcontext ctx, CUstream
     return CUDA_SUCCESS;
 }
 
+// The capture `stream` is in, or null (default streams never capture).
+CUstream capturing(CUstream stream)
+{
+    return !is_default_stream(stream) && stream->capturing ? stream : nullptr;
+}
+
+// A call a capture in progress prohibits (an allocation, a free, a synchronous copy or memset, a
+// context synchronize): in global mode any capture of the context prohibits it, in thread-local
+// mode one begun by this thread, in relaxed mode none. As on a real driver the call fails with
+// CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED and the capture is invalidated.
+CUresult refuse_during_capture(Driver& d, CUcontext ctx, const char* call)
+{
+    CUresult r = CUDA_SUCCESS;
+    for (CUstream s : d.streams) {
+        if (!s->capturing || s->context != ctx || s->mode == CU_STREAM_CAPTURE_MODE_RELAXED)
+            continue;
+        if (s->mode == CU_STREAM_CAPTURE_MODE_THREAD_LOCAL && s->capture_thread != std::this_thread::get_id())
+            continue;
+        s->invalidated = true;
+        r = report(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, call,
+                   "not permitted while stream %p captures (mode %d); the capture is invalidated", (void*)s,
+                   (int)s->mode);
+    }
+    return r;
+}
+
+void record(Driver& d, CUstream stream, GraphNode node)
+{
+    ++d.counters[kCapturedNodes];
+    stream->graph->nodes.push_back(std::move(node));
+}
+
 void release_context_resources(Driver& d, CUcontext ctx)
 {
     for (auto it = d.allocations.begin(); it != d.allocations.end();) {
@@ -381,6 +519,14 @@ void release_context_resources(Driver& d, CUcontext ctx)
             d.allocated_bytes -= it->second.bytes;
             free(reinterpret_cast<void*>(it->first));
             it = d.allocations.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto it = d.pinned.begin(); it != d.pinned.end();) {
+        if (it->second.owner == ctx) {
+            free(reinterpret_cast<void*>(it->first));
+            it = d.pinned.erase(it);
         } else {
             ++it;
         }
@@ -399,6 +545,22 @@ void release_context_resources(Driver& d, CUcontext ctx)
         if ((*it)->context == ctx) {
             delete *it;
             it = d.streams.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto it = d.graphs.begin(); it != d.graphs.end();) {
+        if ((*it)->context == ctx) {
+            delete *it;
+            it = d.graphs.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto it = d.graph_execs.begin(); it != d.graph_execs.end();) {
+        if ((*it)->context == ctx) {
+            delete *it;
+            it = d.graph_execs.erase(it);
         } else {
             ++it;
         }
@@ -552,12 +714,14 @@ CUresult load_module(CUmodule* module, const void* image, const char* call, std:
 
 namespace {
 
-CUresult copy_htod(const char* call, CUdeviceptr dst, const void* src, size_t n, CUstream stream)
+CUresult copy_htod(const char* call, CUdeviceptr dst, const void* src, size_t n, CUstream stream, bool async)
 {
     Driver& d = driver();
     std::lock_guard<std::mutex> lock(d.mutex);
     REQUIRE_CONTEXT(d, ctx, call);
     if (CUresult r = check_stream(d, call, ctx, stream); r != CUDA_SUCCESS)
+        return r;
+    if (CUresult r = async ? CUDA_SUCCESS : refuse_during_capture(d, ctx, call); r != CUDA_SUCCESS)
         return r;
     if (++d.copy_calls == d.settings.fail_copy)
         return report(CUDA_ERROR_UNKNOWN, call, "injected: copy %llu (KXAI_EMU_FAIL_COPY)", d.copy_calls);
@@ -567,16 +731,28 @@ CUresult copy_htod(const char* call, CUdeviceptr dst, const void* src, size_t n,
         return r;
     if (CUresult r = check_host_pointer(d, call, src); r != CUDA_SUCCESS)
         return r;
+    if (CUstream s = capturing(stream)) {
+        GraphNode node(GraphNode::kCopyHtoD);
+        node.dst = dst;
+        node.host_src = src;
+        node.bytes = n;
+        node.call = call;
+        record(d, s, std::move(node));
+        return CUDA_SUCCESS;
+    }
+    count_transfer(d, stream, async, src, n);
     std::memcpy(reinterpret_cast<void*>(dst), src, n);
     return CUDA_SUCCESS;
 }
 
-CUresult copy_dtoh(const char* call, void* dst, CUdeviceptr src, size_t n, CUstream stream)
+CUresult copy_dtoh(const char* call, void* dst, CUdeviceptr src, size_t n, CUstream stream, bool async)
 {
     Driver& d = driver();
     std::lock_guard<std::mutex> lock(d.mutex);
     REQUIRE_CONTEXT(d, ctx, call);
     if (CUresult r = check_stream(d, call, ctx, stream); r != CUDA_SUCCESS)
+        return r;
+    if (CUresult r = async ? CUDA_SUCCESS : refuse_during_capture(d, ctx, call); r != CUDA_SUCCESS)
         return r;
     if (++d.copy_calls == d.settings.fail_copy)
         return report(CUDA_ERROR_UNKNOWN, call, "injected: copy %llu (KXAI_EMU_FAIL_COPY)", d.copy_calls);
@@ -586,16 +762,28 @@ CUresult copy_dtoh(const char* call, void* dst, CUdeviceptr src, size_t n, CUstr
         return r;
     if (CUresult r = check_host_pointer(d, call, dst); r != CUDA_SUCCESS)
         return r;
+    if (CUstream s = capturing(stream)) {
+        // legal on a GPU (a memcpy node), but nothing kxai captures reads back: a device-to-host
+        // copy inside a capture is a host bookkeeping bug here (the host would read before the
+        // graph runs), so it is refused and invalidates the capture
+        s->invalidated = true;
+        return report(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, call,
+                      "device-to-host copy while stream %p captures (the host cannot read it before the graph runs)",
+                      (void*)s);
+    }
+    count_transfer(d, stream, async, dst, n);
     std::memcpy(dst, reinterpret_cast<const void*>(src), n);
     return CUDA_SUCCESS;
 }
 
-CUresult copy_dtod(const char* call, CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream stream)
+CUresult copy_dtod(const char* call, CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream stream, bool async)
 {
     Driver& d = driver();
     std::lock_guard<std::mutex> lock(d.mutex);
     REQUIRE_CONTEXT(d, ctx, call);
     if (CUresult r = check_stream(d, call, ctx, stream); r != CUDA_SUCCESS)
+        return r;
+    if (CUresult r = async ? CUDA_SUCCESS : refuse_during_capture(d, ctx, call); r != CUDA_SUCCESS)
         return r;
     if (n == 0)
         return CUDA_SUCCESS;
@@ -603,17 +791,29 @@ CUresult copy_dtod(const char* call, CUdeviceptr dst, CUdeviceptr src, size_t n,
         return r;
     if (CUresult r = check_device_range(d, call, "destination", dst, n); r != CUDA_SUCCESS)
         return r;
+    if (CUstream s = capturing(stream)) {
+        GraphNode node(GraphNode::kCopyDtoD);
+        node.dst = dst;
+        node.src = src;
+        node.bytes = n;
+        node.call = call;
+        record(d, s, std::move(node));
+        return CUDA_SUCCESS;
+    }
+    count_transfer(d, stream, true, nullptr, n);
     std::memmove(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), n);
     return CUDA_SUCCESS;
 }
 
 template <typename T>
-CUresult fill(const char* call, CUdeviceptr dst, T value, size_t count, CUstream stream)
+CUresult fill(const char* call, CUdeviceptr dst, T value, size_t count, CUstream stream, bool async)
 {
     Driver& d = driver();
     std::lock_guard<std::mutex> lock(d.mutex);
     REQUIRE_CONTEXT(d, ctx, call);
     if (CUresult r = check_stream(d, call, ctx, stream); r != CUDA_SUCCESS)
+        return r;
+    if (CUresult r = async ? CUDA_SUCCESS : refuse_during_capture(d, ctx, call); r != CUDA_SUCCESS)
         return r;
     if (count == 0)
         return CUDA_SUCCESS;
@@ -623,6 +823,16 @@ CUresult fill(const char* call, CUdeviceptr dst, T value, size_t count, CUstream
         return report(CUDA_ERROR_INVALID_VALUE, call, "%zu elements overflow size_t", count);
     if (CUresult r = check_device_range(d, call, "destination", dst, count * sizeof(T)); r != CUDA_SUCCESS)
         return r;
+    if (CUstream s = capturing(stream)) {
+        GraphNode node(sizeof(T) == 1 ? GraphNode::kMemset8 : GraphNode::kMemset32);
+        node.dst = dst;
+        node.bytes = count;
+        node.value = value;
+        node.call = call;
+        record(d, s, std::move(node));
+        return CUDA_SUCCESS;
+    }
+    count_transfer(d, stream, true, nullptr, count);
     T* p = reinterpret_cast<T*>(dst);
     std::fill(p, p + count, value);
     return CUDA_SUCCESS;
@@ -645,6 +855,41 @@ int kxai_emu_is_device_range(unsigned long long ptr, size_t bytes)
 int kxai_emu_unsupported(const char* call)
 {
     return report(CUDA_ERROR_NOT_SUPPORTED, call, "not emulated (kxai native-tests fake libcuda.so.1)");
+}
+
+unsigned long long kxai_emu_counter(const char* name)
+{
+    Driver& d = driver();
+    std::lock_guard<std::mutex> lock(d.mutex);
+    for (int i = 0; i < kCounterCount; ++i)
+        if (name != nullptr && std::strcmp(name, kCounterNames[i]) == 0)
+            return d.counters[i];
+    return ~0ull;
+}
+
+int kxai_emu_stream_submit(void* stream, const char* call, void (*run)(void*), void* arg, void (*release)(void*))
+{
+    Driver& d = driver();
+    CUstream s = static_cast<CUstream>(stream);
+    {
+        std::lock_guard<std::mutex> lock(d.mutex);
+        if (!is_default_stream(s) && d.streams.count(s) == 0) {
+            release(arg);
+            return report(CUDA_ERROR_INVALID_HANDLE, call, "stream %p is not a live stream (destroyed?)", stream);
+        }
+        if (CUstream c = capturing(s)) {
+            GraphNode node(GraphNode::kHost);
+            node.host_fn = run;
+            node.host_arg = std::shared_ptr<void>(arg, release);
+            node.call = call;
+            record(d, c, std::move(node));
+            return CUDA_SUCCESS;
+        }
+        ++d.counters[is_default_stream(s) ? kCublasDefaultStream : kCublasCreatedStream];
+    }
+    run(arg);
+    release(arg);
+    return CUDA_SUCCESS;
 }
 
 CUresult cuInit(unsigned int flags)
@@ -750,6 +995,11 @@ CUresult cuDeviceGetAttribute(int* pi, CUdevice_attribute attrib, CUdevice dev)
             *pi = a.value;
             return CUDA_SUCCESS;
         }
+    // Emulator-only: the counters, for tests in the JVM (JCuda reaches no other export).
+    if (attrib >= KXAI_EMU_COUNTER_ATTRIBUTE && attrib < KXAI_EMU_COUNTER_ATTRIBUTE + kCounterCount) {
+        *pi = static_cast<int>(d.counters[attrib - KXAI_EMU_COUNTER_ATTRIBUTE] & 0x7fffffffull);
+        return CUDA_SUCCESS;
+    }
     // Valid attributes the emulator has no meaningful value for read as 0 (feature absent).
     if (attrib <= 0 || attrib >= 256)
         return report(CUDA_ERROR_INVALID_VALUE, __func__, "attribute %d does not exist", (int)attrib);
@@ -887,7 +1137,7 @@ CUresult cuCtxSynchronize(void)
     Driver& d = driver();
     std::lock_guard<std::mutex> lock(d.mutex);
     REQUIRE_CONTEXT(d, ctx, __func__);
-    return CUDA_SUCCESS;
+    return refuse_during_capture(d, ctx, __func__);
 }
 
 CUresult cuDevicePrimaryCtxRetain(CUcontext* pctx, CUdevice dev)
@@ -943,6 +1193,8 @@ CUresult cuMemAlloc_v2(CUdeviceptr* dptr, size_t bytesize)
     REQUIRE_CONTEXT(d, ctx, __func__);
     if (dptr == nullptr || bytesize == 0)
         return report(CUDA_ERROR_INVALID_VALUE, __func__, "null result pointer or zero size");
+    if (CUresult r = refuse_during_capture(d, ctx, __func__); r != CUDA_SUCCESS)
+        return r;
     if (++d.alloc_calls == d.settings.fail_alloc)
         return report(CUDA_ERROR_OUT_OF_MEMORY, __func__, "injected: allocation %llu (KXAI_EMU_FAIL_ALLOC)",
                       d.alloc_calls);
@@ -968,12 +1220,66 @@ CUresult cuMemFree_v2(CUdeviceptr dptr)
     REQUIRE_CONTEXT(d, ctx, __func__);
     if (dptr == 0)
         return CUDA_SUCCESS;
+    if (CUresult r = refuse_during_capture(d, ctx, __func__); r != CUDA_SUCCESS)
+        return r;
     auto it = d.allocations.find(dptr);
     if (it == d.allocations.end())
         return report(CUDA_ERROR_INVALID_VALUE, __func__, "0x%llx is not the start of a live allocation", dptr);
     d.allocated_bytes -= it->second.bytes;
     free(reinterpret_cast<void*>(it->first));
     d.allocations.erase(it);
+    return CUDA_SUCCESS;
+}
+
+// Page-locked host memory. A real driver pins pages so that async copies can be DMA'd while
+// the host goes on; here it is plain memory (0xFF filled, like device memory), tracked so that
+// copies can be classified and a free of anything else refused.
+CUresult alloc_pinned(const char* call, void** pp, size_t bytesize)
+{
+    Driver& d = driver();
+    std::lock_guard<std::mutex> lock(d.mutex);
+    REQUIRE_CONTEXT(d, ctx, call);
+    if (pp == nullptr || bytesize == 0)
+        return report(CUDA_ERROR_INVALID_VALUE, call, "null result pointer or zero size");
+    if (CUresult r = refuse_during_capture(d, ctx, call); r != CUDA_SUCCESS)
+        return r;
+    void* p = nullptr;
+    if (posix_memalign(&p, 4096, bytesize) != 0)
+        return report(CUDA_ERROR_OUT_OF_MEMORY, call, "host allocation of %zu bytes failed", bytesize);
+    std::memset(p, 0xFF, bytesize);
+    d.pinned.emplace(reinterpret_cast<uintptr_t>(p), Allocation{bytesize, ctx});
+    ++d.counters[kPinnedAllocations];
+    *pp = p;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuMemAllocHost_v2(void** pp, size_t bytesize) { return alloc_pinned(__func__, pp, bytesize); }
+
+CUresult cuMemHostAlloc(void** pp, size_t bytesize, unsigned int Flags)
+{
+    // PORTABLE and WRITECOMBINED change nothing on the CPU; DEVICEMAP needs mapped host memory,
+    // which this device reports it cannot do (CU_DEVICE_ATTRIBUTE_CAN_MAP_HOST_MEMORY = 0).
+    if ((Flags & ~(CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_WRITECOMBINED | CU_MEMHOSTALLOC_DEVICEMAP)) != 0)
+        return report(CUDA_ERROR_INVALID_VALUE, __func__, "unknown flags 0x%x", Flags);
+    if ((Flags & CU_MEMHOSTALLOC_DEVICEMAP) != 0)
+        return report(CUDA_ERROR_NOT_SUPPORTED, __func__, "CU_MEMHOSTALLOC_DEVICEMAP: the device cannot map host memory");
+    return alloc_pinned(__func__, pp, bytesize);
+}
+
+CUresult cuMemFreeHost(void* p)
+{
+    Driver& d = driver();
+    std::lock_guard<std::mutex> lock(d.mutex);
+    REQUIRE_CONTEXT(d, ctx, __func__);
+    if (CUresult r = refuse_during_capture(d, ctx, __func__); r != CUDA_SUCCESS)
+        return r;
+    auto it = d.pinned.find(reinterpret_cast<uintptr_t>(p));
+    if (it == d.pinned.end())
+        return report(CUDA_ERROR_INVALID_VALUE, __func__, "%p is not the start of a live pinned allocation%s", p,
+                      in_allocation(d, reinterpret_cast<uintptr_t>(p), 0) ? " (it is device memory: cuMemFree)" : "");
+    free(p);
+    d.pinned.erase(it);
+    ++d.counters[kPinnedFrees];
     return CUDA_SUCCESS;
 }
 
@@ -990,25 +1296,25 @@ CUresult cuMemGetInfo_v2(size_t* free_bytes, size_t* total)
 }
 
 
-CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) { return copy_htod(__func__, dst, src, n, nullptr); }
-CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) { return copy_dtoh(__func__, dst, src, n, nullptr); }
-CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) { return copy_dtod(__func__, dst, src, n, nullptr); }
+CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void* src, size_t n) { return copy_htod(__func__, dst, src, n, nullptr, false); }
+CUresult cuMemcpyDtoH_v2(void* dst, CUdeviceptr src, size_t n) { return copy_dtoh(__func__, dst, src, n, nullptr, false); }
+CUresult cuMemcpyDtoD_v2(CUdeviceptr dst, CUdeviceptr src, size_t n) { return copy_dtod(__func__, dst, src, n, nullptr, false); }
 CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr dst, const void* src, size_t n, CUstream s)
 {
-    return copy_htod(__func__, dst, src, n, s);
+    return copy_htod(__func__, dst, src, n, s, true);
 }
 CUresult cuMemcpyDtoHAsync_v2(void* dst, CUdeviceptr src, size_t n, CUstream s)
 {
-    return copy_dtoh(__func__, dst, src, n, s);
+    return copy_dtoh(__func__, dst, src, n, s, true);
 }
 CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s)
 {
-    return copy_dtod(__func__, dst, src, n, s);
+    return copy_dtod(__func__, dst, src, n, s, true);
 }
-CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char uc, size_t n) { return fill(__func__, dst, uc, n, nullptr); }
-CUresult cuMemsetD32_v2(CUdeviceptr dst, unsigned int ui, size_t n) { return fill(__func__, dst, ui, n, nullptr); }
-CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char uc, size_t n, CUstream s) { return fill(__func__, dst, uc, n, s); }
-CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int ui, size_t n, CUstream s) { return fill(__func__, dst, ui, n, s); }
+CUresult cuMemsetD8_v2(CUdeviceptr dst, unsigned char uc, size_t n) { return fill(__func__, dst, uc, n, nullptr, false); }
+CUresult cuMemsetD32_v2(CUdeviceptr dst, unsigned int ui, size_t n) { return fill(__func__, dst, ui, n, nullptr, false); }
+CUresult cuMemsetD8Async(CUdeviceptr dst, unsigned char uc, size_t n, CUstream s) { return fill(__func__, dst, uc, n, s, true); }
+CUresult cuMemsetD32Async(CUdeviceptr dst, unsigned int ui, size_t n, CUstream s) { return fill(__func__, dst, ui, n, s, true); }
 
 // ---- modules and launches --------------------------------------------------------------------
 
@@ -1176,11 +1482,26 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gridDimX, unsigned int gridDi
                               name, i, k.signature, (unsigned long long)value);
             }
         }
+        if (CUstream s = capturing(hStream)) {
+            GraphNode node(GraphNode::kKernel);
+            node.function = f;
+            node.grid[0] = gridDimX, node.grid[1] = gridDimY, node.grid[2] = gridDimZ;
+            node.block[0] = blockDimX, node.block[1] = blockDimY, node.block[2] = blockDimZ;
+            node.shared = sharedMemBytes;
+            for (unsigned i = 0; i < k.param_count; ++i) {  // by value, as a real capture does
+                const unsigned char* bytes = static_cast<const unsigned char*>(kernelParams[i]);
+                node.params.emplace_back(bytes, bytes + k.param_sizes[i]);
+            }
+            node.call = name;
+            record(d, s, std::move(node));
+            return CUDA_SUCCESS;
+        }
         if (++d.launch_calls == d.settings.fail_launch) {
             ctx->sticky = CUDA_ERROR_LAUNCH_FAILED;
             return report(CUDA_ERROR_LAUNCH_FAILED, __func__, "%s: injected: launch %llu (KXAI_EMU_FAIL_LAUNCH)",
                           name, d.launch_calls);
         }
+        ++d.counters[is_default_stream(hStream) ? kLaunchesDefaultStream : kLaunchesCreatedStream];
         launch.kernel = &k;
         launch.dynamic_shared = f->bound.dynamic_shared;
         launch.args = kernelParams;
@@ -1205,10 +1526,11 @@ CUresult cuStreamCreate(CUstream* phStream, unsigned int Flags)
     Driver& d = driver();
     std::lock_guard<std::mutex> lock(d.mutex);
     REQUIRE_CONTEXT(d, ctx, __func__);
-    (void)Flags;  // non-blocking or not: every stream is synchronous here
-    if (phStream == nullptr)
-        return CUDA_ERROR_INVALID_VALUE;
-    *phStream = new CUstream_st{ctx};
+    // non-blocking or not: every stream is synchronous here; other flags do not exist
+    if (phStream == nullptr || (Flags & ~static_cast<unsigned>(CU_STREAM_NON_BLOCKING)) != 0)
+        return report(CUDA_ERROR_INVALID_VALUE, __func__, "null result pointer or flags 0x%x (0 or CU_STREAM_NON_BLOCKING)",
+                      Flags);
+    *phStream = new CUstream_st(ctx);
     d.streams.insert(*phStream);
     return CUDA_SUCCESS;
 }
@@ -1225,20 +1547,185 @@ CUresult cuStreamDestroy_v2(CUstream hStream)
     return CUDA_SUCCESS;
 }
 
-CUresult cuStreamSynchronize(CUstream hStream)
+// Synchronizing a capturing stream is illegal (nothing of it runs until the graph is launched):
+// CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, and the capture is invalidated.
+CUresult sync_stream(const char* call, CUstream hStream)
 {
     Driver& d = driver();
     std::lock_guard<std::mutex> lock(d.mutex);
-    REQUIRE_CONTEXT(d, ctx, __func__);
-    return check_stream(d, __func__, ctx, hStream);
+    REQUIRE_CONTEXT(d, ctx, call);
+    if (CUresult r = check_stream(d, call, ctx, hStream); r != CUDA_SUCCESS)
+        return r;
+    if (CUstream s = capturing(hStream)) {
+        s->invalidated = true;
+        return report(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, call, "stream %p is capturing; the capture is invalidated",
+                      (void*)s);
+    }
+    if (is_default_stream(hStream))
+        return refuse_during_capture(d, ctx, call);
+    return CUDA_SUCCESS;
 }
 
-CUresult cuStreamQuery(CUstream hStream)
+CUresult cuStreamSynchronize(CUstream hStream) { return sync_stream(__func__, hStream); }
+
+CUresult cuStreamQuery(CUstream hStream) { return sync_stream(__func__, hStream); }
+
+// ---- stream capture and graphs ---------------------------------------------------------------
+
+CUresult cuStreamBeginCapture_v2(CUstream hStream, CUstreamCaptureMode mode)
 {
     Driver& d = driver();
     std::lock_guard<std::mutex> lock(d.mutex);
     REQUIRE_CONTEXT(d, ctx, __func__);
-    return check_stream(d, __func__, ctx, hStream);
+    if (is_default_stream(hStream))
+        return report(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, __func__, "the default stream cannot be captured");
+    if (CUresult r = check_stream(d, __func__, ctx, hStream); r != CUDA_SUCCESS)
+        return r;
+    if (mode != CU_STREAM_CAPTURE_MODE_GLOBAL && mode != CU_STREAM_CAPTURE_MODE_THREAD_LOCAL &&
+        mode != CU_STREAM_CAPTURE_MODE_RELAXED)
+        return report(CUDA_ERROR_INVALID_VALUE, __func__, "capture mode %d", (int)mode);
+    if (hStream->capturing)
+        return report(CUDA_ERROR_ILLEGAL_STATE, __func__, "stream %p is capturing already", (void*)hStream);
+    hStream->capturing = true;
+    hStream->invalidated = false;
+    hStream->mode = mode;
+    hStream->capture_thread = std::this_thread::get_id();
+    hStream->graph = std::make_unique<CUgraph_st>();
+    hStream->graph->context = ctx;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuStreamEndCapture(CUstream hStream, CUgraph* phGraph)
+{
+    Driver& d = driver();
+    std::lock_guard<std::mutex> lock(d.mutex);
+    REQUIRE_CONTEXT(d, ctx, __func__);
+    if (phGraph == nullptr)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (is_default_stream(hStream) || !hStream->capturing) {
+        if (!is_default_stream(hStream) && d.streams.count(hStream) == 0)
+            return report(CUDA_ERROR_INVALID_HANDLE, __func__, "%p is not a live stream", (void*)hStream);
+        return report(CUDA_ERROR_ILLEGAL_STATE, __func__, "stream %p is not capturing", (void*)hStream);
+    }
+    if (CUresult r = check_stream(d, __func__, ctx, hStream); r != CUDA_SUCCESS)
+        return r;
+    if (hStream->mode != CU_STREAM_CAPTURE_MODE_RELAXED && hStream->capture_thread != std::this_thread::get_id())
+        return report(CUDA_ERROR_STREAM_CAPTURE_WRONG_THREAD, __func__, "the capture was begun by another thread");
+    hStream->capturing = false;
+    std::unique_ptr<CUgraph_st> graph = std::move(hStream->graph);
+    if (hStream->invalidated) {
+        *phGraph = nullptr;
+        return report(CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, __func__,
+                      "a prohibited call during the capture invalidated it; no graph");
+    }
+    *phGraph = graph.release();
+    d.graphs.insert(*phGraph);
+    ++d.counters[kGraphCaptures];
+    return CUDA_SUCCESS;
+}
+
+CUresult cuStreamIsCapturing(CUstream hStream, CUstreamCaptureStatus* captureStatus)
+{
+    Driver& d = driver();
+    std::lock_guard<std::mutex> lock(d.mutex);
+    REQUIRE_CONTEXT(d, ctx, __func__);
+    if (captureStatus == nullptr)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (CUresult r = check_stream(d, __func__, ctx, hStream); r != CUDA_SUCCESS)
+        return r;
+    *captureStatus = is_default_stream(hStream) || !hStream->capturing ? CU_STREAM_CAPTURE_STATUS_NONE
+                     : hStream->invalidated                            ? CU_STREAM_CAPTURE_STATUS_INVALIDATED
+                                                                       : CU_STREAM_CAPTURE_STATUS_ACTIVE;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphInstantiateWithFlags(CUgraphExec* phGraphExec, CUgraph hGraph, unsigned long long flags)
+{
+    Driver& d = driver();
+    std::lock_guard<std::mutex> lock(d.mutex);
+    REQUIRE_CONTEXT(d, ctx, __func__);
+    if (phGraphExec == nullptr)
+        return CUDA_ERROR_INVALID_VALUE;
+    if (d.graphs.count(hGraph) == 0)
+        return report(CUDA_ERROR_INVALID_VALUE, __func__, "%p is not a live graph", (void*)hGraph);
+    if (flags != 0)
+        return report(CUDA_ERROR_NOT_SUPPORTED, __func__, "instantiation flags 0x%llx are not emulated", flags);
+    // the executable graph is a snapshot: later changes to (or destruction of) the graph leave it alone
+    *phGraphExec = new CUgraphExec_st{ctx, hGraph->nodes};
+    d.graph_execs.insert(*phGraphExec);
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphExecDestroy(CUgraphExec hGraphExec)
+{
+    Driver& d = driver();
+    std::lock_guard<std::mutex> lock(d.mutex);
+    REQUIRE_CONTEXT(d, ctx, __func__);
+    if (d.graph_execs.erase(hGraphExec) == 0)
+        return report(CUDA_ERROR_INVALID_VALUE, __func__, "%p is not a live executable graph", (void*)hGraphExec);
+    delete hGraphExec;
+    return CUDA_SUCCESS;
+}
+
+CUresult cuGraphDestroy(CUgraph hGraph)
+{
+    Driver& d = driver();
+    std::lock_guard<std::mutex> lock(d.mutex);
+    REQUIRE_CONTEXT(d, ctx, __func__);
+    if (d.graphs.erase(hGraph) == 0)
+        return report(CUDA_ERROR_INVALID_VALUE, __func__, "%p is not a live graph", (void*)hGraph);
+    delete hGraph;
+    return CUDA_SUCCESS;
+}
+
+// Replays the recorded operations in order on hStream, each through the same path (and checks:
+// a kernel argument or copy range whose memory was freed since the capture fails as an illegal
+// address / invalid value) as the call that recorded it.
+CUresult cuGraphLaunch(CUgraphExec hGraphExec, CUstream hStream)
+{
+    Driver& d = driver();
+    std::vector<GraphNode> nodes;
+    {
+        std::lock_guard<std::mutex> lock(d.mutex);
+        REQUIRE_CONTEXT(d, ctx, __func__);
+        if (d.graph_execs.count(hGraphExec) == 0 || hGraphExec->context != ctx)
+            return report(CUDA_ERROR_INVALID_VALUE, __func__, "%p is not a live executable graph of this context",
+                          (void*)hGraphExec);
+        if (CUresult r = check_stream(d, __func__, ctx, hStream); r != CUDA_SUCCESS)
+            return r;
+        if (capturing(hStream))
+            return report(CUDA_ERROR_NOT_SUPPORTED, __func__, "launching a graph into a capture (a child graph) is not emulated");
+        nodes = hGraphExec->nodes;
+        ++d.counters[kGraphLaunches];
+    }
+    for (GraphNode& n : nodes) {
+        CUresult r = CUDA_SUCCESS;
+        switch (n.kind) {
+        case GraphNode::kKernel: {
+            std::vector<void*> params;
+            for (auto& p : n.params)
+                params.push_back(p.data());
+            r = cuLaunchKernel(n.function, n.grid[0], n.grid[1], n.grid[2], n.block[0], n.block[1], n.block[2], n.shared,
+                               hStream, params.data(), nullptr);
+            break;
+        }
+        case GraphNode::kCopyHtoD: r = copy_htod(n.call.c_str(), n.dst, n.host_src, n.bytes, hStream, true); break;
+        case GraphNode::kCopyDtoD: r = copy_dtod(n.call.c_str(), n.dst, n.src, n.bytes, hStream, true); break;
+        case GraphNode::kMemset8:
+            r = fill(n.call.c_str(), n.dst, static_cast<unsigned char>(n.value), n.bytes, hStream, true);
+            break;
+        case GraphNode::kMemset32: r = fill(n.call.c_str(), n.dst, n.value, n.bytes, hStream, true); break;
+        case GraphNode::kHost: {
+            std::lock_guard<std::mutex> lock(d.mutex);
+            ++d.counters[is_default_stream(hStream) ? kCublasDefaultStream : kCublasCreatedStream];
+        }
+            n.host_fn(n.host_arg.get());
+            break;
+        }
+        if (r != CUDA_SUCCESS)
+            return r;
+    }
+    return CUDA_SUCCESS;
 }
 
 CUresult cuEventCreate(CUevent* phEvent, unsigned int Flags)

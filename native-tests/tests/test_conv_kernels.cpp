@@ -21,6 +21,7 @@
 // the atomic scatters) are held to the error bound of a float sum of that many terms.
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -569,6 +570,8 @@ void conv_f32_twin(const ConvCase& cc, const Window& w, const Floats& x, const F
 // The launcher's choice (Kernels.conv2dForwardF32): 16x256 tiles up to 16 channels per group, else 64x64;
 // kForceF32Kernel overrides it so that every shape runs through both.
 const char* kForceF32Kernel = nullptr;
+// 1: the kernels read both operands rounded to TF32 (-Dkxai.cuda.tf32=true), and the bounds use its γ.
+int kTf32 = 0;
 CUresult launch_f32(unsigned grid, const device::Buffer& dy, const device::Buffer& dx, const device::Buffer& dw,
                     CUdeviceptr bias, CUdeviceptr bound, int relu, const ConvCase& cc, const Window& w,
                     CUdeviceptr count = 0)
@@ -576,15 +579,43 @@ CUresult launch_f32(unsigned grid, const device::Buffer& dy, const device::Buffe
     const char* kernel = kForceF32Kernel ? kForceF32Kernel
                          : cc.m / cc.groups <= 16 ? "conv2d_forward_f32_narrow" : "conv2d_forward_f32";
     return device::launch(device::function("conv", kernel), {grid}, {256}, 0, dy.ptr(), dx.ptr(),
-                          dw.ptr(), bias, bound, count, relu, cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh,
+                          dw.ptr(), bias, bound, count, relu, kTf32, cc.n, cc.c, cc.h, cc.w, cc.m, cc.groups, w.kh, w.kw, w.sh,
                           w.sw, w.ph, w.pw, w.dh, w.dw, w.oh, w.ow);
 }
 
-// γ of ConvOps (CPU): γ_{min(k, 256) + 1}, doubled, as a float rounded up.
+// γ of ConvOps (CPU): γ_{min(k, 256) + 1}, doubled, as a float rounded up; with kTf32 (ConvOps.gamma(kk, true)):
+// plus the TF32 operands' product error 2·(2·2^-11 + 2^-22), the float part scaled by (1 + 2^-11)^2.
 float gamma_for(int kk)
 {
     const double nu = (std::min(kk, kKBlock) + 1) * std::ldexp(1.0, -24);
-    return std::nextafter(static_cast<float>(2 * nu / (1 - nu)), INFINITY);
+    double g = 2 * nu / (1 - nu);
+    if (kTf32) {
+        const double ut = std::ldexp(1.0, -11);
+        g = 2 * (2 * ut + ut * ut) * (1 + 1e-6) + g * (1 + ut) * (1 + ut);
+    }
+    return std::nextafter(static_cast<float>(g), INFINITY);
+}
+
+// kernels/common.cuh's kx_tf32 on the host.
+float tf32_of(float x)
+{
+    unsigned u;
+    std::memcpy(&u, &x, 4);
+    const unsigned e = u & 0x7f800000u;
+    if (e == 0u || e == 0x7f800000u)
+        return x;
+    u = (u + 0x1000u) & 0xffffe000u;
+    std::memcpy(&x, &u, 4);
+    return x;
+}
+
+Floats tf32_if_on(const Floats& v)
+{
+    Floats out = v;
+    if (kTf32)
+        for (float& f : out)
+            f = tf32_of(f);
+    return out;
 }
 
 // Per (image, channel) max |x|, Σ_taps |w| per (oc, ch), and the plane bounds, on the device.
@@ -628,7 +659,8 @@ void test_conv2d_forward_f32(const ConvCase& cc, bool with_bias, unsigned grid)
     const Floats wt = random_floats(static_cast<size_t>(cc.m) * cg * w.kh * w.kw, -1.0f, 1.0f, 62);
     const Floats bias = random_floats(cc.m, -1.0f, 1.0f, 63);
     Floats want;
-    conv_f32_twin(cc, w, x, wt, with_bias ? &bias : nullptr, want);
+    // with TF32 the twin sums the rounded operands; the bound below is against the unrounded exact value
+    conv_f32_twin(cc, w, tf32_if_on(x), tf32_if_on(wt), with_bias ? &bias : nullptr, want);
     const size_t outputs = want.size();
     device::Buffer dy(outputs * 4), dx(x.size() * 4), dw(wt.size() * 4), db(bias.size() * 4);
     dx.upload(x);
@@ -932,6 +964,19 @@ SUITE(conv_kernels)
         }
         harness::run_case("conv_repair_kinks planted near-ties grid=" + std::to_string(grid),
                           [&] { test_conv_repair_kinks(grid); });
+        harness::run_case("conv_repair_kinks planted near-ties, TF32 operands grid=" + std::to_string(grid), [&] {
+            kTf32 = 1;
+            test_conv_repair_kinks(grid);
+            kTf32 = 0;
+        });
+        for (const ConvCase& cc : kConvF32Cases)
+            harness::run_case("conv2d_forward_f32 TF32 operands " + str(cc, resolve(cc.win, cc.h, cc.w)) + " grid=" +
+                                  std::to_string(grid),
+                              [&] {
+                                  kTf32 = 1;
+                                  test_conv2d_forward_f32(cc, true, grid);
+                                  kTf32 = 0;
+                              });
         harness::run_case("maxpool_repair_mark + conv_repair_marked planted near-ties grid=" + std::to_string(grid),
                           [&] { test_maxpool_repair(grid); });
         harness::run_case("sum_mark_kinks + conv_repair_marked + add_marked planted near-ties grid=" +

@@ -1,11 +1,13 @@
 // test_cublas.cpp: the fake libcublas.so.12 against a naive column-major loop.
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "cublas_subset.h"
+#include "emu_memory.h"
 #include "device.h"
 #include "harness.h"
 
@@ -153,6 +155,83 @@ void test_handle_state()
     CHECK(cublasDestroy_v2(h) == CUBLAS_STATUS_NOT_INITIALIZED);
 }
 
+
+
+// A GEMM on a capturing stream is recorded (scalars by value), runs at each graph launch, and
+// counts as work on a created stream; one on a destroyed stream is refused.
+void test_capture(cublasHandle_t handle)
+{
+    const int m = 3, n = 2, k = 4;
+    const std::vector<float> a = random_floats(m * k, 11), b = random_floats(k * n, 12);
+    device::Buffer A(a.size() * 4), B(b.size() * 4), C(m * n * 4);
+    A.upload(a.data(), a.size() * 4);
+    B.upload(b.data(), b.size() * 4);
+    CUstream stream = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
+    CHECK(cublasSetStream_v2(handle, stream) == CUBLAS_STATUS_SUCCESS);
+    const unsigned long long on_stream = kxai_emu_counter("cublas_created_stream");
+    float alpha = 1.0f, beta = 0.0f;
+    CHECK_CU(CUDA_SUCCESS, cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_GLOBAL));
+    CHECK(cublasSgemm_v2(handle, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &alpha, reinterpret_cast<float*>(A.ptr()), m,
+                         reinterpret_cast<float*>(B.ptr()), k, &beta, reinterpret_cast<float*>(C.ptr()), m) ==
+          CUBLAS_STATUS_SUCCESS);
+    alpha = 100.0f;  // read at the call, as cuBLAS reads host scalars
+    CUgraph graph = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuStreamEndCapture(stream, &graph));
+    CHECK(std::isnan(C.download<float>(1)[0]));  // recorded, not run
+    CHECK(kxai_emu_counter("cublas_created_stream") == on_stream);
+    CUgraphExec exec = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuGraphInstantiateWithFlags(&exec, graph, 0));
+    CHECK_CU(CUDA_SUCCESS, cuGraphDestroy(graph));
+    CHECK_CU(CUDA_SUCCESS, cuGraphLaunch(exec, stream));
+    const std::vector<float> c0(m * n, 0.0f);
+    expect_gemm(Shape{CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, m, k, m}, 1.0f, a.data(), b.data(), 0.0f, c0.data(),
+                C.download<float>(m * n).data());
+    CHECK(kxai_emu_counter("cublas_created_stream") == on_stream + 1);
+    CHECK_CU(CUDA_SUCCESS, cuGraphExecDestroy(exec));
+    CHECK_CU(CUDA_SUCCESS, cuStreamDestroy_v2(stream));
+    CHECK(cublasSgemm_v2(handle, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &alpha, reinterpret_cast<float*>(A.ptr()), m,
+                         reinterpret_cast<float*>(B.ptr()), k, &beta, reinterpret_cast<float*>(C.ptr()), m) ==
+          CUBLAS_STATUS_EXECUTION_FAILED);
+    CHECK(cublasSetStream_v2(handle, nullptr) == CUBLAS_STATUS_SUCCESS);
+}
+
+// CUBLAS_TF32_TENSOR_OP_MATH: A and B read as TF32 (to nearest, ties away, 10-bit mantissa); the
+// result is a float GEMM of the rounded operands, and differs from the plain SGEMM's.
+void test_tf32_math(cublasHandle_t handle)
+{
+    const int m = 5, n = 4, k = 33;
+    const std::vector<float> a = random_floats(m * k, 21), b = random_floats(k * n, 22);
+    std::vector<float> ar(a), br(b);
+    for (std::vector<float>* v : {&ar, &br})
+        for (float& x : *v) {
+            unsigned u;
+            std::memcpy(&u, &x, 4);
+            u = (u + 0x1000u) & 0xffffe000u;  // normal numbers here
+            std::memcpy(&x, &u, 4);
+        }
+    device::Buffer A(a.size() * 4), B(b.size() * 4), C(m * n * 4);
+    A.upload(a.data(), a.size() * 4);
+    B.upload(b.data(), b.size() * 4);
+    const float one = 1.0f, zero = 0.0f;
+    const auto gemm = [&] {
+        return cublasSgemm_v2(handle, CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, &one, reinterpret_cast<float*>(A.ptr()), m,
+                              reinterpret_cast<float*>(B.ptr()), k, &zero, reinterpret_cast<float*>(C.ptr()), m);
+    };
+    CHECK(gemm() == CUBLAS_STATUS_SUCCESS);
+    const std::vector<float> plain = C.download<float>(m * n);
+    CHECK(cublasSetMathMode(handle, CUBLAS_TF32_TENSOR_OP_MATH) == CUBLAS_STATUS_SUCCESS);
+    CHECK(gemm() == CUBLAS_STATUS_SUCCESS);
+    const std::vector<float> t = C.download<float>(m * n);
+    CHECK(cublasSetMathMode(handle, CUBLAS_DEFAULT_MATH) == CUBLAS_STATUS_SUCCESS);
+    const std::vector<float> c0(m * n, 0.0f);
+    expect_gemm(Shape{CUBLAS_OP_N, CUBLAS_OP_N, m, n, k, m, k, m}, 1.0f, ar.data(), br.data(), 0.0f, c0.data(), t.data());
+    int differ = 0;
+    for (int i = 0; i < m * n; ++i)
+        differ += t[i] != plain[i];
+    CHECK_MSG(differ > 0, "TF32 operands changed no element of C");
+}
+
 }  // namespace
 
 SUITE(cublas)
@@ -170,5 +249,8 @@ SUITE(cublas)
         }
     harness::run_case("cuBLAS argument, bounds and pointer-mode checks", [=] { test_misuse(handle); });
     harness::run_case("cuBLAS handle state", test_handle_state);
+    harness::run_case("CUBLAS_TF32_TENSOR_OP_MATH rounds A and B to TF32", [=] { test_tf32_math(handle); });
+    harness::run_case("cuBLAS on a capturing stream: recorded, scalars by value, run at the graph launch",
+                      [=] { test_capture(handle); });
     cublasDestroy_v2(handle);
 }

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "device.h"
+#include "emu_memory.h"
 #include "harness.h"
 
 namespace {
@@ -271,6 +272,218 @@ void test_streams_and_events()
         CHECK_CU(CUDA_SUCCESS, cuEventDestroy_v2(e));
 }
 
+unsigned long long counter(const char* name)
+{
+    const unsigned long long v = kxai_emu_counter(name);
+    CHECK_MSG(v != ~0ull, "no counter %s", name);
+    return v;
+}
+
+// Pinned host memory: allocated, freed once, classified in async copies; a free of anything else
+// (pageable memory, device memory, twice) is refused, as a real driver does.
+void test_pinned_memory()
+{
+    CUstream stream = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuStreamCreate(&stream, 0x8));
+    void* pinned = nullptr;
+    void* portable = nullptr;
+    const unsigned long long allocs0 = counter("pinned_allocations"), frees0 = counter("pinned_frees");
+    CHECK_CU(CUDA_SUCCESS, cuMemAllocHost_v2(&pinned, 4096));
+    CHECK_CU(CUDA_SUCCESS, cuMemHostAlloc(&portable, 256, CU_MEMHOSTALLOC_PORTABLE));
+    CHECK_CU(CUDA_ERROR_NOT_SUPPORTED, cuMemHostAlloc(&portable, 256, CU_MEMHOSTALLOC_DEVICEMAP));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemHostAlloc(&portable, 256, 0x80));
+    void* empty = nullptr;
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemAllocHost_v2(&empty, 0));
+    CHECK(counter("pinned_allocations") == allocs0 + 2);
+    CHECK(static_cast<unsigned char*>(pinned)[4095] == 0xFF);
+    device::Buffer buffer(4096);
+    std::vector<unsigned char> pageable(4096, 7);
+    const unsigned long long pinned0 = counter("async_copies_pinned"), pageable0 = counter("async_copies_pageable"),
+                             sync0 = counter("sync_host_copies"), created0 = counter("ops_created_stream"),
+                             default0 = counter("ops_default_stream");
+    std::memset(pinned, 5, 4096);
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyHtoDAsync_v2(buffer.ptr(), pinned, 4096, stream));
+    std::memset(pinned, 0, 4096);
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyDtoHAsync_v2(static_cast<char*>(pinned) + 1024, buffer.ptr(), 3072, stream));
+    CHECK_CU(CUDA_SUCCESS, cuStreamSynchronize(stream));
+    CHECK(static_cast<unsigned char*>(pinned)[1024] == 5 && static_cast<unsigned char*>(pinned)[4095] == 5);
+    // an interior range of a pinned allocation is pinned (one running past its end would also read
+    // past the host allocation: AddressSanitizer's business, not tested here)
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyHtoDAsync_v2(buffer.ptr(), static_cast<char*>(portable) + 128, 128, stream));
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyHtoDAsync_v2(buffer.ptr(), pageable.data(), 4096, stream));
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyHtoD_v2(buffer.ptr(), pinned, 4096));
+    CHECK_CU(CUDA_SUCCESS, cuMemsetD32Async(buffer.ptr(), 0, 1024, stream));
+    CHECK_MSG(counter("async_copies_pinned") == pinned0 + 3 && counter("async_copies_pageable") == pageable0 + 1 &&
+                  counter("sync_host_copies") == sync0 + 1,
+              "pinned %llu pageable %llu sync %llu", counter("async_copies_pinned") - pinned0,
+              counter("async_copies_pageable") - pageable0, counter("sync_host_copies") - sync0);
+    CHECK(counter("ops_created_stream") == created0 + 5 && counter("ops_default_stream") == default0 + 1);
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemFreeHost(pageable.data()));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemFreeHost(reinterpret_cast<void*>(buffer.ptr())));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemFreeHost(static_cast<char*>(pinned) + 16));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemFree_v2(reinterpret_cast<CUdeviceptr>(pinned)));
+    CHECK_CU(CUDA_SUCCESS, cuMemFreeHost(pinned));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuMemFreeHost(pinned));
+    CHECK_CU(CUDA_SUCCESS, cuMemFreeHost(portable));
+    CHECK(counter("pinned_frees") == frees0 + 2);
+    CHECK_CU(CUDA_SUCCESS, cuStreamDestroy_v2(stream));
+}
+
+// Launches are counted by stream kind; a launch on a destroyed stream is refused.
+void test_stream_counters_and_destroyed_stream()
+{
+    const CUfunction f = device::function("path", "row_sum");
+    device::Buffer out(4), in(64);
+    CUstream stream = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
+    CHECK_CU(CUDA_SUCCESS, cuMemsetD32Async(in.ptr(), 0, 16, stream));
+    long long n = 16;
+    int rows = 1;
+    CUdeviceptr o = out.ptr(), i = in.ptr();
+    void* params[] = {&o, &i, &rows, &n};
+    const unsigned long long on_default = counter("launches_default_stream"),
+                             on_created = counter("launches_created_stream");
+    CHECK_CU(CUDA_SUCCESS, cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, stream, params, nullptr));
+    CHECK_CU(CUDA_SUCCESS, cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, nullptr, params, nullptr));
+    CHECK_CU(CUDA_SUCCESS, cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, CU_STREAM_LEGACY, params, nullptr));
+    CHECK(counter("launches_created_stream") == on_created + 1 && counter("launches_default_stream") == on_default + 2);
+    int value = -1;
+    CHECK_CU(CUDA_SUCCESS, cuDeviceGetAttribute(&value, static_cast<CUdevice_attribute>(KXAI_EMU_COUNTER_ATTRIBUTE + 1), 0));
+    CHECK(static_cast<unsigned long long>(value) == counter("launches_created_stream"));
+    CHECK_CU(CUDA_SUCCESS, cuStreamDestroy_v2(stream));
+    CHECK_CU(CUDA_ERROR_INVALID_HANDLE, cuLaunchKernel(f, 1, 1, 1, 32, 1, 1, 0, stream, params, nullptr));
+    CHECK(counter("launches_created_stream") == on_created + 1);
+    int ran = 0;
+    CHECK(kxai_emu_stream_submit(stream, "test", [](void* p) { ++*static_cast<int*>(p); }, &ran, [](void*) {}) ==
+          CUDA_ERROR_INVALID_HANDLE);
+    CHECK(ran == 0);
+    CHECK(kxai_emu_counter("no such counter") == ~0ull);
+}
+
+// Stream capture records instead of running (kernel parameters by value, host copies by address);
+// the instantiated graph replays the recorded operations in order, each time copying what the
+// pinned host buffer holds then.
+void test_capture_and_replay()
+{
+    const CUfunction f = device::function("path", "row_sum");
+    const long long n = 64;
+    device::Buffer out(4), in(n * 4), scratch(16);
+    CUstream stream = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
+    float* host = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuMemAllocHost_v2(reinterpret_cast<void**>(&host), n * 4));
+    for (long long i = 0; i < n; ++i)
+        host[i] = 1.0f;
+    CUdeviceptr o = out.ptr(), i = in.ptr();
+    int rows = 1;
+    long long cols = n;
+    void* params[] = {&o, &i, &rows, &cols};
+    const unsigned long long captures0 = counter("graph_captures"), launches0 = counter("graph_launches"),
+                             nodes0 = counter("captured_nodes"), kernels0 = counter("launches_created_stream");
+    CHECK_CU(CUDA_SUCCESS, cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_GLOBAL));
+    CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
+    CHECK_CU(CUDA_SUCCESS, cuStreamIsCapturing(stream, &status));
+    CHECK(status == CU_STREAM_CAPTURE_STATUS_ACTIVE);
+    CHECK_CU(CUDA_SUCCESS, cuStreamIsCapturing(nullptr, &status));
+    CHECK(status == CU_STREAM_CAPTURE_STATUS_NONE);
+    CHECK_CU(CUDA_SUCCESS, cuMemsetD32Async(scratch.ptr(), 7, 4, stream));
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyHtoDAsync_v2(in.ptr(), host, n * 4, stream));
+    CHECK_CU(CUDA_SUCCESS, cuLaunchKernel(f, 1, 1, 1, 64, 1, 1, 0, stream, params, nullptr));
+    CHECK_CU(CUDA_SUCCESS, cuMemcpyDtoDAsync_v2(scratch.ptr(), out.ptr(), 4, stream));
+    cols = 1;  // recorded by value: the replay still sums 64 columns
+    CHECK(counter("launches_created_stream") == kernels0 && counter("captured_nodes") == nodes0 + 4);
+    CUgraph graph = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuStreamEndCapture(stream, &graph));
+    CHECK(std::isnan(out.download<float>(1)[0]));  // nothing ran: still the 0xFF fill
+    CHECK(graph != nullptr && counter("graph_captures") == captures0 + 1);
+    CHECK_CU(CUDA_SUCCESS, cuStreamIsCapturing(stream, &status));
+    CHECK(status == CU_STREAM_CAPTURE_STATUS_NONE);
+    CUgraphExec exec = nullptr;
+    CHECK_CU(CUDA_ERROR_NOT_SUPPORTED, cuGraphInstantiateWithFlags(&exec, graph, 1));
+    CHECK_CU(CUDA_SUCCESS, cuGraphInstantiateWithFlags(&exec, graph, 0));
+    CHECK_CU(CUDA_SUCCESS, cuGraphDestroy(graph));  // the executable graph is a snapshot
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuGraphDestroy(graph));
+    CHECK_CU(CUDA_SUCCESS, cuGraphLaunch(exec, stream));
+    CHECK_CU(CUDA_SUCCESS, cuStreamSynchronize(stream));
+    CHECK_MSG(out.download<float>(1)[0] == 64.0f, "first replay: %g", out.download<float>(1)[0]);
+    CHECK(scratch.download<float>(1)[0] == 64.0f);
+    for (long long k = 0; k < n; ++k)
+        host[k] = 2.0f;  // the memcpy node reads the pinned buffer at each replay
+    CHECK_CU(CUDA_SUCCESS, cuGraphLaunch(exec, stream));
+    CHECK_MSG(out.download<float>(1)[0] == 128.0f, "second replay: %g", out.download<float>(1)[0]);
+    CHECK(counter("graph_launches") == launches0 + 2 && counter("launches_created_stream") == kernels0 + 2);
+    CHECK_CU(CUDA_SUCCESS, cuGraphExecDestroy(exec));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuGraphLaunch(exec, stream));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuGraphExecDestroy(exec));
+    CHECK_CU(CUDA_SUCCESS, cuMemFreeHost(host));
+    CHECK_CU(CUDA_SUCCESS, cuStreamDestroy_v2(stream));
+}
+
+// What a real driver refuses during a capture: in global mode an allocation, a free, a synchronous
+// copy, a synchronize of the capturing stream (each invalidates the capture, and cuStreamEndCapture
+// then fails with no graph); capture of a default stream, a capture begun twice, an end without a
+// begin. Relaxed mode allows the allocation. A replay whose memory was freed since fails.
+void test_illegal_during_capture()
+{
+    CUstream stream = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
+    CHECK_CU(CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, cuStreamBeginCapture_v2(nullptr, CU_STREAM_CAPTURE_MODE_GLOBAL));
+    CUgraph graph = nullptr;
+    CHECK_CU(CUDA_ERROR_ILLEGAL_STATE, cuStreamEndCapture(stream, &graph));
+    device::Buffer buffer(256);
+    std::vector<float> pageable(64, 1.0f);
+    const struct {
+        const char* what;
+        CUresult (*call)(CUstream, CUdeviceptr, float*);
+    } illegal[] = {
+        {"cuMemAlloc", [](CUstream, CUdeviceptr, float*) { CUdeviceptr p = 0; return cuMemAlloc_v2(&p, 16); }},
+        {"cuMemFree", [](CUstream, CUdeviceptr b, float*) { return cuMemFree_v2(b); }},
+        {"cuMemAllocHost", [](CUstream, CUdeviceptr, float*) { void* p = nullptr; return cuMemAllocHost_v2(&p, 16); }},
+        {"cuMemcpyHtoD", [](CUstream, CUdeviceptr b, float* h) { return cuMemcpyHtoD_v2(b, h, 16); }},
+        {"cuMemsetD32", [](CUstream, CUdeviceptr b, float*) { return cuMemsetD32_v2(b, 0, 4); }},
+        {"cuCtxSynchronize", [](CUstream, CUdeviceptr, float*) { return cuCtxSynchronize(); }},
+        {"cuStreamSynchronize", [](CUstream s, CUdeviceptr, float*) { return cuStreamSynchronize(s); }},
+        {"cuMemcpyDtoHAsync", [](CUstream s, CUdeviceptr b, float* h) { return cuMemcpyDtoHAsync_v2(h, b, 16, s); }},
+    };
+    for (const auto& c : illegal) {
+        CHECK_CU(CUDA_SUCCESS, cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_GLOBAL));
+        CHECK_CU(CUDA_ERROR_ILLEGAL_STATE, cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_GLOBAL));
+        CHECK_CU(CUDA_SUCCESS, cuMemsetD32Async(buffer.ptr(), 0, 4, stream));
+        const CUresult r = c.call(stream, buffer.ptr(), pageable.data());
+        CHECK_MSG(r == CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED, "%s during a global capture: %d", c.what, r);
+        CUstreamCaptureStatus status = CU_STREAM_CAPTURE_STATUS_NONE;
+        CHECK_CU(CUDA_SUCCESS, cuStreamIsCapturing(stream, &status));
+        CHECK_MSG(status == CU_STREAM_CAPTURE_STATUS_INVALIDATED, "%s: capture status %d", c.what, (int)status);
+        graph = reinterpret_cast<CUgraph>(0x1);
+        CHECK_CU(CUDA_ERROR_STREAM_CAPTURE_INVALIDATED, cuStreamEndCapture(stream, &graph));
+        CHECK(graph == nullptr);
+    }
+    // relaxed mode: an allocation is allowed, and the capture completes
+    CHECK_CU(CUDA_SUCCESS, cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_RELAXED));
+    CUdeviceptr extra = 0;
+    CHECK_CU(CUDA_SUCCESS, cuMemAlloc_v2(&extra, 64));
+    CHECK_CU(CUDA_SUCCESS, cuMemsetD32Async(extra, 3, 16, stream));
+    CHECK_CU(CUDA_SUCCESS, cuStreamEndCapture(stream, &graph));
+    CUgraphExec exec = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuGraphInstantiateWithFlags(&exec, graph, 0));
+    CHECK_CU(CUDA_SUCCESS, cuGraphLaunch(exec, stream));
+    CHECK_CU(CUDA_SUCCESS, cuMemFree_v2(extra));
+    CHECK_CU(CUDA_ERROR_INVALID_VALUE, cuGraphLaunch(exec, stream));  // its memset's memory is gone
+    CHECK_CU(CUDA_SUCCESS, cuGraphExecDestroy(exec));
+    CHECK_CU(CUDA_SUCCESS, cuGraphDestroy(graph));
+    // a capture is per stream: another stream still runs eagerly (relaxed, so nothing is prohibited)
+    CUstream other = nullptr;
+    CHECK_CU(CUDA_SUCCESS, cuStreamCreate(&other, CU_STREAM_NON_BLOCKING));
+    CHECK_CU(CUDA_SUCCESS, cuStreamBeginCapture_v2(stream, CU_STREAM_CAPTURE_MODE_RELAXED));
+    CHECK_CU(CUDA_SUCCESS, cuMemsetD32Async(buffer.ptr(), 9, 1, other));
+    CHECK(buffer.download<unsigned>(1)[0] == 9u);
+    CHECK_CU(CUDA_SUCCESS, cuStreamEndCapture(stream, &graph));
+    CHECK_CU(CUDA_SUCCESS, cuGraphDestroy(graph));
+    CHECK_CU(CUDA_SUCCESS, cuStreamDestroy_v2(other));
+    CHECK_CU(CUDA_SUCCESS, cuStreamDestroy_v2(stream));
+}
+
 // ---- child processes: each reads its fault-injection switch once, like a fresh JVM ----------
 
 CHILD_MODE(uninitialized)
@@ -410,6 +623,13 @@ SUITE(driver)
     harness::run_case("launch validation", test_launch_validation);
     harness::run_case("non-device pointer argument: illegal address, sticky", test_bad_pointer_argument_is_sticky);
     harness::run_case("streams and events", test_streams_and_events);
+    harness::run_case("pinned host memory: allocation, classification of async copies, bad frees", test_pinned_memory);
+    harness::run_case("launches counted by stream kind; a destroyed stream is refused",
+                      test_stream_counters_and_destroyed_stream);
+    harness::run_case("stream capture records; the graph replays with the pinned buffer's new contents",
+                      test_capture_and_replay);
+    harness::run_case("what a capture prohibits invalidates it; relaxed mode; replay of freed memory fails",
+                      test_illegal_during_capture);
     harness::expect_child("KXAI_EMU_FAIL_ALLOC=3 fails the third allocation only", "fail_alloc", {"KXAI_EMU_FAIL_ALLOC=3"},
                  "injected: allocation 3");
     harness::expect_child("KXAI_EMU_MEM_BYTES limits and reports device memory", "memory_limit",

@@ -132,6 +132,13 @@ public final class GraphRunner<T> implements ModelRunner {
         return in;
     }
 
+    /** The given values' names and shapes, in name order (a {@link OpSet#repeatedWork} key). */
+    private static String shapes(Map<String, Tensor> given) {
+        StringBuilder b = new StringBuilder();
+        new java.util.TreeMap<>(given).forEach((k, v) -> b.append(k).append(java.util.Arrays.toString(v.shape())).append(';'));
+        return b.toString();
+    }
+
     @Override
     public Tensor forward(Tensor x) {
         return evaluate(Map.of(input(), x), Set.of()).get(output());
@@ -142,6 +149,7 @@ public final class GraphRunner<T> implements ModelRunner {
         int batch = batchOf(given);
         return live(() -> {
             try (Arena a = ops.arena()) {
+                ops.repeatedWork(a, java.util.List.of("evaluate", shapes(given), new java.util.TreeSet<>(taps)));
                 Executor.Pass<T> p = exec.forward(a, upload(a, given), batch, taps, false);
                 Map<String, Tensor> out = new HashMap<>();
                 out.put(output(), ops.download(p.value(output())));
@@ -175,6 +183,7 @@ public final class GraphRunner<T> implements ModelRunner {
         checkTargets(targets, plan.shape(output(), batch)[0]);
         return live(() -> {
             try (Arena a = ops.arena()) {
+                ops.repeatedWork(a, java.util.List.of("gradients", shapes(given), new java.util.TreeSet<>(wrt), rule.getClass()));
                 Executor.Pass<T> p = exec.forward(a, upload(a, given), batch, Set.of(), true);
                 T y = p.value(output());
                 T seed = ops.seedOneHot(a, ops.shape(y), ops.indices(a, targets));

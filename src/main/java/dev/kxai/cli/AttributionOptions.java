@@ -37,18 +37,34 @@ final class AttributionOptions {
             + "about 1.5x slower on resnet18.")
     boolean exact;
 
+    @Option(names = "--tf32", description = "CUDA only: the FP32 convolutions and cuBLAS read their operands as TF32 "
+            + "(10-bit mantissa, as tensor cores do; decisions stay exact through wider repair bounds, values within TF32's "
+            + "tolerance: ARCHITECTURE.md). Ignored with --exact and on the CPU.")
+    boolean tf32;
+
     /** Runs the command's work with the numerics {@code --exact} asks for, restored afterwards. */
     static <T> T withNumerics(boolean exact, java.util.concurrent.Callable<T> work) throws Exception {
-        if (!exact) {
+        return withNumerics(exact, false, work);
+    }
+
+    /** Runs the command's work with the numerics {@code --exact} and {@code --tf32} ask for, restored afterwards. */
+    static <T> T withNumerics(boolean exact, boolean tf32, java.util.concurrent.Callable<T> work) throws Exception {
+        if (!exact && !tf32) {
             return work.call();
         }
-        boolean was = dev.kxai.backend.cpu.CpuBackend.exactPath(true);
-        boolean wasCuda = dev.kxai.backend.cuda.CudaBackend.exactPath(true);
+        boolean was = exact ? dev.kxai.backend.cpu.CpuBackend.exactPath(true) : false;
+        boolean wasCuda = exact ? dev.kxai.backend.cuda.CudaBackend.exactPath(true) : false;
+        boolean wasTf32 = tf32 ? dev.kxai.backend.cuda.CudaBackend.tf32(true) : false;
         try {
             return work.call();
         } finally {
-            dev.kxai.backend.cpu.CpuBackend.exactPath(was);
-            dev.kxai.backend.cuda.CudaBackend.exactPath(wasCuda);
+            if (exact) {
+                dev.kxai.backend.cpu.CpuBackend.exactPath(was);
+                dev.kxai.backend.cuda.CudaBackend.exactPath(wasCuda);
+            }
+            if (tf32) {
+                dev.kxai.backend.cuda.CudaBackend.tf32(wasTf32);
+            }
         }
     }
 }

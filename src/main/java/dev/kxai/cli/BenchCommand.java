@@ -95,7 +95,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        return AttributionOptions.withNumerics(run.exact, this::bench);
+        return AttributionOptions.withNumerics(run.exact, run.tf32, this::bench);
     }
 
     private Integer bench() throws Exception {

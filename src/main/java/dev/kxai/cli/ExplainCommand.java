@@ -76,7 +76,7 @@ final class ExplainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        return AttributionOptions.withNumerics(run.exact, () -> {
+        return AttributionOptions.withNumerics(run.exact, run.tf32, () -> {
             if (!batchInvariant) {
                 return explain();
             }

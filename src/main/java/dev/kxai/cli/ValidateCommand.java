@@ -31,13 +31,17 @@ final class ValidateCommand implements Callable<Integer> {
             + "about 1.5x slower on resnet18.")
     boolean exact;
 
+    @Option(names = "--tf32", description = "CUDA only: convolutions and cuBLAS read their operands as TF32 "
+            + "(see explain --help). Ignored with --exact and on the CPU.")
+    boolean tf32;
+
     @Option(names = "--progress", paramLabel = "MODE", description = "auto (default: a bar on a terminal, plain lines "
             + "otherwise), bar, lines or off: models validated, on stderr.")
     String progressMode;
 
     @Override
     public Integer call() throws Exception {
-        return AttributionOptions.withNumerics(exact, this::validate);
+        return AttributionOptions.withNumerics(exact, tf32, this::validate);
     }
 
     private Integer validate() {

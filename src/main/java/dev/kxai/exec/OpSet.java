@@ -154,6 +154,15 @@ public interface OpSet<T> {
         return work.get();
     }
 
+    /**
+     * The piece of work that starts in arena {@code a} is one of many alike ({@code key} names its
+     * kind and shapes: a forward or a gradient of one batch shape, called again and again by a caller
+     * that loops); a backend may record its device work once and replay it (CUDA graphs, validated
+     * operation by operation: a key is a hint, never trusted). Default: nothing.
+     */
+    default void repeatedWork(Arena a, Object key) {
+    }
+
     /** Bytes one chunk of path steps may use: free device memory, or the CPU's heap budget. */
     long chunkBudgetBytes();
 

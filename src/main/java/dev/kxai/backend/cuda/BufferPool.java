@@ -71,7 +71,7 @@ final class BufferPool implements AutoCloseable {
         DeviceBuffer b = reuse(want);
         if (b != null) {
             if (poison) {
-                jcuda.driver.JCudaDriver.cuMemsetD32(b.ptr(), 0xFFFFFFFF, want / 4);
+                b.fill(0xFFFFFFFF, want / 4);
             }
             return b;
         }

@@ -94,8 +94,36 @@ final class ConvOps {
 
     /** γ_{min(k, 256) + 1}, doubled (the CPU's ExactDecisions.gamma), as a float rounded up. */
     static float gamma(int kk) {
+        return gamma(kk, false);
+    }
+
+    /** TF32's unit roundoff: 10 stored mantissa bits, to nearest. */
+    static final double U_TF32 = 0x1p-11;
+
+    /**
+     * The plane bound's factor: with {@code tf32} the kernel reads both operands rounded to TF32, so
+     * each product of rounded operands is within (2·u_t + u_t²)·|w·x| of the exact product (u_t = 2⁻¹¹)
+     * and the float sums run over magnitudes up to (1 + u_t)² larger: γ_tf32 = 2·(2u_t + u_t²)·(1 + 10⁻⁶)
+     * + γ·(1 + u_t)², the product term doubled like the float part, rounded up.
+     */
+    static float gamma(int kk, boolean tf32) {
         double nu = (Math.min(kk, K_BLOCK) + 1L) * U;
-        return Math.nextUp((float) (2 * nu / (1 - nu)));
+        double g = 2 * nu / (1 - nu);
+        if (tf32) {
+            g = 2 * (2 * U_TF32 + U_TF32 * U_TF32) * (1 + 1e-6) + g * (1 + U_TF32) * (1 + U_TF32);
+        }
+        return Math.nextUp((float) g);
+    }
+
+    /** System property: FP32 convolutions and cuBLAS GEMMs read their operands as TF32 (off by default). */
+    static final String TF32_PROPERTY = "kxai.cuda.tf32";
+
+    /** Process-wide TF32 opt-in ({@link CudaBackend#tf32}); never on the exact path. */
+    static volatile boolean tf32 = Boolean.parseBoolean(System.getProperty(TF32_PROPERTY, "false").trim());
+
+    /** Whether TF32 applies now: opted in and not on the exact path. */
+    static boolean tf32() {
+        return tf32 && !exactPath;
     }
 
     /** Σ_taps |w| per (output channel, input channel of its group), rounded up a little (the CPU's absTapSums). */
@@ -142,8 +170,10 @@ final class ConvOps {
         DeviceBuffer maxAbs = s.floats((long) imgs * c);
         DeviceBuffer bound = s.floats((long) imgs * m);
         k.planeMaxAbs(maxAbs, x.buf(), (long) imgs * c, (long) x.dim(2) * x.dim(3));
-        k.convPlaneBound(bound, maxAbs, wts.absTaps(), b, imgs, c, m, op.group(), kk, gamma(kk));
-        k.conv2dForwardF32(y, x.buf(), w.buf(), b, bound, repaired, relu, imgs, c, x.dim(2), x.dim(3), m, op.group(), g);
+        boolean t = tf32();
+        k.convPlaneBound(bound, maxAbs, wts.absTaps(), b, imgs, c, m, op.group(), kk, gamma(kk, t));
+        k.conv2dForwardF32(y, x.buf(), w.buf(), b, bound, repaired, relu, t, imgs, c, x.dim(2), x.dim(3), m, op.group(),
+                g);
         return new DTensor(outShape.clone(), y,
                 new Exact(x.buf(), w.buf(), b, bound, imgs, c, x.dim(2), x.dim(3), m, op.group(), g, relu));
     }

@@ -48,6 +48,19 @@ public final class CudaBackend implements Backend {
         return was;
     }
 
+    /**
+     * Process-wide TF32 opt-in (also {@code -Dkxai.cuda.tf32=true}, {@code --tf32}): the FP32
+     * convolutions read both operands rounded to TF32 (their exact-decision bounds widened to match:
+     * decisions stay the double path's) and cuBLAS runs in CUBLAS_TF32_TENSOR_OP_MATH (the GEMMs of
+     * dense layers and of the convolutions' input gradients). Ignored on the exact path. Returns the
+     * previous setting.
+     */
+    public static boolean tf32(boolean on) {
+        boolean was = ConvOps.tf32;
+        ConvOps.tf32 = on;
+        return was;
+    }
+
     /** With {@code fuse} false every activation runs as its own kernel (the parity tests' reference). */
     GraphRunner<DTensor> prepare(Graph graph, boolean fuse) {
         CudaOpSet ops = new CudaOpSet(graph, rt);

@@ -42,6 +42,17 @@ final class CudaOpSet implements OpSet<DTensor> {
     private final DeviceScope weightScope = new DeviceScope();
     /** The model's buffers between pieces of work (chunks, calls): no cuMemAlloc per chunk after the first. */
     private final BufferPool buffers;
+    /** The model's pinned host buffer for the copies of its work on a stream ({@link Work}); freed at close. */
+    private final PinnedStaging staging = new PinnedStaging();
+    /** The model's CUDA graphs per chunk shape ({@link ChunkGraphs}, with {@code kxai.cuda.graphs=true}). */
+    private final ChunkGraphs graphs = new ChunkGraphs();
+    /**
+     * The host data of uploaded 1-D tensors (the path's α's and quadrature weights), by buffer: with chunk
+     * graphs each chunk uploads its slice of them through the pinned staging buffer into a buffer of its
+     * own, so that its kernels read the same addresses in every chunk (a view at the chunk's offset
+     * would differ per chunk, and a captured graph could not be replayed).
+     */
+    private final Map<DeviceBuffer, float[]> hostData = java.util.Collections.synchronizedMap(new java.util.WeakHashMap<>());
     /** The plan built over this op set (its working-set estimate sizes the chunks); set while it is built. */
     private volatile ExecutionPlan plan;
     private final Map<String, DTensor> constants = new HashMap<>();
@@ -75,7 +86,9 @@ final class CudaOpSet implements OpSet<DTensor> {
         }
         synchronized (rt) {
             rt.enter();
+            Work upload = null;
             try {
+                upload = Work.begin(rt, staging);
                 for (Map.Entry<String, Tensor> e : graph.constants().entrySet()) {
                     constants.put(e.getKey(), new DTensor(e.getValue().shape(), weightScope.upload(e.getValue().data())));
                 }
@@ -112,6 +125,9 @@ final class CudaOpSet implements OpSet<DTensor> {
                 DeviceBuffer counter = weightScope.ints(1);
                 counter.zero();
                 conv.counter(counter);
+                if (upload != null) {
+                    upload.end();
+                }
             } catch (CudaException e) {
                 long bytes = graph.constants().values().stream().mapToLong(t -> 4L * t.size()).sum();
                 try {
@@ -125,9 +141,25 @@ final class CudaOpSet implements OpSet<DTensor> {
                 }
                 throw new KxaiException(graph.source() + ": cannot load the model's " + bytes + " bytes of weights on "
                         + rt.deviceName() + ": " + e.getMessage(), e);
+            } finally {
+                if (upload != null) {
+                    upload.release();
+                }
+            }
+            // the weights went through the staging buffer in large slices: do not keep that much pinned
+            // memory for the model's small per-chunk copies (the first chunk grows it to what it needs)
+            if (staging.capacity() > STAGING_KEPT_AFTER_LOAD) {
+                try {
+                    staging.close();
+                } catch (CudaException e) {
+                    LOG.fine(() -> "freeing the staging buffer failed: " + e.getMessage());
+                }
             }
         }
     }
+
+    /** Pinned bytes kept after the weights' upload (more is freed; the first chunk allocates what it needs). */
+    private static final long STAGING_KEPT_AFTER_LOAD = 1L << 20;
 
     /** The device's memory in bytes (0 when the device failed earlier: no pooling then). */
     private static long totalBytes(CudaRuntime rt) {
@@ -247,6 +279,17 @@ final class CudaOpSet implements OpSet<DTensor> {
         return new DeviceScope(buffers);
     }
 
+    /** A forward or gradient called again and again with one shape: its device work may replay a graph. */
+    @Override
+    public void repeatedWork(Arena a, Object key) {
+        Work.chunk(graphs, key, scope(a));
+    }
+
+    /** The model's chunk graphs (tests). */
+    ChunkGraphs graphs() {
+        return graphs;
+    }
+
     /** The model's buffer pool (tests read its statistics). */
     BufferPool buffers() {
         return buffers;
@@ -320,7 +363,24 @@ final class CudaOpSet implements OpSet<DTensor> {
 
     @Override
     public DTensor upload(Arena a, Tensor host) {
-        return new DTensor(host.shape(), scope(a).upload(host.data()));
+        DTensor t = new DTensor(host.shape(), scope(a).upload(host.data()));
+        if (host.shape().length == 1) {
+            hostData.put(t.buf(), host.data());
+        }
+        return t;
+    }
+
+    /**
+     * Steps k0..k1 of a per-step vector (α's or weights): with chunk graphs on, the slice uploaded into a
+     * buffer of the chunk's scope (same address every chunk, host data through the pinned staging);
+     * otherwise a view of the vector at k0.
+     */
+    private DeviceBuffer steps(DTensor v, int k0, int k1, DeviceScope s) {
+        float[] host = s == null ? null : hostData.get(v.buf());
+        if (host == null) {
+            return v.buf().viewFloats(k0, k1 - k0);
+        }
+        return s.upload(java.util.Arrays.copyOfRange(host, k0, k1));
     }
 
     @Override
@@ -452,8 +512,9 @@ final class CudaOpSet implements OpSet<DTensor> {
         int batch = x.dim(0);
         long features = x.size() / batch;
         scope(a).rows((long) (k1 - k0) * batch);
+        Work.chunk(graphs, java.util.List.of("path", k1 - k0, batch, features), scope(a));
         DTensor path = new DTensor(pathShape(x.shape(), k1 - k0), scope(a).floats((k1 - k0) * batch * features));
-        k.pathInterpolate(path.buf(), x.buf(), base.buf(), alphas.buf().viewFloats(k0, k1 - k0), k1 - k0, batch,
+        k.pathInterpolate(path.buf(), x.buf(), base.buf(), steps(alphas, k0, k1, Work.chunkScope()), k1 - k0, batch,
                 features);
         return path;
     }
@@ -461,7 +522,7 @@ final class CudaOpSet implements OpSet<DTensor> {
     @Override
     public void accumulate(DTensor acc, DTensor grads, DTensor weights, int k0, int k1) {
         int batch = acc.dim(0);
-        k.pathAccumulate(acc.buf(), grads.buf(), weights.buf().viewFloats(k0, k1 - k0), k1 - k0, batch,
+        k.pathAccumulate(acc.buf(), grads.buf(), steps(weights, k0, k1, Work.chunkScope()), k1 - k0, batch,
                 acc.size() / batch);
     }
 
@@ -480,9 +541,10 @@ final class CudaOpSet implements OpSet<DTensor> {
         long features = zx.size() / batch;
         return (arena, alphas, k0, k1) -> {
             scope(arena).rows((long) (k1 - k0) * batch);
+            Work.chunk(graphs, java.util.List.of("saving", k1 - k0, batch, features), scope(arena));
             DTensor path = new DTensor(pathShape(outShape, k1 - k0), scope(arena).floats((k1 - k0) * batch * features));
-            k.pathInterpolateF64(path.buf(), zx.buf(), zb.buf(), alphas.buf().viewFloats(k0, k1 - k0), k1 - k0, batch,
-                    features);
+            k.pathInterpolateF64(path.buf(), zx.buf(), zb.buf(), steps(alphas, k0, k1, Work.chunkScope()), k1 - k0,
+                    batch, features);
             return path;
         };
     }
@@ -502,10 +564,19 @@ final class CudaOpSet implements OpSet<DTensor> {
     @Override
     public <R> R onDevice(Supplier<R> work) {
         synchronized (rt) {
+            Work w = null;
             try {
                 rt.enter();
-                return work.get();
+                w = Work.begin(rt, staging);
+                R r = work.get();
+                if (w != null) {
+                    w.end(); // the stream's errors surface here, inside this catch
+                }
+                return r;
             } catch (CudaException e) {
+                if (w != null) {
+                    w.abort(); // a capture in progress must end before the health check synchronizes
+                }
                 boolean oom = outOfMemory(e);
                 // only a context that no longer works is broken for every model (issue 13: one failed copy
                 // used to move the whole process to the CPU); a transient failure fails this request only
@@ -513,6 +584,10 @@ final class CudaOpSet implements OpSet<DTensor> {
                     rt.markBroken(e.getMessage());
                 }
                 throw new DeviceException(e.getMessage(), oom, e);
+            } finally {
+                if (w != null) {
+                    w.release();
+                }
             }
         }
     }
@@ -599,6 +674,21 @@ final class CudaOpSet implements OpSet<DTensor> {
                 weightScope.close();
             } catch (CudaException e) {
                 LOG.fine(() -> "freeing weights of " + graph.source() + " failed: " + e.getMessage());
+            }
+            try {
+                rt.enter();
+                graphs.close();
+            } catch (CudaException e) {
+                LOG.fine(() -> "destroying the CUDA graphs of " + graph.source() + " failed: " + e.getMessage());
+            }
+            try {
+                rt.enter();
+                if (Work.active()) {
+                    jcuda.driver.JCudaDriver.cuStreamSynchronize(Work.stream()); // no copy still reads the block
+                }
+                staging.close();
+            } catch (CudaException e) {
+                LOG.fine(() -> "freeing the staging buffer of " + graph.source() + " failed: " + e.getMessage());
             }
         }
     }

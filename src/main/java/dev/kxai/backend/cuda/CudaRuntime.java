@@ -227,6 +227,68 @@ public final class CudaRuntime {
         return brokenReason;
     }
 
+    /** A stream and the cuBLAS handle bound to it: what one piece of work ({@link Work}) issues on. */
+    record Lane(jcuda.driver.CUstream stream, cublasHandle cublas) {
+    }
+
+    /** Idle lanes; a piece of work takes one (creating it when none is idle) and gives it back. */
+    private final java.util.ArrayDeque<Lane> lanes = new java.util.ArrayDeque<>();
+
+    /**
+     * A lane for one piece of work (context current): a non-blocking stream, so that nothing on the
+     * legacy default stream orders it, with a cuBLAS handle of its own set to that stream. Lanes live as
+     * long as the process's context (they are few: one per piece of work running at once).
+     */
+    Lane acquireLane() {
+        synchronized (lanes) {
+            Lane l = lanes.poll();
+            if (l != null) {
+                return l;
+            }
+        }
+        jcuda.driver.CUstream s = new jcuda.driver.CUstream();
+        JCudaDriver.cuStreamCreate(s, jcuda.driver.CUstream_flags.CU_STREAM_NON_BLOCKING);
+        cublasHandle h = new cublasHandle();
+        try {
+            JCublas2.cublasCreate(h);
+            JCublas2.cublasSetStream(h, new jcuda.runtime.cudaStream_t(s));
+        } catch (RuntimeException e) {
+            JCudaDriver.cuStreamDestroy(s);
+            throw e;
+        }
+        lanesCreated++;
+        return new Lane(s, h);
+    }
+
+    /** Lanes created so far (tests: pieces of work reuse them). */
+    private volatile int lanesCreated;
+
+    int lanesCreated() {
+        return lanesCreated;
+    }
+
+    void releaseLane(Lane l) {
+        synchronized (lanes) {
+            lanes.push(l);
+        }
+    }
+
+    /** Each cuBLAS handle's math mode as last set (TF32 or not), so it is set only when it changes. */
+    private final Map<cublasHandle, Boolean> tf32Handles = new java.util.IdentityHashMap<>();
+
+    /** Puts {@code h} in CUBLAS_TF32_TENSOR_OP_MATH or CUBLAS_DEFAULT_MATH (host-side handle state, not stream work). */
+    void mathMode(cublasHandle h, boolean tf32) {
+        synchronized (tf32Handles) {
+            Boolean was = tf32Handles.get(h);
+            if (was != null && was == tf32) {
+                return;
+            }
+            JCublas2.cublasSetMathMode(h, tf32 ? jcuda.jcublas.cublasMath.CUBLAS_TF32_TENSOR_OP_MATH
+                    : jcuda.jcublas.cublasMath.CUBLAS_DEFAULT_MATH);
+            tf32Handles.put(h, tf32);
+        }
+    }
+
     /** Makes the context current on the calling thread (cheap; call on every entry). */
     public void enter() {
         JCudaDriver.cuCtxSetCurrent(context);

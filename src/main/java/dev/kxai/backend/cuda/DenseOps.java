@@ -3,6 +3,7 @@ package dev.kxai.backend.cuda;
 import dev.kxai.graph.Op;
 import jcuda.Pointer;
 import jcuda.jcublas.JCublas2;
+import jcuda.jcublas.cublasHandle;
 import jcuda.jcublas.cublasOperation;
 
 /**
@@ -26,7 +27,14 @@ final class DenseOps {
     /** Row-major C[M×N] = alpha·op(A)·op(B) + beta·C through column-major cuBLAS (Cᵀ = op(B)ᵀ op(A)ᵀ). */
     private void gemm(boolean ta, boolean tb, int m, int n, int kk, float alpha, DeviceBuffer a, int lda,
             DeviceBuffer b, int ldb, float beta, DeviceBuffer c, int ldc) {
-        JCublas2.cublasSgemm(rt.cublas(), tb ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
+        cublasHandle h = Work.cublas(rt);
+        rt.mathMode(h, ConvOps.tf32());
+        if (Work.recording()) {
+            Work.submit(gemmOp(ta, tb, m, n, kk, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1, false));
+            KernelCosts.gemmCalled(false, m, n, kk, beta, 1, false, false);
+            return;
+        }
+        JCublas2.cublasSgemm(h, tb ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
                 ta ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N, n, m, kk, Pointer.to(new float[] {alpha}),
                 b.ptr(), ldb, a.ptr(), lda, Pointer.to(new float[] {beta}), c.ptr(), ldc);
         KernelCosts.gemmCalled(false, m, n, kk, beta, 1, false, false);
@@ -35,11 +43,29 @@ final class DenseOps {
     void gemmBatched(boolean ta, boolean tb, int m, int n, int kk, float alpha, DeviceBuffer a, int lda,
             long strideA, DeviceBuffer b, int ldb, long strideB, float beta, DeviceBuffer c, int ldc, long strideC,
             int count) {
-        JCublas2.cublasSgemmStridedBatched(rt.cublas(), tb ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
+        cublasHandle h = Work.cublas(rt);
+        rt.mathMode(h, ConvOps.tf32());
+        if (Work.recording()) {
+            Work.submit(gemmOp(ta, tb, m, n, kk, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC, count, true));
+            KernelCosts.gemmCalled(false, m, n, kk, beta, count, strideA == 0, strideB == 0);
+            return;
+        }
+        JCublas2.cublasSgemmStridedBatched(h, tb ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
                 ta ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N, n, m, kk, Pointer.to(new float[] {alpha}),
                 b.ptr(), ldb, strideB, a.ptr(), lda, strideA, Pointer.to(new float[] {beta}), c.ptr(), ldc, strideC,
                 count);
         KernelCosts.gemmCalled(false, m, n, kk, beta, count, strideA == 0, strideB == 0);
+    }
+
+    /** A GEMM as the validated graph replay compares and issues it ({@link StreamOp.Gemm}'s layout). */
+    private StreamOp gemmOp(boolean ta, boolean tb, int m, int n, int kk, float alpha, DeviceBuffer a, int lda, long strideA,
+            DeviceBuffer b, int ldb, long strideB, float beta, DeviceBuffer c, int ldc, long strideC, int count,
+            boolean batched) {
+        long[] shape = {tb ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N,
+            ta ? cublasOperation.CUBLAS_OP_T : cublasOperation.CUBLAS_OP_N, n, m, kk, ldb, lda, ldc, count,
+            Float.floatToRawIntBits(alpha), Float.floatToRawIntBits(beta), strideB, strideA, strideC, b.address(),
+            a.address(), c.address(), ConvOps.tf32() ? 1 : 0};
+        return new StreamOp.Gemm(Work.cublas(rt), shape, a.ptr(), b.ptr(), c.ptr(), batched);
     }
 
     /** Gemm of the planned output shape [M, N], and with a {@link Fusion} the activation after it (null: the Gemm alone). */

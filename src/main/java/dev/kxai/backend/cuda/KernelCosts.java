@@ -251,11 +251,13 @@ public final class KernelCosts {
         // ---- conv.cu: conv(y, x, w, bias, n, c, h, wd, m, groups, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow)
         model("conv2d_forward", Structure.FP64_DIRECT, a -> convFlops(a, 4), a -> convBytes(a, 4, F));
         model("conv2d_forward_f64", Structure.FP64_DIRECT, a -> convFlops(a, 4), a -> convBytes(a, 4, D));
-        // conv2d_forward_f32(y, x, w, bias, bound, count, relu, n, c, h, wd, m, groups, kh, kw, ..., oh, ow): the
-        // same FLOPs (+ the ReLU), x, w, bias read and y written once (the tiles' reuse hits in shared memory)
+        // conv2d_forward_f32(y, x, w, bias, bound, count, relu, tf32, n, c, h, wd, m, groups, kh, kw, ..., oh, ow):
+        // the same FLOPs (+ the ReLU), x, w, bias read and y written once (the tiles' reuse hits in shared memory).
+        // With tf32 the operands are rounded in integer arithmetic as the tiles load and the products stay FFMA
+        // (no tensor cores at sm_75): the same model
         for (String f32 : new String[] {"conv2d_forward_f32", "conv2d_forward_f32_narrow"}) {
-            model(f32, Structure.FP32_TILED, a -> convFlops(a, 7) + (i(a, 6) != 0 ? outputs(a, 7) : 0),
-                    a -> convBytes(a, 7, F) + (present(a, 4) ? F * l(a, 7) * l(a, 11) : 0));
+            model(f32, Structure.FP32_TILED, a -> convFlops(a, 8) + (i(a, 6) != 0 ? outputs(a, 8) : 0),
+                    a -> convBytes(a, 8, F) + (present(a, 4) ? F * l(a, 8) * l(a, 12) : 0));
         }
         // the repair: max |x| per plane, the bound per (image, output channel), the kink check per output;
         // the outputs a repair recomputes in double depend on the data and are not in the model

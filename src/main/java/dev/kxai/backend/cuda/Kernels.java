@@ -310,7 +310,7 @@ public final class Kernels {
      * in the epilogue.
      */
     public void conv2dForwardF32(DeviceBuffer y, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer bound,
-            DeviceBuffer count, boolean relu, int n, int c, int h, int wd, int m, int groups, int[] g) {
+            DeviceBuffer count, boolean relu, boolean tf32, int n, int c, int h, int wd, int m, int groups, int[] g) {
         int mg = m / groups;
         boolean narrow = mg <= CONV_NARROW_MAX_CHANNELS;
         int tm = narrow ? 16 : 64;
@@ -319,7 +319,7 @@ public final class Kernels {
         long tiles = (long) groups * ((mg + tm - 1) / tm) * ((cols + tn - 1) / tn);
         run(narrow ? "conv2d_forward_f32_narrow" : "conv2d_forward_f32", (int) Math.max(1, Math.min(maxBlocks, tiles)),
                 CONV_TILE_THREADS, y, x, w, bias, bound,
-                count, relu ? 1 : 0, n, c, h, wd, m, groups, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[10], g[11]);
+                count, relu ? 1 : 0, tf32 ? 1 : 0, n, c, h, wd, m, groups, g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[10], g[11]);
     }
 
     void planeMaxAbs(DeviceBuffer out, DeviceBuffer x, long planes, long area) {

@@ -30,9 +30,9 @@ import org.junit.jupiter.api.Test;
 class BufferPoolTest {
     private static final int STEPS = 16;
 
-    /** Allocations and frees of the process so far. */
+    /** Device allocations and frees, and pinned host allocations (the staging buffers), of the process so far. */
     private static long[] counts() {
-        return new long[] {DeviceBuffer.allocations(), DeviceBuffer.frees()};
+        return new long[] {DeviceBuffer.allocations(), DeviceBuffer.frees(), PinnedStaging.allocations()};
     }
 
     /** IG in chunks of {@code stepsPerChunk}; records the allocations and frees made during each chunk. */
@@ -41,7 +41,7 @@ class BufferPoolTest {
         return new IntegratedGradients(m).nSteps(steps).method(Quadrature.Rule.GAUSS_LEGENDRE)
                 .internalBatchSize(stepsPerChunk * x.dim(0)).progress((done, total) -> {
                     long[] now = counts();
-                    perChunk.add(new long[] {now[0] - last[0][0], now[1] - last[0][1]});
+                    perChunk.add(new long[] {now[0] - last[0][0], now[1] - last[0][1], now[2] - last[0][2]});
                     last[0] = now;
                 }).attribute(x, t);
     }
@@ -63,7 +63,8 @@ class BufferPoolTest {
     private static String str(List<long[]> perChunk) {
         StringBuilder b = new StringBuilder();
         for (long[] c : perChunk) {
-            b.append(" [").append(c[0]).append(" allocs, ").append(c[1]).append(" frees]");
+            b.append(" [").append(c[0]).append(" allocs, ").append(c[1]).append(" frees, ").append(c[2])
+                    .append(" pinned]");
         }
         return b.toString();
     }
@@ -78,6 +79,7 @@ class BufferPoolTest {
         }
         long freeBefore = CudaRuntime.probe().runtime().memInfo()[0];
         long[] before = counts();
+        long pinnedFreesBefore = PinnedStaging.frees();
         Attribution plain;
         List<long[]> unpooled = new ArrayList<>();
         try (Model m = load(dir, false)) {
@@ -103,9 +105,11 @@ class BufferPoolTest {
             for (int c = 1; c < chunks; c++) {
                 assertEquals(0, first.get(c)[0], "allocations in chunk " + c + " of the first call: " + what);
                 assertEquals(0, first.get(c)[1], "frees in chunk " + c + " of the first call: " + what);
+                assertEquals(0, first.get(c)[2], "pinned allocations in chunk " + c + " of the first call: " + what);
             }
             for (int c = 0; c < chunks; c++) {
                 assertEquals(0, second.get(c)[0], "allocations in chunk " + c + " of a second call: " + what);
+                assertEquals(0, second.get(c)[2], "pinned allocations in chunk " + c + " of a second call: " + what);
             }
         }
         assertArrayEquals(plain.attributions().data(), a.attributions().data(), "pooled = unpooled, bit for bit");
@@ -115,6 +119,8 @@ class BufferPoolTest {
         }
         long[] after = counts();
         assertEquals(after[0] - before[0], after[1] - before[1], "every allocation freed once the models closed");
+        assertEquals(after[2] - before[2], PinnedStaging.frees() - pinnedFreesBefore,
+                "every pinned staging buffer freed once the models closed");
         assertEquals(freeBefore, CudaRuntime.probe().runtime().memInfo()[0], "device memory back to where it was");
     }
 

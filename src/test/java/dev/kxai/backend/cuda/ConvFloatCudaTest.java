@@ -140,6 +140,101 @@ class ConvFloatCudaTest {
         }
     }
 
+    /**
+     * Integrated Gradients through the repaired near-ties with chunk graphs on ({@link ChunkGraphs}): the
+     * repair kernels run inside the replayed graphs (the same number of outputs recomputed as without
+     * graphs), 5 chunks give 1 capture and 4 graph launches, and the attributions are those without
+     * graphs bit for bit.
+     */
+    @Test
+    void integratedGradientsThroughNearTiesWithGraphsEqualsWithout() {
+        Tensor x = plantedInput(2, 5, 6, 11, false);
+        Tensor base = new Tensor(x.shape(), new float[x.size()]);
+        G g = sumConv(5, 6);
+        g.then(new Op.Relu());
+        float[] gw = rand(new Random(12), -1, 1, 2 * 30).data();
+        int steps = 10;
+        float[] alphas = new float[steps];
+        float[] weights = new float[steps];
+        for (int k = 0; k < steps; k++) {
+            alphas[k] = (k + 0.5f) / steps;
+            weights[k] = 1f / steps;
+        }
+        float[][] got = new float[2][];
+        int[] repaired = new int[2];
+        ChunkGraphs.Stats[] stats = new ChunkGraphs.Stats[2];
+        for (int on = 0; on < 2; on++) {
+            int mode = on;
+            got[on] = GraphsCudaTest.withGraphs(on == 1, () -> {
+                try (Prepared h = prepare(g.withHead(gw))) {
+                    int r0 = h.ops().repairedOutputs();
+                    ChunkGraphs.Stats s0 = ChunkGraphs.stats();
+                    float[] a = CudaTestKit.integrate(h.runner(), x, base, alphas, weights, new int[2], 2, false)
+                            .gradientSums().get(0).data();
+                    stats[mode] = ChunkGraphs.stats().minus(s0);
+                    repaired[mode] = h.ops().repairedOutputs() - r0;
+                    return a;
+                }
+            });
+        }
+        String what = "graphs off: " + repaired[0] + " outputs repaired, " + stats[0] + "; on: " + repaired[1] + ", "
+                + stats[1];
+        System.out.println("near-tie IG, 5 chunks: " + what);
+        assertTrue(repaired[0] > 0, what);
+        assertEquals(repaired[0], repaired[1], "the repair kernels ran inside the graphs: " + what);
+        assertEquals(new ChunkGraphs.Stats(1, 4, 0, stats[1].replayedOps()), stats[1], what);
+        assertArrayEquals(got[0], got[1], "graphs on = off, bit for bit: " + what);
+    }
+
+    /**
+     * TF32 (CudaBackend.tf32): the FP32 conv reads its operands rounded to TF32, and its bounds widen to
+     * match, so the fused Conv+Relu's decisions on the planted near-ties are still the double path's;
+     * the wider bounds flag at least as many outputs as FP32's; and the values do change (TF32 engaged).
+     */
+    @Test
+    void tf32KeepsTheDecisionsOfTheDoublePath() {
+        Tensor x = plantedInput(2, 5, 6, 21, false);
+        G g = sumConv(5, 6);
+        g.then(new Op.Relu());
+        // the planted planes hold 2^25: every output lies within its bound and is recomputed; so TF32's
+        // effect on values is checked on the bare conv over ordinary inputs
+        Tensor plain = rand(new Random(22), -1, 1, 2, 3, 5, 6);
+        try (Prepared p = prepare(g.build()); Prepared bare = prepare(sumConv(5, 6).build())) {
+            int r0 = p.ops().repairedOutputs();
+            p.runner().forward(x);
+            int fp32Repairs = p.ops().repairedOutputs() - r0;
+            Tensor ye = exact(() -> p.runner().forward(x));
+            Tensor bf = bare.runner().forward(plain);
+            boolean was = CudaBackend.tf32(true);
+            Tensor yt;
+            Tensor yte;
+            Tensor bt;
+            int tf32Repairs;
+            try {
+                int r1 = p.ops().repairedOutputs();
+                yt = p.runner().forward(x);
+                tf32Repairs = p.ops().repairedOutputs() - r1;
+                yte = exact(() -> p.runner().forward(x));
+                bt = bare.runner().forward(plain);
+            } finally {
+                CudaBackend.tf32(was);
+            }
+            assertArrayEquals(ye.data(), yte.data(), "the exact path ignores TF32");
+            for (int i = 0; i < yt.size(); i++) {
+                assertEquals(ye.data()[i] > 0, yt.data()[i] > 0, "TF32: ReLU decision of output " + i);
+            }
+            int differ = 0;
+            for (int i = 0; i < bt.size(); i++) {
+                differ += bt.data()[i] != bf.data()[i] ? 1 : 0;
+            }
+            String what = "repairs FP32 " + fp32Repairs + ", TF32 " + tf32Repairs + "; bare conv outputs changed by TF32 "
+                    + differ + " of " + bt.size();
+            System.out.println("tf32 near ties: " + what);
+            assertTrue(fp32Repairs > 0 && tf32Repairs >= fp32Repairs, what);
+            assertTrue(differ > 0, "TF32 changed values: " + what);
+        }
+    }
+
     @Test
     void clipAndLeakyReluNearTies() {
         Tensor x = plantedInput(1, 4, 6, 3, false);
