@@ -126,28 +126,19 @@ final class BatchOptions {
                 throw new InvalidInputException("--dim " + d + ": " + e.getKey() + " is given twice");
             }
         }
-        Map<String, String> files = new java.util.HashMap<>();
+        Map<String, Path> files = new java.util.HashMap<>();
         List<String> all = new java.util.ArrayList<>(inputArgs != null ? inputArgs : List.of());
         all.addAll(additionalArgs != null ? additionalArgs : List.of());
-        String lone = null;
+        Path lone = null;
         for (String arg : all) {
             int eq = arg.indexOf('=');
             if (eq > 0) {
-                files.put(arg.substring(0, eq), arg.substring(eq + 1));
+                files.put(arg.substring(0, eq), Path.of(arg.substring(eq + 1)));
             } else {
-                lone = arg;
+                lone = Path.of(arg);
             }
         }
-        String anyInput = all.size() == 1 ? lone : null;
-        Map<String, int[]> shapes = new java.util.HashMap<>();
-        return dev.kxai.onnx.FreeDims.of(sizes).orFromInputs((input, axis) -> {
-            String file = files.getOrDefault(input, anyInput);
-            if (file == null) {
-                return null;
-            }
-            int[] shape = shapes.computeIfAbsent(file, f -> NpyIO.read(Path.of(f)).shape());
-            return axis < shape.length ? shape[axis] : null;
-        });
+        return dev.kxai.onnx.FreeDims.of(sizes).orFromFiles(files, all.size() == 1 ? lone : null);
     }
 
     /** What the model file is, for a report's first line. */

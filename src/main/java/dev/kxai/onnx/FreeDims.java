@@ -66,6 +66,23 @@ public final class FreeDims {
         return new FreeDims(sizes, shapeOf, lenient);
     }
 
+    /**
+     * These sizes, and for a free dimension they do not name, that axis of the {@code .npy} file given for the
+     * input ({@code byInput}; {@code forAnyInput}, when not null, for an input not in it). A file is read only when
+     * the model has such a dimension, and once.
+     */
+    public FreeDims orFromFiles(Map<String, java.nio.file.Path> byInput, java.nio.file.Path forAnyInput) {
+        Map<java.nio.file.Path, int[]> shapes = new java.util.concurrent.ConcurrentHashMap<>();
+        return orFromInputs((input, axis) -> {
+            java.nio.file.Path f = byInput.getOrDefault(input, forAnyInput);
+            if (f == null) {
+                return null;
+            }
+            int[] s = shapes.computeIfAbsent(f, p -> dev.kxai.io.NpyIO.read(p).shape());
+            return axis < s.length ? s[axis] : null;
+        });
+    }
+
     /** Parses {@code NAME=SIZE} (the CLI's {@code --dim}). */
     public static Map.Entry<String, Integer> parse(String arg) {
         int eq = arg.lastIndexOf('=');

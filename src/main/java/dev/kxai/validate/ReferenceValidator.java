@@ -185,16 +185,7 @@ public final class ReferenceValidator {
                 files.put(name, folder.resolve(i.path("file").asText(name + ".npy")));
             }
         }
-        Path any = single;
-        java.util.Map<Path, int[]> shapes = new java.util.HashMap<>();
-        return dev.kxai.onnx.FreeDims.NONE.orFromInputs((input, axis) -> {
-            Path f = files.getOrDefault(input, any);
-            if (f == null) {
-                return null;
-            }
-            int[] s = shapes.computeIfAbsent(f, p -> NpyIO.read(p).shape());
-            return axis < s.length ? s[axis] : null;
-        });
+        return dev.kxai.onnx.FreeDims.NONE.orFromFiles(files, single);
     }
 
     static Inputs inputs(Path folder, JsonNode m, Model model) {
