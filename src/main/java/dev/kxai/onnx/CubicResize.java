@@ -15,6 +15,9 @@ import java.util.List;
  * forward and gradient, with no kernel of its own.
  */
 final class CubicResize {
+    /** The most entries one axis's weight matrix may have (input × output length; 4096 × 4096). */
+    private static final long MAX_WEIGHTS = 1L << 24;
+
     private CubicResize() {
     }
 
@@ -67,6 +70,10 @@ final class CubicResize {
         }
         if (oh < 1 || ow < 1) {
             throw new ModelException(source + ": node '" + name + "' (Resize): output size " + oh + "×" + ow);
+        }
+        if ((long) x[2] * oh > MAX_WEIGHTS || (long) x[3] * ow > MAX_WEIGHTS) {
+            throw new ModelException(source + ": node '" + name + "' (Resize): cubic from " + x[2] + "×" + x[3] + " to " + oh
+                    + "×" + ow + " needs weight matrices of more than " + MAX_WEIGHTS + " entries");
         }
         float sh = scales != null ? scales[2] : (float) oh / x[2];
         float sw = scales != null ? scales[3] : (float) ow / x[3];
