@@ -53,6 +53,7 @@ final class InfoCommand implements Callable<Integer> {
         out.println("blas: " + CpuBackend.blasImplementation() + nativeBlasLibrary());
         out.println("blas threads: " + CpuBackend.openBlasThreads());
         out.println("cpu loops: " + CpuBackend.simdLoops());
+        out.println("convolutions: " + CpuBackend.convolutions());
         String requested = device != null ? device : Backends.requestedDevice();
         out.println("device requested: " + requested);
         for (Backends.Probe p : Backends.probes()) {

@@ -180,9 +180,15 @@ public final class ConvOps {
         float[] y = new float[n * m * hw];
         boolean pointwise = pointwise(win);
         float[] absTaps = ABS_TAPS.computeIfAbsent(wf, f -> absTapSums(f, m, cg, win.kh() * win.kw()));
-        int blocks = (kk + K_BLOCK - 1) / K_BLOCK;
+        OneDnn.Layer dnnl = OneDnn.layer(wf, bd, false, win, c, m, groups);
+        // oneDNN sums slices of the channels in float, each added to the output in float: a sum tree of
+        // depth OneDnn.sumDepth; the sgemm path sums blocks of K_BLOCK products in float and adds the
+        // blocks in double: γ_{K_BLOCK+1}. The + 1: the bias.
+        boolean onDnnl = dnnl != null && dnnl.forward(n, xd, y);
+        int blocks = onDnnl ? 1 : (kk + K_BLOCK - 1) / K_BLOCK;
         float[] wBlocks = blocks > 1 ? K_BLOCKED.computeIfAbsent(wf, f -> kBlocked(f, m, kk)) : null;
-        double gamma = ExactDecisions.gamma(Math.min(kk, K_BLOCK) + 1L);
+        double gamma = ExactDecisions.gamma(
+                (onDnnl ? OneDnn.sumDepth(c, groups, win.kh() * win.kw()) : Math.min(kk, K_BLOCK)) + 1L);
         float[] planeBound = new float[n * m];
         // a 1×1 layer also gets a bound per position, from max_c |x_c(p)|: tighter where a position's
         // channels are small, and 0 (exact) where they are all 0 (sparse ReLU maps, zero biases)
@@ -197,29 +203,31 @@ public final class ConvOps {
             for (int g = 0; g < groups; g++) {
                 int xOff = (img * c + g * cg) * inPlane;
                 int yOff = (img * m + g * mg) * hw;
-                float[] cols = pointwise ? xd : s.floats(0, kk * hw);
-                int colsOff = pointwise ? xOff : 0;
-                if (!pointwise) {
-                    im2col(xd, xOff, cg, win, cols);
-                }
-                if (blocks == 1) {
-                    gemmBlock(wf, g * mg * kk, kk, cols, colsOff, hw, mg, kk, bd, g * mg, y, yOff);
-                } else {
-                    // each block of K_BLOCK products summed by sgemm, the blocks added in double
-                    float[] part = s.floats(1, mg * hw);
-                    for (int oc = 0; oc < mg; oc++) {
-                        java.util.Arrays.fill(acc, oc * hw, (oc + 1) * hw, bd == null ? 0.0 : bd[g * mg + oc]);
+                if (!onDnnl) {
+                    float[] cols = pointwise ? xd : s.floats(0, kk * hw);
+                    int colsOff = pointwise ? xOff : 0;
+                    if (!pointwise) {
+                        im2col(xd, xOff, cg, win, cols);
                     }
-                    for (int k0 = 0; k0 < kk; k0 += K_BLOCK) {
-                        int kb = Math.min(K_BLOCK, kk - k0);
-                        Blas.gemm(false, false, mg, hw, kb, 1f, wBlocks, m * k0 + g * mg * kb, kb, cols,
-                                colsOff + k0 * hw, hw, 0f, part, 0, hw);
-                        SimdLoops.get().addTo(part, 0, acc, 0, mg * hw);
+                    if (blocks == 1) {
+                        gemmBlock(wf, g * mg * kk, kk, cols, colsOff, hw, mg, kk, bd, g * mg, y, yOff);
+                    } else {
+                        // each block of K_BLOCK products summed by sgemm, the blocks added in double
+                        float[] part = s.floats(1, mg * hw);
+                        for (int oc = 0; oc < mg; oc++) {
+                            java.util.Arrays.fill(acc, oc * hw, (oc + 1) * hw, bd == null ? 0.0 : bd[g * mg + oc]);
+                        }
+                        for (int k0 = 0; k0 < kk; k0 += K_BLOCK) {
+                            int kb = Math.min(K_BLOCK, kk - k0);
+                            Blas.gemm(false, false, mg, hw, kb, 1f, wBlocks, m * k0 + g * mg * kb, kb, cols,
+                                    colsOff + k0 * hw, hw, 0f, part, 0, hw);
+                            SimdLoops.get().addTo(part, 0, acc, 0, mg * hw);
+                        }
+                        SimdLoops.get().narrow(acc, 0, y, yOff, mg * hw);
                     }
-                    SimdLoops.get().narrow(acc, 0, y, yOff, mg * hw);
                 }
                 for (int ch = 0; ch < cg; ch++) {
-                    maxAbs[ch] = maxAbs(xd, xOff + ch * inPlane, inPlane);
+                    maxAbs[ch] = SimdLoops.get().maxAbs(xd, xOff + ch * inPlane, xOff + (ch + 1) * inPlane);
                 }
                 if (posMax != null) {
                     int pOff = (img * groups + g) * hw;
@@ -295,16 +303,6 @@ public final class ConvOps {
     static boolean pointwise(Window win) {
         return win.kh() == 1 && win.kw() == 1 && win.sh() == 1 && win.sw() == 1 && win.padTop() == 0
                 && win.padLeft() == 0 && win.padBottom() == 0 && win.padRight() == 0;
-    }
-
-    /** max |x| over [off, off + len); NaN if any element is NaN (the bound then decides nothing). */
-    private static double maxAbs(float[] x, int off, int len) {
-        float mx = 0f;
-        for (int i = off; i < off + len; i++) {
-            float a = Math.abs(x[i]);
-            mx = a > mx || a != a ? a : mx;
-        }
-        return mx;
     }
 
     /** Σ over the taps of |w| per (output channel, input channel of its group), once per weight array. */
@@ -423,12 +421,20 @@ public final class ConvOps {
                     p0 = end; // the plane's values are exact (or its bound NaN: nothing to decide on)
                     continue;
                 }
-                for (int i = p0; i < end; i++) {
-                    float v = y[i];
-                    float dist = ExactDecisions.distance(v, kinks);
-                    if (dist <= pb + (float) (2 * ExactDecisions.U) * Math.abs(v) && (posMax == null || near(i, v, dist, pb))) {
-                        y[i] = exact(i);
-                        recomputed++;
+                if (kinks.length == 1) {
+                    // one kink (ReLU's 0): a SIMD scan for the few candidates. |v| ≤ |k| + |v − k| makes
+                    // |v − k| ≤ (pb + 2u·|k|) / (1 − 2u) hold wherever the test below can; the margin
+                    // covers the roundings of this threshold
+                    float k = kinks[0];
+                    float t = Math.nextUp((float) ((pb + 2 * ExactDecisions.U * Math.abs(k))
+                            / (1 - 2 * ExactDecisions.U) * (1 + 1e-6)));
+                    SimdLoops loops = SimdLoops.get();
+                    for (int i = loops.nextWithin(y, p0, end, k, t); i < end; i = loops.nextWithin(y, i + 1, end, k, t)) {
+                        recomputed += repairOne(y, i, kinks, pb);
+                    }
+                } else {
+                    for (int i = p0; i < end; i++) {
+                        recomputed += repairOne(y, i, kinks, pb);
                     }
                 }
                 p0 = end;
@@ -437,6 +443,17 @@ public final class ConvOps {
             if (recomputed > 0) {
                 ExactDecisions.RECOMPUTED.add(recomputed);
             }
+        }
+
+        /** Element i recomputed (1) if within its bound of a kink, else left (0). */
+        private int repairOne(float[] y, int i, float[] kinks, float pb) {
+            float v = y[i];
+            float dist = ExactDecisions.distance(v, kinks);
+            if (dist <= pb + (float) (2 * ExactDecisions.U) * Math.abs(v) && (posMax == null || near(i, v, dist, pb))) {
+                y[i] = exact(i);
+                return 1;
+            }
+            return 0;
         }
 
         /** A 1×1 layer's element flagged by its plane's bound: flagged by its position's bound too? */
@@ -456,22 +473,43 @@ public final class ConvOps {
             int g = oc / mg;
             int kh = win.kh();
             int kw = win.kw();
+            // the window's rows and columns inside the input, once for all channels
+            int ki0 = 0;
+            int ki1 = 0;
+            int kj0 = 0;
+            int kj1 = 0;
+            int iy0 = oy * win.sh() - win.padTop();
+            int ix0 = ox * win.sw() - win.padLeft();
+            while (ki0 < kh && iy0 + ki0 * win.dh() < 0) {
+                ki0++;
+            }
+            for (ki1 = ki0; ki1 < kh && iy0 + ki1 * win.dh() < inH; ki1++) {
+                // rows inside
+            }
+            while (kj0 < kw && ix0 + kj0 * win.dw() < 0) {
+                kj0++;
+            }
+            for (kj1 = kj0; kj1 < kw && ix0 + kj1 * win.dw() < inW; kj1++) {
+                // columns inside
+            }
+            // one partial sum per channel, added after: the channels' sums are independent chains
+            // (the out-of-order core overlaps them), where one accumulator would serialise every add.
+            // Any order of double sums rounds to the same float but in astronomically rare cases.
             double acc = b == null ? 0 : b[oc];
-            for (int ch = 0; ch < cg; ch++) {
-                int xPlane = (img * c + g * cg + ch) * inH * inW;
-                int wBase = (oc * cg + ch) * kh * kw;
-                for (int ki = 0; ki < kh; ki++) {
-                    int iy = oy * win.sh() - win.padTop() + ki * win.dh();
-                    if (iy < 0 || iy >= inH) {
-                        continue;
-                    }
-                    for (int kj = 0; kj < kw; kj++) {
-                        int ix = ox * win.sw() - win.padLeft() + kj * win.dw();
-                        if (ix >= 0 && ix < inW) {
-                            acc += (double) w[wBase + ki * kw + kj] * x[xPlane + iy * inW + ix];
-                        }
+            int inPlane = inH * inW;
+            int taps = kh * kw;
+            int xPlane = (img * c + g * cg) * inPlane + iy0 * inW + ix0;
+            int wBase = oc * cg * taps;
+            for (int ch = 0; ch < cg; ch++, xPlane += inPlane, wBase += taps) {
+                double part = 0;
+                for (int ki = ki0; ki < ki1; ki++) {
+                    int xr = xPlane + ki * win.dh() * inW;
+                    int wr = wBase + ki * kw;
+                    for (int kj = kj0; kj < kj1; kj++) {
+                        part += (double) w[wr + kj] * x[xr + kj * win.dw()];
                     }
                 }
+                acc += part;
             }
             float v = (float) acc;
             return relu && !(v > 0) ? 0f : v;
@@ -678,6 +716,14 @@ public final class ConvOps {
         int ekh = (win.kh() - 1) * win.dh();
         int ekw = (win.kw() - 1) * win.dw();
         int wg = win.inW() + ekw;
+        // oneDNN's backward kernels work on blocks of 16 channels: a first layer's 3 run 2x slower there
+        // than as sgemm + col2im
+        if (!direct && !ExactDecisions.exactPath && c >= 16) {
+            OneDnn.Layer dnnl = OneDnn.layer(wd, null, true, win, c, m, groups);
+            if (dnnl != null && dnnl.backwardData(n, g, dx)) {
+                return new Tensor(x.shape(), dx);
+            }
+        }
         Parallel.forEach(n, img -> {
             Scratch s = Scratch.get();
             for (int gr = 0; gr < groups; gr++) {

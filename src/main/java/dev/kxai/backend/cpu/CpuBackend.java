@@ -17,7 +17,8 @@ public final class CpuBackend implements Backend {
     @Override
     public String description() {
         return "CPU, " + Runtime.getRuntime().availableProcessors() + " cores, BLAS " + Blas.implementation() + ", "
-                + (SimdLoops.get().describe().startsWith("SIMD") ? "SIMD" : "scalar") + " convolution loops";
+                + (SimdLoops.get().describe().startsWith("SIMD") ? "SIMD" : "scalar") + " convolution loops"
+                + (OneDnn.available() ? ", oneDNN convolutions" : "");
     }
 
     @Override
@@ -59,6 +60,26 @@ public final class CpuBackend implements Backend {
                 : "OPENBLAS_NUM_THREADS=" + v)
                 + ": set OPENBLAS_NUM_THREADS=1, kxai parallelises itself and a multi-threaded OpenBLAS "
                 + "oversubscribes the cores (./kxai does this)";
+    }
+
+    /**
+     * What runs the float path's convolutions: oneDNN's direct kernels ("oneDNN 2.6.3 (OpenMP
+     * threads)") or im2col + sgemm, and why.
+     */
+    public static String convolutions() {
+        String s = OneDnn.status();
+        long refused = OneDnn.REFUSED.sum();
+        return refused == 0 ? s : s + "; " + refused + " layer(s) refused, on im2col + sgemm (last: " + OneDnn.lastRefusal + ")";
+    }
+
+    /**
+     * Process-wide: convolutions on oneDNN (the default where the binding loads) or on im2col +
+     * sgemm, for comparisons and tests; also {@code -Dkxai.onednn=false}. Returns the previous setting.
+     */
+    public static boolean oneDnn(boolean on) {
+        boolean was = OneDnn.enabled;
+        OneDnn.enabled = on;
+        return was;
     }
 
     /** The BLAS implementation in use (netlib's choice: native OpenBLAS, or Java). */

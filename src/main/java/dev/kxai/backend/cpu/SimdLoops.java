@@ -73,6 +73,12 @@ abstract class SimdLoops {
      */
     abstract float maxAbs(float[] x, int from, int to);
 
+    /**
+     * The first i in [from, to) with |x[i] − center| ≤ t, or {@code to}: the scan for outputs near a
+     * kink, which are rare (a NaN is never near).
+     */
+    abstract int nextWithin(float[] x, int from, int to, float center, float t);
+
     /** gi[i] = y[i] &gt; 0 ? g[i] : 0 for i in [from, to): ReLU's backward from its output. */
     abstract void reluBackward(float[] y, float[] g, float[] gi, int from, int to);
 
@@ -201,6 +207,11 @@ abstract class SimdLoops {
         }
 
         @Override
+        int nextWithin(float[] x, int from, int to, float center, float t) {
+            return loops(to - from).nextWithin(x, from, to, center, t);
+        }
+
+        @Override
         String describe() {
             String v = Holder.VECTOR.describe();
             return v.startsWith("SIMD") ? v + ", after the first " + threshold + " multiply-adds of a process (scalar "
@@ -293,6 +304,16 @@ abstract class SimdLoops {
                 mx = Math.max(mx, Math.abs(x[i])); // Math.max keeps a NaN
             }
             return mx;
+        }
+
+        @Override
+        int nextWithin(float[] x, int from, int to, float center, float t) {
+            for (int i = from; i < to; i++) {
+                if (Math.abs(x[i] - center) <= t) {
+                    return i;
+                }
+            }
+            return to;
         }
 
         @Override

@@ -520,6 +520,19 @@ final class VectorLoops extends SimdLoops {
     }
 
     @Override
+    int nextWithin(float[] x, int from, int to, float center, float t) {
+        int i = from;
+        for (int bound = from + F.loopBound(to - from); i < bound; i += F.length()) {
+            // a NaN lane compares false, as in the scalar loop
+            VectorMask<Float> near = FloatVector.fromArray(F, x, i).sub(center).abs().compare(VectorOperators.LE, t);
+            if (near.anyTrue()) {
+                return i + near.firstTrue();
+            }
+        }
+        return tail.nextWithin(x, i, to, center, t);
+    }
+
+    @Override
     String describe() {
         return "SIMD loops (jdk.incubator.vector, " + D.vectorBitSize() + "-bit: " + D.length() + " doubles, "
                 + F.length() + " floats)";
