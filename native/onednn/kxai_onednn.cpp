@@ -15,6 +15,7 @@
 #include <jni.h>
 #include <dnnl.hpp>
 
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -222,6 +223,12 @@ JNIEXPORT jstring JNICALL Java_dev_kxai_backend_cpu_OneDnn_version(JNIEnv *env, 
                     std::to_string(v->patch) + " (" + (v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "other") +
                     " threads)";
     return env->NewStringUTF(s.c_str());
+}
+
+// the OpenMP wait policy this process runs with (kxai_ompenv.c sets it before libgomp loads)
+JNIEXPORT jstring JNICALL Java_dev_kxai_backend_cpu_OneDnn_waitPolicy(JNIEnv *env, jclass) {
+    const char *v = std::getenv("OMP_WAIT_POLICY");
+    return env->NewStringUTF(v == nullptr ? "" : v);
 }
 
 JNIEXPORT jlong JNICALL Java_dev_kxai_backend_cpu_OneDnn_create(JNIEnv *env, jclass, jintArray geometry,

@@ -32,6 +32,7 @@ final class OneDnn {
     }
 
     static final String RESOURCE = "/dev/kxai/native/linux-x86_64/libkxai_onednn.so";
+    static final String ENV_RESOURCE = "/dev/kxai/native/linux-x86_64/libkxai_ompenv.so";
 
     private static final String STATUS;
     private static final boolean AVAILABLE;
@@ -50,12 +51,22 @@ final class OneDnn {
             status = "off (-Dkxai.onednn=false): im2col + sgemm";
         } else {
             try {
-                Path lib = extract();
-                if (lib == null) {
+                boolean gompBefore = libgompLoaded();
+                Path dir = Files.createTempDirectory("kxai-onednn");
+                dir.toFile().deleteOnExit();
+                Path env = extract(ENV_RESOURCE, dir);
+                Path lib = extract(RESOURCE, dir);
+                if (lib == null || env == null) {
                     status = "not in this build (built without g++ or libdnnl-dev): im2col + sgemm";
                 } else {
+                    // sets OMP_WAIT_POLICY=passive (unless set) before libgomp comes with the binding
+                    System.load(env.toString());
                     System.load(lib.toString());
-                    status = version();
+                    String policy = System.getenv("OMP_WAIT_POLICY");
+                    status = version() + ", OMP_WAIT_POLICY=" + waitPolicy() + (gompBefore && policy == null
+                            ? " but libgomp was loaded before kxai and read none: its threads spin between calls,"
+                                    + " start the JVM with OMP_WAIT_POLICY=passive"
+                            : "");
                     ok = true;
                 }
             } catch (UnsatisfiedLinkError e) {
@@ -68,18 +79,25 @@ final class OneDnn {
         AVAILABLE = ok;
     }
 
-    /** Copies the binding out of the jar (or finds it among the classes) into a temporary file. */
-    private static Path extract() throws IOException {
-        try (InputStream in = OneDnn.class.getResourceAsStream(RESOURCE)) {
+    /** Copies a library out of the jar (or the classes folder) into dir; null if not there. */
+    private static Path extract(String resource, Path dir) throws IOException {
+        try (InputStream in = OneDnn.class.getResourceAsStream(resource)) {
             if (in == null) {
                 return null;
             }
-            Path dir = Files.createTempDirectory("kxai-onednn");
-            Path lib = dir.resolve("libkxai_onednn.so");
+            Path lib = dir.resolve(resource.substring(resource.lastIndexOf('/') + 1));
             Files.copy(in, lib, StandardCopyOption.REPLACE_EXISTING);
             lib.toFile().deleteOnExit();
-            dir.toFile().deleteOnExit();
             return lib;
+        }
+    }
+
+    /** Whether this process has loaded libgomp already (then it has read its settings). */
+    private static boolean libgompLoaded() {
+        try {
+            return Files.readString(Path.of("/proc/self/maps")).contains("libgomp");
+        } catch (IOException | RuntimeException e) {
+            return false;
         }
     }
 
@@ -97,6 +115,9 @@ final class OneDnn {
     }
 
     static native String version();
+
+    /** OMP_WAIT_POLICY as the native side sees it (set to passive at load unless given). */
+    static native String waitPolicy();
 
     static native long create(int[] geometry, float[] weights, float[] bias);
 

@@ -300,6 +300,10 @@ class OneDnnConvTest {
     @Test
     void statusNamesTheLibrary() {
         assertTrue(OneDnn.status().startsWith("oneDNN "), OneDnn.status());
+        // OpenMP threads sleep between calls (spinning ones took the JVM's cores: 4-9 s instead of 1.4 s)
+        String given = System.getenv("OMP_WAIT_POLICY");
+        assertEquals(given == null ? "passive" : given, OneDnn.waitPolicy());
+        assertTrue(OneDnn.status().contains("OMP_WAIT_POLICY=" + OneDnn.waitPolicy()), OneDnn.status());
         OneDnn.enabled = false;
         assertTrue(OneDnn.status().contains("im2col + sgemm"), OneDnn.status());
         Random r = new Random(1);
