@@ -16,4 +16,22 @@ public interface ExactValues {
 
     /** The exact path's value of element i (double accumulation rounded once to float). */
     float exact(int i);
+
+    /**
+     * An upper bound on {@link #bound}(i, data[i]) over i in [from, to), NaN if some bound is NaN:
+     * lets a decision pass scan for the few elements near a boundary with one threshold (SIMD)
+     * instead of one bound per element. The default asks each element; implementations that know
+     * their bounds per plane answer from those.
+     */
+    default float maxBound(float[] data, int from, int to) {
+        float m = 0f;
+        for (int i = from; i < to; i++) {
+            float b = bound(i, data[i]);
+            if (b != b) {
+                return Float.NaN;
+            }
+            m = Math.max(m, b);
+        }
+        return m;
+    }
 }

@@ -445,6 +445,24 @@ public final class ConvOps {
             }
         }
 
+        @Override
+        public float maxBound(float[] data, int from, int to) {
+            // bound(i, v) ≤ planeBound + 2u·|v| (the position bound of a 1×1 layer is never larger)
+            float pb = 0f;
+            for (int p = from / hw; p * hw < to; p++) {
+                float b = planeBound[p];
+                if (b != b) {
+                    return Float.NaN;
+                }
+                pb = Math.max(pb, b);
+            }
+            if (!(pb > 0f)) {
+                return 0f; // every element exact
+            }
+            float maxAbs = SimdLoops.get().maxAbs(data, from, to);
+            return maxAbs != maxAbs ? Float.NaN : (float) ((pb + 2 * ExactDecisions.U * maxAbs) * (1 + 1e-6));
+        }
+
         /** Element i recomputed (1) if within its bound of a kink, else left (0). */
         private int repairOne(float[] y, int i, float[] kinks, float pb) {
             float v = y[i];

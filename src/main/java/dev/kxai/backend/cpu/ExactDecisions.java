@@ -62,19 +62,35 @@ final class ExactDecisions {
             return;
         }
         long recomputed = 0;
-        for (int i = from; i < to; i++) {
-            float v = y[i];
-            float dist = distance(v, kinks);
-            float b = e.bound(i, v); // once per element, whatever the number of kinks
-            if (b > 0f && dist <= b) { // a bound of 0: the value is the exact one
-                y[i] = e.exact(i);
-                recomputed++;
+        float most = kinks.length == 1 ? e.maxBound(y, from, to) : Float.NaN;
+        if (most == most) {
+            // one kink and a bound for the whole range: a SIMD scan finds the few elements within it
+            SimdLoops loops = SimdLoops.get();
+            for (int i = loops.nextWithin(y, from, to, kinks[0], most); i < to && most > 0f;
+                    i = loops.nextWithin(y, i + 1, to, kinks[0], most)) {
+                recomputed += repairOne(y, i, e, kinks);
+            }
+        } else {
+            for (int i = from; i < to; i++) {
+                recomputed += repairOne(y, i, e, kinks);
             }
         }
         CHECKED.add(to - from);
         if (recomputed > 0) {
             RECOMPUTED.add(recomputed);
         }
+    }
+
+    /** Element i replaced by its exact value (1) if within its bound of a kink, else left (0). */
+    private static int repairOne(float[] y, int i, ExactValues e, float[] kinks) {
+        float v = y[i];
+        float dist = distance(v, kinks);
+        float b = e.bound(i, v); // once per element, whatever the number of kinks
+        if (b > 0f && dist <= b) { // a bound of 0: the value is the exact one
+            y[i] = e.exact(i);
+            return 1;
+        }
+        return 0;
     }
 
     /** {@link #repairKinks(float[], int, int, ExactValues, float...)} over a whole tensor, if it carries bounds. */
@@ -106,10 +122,7 @@ final class ExactDecisions {
             int in0 = p * h * wid;
             // the plane's largest bound: a window whose runner-up is farther than twice it below the
             // best has no rival, and needs no bound per element (the common case, one pass)
-            float planeBound = 0f;
-            for (int i = in0; i < in0 + h * wid; i++) {
-                planeBound = Math.max(planeBound, e.bound(i, d[i]));
-            }
+            float planeBound = e.maxBound(d, in0, in0 + h * wid);
             if (!(planeBound > 0f)) {
                 return; // exact values (or NaN bounds, which decide nothing)
             }
@@ -211,6 +224,21 @@ final class ExactDecisions {
             public float exact(int i) {
                 return (ea == null ? ad[i] : ea.exact(i)) + (eb == null ? bd[i] : eb.exact(i));
             }
+
+            @Override
+            public float maxBound(float[] data, int from, int to) {
+                float ma = ea == null ? 0f : ea.maxBound(ad, from, to);
+                float mb = eb == null ? 0f : eb.maxBound(bd, from, to);
+                if (ma != ma || mb != mb) {
+                    return Float.NaN;
+                }
+                if (ma == 0f && mb == 0f) {
+                    return 0f;
+                }
+                float v = SimdLoops.get().maxAbs(data, from, to);
+                return v != v ? Float.NaN
+                        : (float) ((ma + mb + 4 * U * (v + ma + mb)) * (1 + 4 * U) * (1 + 1e-6));
+            }
         };
     }
 
@@ -235,6 +263,11 @@ final class ExactDecisions {
             @Override
             public float exact(int i) {
                 return y[i] > 0f ? Math.max(0f, e.exact(i)) : y[i];
+            }
+
+            @Override
+            public float maxBound(float[] data, int from, int to) {
+                return e.maxBound(xd, from, to); // a zero output's bound is 0, a positive one its input's
             }
         };
     }
