@@ -24,6 +24,7 @@ public interface ExactValues {
      * their bounds per plane answer from those.
      */
     default float maxBound(float[] data, int from, int to) {
+        // asks each element: callers that only want a shortcut check knowsMaxBound() first
         float m = 0f;
         for (int i = from; i < to; i++) {
             float b = bound(i, data[i]);
@@ -33,5 +34,10 @@ public interface ExactValues {
             m = Math.max(m, b);
         }
         return m;
+    }
+
+    /** Whether {@link #maxBound} answers without asking each element (then a scan with it pays). */
+    default boolean knowsMaxBound() {
+        return false;
     }
 }

@@ -463,6 +463,11 @@ public final class ConvOps {
             return maxAbs != maxAbs ? Float.NaN : (float) ((pb + 2 * ExactDecisions.U * maxAbs) * (1 + 1e-6));
         }
 
+        @Override
+        public boolean knowsMaxBound() {
+            return true;
+        }
+
         /** Element i recomputed (1) if within its bound of a kink, else left (0). */
         private int repairOne(float[] y, int i, float[] kinks, float pb) {
             float v = y[i];

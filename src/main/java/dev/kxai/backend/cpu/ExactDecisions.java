@@ -62,7 +62,7 @@ final class ExactDecisions {
             return;
         }
         long recomputed = 0;
-        float most = kinks.length == 1 ? e.maxBound(y, from, to) : Float.NaN;
+        float most = kinks.length == 1 && e.knowsMaxBound() ? e.maxBound(y, from, to) : Float.NaN;
         if (most == most) {
             // one kink and a bound for the whole range: a SIMD scan finds the few elements within it
             SimdLoops loops = SimdLoops.get();
@@ -239,6 +239,11 @@ final class ExactDecisions {
                 return v != v ? Float.NaN
                         : (float) ((ma + mb + 4 * U * (v + ma + mb)) * (1 + 4 * U) * (1 + 1e-6));
             }
+
+            @Override
+            public boolean knowsMaxBound() {
+                return (ea == null || ea.knowsMaxBound()) && (eb == null || eb.knowsMaxBound());
+            }
         };
     }
 
@@ -268,6 +273,11 @@ final class ExactDecisions {
             @Override
             public float maxBound(float[] data, int from, int to) {
                 return e.maxBound(xd, from, to); // a zero output's bound is 0, a positive one its input's
+            }
+
+            @Override
+            public boolean knowsMaxBound() {
+                return e.knowsMaxBound();
             }
         };
     }
