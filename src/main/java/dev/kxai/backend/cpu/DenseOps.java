@@ -43,13 +43,96 @@ final class DenseOps {
             }
             beta = op.beta();
         }
-        Blas.gemmRows(op.transA(), op.transB(), m, n, k, op.alpha(), a.data(), 0, a.dim(1), b.data(), 0, b.dim(1), beta,
-                y, 0, n);
+        boolean plain = op.transA() || Blas.batchInvariant() || ExactDecisions.exactPath;
+        boolean blocked = !plain && k > 2 * K_BLOCK;
+        if (blocked) {
+            kBlocked(op, a.data(), b.data(), b.dim(1), m, n, k, beta, y);
+        } else {
+            Blas.gemmRows(op.transA(), op.transB(), m, n, k, op.alpha(), a.data(), 0, a.dim(1), b.data(), 0, b.dim(1),
+                    beta, y, 0, n);
+        }
         Tensor out = new Tensor(outShape, y);
-        if (op.transA() || Blas.batchInvariant() || ExactDecisions.exactPath) {
+        if (plain) {
             return out; // accumulated in double already (or a layout no decision follows in practice)
         }
-        return out.withExact(new GemmExact(op, a, b, c, m, n, k));
+        return out.withExact(new GemmExact(op, a, b, c, m, n, k, blocked ? K_BLOCK : k));
+    }
+
+    /** Products per float sum of a blocked Gemm (see {@link #kBlocked}); the convolutions' block too. */
+    static final int K_BLOCK = ConvOps.K_BLOCK;
+
+    /** Columns of Y per task of {@link #kBlocked}: fixed, so no result depends on the thread count. */
+    private static final int COLUMN_CHUNK = 256;
+
+    /**
+     * Y = α·A·op(B) + β·Y for a long k (vgg's classifier: 25088) as float sgemms over blocks of
+     * {@link #K_BLOCK} products, the blocks added in double and rounded once: each output's error is
+     * then γ_{K_BLOCK+1}·Σ|terms| rather than γ_{k+1}·Σ|terms|, which flagged nearly every output of
+     * such a layer for recomputation before its ReLU (25088 double multiply-adds each). Columns are
+     * split into fixed chunks over the cores; B's blocks are passed in place except where the BLAS
+     * binding's extent check (offset + ld·rows) would run past B (the last row of a transposed B, the
+     * last block of a chunk right of column 0), which are copied.
+     */
+    private static void kBlocked(Op.Gemm op, float[] a, float[] b, int ldb, int m, int n, int k, float beta, float[] y) {
+        int chunks = (n + COLUMN_CHUNK - 1) / COLUMN_CHUNK;
+        float alpha = op.alpha();
+        boolean tb = op.transB();
+        Parallel.forEach(chunks, ch -> {
+            int c0 = ch * COLUMN_CHUNK;
+            int c1 = Math.min(n, c0 + COLUMN_CHUNK);
+            int cols = c1 - c0;
+            double[] acc = new double[m * cols];
+            for (int r = 0; r < m; r++) {
+                for (int o = 0; o < cols; o++) {
+                    acc[r * cols + o] = beta == 0f ? 0.0 : (double) beta * y[r * n + c0 + o];
+                }
+            }
+            float[] aBlock = new float[m * K_BLOCK];
+            float[] part = new float[m * cols];
+            float[] lastRow = tb && c1 == n ? new float[K_BLOCK] : null;
+            float[] lastOut = new float[m];
+            for (int k0 = 0; k0 < k; k0 += K_BLOCK) {
+                int kb = Math.min(K_BLOCK, k - k0);
+                for (int r = 0; r < m; r++) {
+                    System.arraycopy(a, r * k + k0, aBlock, r * kb, kb);
+                }
+                if (!tb) {
+                    // op(B) = B [k, n]: the block's rows are in place, unless the binding's extent check
+                    // (offset + ld·rows) would run past B: the last block of a chunk right of column 0
+                    int off = k0 * ldb + c0;
+                    if (off + (long) ldb * kb <= b.length) {
+                        Blas.gemm(false, false, m, cols, kb, 1f, aBlock, 0, kb, b, off, ldb, 0f, part, 0, cols);
+                    } else {
+                        float[] bBlock = new float[kb * cols];
+                        for (int j = 0; j < kb; j++) {
+                            System.arraycopy(b, off + j * ldb, bBlock, j * cols, cols);
+                        }
+                        Blas.gemm(false, false, m, cols, kb, 1f, aBlock, 0, kb, bBlock, 0, cols, 0f, part, 0, cols);
+                    }
+                } else {
+                    int inPlace = c1 == n ? cols - 1 : cols;
+                    if (inPlace > 0) {
+                        Blas.gemm(false, true, m, inPlace, kb, 1f, aBlock, 0, kb, b, c0 * ldb + k0, ldb, 0f, part, 0,
+                                cols);
+                    }
+                    if (lastRow != null) {
+                        System.arraycopy(b, (n - 1) * ldb + k0, lastRow, 0, kb);
+                        Blas.gemm(false, true, m, 1, kb, 1f, aBlock, 0, kb, lastRow, 0, kb, 0f, lastOut, 0, 1);
+                        for (int r = 0; r < m; r++) {
+                            part[r * cols + cols - 1] = lastOut[r];
+                        }
+                    }
+                }
+                for (int i = 0; i < acc.length; i++) {
+                    acc[i] += (double) alpha * part[i];
+                }
+            }
+            for (int r = 0; r < m; r++) {
+                for (int o = 0; o < cols; o++) {
+                    y[r * n + c0 + o] = (float) acc[r * cols + o];
+                }
+            }
+        });
     }
 
     /**
@@ -71,7 +154,8 @@ final class DenseOps {
         private final float[] colAbs;
         private final double gamma;
 
-        GemmExact(Op.Gemm op, Tensor a, Tensor b, Tensor c, int m, int n, int k) {
+        /** {@code sumLength}: products per float sum (k, or the block of a blocked Gemm). */
+        GemmExact(Op.Gemm op, Tensor a, Tensor b, Tensor c, int m, int n, int k, int sumLength) {
             this.op = op;
             this.a = a.data();
             this.b = b.data();
@@ -82,7 +166,7 @@ final class DenseOps {
             this.n = n;
             this.k = k;
             this.ldb = b.dim(1);
-            this.gamma = ExactDecisions.gamma(k + 1L);
+            this.gamma = ExactDecisions.gamma(sumLength + 1L);
             this.rowMax = new float[m];
             for (int r = 0; r < m; r++) {
                 rowMax[r] = SimdLoops.get().maxAbs(this.a, r * k, (r + 1) * k); // NaN if any is
