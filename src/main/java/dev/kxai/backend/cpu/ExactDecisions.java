@@ -131,8 +131,10 @@ final class ExactDecisions {
                 for (int ox = 0; ox < w.outW(); ox++) {
                     int y0 = oy * w.sh() - w.padTop();
                     int x0 = ox * w.sw() - w.padLeft();
-                    int best = -1;
-                    float second = Float.NEGATIVE_INFINITY;
+                    // the window's maximum, then how many taps lie within 2·planeBound of it, both
+                    // without branches: a window with one such tap (the maximum) has no rival
+                    float top = Float.NEGATIVE_INFINITY;
+                    int taps = 0;
                     for (int i = 0; i < w.kh(); i++) {
                         int iy = y0 + i * w.dh();
                         if (iy < 0 || iy >= h) {
@@ -141,19 +143,33 @@ final class ExactDecisions {
                         for (int j = 0; j < w.kw(); j++) {
                             int ix = x0 + j * w.dw();
                             if (ix >= 0 && ix < wid) {
-                                int k = in0 + iy * wid + ix;
-                                if (best < 0) {
-                                    best = k;
-                                } else if (d[k] > d[best]) {
-                                    second = d[best];
-                                    best = k;
-                                } else if (d[k] > second) {
-                                    second = d[k];
-                                }
+                                top = Math.max(top, d[in0 + iy * wid + ix]);
+                                taps++;
                             }
                         }
                     }
-                    if (best < 0 || !Float.isFinite(d[best]) || second < d[best] - 2 * planeBound) {
+                    if (taps == 0 || !Float.isFinite(top)) {
+                        continue;
+                    }
+                    float near = top - 2 * planeBound;
+                    int rivals = 0;
+                    int best = -1;
+                    for (int i = 0; i < w.kh(); i++) {
+                        int iy = y0 + i * w.dh();
+                        if (iy < 0 || iy >= h) {
+                            continue;
+                        }
+                        for (int j = 0; j < w.kw(); j++) {
+                            int ix = x0 + j * w.dw();
+                            if (ix >= 0 && ix < wid) {
+                                float v = d[in0 + iy * wid + ix];
+                                rivals += v >= near ? 1 : 0;
+                                // the first tap holding the maximum (v > best would keep the first too)
+                                best = best < 0 && v == top ? in0 + iy * wid + ix : best;
+                            }
+                        }
+                    }
+                    if (rivals < 2) {
                         continue;
                     }
                     recomputed += repairWindow(d, e, w, in0, y0, x0, best);

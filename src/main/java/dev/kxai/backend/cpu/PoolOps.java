@@ -70,28 +70,50 @@ public final class PoolOps {
             });
             return new MaxResult(winners(x, new Tensor(new int[] {x.dim(0), x.dim(1), oh, ow}, y), arg), arg);
         }
+        // the taps of each window row and column that fall inside the input, once per call (two integer
+        // divisions per window cost more than its nine comparisons)
+        int[] jLos = new int[ow];
+        int[] jHis = new int[ow];
+        for (int ox = 0; ox < ow; ox++) {
+            int x0 = ox * w.sw() - w.padLeft();
+            jLos[ox] = insideStart(x0, w.dw());
+            jHis[ox] = insideEnd(x0, w.dw(), wid, w.kw());
+        }
         Parallel.forEach(x.dim(0), img -> {
             for (int p = img * x.dim(1); p < (img + 1) * x.dim(1); p++) {
                 int in0 = p * h * wid;
                 for (int oy = 0; oy < oh; oy++) {
+                    int y0 = oy * w.sh() - w.padTop();
+                    int iHi = insideEnd(y0, w.dh(), h, w.kh());
+                    int iLo = insideStart(y0, w.dh());
                     for (int ox = 0; ox < ow; ox++) {
                         float best = Float.NEGATIVE_INFINITY;
                         int bestIdx = -1;
                         // the window's taps that fall inside the input, in row-major order
-                        int y0 = oy * w.sh() - w.padTop();
                         int x0 = ox * w.sw() - w.padLeft();
-                        int iHi = insideEnd(y0, w.dh(), h, w.kh());
-                        int jLo = insideStart(x0, w.dw());
-                        int jHi = insideEnd(x0, w.dw(), wid, w.kw());
-                        for (int i = insideStart(y0, w.dh()); i < iHi; i++) {
-                            int iy = y0 + i * w.dh();
+                        int jLo = jLos[ox];
+                        int jHi = jHis[ox];
+                        // the maximum first, without branches (Math.max keeps a NaN: NaN propagates
+                        // as in PyTorch), then the first tap holding it: one unpredictable branch per
+                        // window where comparing as we go mispredicted on about half the taps
+                        float m = Float.NEGATIVE_INFINITY;
+                        for (int i = iLo; i < iHi; i++) {
+                            int row = in0 + (y0 + i * w.dh()) * wid + x0;
                             for (int j = jLo; j < jHi; j++) {
-                                int ix = x0 + j * w.dw();
-                                float v = xd[in0 + iy * wid + ix];
-                                // NaN propagates as in PyTorch: a NaN wins and stays
-                                if (bestIdx < 0 || wins(v, best)) {
+                                m = Math.max(m, xd[row + j * w.dw()]);
+                            }
+                        }
+                        boolean nan = m != m;
+                        search:
+                        for (int i = iLo; i < iHi; i++) {
+                            int row = in0 + (y0 + i * w.dh()) * wid + x0;
+                            for (int j = jLo; j < jHi; j++) {
+                                float v = xd[row + j * w.dw()];
+                                // == also matches −0 against +0: the first of them, as v > best would keep
+                                if (v == m || (nan && v != v)) {
                                     best = v;
-                                    bestIdx = in0 + iy * wid + ix;
+                                    bestIdx = row + j * w.dw();
+                                    break search;
                                 }
                             }
                         }
