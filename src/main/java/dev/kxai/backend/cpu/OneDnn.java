@@ -158,7 +158,7 @@ final class OneDnn {
                 return false;
             }
             try {
-                OneDnn.forward(handle, n, x, y, Parallel.parallelism());
+                OneDnn.forward(handle, n, x, y, Parallel.threads());
                 return true;
             } catch (IllegalStateException e) {
                 refuse(e);
@@ -172,7 +172,7 @@ final class OneDnn {
                 return false;
             }
             try {
-                OneDnn.backwardData(handle, n, dy, dx, Parallel.parallelism());
+                OneDnn.backwardData(handle, n, dy, dx, Parallel.threads());
                 return true;
             } catch (IllegalStateException e) {
                 refuse(e);

@@ -14,6 +14,16 @@ final class Parallel {
         return pool != null ? pool.getParallelism() : java.util.concurrent.ForkJoinPool.getCommonPoolParallelism();
     }
 
+    /**
+     * Threads a parallel loop started here runs on, the calling thread included: the current pool's
+     * parallelism inside a pool, else the common pool's plus the caller (which works too). What a
+     * native library with its own threads (oneDNN) should use to take the same cores.
+     */
+    static int threads() {
+        java.util.concurrent.ForkJoinPool pool = java.util.concurrent.ForkJoinTask.getPool();
+        return pool != null ? pool.getParallelism() : java.util.concurrent.ForkJoinPool.getCommonPoolParallelism() + 1;
+    }
+
     /** Runs body(i) for i in [0, n); in parallel when there is more than one item. */
     static void forEach(int n, IntConsumer body) {
         if (n <= 1) {
