@@ -79,6 +79,9 @@ abstract class SimdLoops {
      */
     abstract int nextWithin(float[] x, int from, int to, float center, float t);
 
+    /** acc[a + i] = max(acc[a + i], |x[p + i]|) for i in [0, n), NaN propagating (a 1×1 layer's position bounds). */
+    abstract void maxAbsInto(float[] x, int p, float[] acc, int a, int n);
+
     /** gi[i] = y[i] &gt; 0 ? g[i] : 0 for i in [from, to): ReLU's backward from its output. */
     abstract void reluBackward(float[] y, float[] g, float[] gi, int from, int to);
 
@@ -212,6 +215,11 @@ abstract class SimdLoops {
         }
 
         @Override
+        void maxAbsInto(float[] x, int p, float[] acc, int a, int n) {
+            loops(n).maxAbsInto(x, p, acc, a, n);
+        }
+
+        @Override
         String describe() {
             String v = Holder.VECTOR.describe();
             return v.startsWith("SIMD") ? v + ", after the first " + threshold + " multiply-adds of a process (scalar "
@@ -304,6 +312,13 @@ abstract class SimdLoops {
                 mx = Math.max(mx, Math.abs(x[i])); // Math.max keeps a NaN
             }
             return mx;
+        }
+
+        @Override
+        void maxAbsInto(float[] x, int p, float[] acc, int a, int n) {
+            for (int i = 0; i < n; i++) {
+                acc[a + i] = Math.max(acc[a + i], Math.abs(x[p + i])); // Math.max keeps a NaN
+            }
         }
 
         @Override

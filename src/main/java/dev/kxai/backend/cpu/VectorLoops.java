@@ -520,6 +520,16 @@ final class VectorLoops extends SimdLoops {
     }
 
     @Override
+    void maxAbsInto(float[] x, int p, float[] acc, int a, int n) {
+        int i = 0;
+        for (int bound = F.loopBound(n); i < bound; i += F.length()) {
+            // lanewise MAX is Math.max per lane: a NaN lane stays NaN
+            FloatVector.fromArray(F, acc, a + i).max(FloatVector.fromArray(F, x, p + i).abs()).intoArray(acc, a + i);
+        }
+        tail.maxAbsInto(x, p + i, acc, a + i, n - i);
+    }
+
+    @Override
     int nextWithin(float[] x, int from, int to, float center, float t) {
         int i = from;
         for (int bound = from + F.loopBound(to - from); i < bound; i += F.length()) {
