@@ -3,7 +3,6 @@ package dev.kxai.backend.cpu;
 import dev.kxai.graph.Op;
 import dev.kxai.tensor.Shapes;
 import dev.kxai.tensor.Tensor;
-import org.apache.commons.math3.special.Erf;
 
 /**
  * Activations, the unary functions ({@link Op.Unary}) and broadcasting arithmetic: forward, and
@@ -440,11 +439,11 @@ public final class ElementwiseOps {
             case SQRT -> Math.sqrt(x);
             case EXP -> Math.exp(x);
             case LOG -> Math.log(x);
-            case ERF -> Erf.erf(x);
+            case ERF -> ErrorFunction.erf(x);
             case SOFTPLUS -> x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
             case ELU -> x > 0 ? x : a * Math.expm1(x);
             case SELU -> b * (x > 0 ? x : a * Math.expm1(x));
-            case GELU -> 0.5 * x * (1.0 + Erf.erf(x / SQRT_2));
+            case GELU -> 0.5 * x * (1.0 + ErrorFunction.erf(x / SQRT_2));
             case GELU_TANH -> 0.5 * x * (1.0 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
             case NEG -> -x;
             case ABS -> Math.abs(x);
@@ -488,7 +487,7 @@ public final class ElementwiseOps {
             case SOFTPLUS -> g / (1.0 + Math.exp(-x));
             case ELU -> x > 0 ? g : g * a * Math.exp(x);
             case SELU -> b * (x > 0 ? g : g * a * Math.exp(x));
-            case GELU -> g * (0.5 * (1.0 + Erf.erf(x / SQRT_2)) + x * Math.exp(-0.5 * x * x) * ONE_OVER_SQRT_2PI);
+            case GELU -> g * (0.5 * (1.0 + ErrorFunction.erf(x / SQRT_2)) + x * Math.exp(-0.5 * x * x) * ONE_OVER_SQRT_2PI);
             case GELU_TANH -> {
                 double t = Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x));
                 yield g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x));
