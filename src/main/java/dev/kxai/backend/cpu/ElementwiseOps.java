@@ -27,15 +27,43 @@ public final class ElementwiseOps {
         // the cores (tasks of at least Parallel.GRAIN elements) changes no bit
         if (x.length == out.length && y.length == out.length) {
             Parallel.forRange(out.length, (from, to) -> {
-                for (int i = from; i < to; i++) {
-                    out[i] = apply(kind, x[i], y[i]);
+                switch (kind) { // the common kinds as plain loops the JIT vectorises: the same float operations
+                    case ADD -> {
+                        for (int i = from; i < to; i++) {
+                            out[i] = x[i] + y[i];
+                        }
+                    }
+                    case MUL -> {
+                        for (int i = from; i < to; i++) {
+                            out[i] = x[i] * y[i];
+                        }
+                    }
+                    default -> {
+                        for (int i = from; i < to; i++) {
+                            out[i] = apply(kind, x[i], y[i]);
+                        }
+                    }
                 }
             });
         } else if (x.length == out.length && y.length == 1) {
             float v = y[0];
             Parallel.forRange(out.length, (from, to) -> {
-                for (int i = from; i < to; i++) {
-                    out[i] = apply(kind, x[i], v);
+                switch (kind) {
+                    case ADD -> {
+                        for (int i = from; i < to; i++) {
+                            out[i] = x[i] + v;
+                        }
+                    }
+                    case MUL -> {
+                        for (int i = from; i < to; i++) {
+                            out[i] = x[i] * v;
+                        }
+                    }
+                    default -> {
+                        for (int i = from; i < to; i++) {
+                            out[i] = apply(kind, x[i], v);
+                        }
+                    }
                 }
             });
         } else if (y.length == out.length && x.length == 1) {
@@ -60,8 +88,14 @@ public final class ElementwiseOps {
             int n = x.length;
             forRows(out.length / n, n, (r0, r1) -> {
                 for (int r = r0; r < r1; r++) {
-                    for (int j = 0, i = r * n; j < n; j++, i++) {
-                        out[i] = apply(kind, x[j], y[i]);
+                    if (kind == Binary.ADD) {
+                        for (int j = 0, i = r * n; j < n; j++, i++) {
+                            out[i] = x[j] + y[i];
+                        }
+                    } else {
+                        for (int j = 0, i = r * n; j < n; j++, i++) {
+                            out[i] = apply(kind, x[j], y[i]);
+                        }
                     }
                 }
             });
@@ -208,7 +242,8 @@ public final class ElementwiseOps {
             return operand == 0 ? g / b : -g * a / (b * b);
         }
         if (operand == 0) {
-            return b == 0.0 ? 0.0 : g * b * Math.pow(a, b - 1.0);
+            // pow(a, 1.0) is a by Math.pow's contract: the square's gradient skips the call, same bits
+            return b == 0.0 ? 0.0 : g * b * (b == 2.0 ? a : Math.pow(a, b - 1.0));
         }
         return a == 0.0 && b >= 0.0 ? 0.0 : g * Math.pow(a, b) * Math.log(a);
     }
@@ -344,7 +379,31 @@ public final class ElementwiseOps {
                 float[] cb = needB ? new float[g.length] : null;
                 Runs ra = Runs.of(a.shape(), outShape);
                 Runs rb = Runs.of(b.shape(), outShape);
-                if (ra != null && rb != null) {
+                if (kind == Binary.DIV && ra != null && rb != null && ra.inner == 1 && ra.n == g.length) {
+                    // a / b with a of the output's shape and b constant over runs (a scalar: GELU's
+                    // x / √2, attention's q / √d; LayerNorm's (x − μ) / σ): plain loops per run
+                    float[] x = a.data();
+                    float[] y = b.data();
+                    int run = rb.n == 1 ? g.length : rb.inner;
+                    forRows(g.length / Math.max(1, run), run, (r0, r1) -> {
+                        for (int r = r0; r < r1; r++) {
+                            double yv = y[rb.index(r * run)];
+                            double yy = yv * yv;
+                            int i0 = r * run;
+                            int i1 = i0 + run;
+                            if (ca != null) {
+                                for (int i = i0; i < i1; i++) {
+                                    ca[i] = (float) (g[i] / yv);
+                                }
+                            }
+                            if (cb != null) {
+                                for (int i = i0; i < i1; i++) {
+                                    cb[i] = (float) (-(double) g[i] * x[i] / yy);
+                                }
+                            }
+                        }
+                    });
+                } else if (ra != null && rb != null) {
                     float[] x = a.data();
                     float[] y = b.data();
                     Parallel.forRange(g.length, (from, to) -> {

@@ -79,6 +79,16 @@ class TransformerKernelsTest {
         }
     }
 
+    @Test
+    void theSquaresGradientSkipsPowWithTheSameBits() {
+        Random r = new Random(3);
+        for (int i = 0; i < 100_000; i++) {
+            double a = (float) (r.nextGaussian() * Math.pow(10, r.nextInt(12) - 6));
+            double g = (float) r.nextGaussian();
+            assertEquals(g * 2.0 * Math.pow(a, 2.0 - 1.0), ElementwiseOps.binaryGradient(ElementwiseOps.Binary.POW, 0, a, 2.0, g));
+        }
+    }
+
     private static float[][] divPowTwin(ElementwiseOps.Binary kind, Tensor a, Tensor b, int[] out, float[] g) {
         int[] ia = ElementwiseOps.broadcastIndex(a.shape(), out);
         int[] ib = ElementwiseOps.broadcastIndex(b.shape(), out);
