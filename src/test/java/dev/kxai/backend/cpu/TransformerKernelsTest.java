@@ -89,6 +89,20 @@ class TransformerKernelsTest {
         }
     }
 
+    @Test
+    void aFloatQuotientIsTheDoubleQuotientRoundedToFloat() {
+        // what the Div gradient's float loop relies on, over random bit patterns (subnormals,
+        // infinities and NaN included) and ordinary values
+        Random r = new Random(8);
+        for (int i = 0; i < 2_000_000; i++) {
+            float g = i % 2 == 0 ? Float.intBitsToFloat(r.nextInt()) : (float) r.nextGaussian();
+            float y = i % 3 == 0 ? Float.intBitsToFloat(r.nextInt()) : (float) (r.nextGaussian() * 3);
+            float viaDouble = (float) ((double) g / y);
+            float direct = g / y;
+            assertEquals(0, Float.compare(viaDouble, direct), g + " / " + y);
+        }
+    }
+
     private static float[][] divPowTwin(ElementwiseOps.Binary kind, Tensor a, Tensor b, int[] out, float[] g) {
         int[] ia = ElementwiseOps.broadcastIndex(a.shape(), out);
         int[] ib = ElementwiseOps.broadcastIndex(b.shape(), out);
