@@ -35,6 +35,21 @@ def grab(pattern, path):
     return m
 
 
+def why_incomparable(results):
+    """Why the relative differences of these attributions would mean nothing, or None. A NaN or an
+    infinity in a result, or a reference that is all zero (the differences are then 0/0: the vit_b_16
+    row printed nan in every agreement column while torchvision's zero-initialised head made every
+    attribution 0), is reported as such instead of as a number."""
+    for name, x in results.items():
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        if bad:
+            return f"{bad} non-finite values in {name}'s attributions"
+    for name in ("torch", "torch float64"):
+        if not np.any(results[name]):
+            return f"{name}'s attributions are all 0 (a zero-initialised head?)"
+    return None
+
+
 def summarise(out_dir, w):
     d = os.path.join(out_dir, w)
     k_logs = sorted(glob.glob(os.path.join(d, "kxai_*.log")))
@@ -52,14 +67,16 @@ def summarise(out_dir, w):
         meta = json.load(f)
     if a.shape != b.shape:
         raise SystemExit(f"report.py: {w}: kxai attributions {a.shape} vs torch {b.shape}")
+    unusable = why_incomparable({"kxai": a, "torch": b, "torch float64": ref})
     return {
         "workload": w, "batch": meta["batch"], "steps": meta["steps"], "rule": meta["rule"],
         "kxai_s": k_med, "torch_s": t_med, "ratio": t_med / k_med,
         "peak_fraction": gflop_run / k_med / sgemm, "gflop_per_s": gflop_run / k_med, "sgemm": sgemm,
-        "max_rel": float(np.abs(a - b).max() / np.abs(b).max()),
-        "rel_l2": float(np.linalg.norm(a - b) / np.linalg.norm(b)),
-        "kxai_f64": float(np.abs(a - ref).max() / np.abs(ref).max()),
-        "torch_f64": float(np.abs(b - ref).max() / np.abs(ref).max()),
+        "unusable": unusable,
+        "max_rel": None if unusable else float(np.abs(a - b).max() / np.abs(b).max()),
+        "rel_l2": None if unusable else float(np.linalg.norm(a - b) / np.linalg.norm(b)),
+        "kxai_f64": None if unusable else float(np.abs(a - ref).max() / np.abs(ref).max()),
+        "torch_f64": None if unusable else float(np.abs(b - ref).max() / np.abs(ref).max()),
         "kxai_all": k_times, "torch_all": t_times,
     }
 
@@ -101,6 +118,12 @@ def main():
     sep = "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     lines = [head, sep]
     for r in rows:
+        if r["unusable"]:
+            print(f"report.py: {r['workload']}: no agreement figures: {r['unusable']}")
+            lines.append(f"| {r['workload']} | {r['batch']} | {r['steps']} ({r['rule']}) | {r['kxai_s']:.3f} "
+                         f"| {r['torch_s']:.3f} | {r['ratio']:.2f} | {r['peak_fraction']:.4f} "
+                         f"| {r['unusable']} | n/a | n/a | n/a |")
+            continue
         flag = "" if r["max_rel"] <= TOLERANCE else " (> 1e-4)"
         lines.append(f"| {r['workload']} | {r['batch']} | {r['steps']} ({r['rule']}) | {r['kxai_s']:.3f} "
                      f"| {r['torch_s']:.3f} | {r['ratio']:.2f} | {r['peak_fraction']:.4f} "

@@ -360,6 +360,11 @@ final class DenseOps {
     static Tensor matmul(Node node, Tensor a, Tensor b) {
         Geometry g = geometry(node, a, b);
         float[] y = new float[g.batches * g.m * g.n];
+        if (perBatch(g)) {
+            Parallel.forEach(g.batches, t -> Blas.gemm(false, false, g.m, g.n, g.k, 1f, a.data(), t * g.m * g.k, g.k,
+                    b.data(), t * g.k * g.n, g.n, 0f, y, t * g.m * g.n, g.n));
+            return new Tensor(g.outShape, y);
+        }
         for (int t = 0; t < g.batches; t++) {
             Blas.gemmRows(false, false, g.m, g.n, g.k, 1f, a.data(), t * g.m * g.k, g.k, b.data(), g.bBatched ? t * g.k * g.n : 0,
                     g.n, 0f, y, t * g.m * g.n, g.n);
@@ -367,10 +372,38 @@ final class DenseOps {
         return new Tensor(g.outShape, y);
     }
 
+    /**
+     * Whether an equal-batch MatMul (attention's scores and weighted values: 12 heads of [197, 64] ×
+     * [64, 197] in vit_b_16) runs one whole GEMM per batch slice, the slices spread over the cores,
+     * instead of slice after slice each split by rows: the slices are independent, there are enough
+     * of them to fill the cores, and each is one GEMM of the same shape whatever the thread count.
+     * Not in the batch-invariant mode, whose row-split GEMMs accumulate in double.
+     */
+    private static boolean perBatch(Geometry g) {
+        return g.bBatched && g.batches >= 2 && g.batches >= Parallel.parallelism() && !Blas.batchInvariant();
+    }
+
     static Tensor[] matmulBackward(Node node, Tensor a, Tensor b, Tensor gOut, boolean[] need) {
         Geometry g = geometry(node, a, b);
         float[] go = gOut.data();
         Tensor[] grads = new Tensor[2];
+        if (perBatch(g)) {
+            float[] da = need[0] ? new float[a.size()] : null;
+            float[] db = need[1] ? new float[b.size()] : null;
+            Parallel.forEach(g.batches, t -> {
+                if (da != null) { // dA_t = dY_t · B_tᵀ
+                    Blas.gemm(false, true, g.m, g.k, g.n, 1f, go, t * g.m * g.n, g.n, b.data(), t * g.k * g.n, g.n, 0f, da,
+                            t * g.m * g.k, g.k);
+                }
+                if (db != null) { // dB_t = A_tᵀ · dY_t
+                    Blas.gemm(true, false, g.k, g.n, g.m, 1f, a.data(), t * g.m * g.k, g.k, go, t * g.m * g.n, g.n, 0f, db,
+                            t * g.k * g.n, g.n);
+                }
+            });
+            grads[0] = da == null ? null : new Tensor(a.shape(), da);
+            grads[1] = db == null ? null : new Tensor(b.shape(), db);
+            return grads;
+        }
         if (need[0]) {
             float[] da = new float[a.size()];
             for (int t = 0; t < g.batches; t++) {

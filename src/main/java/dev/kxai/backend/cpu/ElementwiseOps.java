@@ -3,7 +3,6 @@ package dev.kxai.backend.cpu;
 import dev.kxai.graph.Op;
 import dev.kxai.tensor.Shapes;
 import dev.kxai.tensor.Tensor;
-import org.apache.commons.math3.special.Erf;
 
 /**
  * Activations, the unary functions ({@link Op.Unary}) and broadcasting arithmetic: forward, and
@@ -24,22 +23,79 @@ public final class ElementwiseOps {
         float[] out = new float[Shapes.intSize(outShape)];
         float[] x = a.data();
         float[] y = b.data();
+        // every loop computes out[i] = x[.] op y[.] for each i on its own: splitting the elements over
+        // the cores (tasks of at least Parallel.GRAIN elements) changes no bit
         if (x.length == out.length && y.length == out.length) {
-            for (int i = 0; i < out.length; i++) {
-                out[i] = apply(kind, x[i], y[i]);
-            }
+            Parallel.forRange(out.length, (from, to) -> {
+                switch (kind) { // the common kinds as plain loops the JIT vectorises: the same float operations
+                    case ADD -> {
+                        for (int i = from; i < to; i++) {
+                            out[i] = x[i] + y[i];
+                        }
+                    }
+                    case MUL -> {
+                        for (int i = from; i < to; i++) {
+                            out[i] = x[i] * y[i];
+                        }
+                    }
+                    default -> {
+                        for (int i = from; i < to; i++) {
+                            out[i] = apply(kind, x[i], y[i]);
+                        }
+                    }
+                }
+            });
         } else if (x.length == out.length && y.length == 1) {
             float v = y[0];
-            for (int i = 0; i < out.length; i++) {
-                out[i] = apply(kind, x[i], v);
-            }
+            Parallel.forRange(out.length, (from, to) -> {
+                switch (kind) {
+                    case ADD -> {
+                        for (int i = from; i < to; i++) {
+                            out[i] = x[i] + v;
+                        }
+                    }
+                    case MUL -> {
+                        for (int i = from; i < to; i++) {
+                            out[i] = x[i] * v;
+                        }
+                    }
+                    default -> {
+                        for (int i = from; i < to; i++) {
+                            out[i] = apply(kind, x[i], v);
+                        }
+                    }
+                }
+            });
+        } else if (y.length == out.length && x.length == 1) {
+            float v = x[0];
+            Parallel.forRange(out.length, (from, to) -> {
+                for (int i = from; i < to; i++) {
+                    out[i] = apply(kind, v, y[i]);
+                }
+            });
         } else if (x.length == out.length && y.length > 0 && isTrailing(b.shape(), outShape)) {
             // b repeats along the leading axes (a bias row): out[i] = x[i] op y[i mod |y|]
             int n = y.length;
-            Parallel.forRange(out.length / n, (r0, r1) -> {
+            forRows(out.length / n, n, (r0, r1) -> {
                 for (int r = r0; r < r1; r++) {
                     for (int j = 0, i = r * n; j < n; j++, i++) {
                         out[i] = apply(kind, x[i], y[j]);
+                    }
+                }
+            });
+        } else if (y.length == out.length && x.length > 0 && isTrailing(a.shape(), outShape)) {
+            // the bias first (PyTorch's Linear exports Add(bias, MatMul(x, W))): x[i mod |x|] op y[i]
+            int n = x.length;
+            forRows(out.length / n, n, (r0, r1) -> {
+                for (int r = r0; r < r1; r++) {
+                    if (kind == Binary.ADD) {
+                        for (int j = 0, i = r * n; j < n; j++, i++) {
+                            out[i] = x[j] + y[i];
+                        }
+                    } else {
+                        for (int j = 0, i = r * n; j < n; j++, i++) {
+                            out[i] = apply(kind, x[j], y[i]);
+                        }
                     }
                 }
             });
@@ -48,7 +104,7 @@ public final class ElementwiseOps {
             // a per-channel [C, 1, 1]): y[(i / inner) mod |y|], no index arrays
             int inner = block(b.shape(), outShape)[0];
             int n = y.length;
-            Parallel.forRange(out.length / inner, (r0, r1) -> {
+            forRows(out.length / inner, inner, (r0, r1) -> {
                 for (int r = r0; r < r1; r++) {
                     float v = y[r % n];
                     for (int i = r * inner; i < (r + 1) * inner; i++) {
@@ -59,7 +115,7 @@ public final class ElementwiseOps {
         } else if (y.length == out.length && block(a.shape(), outShape) != null) {
             int inner = block(a.shape(), outShape)[0];
             int n = x.length;
-            Parallel.forRange(out.length / inner, (r0, r1) -> {
+            forRows(out.length / inner, inner, (r0, r1) -> {
                 for (int r = r0; r < r1; r++) {
                     float v = x[r % n];
                     for (int i = r * inner; i < (r + 1) * inner; i++) {
@@ -75,6 +131,12 @@ public final class ElementwiseOps {
             }
         }
         return new Tensor(outShape, out);
+    }
+
+    /** Runs body over [0, rows) rows of rowLength elements, in tasks of at least {@link Parallel#GRAIN} elements. */
+    private static void forRows(int rows, int rowLength, Parallel.RangeBody body) {
+        int per = Math.max(1, Parallel.GRAIN / Math.max(1, rowLength));
+        Parallel.forEach((rows + per - 1) / per, p -> body.run(p * per, Math.min(rows, (p + 1) * per)));
     }
 
     /**
@@ -180,7 +242,8 @@ public final class ElementwiseOps {
             return operand == 0 ? g / b : -g * a / (b * b);
         }
         if (operand == 0) {
-            return b == 0.0 ? 0.0 : g * b * Math.pow(a, b - 1.0);
+            // pow(a, 1.0) is a by Math.pow's contract: the square's gradient skips the call, same bits
+            return b == 0.0 ? 0.0 : g * b * (b == 2.0 ? a : Math.pow(a, b - 1.0));
         }
         return a == 0.0 && b >= 0.0 ? 0.0 : g * Math.pow(a, b) * Math.log(a);
     }
@@ -207,20 +270,76 @@ public final class ElementwiseOps {
         return reduceTo(picked, g.shape(), shape, 1f);
     }
 
-    /** Sums a gradient of the broadcast output shape back to an operand's shape. */
+    /**
+     * How the elements of a broadcast output read an operand without an index array: element i reads
+     * ((i / inner) mod n). Covers an operand of the output's size (inner 1, n its size), a scalar (n 1),
+     * a trailing operand (a bias row: inner 1) and a {@link #block} operand; null for any other
+     * broadcast (those keep the index arrays).
+     */
+    record Runs(int inner, int n) {
+        static Runs of(int[] shape, int[] outShape) {
+            int size = Shapes.intSize(shape);
+            int outSize = Shapes.intSize(outShape);
+            if (size == outSize || size == 1 || (size > 0 && isTrailing(shape, outShape))) {
+                return new Runs(1, Math.max(1, size));
+            }
+            int[] blk = block(shape, outShape);
+            return blk == null ? null : new Runs(blk[0], size);
+        }
+
+        int index(int i) {
+            return (i / inner) % n;
+        }
+
+        int phase(int i) {
+            return i % inner;
+        }
+    }
+
+    /**
+     * Sums a gradient of the broadcast output shape back to an operand's shape: each operand element
+     * sums its output elements in ascending order, in float (the index-array loop's order, whatever
+     * loop and thread split computes it).
+     */
     static Tensor reduceTo(float[] g, int[] outShape, int[] shape, float scale) {
         float[] r = new float[Shapes.intSize(shape)];
         if (r.length == g.length) {
             for (int i = 0; i < g.length; i++) {
                 r[i] = scale * g[i];
             }
-        } else if (block(shape, outShape) != null) {
-            // the same sums in the same order as the index-array loop below, without the arrays
-            int inner = block(shape, outShape)[0];
-            int n = r.length;
+        } else if (r.length == 1) {
+            float acc = 0f;
             for (int i = 0; i < g.length; i++) {
-                r[(i / inner) % n] += scale * g[i];
+                acc += scale * g[i];
             }
+            r[0] = acc;
+        } else if (r.length > 0 && (isTrailing(shape, outShape) || block(shape, outShape) != null)) {
+            // element j of the operand sums the runs rb ≡ j (mod n) of `inner` elements, in ascending
+            // order; operand elements split over the cores (each sum stays on one thread, in one order)
+            int inner = isTrailing(shape, outShape) ? 1 : block(shape, outShape)[0];
+            int n = r.length;
+            int runs = g.length / inner;
+            int per = Math.max(1, Parallel.GRAIN / Math.max(1, g.length / n));
+            Parallel.forEach((n + per - 1) / per, p -> {
+                int j1 = Math.min(n, (p + 1) * per);
+                if (inner == 1) { // row by row, a range of columns: both arrays read in order
+                    for (int rb = 0; rb < runs; rb += n) {
+                        for (int j = p * per, i = rb + j; j < j1; j++, i++) {
+                            r[j] += scale * g[i];
+                        }
+                    }
+                    return;
+                }
+                for (int j = p * per; j < j1; j++) {
+                    float acc = 0f;
+                    for (int rb = j; rb < runs; rb += n) {
+                        for (int i = rb * inner, e = i + inner; i < e; i++) {
+                            acc += scale * g[i];
+                        }
+                    }
+                    r[j] = acc;
+                }
+            });
         } else {
             int[] idx = broadcastIndex(shape, outShape);
             for (int i = 0; i < g.length; i++) {
@@ -256,18 +375,90 @@ public final class ElementwiseOps {
             case DIV, POW -> {
                 // each output element's contribution, in double and rounded once (the kernel's
                 // binary_grad), then summed onto the operand's broadcast axes
-                int[] ia = broadcastIndex(a.shape(), outShape);
-                int[] ib = broadcastIndex(b.shape(), outShape);
                 float[] ca = needA ? new float[g.length] : null;
                 float[] cb = needB ? new float[g.length] : null;
-                for (int i = 0; i < g.length; i++) {
-                    double x = a.data()[ia[i]];
-                    double y = b.data()[ib[i]];
-                    if (ca != null) {
-                        ca[i] = (float) binaryGradient(kind, 0, x, y, g[i]);
-                    }
-                    if (cb != null) {
-                        cb[i] = (float) binaryGradient(kind, 1, x, y, g[i]);
+                Runs ra = Runs.of(a.shape(), outShape);
+                Runs rb = Runs.of(b.shape(), outShape);
+                if (kind == Binary.DIV && ra != null && rb != null && ra.inner == 1 && ra.n == g.length) {
+                    // a / b with a of the output's shape and b constant over runs (a scalar: GELU's
+                    // x / √2, attention's q / √d; LayerNorm's (x − μ) / σ): plain loops per run
+                    float[] x = a.data();
+                    float[] y = b.data();
+                    int run = rb.n == 1 ? g.length : rb.inner;
+                    forRows(g.length / Math.max(1, run), run, (r0, r1) -> {
+                        for (int r = r0; r < r1; r++) {
+                            float yf = y[rb.index(r * run)];
+                            double yy = (double) yf * yf;
+                            int i0 = r * run;
+                            int i1 = i0 + run;
+                            if (ca != null) {
+                                // (float) (g / y) in double is the float quotient g / y: double has more than
+                                // 2·24 + 2 bits, so rounding first to double then to float is innocuous for a
+                                // quotient of floats (Figueroa, "When is double rounding innocuous?", 1995)
+                                for (int i = i0; i < i1; i++) {
+                                    ca[i] = g[i] / yf;
+                                }
+                            }
+                            if (cb != null) {
+                                for (int i = i0; i < i1; i++) {
+                                    cb[i] = (float) (-(double) g[i] * x[i] / yy);
+                                }
+                            }
+                        }
+                    });
+                } else if (ra != null && rb != null) {
+                    float[] x = a.data();
+                    float[] y = b.data();
+                    Parallel.forRange(g.length, (from, to) -> {
+                        int ja = ra.index(from);
+                        int ka = ra.phase(from);
+                        int jb = rb.index(from);
+                        int kb = rb.phase(from);
+                        for (int i = from; i < to; i++) {
+                            double xv = x[ja];
+                            double yv = y[jb];
+                            if (kind == Binary.DIV) { // binaryGradient's expressions, written out
+                                double gv = g[i];
+                                if (ca != null) {
+                                    ca[i] = (float) (gv / yv);
+                                }
+                                if (cb != null) {
+                                    cb[i] = (float) (-gv * xv / (yv * yv));
+                                }
+                            } else {
+                                if (ca != null) {
+                                    ca[i] = (float) binaryGradient(kind, 0, xv, yv, g[i]);
+                                }
+                                if (cb != null) {
+                                    cb[i] = (float) binaryGradient(kind, 1, xv, yv, g[i]);
+                                }
+                            }
+                            if (++ka == ra.inner) {
+                                ka = 0;
+                                if (++ja == ra.n) {
+                                    ja = 0;
+                                }
+                            }
+                            if (++kb == rb.inner) {
+                                kb = 0;
+                                if (++jb == rb.n) {
+                                    jb = 0;
+                                }
+                            }
+                        }
+                    });
+                } else {
+                    int[] ia = broadcastIndex(a.shape(), outShape);
+                    int[] ib = broadcastIndex(b.shape(), outShape);
+                    for (int i = 0; i < g.length; i++) {
+                        double x = a.data()[ia[i]];
+                        double y = b.data()[ib[i]];
+                        if (ca != null) {
+                            ca[i] = (float) binaryGradient(kind, 0, x, y, g[i]);
+                        }
+                        if (cb != null) {
+                            cb[i] = (float) binaryGradient(kind, 1, x, y, g[i]);
+                        }
                     }
                 }
                 ga = ca != null ? reduceTo(ca, outShape, a.shape(), 1f) : null;
@@ -351,7 +542,7 @@ public final class ElementwiseOps {
         }
     }
 
-    /** Softmax along one axis, max-subtracted for stability. */
+    /** Softmax along one axis, max-subtracted for stability; the distributions split over the cores. */
     public static Tensor softmax(Tensor x, int axis) {
         int[] s = x.shape();
         int n = s[axis];
@@ -362,26 +553,46 @@ public final class ElementwiseOps {
         int outer = x.size() / Math.max(1, n * inner);
         float[] in = x.data();
         float[] out = new float[in.length];
-        for (int o = 0; o < outer; o++) {
-            for (int j = 0; j < inner; j++) {
-                int base = o * n * inner + j;
-                float max = Float.NEGATIVE_INFINITY;
-                for (int c = 0; c < n; c++) {
-                    max = Math.max(max, in[base + c * inner]);
-                }
-                double sum = 0;
-                for (int c = 0; c < n; c++) {
-                    float e = (float) Math.exp(in[base + c * inner] - max);
-                    out[base + c * inner] = e;
-                    sum += e;
-                }
-                float inv = (float) (1.0 / sum);
-                for (int c = 0; c < n; c++) {
-                    out[base + c * inner] *= inv;
-                }
+        int stride = inner;
+        forDistributions(outer, inner, n, (o, j) -> {
+            int base = o * n * stride + j;
+            float max = Float.NEGATIVE_INFINITY;
+            for (int c = 0; c < n; c++) {
+                max = Math.max(max, in[base + c * stride]);
             }
-        }
+            double sum = 0;
+            for (int c = 0; c < n; c++) {
+                float e = (float) Math.exp(in[base + c * stride] - max);
+                out[base + c * stride] = e;
+                sum += e;
+            }
+            float inv = (float) (1.0 / sum);
+            for (int c = 0; c < n; c++) {
+                out[base + c * stride] *= inv;
+            }
+        });
         return new Tensor(s, out);
+    }
+
+    /** One distribution of a softmax: outer index o, inner index j. */
+    @FunctionalInterface
+    private interface Distribution {
+        void run(int o, int j);
+    }
+
+    /**
+     * Runs body over the outer × inner distributions of n elements each, in blocks of at least
+     * {@link Parallel#GRAIN} elements split over the cores; each distribution is computed whole by one
+     * thread, in its own fixed order, so the result does not depend on the split.
+     */
+    private static void forDistributions(int outer, int inner, int n, Distribution body) {
+        int count = outer * inner;
+        int per = Math.max(1, Parallel.GRAIN / Math.max(1, n));
+        Parallel.forEach((count + per - 1) / per, p -> {
+            for (int d = p * per, e = Math.min(count, d + per); d < e; d++) {
+                body.run(d / inner, d % inner);
+            }
+        });
     }
 
     /** dx = y ⊙ (g − Σ_axis g ⊙ y). */
@@ -396,19 +607,18 @@ public final class ElementwiseOps {
         float[] yo = y.data();
         float[] g = gOut.data();
         float[] gi = new float[g.length];
-        for (int o = 0; o < outer; o++) {
-            for (int j = 0; j < inner; j++) {
-                int base = o * n * inner + j;
-                double dot = 0;
-                for (int c = 0; c < n; c++) {
-                    dot += (double) g[base + c * inner] * yo[base + c * inner];
-                }
-                for (int c = 0; c < n; c++) {
-                    int k = base + c * inner;
-                    gi[k] = (float) (yo[k] * (g[k] - dot));
-                }
+        int stride = inner;
+        forDistributions(outer, inner, n, (o, j) -> {
+            int base = o * n * stride + j;
+            double dot = 0;
+            for (int c = 0; c < n; c++) {
+                dot += (double) g[base + c * stride] * yo[base + c * stride];
             }
-        }
+            for (int c = 0; c < n; c++) {
+                int k = base + c * stride;
+                gi[k] = (float) (yo[k] * (g[k] - dot));
+            }
+        });
         return new Tensor(s, gi);
     }
 
@@ -440,11 +650,11 @@ public final class ElementwiseOps {
             case SQRT -> Math.sqrt(x);
             case EXP -> Math.exp(x);
             case LOG -> Math.log(x);
-            case ERF -> Erf.erf(x);
+            case ERF -> ErrorFunction.erf(x);
             case SOFTPLUS -> x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
             case ELU -> x > 0 ? x : a * Math.expm1(x);
             case SELU -> b * (x > 0 ? x : a * Math.expm1(x));
-            case GELU -> 0.5 * x * (1.0 + Erf.erf(x / SQRT_2));
+            case GELU -> 0.5 * x * (1.0 + ErrorFunction.erf(x / SQRT_2));
             case GELU_TANH -> 0.5 * x * (1.0 + Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)));
             case NEG -> -x;
             case ABS -> Math.abs(x);
@@ -488,7 +698,7 @@ public final class ElementwiseOps {
             case SOFTPLUS -> g / (1.0 + Math.exp(-x));
             case ELU -> x > 0 ? g : g * a * Math.exp(x);
             case SELU -> b * (x > 0 ? g : g * a * Math.exp(x));
-            case GELU -> g * (0.5 * (1.0 + Erf.erf(x / SQRT_2)) + x * Math.exp(-0.5 * x * x) * ONE_OVER_SQRT_2PI);
+            case GELU -> g * (0.5 * (1.0 + ErrorFunction.erf(x / SQRT_2)) + x * Math.exp(-0.5 * x * x) * ONE_OVER_SQRT_2PI);
             case GELU_TANH -> {
                 double t = Math.tanh(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x));
                 yield g * (0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * SQRT_2_OVER_PI * (1.0 + 3.0 * 0.044715 * x * x));

@@ -145,6 +145,15 @@ final class ShapeOps {
         float[] gv = g.data();
         float[] gx = new float[Shapes.intSize(inShape)];
         int inner = oi[2];
+        if (inner == 1) { // a Slice of the last axis (ViT's q, k, v out of one projection)
+            for (int o = 0; o < oi[0]; o++) {
+                int to = o * oi[1];
+                for (int j = 0, from = o * idx.length; j < idx.length; j++, from++) {
+                    gx[to + idx[j]] += gv[from];
+                }
+            }
+            return new Tensor(inShape, gx);
+        }
         for (int o = 0; o < oi[0]; o++) {
             for (int j = 0; j < idx.length; j++) {
                 int to = (o * oi[1] + idx[j]) * inner;
@@ -408,29 +417,69 @@ final class ShapeOps {
         return acc;
     }
 
-    /** Transpose: output axis d is input axis perm[d] (its backward is the inverse permutation). */
+    /**
+     * Transpose: output axis d is input axis perm[d] (its backward is the inverse permutation). Axes
+     * of size 1 are dropped and axes that stay neighbours are merged first, so ViT's [197, 1, 768] →
+     * [1, 197, 768] is one copy and [197, 12, 64] → [12, 197, 64] copies runs of 64; the innermost
+     * remaining output axis is a tight strided loop. A copy: the bits are the input's.
+     */
     static Tensor transpose(Tensor x, int[] perm) {
         int rank = x.rank();
         int[] in = x.shape();
-        int[] inStrides = Shapes.strides(in);
         int[] out = new int[rank];
-        int[] stride = new int[rank];
         for (int d = 0; d < rank; d++) {
             out[d] = in[perm[d]];
-            stride[d] = inStrides[perm[d]];
         }
         float[] xd = x.data();
         float[] y = new float[xd.length];
-        int[] o = new int[rank];
+        if (y.length == 0) {
+            return new Tensor(out, y);
+        }
+        // the output's axes, without size-1 axes, merged where output axis d + 1 is the input axis
+        // right after output axis d's: sizes and input strides of the reduced output axes
+        int[] inStrides = Shapes.strides(in);
+        int[] size = new int[rank];
+        int[] stride = new int[rank];
+        int r = 0;
+        int lastAxis = -2;
+        for (int d = 0; d < rank; d++) {
+            int a = perm[d];
+            if (in[a] == 1) {
+                continue;
+            }
+            if (r > 0 && a == lastAxis + 1) { // contiguous in the input after the previous one: merge
+                size[r - 1] *= in[a];
+                stride[r - 1] = inStrides[a];
+            } else {
+                size[r] = in[a];
+                stride[r] = inStrides[a];
+                r++;
+            }
+            lastAxis = a;
+        }
+        if (r <= 1) { // one axis left: the elements in their order
+            System.arraycopy(xd, 0, y, 0, y.length);
+            return new Tensor(out, y);
+        }
+        int run = size[r - 1];
+        int runStride = stride[r - 1];
+        int runs = y.length / run;
+        int[] o = new int[r - 1];
         int src = 0;
-        for (int e = 0; e < y.length; e++) {
-            y[e] = xd[src];
-            for (int d = rank - 1; d >= 0; d--) { // the next output coordinate, the source offset with it
+        for (int e = 0, dst = 0; e < runs; e++, dst += run) {
+            if (runStride == 1) {
+                System.arraycopy(xd, src, y, dst, run);
+            } else {
+                for (int j = 0, s = src; j < run; j++, s += runStride) {
+                    y[dst + j] = xd[s];
+                }
+            }
+            for (int d = r - 2; d >= 0; d--) { // the next run's coordinates, its source offset with them
                 src += stride[d];
-                if (++o[d] < out[d]) {
+                if (++o[d] < size[d]) {
                     break;
                 }
-                src -= stride[d] * out[d];
+                src -= stride[d] * size[d];
                 o[d] = 0;
             }
         }
@@ -451,9 +500,28 @@ final class ShapeOps {
      */
     static Tensor reduce(Tensor x, boolean[] reduced, boolean mean, int[] outShape) {
         int[] in = x.shape();
+        float[] xd = x.data();
+        int block = trailingBlock(in, reduced);
+        if (block > 0 && xd.length > 0) {
+            // the reduced axes are the trailing ones (LayerNorm's mean over the last axis): each output
+            // sums one contiguous block, in ascending order, in double; outputs split over the cores
+            int outs = xd.length / block;
+            double count = block;
+            float[] y = new float[outs];
+            int per = Math.max(1, Parallel.GRAIN / block);
+            Parallel.forEach((outs + per - 1) / per, p -> {
+                for (int o = p * per, e = Math.min(outs, o + per); o < e; o++) {
+                    double sum = 0;
+                    for (int i = o * block, end = i + block; i < end; i++) {
+                        sum += xd[i];
+                    }
+                    y[o] = (float) (mean ? sum / count : sum);
+                }
+            });
+            return new Tensor(outShape, y);
+        }
         int[] outIndex = reducedIndex(in, reduced);
         double[] sums = new double[Shapes.intSize(outShape)];
-        float[] xd = x.data();
         for (int i = 0; i < xd.length; i++) {
             sums[outIndex[i]] += xd[i];
         }
@@ -463,6 +531,29 @@ final class ShapeOps {
             y[o] = (float) (mean ? sums[o] / count : sums[o]);
         }
         return new Tensor(outShape, y);
+    }
+
+    /**
+     * The number of input elements per output when exactly the trailing axes are reduced (every
+     * reduced axis after every kept one, ignoring axes of size 1), else 0.
+     */
+    static int trailingBlock(int[] in, boolean[] reduced) {
+        int block = 1;
+        boolean inReduced = true;
+        for (int d = in.length - 1; d >= 0; d--) {
+            if (in[d] == 1) {
+                continue;
+            }
+            if (reduced[d]) {
+                if (!inReduced) {
+                    return 0;
+                }
+                block *= in[d];
+            } else {
+                inReduced = false;
+            }
+        }
+        return block;
     }
 
     /** ReduceMax/ReduceMin: the extreme of each output's inputs, exact; NaN propagates. */
@@ -501,8 +592,18 @@ final class ShapeOps {
 
     /** dx[i] = dy[the output i reduces into], divided by the count for a mean. */
     static Tensor reduceBackward(int[] inShape, boolean[] reduced, boolean mean, Tensor gOut) {
-        int[] outIndex = reducedIndex(inShape, reduced);
         float[] g = gOut.data();
+        int block = trailingBlock(inShape, reduced);
+        if (block > 0) {
+            float[] dx = new float[Shapes.intSize(inShape)];
+            double count = (double) dx.length / Math.max(1, g.length);
+            for (int o = 0; o < g.length; o++) {
+                float v = mean ? (float) (g[o] / count) : g[o];
+                java.util.Arrays.fill(dx, o * block, (o + 1) * block, v);
+            }
+            return new Tensor(inShape, dx);
+        }
+        int[] outIndex = reducedIndex(inShape, reduced);
         float[] dx = new float[outIndex.length];
         double count = (double) dx.length / Math.max(1, g.length);
         for (int i = 0; i < dx.length; i++) {
