@@ -31,14 +31,17 @@ public final class Blas {
                 ldc);
     }
 
+    /** Rows per task of {@link #gemmRows} (a multiple of 16: the BLAS micro-kernels' full tiles). */
+    static final int ROW_BLOCK = 64;
+
     /** Below this many multiply-adds a GEMM runs on the calling thread: splitting costs more than it saves. */
     static final long SPLIT_MIN_MACS = 1L << 21;
 
     /**
      * {@link #gemm}, with the rows of C split over the cores. kxai runs OpenBLAS single-threaded
      * (OPENBLAS_NUM_THREADS=1, see README) and parallelises itself, so that the images of a batch,
-     * not the BLAS's threads, share the cores; a large GEMM outside such a loop splits here. Each row of C
-     * is still one BLAS dot-product order, so the result does not depend on the split. Must not be
+     * not the BLAS's threads, share the cores; a large GEMM outside such a loop splits here, in blocks of
+     * {@link #ROW_BLOCK} rows whatever the thread count, so the result does not depend on it. Must not be
      * called from inside a {@link Parallel} task that holds {@link Scratch} buffers.
      */
     static void gemmRows(boolean transA, boolean transB, int m, int n, int k, float alpha, float[] a, int offA,
@@ -47,13 +50,14 @@ public final class Blas {
             gemmRowsInvariant(transA, transB, m, n, k, alpha, a, offA, lda, b, offB, ldb, beta, c, offC, ldc);
             return;
         }
-        int parts = Parallel.parallelism();
-        if (parts < 2 || (long) m * n * k < SPLIT_MIN_MACS || m < 2 * parts) {
+        if ((long) m * n * k < SPLIT_MIN_MACS || m < 2 * ROW_BLOCK) {
             gemm(transA, transB, m, n, k, alpha, a, offA, lda, b, offB, ldb, beta, c, offC, ldc);
             return;
         }
-        // row blocks that are multiples of 16 keep the BLAS micro-kernels on full tiles
-        int block = Math.max(16, ((m + parts - 1) / parts + 15) / 16 * 16);
+        // fixed row blocks, whatever the thread count: OpenBLAS rounds a row differently by the block's
+        // height (22162 of 453888 elements of a 197x2304x768 product moved between one call and a
+        // 112 + 85 split), so blocks sized from the threads made results depend on --threads
+        int block = ROW_BLOCK;
         int blocks = (m + block - 1) / block;
         Parallel.forEach(blocks, p -> {
             int r0 = p * block;

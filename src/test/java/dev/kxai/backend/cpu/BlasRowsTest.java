@@ -22,6 +22,35 @@ class BlasRowsTest {
         }
     }
 
+    /** The row blocks are fixed: one thread, two or three give the same bits (--threads changes nothing). */
+    @Test
+    void resultDoesNotDependOnTheThreadCount() throws Exception {
+        int m = 197; // vit_b_16's rows: one call and a thread-sized split rounded differently
+        int n = 230;
+        int k = 96;
+        Random r = new Random(6);
+        float[] a = random(r, m * k);
+        float[] b = random(r, n * k);
+        float[] first = null;
+        for (int threads = 1; threads <= 3; threads++) {
+            java.util.concurrent.ForkJoinPool pool = new java.util.concurrent.ForkJoinPool(threads);
+            try {
+                float[] c = pool.submit(() -> {
+                    float[] out = new float[m * n];
+                    Blas.gemmRows(false, true, m, n, k, 1f, a, 0, k, b, 0, k, 0f, out, 0, n);
+                    return out;
+                }).get();
+                if (first == null) {
+                    first = c;
+                } else {
+                    org.junit.jupiter.api.Assertions.assertArrayEquals(first, c, threads + " threads against 1");
+                }
+            } finally {
+                pool.shutdown();
+            }
+        }
+    }
+
     private static void check() {
         int m = 200;
         int n = 96;
