@@ -79,6 +79,7 @@ public final class PoolOps {
             jLos[ox] = insideStart(x0, w.dw());
             jHis[ox] = insideEnd(x0, w.dw(), wid, w.kw());
         }
+        boolean three = w.kh() == 3 && w.kw() == 3 && w.dh() == 1 && w.dw() == 1;
         Parallel.forEach(x.dim(0), img -> {
             for (int p = img * x.dim(1); p < (img + 1) * x.dim(1); p++) {
                 int in0 = p * h * wid;
@@ -96,11 +97,21 @@ public final class PoolOps {
                         // the maximum first, without branches (Math.max keeps a NaN: NaN propagates
                         // as in PyTorch), then the first tap holding it: one unpredictable branch per
                         // window where comparing as we go mispredicted on about half the taps
-                        float m = Float.NEGATIVE_INFINITY;
-                        for (int i = iLo; i < iHi; i++) {
-                            int row = in0 + (y0 + i * w.dh()) * wid + x0;
-                            for (int j = jLo; j < jHi; j++) {
-                                m = Math.max(m, xd[row + j * w.dw()]);
+                        float m;
+                        if (three && iLo == 0 && iHi == 3 && jLo == 0 && jHi == 3) {
+                            // a whole 3×3 window (most of resnet's stem pool): a max tree of depth 4,
+                            // where the loop's chain of 9 dependent maxima set the pace
+                            int r = in0 + y0 * wid + x0;
+                            m = Math.max(Math.max(Math.max(xd[r], xd[r + 1]), Math.max(xd[r + 2], xd[r + wid])),
+                                    Math.max(Math.max(xd[r + wid + 1], xd[r + wid + 2]),
+                                            Math.max(Math.max(xd[r + 2 * wid], xd[r + 2 * wid + 1]), xd[r + 2 * wid + 2])));
+                        } else {
+                            m = Float.NEGATIVE_INFINITY;
+                            for (int i = iLo; i < iHi; i++) {
+                                int row = in0 + (y0 + i * w.dh()) * wid + x0;
+                                for (int j = jLo; j < jHi; j++) {
+                                    m = Math.max(m, xd[row + j * w.dw()]);
+                                }
                             }
                         }
                         boolean nan = m != m;

@@ -170,6 +170,50 @@ class NearTieTest {
         }
     }
 
+    /**
+     * The same on whole 3×3 windows (stride 3), which the pool and its tie pass take as a max tree:
+     * the first two taps tie in float, the second wins exactly.
+     */
+    @Test
+    void maxPoolPicksTheExactWinnerInWhole3x3Windows() {
+        float[] tiny = new float[H * W];
+        float[] base = new float[H * W];
+        Random r = new Random(6);
+        for (int i = 0; i < H * W; i++) {
+            base[i] = 0.1f;
+        }
+        for (int oy = 0; oy < H / 3; oy++) {
+            for (int ox = 0; ox < W / 3; ox++) {
+                float b = 0.5f + r.nextFloat();
+                int p0 = 3 * oy * W + 3 * ox;
+                base[p0] = b;
+                base[p0 + 1] = b;
+                tiny[p0 + 1] = 2e-6f * b;
+            }
+        }
+        Tensor[] in = planted(tiny, base);
+        Op.MaxPool pool = new Op.MaxPool(new int[] {3, 3}, new int[] {3, 3}, new int[] {0, 0, 0, 0},
+                new int[] {1, 1}, false, "NOTSET");
+        Node poolNode = new Node("pool", "MaxPool", pool, List.of("y"), "p");
+        Tensor raw = ConvOps.forward(conv(), POINTWISE, in[0], in[1], null);
+        int[] rawWinners = PoolOps.maxForward(poolNode, pool, new Tensor(raw.shape(), raw.data().clone())).argmax();
+        ExactDecisions.exactPath = true;
+        Tensor exactY = ConvOps.forward(conv(), POINTWISE, in[0], in[1], null);
+        int[] exactWinners = PoolOps.maxForward(poolNode, pool, exactY).argmax();
+        int differ = 0;
+        for (int o = 0; o < exactWinners.length; o++) {
+            differ += rawWinners[o] != exactWinners[o] ? 1 : 0;
+        }
+        assumeTrue(differ > 0, "this BLAS kept the tiny terms: no tie planted");
+        ExactDecisions.exactPath = false;
+        Tensor y = ConvOps.forward(conv(), POINTWISE, in[0], in[1], null);
+        PoolOps.MaxResult repaired = PoolOps.maxForward(poolNode, pool, y);
+        for (int o = 0; o < exactWinners.length; o++) {
+            assertEquals(exactWinners[o], repaired.argmax()[o], "winner of window " + o);
+            assertEquals(exactY.data()[exactWinners[o]], repaired.output().data()[o], "value of window " + o);
+        }
+    }
+
     @Test
     void boundsHoldOnRandomLayersAndAreTight() {
         // random layers of several k (one and several sgemm blocks): every float output within its
