@@ -181,11 +181,10 @@ void throwJava(JNIEnv *env, const std::string &message) {
     if (cls != nullptr) env->ThrowNew(cls, message.c_str());
 }
 
-// runs one primitive from the plain NCHW array `in` to the plain NCHW array `out` (Java arrays,
-// pinned for the call), reordering through the primitive's layouts where they differ
-template <typename Exec>
-void run(JNIEnv *env, jfloatArray in, const memory::desc &inPlain, const memory::desc &inWant, jfloatArray out,
-         const memory::desc &outPlain, const memory::desc &outWant, Exec exec) {
+// pins the Java arrays `in` (read) and `out` (written) for body(inPtr, outPtr) -- no JNI call may run
+// meanwhile -- and turns an exception of oneDNN's into an IllegalStateException once they are released
+template <typename Body>
+void pinned(JNIEnv *env, jfloatArray in, jfloatArray out, Body body) {
     float *inPtr = static_cast<float *>(env->GetPrimitiveArrayCritical(in, nullptr));
     float *outPtr = inPtr == nullptr ? nullptr : static_cast<float *>(env->GetPrimitiveArrayCritical(out, nullptr));
     if (outPtr == nullptr) {
@@ -194,6 +193,23 @@ void run(JNIEnv *env, jfloatArray in, const memory::desc &inPlain, const memory:
     }
     std::string error;
     try {
+        body(inPtr, outPtr);
+    } catch (const dnnl::error &e) {
+        error = std::string("oneDNN: ") + e.what();
+    } catch (const std::exception &e) {
+        error = std::string("oneDNN binding: ") + e.what();
+    }
+    env->ReleasePrimitiveArrayCritical(out, outPtr, 0);
+    env->ReleasePrimitiveArrayCritical(in, inPtr, JNI_ABORT);
+    if (!error.empty()) throwJava(env, error);
+}
+
+// runs one primitive from the plain NCHW array `in` to the plain NCHW array `out` (Java arrays,
+// pinned for the call), reordering through the primitive's layouts where they differ
+template <typename Exec>
+void run(JNIEnv *env, jfloatArray in, const memory::desc &inPlain, const memory::desc &inWant, jfloatArray out,
+         const memory::desc &outPlain, const memory::desc &outWant, Exec exec) {
+    pinned(env, in, out, [&](float *inPtr, float *outPtr) {
         dnnl::stream s(engine());
         memory inUser(inPlain, engine(), inPtr);
         memory outUser(outPlain, engine(), outPtr);
@@ -203,14 +219,7 @@ void run(JNIEnv *env, jfloatArray in, const memory::desc &inPlain, const memory:
         exec(s, inMem, outMem);
         if (outWant != outPlain) dnnl::reorder(outMem, outUser).execute(s, outMem, outUser);
         s.wait();
-    } catch (const dnnl::error &e) {
-        error = std::string("oneDNN: ") + e.what();
-    } catch (const std::exception &e) {
-        error = std::string("oneDNN binding: ") + e.what();
-    }
-    env->ReleasePrimitiveArrayCritical(out, outPtr, 0);
-    env->ReleasePrimitiveArrayCritical(in, inPtr, JNI_ABORT);
-    if (!error.empty()) throwJava(env, error);
+    });
 }
 
 }  // namespace
@@ -264,14 +273,7 @@ JNIEXPORT void JNICALL Java_dev_kxai_backend_cpu_OneDnn_forward(JNIEnv *env, jcl
         return;
     }
     omp_set_num_threads(threads);
-    float *xPtr = static_cast<float *>(env->GetPrimitiveArrayCritical(x, nullptr));
-    float *yPtr = xPtr == nullptr ? nullptr : static_cast<float *>(env->GetPrimitiveArrayCritical(y, nullptr));
-    if (yPtr == nullptr) {
-        if (xPtr != nullptr) env->ReleasePrimitiveArrayCritical(x, xPtr, JNI_ABORT);
-        return;  // OutOfMemoryError pending
-    }
-    std::string error;
-    try {
+    pinned(env, x, y, [&](float *xPtr, float *yPtr) {
         dnnl::stream s(engine());
         memory::desc yPlain(dstDims(c, n), dt::f32, tag::nchw);
         memory yUser(yPlain, engine(), yPtr);
@@ -295,14 +297,7 @@ JNIEXPORT void JNICALL Java_dev_kxai_backend_cpu_OneDnn_forward(JNIEnv *env, jcl
         }
         if (!(dstWant == yPlain)) dnnl::reorder(dst, yUser).execute(s, dst, yUser);
         s.wait();
-    } catch (const dnnl::error &e) {
-        error = std::string("oneDNN: ") + e.what();
-    } catch (const std::exception &e) {
-        error = std::string("oneDNN binding: ") + e.what();
-    }
-    env->ReleasePrimitiveArrayCritical(y, yPtr, 0);
-    env->ReleasePrimitiveArrayCritical(x, xPtr, JNI_ABORT);
-    if (!error.empty()) throwJava(env, error);
+    });
 }
 
 // dx[n, C, H, W] = the input gradient of the convolution for dy[n, M, OH, OW], in float
